@@ -1,0 +1,1 @@
+"""The write API: authenticates, validates, runs one command, answers with what changed."""

@@ -1,0 +1,94 @@
+"""The command service's WSGI app: the write half of the API, routed in one table below."""
+
+from __future__ import annotations
+
+import falcon
+
+from domain import errors as domain_errors
+from domain.event_store import EventStore
+from domain.user import User
+from eosc_perf import errors
+from eosc_perf.access import RequestGate
+from eosc_perf.api.operations import ROUTES
+from eosc_perf.identity import Identity, TokenVerifier
+from eosc_perf.settings import Settings
+from command_service.image_registry import ImageRegistry
+from command_service.resources import catalog, results, users
+from command_service.services.session import Commands, Session
+from command_service.services.users import UserFinder
+
+
+class ServedByQueryService:
+    """Paths whose only methods are reads: any write method on them is a 405."""
+
+
+def _domain_error(req, resp, error: domain_errors.DomainError, params) -> None:
+    status = {
+        domain_errors.NotFound: 404,
+        domain_errors.Conflict: 409,
+        domain_errors.Refused: 422,
+    }
+    if isinstance(error, domain_errors.NotOwner):
+        errors.render(req, resp, errors.abort(403), params)
+    else:
+        errors.render(req, resp, errors.message(status[type(error)], error.message), params)
+
+
+def create_app(
+    settings: Settings,
+    store: EventStore,
+    verifier: TokenVerifier,
+    *,
+    find_users: UserFinder,
+    on_saved=lambda position: None,
+) -> falcon.App:
+    commands = Commands(store, on_saved)
+    checks = catalog.BenchmarkChecks(ImageRegistry(settings.image_registry_url) if settings.image_check else None)
+
+    def is_registered(identity: Identity) -> bool:
+        user = Session(store).get(User, User.create_id(identity.sub, identity.iss))
+        return user is not None and user.registered
+
+    benchmark_item = catalog.BenchmarkItem(commands, checks)
+    site_item = catalog.SiteItem(commands)
+    flavor_item = catalog.FlavorItem(commands)
+    result_item = results.ResultItem(commands)
+    claim_item = results.ClaimItem(commands)
+    user_commands = users.Users(commands, find_users)
+    table = {
+        "/benchmarks": (catalog.BenchmarkCollection(commands, checks), None),
+        "/benchmarks/{benchmark_id:uuid}": (benchmark_item, None),
+        "/benchmarks/{benchmark_id:uuid}:approve": (benchmark_item, "approve"),
+        "/benchmarks/{benchmark_id:uuid}:reject": (benchmark_item, "reject"),
+        "/sites": (catalog.SiteCollection(commands), None),
+        "/sites/{site_id:uuid}": (site_item, None),
+        "/sites/{site_id:uuid}:approve": (site_item, "approve"),
+        "/sites/{site_id:uuid}:reject": (site_item, "reject"),
+        "/sites/{site_id:uuid}/flavors": (catalog.SiteFlavors(commands), None),
+        "/flavors/{flavor_id:uuid}": (flavor_item, None),
+        "/flavors/{flavor_id:uuid}:approve": (flavor_item, "approve"),
+        "/flavors/{flavor_id:uuid}:reject": (flavor_item, "reject"),
+        "/tags": (catalog.TagCollection(commands), None),
+        "/tags/{tag_id:uuid}": (catalog.TagItem(commands), None),
+        "/results": (results.ResultCollection(commands), None),
+        "/results/{result_id:uuid}": (result_item, None),
+        "/results/{result_id:uuid}:claim": (result_item, "claim"),
+        "/results/{result_id:uuid}/tags": (results.ResultTags(commands), None),
+        "/reports/claims/{report_id:uuid}:approve": (claim_item, "approve"),
+        "/reports/claims/{report_id:uuid}:reject": (claim_item, "reject"),
+        "/users:register": (user_commands, "register"),
+        "/users:remove": (user_commands, "remove"),
+        "/users/self:update": (user_commands, "update"),
+    }
+    gate = RequestGate(
+        verifier, settings.admin_entitlements, development=settings.development, is_registered=is_registered
+    )
+    app = falcon.App(middleware=[gate])
+    app.req_options.strip_url_path_trailing_slash = False
+    errors.install(app)
+    app.add_error_handler(domain_errors.DomainError, _domain_error)
+    read_only = ServedByQueryService()
+    for route in ROUTES:
+        resource, suffix = table.get(route, (read_only, None))
+        app.add_route(route, resource, suffix=suffix)
+    return app

@@ -1,0 +1,1 @@
+"""Falcon resources of the write API: translate a request into one command and answer."""

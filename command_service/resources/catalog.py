@@ -1,0 +1,133 @@
+"""Writes on benchmarks, sites, flavors and tags: one resource per URL family."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import falcon
+
+from domain.benchmark import Benchmark
+from domain.flavor import Flavor
+from domain.site import Site
+from command_service.image_registry import ImageNotFound, ImageRegistry
+from command_service.resources import answers
+from command_service.services import catalog, schemas
+from command_service.services.session import Commands
+from eosc_perf import errors
+
+
+class BenchmarkChecks:
+    """What a benchmark body must pass before any command runs: image exists, schema is valid."""
+
+    def __init__(self, image_registry: ImageRegistry | None):
+        self.image_registry = image_registry  # None when IMAGE_CHECK is off
+
+    def check(self, body: dict) -> None:
+        if self.image_registry is not None:
+            try:
+                self.image_registry.check(body["docker_image"], body["docker_tag"])
+            except ImageNotFound as error:
+                raise errors.message(422, str(error)) from None
+        schemas.check_benchmark_schema(body["json_schema"])  # on PUT too (Q-12)
+
+
+class ReviewedItem:
+    """PUT / DELETE / :approve / :reject on one item of a reviewed kind; subclasses define `_update`."""
+
+    kind: type
+
+    def __init__(self, commands: Commands):
+        self.commands = commands
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, **ids: UUID) -> None:
+        _, position = self._update(req, *ids.values())
+        answers.answer(resp, position)
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, **ids: UUID) -> None:
+        _, position = self.commands.run(catalog.delete, req.context.caller.actor, self.kind, *ids.values())
+        answers.answer(resp, position)
+
+    def on_post_approve(self, req: falcon.Request, resp: falcon.Response, **ids: UUID) -> None:
+        _, position = self.commands.run(catalog.approve, req.context.caller.actor, self.kind, *ids.values())
+        answers.answer(resp, position)
+
+    def on_post_reject(self, req: falcon.Request, resp: falcon.Response, **ids: UUID) -> None:
+        _, position = self.commands.run(catalog.reject, req.context.caller.actor, self.kind, *ids.values())
+        answers.answer(resp, position)
+
+
+class BenchmarkCollection:
+    def __init__(self, commands: Commands, checks: BenchmarkChecks):
+        self.commands = commands
+        self.checks = checks
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.checks.check(req.context.body)
+        benchmark, position = self.commands.run(catalog.submit_benchmark, req.context.caller.actor, req.context.body)
+        answers.answer(resp, position, 201, answers.benchmark(benchmark))
+
+
+class BenchmarkItem(ReviewedItem):
+    kind = Benchmark
+
+    def __init__(self, commands: Commands, checks: BenchmarkChecks):
+        super().__init__(commands)
+        self.checks = checks
+
+    def _update(self, req: falcon.Request, id: UUID):
+        self.checks.check(req.context.body)
+        return self.commands.run(catalog.update_benchmark, req.context.caller.actor, id, req.context.body)
+
+
+class SiteCollection:
+    def __init__(self, commands: Commands):
+        self.commands = commands
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        site, position = self.commands.run(catalog.submit_site, req.context.caller.actor, req.context.body)
+        answers.answer(resp, position, 201, answers.site(site))
+
+
+class SiteItem(ReviewedItem):
+    kind = Site
+
+    def _update(self, req: falcon.Request, id: UUID):
+        return self.commands.run(catalog.update_site, req.context.caller.actor, id, req.context.body)
+
+
+class SiteFlavors:
+    def __init__(self, commands: Commands):
+        self.commands = commands
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, site_id: UUID) -> None:
+        flavor, position = self.commands.run(catalog.add_flavor, req.context.caller.actor, site_id, req.context.body)
+        answers.answer(resp, position, 201, answers.flavor(flavor))
+
+
+class FlavorItem(ReviewedItem):
+    kind = Flavor
+
+    def _update(self, req: falcon.Request, id: UUID):
+        return self.commands.run(catalog.update_flavor, req.context.caller.actor, id, req.context.body)
+
+
+class TagCollection:
+    def __init__(self, commands: Commands):
+        self.commands = commands
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        tag, position = self.commands.run(catalog.create_tag, req.context.caller.actor, req.context.body)
+        answers.answer(resp, position, 201, answers.tag(tag))
+
+
+class TagItem:
+    def __init__(self, commands: Commands):
+        self.commands = commands
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, tag_id: UUID) -> None:
+        _, position = self.commands.run(catalog.update_tag, req.context.caller.actor, tag_id, req.context.body)
+        answers.answer(resp, position)
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, tag_id: UUID) -> None:
+        _, position = self.commands.run(catalog.delete_tag, req.context.caller.actor, tag_id)
+        answers.answer(resp, position)

@@ -1,0 +1,1 @@
+"""Application commands: load aggregates from the event store, check invariants, save once."""

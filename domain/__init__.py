@@ -1,0 +1,1 @@
+"""The EOSC Performance domain: aggregates, their events and invariants. No I/O here."""

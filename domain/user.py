@@ -1,0 +1,53 @@
+"""A registered user, keyed by (sub, iss)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.actor import Actor
+from domain.errors import Conflict
+
+
+class User(Aggregate):
+    @staticmethod
+    def create_id(sub: str, iss: str) -> UUID:
+        return uuid5(NAMESPACE_URL, f"/eosc-perf/users/{iss}/{sub}")
+
+    @event("Registered")
+    def __init__(self, sub: str, iss: str, email: str, actor: Actor):
+        self.sub = sub
+        self.iss = iss
+        self.email = email
+        self.registered = True
+        self.registration_datetime: datetime = self.created_on
+
+    @property
+    def identity(self) -> Actor:
+        return Actor(self.sub, self.iss)
+
+    def register_again(self, email: str, actor: Actor) -> None:
+        """A removed user may register anew; what they uploaded before stays gone."""
+        if self.registered:
+            raise Conflict("User already submitted/exists")
+        self._registered_again(email=email, actor=actor)
+
+    @event("RegisteredAgain")
+    def _registered_again(self, email: str, actor: Actor) -> None:
+        self.email = email
+        self.registered = True
+        self.registration_datetime = self.modified_on
+
+    @event("EmailUpdated")
+    def update_email(self, email: str, actor: Actor) -> None:
+        self.email = email
+
+    @event("Removed")
+    def remove(self, actor: Actor) -> None:
+        self.registered = False
+
+    def uploaded(self, when: datetime) -> bool:
+        """Whether an item uploaded at `when` belongs to the current registration (removal cascades)."""
+        return self.registered and when >= self.registration_datetime

@@ -1,0 +1,1 @@
+"""Shared plumbing of the EOSC Performance services: settings, identity, errors, CLI."""

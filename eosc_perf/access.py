@@ -1,0 +1,76 @@
+"""The request gate: for every routed request, in the contract's order (§1.4), find the
+operation, check the caller's access level (401/403), then parse query and body (422/400).
+
+Each service supplies how it knows whether an identity is registered: the command service
+asks the event store, the query service its read tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import falcon
+
+from domain.actor import Actor
+from eosc_perf import errors
+from eosc_perf.api.operations import BY_ROUTE
+from eosc_perf.api.requests import parse_body, parse_query
+from eosc_perf.identity import Identity, TokenVerifier
+
+
+@dataclass(frozen=True)
+class Caller:
+    identity: Identity | None = None
+    registered: bool = False
+    admin: bool = False
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.identity.sub, self.identity.iss)
+
+
+ANONYMOUS = Caller()
+
+
+class RequestGate:
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        admin_entitlements: tuple[str, ...],
+        *,
+        development: bool,
+        is_registered: Callable[[Identity], bool],
+    ):
+        self.verifier = verifier
+        self.admin_entitlements = frozenset(admin_entitlements)
+        # Only development keeps the original's "everyone registered is admin" default.
+        self.everyone_is_admin = development and not admin_entitlements
+        self.is_registered = is_registered
+
+    def is_admin(self, identity: Identity) -> bool:
+        return self.everyone_is_admin or bool(self.admin_entitlements.intersection(identity.entitlements))
+
+    def caller(self, access: str, req: falcon.Request) -> Caller:
+        if access == "public":
+            return ANONYMOUS  # public endpoints never look at the token
+        identity = self.verifier.identify(req.get_header("Authorization"))
+        if access == "token":
+            return Caller(identity, registered=False, admin=False)
+        registered = self.is_registered(identity)
+        if not registered:
+            raise errors.forbidden_requirement(identity.sub, identity.iss, "is_registered")
+        admin = self.is_admin(identity)
+        if access == "admin" and not admin:
+            raise errors.forbidden_requirement(identity.sub, identity.iss, "is_admin")
+        return Caller(identity, registered=True, admin=admin)
+
+    def process_resource(self, req: falcon.Request, resp: falcon.Response, resource, params) -> None:
+        method = "GET" if req.method == "HEAD" else req.method
+        operation = BY_ROUTE.get((method, req.uri_template))
+        if operation is None:
+            return  # OPTIONS, or a method the route does not have (Falcon answers 405)
+        req.context.operation = operation
+        req.context.caller = self.caller(operation.access, req)
+        req.context.query = parse_query(operation, req.query_string)
+        req.context.body = parse_body(operation, req)

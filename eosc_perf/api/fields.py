@@ -1,0 +1,145 @@
+"""Declared request fields and their parsing, with the original API's validation messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Callable
+from uuid import UUID
+
+MISSING = "Missing data for required field."
+NULL = "Field may not be null."
+UNKNOWN = "Unknown field."
+
+
+class Invalid(Exception):
+    """A field's value is not acceptable; `messages` is a list, or a dict of list items by index."""
+
+    def __init__(self, messages):
+        super().__init__(messages)
+        self.messages = messages
+
+
+def _integer(text: Any) -> int:
+    if isinstance(text, bool):
+        raise Invalid(["Not a valid integer."])
+    try:
+        value = int(text) if isinstance(text, str) else text
+    except ValueError:
+        try:
+            number = float(text)
+        except ValueError:
+            raise Invalid(["Not a valid integer."]) from None
+        if not number.is_integer():
+            raise Invalid(["Not a valid integer."]) from None
+        value = int(number)
+    if not isinstance(value, int):
+        raise Invalid(["Not a valid integer."])
+    return value
+
+
+def _uuid(text: Any) -> UUID:
+    try:
+        return UUID(str(text)) if isinstance(text, (str, UUID)) else _fail("Not a valid UUID.")
+    except ValueError:
+        raise Invalid(["Not a valid UUID."]) from None
+
+
+def _fail(message: str):
+    raise Invalid([message])
+
+
+def _date(text: str) -> date:
+    try:
+        if len(text) != 10:
+            raise ValueError
+        return date.fromisoformat(text)
+    except ValueError:
+        raise Invalid(["Not a valid date."]) from None
+
+
+def _datetime(text: str) -> datetime:
+    # Date-only strings are not datetimes here (contract §1.2).
+    try:
+        if len(text) <= 10 or "T" not in text.upper().replace(" ", "T"):
+            raise ValueError
+        return datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise Invalid(["Not a valid datetime."]) from None
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise Invalid(["Not a valid string."])
+    return value
+
+
+def _mapping(value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise Invalid(["Not a valid mapping type."])
+    return value
+
+
+@dataclass(frozen=True)
+class Field:
+    """One query argument or body field.
+
+    kind: string | integer | uuid | date | datetime | enum | object
+    many: a list (repeated query key, or JSON array); errors of items are reported by index.
+    """
+
+    name: str
+    kind: str = "string"
+    required: bool = False
+    default: Any = None
+    many: bool = False
+    choices: tuple[str, ...] = ()
+    minimum: int | None = None
+    maximum: int | None = None
+    description: str = ""
+    example: Any = None
+    openapi: dict = field(default_factory=dict)  # extra OpenAPI keywords for the documentation
+
+    def convert_one(self, value: Any) -> Any:
+        converter: Callable[[Any], Any] = {
+            "string": _string,
+            "integer": _integer,
+            "uuid": _uuid,
+            "date": lambda v: _date(_string(v)),
+            "datetime": lambda v: _datetime(_string(v)),
+            "object": _mapping,
+            "enum": self._choice,
+        }[self.kind]
+        value = converter(value)
+        self._check_range(value)
+        return value
+
+    def _choice(self, value: Any) -> str:
+        if value not in self.choices:
+            raise Invalid([f"Must be one of: {', '.join(self.choices)}."])
+        return value
+
+    def _check_range(self, value: Any) -> None:
+        if self.kind != "integer":
+            return
+        low, high = self.minimum, self.maximum
+        if (low is not None and value < low) or (high is not None and value > high):
+            if high is None:
+                raise Invalid([f"Must be greater than or equal to {low}."])
+            raise Invalid([f"Must be greater than or equal to {low} and less than or equal to {high}."])
+
+    def convert(self, value: Any) -> Any:
+        if not self.many:
+            return self.convert_one(value)
+        if not isinstance(value, list):
+            raise Invalid(["Not a valid list."])
+        converted, errors = [], {}
+        for index, item in enumerate(value):
+            try:
+                converted.append(self.convert_one(item))
+            except Invalid as error:
+                errors[str(index)] = error.messages
+        if errors:
+            raise Invalid(errors)
+        return converted
+

@@ -1,0 +1,89 @@
+"""Parsing of query strings and JSON bodies against an operation's declared fields."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import falcon.uri
+
+from eosc_perf import errors
+from eosc_perf.api.fields import MISSING, NULL, UNKNOWN, Invalid
+from eosc_perf.api.operations import ANY_OBJECT, Operation
+
+
+def query_arguments(query_string: str) -> dict[str, list[str]]:
+    """Repeated keys become lists; a `[]` suffix is dropped (PHP/axios style arrays)."""
+    parsed = falcon.uri.parse_query_string(query_string, keep_blank=True, csv=False)
+    arguments: dict[str, list[str]] = {}
+    for key, value in parsed.items():
+        name = key[:-2] if key.endswith("[]") else key
+        arguments.setdefault(name, []).extend(value if isinstance(value, list) else [value])
+    return arguments
+
+
+def parse_query(operation: Operation, query_string: str) -> dict[str, Any]:
+    declared = operation.query or ()
+    arguments = query_arguments(query_string)
+    problems: dict[str, Any] = {}
+    if operation.strict_query:
+        problems.update({name: [UNKNOWN] for name in arguments if name not in operation.field_names})
+    values: dict[str, Any] = {}
+    for field in declared:
+        given = arguments.get(field.name)
+        if given is None:
+            if field.required:
+                problems[field.name] = [MISSING]
+            else:
+                values[field.name] = list(field.default) if field.many else field.default
+            continue
+        try:
+            values[field.name] = field.convert(given if field.many else given[0])
+        except Invalid as error:
+            problems[field.name] = error.messages
+    if problems:
+        raise errors.invalid("query", problems)
+    return values
+
+
+def _document(req: falcon.Request) -> Any:
+    """The JSON body; non-JSON content types count as an empty object (as the original)."""
+    if not (req.content_type or "").lower().startswith("application/json"):
+        return {}
+    raw = req.bounded_stream.read()
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise errors.ApiError(
+            400, {"code": 400, "status": "Bad Request", "errors": {"json": ["Invalid JSON body."]}}
+        ) from None
+
+
+def parse_body(operation: Operation, req: falcon.Request) -> Any:
+    if operation.body is None:
+        return None
+    document = _document(req)
+    if not isinstance(document, dict):
+        raise errors.invalid("json", {"_schema": ["Invalid input type."]})
+    if operation.body == ANY_OBJECT:
+        return document
+    declared = {field.name: field for field in operation.body}
+    problems: dict[str, Any] = {name: [UNKNOWN] for name in document if name not in declared}
+    values: dict[str, Any] = {}
+    for name, field in declared.items():
+        if name not in document:
+            if field.required:
+                problems[name] = [MISSING]
+            continue
+        if document[name] is None:
+            problems[name] = [NULL]
+            continue
+        try:
+            values[name] = field.convert(document[name])
+        except Invalid as error:
+            problems[name] = error.messages
+    if problems:
+        raise errors.invalid("json", problems)
+    return values

@@ -1,0 +1,300 @@
+"""Who is calling: OIDC access tokens (JWT) verified locally against their issuer's keys (design §5).
+
+python-jose's pitfalls shape this module (design §8): `jwt.decode` trusts the header's `alg`
+unless `algorithms` is given, and its guard against HS256 signed with a public key misses
+DER-encoded keys. So only asymmetric algorithms are allowed, they are checked before decoding,
+and keys are built only from JWK dicts of the issuer's JWKS, matched by `kid`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import requests
+from jose import jwk, jwt
+from jose.exceptions import ExpiredSignatureError, JOSEError, JWTClaimsError, JWTError
+
+from eosc_perf.dev_tokens import LocalIssuer
+from eosc_perf.errors import unauthenticated
+
+log = logging.getLogger(__name__)
+
+# python-jose 3.5.0 implements no PS256/384/512, so RSA-PSS tokens are refused as unsupported.
+ALGORITHMS_BY_KEY_TYPE = {"RSA": ("RS256", "RS384", "RS512"), "EC": ("ES256", "ES384", "ES512")}
+ALLOWED_ALGORITHMS = tuple(alg for algorithms in ALGORITHMS_BY_KEY_TYPE.values() for alg in algorithms)
+KEY_TYPE_OF_ALGORITHM = {alg: kty for kty, algorithms in ALGORITHMS_BY_KEY_TYPE.items() for alg in algorithms}
+
+CLOCK_SKEW_SECONDS = 5  # leeway on exp and nbf between our clock and the issuer's
+FRUITLESS_FETCH_PAUSE_SECONDS = 10.0  # after a JWKS fetch that did not yield the wanted key
+USERINFO_CACHE_SIZE = 1024
+
+DECODE_OPTIONS = {
+    # EGI access tokens carry varying audiences (or none) and this service is never registered
+    # as one, so `aud` says nothing about whether the token is meant for us.
+    "verify_aud": False,
+    "leeway": CLOCK_SKEW_SECONDS,
+}
+
+
+@dataclass(frozen=True)
+class Identity:
+    sub: str
+    iss: str
+    email: str | None
+    email_verified: bool | None
+    entitlements: tuple[str, ...]
+
+
+class ProviderUnavailable(Exception):
+    """An OpenID provider endpoint did not answer with a JSON object."""
+
+
+class TokenVerifier:
+    """Turns bearer tokens into identities; safe to share between request threads."""
+
+    def __init__(
+        self,
+        trusted_issuers: Sequence[str],
+        *,
+        timeout: float = 1.2,
+        local_issuer: LocalIssuer | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self._timeout = timeout
+        # Keyed without trailing slash: "https://op/" and "https://op" are one trusted issuer.
+        self._issuers: dict[str, IssuerKeys | LocalIssuerKeys] = {
+            issuer.rstrip("/"): IssuerKeys(issuer.rstrip("/"), timeout, clock) for issuer in trusted_issuers
+        }
+        if local_issuer is not None:
+            self._issuers[local_issuer.issuer] = LocalIssuerKeys(local_issuer)
+        self._userinfo = UserinfoCache(USERINFO_CACHE_SIZE)
+
+    def identify(self, authorization_header: str | None) -> Identity:
+        if not authorization_header:
+            raise unauthenticated("No authorization header")
+        scheme, _, token = authorization_header.strip().partition(" ")
+        if scheme.lower() != "bearer":
+            raise unauthenticated("Authorization header must use the Bearer scheme")
+        if not token.strip():
+            raise unauthenticated("Authorization header has no bearer token")
+        return self.verify(token.strip())
+
+    def verify(self, token: str) -> Identity:
+        header, unverified = _unverified_parts(token)
+        algorithm = header.get("alg")
+        if not isinstance(algorithm, str) or algorithm not in ALLOWED_ALGORITHMS:
+            raise unauthenticated(f"Token signed with unsupported algorithm {algorithm}")
+        issuer = unverified.get("iss")
+        if not isinstance(issuer, str) or not issuer:
+            raise unauthenticated("Token is missing the iss claim")
+        keys = self._issuers.get(issuer.rstrip("/"))
+        if keys is None:
+            raise unauthenticated(f"Issuer {issuer} is not trusted")
+
+        claims = _decode(token, keys.signing_key(header), algorithm)
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not sub:
+            raise unauthenticated("Token is missing the sub claim")
+        if "exp" not in claims:
+            raise unauthenticated("Token is missing the exp claim")
+        if "email" not in claims or "eduperson_entitlement" not in claims:
+            # Token claims win; userinfo only fills in what the token leaves out.
+            claims = {**self._userinfo_claims(keys.userinfo_endpoint, token, claims), **claims}
+
+        email, verified = claims.get("email"), claims.get("email_verified")
+        return Identity(
+            sub=sub,
+            iss=issuer,
+            email=email if isinstance(email, str) else None,
+            email_verified=verified if isinstance(verified, bool) else None,
+            entitlements=_entitlements(claims.get("eduperson_entitlement")),
+        )
+
+    def _userinfo_claims(self, endpoint: str | None, token: str, claims: dict) -> dict:
+        """The issuer's userinfo for this token; {} when unavailable, which is not fatal."""
+        if endpoint is None:
+            return {}
+        cached = self._userinfo.get(token)
+        if cached is not None:
+            return cached
+        try:
+            answer = _fetch_json(endpoint, self._timeout, bearer=token)
+        except ProviderUnavailable as error:
+            log.warning("userinfo of %s@%s unavailable: %s", claims["sub"], claims["iss"], error)
+            return {}
+        if answer.get("sub") != claims["sub"]:
+            # OIDC Core 5.3.2: userinfo about another subject must not be used.
+            log.warning("userinfo of %s@%s names subject %r", claims["sub"], claims["iss"], answer.get("sub"))
+            return {}
+        self._userinfo.put(token, claims["exp"], answer)
+        return answer
+
+
+class IssuerKeys:
+    """A trusted issuer's discovery document and JWKS, fetched on first use and cached.
+
+    An unknown `kid` triggers one JWKS refetch (the issuer may have rotated its keys). A fetch
+    that fails or still lacks the key pauses fetching for FRUITLESS_FETCH_PAUSE_SECONDS, so
+    tokens with made-up kids cannot make us hammer the provider.
+    """
+
+    def __init__(self, issuer: str, timeout: float, clock: Callable[[], float]):
+        self.issuer = issuer
+        self._timeout = timeout
+        self._clock = clock
+        # Held during fetches too: concurrent requests wait for one fetch instead of each fetching.
+        self._lock = threading.Lock()
+        self._discovery: dict | None = None
+        self._keys: list = []
+        self._fetch_failure: str | None = None
+        self._next_fetch = float("-inf")
+
+    @property
+    def userinfo_endpoint(self) -> str | None:
+        endpoint = (self._discovery or {}).get("userinfo_endpoint")
+        return endpoint if isinstance(endpoint, str) else None
+
+    def signing_key(self, header: dict) -> dict:
+        with self._lock:
+            key = _select_key(self._keys, header)
+            if key is None and self._clock() >= self._next_fetch:
+                self._fetch_keys()
+                key = _select_key(self._keys, header)
+                if key is None:
+                    self._next_fetch = self._clock() + FRUITLESS_FETCH_PAUSE_SECONDS
+            if key is None:
+                raise unauthenticated(self._fetch_failure or "Unknown signing key")
+            return key
+
+    def _fetch_keys(self) -> None:
+        """Refresh the JWKS; on failure keep the keys we had and remember why."""
+        try:
+            if self._discovery is None:
+                discovery = _fetch_json(f"{self.issuer}/.well-known/openid-configuration", self._timeout)
+                if not isinstance(discovery.get("jwks_uri"), str):
+                    raise ProviderUnavailable("discovery document has no jwks_uri")
+                self._discovery = discovery
+            keys = _fetch_json(self._discovery["jwks_uri"], self._timeout).get("keys")
+            if not isinstance(keys, list):
+                raise ProviderUnavailable("JWKS has no keys list")
+        except ProviderUnavailable as error:
+            log.warning("cannot fetch the signing keys of %s: %s", self.issuer, error)
+            self._fetch_failure = f"Cannot fetch the signing keys of issuer {self.issuer}: {error}"
+            return
+        self._keys, self._fetch_failure = keys, None
+
+
+class LocalIssuerKeys:
+    """The development issuer's keys: in-process, nothing to fetch, no userinfo endpoint."""
+
+    userinfo_endpoint = None
+
+    def __init__(self, local_issuer: LocalIssuer):
+        self._keys = local_issuer.jwks()["keys"]
+
+    def signing_key(self, header: dict) -> dict:
+        key = _select_key(self._keys, header)
+        if key is None:
+            raise unauthenticated("Unknown signing key")
+        return key
+
+
+class UserinfoCache:
+    """Userinfo answers per token until the token expires; the oldest entries go first when full."""
+
+    def __init__(self, capacity: int):
+        self._capacity = capacity
+        self._entries: OrderedDict[str, tuple[float, dict]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> dict | None:
+        with self._lock:
+            entry = self._entries.get(token)
+            if entry is None or entry[0] <= time.time():
+                return None
+            return entry[1]
+
+    def put(self, token: str, expires_at: float, answer: dict) -> None:
+        with self._lock:
+            self._entries[token] = (expires_at, answer)
+            while len(self._entries) > self._capacity:
+                self._entries.popitem(last=False)
+
+
+def _unverified_parts(token: str) -> tuple[dict, dict]:
+    try:
+        return jwt.get_unverified_header(token), jwt.get_unverified_claims(token)
+    except JWTError:
+        raise unauthenticated("Token is not a valid JWT") from None
+
+
+def _select_key(keys: list, header: dict) -> dict | None:
+    """The JWK named by the token's kid; without a kid, the issuer's only key of the right type."""
+    signing_keys = [key for key in keys if isinstance(key, dict) and key.get("use", "sig") == "sig"]
+    kid = header.get("kid")
+    if kid is not None:
+        return next((key for key in signing_keys if key.get("kid") == kid), None)
+    key_type = KEY_TYPE_OF_ALGORITHM[header["alg"]]
+    candidates = [key for key in signing_keys if key.get("kty") == key_type]
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def _decode(token: str, signing_key: dict, algorithm: str) -> dict:
+    """Verify signature, exp and nbf with a key built from the JWK, never from raw bytes."""
+    if "alg" in signing_key:
+        allowed = [signing_key["alg"]] if signing_key["alg"] in ALLOWED_ALGORITHMS else []
+    else:
+        allowed = list(ALGORITHMS_BY_KEY_TYPE.get(signing_key.get("kty"), ()))
+    if algorithm not in allowed:
+        raise unauthenticated(f"Token algorithm {algorithm} does not match its signing key")
+    try:
+        key = jwk.construct(signing_key, algorithm)
+    except (JOSEError, TypeError, ValueError):
+        raise unauthenticated(f"Signing key {signing_key.get('kid')} of the issuer is unusable") from None
+    try:
+        return jwt.decode(token, key, algorithms=allowed, options=DECODE_OPTIONS)
+    except ExpiredSignatureError:
+        raise unauthenticated("Token has expired") from None
+    except JWTClaimsError as error:
+        # python-jose reports every claim problem with this one class; name the common one.
+        if "(nbf)" in str(error):
+            raise unauthenticated("Token is not yet valid") from None
+        raise unauthenticated(f"Token claims are invalid: {error}") from None
+    except JWTError:
+        raise unauthenticated("Signature verification failed") from None
+    except (TypeError, ValueError, OverflowError):
+        # python-jose lets these escape for exp/nbf/iat of the wrong JSON type (null, list, 1e999).
+        raise unauthenticated("Token claims are invalid: exp, nbf and iat must be numbers") from None
+
+
+def _fetch_json(url: str, timeout: float, *, bearer: str | None = None) -> dict:
+    headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+    try:
+        response = requests.get(url, headers=headers, timeout=timeout)
+        response.raise_for_status()
+        document = response.json()
+    except requests.HTTPError as error:
+        raise ProviderUnavailable(f"{url} answered HTTP {error.response.status_code}") from error
+    except requests.Timeout as error:
+        raise ProviderUnavailable(f"{url} timed out") from error
+    except requests.ConnectionError as error:
+        raise ProviderUnavailable(f"cannot connect to {url}") from error
+    except (requests.RequestException, ValueError) as error:
+        raise ProviderUnavailable(f"{url} did not answer JSON ({type(error).__name__})") from error
+    if not isinstance(document, dict):
+        raise ProviderUnavailable(f"{url} did not answer a JSON object")
+    return document
+
+
+def _entitlements(value) -> tuple[str, ...]:
+    """`eduperson_entitlement` arrives as a list of strings or, from some issuers, one string."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list):
+        return tuple(item for item in value if isinstance(item, str))
+    return ()

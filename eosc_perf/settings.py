@@ -1,0 +1,135 @@
+"""Service configuration from the environment, an optional `.env` file and `*_FILE` secrets.
+
+Variable names follow the original service where one exists (TRUSTED_OP_LIST,
+ADMIN_ENTITLEMENTS, MAIL_*, BACKEND_ROUTE); the stores and the image check are new.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Mapping
+
+from dotenv import dotenv_values
+
+DEFAULT_TRUSTED_OPS = (
+    "https://aai.egi.eu/oidc,"
+    "https://aai-demo.egi.eu/auth/realms/egi,"
+    "https://aai-dev.egi.eu/auth/realms/egi"
+)
+DOCKER_HUB = "https://registry-1.docker.io"
+
+
+class ConfigurationError(Exception):
+    """The settings cannot run a service; the message says which setting and why."""
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _flag(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "on", "yes", "true", "y"):
+        return True
+    if lowered in ("0", "off", "no", "false", "n", ""):
+        return False
+    raise ConfigurationError(f"{name} must be on or off, not {value!r}")
+
+
+# Variables that may come from a file named by `<NAME>_FILE` (container secrets).
+FILE_VARIABLES = (
+    "TRUSTED_OP_LIST", "ADMIN_ENTITLEMENTS", "MAIL_SERVER", "MAIL_FROM", "MAIL_SUPPORT", "MAIL_USERNAME",
+    "MAIL_PASSWORD", "EVENT_STORE_URL", "READ_STORE_URL", "KAFKA_BOOTSTRAP_SERVERS",
+)
+
+
+def load_environment(environ: Mapping[str, str] | None = None, dotenv: str | Path = ".env") -> dict[str, str]:
+    """Merge `.env` (lowest), the process environment and `*_FILE` secrets (highest)."""
+    merged: dict[str, str] = {}
+    if dotenv and Path(dotenv).is_file():
+        merged.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+    merged.update(os.environ if environ is None else environ)
+    for name in FILE_VARIABLES:
+        key, path = f"{name}_FILE", merged.get(f"{name}_FILE")
+        if path:
+            try:
+                merged[name] = Path(path).read_text().strip()
+            except OSError as error:
+                raise ConfigurationError(f"{key}: cannot read {path}: {error.strerror}") from error
+    return merged
+
+
+@dataclass(frozen=True)
+class Settings:
+    mode: str = "production"
+    data_dir: Path = Path("data")
+    trusted_op_list: tuple[str, ...] = _split(DEFAULT_TRUSTED_OPS)
+    admin_entitlements: tuple[str, ...] = ()
+    oidc_timeout: float = 1.2
+    mail_server: str = ""
+    mail_port: int = 25
+    mail_from: str = ""
+    mail_support: str = ""
+    backend_route: str = "/"
+    image_check: bool = True
+    image_registry_url: str = DOCKER_HUB
+    event_store_url: str = ""
+    read_store_url: str = ""
+    read_wait_seconds: float = 5.0
+    extra: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def development(self) -> bool:
+        return self.mode == "development"
+
+    @property
+    def event_store(self) -> str:
+        """SQLite file by default; a postgresql:// URL in production."""
+        return self.event_store_url or f"sqlite:///{self.data_dir / 'events.sqlite'}"
+
+    @property
+    def read_store(self) -> str:
+        return self.read_store_url or f"sqlite:///{self.data_dir / 'read.sqlite'}"
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, image_check_default: bool = False, **overrides
+    ) -> "Settings":
+        """`image_check_default`: off for the embedded default, on for production services."""
+        env = load_environment(environ)
+        mode = env.get("EOSC_PERF_ENV") or env.get("FLASK_ENV") or "production"
+        if mode not in ("production", "development"):
+            raise ConfigurationError(f"EOSC_PERF_ENV must be production or development, not {mode!r}")
+        try:
+            mail_port = int(env.get("MAIL_PORT", "25") or 25)
+            read_wait = float(env.get("READ_WAIT_SECONDS", "5") or 5)
+        except ValueError as error:
+            raise ConfigurationError(f"MAIL_PORT and READ_WAIT_SECONDS must be numbers: {error}") from error
+        settings = cls(
+            mode=mode,
+            data_dir=Path(env.get("EOSC_PERF_DATA", "data")),
+            trusted_op_list=_split(env.get("TRUSTED_OP_LIST", DEFAULT_TRUSTED_OPS)),
+            admin_entitlements=_split(env.get("ADMIN_ENTITLEMENTS", "")),
+            mail_server=env.get("MAIL_SERVER", ""),
+            mail_port=mail_port,
+            mail_from=env.get("MAIL_FROM", ""),
+            mail_support=env.get("MAIL_SUPPORT", ""),
+            backend_route=env.get("BACKEND_ROUTE", "/") or "/",
+            image_check=_flag("IMAGE_CHECK", env["IMAGE_CHECK"]) if env.get("IMAGE_CHECK") else image_check_default,
+            image_registry_url=(env.get("IMAGE_REGISTRY_URL") or DOCKER_HUB).rstrip("/"),
+            event_store_url=env.get("EVENT_STORE_URL", ""),
+            read_store_url=env.get("READ_STORE_URL", ""),
+            read_wait_seconds=read_wait,
+            extra=env,
+        )
+        return replace(settings, **overrides) if overrides else settings
+
+    def check(self) -> None:
+        """Refuse settings that would run an unsafe service."""
+        if not self.development and not self.admin_entitlements:
+            raise ConfigurationError(
+                "ADMIN_ENTITLEMENTS is empty: in production every registered user would be an admin. "
+                "Set ADMIN_ENTITLEMENTS, or run in development mode (EOSC_PERF_ENV=development)."
+            )

@@ -1,0 +1,33 @@
+"""Opening the event store named by the settings (SQLite file or PostgreSQL URL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from domain.event_store import EventStore
+from eosc_perf.settings import ConfigurationError
+
+
+def event_store_environment(url: str, *, create_tables: bool = True) -> dict[str, str]:
+    parts = urlsplit(url)
+    create = "y" if create_tables else "n"
+    if parts.scheme == "sqlite":
+        path = url.split("///", 1)[-1]
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path, "CREATE_TABLE": create}
+    if parts.scheme.startswith("postgresql"):
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": parts.path.lstrip("/"),
+            "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(parts.port or 5432),
+            "POSTGRES_USER": unquote(parts.username or ""),
+            "POSTGRES_PASSWORD": unquote(parts.password or ""),
+            "CREATE_TABLE": create,
+        }
+    raise ConfigurationError(f"EVENT_STORE_URL must be sqlite:///PATH or postgresql://..., not {url!r}")
+
+
+def open_event_store(url: str, *, create_tables: bool = True) -> EventStore:
+    return EventStore(env=event_store_environment(url, create_tables=create_tables))

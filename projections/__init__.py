@@ -1,0 +1,1 @@
+"""Event sources, projectors that fold events into read tables, and the mailer."""

@@ -1,0 +1,48 @@
+"""Keeps consumers (the read-model projector, the mailer) up with an event source.
+
+In the embedded default a write calls `catch_up()` before it answers, so reads see it at
+once; a background thread also polls, for consumers that lag on purpose (mail retries)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Protocol
+
+from projections.sources import EventStoreSource
+
+log = logging.getLogger(__name__)
+
+
+class Consumer(Protocol):
+    def position(self) -> int: ...
+
+    def apply(self, batch) -> int: ...
+
+
+class Follower:
+    def __init__(self, source: EventStoreSource, consumer: Consumer):
+        self.source = source
+        self.consumer = consumer
+        self._lock = threading.Lock()
+
+    def catch_up(self, *_ignored) -> int:
+        """Applies every event not yet applied; returns the consumer's position."""
+        with self._lock:
+            position = self.consumer.position()
+            for batch in self.source.batches(position):
+                position = self.consumer.apply(batch)
+            return position
+
+    def run(self, stop: threading.Event, interval: float = 0.5) -> None:
+        while not stop.is_set():
+            try:
+                self.catch_up()
+            except Exception:  # keep following; the failed batch is retried next round
+                log.exception("consumer %s failed; retrying", type(self.consumer).__name__)
+            stop.wait(interval)
+
+    def start(self, stop: threading.Event, interval: float = 0.5) -> threading.Thread:
+        thread = threading.Thread(target=self.run, args=(stop, interval), daemon=True, name="follower")
+        thread.start()
+        return thread

@@ -1,0 +1,167 @@
+"""The read tables: denormalised rows built for filtered, sorted, paginated listing.
+
+Each catalog row keeps its rendered public JSON (`doc`) so a page is assembled by joining
+stored strings. Results keep the names of what they reference (for search and sort) and are
+rendered at read time with the current benchmark/site/flavor/tag documents.
+`status` is 0 (on_review) or 1 (approved): numeric, so it sorts in the contract's enum order.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+ID = String(36)
+JSON_DOCUMENT = JSON().with_variant(JSONB(), "postgresql")
+STATUS = {"on_review": 0, "approved": 1}
+
+
+def _uploader() -> list[Column]:
+    return [Column("uploader_sub", Text, nullable=False), Column("uploader_iss", Text, nullable=False)]
+
+
+positions = Table(
+    "positions",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", ID, primary_key=True),  # uuid5 of (sub, iss), the User aggregate's id
+    Column("sub", Text, nullable=False),
+    Column("iss", Text, nullable=False),
+    Column("email", Text, nullable=False),
+    Column("registration_datetime", DateTime, nullable=False),
+    Column("doc", Text, nullable=False),
+    Index("users_identity", "sub", "iss", unique=True),
+    Index("users_email", "email"),
+)
+
+benchmarks = Table(
+    "benchmarks",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("docker_image", Text, nullable=False),
+    Column("docker_tag", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("description", Text),
+    Column("json_schema", Text, nullable=False),
+    Column("status", SmallInteger, nullable=False),
+    Column("upload_datetime", DateTime, nullable=False),
+    *_uploader(),
+    Column("doc", Text, nullable=False),
+    Index("benchmarks_status_image", "status", "docker_image"),
+)
+
+sites = Table(
+    "sites",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("address", Text, nullable=False),
+    Column("description", Text),
+    Column("status", SmallInteger, nullable=False),
+    Column("upload_datetime", DateTime, nullable=False),
+    *_uploader(),
+    Column("doc", Text, nullable=False),
+    Index("sites_status_name", "status", "name"),
+)
+
+flavors = Table(
+    "flavors",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("site_id", ID, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("description", Text),
+    Column("status", SmallInteger, nullable=False),
+    Column("upload_datetime", DateTime, nullable=False),
+    *_uploader(),
+    Column("doc", Text, nullable=False),
+    Index("flavors_site_status_name", "site_id", "status", "name"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("description", Text),
+    Column("doc", Text, nullable=False),
+    Index("tags_name", "name"),
+)
+
+results = Table(
+    "results",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("id", ID, nullable=False, unique=True),
+    Column("benchmark_id", ID, nullable=False),
+    Column("site_id", ID, nullable=False),
+    Column("flavor_id", ID, nullable=False),
+    Column("benchmark_name", Text, nullable=False),
+    Column("site_name", Text, nullable=False),
+    Column("site_address", Text, nullable=False),
+    Column("flavor_name", Text, nullable=False),
+    Column("execution_datetime", DateTime, nullable=False),
+    Column("upload_datetime", DateTime, nullable=False),
+    Column("json", JSON_DOCUMENT, nullable=False),
+    Column("json_text", Text, nullable=False),  # the uploaded document as served, no re-encoding per read
+    Column("hidden", Boolean, nullable=False, default=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    *_uploader(),
+    Index("results_visible_execution", "hidden", "execution_datetime"),
+    Index("results_benchmark", "benchmark_id", "hidden", "execution_datetime"),
+    Index("results_site", "site_id"),
+    Index("results_flavor", "flavor_id"),
+    Index("results_uploader", "uploader_sub", "uploader_iss"),
+)
+
+result_tags = Table(
+    "result_tags",
+    metadata,
+    Column("result_id", ID, primary_key=True),
+    Column("tag_id", ID, primary_key=True),
+    Index("result_tags_tag", "tag_id", "result_id"),
+)
+
+claims = Table(
+    "claims",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("result_id", ID, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("status", SmallInteger, nullable=False),
+    Column("upload_datetime", DateTime, nullable=False),
+    *_uploader(),
+    Index("claims_result", "result_id"),
+    Index("claims_uploader", "uploader_sub", "uploader_iss"),
+)
+
+submits = Table(
+    "submits",
+    metadata,
+    Column("resource_id", ID, primary_key=True),
+    Column("resource_type", String(16), nullable=False),
+    Column("upload_datetime", DateTime, nullable=False),
+    *_uploader(),
+)

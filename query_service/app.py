@@ -1,0 +1,83 @@
+"""The query service's WSGI app: the read half of the API, routed in one table below."""
+
+from __future__ import annotations
+
+import falcon
+from sqlalchemy.engine import Engine
+
+from eosc_perf import errors
+from eosc_perf.access import RequestGate
+from eosc_perf.api.operations import ROUTES
+from eosc_perf.identity import Identity, TokenVerifier
+from eosc_perf.settings import Settings
+from projections import read_store
+from query_service.freshness import MinPosition
+from query_service.resources import catalog, docs, users
+from query_service.views import catalog as views
+from query_service.views.users import registration
+
+PROJECTION = "read_model"
+
+
+class ServedByCommandService:
+    """Paths whose only methods are writes: a read on them is a 405."""
+
+
+def _allow_head(resource) -> None:
+    """HEAD answers like GET (without a body)."""
+    for name in dir(resource):
+        if name.startswith("on_get") and not hasattr(resource, "on_head" + name[len("on_get"):]):
+            setattr(resource, "on_head" + name[len("on_get"):], getattr(resource, name))
+
+
+def create_app(settings: Settings, engine: Engine, verifier: TokenVerifier) -> falcon.App:
+    def is_registered(identity: Identity) -> bool:
+        with engine.connect() as conn:
+            return registration(conn, identity.sub, identity.iss) is not None
+
+    def current_position() -> int:
+        with engine.connect() as conn:
+            return read_store.position(conn, PROJECTION)
+
+    benchmarks = catalog.CatalogCollection(engine, views.BENCHMARKS)
+    sites = catalog.CatalogCollection(engine, views.SITES)
+    site_flavors = catalog.SiteFlavors(engine)
+    tags = catalog.CatalogCollection(engine, views.TAGS)
+    user_list = users.UserCollection(engine)
+    self_ = users.Self(engine)
+    table = {
+        "/benchmarks": (benchmarks, None),
+        "/benchmarks:search": (benchmarks, "search"),
+        "/benchmarks/{benchmark_id:uuid}": (
+            catalog.CatalogItem(engine, views.BENCHMARKS, "Benchmark {id} not found in the database"), None),
+        "/sites": (sites, None),
+        "/sites:search": (sites, "search"),
+        "/sites/{site_id:uuid}": (catalog.CatalogItem(engine, views.SITES), None),
+        "/sites/{site_id:uuid}/flavors": (site_flavors, None),
+        "/sites/{site_id:uuid}/flavors:search": (site_flavors, "search"),
+        "/flavors/{flavor_id:uuid}": (catalog.CatalogItem(engine, views.FLAVORS), None),
+        "/flavors/{flavor_id:uuid}/site": (catalog.FlavorSite(engine), None),
+        "/tags": (tags, None),
+        "/tags:search": (tags, "search"),
+        "/tags/{tag_id:uuid}": (catalog.CatalogItem(engine, views.TAGS), None),
+        "/reports/submits": (users.Submits(engine), None),
+        "/users": (user_list, None),
+        "/users:search": (user_list, "search"),
+        "/users/self": (self_, None),
+        "/users/self:try_admin": (self_, "try_admin"),
+    }
+    gate = RequestGate(
+        verifier, settings.admin_entitlements, development=settings.development, is_registered=is_registered
+    )
+    app = falcon.App(middleware=[MinPosition(current_position, settings.read_wait_seconds), gate])
+    app.req_options.strip_url_path_trailing_slash = False
+    errors.install(app)
+    write_only = ServedByCommandService()
+    for route in ROUTES:
+        resource, suffix = table.get(route, (write_only, None))
+        _allow_head(resource)
+        app.add_route(route, resource, suffix=suffix)
+    app.add_route("/api-spec.json", docs.ApiSpec(settings.backend_route))
+    app.add_route("/", docs.SwaggerUI())
+    app.add_route("/swagger-ui/{name}", docs.SwaggerAssets())
+    return app

@@ -1,0 +1,1 @@
+"""Falcon resources of the read API: translate a request into one view query."""

@@ -1,0 +1,1 @@
+"""Read queries, one module per resource; each function answers one query shape with JSON text."""

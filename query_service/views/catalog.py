@@ -1,0 +1,83 @@
+"""Benchmarks, sites, flavors, tags and users: rows whose stored `doc` is the public JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from query_service import listing
+from projections.tables import benchmarks, flavors, sites, tags, users
+
+
+@dataclass(frozen=True)
+class CatalogView:
+    table: object
+    sortable: tuple[str, ...]
+    exact: tuple[str, ...]  # list arguments that filter by equality
+    searched: tuple[str, ...]  # columns `terms` match
+    reviewed: bool = True  # has a status (default approved) and upload dates
+    search_order: tuple[str, ...] = ("upload_datetime", "id")  # stable order when none is asked
+
+    def _columns(self) -> Mapping:
+        return {name: self.table.c[name] for name in self.sortable}
+
+    def _common(self, query: Mapping) -> list:
+        if not self.reviewed:
+            return []
+        return [listing.status_condition(self.table, query), *listing.upload_conditions(self.table, query)]
+
+    def list(self, conn: Connection, query: Mapping, *scope) -> str:
+        conditions = [*scope, *self._common(query), *listing.equal_conditions(self.table, query, self.exact)]
+        order = [*listing.order_by(query["sort_by"], self._columns()), self.table.c[self.search_order[-1]]]
+        return listing.paginate(conn, [self.table.c.doc], self.table, conditions, order, listing.PageRequest.of(query))
+
+    def search(self, conn: Connection, query: Mapping, *scope) -> str:
+        searched = [self.table.c[name] for name in self.searched]
+        conditions = [*scope, *self._common(query), *listing.search_conditions(query["terms"], searched)]
+        order = listing.order_by(query["sort_by"], self._columns()) or [self.table.c[n] for n in self.search_order]
+        return listing.paginate(conn, [self.table.c.doc], self.table, conditions, order, listing.PageRequest.of(query))
+
+    def get(self, conn: Connection, id) -> str | None:
+        return conn.execute(select(self.table.c.doc).where(self.table.c.id == str(id))).scalar()
+
+
+BENCHMARKS = CatalogView(
+    benchmarks,
+    sortable=("id", "upload_datetime", "docker_image", "docker_tag", "name", "url", "description", "status"),
+    exact=("docker_image", "docker_tag"),
+    searched=("docker_image", "docker_tag", "description"),
+)
+SITES = CatalogView(
+    sites,
+    sortable=("id", "upload_datetime", "name", "address", "description", "status"),
+    exact=("name", "address"),
+    searched=("name", "address", "description"),
+)
+FLAVORS = CatalogView(
+    flavors,
+    sortable=("id", "upload_datetime", "name", "description", "site_id", "status"),
+    exact=("name",),
+    searched=("name", "description"),
+)
+TAGS = CatalogView(
+    tags, sortable=("id", "name", "description"), exact=("name",), searched=("name", "description"), reviewed=False,
+    search_order=("id",),
+)
+USERS = CatalogView(
+    users, sortable=("sub", "iss", "email", "registration_datetime"), exact=("sub", "iss", "email"),
+    searched=("email",), reviewed=False, search_order=("registration_datetime", "id"),
+)
+
+
+def site_of_flavor(conn: Connection, flavor_id) -> str | None:
+    return conn.execute(
+        select(sites.c.doc).join(flavors, flavors.c.site_id == sites.c.id).where(flavors.c.id == str(flavor_id))
+    ).scalar()
+
+
+def flavors_of(site_id) -> Sequence:
+    """The scope of a site's flavor listing."""
+    return [flavors.c.site_id == str(site_id)]

@@ -1,0 +1,12 @@
+"""The caller's own registration."""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, select
+from sqlalchemy.engine import Connection
+
+from projections.tables import users
+
+
+def registration(conn: Connection, sub: str, iss: str) -> str | None:
+    return conn.execute(select(users.c.doc).where(and_(users.c.sub == sub, users.c.iss == iss))).scalar()

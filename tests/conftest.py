@@ -1,0 +1,102 @@
+"""Shared fixtures: a real embedded service over real SQLite stores, a real local OpenID
+provider for tokens, and callers of each class the contract distinguishes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import falcon.testing
+import pytest
+
+from eosc_perf.embedded import EmbeddedService, build
+from eosc_perf.settings import Settings
+from tests.support.fixtures_oidc import oidc_provider  # noqa: F401  (fixture)
+from tests.support.fixtures_registry import container_registry  # noqa: F401  (fixture)
+from tests.support.oidc_provider import LocalOpenIDProvider
+
+ADMIN_ENTITLEMENT = "urn:mace:egi.eu:group:eosc-perf:role=admin"
+
+
+@pytest.fixture(scope="session")
+def identity_provider() -> Iterator[LocalOpenIDProvider]:
+    """One OpenID provider for the API tests (the identity tests use their own per test)."""
+    with LocalOpenIDProvider() as provider:
+        yield provider
+
+
+def service_settings(data_dir: Path, provider: LocalOpenIDProvider, **overrides) -> Settings:
+    return Settings.from_env(
+        {},
+        mode="production",
+        data_dir=data_dir,
+        trusted_op_list=(provider.issuer,),
+        admin_entitlements=(ADMIN_ENTITLEMENT,),
+        **overrides,
+    )
+
+
+@dataclass
+class Api:
+    """The embedded service over the test client, with tokens for each class of caller."""
+
+    service: EmbeddedService
+    client: falcon.testing.TestClient
+    provider: LocalOpenIDProvider
+
+    def token(self, sub: str, *, admin: bool = False, email: str | None = None, **claims) -> str:
+        entitlements = (ADMIN_ENTITLEMENT,) if admin else ()
+        return self.provider.mint(sub, email=email or f"{sub}@example.org", entitlements=entitlements, **claims)
+
+    def headers(self, token: str | None) -> dict:
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def register(self, sub: str, *, admin: bool = False) -> str:
+        token = self.token(sub, admin=admin)
+        answer = self.client.simulate_post("/users:register", headers=self.headers(token))
+        assert answer.status_code == 201, answer.text
+        return token
+
+    def request(self, method: str, path: str, token: str | None = None, **kwargs) -> falcon.testing.Result:
+        headers = {**self.headers(token), **kwargs.pop("headers", {})}
+        return self.client.simulate_request(method, path, headers=headers, **kwargs)
+
+    def get(self, path: str, token: str | None = None, **kwargs):
+        return self.request("GET", path, token, **kwargs)
+
+    def post(self, path: str, token: str | None = None, **kwargs):
+        return self.request("POST", path, token, **kwargs)
+
+    def put(self, path: str, token: str | None = None, **kwargs):
+        return self.request("PUT", path, token, **kwargs)
+
+    def delete(self, path: str, token: str | None = None, **kwargs):
+        return self.request("DELETE", path, token, **kwargs)
+
+
+@pytest.fixture
+def api(tmp_path: Path, identity_provider: LocalOpenIDProvider) -> Iterator[Api]:
+    service = build(service_settings(tmp_path / "data", identity_provider))
+    yield Api(service, falcon.testing.TestClient(service.app), identity_provider)
+    service.close()
+
+
+@dataclass
+class Callers:
+    anonymous: None
+    unregistered: str
+    user: str
+    other: str
+    admin: str
+
+
+@pytest.fixture
+def callers(api: Api) -> Callers:
+    return Callers(
+        anonymous=None,
+        unregistered=api.token("nobody"),
+        user=api.register("alice"),
+        other=api.register("bob"),
+        admin=api.register("root", admin=True),
+    )
