@@ -12,7 +12,7 @@ from eosc_perf.identity import Identity, TokenVerifier
 from eosc_perf.settings import Settings
 from projections import read_store
 from query_service.freshness import MinPosition
-from query_service.resources import catalog, docs, users
+from query_service.resources import catalog, docs, results, users
 from query_service.views import catalog as views
 from query_service.views.users import registration
 
@@ -45,6 +45,7 @@ def create_app(settings: Settings, engine: Engine, verifier: TokenVerifier) -> f
     tags = catalog.CatalogCollection(engine, views.TAGS)
     user_list = users.UserCollection(engine)
     self_ = users.Self(engine)
+    result_list = results.ResultCollection(engine)
     table = {
         "/benchmarks": (benchmarks, None),
         "/benchmarks:search": (benchmarks, "search"),
@@ -60,11 +61,20 @@ def create_app(settings: Settings, engine: Engine, verifier: TokenVerifier) -> f
         "/tags": (tags, None),
         "/tags:search": (tags, "search"),
         "/tags/{tag_id:uuid}": (catalog.CatalogItem(engine, views.TAGS), None),
+        "/results": (result_list, None),
+        "/results:search": (result_list, "search"),
+        "/results/{result_id:uuid}": (results.ResultItem(engine), None),
+        "/results/{result_id:uuid}/claims": (results.ResultClaims(engine), None),
+        "/results/{result_id:uuid}/uploader": (results.ResultUploader(engine), None),
         "/reports/submits": (users.Submits(engine), None),
+        "/reports/claims": (results.ClaimCollection(engine), None),
+        "/reports/claims/{report_id:uuid}": (results.ClaimItem(engine), None),
         "/users": (user_list, None),
         "/users:search": (user_list, "search"),
         "/users/self": (self_, None),
         "/users/self:try_admin": (self_, "try_admin"),
+        "/users/self/results": (results.OwnResults(engine), None),
+        "/users/self/claims": (results.OwnClaims(engine), None),
     }
     gate = RequestGate(
         verifier, settings.admin_entitlements, development=settings.development, is_registered=is_registered

@@ -119,9 +119,11 @@ def paginate(
     order: Sequence,
     request: PageRequest,
     render: Callable[[Sequence], list[str]] = lambda rows: [row[0] for row in rows],
+    count_from=None,
 ) -> str:
+    """`count_from`: a narrower FROM for counting, when joins only serve the rendering."""
     where = and_(True, *conditions)
-    total = conn.execute(select(func.count()).select_from(from_clause).where(where)).scalar_one()
+    total = conn.execute(select(func.count()).select_from(from_clause if count_from is None else count_from).where(where)).scalar_one()
     offset = (request.page - 1) * request.per_page
     if request.page != 1 and offset >= total:
         raise errors.abort(404)

@@ -1,0 +1,54 @@
+"""Claims: all of them (admins), a result's (owner or admin), the caller's own."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from sqlalchemy import and_, select
+from sqlalchemy.engine import Connection
+
+from domain.actor import Actor
+from eosc_perf import documents
+from query_service import listing
+from projections.tables import claims, users
+
+SORTABLE = {
+    "id": claims.c.id,
+    "status": claims.c.status,
+    "upload_datetime": claims.c.upload_datetime,
+    "resource_type": [],  # always "result": ordering by it changes nothing
+    "message": claims.c.message,
+}
+_FROM = claims.join(users, and_(users.c.sub == claims.c.uploader_sub, users.c.iss == claims.c.uploader_iss))
+_COLUMNS = (claims.c.id, claims.c.upload_datetime, claims.c.message, claims.c.result_id, users.c.doc)
+
+
+def _render(rows) -> list[str]:
+    return [
+        '{"id":"%s","message":%s,"resource_id":"%s","resource_type":"result","upload_datetime":"%s","uploader":%s}'
+        % (row.id, documents.dumps(row.message), row.result_id, documents.timestamp(row.upload_datetime), row.doc)
+        for row in rows
+    ]
+
+
+def _list(conn: Connection, query: Mapping, *scope) -> str:
+    conditions = [*scope, listing.status_condition(claims, query), *listing.upload_conditions(claims, query)]
+    order = [*listing.order_by(query["sort_by"], SORTABLE), claims.c.upload_datetime, claims.c.id]
+    return listing.paginate(conn, _COLUMNS, _FROM, conditions, order, listing.PageRequest.of(query), _render)
+
+
+def list_claims(conn: Connection, query: Mapping) -> str:
+    return _list(conn, query)
+
+
+def list_of_result(conn: Connection, result_id, query: Mapping) -> str:
+    return _list(conn, query, claims.c.result_id == str(result_id))
+
+
+def list_by(conn: Connection, uploader: Actor, query: Mapping) -> str:
+    return _list(conn, query, claims.c.uploader_sub == uploader.sub, claims.c.uploader_iss == uploader.iss)
+
+
+def get_claim(conn: Connection, id) -> str | None:
+    rows = conn.execute(select(*_COLUMNS).select_from(_FROM).where(claims.c.id == str(id))).all()
+    return _render(rows)[0] if rows else None
