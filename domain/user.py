@@ -28,17 +28,22 @@ class User(Aggregate):
     def identity(self) -> Actor:
         return Actor(self.sub, self.iss)
 
+    class RegisteredAgain(Aggregate.Event):
+        """The registration time is this event's own time: `modified_on` is only set after apply."""
+
+        email: str
+        actor: Actor
+
+        def apply(self, user: "User") -> None:
+            user.email = self.email
+            user.registered = True
+            user.registration_datetime = self.timestamp
+
     def register_again(self, email: str, actor: Actor) -> None:
         """A removed user may register anew; what they uploaded before stays gone."""
         if self.registered:
             raise Conflict("User already submitted/exists")
-        self._registered_again(email=email, actor=actor)
-
-    @event("RegisteredAgain")
-    def _registered_again(self, email: str, actor: Actor) -> None:
-        self.email = email
-        self.registered = True
-        self.registration_datetime = self.modified_on
+        self.trigger_event(self.RegisteredAgain, email=email, actor=actor)
 
     @event("EmailUpdated")
     def update_email(self, email: str, actor: Actor) -> None:

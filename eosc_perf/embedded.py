@@ -8,14 +8,15 @@ import threading
 from dataclasses import dataclass
 
 from domain.event_store import EventStore
-from eosc_perf.dev_tokens import LocalIssuer
-from eosc_perf.identity import TokenVerifier
+from eosc_perf.production import token_verifier
 from eosc_perf.settings import Settings
 from eosc_perf.stores import open_event_store
 from eosc_perf.wsgi import behind_proxy, reads_and_writes
 from projections import read_store
 from projections.follower import Follower
 from projections.lookups import user_finder
+from projections.mail.room import MailRoom, open_mail_room
+from projections.migrations import migrate
 from projections.projector import Projector
 from projections.sources import EventStoreSource
 import command_service.app
@@ -24,36 +25,44 @@ import query_service.app
 log = logging.getLogger(__name__)
 
 
-def token_verifier(settings: Settings) -> TokenVerifier:
-    """Development mode also trusts the local dev-token issuer; production never does."""
-    local = LocalIssuer(settings.data_dir) if settings.development else None
-    return TokenVerifier(settings.trusted_op_list, timeout=settings.oidc_timeout, local_issuer=local)
-
-
 @dataclass
 class EmbeddedService:
     app: object
     store: EventStore
     projection: Follower
     stop: threading.Event
+    mail: MailRoom | None = None
 
     def close(self) -> None:
         self.stop.set()
+        if self.mail is not None:
+            self.mail.join()
 
 
 def build(settings: Settings) -> EmbeddedService:
     settings.check()
     store = open_event_store(settings.event_store)
     engine = read_store.connect(settings.read_store)
-    read_store.create_tables(engine)
+    migrate(engine)
     source = EventStoreSource(store)
     projection = Follower(source, Projector(engine))
     position = projection.catch_up()  # a new or deleted read store is rebuilt from the events here
     log.info("read model at event position %d", position)
     verifier = token_verifier(settings)
+    mail = open_mail_room(settings, engine, source)
+
+    def on_saved(position: int) -> None:
+        """Reads see the write at once; its mails go out from the mail thread, never delaying
+        or failing the answer."""
+        try:
+            projection.catch_up()
+        finally:
+            mail.wake.set()
+
     commands = command_service.app.create_app(
-        settings, store, verifier, find_users=user_finder(engine), on_saved=projection.catch_up
+        settings, store, verifier, find_users=user_finder(engine), on_saved=on_saved
     )
     queries = query_service.app.create_app(settings, engine, verifier)
     stop = threading.Event()
-    return EmbeddedService(behind_proxy(reads_and_writes(queries, commands)), store, projection, stop)
+    mail.start(stop)
+    return EmbeddedService(behind_proxy(reads_and_writes(queries, commands)), store, projection, stop, mail)

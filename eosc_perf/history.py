@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Iterator
 from uuid import UUID
 
@@ -15,7 +16,8 @@ HIDDEN_FIELDS = {"originator_id", "originator_version", "timestamp", "originator
 
 def _describe(value) -> str:
     if isinstance(value, (dict, list)):
-        text = documents.dumps(value)
+        # Lists of ids (a result's tags_ids) hold UUIDs: written as their text.
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
         return text if len(text) <= 120 else text[:117] + "..."
     return str(value)
 

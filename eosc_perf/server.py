@@ -1,29 +1,48 @@
-"""Serving a WSGI app with gunicorn from inside the CLI (the embedded default)."""
+"""Serving the embedded default with gunicorn from inside the CLI."""
 
 from __future__ import annotations
+
+from typing import Callable, Protocol
 
 from gunicorn.app.base import BaseApplication
 
 
+class Service(Protocol):
+    app: object
+
+    def close(self) -> None: ...
+
+
 class GunicornServer(BaseApplication):
-    def __init__(self, app, options: dict):
-        self.application = app
-        self.options = options
+    """Builds the service in the worker, after gunicorn forked it: SQLite connections and the
+    background threads (mail) must belong to the process that uses them, never be inherited
+    from the master."""
+
+    def __init__(self, build: Callable[[], Service], options: dict):
+        self.build = build
+        self.service: Service | None = None
+        self.options = {**options, "worker_exit": self._close_service}
         super().__init__()
 
     def load_config(self) -> None:
         for key, value in self.options.items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # older gunicorn releases lack some settings
+                self.cfg.set(key, value)
 
     def load(self):
-        return self.application
+        self.service = self.build()
+        return self.service.app
+
+    def _close_service(self, arbiter, worker) -> None:
+        if self.service is not None:
+            self.service.close()
 
 
-def serve_embedded(app, host: str, port: int, threads: int = 8) -> None:
+def serve_embedded(build: Callable[[], Service], host: str, port: int, threads: int = 8) -> None:
     """One worker process: the SQLite stores and in-process projections live in it; threads
-    serve requests concurrently."""
+    serve requests concurrently. Returns after SIGTERM/SIGINT once the worker has finished."""
     GunicornServer(
-        app,
+        build,
         {
             "bind": f"{host}:{port}",
             "workers": 1,
@@ -33,5 +52,8 @@ def serve_embedded(app, host: str, port: int, threads: int = 8) -> None:
             "errorlog": "-",
             "timeout": 60,
             "graceful_timeout": 10,
+            # The default control socket is one path per user ($XDG_RUNTIME_DIR or ~/.gunicorn):
+            # a second instance would take it over and the first would delete it when stopping.
+            "control_socket_disable": True,
         },
     ).run()

@@ -72,6 +72,9 @@ class Settings:
     mail_port: int = 25
     mail_from: str = ""
     mail_support: str = ""
+    mail_username: str = ""  # SMTP login, when the server asks for one
+    mail_password: str = field(default="", repr=False)
+    mail_use_tls: bool = False  # STARTTLS before login
     backend_route: str = "/"
     image_check: bool = True
     image_registry_url: str = DOCKER_HUB
@@ -116,6 +119,9 @@ class Settings:
             mail_port=mail_port,
             mail_from=env.get("MAIL_FROM", ""),
             mail_support=env.get("MAIL_SUPPORT", ""),
+            mail_username=env.get("MAIL_USERNAME", ""),
+            mail_password=env.get("MAIL_PASSWORD", ""),
+            mail_use_tls=_flag("MAIL_USE_TLS", env.get("MAIL_USE_TLS", "")),
             backend_route=env.get("BACKEND_ROUTE", "/") or "/",
             image_check=_flag("IMAGE_CHECK", env["IMAGE_CHECK"]) if env.get("IMAGE_CHECK") else image_check_default,
             image_registry_url=(env.get("IMAGE_REGISTRY_URL") or DOCKER_HUB).rstrip("/"),
@@ -126,8 +132,13 @@ class Settings:
         )
         return replace(settings, **overrides) if overrides else settings
 
-    def check(self) -> None:
-        """Refuse settings that would run an unsafe service."""
+    def check(self, *, stores_required: bool = False) -> None:
+        """Refuse settings that would run an unsafe service; `stores_required` for the
+        production processes, which never fall back to SQLite files."""
+        missing = [name for name, value in (("EVENT_STORE_URL", self.event_store_url),
+                                            ("READ_STORE_URL", self.read_store_url)) if not value]
+        if stores_required and missing:
+            raise ConfigurationError(f"{' and '.join(missing)} must be set (postgresql://USER:PASSWORD@HOST:PORT/DB)")
         if not self.development and not self.admin_entitlements:
             raise ConfigurationError(
                 "ADMIN_ENTITLEMENTS is empty: in production every registered user would be an admin. "

@@ -25,6 +25,10 @@ def event_store_environment(url: str, *, create_tables: bool = True) -> dict[str
             "POSTGRES_USER": unquote(parts.username or ""),
             "POSTGRES_PASSWORD": unquote(parts.password or ""),
             "CREATE_TABLE": create,
+            # A few connections per process: gunicorn runs several workers per service.
+            "POSTGRES_POOL_SIZE": "2",
+            "POSTGRES_MAX_OVERFLOW": "8",
+            "POSTGRES_LOCK_TIMEOUT": "5",
         }
     raise ConfigurationError(f"EVENT_STORE_URL must be sqlite:///PATH or postgresql://..., not {url!r}")
 

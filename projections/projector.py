@@ -1,9 +1,10 @@
-"""Folds events into read tables. Each batch and the projector's position are written in
+"""Folds events into read tables. Each batch and the consumer's position are written in
 one transaction: a crash loses nothing and a re-delivered event is skipped."""
 
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from typing import Callable, Iterable, Mapping
 
 from eventsourcing.domain import DomainEventProtocol
@@ -17,15 +18,22 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Connection, DomainEventProtocol], None]
 
 
-class Projector:
-    def __init__(self, engine: Engine, name: str = "read_model", handlers: Mapping[type, Handler] = HANDLERS):
+class PositionedConsumer(ABC):
+    """Applies batches of (notification id, event) past its stored position, exactly once in
+    effect: the effects and the new position commit together. Subclasses define `handle`."""
+
+    name: str
+
+    def __init__(self, engine: Engine):
         self.engine = engine
-        self.name = name
-        self.handlers = handlers
 
     def position(self) -> int:
         with self.engine.connect() as conn:
             return read_store.position(conn, self.name)
+
+    @abstractmethod
+    def handle(self, conn: Connection, notification_id: int, event: DomainEventProtocol) -> None:
+        """What one event does to this consumer's tables, inside the batch's transaction."""
 
     def apply(self, batch: Iterable[tuple[int, DomainEventProtocol]]) -> int:
         """Applies the events past the stored position; returns the new position."""
@@ -34,10 +42,22 @@ class Projector:
             for notification_id, event in batch:
                 if notification_id <= current:
                     continue  # already applied (re-delivery, or another instance got there first)
-                handler = self.handlers.get(type(event))
-                if handler is not None:
-                    handler(conn, event)
+                self.handle(conn, notification_id, event)
                 current = notification_id
             if current != start:
                 read_store.set_position(conn, self.name, current)
         return current
+
+
+class Projector(PositionedConsumer):
+    """The read model: one handler per event type (projections/read_model/)."""
+
+    def __init__(self, engine: Engine, name: str = "read_model", handlers: Mapping[type, Handler] = HANDLERS):
+        super().__init__(engine)
+        self.name = name
+        self.handlers = handlers
+
+    def handle(self, conn: Connection, notification_id: int, event: DomainEventProtocol) -> None:
+        handler = self.handlers.get(type(event))
+        if handler is not None:
+            handler(conn, event)

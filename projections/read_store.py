@@ -27,11 +27,9 @@ def connect(url: str, *, pool_size: int = 5) -> Engine:
             cursor.close()
 
         return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]  # psycopg 3, as the event store
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
-
-
-def create_tables(engine: Engine) -> None:
-    metadata.create_all(engine)
 
 
 def position(conn: Connection, name: str, *, for_update: bool = False) -> int:

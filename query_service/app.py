@@ -31,6 +31,9 @@ def _allow_head(resource) -> None:
 
 
 def create_app(settings: Settings, engine: Engine, verifier: TokenVerifier) -> falcon.App:
+    if engine.dialect.name == "postgresql":
+        # A page and its total come from one snapshot, even while the projector writes.
+        engine = engine.execution_options(isolation_level="REPEATABLE READ")
     def is_registered(identity: Identity) -> bool:
         with engine.connect() as conn:
             return registration(conn, identity.sub, identity.iss) is not None

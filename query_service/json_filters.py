@@ -8,12 +8,16 @@ Paths and values are always bound parameters; keys are validated, never spliced 
 
 from __future__ import annotations
 
+import json
+import math
 import re
+import struct
 from dataclasses import dataclass
 
-from sqlalchemy import Float, String, and_, case, cast, func, literal, null
+from sqlalchemy import Float, String, and_, case, cast, false, func, literal, null
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement, Grouping
 
 from eosc_perf import errors
 
@@ -22,7 +26,7 @@ TRUE_WORDS = ("true", "True", "TRUE")
 FALSE_WORDS = ("false", "False", "FALSE")
 # What PostgreSQL reads as a boolean (case-insensitive): also true for JSON 1 and "yes".
 BOOLEAN_TEXT = {"true": 1, "t": 1, "yes": 1, "on": 1, "1": 1, "false": 0, "f": 0, "no": 0, "off": 0, "0": 0}
-FLOAT_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?|[+-]?(nan|inf|infinity)", re.IGNORECASE)
+ARRAY_INDEX = re.compile(r"[+-]?[0-9]+")
 FILTER_EXAMPLE = "filters=machine.cpu.count%20%3E%205"
 
 
@@ -35,10 +39,12 @@ class JsonFilter:
 
 
 def _path(text: str, location: str, sent: str) -> tuple[str, ...]:
+    """Dot-separated keys; an empty key is a key like any other (`a..b`). A key holding `"`
+    cannot be written in an SQLite JSON path: refused rather than silently never matched."""
     keys = tuple(text.split("."))
-    if any(key == "" or '"' in key for key in keys):
+    if any('"' in key for key in keys):
         raise errors.detailed(422, location, {
-            "filter": sent, "reason": [f"Invalid JSON path '{text}'"],
+            "filter": sent, "reason": [f"Invalid JSON path '{text}': keys may not contain '\"'"],
             "hint": "Use dot-separated keys, e.g. machine.cpu.count", "example": FILTER_EXAMPLE})
     return keys
 
@@ -61,11 +67,21 @@ def parse_filter(sent: str) -> JsonFilter:
             "example": FILTER_EXAMPLE,
         })
     keys = _path(path, "errors", sent)
-    if FLOAT_TEXT.fullmatch(value):
-        return JsonFilter(keys, operator, "number", float(value))
+    number = _float(value)
+    if number is not None:
+        return JsonFilter(keys, operator, "number", number)
     if value in TRUE_WORDS or value in FALSE_WORDS:
         return JsonFilter(keys, operator, "boolean", value in TRUE_WORDS)
     return JsonFilter(keys, operator, "text", value)
+
+
+def _float(text: str) -> float | None:
+    """What Python's float() reads (as the original decides): `5`, `-2`, `11.0`, `1e1`, `1_000`,
+    `nan`, `inf`, `Infinity`..."""
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def sort_path(name: str) -> tuple[str, ...] | None:
@@ -75,7 +91,7 @@ def sort_path(name: str) -> tuple[str, ...] | None:
     if not name.startswith("json."):
         return None
     keys = tuple(name[len("json."):].split("."))
-    return None if any(key == "" or '"' in key for key in keys) else keys
+    return None if any('"' in key for key in keys) else keys
 
 
 def _compare(left, operator: str, right) -> ColumnElement:
@@ -84,33 +100,110 @@ def _compare(left, operator: str, right) -> ColumnElement:
     }[operator]
 
 
+def _nan_condition(is_number: ColumnElement, operator: str) -> ColumnElement:
+    """NaN as a double (PostgreSQL float8): above every number and equal only to itself, which
+    no JSON number is. SQLite binds NaN as NULL, so this is spelt out rather than compared."""
+    return is_number if operator in ("<", "<=") else false()
+
+
+# --- a total order of JSON values as bytes: PostgreSQL's jsonb ordering (contract §4.2) ---------
+# null < string < number < boolean < array < object; strings byte-wise; numbers numerically;
+# false < true; arrays by length, then element by element; objects by number of pairs, then
+# pair by pair in jsonb's storage order (shorter keys first, then byte-wise). Each encoding is
+# prefix-free, so comparing the bytes compares the values.
+_TYPE = {"null": b"\x00", "string": b"\x01", "number": b"\x02", "boolean": b"\x03", "array": b"\x10",
+         "object": b"\x11"}
+
+
+def _text_bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass").replace(b"\x00", b"\x00\xff") + b"\x00\x00"
+
+
+def _number_bytes(number) -> bytes:
+    try:
+        value = float(number) + 0.0  # -0.0 == 0.0
+    except OverflowError:
+        value = math.inf if number > 0 else -math.inf
+    bits = struct.unpack(">Q", struct.pack(">d", value))[0]
+    bits = bits ^ 0xFFFFFFFFFFFFFFFF if bits >> 63 else bits | (1 << 63)
+    return bits.to_bytes(8, "big")
+
+
+def _storage_order(key: str) -> tuple:
+    encoded = key.encode("utf-8", "surrogatepass")
+    return len(encoded), encoded
+
+
+def order_bytes(value) -> bytes:
+    if value is None:
+        return _TYPE["null"]
+    if isinstance(value, str):
+        return _TYPE["string"] + _text_bytes(value)
+    if isinstance(value, bool):
+        return _TYPE["boolean"] + (b"\x01" if value else b"\x00")
+    if isinstance(value, (int, float)):
+        return _TYPE["number"] + _number_bytes(value)
+    if isinstance(value, list):
+        return _TYPE["array"] + len(value).to_bytes(4, "big") + b"".join(order_bytes(item) for item in value)
+    pairs = sorted(value.items(), key=lambda pair: _storage_order(pair[0]))
+    return _TYPE["object"] + len(pairs).to_bytes(4, "big") + b"".join(
+        _text_bytes(key) + order_bytes(item) for key, item in pairs
+    )
+
+
+def _sql_order_bytes(text):
+    """The SQLite function `eosc_json_order(json_text)`."""
+    return None if text is None else order_bytes(json.loads(text))
+
+
+ORDER_FUNCTION = "eosc_json_order"
+
+
+def _array_step(key: str) -> str | None:
+    """`[n]` (or `[#-n]` from the end) when the key reads as an array index, as PostgreSQL's
+    `#>` reads one (an optional sign and ASCII digits)."""
+    if not ARRAY_INDEX.fullmatch(key):
+        return None
+    index = int(key)
+    return f"[{index}]" if index >= 0 else f"[#{index}]"
+
+
 class SqliteJson:
-    """JSON1 functions on a TEXT column holding the document."""
+    """JSON1 functions over the document's text as served (`json_text`: compact, unescaped)."""
 
     def __init__(self, column):
         self.column = column
 
-    def _path(self, keys: tuple[str, ...]):
-        """A JSON1 path; a numeric key indexes an array when the value there is one."""
+    def _path(self, keys: tuple[str, ...], *, index_arrays: bool):
+        """A JSON1 path. Keys are written as they are escaped in the stored text (JSON1 compares
+        labels with the raw text). A numeric key indexes an array when the value there is one,
+        and names an object member otherwise; sort paths never index arrays (contract §4.2)."""
         path = literal("$")
         for key in keys:
-            quoted = literal(f'."{key}"')
-            if key.isdigit():
-                path = path.concat(
-                    case((func.json_type(self.column, path) == "array", literal(f"[{key}]")), else_=quoted)
-                )
+            member = literal('."%s"' % json.dumps(key, ensure_ascii=False)[1:-1])
+            step = _array_step(key) if index_arrays else None
+            if step is None:
+                path = path.concat(member)
             else:
-                path = path.concat(quoted)
+                path = path.concat(case((func.json_type(self.column, path) == "array", literal(step)), else_=member))
         return path
 
+    def _raw(self, path):
+        """The JSON text at the path (numbers as written). The path is grouped: SQLite's `->`
+        binds as tightly as `||`."""
+        return self.column.op("->")(Grouping(path))
+
     def condition(self, flt: JsonFilter) -> ColumnElement:
-        path = self._path(flt.path)
+        path = self._path(flt.path, index_arrays=True)
         kind = func.json_type(self.column, path)
         value = func.json_extract(self.column, path)
         if flt.kind == "number":
-            return and_(kind.in_(("integer", "real")), _compare(cast(value, Float), flt.operator, flt.value))
+            is_number = kind.in_(("integer", "real"))
+            if math.isnan(flt.value):
+                return _nan_condition(is_number, flt.operator)
+            return and_(is_number, _compare(cast(value, Float), flt.operator, flt.value))
         if flt.kind == "boolean":
-            lowered = func.lower(func.trim(cast(value, String)))
+            lowered = func.lower(func.trim(cast(value, String), " "))
             as_boolean = case(
                 (kind == "true", 1), (kind == "false", 0),
                 *((and_(kind.in_(("integer", "text")), lowered == text), number)
@@ -118,44 +211,47 @@ class SqliteJson:
                 else_=null(),
             )
             return _compare(as_boolean, flt.operator, int(flt.value))
-        as_text = case((kind == "true", "true"), (kind == "false", "false"), else_=cast(value, String))
+        # Strings unquoted; numbers, booleans and containers as their JSON text; null never matches.
+        as_text = case((kind == "null", null()), (kind == "text", value), else_=self._raw(path))
         return _compare(as_text, flt.operator, flt.value)
 
     def sort_keys(self, keys: tuple[str, ...]) -> list:
         """Missing paths last ascending (first descending); then by type as PostgreSQL's jsonb
-        orders them (null < string < number < boolean < array < object); then by value."""
+        orders them (null < string < number < boolean < array < object); then by value, with
+        arrays and objects in jsonb order through `eosc_json_order`."""
         if not keys:
-            return [self.column]
-        path = self._path(keys)
+            return [getattr(func, ORDER_FUNCTION)(self.column)]  # the document: always an object
+        path = self._path(keys, index_arrays=False)
         kind = func.json_type(self.column, path)
         rank = case(
             (kind == "null", 0), (kind == "text", 1), (kind.in_(("integer", "real")), 2),
             (kind.in_(("true", "false")), 3), (kind == "array", 4), (kind == "object", 5),
         )
-        return [kind.is_(None), rank, func.json_extract(self.column, path)]
+        value = case(
+            (kind.in_(("array", "object")), getattr(func, ORDER_FUNCTION)(self._raw(path))),
+            else_=func.json_extract(self.column, path),
+        )
+        return [kind.is_(None), rank, value]
 
 
 class PostgresJson:
-    """jsonb operators; a path is a bound text[] (`#>` indexes arrays with numeric keys)."""
+    """jsonb operators; a filter path is a bound text[] (`#>` indexes arrays with numeric keys),
+    a sort path a chain of `->` (object keys only, contract §4.2)."""
 
     def __init__(self, column):
         self.column = column
 
-    def _at(self, keys: tuple[str, ...]):
-        return self.column.op("#>")(cast(literal(list(keys), ARRAY(String)), ARRAY(String)))
-
-    def _text_at(self, keys: tuple[str, ...]):
-        return self.column.op("#>>")(cast(literal(list(keys), ARRAY(String)), ARRAY(String)))
+    def _path(self, keys: tuple[str, ...]):
+        return cast(literal(list(keys), ARRAY(String)), ARRAY(String))
 
     def condition(self, flt: JsonFilter) -> ColumnElement:
-        value = self._at(flt.path)
-        kind = func.jsonb_typeof(value)
-        text = self._text_at(flt.path)
+        kind = func.jsonb_typeof(self.column.op("#>")(self._path(flt.path)))
+        text = self.column.op("#>>")(self._path(flt.path))
         if flt.kind == "number":
             number = case((kind == "number", cast(text, Float)), else_=null())
-            return _compare(number, flt.operator, flt.value)
+            return _compare(number, flt.operator, flt.value)  # float8 NaN ordering is native
         if flt.kind == "boolean":
-            lowered = func.lower(func.btrim(text))
+            lowered = func.lower(func.btrim(text, " "))
             as_boolean = case(
                 (kind == "boolean", case((text == "true", 1), else_=0)),
                 *((and_(kind.in_(("number", "string")), lowered == word), number)
@@ -166,10 +262,28 @@ class PostgresJson:
         return _compare(text.collate("C"), flt.operator, flt.value)
 
     def sort_keys(self, keys: tuple[str, ...]) -> list:
-        return [self.column] if not keys else [self._at(keys)]
+        """As SQLite: missing last (ascending), type rank first (so an empty array does not sort
+        below null, a jsonb quirk), strings byte-wise, then jsonb's own order."""
+        if not keys:
+            return [self.column]
+        value, text = self.column, None
+        for key in keys:
+            step = cast(literal(key), String)
+            value, text = value.op("->")(step), value.op("->>")(step)
+        kind = func.jsonb_typeof(value)
+        rank = case(
+            (kind == "null", 0), (kind == "string", 1), (kind == "number", 2), (kind == "boolean", 3),
+            (kind == "array", 4), (kind == "object", 5),
+        )
+        string = case((kind == "string", text.collate("C")), else_=null())
+        return [value.is_(None), rank, string, value]
 
 
-def json_dialect(dialect_name: str, column):
-    return PostgresJson(column) if dialect_name == "postgresql" else SqliteJson(column)
-
-
+def json_dialect(conn: Connection, table):
+    """The JSON expressions of the connection's database over a results table; on SQLite this
+    also makes `eosc_json_order` available to the connection."""
+    if conn.dialect.name == "postgresql":
+        return PostgresJson(table.c.json)
+    driver = conn.connection.driver_connection
+    driver.create_function(ORDER_FUNCTION, 1, _sql_order_bytes, deterministic=True)
+    return SqliteJson(table.c.json_text)

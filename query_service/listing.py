@@ -71,13 +71,15 @@ def order_by(
         if not part:
             continue
         operator, name = part[0], part[1:]
-        if operator not in "+-":
-            raise sort_error(f"Unknown order operator '{operator}'")
+        # The field is judged before the operator, as the original does: `name` is the
+        # operator `n` and the unknown field `ame`.
         expression = columns.get(name)
         if expression is None and dynamic is not None:
             expression = dynamic(name)
         if expression is None:
             raise sort_error(f"Unexpected field '{name}'")
+        if operator not in "+-":
+            raise sort_error(f"Unknown order operator '{operator}'")
         for key in expression if isinstance(expression, list) else [expression]:
             clauses.append(key.asc() if operator == "+" else key.desc())
     return clauses

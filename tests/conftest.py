@@ -3,6 +3,7 @@ provider for tokens, and callers of each class the contract distinguishes."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -15,8 +16,12 @@ from eosc_perf.settings import Settings
 from tests.support.fixtures_oidc import oidc_provider  # noqa: F401  (fixture)
 from tests.support.fixtures_registry import container_registry  # noqa: F401  (fixture)
 from tests.support.oidc_provider import LocalOpenIDProvider
+from tests.support.production_stack import HttpClient, ProductionStack
 
 ADMIN_ENTITLEMENT = "urn:mace:egi.eu:group:eosc-perf:role=admin"
+# The API tests run against each deployment: the embedded default (in-process, SQLite) and the
+# production topology (PostgreSQL, gunicorn services, projector, nginx) over real HTTP.
+BACKENDS = os.environ.get("EOSC_PERF_TEST_BACKENDS", "embedded").split(",")
 
 
 @pytest.fixture(scope="session")
@@ -39,10 +44,11 @@ def service_settings(data_dir: Path, provider: LocalOpenIDProvider, **overrides)
 
 @dataclass
 class Api:
-    """The embedded service over the test client, with tokens for each class of caller."""
+    """A deployment of the service behind a test client, with tokens for each class of caller.
+    `service` is the in-process EmbeddedService, or None for the production topology."""
 
-    service: EmbeddedService
-    client: falcon.testing.TestClient
+    service: EmbeddedService | None
+    client: falcon.testing.TestClient | HttpClient
     provider: LocalOpenIDProvider
 
     def token(self, sub: str, *, admin: bool = False, email: str | None = None, **claims) -> str:
@@ -75,11 +81,38 @@ class Api:
         return self.request("DELETE", path, token, **kwargs)
 
 
+@pytest.fixture(scope="session")
+def production_stack(tmp_path_factory, identity_provider: LocalOpenIDProvider) -> Iterator[ProductionStack]:
+    stack = ProductionStack(
+        tmp_path_factory.mktemp("stack"),
+        {
+            "EOSC_PERF_ENV": "production",
+            "TRUSTED_OP_LIST": identity_provider.issuer,
+            "ADMIN_ENTITLEMENTS": ADMIN_ENTITLEMENT,
+            "IMAGE_CHECK": "off",
+            "MAIL_SERVER": "",
+        },
+    ).up()
+    yield stack
+    stack.down()
+
+
 @pytest.fixture
-def api(tmp_path: Path, identity_provider: LocalOpenIDProvider) -> Iterator[Api]:
+def embedded_api(tmp_path: Path, identity_provider: LocalOpenIDProvider) -> Iterator[Api]:
+    """The embedded default only: for tests that look inside the process (event store, files)."""
     service = build(service_settings(tmp_path / "data", identity_provider))
     yield Api(service, falcon.testing.TestClient(service.app), identity_provider)
     service.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def api(request, identity_provider: LocalOpenIDProvider) -> Iterator[Api]:
+    if request.param == "embedded":
+        yield request.getfixturevalue("embedded_api")
+        return
+    stack: ProductionStack = request.getfixturevalue("production_stack")
+    stack.reset()
+    yield Api(None, HttpClient(stack.base_url), identity_provider)
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+import math
 from datetime import datetime, timezone
 from uuid import UUID
 
@@ -16,6 +17,7 @@ from domain.review import APPROVED
 from domain.site import Site
 from domain.tag import Tag
 from domain.user import User
+from eosc_perf import errors
 from command_service.services import liveness, schemas
 from command_service.services.session import Session
 
@@ -42,6 +44,24 @@ def _live_tags(session: Session, tags_ids: list[UUID]) -> list[Tag]:
     return tags
 
 
+def _check_finite(value, path: str = "$") -> None:
+    """Numbers a double cannot hold (`1e400` reads as infinity) could be neither stored as JSON
+    nor compared by JSON filters: refused like a schema violation, with their path."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_finite(item, f"{path}[{index}]")
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:
+            finite = False
+        if not finite:
+            raise errors.detailed(422, "errors", {"error": "Number out of range", "path": path})
+
+
 def upload(
     session: Session, actor: Actor, execution_datetime: datetime, benchmark_id: UUID, flavor_id: UUID,
     tags_ids: list[UUID], document: dict,
@@ -62,13 +82,16 @@ def upload(
     if flavor.status != APPROVED:
         raise Refused(f"Flavor {flavor_id} not approved")
     tags = _live_tags(session, tags_ids)
+    _check_finite(document)
     schemas.check_result(document, benchmark.json_schema)
     result = Result(
         benchmark_id=benchmark.id, flavor_id=flavor.id, site_id=flavor.site_id,
         execution_datetime=executed.replace(tzinfo=None), json=document, tags_ids=[t.id for t in tags], actor=actor,
     )
     site = session.get(Site, flavor.site_id)
-    return Uploaded(result, benchmark, site, flavor, tags), session.save(result)
+    # Listed in name order, as every read of the result lists them.
+    shown = sorted(tags, key=lambda t: t.name)
+    return Uploaded(result, benchmark, site, flavor, shown), session.save(result)
 
 
 def existing_result(session: Session, id: UUID) -> Result:

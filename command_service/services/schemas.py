@@ -6,6 +6,7 @@ from __future__ import annotations
 import jsonschema
 from jsonschema.exceptions import SchemaError, ValidationError
 from jsonschema.validators import validator_for
+from referencing.exceptions import Unresolvable
 
 from eosc_perf import errors
 
@@ -22,11 +23,20 @@ def check_benchmark_schema(schema: dict) -> None:
 
 
 def check_result(document: dict, schema: dict) -> None:
-    """`format` is not asserted and unknown keywords (e.g. `suggestToUser`) are allowed."""
-    validator_class = validator_for(schema, default=jsonschema.Draft202012Validator)
+    """`format` is not asserted and unknown keywords (e.g. `suggestToUser`) are allowed.
+
+    The benchmark's schema passed Draft-7 meta-validation, but the validator chosen here may
+    be another draft (Draft-7 tuple `items` is invalid in 2020-12) and `$ref`s are resolved
+    only now: both are reported as 422, never as a crash of the validator."""
+    declared = schema.get("$schema")
+    default = jsonschema.Draft202012Validator
+    validator_class = validator_for(schema, default=default) if isinstance(declared, str) else default
     try:
+        validator_class.check_schema(schema)
         validator_class(schema).validate(document)
-    except ValidationError as error:
+    except (ValidationError, SchemaError) as error:
         raise _violation(error) from None
-    except SchemaError as error:  # a schema stored before it was meta-validated
-        raise _violation(error) from None
+    except Unresolvable as error:
+        raise errors.detailed(
+            422, "errors", {"error": f"The benchmark's JSON Schema has an unresolvable reference: {error}", "path": "$"}
+        ) from None

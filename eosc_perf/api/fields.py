@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Any, Callable
 from uuid import UUID
 
@@ -20,22 +21,16 @@ class Invalid(Exception):
         self.messages = messages
 
 
-def _integer(text: Any) -> int:
-    if isinstance(text, bool):
-        raise Invalid(["Not a valid integer."])
+def _integer(value: Any) -> int:
+    """`int()` of the text, as the original's marshmallow field: "1.0" and "1e1" are not integers."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
     try:
-        value = int(text) if isinstance(text, str) else text
+        if isinstance(value, str):
+            return int(value)
     except ValueError:
-        try:
-            number = float(text)
-        except ValueError:
-            raise Invalid(["Not a valid integer."]) from None
-        if not number.is_integer():
-            raise Invalid(["Not a valid integer."]) from None
-        value = int(number)
-    if not isinstance(value, int):
-        raise Invalid(["Not a valid integer."])
-    return value
+        pass
+    raise Invalid(["Not a valid integer."])
 
 
 def _uuid(text: Any) -> UUID:
@@ -49,9 +44,13 @@ def _fail(message: str):
     raise Invalid([message])
 
 
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def _date(text: str) -> date:
+    # Only YYYY-MM-DD: Python's fromisoformat also takes week dates such as 2020-W01-1.
     try:
-        if len(text) != 10:
+        if not _DAY.fullmatch(text):
             raise ValueError
         return date.fromisoformat(text)
     except ValueError:
@@ -63,8 +62,11 @@ def _datetime(text: str) -> datetime:
     try:
         if len(text) <= 10 or "T" not in text.upper().replace(" ", "T"):
             raise ValueError
-        return datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        if value.tzinfo is not None:
+            value.astimezone(timezone.utc)  # stored in UTC: 0001-01-01T00:00+01:00 has no UTC time
+        return value
+    except (ValueError, OverflowError):
         raise Invalid(["Not a valid datetime."]) from None
 
 

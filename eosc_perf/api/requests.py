@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import falcon.uri
@@ -46,16 +47,33 @@ def parse_query(operation: Operation, query_string: str) -> dict[str, Any]:
     return values
 
 
+def _not_json(constant: str):
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):  # 1e400 overflows to infinity
+        raise ValueError(f"{text} is out of range")
+    return number
+
+
 def _document(req: falcon.Request) -> Any:
-    """The JSON body; non-JSON content types count as an empty object (as the original)."""
+    """The JSON body; non-JSON content types count as an empty object (as the original).
+
+    Invalid JSON is a 400, and so is what Python's parser accepts beyond RFC 8259 but no store
+    or client can take: NaN/Infinity (also 1e400), lone UTF-16 surrogates (`"\\ud800"`), and nesting too
+    deep to process."""
     if not (req.content_type or "").lower().startswith("application/json"):
         return {}
     raw = req.bounded_stream.read()
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        document = json.loads(raw, parse_constant=_not_json, parse_float=_finite)
+        json.dumps(document, ensure_ascii=False).encode("utf-8")  # lone surrogates cannot be stored
+        return document
+    except (ValueError, UnicodeError, RecursionError):
         raise errors.ApiError(
             400, {"code": 400, "status": "Bad Request", "errors": {"json": ["Invalid JSON body."]}}
         ) from None

@@ -66,7 +66,7 @@ def _renderer(conn: Connection):
 
 
 def _json(conn: Connection):
-    return json_dialect(conn.dialect.name, results.c.json)
+    return json_dialect(conn, results)
 
 
 def _order(conn: Connection, sort_by: str) -> list:

@@ -1,0 +1,35 @@
+"""Wiring shared by the production processes (gunicorn services, projector, relay, mailer).
+
+They run against PostgreSQL with table creation off: `eosc-perf init` creates the schema
+once, because concurrent start-ups creating tables race (eventsourcing-notes §2)."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Engine
+
+from domain.event_store import EventStore
+from eosc_perf.dev_tokens import LocalIssuer
+from eosc_perf.identity import TokenVerifier
+from eosc_perf.settings import Settings
+from eosc_perf.stores import open_event_store
+from projections import read_store
+
+
+def settings() -> Settings:
+    loaded = Settings.from_env(image_check_default=True)
+    loaded.check(stores_required=True)
+    return loaded
+
+
+def event_store(loaded: Settings) -> EventStore:
+    return open_event_store(loaded.event_store, create_tables=False)
+
+
+def read_engine(loaded: Settings, *, pool_size: int = 5) -> Engine:
+    return read_store.connect(loaded.read_store, pool_size=pool_size)
+
+
+def token_verifier(loaded: Settings) -> TokenVerifier:
+    """Development mode also trusts the local dev-token issuer; production never does."""
+    local = LocalIssuer(loaded.data_dir) if loaded.development else None
+    return TokenVerifier(loaded.trusted_op_list, timeout=loaded.oidc_timeout, local_issuer=local)

@@ -1,0 +1,180 @@
+"""`eosc-perf relay`: publishes every stored event, in notification order, to the Kafka topic.
+
+One round: read the events after the tracked position, send them all (key: aggregate id),
+flush (the broker has them, acks=all), and only then record the new position. A crash
+between the flush and the record re-sends that batch on restart: publishing is
+at-least-once, and consumers skip notification ids they already applied.
+
+Exactly one relay publishes: it holds a PostgreSQL advisory lock on a connection of its own.
+Other instances wait as standbys and take over within a second of the holder's death (its
+connection closes and the lock with it). The same connection LISTENs for the event store's
+commits, so the relay wakes at once on a write and polls every second otherwise.
+
+The broker being away stops nothing but the relay's progress: writes go on into the event
+store, and the relay retries with a growing pause, then catches up from its position.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Sequence
+
+import psycopg
+from eventsourcing.persistence import InfrastructureFactory, Notification, Tracking
+from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.utils import Environment
+from psycopg import sql
+
+from domain.event_store import EventStore
+from eosc_perf.settings import ConfigurationError
+from eosc_perf.stores import event_store_environment
+from projections.bus import broker, envelope
+from projections.bus.broker import BusSettings
+
+log = logging.getLogger(__name__)
+
+ADVISORY_LOCK = 4242_0005  # any bigint of our own; the read-store migrations use 4242_0001
+TRACKING = "kafkarelay"  # the position's table: kafkarelay_tracking, in the event store's database
+BATCH = 500
+IDLE_POLL = 1.0  # seconds between looks at the log when no NOTIFY came
+MAX_PAUSE = 5.0  # longest pause between retries while the broker or the database is away
+
+
+def position_recorder(event_store_url: str) -> PostgresTrackingRecorder:
+    """The relay's position, one row keyed by the event store's name. Created by the lock
+    holder on start (CREATE TABLE IF NOT EXISTS), so no two processes race to create it."""
+    env = Environment(TRACKING, event_store_environment(event_store_url, create_tables=True))
+    return InfrastructureFactory.construct(env).tracking_recorder(PostgresTrackingRecorder)
+
+
+def published_position(event_store_url: str, store_name: str) -> int | None:
+    """The relay's position for `eosc-perf lag`; None before a relay ever ran."""
+    with psycopg.connect(event_store_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT to_regclass(%s)", (f"{TRACKING}_tracking",)).fetchone()[0]
+        if exists is None:
+            return None
+        row = conn.execute(
+            sql.SQL("SELECT notification_id FROM {} WHERE application_name = %s").format(
+                sql.Identifier(f"{TRACKING}_tracking")
+            ),
+            (store_name,),
+        ).fetchone()
+        return row[0] if row else 0
+
+
+class RelayLock:
+    """The advisory lock on a dedicated connection, which also LISTENs for commits."""
+
+    def __init__(self, url: str, channel: str):
+        self.url = url
+        self.channel = channel
+        self.conn: psycopg.Connection | None = None
+
+    def acquire(self, stop: threading.Event, poll: float = 0.5) -> bool:
+        """Waits (standby) until this process holds the lock; False if stopped first."""
+        self.conn = psycopg.connect(self.url, autocommit=True)
+        announced = False
+        while not stop.is_set():
+            if self.conn.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_LOCK,)).fetchone()[0]:
+                self.conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+                return True
+            if not announced:
+                log.info("another relay is active; standing by")
+                announced = True
+            stop.wait(poll)
+        return False
+
+    def check(self) -> None:
+        """Raises when the connection, and so the lock, is lost: never publish without it."""
+        assert self.conn is not None
+        self.conn.execute("SELECT 1")
+
+    def wait_for_commit(self, timeout: float) -> None:
+        assert self.conn is not None
+        for _ in self.conn.notifies(timeout=timeout, stop_after=1):
+            pass
+
+    def release(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.close()  # ends the session: PostgreSQL releases the lock
+            finally:
+                self.conn = None
+
+
+class Relay:
+    def __init__(self, store: EventStore, event_store_url: str, bus: BusSettings, batch: int = BATCH):
+        if not event_store_url.startswith("postgresql"):
+            raise ConfigurationError("the relay needs the PostgreSQL event store (EVENT_STORE_URL=postgresql://...)")
+        self.store = store
+        self.url = event_store_url
+        self.bus = bus
+        self.batch = batch
+        self.active = threading.Event()  # set while this instance holds the lock
+        self._tracking: PostgresTrackingRecorder | None = None  # made once: it owns a pool
+
+    def run(self, stop: threading.Event) -> None:
+        failures = 0
+        while not stop.is_set():
+            try:
+                self._hold_and_publish(stop)
+                failures = 0
+            except Exception as error:
+                failures += 1
+                pause = min(MAX_PAUSE, 0.5 * 2 ** (failures - 1))
+                log.warning("relay interrupted (%r); retrying in %.1f s from the recorded position", error, pause)
+                stop.wait(pause)
+
+    def _hold_and_publish(self, stop: threading.Event) -> None:
+        lock = RelayLock(self.url, self.store.recorder.channel_name)
+        producer = None
+        try:
+            if not lock.acquire(stop):
+                return
+            self.active.set()
+            if self._tracking is None:
+                self._tracking = position_recorder(self.url)
+            tracking = self._tracking
+            position = tracking.max_tracking_id(self.store.name) or 0
+            log.info("active relay: publishing to %s after notification %d", self.bus.topic, position)
+            broker.ensure_topic(self.bus)
+            producer = broker.producer(self.bus)
+            while not stop.is_set():
+                lock.check()
+                notifications = self.store.recorder.select_notifications(
+                    start=position, limit=self.batch, inclusive_of_start=False
+                )
+                if not notifications:
+                    lock.wait_for_commit(IDLE_POLL)
+                    continue
+                self._publish(producer, notifications)
+                tracking.insert_tracking(Tracking(self.store.name, notifications[-1].id))
+                position = notifications[-1].id
+        finally:
+            self.active.clear()
+            if producer is not None:
+                # Unsent records are dropped, not sent late: the next producer re-sends them
+                # from the recorded position, in order.
+                producer.close(timeout=0)
+            lock.release()
+
+    def _publish(self, producer, notifications: Sequence[Notification]) -> None:
+        futures = []
+        for notification in notifications:
+            event = self.store.mapper.to_domain_event(notification)
+            message = envelope.envelope(notification.id, event)
+            futures.append(
+                producer.send(
+                    self.bus.topic,
+                    key=str(notification.originator_id).encode(),
+                    value=envelope.to_bytes(message),
+                    headers=[
+                        ("notification_id", str(notification.id).encode()),
+                        ("event_type", message["event_type"].encode()),
+                    ],
+                )
+            )
+        producer.flush(timeout=30)
+        for future in futures:
+            future.get(timeout=0)  # raises the send's error, if any: then nothing is recorded

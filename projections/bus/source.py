@@ -1,0 +1,132 @@
+"""A Kafka consumer group as an event source: batches of (notification id, domain event).
+
+The contract with the consumer (the projector, the mailer): it applies a batch, with its
+position, in one database transaction, and only then resumes the iteration, which commits
+the batch's offsets. So:
+  - a crash before the database commit: nothing applied, nothing committed, the batch comes
+    again after the restart (from the committed offset);
+  - a crash between the database commit and the offset commit: the batch comes again and
+    the consumer skips it by notification id (ids <= its position);
+  - the relay's duplicates (at-least-once publishing) are skipped the same way.
+A batch that was handed out but never confirmed (the consumer raised) is fetched again:
+the next `batches()` rewinds to the committed offset, since the consumer's fetch position
+has already moved past it.
+
+A consumer whose position is 0 (a new or rebuilt store) reads the topic from its start,
+whatever its group committed before: the topic keeps every event.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable, Iterator
+
+from eventsourcing.domain import DomainEventProtocol
+from kafka import ConsumerRebalanceListener, KafkaConsumer
+from kafka.errors import KafkaError
+
+from projections.bus import broker, envelope
+from projections.bus.broker import BusSettings
+
+log = logging.getLogger(__name__)
+
+Batch = list[tuple[int, DomainEventProtocol]]
+BATCH = 500
+
+
+class _FromTheStartWhenEmpty(ConsumerRebalanceListener):
+    def __init__(self, source: "KafkaSource"):
+        self.source = source
+
+    def on_partitions_revoked(self, revoked):
+        pass
+
+    def on_partitions_assigned(self, assigned):
+        if assigned and self.source.after == 0:
+            self.source.consumer.seek_to_beginning(*assigned)
+
+
+class KafkaSource:
+    def __init__(
+        self,
+        bus: BusSettings,
+        group: str,
+        head: Callable[[], int] = lambda: 0,
+        *,
+        batch: int = BATCH,
+        poll_seconds: float = 0.5,
+        stop: threading.Event | None = None,
+    ):
+        """`group`: the consumer group (one per consumer kind: its members share the work, a
+        standby takes over a dead member's partition). `head`: the last notification id of
+        the log, for those who ask (the mailer's first run). `poll_seconds`: how long one
+        `batches()` waits for a first message when none is there."""
+        self.bus = bus
+        self.group = group
+        self.head = head
+        self.batch = batch
+        self.poll_ms = int(poll_seconds * 1000)
+        self.stop = stop or threading.Event()
+        self.consumer: KafkaConsumer | None = None
+        self.after = 0
+        self._unconfirmed = False  # a batch was handed out and its offsets not committed
+
+    def batches(self, after: int) -> Iterator[Batch]:
+        """Batches of the events after the committed offset, until none is waiting."""
+        self.after = after
+        try:
+            self._connect()
+            if self._unconfirmed:
+                self._rewind()
+            while not self.stop.is_set():
+                records = self._poll()
+                if not records:
+                    return
+                batch = [envelope.decode(envelope.from_bytes(record.value)) for record in records]
+                self._unconfirmed = True
+                yield batch  # the consumer applies it, then asks for the next one:
+                self._confirm()
+        except KafkaError as error:
+            # The broker is away or the group is rebalancing: start over on the next call.
+            log.warning("kafka source %s: %r; reconnecting", self.group, error)
+            self.close()
+            self.stop.wait(1.0)
+
+    def _connect(self) -> None:
+        if self.consumer is None:
+            broker.ensure_topic(self.bus)
+            self.consumer = broker.consumer(self.bus, self.group, max_poll_records=self.batch)
+            self.consumer.subscribe([self.bus.topic], listener=_FromTheStartWhenEmpty(self))
+
+    def _poll(self) -> list:
+        assert self.consumer is not None
+        polled = self.consumer.poll(timeout_ms=self.poll_ms, max_records=self.batch)
+        # One partition: the records of its one list are in offset (= notification) order.
+        return [record for records in polled.values() for record in records]
+
+    def _confirm(self) -> None:
+        """Commits the fetch position: the batch (everything one poll returned) is applied."""
+        assert self.consumer is not None
+        self.consumer.commit()
+        self._unconfirmed = False
+
+    def _rewind(self) -> None:
+        assert self.consumer is not None
+        for partition in self.consumer.assignment():
+            committed = self.consumer.committed(partition)
+            if committed is None or self.after == 0:
+                self.consumer.seek_to_beginning(partition)
+            else:
+                self.consumer.seek(partition, committed)
+        self._unconfirmed = False
+
+    def close(self) -> None:
+        if self.consumer is not None:
+            try:
+                self.consumer.close(autocommit=False)  # leaves the group: a standby takes over now
+            except Exception:  # closing a consumer whose broker is gone
+                log.debug("closing the consumer failed", exc_info=True)
+            self.consumer = None
+        self._unconfirmed = False
+

@@ -1,0 +1,183 @@
+"""The mailer's own tables, in the read store database but apart from the read model.
+
+The mailer runs as its own consumer (in production its own Kafka consumer group), ahead of
+or behind the projector, so it never reads the read-model tables: it keeps just what it
+needs to address mails (users' e-mails, who uploaded what) and an outbox of mails to send.
+Its tables have their own MetaData (created by read-store migration 2), so rebuilding the
+read model never touches them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    select,
+)
+from sqlalchemy.engine import Connection, Engine
+
+from domain.actor import Actor
+from domain.user import User
+from projections import read_store
+from projections.mail.messages import Letter
+from projections.tables import positions
+
+metadata = MetaData()
+
+ID = String(36)
+
+mail_users = Table(
+    "mail_users",
+    metadata,
+    Column("id", ID, primary_key=True),  # the User aggregate's id: uuid5 of (sub, iss)
+    Column("sub", Text, nullable=False),
+    Column("iss", Text, nullable=False),
+    Column("email", Text, nullable=False),
+)
+
+# Benchmarks, sites, flavors, claims and results: whom to tell when they are reviewed or claimed.
+mail_items = Table(
+    "mail_items",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("uploader_sub", Text, nullable=False),
+    Column("uploader_iss", Text, nullable=False),
+)
+
+# One row per mail: (notification id of the event, n-th mail of that event). Written with
+# the mailer's position in one transaction; `sent_at` is set once the SMTP server took it.
+mail_outbox = Table(
+    "mail_outbox",
+    metadata,
+    Column("notification_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("to", Text, nullable=False),
+    Column("cc", Text, nullable=False),  # "" when none
+    Column("subject", Text, nullable=False),
+    Column("headers", Text, nullable=False),  # JSON object of the extra headers (Resource-ID, ...)
+    Column("body", Text, nullable=False),
+    Column("sent_at", DateTime),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("retry_at", DateTime),  # not before this time after a refusal (backoff per mail)
+    Index("mail_outbox_unsent", "sent_at", "notification_id", "seq"),
+)
+
+# Events up to this position were in the store before the mailer first ran: they fill the
+# directory but send nothing (deploying the mailer, or losing its tables, must not re-send history).
+SILENT_UNTIL = "mailer.silent_until"
+
+
+def now() -> datetime:
+    """Naive UTC, as the read store keeps times."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def silent_until(engine: Engine, *, head: int) -> int:
+    """The silent boundary, recorded as `head` on the mailer's first run. (The tables
+    themselves are created by a read-store migration.)"""
+    with engine.begin() as conn:
+        if conn.execute(select(positions.c.position).where(positions.c.name == SILENT_UNTIL)).first() is None:
+            read_store.set_position(conn, SILENT_UNTIL, head)
+        return read_store.position(conn, SILENT_UNTIL)
+
+
+# -- directory ------------------------------------------------------------------------------
+
+
+def store_user(conn: Connection, user_id, sub: str, iss: str, email: str) -> None:
+    conn.execute(mail_users.delete().where(mail_users.c.id == str(user_id)))
+    conn.execute(mail_users.insert().values(id=str(user_id), sub=sub, iss=iss, email=email))
+
+
+def update_email(conn: Connection, user_id, email: str) -> None:
+    conn.execute(mail_users.update().where(mail_users.c.id == str(user_id)).values(email=email))
+
+
+def email_of(conn: Connection, user: Actor) -> str | None:
+    return conn.execute(
+        select(mail_users.c.email).where(mail_users.c.id == str(User.create_id(user.sub, user.iss)))
+    ).scalar()
+
+
+def store_item(conn: Connection, item_id, kind: str, uploader: Actor) -> None:
+    conn.execute(mail_items.delete().where(mail_items.c.id == str(item_id)))
+    conn.execute(
+        mail_items.insert().values(id=str(item_id), kind=kind, uploader_sub=uploader.sub, uploader_iss=uploader.iss)
+    )
+
+
+def uploader_of(conn: Connection, item_id) -> Actor | None:
+    row = conn.execute(select(mail_items).where(mail_items.c.id == str(item_id))).first()
+    return Actor(row.uploader_sub, row.uploader_iss) if row else None
+
+
+# -- outbox -------------------------------------------------------------------------------
+
+
+def queue(conn: Connection, notification_id: int, seq: int, letter: Letter) -> None:
+    conn.execute(
+        mail_outbox.insert().values(
+            notification_id=notification_id, seq=seq, to=letter.to, cc=letter.cc, subject=letter.subject,
+            headers=json.dumps(letter.headers), body=letter.body, attempts=0,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Queued:
+    notification_id: int
+    seq: int
+    attempts: int
+    letter: Letter
+
+
+def unsent(conn: Connection, limit: int = 100) -> list[Queued]:
+    """Mails not yet sent and not waiting out a backoff, oldest first."""
+    rows = conn.execute(
+        select(mail_outbox)
+        .where(mail_outbox.c.sent_at.is_(None))
+        .where(mail_outbox.c.retry_at.is_(None) | (mail_outbox.c.retry_at <= now()))
+        .order_by(mail_outbox.c.notification_id, mail_outbox.c.seq)
+        .limit(limit)
+    ).all()
+    return [
+        Queued(
+            row.notification_id, row.seq, row.attempts,
+            Letter(row.to, row.cc, row.subject, json.loads(row.headers), row.body),
+        )
+        for row in rows
+    ]
+
+
+def _row(notification_id: int, seq: int):
+    return (mail_outbox.c.notification_id == notification_id) & (mail_outbox.c.seq == seq)
+
+
+def mark_sent(conn: Connection, notification_id: int, seq: int) -> None:
+    conn.execute(
+        mail_outbox.update()
+        .where(_row(notification_id, seq))
+        .values(sent_at=now(), attempts=mail_outbox.c.attempts + 1, last_error=None, retry_at=None)
+    )
+
+
+def mark_failed(conn: Connection, notification_id: int, seq: int, error: str, retry_at: datetime | None) -> None:
+    """(A failure after the mail was accepted, e.g. at QUIT, leaves a sent mail alone.)"""
+    conn.execute(
+        mail_outbox.update()
+        .where(_row(notification_id, seq) & mail_outbox.c.sent_at.is_(None))
+        .values(attempts=mail_outbox.c.attempts + 1, last_error=error[:1000], retry_at=retry_at)
+    )

@@ -1,0 +1,59 @@
+"""Read-store schema, created and evolved by numbered migrations (`eosc-perf init`).
+
+Each migration runs once, in order, in its own transaction; on PostgreSQL an advisory lock
+lets concurrent `init` runs take turns. New schema changes are appended, never edited.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from sqlalchemy import BigInteger, Column, MetaData, Table, Text, select, text
+from sqlalchemy.engine import Connection, Engine
+
+from projections.mail import directory as mail_directory
+from projections.tables import metadata
+
+log = logging.getLogger(__name__)
+
+_bookkeeping = MetaData()
+schema_migrations = Table(
+    "schema_migrations",
+    _bookkeeping,
+    Column("version", BigInteger, primary_key=True),
+    Column("description", Text, nullable=False),
+)
+ADVISORY_LOCK = 4242_0001
+
+
+def _read_tables(conn: Connection) -> None:
+    metadata.create_all(conn)
+
+
+def _mail_tables(conn: Connection) -> None:
+    mail_directory.metadata.create_all(conn)  # users' e-mails, uploaders, the outbox
+
+
+MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
+    (1, "read tables", _read_tables),
+    (2, "mailer tables", _mail_tables),
+]
+
+
+def migrate(engine: Engine) -> list[int]:
+    """Applies the migrations not applied yet; returns their versions."""
+    _bookkeeping.create_all(engine)
+    applied_now = []
+    for version, description, apply in MIGRATIONS:
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK})
+            done = conn.execute(select(schema_migrations.c.version).where(schema_migrations.c.version == version))
+            if done.first():
+                continue
+            log.info("read store migration %d: %s", version, description)
+            apply(conn)
+            conn.execute(schema_migrations.insert().values(version=version, description=description))
+            applied_now.append(version)
+    return applied_now

@@ -1,0 +1,365 @@
+"""The event bus on a real Apache Kafka broker and a real PostgreSQL (deploy/local/stack.sh up
+--kafka): writes over HTTP to the command service -> relay -> Kafka -> projector -> query
+service over HTTP, and -> mailer -> a real SMTP server. Then the faults: kill -9 of the relay,
+the projector and the mailer at their worst moments, and the broker stopped while writes go on.
+
+After every fault the outcome is checked the same way (`assert_recovered`): every consumer
+reaches the head of the log, the read tables equal a fresh replay (`eosc-perf verify`), and
+every queued e-mail reached the SMTP server exactly once.
+
+A fault is brought about at a known moment rather than by luck: a row lock taken by the
+test stops a process exactly where the fault is wanted (the relay after publishing, before
+recording its position; the projector in the middle of a batch), and the SMTP server can
+hold a mail in the middle of its transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+from itertools import count
+from typing import Iterator
+
+import pytest
+
+from projections.bus import envelope
+from tests.conftest import ADMIN_ENTITLEMENT, Api
+from tests.support.kafka_stack import KafkaStack, TopicReader, alive, wait_until
+from tests.support.production_stack import HttpClient
+from tests.support.smtp_sink import SmtpSink
+
+FROM = "perf@example.org"
+SUPPORT = "support@example.org"
+CATCH_UP = 90  # seconds: a restarted consumer waits out its dead predecessor's session (6 s)
+_serial = count(1)
+
+
+class HoldingSink(SmtpSink):
+    """An SMTP server that can hold a mail in the middle of its transaction: while its
+    recipient is in `hold`, RCPT TO is not answered, so the sender hangs mid-send."""
+
+    def __init__(self):
+        super().__init__()
+        self.hold: set[str] = set()
+        self.holding = threading.Event()  # set once a mail is being held
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        while address in self.hold:
+            self.holding.set()
+            await asyncio.sleep(0.02)
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+
+@pytest.fixture(scope="session")
+def mail_server() -> Iterator[HoldingSink]:
+    with HoldingSink() as sink:
+        yield sink
+
+
+@pytest.fixture(scope="session")
+def kafka_stack(identity_provider, mail_server) -> Iterator[KafkaStack]:
+    stack = KafkaStack(
+        {
+            "EOSC_PERF_ENV": "production",
+            "TRUSTED_OP_LIST": identity_provider.issuer,
+            "ADMIN_ENTITLEMENTS": ADMIN_ENTITLEMENT,
+            "IMAGE_CHECK": "off",
+            "MAIL_SERVER": "127.0.0.1",
+            "MAIL_PORT": str(mail_server.port),
+            "MAIL_FROM": FROM,
+            "MAIL_SUPPORT": SUPPORT,
+        }
+    ).up()
+    yield stack
+    stack.down()
+
+
+@pytest.fixture
+def bus_api(kafka_stack, identity_provider) -> Api:
+    return Api(None, HttpClient(kafka_stack.base_url), identity_provider)
+
+
+@pytest.fixture
+def topic(kafka_stack) -> Iterator[TopicReader]:
+    reader = TopicReader(kafka_stack.environment["KAFKA_BOOTSTRAP_SERVERS"])
+    yield reader
+    reader.close()
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def unique(name: str) -> str:
+    return f"{name}-{next(_serial)}"
+
+
+def register(api: Api, sub: str, *, admin: bool = False) -> str:
+    token = api.token(sub, admin=admin)
+    answer = api.post("/users:register", token)
+    assert answer.status_code == 201, answer.text
+    return token
+
+
+def submit_site(api: Api, token: str) -> str:
+    answer = api.post("/sites", token, json={"name": unique("site"), "address": "Santiago"})
+    assert answer.status_code == 201, answer.text
+    return answer.json["id"]
+
+
+def approve_site(api: Api, admin: str, site_id: str) -> None:
+    answer = api.post(f"/sites/{site_id}:approve", admin)
+    assert answer.status_code == 204, answer.text
+
+
+def received(sink: SmtpSink, to: str) -> list[str]:
+    """Subjects of the mails that reached the server for `to`."""
+    return [message["Subject"] for message in sink.messages if message["To"] == to]
+
+
+def waiting_on_a_lock(stack: KafkaStack, statement: str) -> bool:
+    """A backend is blocked on a lock while running a statement LIKE `statement`."""
+    with stack.database() as conn:
+        return bool(conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE %s",
+            (statement,),
+        ).fetchone()[0])
+
+
+def assert_recovered(stack: KafkaStack, sink: SmtpSink) -> None:
+    """Every consumer at the head; read tables equal a fresh replay; every mail sent once."""
+    wait_until(stack.caught_up, CATCH_UP, "relay, projector and mailer to reach the head of the log")
+    verified = stack.cli("verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+    def outbox_sent() -> bool:
+        with stack.database() as conn:
+            return conn.execute("SELECT count(*) FROM mail_outbox WHERE sent_at IS NULL").fetchone()[0] == 0
+
+    wait_until(outbox_sent, 60, "the mailer's outbox to be sent")
+    with stack.database() as conn:
+        queued = Counter((to, subject) for to, subject in conn.execute('SELECT "to", subject FROM mail_outbox'))
+    arrived = Counter((message["To"], message["Subject"]) for message in sink.messages)
+    assert arrived == queued, {"twice or more": arrived - queued, "missing": queued - arrived}
+
+
+# -- end to end -------------------------------------------------------------------------------
+
+
+def test_a_write_reaches_the_query_service_and_the_mail_server_through_kafka(
+    bus_api, kafka_stack, mail_server, topic
+):
+    alice, admin = unique("alice"), unique("admin")
+    token, admin_token = register(bus_api, alice), register(bus_api, admin, admin=True)
+    site_id = submit_site(bus_api, token)
+    approve_site(bus_api, admin_token, site_id)
+
+    shown = bus_api.get(f"/sites/{site_id}")  # waits for the projector (X-Min-Position)
+    assert shown.status_code == 200, shown.text
+    assert shown.json["address"] == "Santiago"
+    wait_until(lambda: len(received(mail_server, f"{alice}@example.org")) == 3, 30, "alice's three mails")
+    assert received(mail_server, f"{alice}@example.org") == [
+        "Thank you for registering",
+        f"New site resource submitted: {site_id}",
+        f"Resource approved: {site_id}",
+    ]
+
+    # The topic holds the documented envelope, keyed by aggregate id, in notification order.
+    records = topic.messages()
+    messages = [envelope.from_bytes(record.value) for record in records]
+    submitted = [m for m in messages if m["event_type"] == "domain.site:Site.Submitted" and m["aggregate_id"] == site_id]
+    assert len(submitted) == 1
+    [message] = submitted
+    assert set(message) == {"notification_id", "event_type", "aggregate_id", "aggregate_version", "timestamp",
+                            "actor", "payload"}
+    assert message["aggregate_version"] == 1
+    assert message["actor"]["sub"] == alice
+    assert message["payload"]["address"] == "Santiago"
+    record = records[messages.index(message)]
+    assert record.key == site_id.encode()
+    assert dict(record.headers)["notification_id"] == str(message["notification_id"]).encode()
+    ids = [m["notification_id"] for m in messages]
+    assert ids == sorted(ids), "one partition, published in notification order"
+
+    wait_until(kafka_stack.caught_up, CATCH_UP, "every consumer at the head")
+    lag = kafka_stack.lag()  # the operator's view: `eosc-perf lag --json`
+    assert {c["name"]: c["behind"] for c in lag["consumers"]} == {"relay": 0, "read_model": 0, "mailer": 0}
+    assert {c["name"]: c["messages_behind"] for c in lag["consumers"]} == {
+        "relay": None, "read_model": 0, "mailer": 0
+    }
+    assert lag["end_offset"] == len(records)
+    assert_recovered(kafka_stack, mail_server)
+
+
+# -- the relay --------------------------------------------------------------------------------
+
+
+def test_a_relay_killed_after_publishing_and_before_recording_its_position_publishes_again(
+    bus_api, kafka_stack, mail_server, topic
+):
+    register(bus_api, unique("before"))
+    wait_until(lambda: kafka_stack.caught_up("relay"), CATCH_UP, "the relay to publish everything")
+    recorded = kafka_stack.positions()["relay"]
+    with kafka_stack.database() as lock:
+        # The relay's position update waits on this row lock: it stops right after its flush.
+        lock.execute("BEGIN")
+        lock.execute("SELECT * FROM kafkarelay_tracking WHERE application_name = 'eoscperf' FOR UPDATE")
+        user = unique("window")
+        register(bus_api, user)
+        head = kafka_stack.positions()["head"]
+
+        def published_up_to_head() -> bool:
+            return max(envelope.from_bytes(r.value)["notification_id"] for r in topic.messages()) == head
+
+        wait_until(published_up_to_head, 30, "the relay to publish the new events")
+        wait_until(lambda: waiting_on_a_lock(kafka_stack, "%INSERT INTO %kafkarelay_tracking%"), 30, "the relay to wait on its position")
+        assert kafka_stack.positions()["relay"] == recorded  # published, not recorded
+        kafka_stack.kill("relay")
+        lock.execute("ROLLBACK")
+    kafka_stack.start("relay", "relay")
+
+    wait_until(lambda: kafka_stack.caught_up("relay"), CATCH_UP, "the restarted relay to publish")
+    occurrences = Counter(envelope.from_bytes(r.value)["notification_id"] for r in topic.messages())
+    window = [id for id in occurrences if recorded < id <= head]
+    assert window and all(occurrences[id] == 2 for id in window), "the unrecorded batch was published again"
+    assert_recovered(kafka_stack, mail_server)
+    assert received(mail_server, f"{user}@example.org") == ["Thank you for registering"]
+
+
+def test_a_standby_relay_takes_over_when_the_active_one_dies(bus_api, kafka_stack, mail_server):
+    kafka_stack.start("relay-standby", "relay")
+    wait_until(lambda: "standing by" in kafka_stack.log("relay-standby"), 60, "the second relay to stand by")
+    kafka_stack.kill("relay")
+    first = unique("taken-over")
+    register(bus_api, first)
+    wait_until(lambda: kafka_stack.caught_up("relay"), CATCH_UP, "the standby to publish")
+    assert "active relay" in kafka_stack.log("relay-standby")
+
+    # And back: a new relay stands by, the former standby dies, the new one takes over.
+    kafka_stack.start("relay", "relay")
+    wait_until(lambda: "standing by" in kafka_stack.log("relay"), 60, "the new relay to stand by")
+    kafka_stack.kill("relay-standby")
+    second = unique("taken-back")
+    register(bus_api, second)
+    assert_recovered(kafka_stack, mail_server)
+    for user in (first, second):
+        assert received(mail_server, f"{user}@example.org") == ["Thank you for registering"]
+
+
+def test_a_relay_killed_again_and_again_during_a_write_burst_loses_nothing(bus_api, kafka_stack, mail_server, topic):
+    users = [unique("burst") for _ in range(40)]
+    statuses: list[int] = []
+
+    def write_burst() -> None:
+        for user in users:
+            statuses.append(bus_api.post("/users:register", bus_api.token(user)).status_code)
+
+    writer = threading.Thread(target=write_burst)
+    writer.start()
+    kills = 0
+    while writer.is_alive() and kills < 4:
+        published = topic.end_offset()
+        # Kill the moment the relay has published something new: often before it recorded it.
+        wait_until(lambda: topic.end_offset() > published or not writer.is_alive(), 60, "the relay to publish")
+        if not writer.is_alive():
+            break
+        kafka_stack.kill("relay")
+        kills += 1
+        kafka_stack.start("relay", "relay")
+    writer.join(timeout=120)
+    assert not writer.is_alive()
+    assert kills >= 1
+    assert statuses == [201] * len(users), "no write is refused while the relay dies"
+    assert_recovered(kafka_stack, mail_server)
+    for user in users:
+        assert received(mail_server, f"{user}@example.org") == ["Thank you for registering"]
+
+
+# -- the projector ----------------------------------------------------------------------------
+
+
+def test_a_projector_killed_in_the_middle_of_a_batch_applies_it_once_after_restart(
+    bus_api, kafka_stack, mail_server
+):
+    owner, admin = register(bus_api, unique("owner")), register(bus_api, unique("root"), admin=True)
+    first = submit_site(bus_api, owner)
+    wait_until(lambda: kafka_stack.caught_up("read_model"), CATCH_UP, "the projector")
+    kafka_stack.kill("projector")  # idle: the next writes wait in Kafka, to come as one batch
+    second = submit_site(bus_api, owner)
+    approve_site(bus_api, admin, first)
+    third = submit_site(bus_api, owner)
+    with kafka_stack.database() as lock:
+        lock.execute("BEGIN")
+        lock.execute("SELECT 1 FROM sites WHERE id = %s FOR UPDATE", (first,))
+        kafka_stack.start("projector", "project", "--source", "kafka")
+        # It applied the second site's events and now waits to approve the first: mid-batch.
+        wait_until(lambda: waiting_on_a_lock(kafka_stack, "UPDATE sites %"), CATCH_UP, "the projector mid-batch")
+        kafka_stack.kill("projector")
+        lock.execute("ROLLBACK")
+    with kafka_stack.database() as conn:
+        assert conn.execute("SELECT count(*) FROM sites WHERE id = %s", (second,)).fetchone()[0] == 0, (
+            "the killed batch left nothing behind"
+        )
+    kafka_stack.start("projector", "project", "--source", "kafka")
+
+    assert_recovered(kafka_stack, mail_server)
+    assert bus_api.get(f"/sites/{first}").json["id"] == first
+    assert {bus_api.get(f"/sites/{site}", owner).status_code for site in (second, third)} == {200}
+
+
+# -- the mailer -------------------------------------------------------------------------------
+
+
+def test_a_mailer_killed_in_the_middle_of_sending_sends_each_mail_once(bus_api, kafka_stack, mail_server):
+    held, behind = unique("held"), unique("behind")
+    mail_server.holding.clear()
+    mail_server.hold.add(f"{held}@example.org")
+    try:
+        register(bus_api, held)
+        register(bus_api, behind)  # queued behind the held mail
+        assert mail_server.holding.wait(30), "the mailer never started sending"
+        kafka_stack.kill("mailer")
+    finally:
+        mail_server.hold.clear()
+    kafka_stack.start("mailer", "mailer", "--source", "kafka")
+    assert_recovered(kafka_stack, mail_server)
+    for user in (held, behind):
+        assert received(mail_server, f"{user}@example.org") == ["Thank you for registering"]
+
+
+def test_a_mailer_killed_while_queueing_a_batch_queues_it_once_after_restart(bus_api, kafka_stack, mail_server):
+    user = unique("queued")
+    with kafka_stack.database() as lock:
+        lock.execute("BEGIN")
+        lock.execute("SELECT 1 FROM positions WHERE name = 'mailer' FOR UPDATE")
+        register(bus_api, user)
+        wait_until(lambda: waiting_on_a_lock(kafka_stack, "SELECT positions.%FOR UPDATE%"), CATCH_UP, "the mailer mid-batch")
+        kafka_stack.kill("mailer")
+        lock.execute("ROLLBACK")
+    kafka_stack.start("mailer", "mailer", "--source", "kafka")
+    assert_recovered(kafka_stack, mail_server)
+    assert received(mail_server, f"{user}@example.org") == ["Thank you for registering"]
+
+
+# -- the broker -------------------------------------------------------------------------------
+
+
+def test_writes_go_on_while_the_broker_is_down_and_every_consumer_catches_up_after(
+    bus_api, kafka_stack, mail_server
+):
+    wait_until(kafka_stack.caught_up, CATCH_UP, "every consumer at the head before the outage")
+    kafka_stack.kafka_down()
+    users = [unique("outage") for _ in range(10)]
+    try:
+        statuses = [bus_api.post("/users:register", bus_api.token(user)).status_code for user in users]
+        site = submit_site(bus_api, bus_api.token(users[0]))
+        assert statuses == [201] * len(users), "no write is refused while Kafka is down"
+        positions = kafka_stack.positions()
+        assert positions["relay"] < positions["head"]
+        assert all(alive(kafka_stack.pid(name)) for name in ("relay", "projector", "mailer"))
+    finally:
+        kafka_stack.kafka_up()
+    assert_recovered(kafka_stack, mail_server)
+    assert bus_api.get(f"/sites/{site}").status_code == 200
+    for user in users:
+        assert received(mail_server, f"{user}@example.org")[0] == "Thank you for registering"

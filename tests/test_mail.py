@@ -1,0 +1,310 @@
+"""The contract's e-mails (§6) through the real embedded service and a real SMTP server.
+
+Mails go out from the service's mail thread after the write answered, so tests wait for
+them with a deadline (`SmtpSink.wait_for`). To show that something sent NO mail, a test
+does a later write that does send one (a "marker"): mails leave in event order, so when the
+marker arrives, any mail before it would have arrived first.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from email.message import EmailMessage
+from pathlib import Path
+
+import falcon.testing
+import pytest
+from sqlalchemy import select
+
+from eosc_perf.embedded import build
+from projections.mail.directory import mail_outbox
+from tests.conftest import ADMIN_ENTITLEMENT, Api, service_settings
+from tests.support.fixtures_smtp import smtp_sink  # noqa: F401  (fixture)
+from tests.support.items import add_flavor, create_tag, result_setup, submit_benchmark, submit_site, upload_result
+from tests.support.smtp_sink import SmtpSink, closed_port
+
+FROM = "perf@example.org"
+SUPPORT = "support@example.org"
+
+
+def mail_service(data_dir: Path, provider, port: int, **overrides) -> Api:
+    mail = {"mail_server": "127.0.0.1", "mail_port": port, "mail_from": FROM, "mail_support": SUPPORT}
+    settings = service_settings(data_dir, provider, **{**mail, **overrides})
+    service = build(settings)
+    return Api(service, falcon.testing.TestClient(service.app), provider)
+
+
+@pytest.fixture
+def mail_api(tmp_path, identity_provider, smtp_sink):
+    api = mail_service(tmp_path / "data", identity_provider, smtp_sink.port)
+    yield api
+    api.service.close()
+
+
+def register(api: Api, sub: str, *, admin: bool = False) -> str:
+    token = api.provider.mint(
+        sub, email=f"{sub}@example.org", entitlements=(ADMIN_ENTITLEMENT,) if admin else ()
+    )
+    answer = api.post("/users:register", token)
+    assert answer.status_code == 201, answer.text
+    return token
+
+
+def assert_mail(message: EmailMessage, *, to: str, subject: str, cc: str | None = SUPPORT, **headers: str) -> None:
+    assert message["From"] == FROM
+    assert message["To"] == to
+    assert message["Cc"] == cc
+    assert message["Subject"] == subject
+    for name, value in headers.items():
+        assert message[name.replace("_", "-")] == value, name
+    assert message.get_content_type() == "text/plain"
+
+
+def outbox(api: Api) -> list:
+    engine = api.service.mail.postman.engine
+    with engine.connect() as conn:
+        return conn.execute(select(mail_outbox).order_by(mail_outbox.c.notification_id, mail_outbox.c.seq)).all()
+
+
+def wait_until(condition, timeout: float = 10.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+    return value
+
+
+# --- users -----------------------------------------------------------------------------------
+def test_registering_sends_a_welcome_mail_without_cc(mail_api, smtp_sink):
+    register(mail_api, "alice")
+    [mail] = smtp_sink.wait_for(1)
+    assert_mail(mail, to="alice@example.org", subject="Thank you for registering", cc=None)
+    assert "registration" in mail.get_content()
+    assert smtp_sink.deliveries[0].sender == FROM
+    assert smtp_sink.deliveries[0].recipients == ("alice@example.org",)
+
+
+def test_updating_self_mails_the_new_address(mail_api, smtp_sink):
+    register(mail_api, "carol")
+    token = mail_api.provider.mint("carol", email="new@example.org")
+    assert mail_api.post("/users/self:update", token).status_code == 204
+    _, mail = smtp_sink.wait_for(2)
+    assert_mail(mail, to="new@example.org", subject="Your user information was updated", cc=None)
+
+
+def test_registering_again_after_removal_is_welcomed_again(mail_api, smtp_sink):
+    admin = register(mail_api, "root", admin=True)
+    register(mail_api, "alice")
+    assert mail_api.post("/users:remove", admin, query_string="sub=alice").status_code == 204
+    register(mail_api, "alice")
+    mails = smtp_sink.wait_for(3)
+    assert [m["To"] for m in mails] == ["root@example.org", "alice@example.org", "alice@example.org"]
+    assert_mail(mails[2], to="alice@example.org", subject="Thank you for registering", cc=None)
+
+
+# --- benchmarks, sites, flavors -----------------------------------------------------------------
+def test_submitting_benchmarks_sites_and_flavors_mails_the_uploader_and_support(mail_api, smtp_sink):
+    token = register(mail_api, "alice")
+    benchmark = submit_benchmark(mail_api, token)
+    site = submit_site(mail_api, token)
+    flavor = add_flavor(mail_api, token, site["id"])
+    _, *mails = smtp_sink.wait_for(4)
+    for mail, kind, item in zip(mails, ("benchmark", "site", "flavor"), (benchmark, site, flavor)):
+        assert_mail(
+            mail, to="alice@example.org", subject=f"New {kind} resource submitted: {item['id']}",
+            Resource_ID=item["id"],
+        )
+        assert kind in mail.get_content() and item["id"] in mail.get_content()
+    assert smtp_sink.deliveries[1].recipients == ("alice@example.org", SUPPORT)
+
+
+def test_approving_and_rejecting_mail_the_uploader_not_the_admin(mail_api, smtp_sink):
+    admin = register(mail_api, "root", admin=True)
+    token = register(mail_api, "alice")
+    site = submit_site(mail_api, token)
+    benchmark = submit_benchmark(mail_api, token)
+    assert mail_api.post(f"/sites/{site['id']}:approve", admin).status_code == 204
+    assert mail_api.post(f"/benchmarks/{benchmark['id']}:reject", admin).status_code == 204
+    approved, rejected = smtp_sink.wait_for(6)[4:]
+    assert_mail(approved, to="alice@example.org", subject=f"Resource approved: {site['id']}", Resource_ID=site["id"])
+    assert "site" in approved.get_content()
+    assert_mail(
+        rejected, to="alice@example.org", subject=f"Resource rejected: {benchmark['id']}", Resource_ID=benchmark["id"]
+    )
+    assert "benchmark" in rejected.get_content()
+
+
+def test_tags_updates_and_deletes_send_no_mail(mail_api, smtp_sink):
+    admin = register(mail_api, "root", admin=True)
+    site = submit_site(mail_api, admin)
+    smtp_sink.wait_for(2)
+    create_tag(mail_api, admin)
+    assert mail_api.put(f"/sites/{site['id']}", admin, json={"name": "renamed", "address": "a"}).status_code == 204
+    assert mail_api.delete(f"/sites/{site['id']}", admin).status_code == 204
+    register(mail_api, "marker")
+    mails = smtp_sink.wait_for(3)
+    assert mails[2]["To"] == "marker@example.org"
+    assert len(outbox(mail_api)) == 3
+
+
+def test_without_mail_support_there_is_no_cc(tmp_path, identity_provider, smtp_sink):
+    api = mail_service(tmp_path / "data", identity_provider, smtp_sink.port, mail_support="")
+    try:
+        site = submit_site(api, register(api, "alice"))
+        _, mail = smtp_sink.wait_for(2)
+        assert_mail(mail, to="alice@example.org", subject=f"New site resource submitted: {site['id']}", cc=None)
+        assert smtp_sink.deliveries[1].recipients == ("alice@example.org",)
+    finally:
+        api.service.close()
+
+
+# --- results and claims --------------------------------------------------------------------------
+@pytest.fixture
+def claimed(mail_api, smtp_sink):
+    """alice's result claimed by bob: (result, claim, admin token); the mails so far are consumed."""
+    admin = register(mail_api, "root", admin=True)
+    alice, bob = register(mail_api, "alice"), register(mail_api, "bob")
+    benchmark, site, flavor = result_setup(mail_api, alice, admin)
+    result = upload_result(mail_api, alice, benchmark["id"], flavor["id"])
+    answer = mail_api.post(f"/results/{result['id']}:claim", bob, json={"message": "doubtful"})
+    assert answer.status_code == 201, answer.text
+    sent = len(smtp_sink.wait_for(10))  # 3 welcomes, 3 submitted, 3 approved, the claim
+    return result, answer.json, admin, sent
+
+
+def test_claiming_a_result_mails_its_uploader(claimed, smtp_sink):
+    result, claim, _, sent = claimed
+    mail = smtp_sink.messages[sent - 1]
+    assert_mail(
+        mail, to="alice@example.org", subject=f"Claim submitted on result: {result['id']}",
+        Result_ID=result["id"], Claim_ID=claim["id"],
+    )
+
+
+def test_approving_a_claim_mails_the_claimer(mail_api, claimed, smtp_sink):
+    _, claim, admin, sent = claimed
+    assert mail_api.post(f"/reports/claims/{claim['id']}:approve", admin).status_code == 204
+    mail = smtp_sink.wait_for(sent + 1)[-1]
+    assert_mail(mail, to="bob@example.org", subject=f"Resource approved: {claim['id']}", Resource_ID=claim["id"])
+    assert "claim" in mail.get_content()
+
+
+def test_rejecting_the_last_claim_mails_the_claimer_and_restores_the_result(mail_api, claimed, smtp_sink):
+    result, claim, admin, sent = claimed
+    assert mail_api.post(f"/reports/claims/{claim['id']}:reject", admin).status_code == 204
+    rejected, restored = smtp_sink.wait_for(sent + 2)[-2:]
+    assert_mail(rejected, to="bob@example.org", subject=f"Resource rejected: {claim['id']}", Resource_ID=claim["id"])
+    assert_mail(restored, to="alice@example.org", subject=f"Result restored: {result['id']}", Result_ID=result["id"])
+
+
+def test_uploading_a_result_sends_no_mail(mail_api, smtp_sink):
+    admin = register(mail_api, "root", admin=True)
+    benchmark, site, flavor = result_setup(mail_api, admin, admin)
+    smtp_sink.wait_for(7)
+    upload_result(mail_api, admin, benchmark["id"], flavor["id"])
+    register(mail_api, "marker")
+    assert smtp_sink.wait_for(8)[-1]["To"] == "marker@example.org"
+
+
+# --- delivery: outages, refusals, restarts ---------------------------------------------------------
+def test_a_mail_server_outage_keeps_the_mail_until_it_is_back(tmp_path, identity_provider):
+    api = None
+    try:
+        with closed_port() as port:  # nothing listens: connections are refused
+            api = mail_service(tmp_path / "data", identity_provider, port)
+            api.service.mail.postman.first_retry = 0.05  # keep the test quick
+            answer = api.post("/users:register", api.provider.mint("alice", email="alice@example.org"))
+            assert answer.status_code == 201, answer.text
+            [row] = wait_until(lambda: [r for r in outbox(api) if r.attempts >= 1], what="a failed attempt")
+            assert row.sent_at is None and "Connection refused" in row.last_error
+        with SmtpSink(port) as sink:  # the server comes back on its port
+            [mail] = sink.wait_for(1)
+            assert mail["To"] == "alice@example.org"
+            [row] = wait_until(lambda: [r for r in outbox(api) if r.sent_at is not None], what="marked sent")
+            assert row.last_error is None
+            register(api, "marker")  # nothing more went out for alice's registration
+            assert [m["To"] for m in sink.wait_for(2)] == ["alice@example.org", "marker@example.org"]
+    finally:
+        if api is not None:
+            api.service.close()
+
+
+def test_a_refused_recipient_does_not_hold_back_later_mails(mail_api, smtp_sink):
+    mail_api.service.mail.postman.first_retry = 0.05
+    smtp_sink.refuse.add("alice@example.org")
+    register(mail_api, "alice")
+    register(mail_api, "bob")
+    [mail] = smtp_sink.wait_for(1)
+    assert mail["To"] == "bob@example.org"
+    refused = wait_until(lambda: [r for r in outbox(mail_api) if r.attempts >= 1 and r.sent_at is None])
+    assert "550" in refused[0].last_error
+    smtp_sink.refuse.clear()
+    assert smtp_sink.wait_for(2)[1]["To"] == "alice@example.org"
+
+
+def test_a_restarted_service_sends_nothing_twice(tmp_path, identity_provider, smtp_sink):
+    first = mail_service(tmp_path / "data", identity_provider, smtp_sink.port)
+    try:
+        site = submit_site(first, register(first, "alice"))
+        smtp_sink.wait_for(2)
+        wait_until(lambda: all(r.sent_at for r in outbox(first)), what="all marked sent")
+    finally:
+        first.service.close()
+    assert not first.service.mail.thread.is_alive()
+    second = mail_service(tmp_path / "data", identity_provider, smtp_sink.port)
+    try:
+        register(second, "marker")
+        mails = smtp_sink.wait_for(3)
+        assert [m["Subject"] for m in mails] == [
+            "Thank you for registering", f"New site resource submitted: {site['id']}", "Thank you for registering"
+        ]
+        assert mails[2]["To"] == "marker@example.org"
+    finally:
+        second.service.close()
+
+
+def test_a_redelivered_batch_queues_no_mail_twice(mail_api, smtp_sink):
+    register(mail_api, "alice")
+    smtp_sink.wait_for(1)
+    follower = mail_api.service.mail.follower
+    batch = follower.source.read(0)
+    assert follower.consumer.apply(batch) == batch[-1][0]  # as Kafka may re-deliver after a crash
+    assert len(outbox(mail_api)) == 1
+
+
+def test_a_rebuilt_read_store_does_not_resend_old_mails(tmp_path, identity_provider, smtp_sink):
+    data = tmp_path / "data"
+    first = mail_service(data, identity_provider, smtp_sink.port)
+    try:
+        token = register(first, "alice")
+        smtp_sink.wait_for(1)
+        wait_until(lambda: all(r.sent_at for r in outbox(first)), what="all marked sent")
+    finally:
+        first.service.close()
+    for path in data.glob("read.sqlite*"):
+        path.unlink()
+    second = mail_service(data, identity_provider, smtp_sink.port)
+    try:
+        site = submit_site(second, token)  # the mailer still knows alice's address
+        mails = smtp_sink.wait_for(2)
+        assert mails[1]["Subject"] == f"New site resource submitted: {site['id']}"
+        assert mails[1]["To"] == "alice@example.org"
+    finally:
+        second.service.close()
+
+
+def test_without_mail_server_mails_are_logged_and_marked_sent(tmp_path, identity_provider, caplog):
+    caplog.set_level(logging.INFO, logger="eosc_perf.mail")
+    service = build(service_settings(tmp_path / "data", identity_provider, mail_from=FROM))
+    api = Api(service, falcon.testing.TestClient(service.app), identity_provider)
+    try:
+        register(api, "alice")
+        logged = wait_until(
+            lambda: [r.getMessage() for r in caplog.records if "Thank you for registering" in r.getMessage()],
+            what="the logged mail",
+        )
+        assert "To: alice@example.org" in logged[0] and f"From: {FROM}" in logged[0]
+        wait_until(lambda: all(r.sent_at for r in outbox(api)), what="marked sent")
+    finally:
+        service.close()
