@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 from http import HTTPStatus
 
+import eventsourcing.persistence
 import falcon
+import psycopg
+import psycopg_pool
+import sqlalchemy.exc
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -74,6 +81,37 @@ def render_falcon_error(req: falcon.Request, resp: falcon.Response, error: falco
             resp.set_header(name, value)
 
 
+# A store that cannot be reached (restarting database, exhausted pool) is a passing outage:
+# 503 with Retry-After tells clients to come back, where a 500 would say we are broken.
+UNAVAILABLE = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+    eventsourcing.persistence.OperationalError,
+    eventsourcing.persistence.InterfaceError,
+    psycopg.OperationalError,
+    psycopg_pool.PoolTimeout,
+)
+
+
+def render_unavailable(req: falcon.Request, resp: falcon.Response, error: Exception, params) -> None:
+    log.warning("store unavailable for %s %s: %s", req.method, req.path, error)
+    unavailable = ApiError(
+        503,
+        {"code": 503, "status": "Service Unavailable", "errors": {"error": "Storage is unavailable; retry shortly"}},
+        headers={"Retry-After": "2"},
+    )
+    render(req, resp, unavailable, params)
+
+
+def render_unexpected(req: falcon.Request, resp: falcon.Response, error: Exception, params) -> None:
+    """Last resort for a bug: the traceback goes to the log, the caller gets the bare 500."""
+    log.error("%s %s failed", req.method, req.relative_uri, exc_info=error)
+    render(req, resp, abort(500), params)
+
+
 def install(app: falcon.App) -> None:
+    app.add_error_handler(Exception, render_unexpected)  # Falcon picks the most specific handler
+    app.add_error_handler(UNAVAILABLE, render_unavailable)
     app.add_error_handler(falcon.HTTPError, render_falcon_error)
     app.add_error_handler(ApiError, render)

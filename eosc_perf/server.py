@@ -50,7 +50,10 @@ def serve_embedded(build: Callable[[], Service], host: str, port: int, threads: 
             "threads": threads,
             "accesslog": "-",
             "errorlog": "-",
-            "timeout": 60,
+            # No boot/heartbeat watchdog: building the worker's service replays every event into a
+            # new or deleted read store, which takes as long as the history is long; requests run
+            # in threads, so the watchdog would only guard the accept loop.
+            "timeout": 0,
             "graceful_timeout": 10,
             # The default control socket is one path per user ($XDG_RUNTIME_DIR or ~/.gunicorn):
             # a second instance would take it over and the first would delete it when stopping.

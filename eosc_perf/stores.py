@@ -29,6 +29,8 @@ def event_store_environment(url: str, *, create_tables: bool = True) -> dict[str
             "POSTGRES_POOL_SIZE": "2",
             "POSTGRES_MAX_OVERFLOW": "8",
             "POSTGRES_LOCK_TIMEOUT": "5",
+            # Waiting for a pooled connection: short, so an outage answers 503 promptly.
+            "POSTGRES_CONNECT_TIMEOUT": "3",
         }
     raise ConfigurationError(f"EVENT_STORE_URL must be sqlite:///PATH or postgresql://..., not {url!r}")
 

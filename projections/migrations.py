@@ -35,9 +35,30 @@ def _mail_tables(conn: Connection) -> None:
     mail_directory.metadata.create_all(conn)  # users' e-mails, uploaders, the outbox
 
 
+# PostgreSQL indexes for the contract's result queries: trigram GIN indexes serve
+# `:search` substring terms (LIKE '%term%'); the (hidden, execution_datetime, seq) b-tree
+# serves the default listing order, so a page is read from the index, not sorted.
+POSTGRES_RESULT_INDEXES = (
+    "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+    "CREATE INDEX IF NOT EXISTS results_listing ON results (hidden, execution_datetime, seq)",
+    "CREATE INDEX IF NOT EXISTS results_benchmark_listing ON results (benchmark_id, hidden, execution_datetime, seq)",
+    "CREATE INDEX IF NOT EXISTS results_benchmark_name_trgm ON results USING gin (benchmark_name gin_trgm_ops)",
+    "CREATE INDEX IF NOT EXISTS results_site_name_trgm ON results USING gin (site_name gin_trgm_ops)",
+    "CREATE INDEX IF NOT EXISTS results_site_address_trgm ON results USING gin (site_address gin_trgm_ops)",
+    "CREATE INDEX IF NOT EXISTS results_flavor_name_trgm ON results USING gin (flavor_name gin_trgm_ops)",
+)
+
+
+def _postgres_result_indexes(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        for statement in POSTGRES_RESULT_INDEXES:
+            conn.execute(text(statement))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "read tables", _read_tables),
     (2, "mailer tables", _mail_tables),
+    (3, "PostgreSQL indexes for result listing and search", _postgres_result_indexes),
 ]
 
 

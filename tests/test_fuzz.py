@@ -10,15 +10,19 @@ Below the fuzzing run: the 5xx it (and probing around it) found, pinned one by o
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Iterator
 
+import falcon
+import falcon.testing
 import hypothesis.strategies as st
 import pytest
 import requests
 import schemathesis
 from schemathesis.checks import not_a_server_error
 
+from eosc_perf import errors
 from eosc_perf.api.openapi import openapi_document
 from tests.support.items import add_flavor, approve, result_setup, submit_benchmark, submit_site
 from tests.support.served import ServedProcess, dev_token
@@ -209,3 +213,22 @@ def test_a_schema_replaced_by_put_is_checked_again_when_results_arrive(api, call
                       headers={"Content-Type": "application/json"})
     assert answer.status_code == 422
     assert answer.json["errors"]["path"] == "$"
+
+
+def test_an_unexpected_error_is_logged_and_answers_the_bare_500(caplog):
+    """The last resort, for bugs not found yet: the contract's bare 500, the traceback in the log."""
+
+    class Broken:
+        def on_get(self, req, resp):
+            raise RuntimeError("a bug")
+
+    app = falcon.App()
+    errors.install(app)
+    app.add_route("/broken", Broken())
+    with caplog.at_level(logging.ERROR, logger="eosc_perf.errors"):
+        answer = falcon.testing.TestClient(app).simulate_get("/broken")
+    assert answer.status_code == 500
+    assert answer.json == {"code": 500, "status": "Internal Server Error"}
+    [record] = caplog.records
+    assert record.getMessage() == "GET /broken failed"
+    assert record.exc_info[0] is RuntimeError

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import re
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from uuid import uuid4
 
 import pytest
@@ -340,6 +341,8 @@ def test_malformed_filters_are_refused(api, callers):
             assert "errors" not in answer
         answer = unprocessable(api.get(path, token, query_string=query_string(filters=["a > 1", "b <> 2"])))
         assert answer["message"]["filter"] == "b <> 2"
+        answer = unprocessable(api.get(path, token, query_string=query_string(filters='a."b" == 1')))
+        assert answer["errors"]["filter"] == 'a."b" == 1'
 
 
 # === property-style comparison with a Python reference ======================================
@@ -377,6 +380,39 @@ DOCUMENTS = [
     {"a": {"bb": 1, "c": 0}}, {"a": {"b": None}}, {}, {"x": 1, "a2": 3}, {"a": {"b": {"c": {"d": 4}}}},
     {"a": 1, "b": {"²": 7}}, {"a": ["x", "y", "z"], "n": 2}, {"a": {"": {"b": 5}}, "": 1},
 ]
+
+
+
+def _random_value(rng, depth: int = 0):
+    """Small JSON values where collisions are likely: equal numbers of other types, equal
+    lengths, shared key prefixes, multi-byte keys (jsonb orders keys by byte length)."""
+    kinds = ["null", "bool", "int", "float", "string"] + (["array", "object"] * 2 if depth < 2 else [])
+    kind = rng.choice(kinds)
+    if kind == "null":
+        return None
+    if kind == "bool":
+        return rng.random() < 0.5
+    if kind == "int":
+        return rng.choice([0, 1, 2, -1, 10])
+    if kind == "float":
+        return rng.choice([0.5, 2.0, -1.0, 1.0])
+    if kind == "string":
+        return rng.choice(["", "a", "b", "ab", "B", "é", "1", "true", "no"])
+    if kind == "array":
+        return [_random_value(rng, depth + 1) for _ in range(rng.randrange(4))]
+    keys = rng.sample(["a", "b", "ab", "é", "0", "", "zz"], rng.randrange(4))
+    return {key: _random_value(rng, depth + 1) for key in keys}
+
+
+# Most documents also carry a seeded random value at `r`.
+_rng = random.Random(20240521)
+DOCUMENTS = [{**document, "r": _random_value(_rng)} if _rng.random() < 0.8 else document for document in DOCUMENTS]
+RANDOM_FILTERS = [
+    "r > 1", "r >= 0", "r == 2.0", "r < 0.5", "r == a", "r > a", "r <= B", "r == true", "r == false", "r > false",
+    "r.0 == 1", "r.0 > a", "r.-1 <= 0", "r.a >= 0", "r.a == ab", "r.ab == true", "r.é < b", "r. == 1", "r.0.a >= 0",
+    "r.a.0 == b", "r.1.0 < 1", "r.zz > 0", "r == 1", "r == 0",
+]
+RANDOM_SORTS = ["+json.r", "-json.r", "+json.r.a", "-json.r.0", "+json.r.é", "+json.r.,-json.a"]
 
 FILTERS = [
     "a > 5", "a >= 5", "a < 5", "a <= 5", "a == 5", "a == 11", "a == 11.0", "a == 1e1", "a == 1_0", "a > -1",
@@ -531,14 +567,14 @@ def test_json_filters_and_sorts_agree_with_the_reference(api, callers, json_resu
         return [DOCUMENTS[position[i]] for i in found]
 
     mismatches = []
-    for filters in [[sent] for sent in FILTERS] + FILTER_COMBINATIONS:
+    for filters in [[sent] for sent in FILTERS + RANDOM_FILTERS] + FILTER_COMBINATIONS:
         expected = [row["id"] for row in rows if all(matches(row["json"], sent) for sent in filters)]
         answer = api.get("/results", query_string=query_string(filters=filters, sort_by=""))
         if answer.status_code != 200:
             mismatches.append((filters, answer.status_code, answer.text))
         elif ids(answer.json) != expected:
             mismatches.append((filters, "got", shown(ids(answer.json)), "expected", shown(expected)))
-    for sort_by in SORTS:
+    for sort_by in SORTS + RANDOM_SORTS:
         expected = sorted_ids(rows, sort_by)
         got = listed(api, sort_by=sort_by)
         if got != expected:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import time
+
 from typing import Callable, TypeVar
 from uuid import UUID
 
@@ -13,7 +16,7 @@ from domain.errors import Conflict
 from domain.event_store import EventStore
 
 A = TypeVar("A", bound=Aggregate)
-ATTEMPTS = 5
+ATTEMPTS = 12
 
 
 class Session:
@@ -55,6 +58,7 @@ class Commands:
             except IntegrityError:
                 if attempt == ATTEMPTS:
                     raise Conflict(conflict) from None
+                time.sleep(random.uniform(0, 0.002 * attempt))  # de-synchronise racing writers
                 attempt += 1
         if position:
             self.on_saved(position)

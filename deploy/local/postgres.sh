@@ -4,6 +4,7 @@
 #                                    role and database; prints the database URL as its last line
 #   deploy/local/postgres.sh down    stop the cluster (data kept)
 #   deploy/local/postgres.sh url     print the URL
+#   deploy/local/postgres.sh status  exit 0 when the cluster is running
 #   deploy/local/postgres.sh reset   stop and delete the cluster's data
 # Settings: EOSC_PERF_PG_PORT (55432), EOSC_PERF_PG_DIR (/var/tmp/eosc-perf/postgres),
 #           EOSC_PERF_PG_USER / _PASSWORD / _DB (eosc_perf).
@@ -79,6 +80,7 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   url) echo "$URL" ;;
+  status) [ -n "$(pg_bin)" ] && [ -d "$DIR/data" ] && running ;;
   reset) down; rm -rf "$DIR" ;;
-  *) echo "usage: $0 up|down|url|reset" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|url|status|reset" >&2; exit 2 ;;
 esac

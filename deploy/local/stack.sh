@@ -66,6 +66,8 @@ up() {
   [ -x "$BIN/eosc-perf" ] || make -C "$ROOT" venv >&2
   command -v nginx >/dev/null 2>&1 || "$ROOT/deploy/local/install-test-deps.sh" >&2
   local url
+  # Stop PostgreSQL on `down` only if this script started it (tests share one server).
+  "$ROOT/deploy/local/postgres.sh" status || touch "$STATE/postgres.started"
   url=$("$ROOT/deploy/local/postgres.sh" up | tail -n 1)
   export EVENT_STORE_URL=${EVENT_STORE_URL:-$url} READ_STORE_URL=${READ_STORE_URL:-$url}
   export COMMAND_BIND="127.0.0.1:$COMMAND_PORT" QUERY_BIND="127.0.0.1:$QUERY_PORT"
@@ -115,7 +117,7 @@ down() {
   [ -f "$STATE/nginx.pid" ] && nginx -p "$STATE/nginx" -c "$STATE/nginx/nginx.conf" -s quit 2>/dev/null || true
   for name in projector mailer relay query command; do stop_pid "$name"; done
   if [ -f "$STATE/kafka.started" ]; then "$ROOT/deploy/local/kafka.sh" down; rm -f "$STATE/kafka.started"; fi
-  "$ROOT/deploy/local/postgres.sh" down
+  if [ -f "$STATE/postgres.started" ]; then "$ROOT/deploy/local/postgres.sh" down; rm -f "$STATE/postgres.started"; fi
   log "stopped"
 }
 

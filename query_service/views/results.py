@@ -36,6 +36,11 @@ _COLUMNS = (
 )
 
 
+def _bytewise(conn: Connection, column):
+    """Names in byte order (as SQLite compares text, and as the upload answer lists tags)."""
+    return column.collate("C") if conn.dialect.name == "postgresql" else column
+
+
 def _tags_of(conn: Connection, ids: Sequence[str]) -> dict[str, str]:
     """The tag list JSON of each result of a page, in one query."""
     found: dict[str, list[str]] = defaultdict(list)
@@ -44,7 +49,7 @@ def _tags_of(conn: Connection, ids: Sequence[str]) -> dict[str, str]:
             select(result_tags.c.result_id, tags.c.doc)
             .join(tags, tags.c.id == result_tags.c.tag_id)
             .where(result_tags.c.result_id.in_(ids))
-            .order_by(result_tags.c.result_id, tags.c.name)
+            .order_by(result_tags.c.result_id, _bytewise(conn, tags.c.name))
         )
         for row in rows:
             found[row.result_id].append(row.doc)

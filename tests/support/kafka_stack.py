@@ -3,13 +3,15 @@ tests, with its own PostgreSQL cluster, broker and ports so it disturbs no other
 control of its processes: kill -9 one, start it again, ask for the lag, run verify.
 
 Processes the tests start again write their pid where stack.sh keeps its own, so
-`stack.sh down` stops them as well.
+`stack.sh down` stops them as well. The stores are deleted after the session; the
+processes' logs stay in pytest's temporary folder.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -24,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 LOCAL = ROOT / "deploy" / "local"
 EOSC_PERF = ROOT / ".venv" / "bin" / "eosc-perf"
 # PostgreSQL runs as its own user: its folder cannot be under pytest's root-only temp folder.
-STATE_ROOT = Path(os.environ.get("EOSC_PERF_TEST_STATE", "/var/tmp/eosc-perf/test-kafka"))
+# One folder per test session, so that two sessions on one machine never share a store.
+STATE_ROOT = Path(os.environ.get("EOSC_PERF_TEST_STATE", "/var/tmp/eosc-perf")) / f"test-kafka-{os.getpid()}"
 
 
 def wait_until(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.05):
@@ -49,8 +52,9 @@ def alive(pid: int) -> bool:
 
 
 class KafkaStack:
-    def __init__(self, environment: dict[str, str]):
-        self.state = STATE_ROOT / "stack"
+    def __init__(self, state_dir: Path, environment: dict[str, str]):
+        """`state_dir`: pids and logs of the stack's processes (kept after the session)."""
+        self.state = state_dir
         self.environment = {
             **os.environ,
             **environment,
@@ -99,6 +103,7 @@ class KafkaStack:
             process.wait(timeout=30)
         for script in ("kafka.sh", "postgres.sh"):
             self._script(script, "reset")
+        shutil.rmtree(STATE_ROOT, ignore_errors=True)
 
     def _script(self, name: str, *args: str) -> str:
         done = subprocess.run([str(LOCAL / name), *args], env=self.environment, capture_output=True, text=True,

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json as jsonlib
 import os
+import socket
 import subprocess
 import threading
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -16,22 +18,56 @@ ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "deploy" / "local" / "stack.sh"
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 class ProductionStack:
-    def __init__(self, state_dir: Path, environment: dict[str, str], port: int = 18080):
+    """One stack per test session, on free ports and its own database, so sessions running
+    side by side (developers, CI) never share state."""
+
+    def __init__(self, state_dir: Path, environment: dict[str, str]):
         self.state_dir = state_dir
+        self.database = f"eosc_perf_test_{uuid.uuid4().hex[:10]}"
         self.environment = {
             **os.environ,
             **environment,
             "EOSC_PERF_STACK_DIR": str(state_dir),
-            "STACK_PORT": str(port),
-            "COMMAND_PORT": str(port + 1),
-            "QUERY_PORT": str(port + 2),
+            "STACK_PORT": str(free_port()),
+            "COMMAND_PORT": str(free_port()),
+            "QUERY_PORT": str(free_port()),
             "GUNICORN_ACCESSLOG": "",
         }
         self.base_url = ""
         self.database_url = ""
 
+    def _create_database(self) -> None:
+        server = subprocess.run([str(ROOT / "deploy" / "local" / "postgres.sh"), "up"], env=self.environment,
+                                capture_output=True, text=True, timeout=300)
+        if server.returncode != 0:
+            raise RuntimeError(f"postgres.sh up failed:\n{server.stdout}\n{server.stderr}")
+        default_url = server.stdout.strip().splitlines()[-1]
+        self.database_url = default_url.rsplit("/", 1)[0] + "/" + self.database
+        with psycopg.connect(self._admin_url(default_url), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.database}" OWNER eosc_perf')
+        self.environment.update(EVENT_STORE_URL=self.database_url, READ_STORE_URL=self.database_url)
+
+    @staticmethod
+    def _admin_url(url: str) -> str:
+        """The cluster's superuser may connect over loopback without a password (postgres.sh)."""
+        host_and_db = url.split("@", 1)[1]
+        return f"postgresql://postgres@{host_and_db.rsplit('/', 1)[0]}/postgres"
+
+    def _drop_database(self) -> None:
+        if not self.database_url:
+            return
+        with psycopg.connect(self._admin_url(self.database_url), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+
     def up(self) -> "ProductionStack":
+        self._create_database()
         started = subprocess.run(
             [str(STACK), "up"], env=self.environment, capture_output=True, text=True, timeout=300
         )
@@ -39,13 +75,13 @@ class ProductionStack:
             self.down()  # stop what did start, or it holds the ports for the next run
             raise RuntimeError(f"stack.sh up failed:\n{started.stdout}\n{started.stderr}")
         self.base_url = started.stdout.strip().splitlines()[-1]
-        self.database_url = subprocess.run(
-            [str(ROOT / "deploy" / "local" / "postgres.sh"), "url"], capture_output=True, text=True, check=True
-        ).stdout.strip()
         return self
 
     def down(self) -> None:
-        subprocess.run([str(STACK), "down"], env=self.environment, capture_output=True, timeout=120)
+        """Stops the services; the PostgreSQL server stays for other sessions, our database goes."""
+        subprocess.run([str(STACK), "down"], env=self.environment, capture_output=True,
+                       timeout=120)
+        self._drop_database()
 
     def reset(self) -> None:
         """Empties the event store and the read tables between tests. Notification ids keep
@@ -55,6 +91,34 @@ class ProductionStack:
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'"
             )]
             conn.execute("TRUNCATE " + ", ".join(f'"{name}"' for name in tables))
+
+
+    # --- operating the running stack, for fault tests --------------------------------------
+    def pid(self, name: str) -> int:
+        return int((self.state_dir / f"{name}.pid").read_text())
+
+    def run_eosc_perf(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        return subprocess.run([str(ROOT / ".venv" / "bin" / "eosc-perf"), *args], env=self.environment, cwd=ROOT,
+                              capture_output=True, text=True, timeout=timeout)
+
+    def start_projector(self) -> int:
+        """A new `eosc-perf project`, remembered where stack.sh keeps it (so `down` stops it)."""
+        with open(self.state_dir / "projector.log", "a") as log:
+            process = subprocess.Popen([str(ROOT / ".venv" / "bin" / "eosc-perf"), "project"], env=self.environment,
+                                       cwd=ROOT, stdout=log, stderr=log, start_new_session=True)
+        (self.state_dir / "projector.pid").write_text(str(process.pid))
+        return process.pid
+
+    def positions(self) -> tuple[int, int]:
+        """(head of the event log, the read model's position)."""
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            head = conn.execute("SELECT coalesce(max(notification_id), 0) FROM eoscperf_events").fetchone()[0]
+            row = conn.execute("SELECT position FROM positions WHERE name = 'read_model'").fetchone()
+        return head, (row[0] if row else 0)
+
+    def postgres(self, action: str) -> None:
+        subprocess.run([str(ROOT / "deploy" / "local" / "postgres.sh"), action], env=self.environment,
+                       capture_output=True, check=True, timeout=120)
 
 
 class HttpResult:

@@ -102,10 +102,10 @@ class ServedProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"eosc-perf serve exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                if requests.get(f"{self.url}/api-spec.json", timeout=1).status_code == 200:
+            try:  # the socket accepts before the worker is ready: a slow answer is not yet an answer
+                if requests.get(f"{self.url}/api-spec.json", timeout=2).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 pass
             time.sleep(0.05)  # poll interval, bounded by the deadline
         self.stop()
