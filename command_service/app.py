@@ -15,7 +15,7 @@ from eosc_perf.settings import Settings
 from command_service.image_registry import ImageRegistry
 from command_service.resources import catalog, results, users
 from command_service.services.session import Commands, Session
-from command_service.services.users import UserFinder
+from projections.lookups import Lookups
 
 
 class ServedByQueryService:
@@ -39,7 +39,7 @@ def create_app(
     store: EventStore,
     verifier: TokenVerifier,
     *,
-    find_users: UserFinder,
+    lookups: Lookups,
     on_saved=lambda position: None,
 ) -> falcon.App:
     commands = Commands(store, on_saved)
@@ -54,7 +54,7 @@ def create_app(
     flavor_item = catalog.FlavorItem(commands)
     result_item = results.ResultItem(commands)
     claim_item = results.ClaimItem(commands)
-    user_commands = users.Users(commands, find_users)
+    user_commands = users.Users(commands, lookups)
     table = {
         "/benchmarks": (catalog.BenchmarkCollection(commands, checks), None),
         "/benchmarks/{benchmark_id:uuid}": (benchmark_item, None),

@@ -2,7 +2,7 @@
 
 from eosc_perf import production
 from eosc_perf.wsgi import behind_proxy
-from projections.lookups import user_finder
+from projections.lookups import Lookups
 from command_service.app import create_app
 
 _settings = production.settings()
@@ -11,6 +11,6 @@ app = behind_proxy(
         _settings,
         production.event_store(_settings),
         production.token_verifier(_settings),
-        find_users=user_finder(production.read_engine(_settings, pool_size=2)),
+        lookups=Lookups(production.read_engine(_settings, pool_size=2)),
     )
 )

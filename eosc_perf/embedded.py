@@ -14,7 +14,7 @@ from eosc_perf.stores import open_event_store
 from eosc_perf.wsgi import behind_proxy, reads_and_writes
 from projections import read_store
 from projections.follower import Follower
-from projections.lookups import user_finder
+from projections.lookups import Lookups
 from projections.mail.room import MailRoom, open_mail_room
 from projections.migrations import migrate
 from projections.projector import Projector
@@ -60,7 +60,7 @@ def build(settings: Settings) -> EmbeddedService:
             mail.wake.set()
 
     commands = command_service.app.create_app(
-        settings, store, verifier, find_users=user_finder(engine), on_saved=on_saved
+        settings, store, verifier, lookups=Lookups(engine), on_saved=on_saved
     )
     queries = query_service.app.create_app(settings, engine, verifier)
     stop = threading.Event()

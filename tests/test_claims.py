@@ -303,3 +303,19 @@ def test_removing_the_claimer_removes_their_claims(api, callers, result):
         kept["id"]
     ]
     assert api.get(f"/results/{result['id']}").json == result
+
+
+# --- removal of a claimer -------------------------------------------------------------------
+def test_removing_the_only_claimer_restores_the_result(api, callers, result):
+    catalog.claim(api, callers.other, result["id"])
+    assert not public(api, result["id"])
+    assert api.post("/users:remove", callers.admin, query_string="sub=bob").status_code == 204
+    assert public(api, result["id"])
+    assert claims_page(api, callers.admin, status="on_review") == []
+
+
+def test_removing_one_of_two_claimers_keeps_the_result_hidden(api, callers, result):
+    catalog.claim(api, callers.other, result["id"])
+    catalog.claim(api, callers.admin, result["id"])
+    assert api.post("/users:remove", callers.admin, query_string="sub=bob").status_code == 204
+    assert not public(api, result["id"])

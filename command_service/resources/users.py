@@ -7,12 +7,13 @@ import falcon
 from command_service.resources import answers
 from command_service.services import users
 from command_service.services.session import Commands
+from projections.lookups import Lookups
 
 
 class Users:
-    def __init__(self, commands: Commands, find_users: users.UserFinder):
+    def __init__(self, commands: Commands, lookups: Lookups):
         self.commands = commands
-        self.find_users = find_users
+        self.lookups = lookups
 
     def on_post_register(self, req: falcon.Request, resp: falcon.Response) -> None:
         user, position = self.commands.run(
@@ -23,7 +24,7 @@ class Users:
     def on_post_remove(self, req: falcon.Request, resp: falcon.Response) -> None:
         query = req.context.query
         _, position = self.commands.run(
-            users.remove, req.context.caller.actor, query["sub"], query["iss"], query["email"], self.find_users
+            users.remove, req.context.caller.actor, query["sub"], query["iss"], query["email"], self.lookups
         )
         answers.answer(resp, position)
 
