@@ -49,7 +49,7 @@ def history(args: argparse.Namespace) -> None:
     from eosc_perf.stores import open_event_store
 
     settings = _settings(args)
-    store = open_event_store(settings.event_store, create_tables=False)
+    store = open_event_store(settings.event_store, create_tables=False, connection_wait=30)
     lines = list(history_lines(store, args.id))
     if not lines:
         raise ConfigurationError(f"no events for {args.id}")
@@ -63,7 +63,7 @@ def init(args: argparse.Namespace) -> None:
     from eosc_perf.stores import open_event_store
 
     settings = _settings(args)
-    open_event_store(settings.event_store, create_tables=True)
+    open_event_store(settings.event_store, create_tables=True, connection_wait=30)
     applied = migrate(read_store.connect(settings.read_store))
     print(f"event store ready; read store migrations applied: {applied or 'none (up to date)'}")
 
@@ -94,7 +94,7 @@ def verify(args: argparse.Namespace) -> None:
     from eosc_perf.stores import open_event_store
 
     settings = _settings(args)
-    store = open_event_store(settings.event_store, create_tables=False)
+    store = open_event_store(settings.event_store, create_tables=False, connection_wait=30)
     live = read_store.connect(settings.read_store)
     source = EventStoreSource(store)
     head = source.head()
@@ -205,7 +205,7 @@ def lag(args: argparse.Namespace) -> None:
     settings = _settings(args)
     bus = _bus(settings) if settings.extra.get("KAFKA_BOOTSTRAP_SERVERS") else None
     report = lag_report(
-        open_event_store(settings.event_store, create_tables=False),
+        open_event_store(settings.event_store, create_tables=False, connection_wait=30),
         settings.event_store,
         read_store.connect(settings.read_store, pool_size=1),
         bus,

@@ -32,6 +32,7 @@ KEY_TYPE_OF_ALGORITHM = {alg: kty for kty, algorithms in ALGORITHMS_BY_KEY_TYPE.
 CLOCK_SKEW_SECONDS = 5  # leeway on exp and nbf between our clock and the issuer's
 FRUITLESS_FETCH_PAUSE_SECONDS = 10.0  # after a JWKS fetch that did not yield the wanted key
 USERINFO_CACHE_SIZE = 1024
+USERINFO_CLAIMS = ("email", "email_verified", "eduperson_entitlement")  # asked of userinfo when missing
 
 DECODE_OPTIONS = {
     # EGI access tokens carry varying audiences (or none) and this service is never registered
@@ -102,8 +103,8 @@ class TokenVerifier:
             raise unauthenticated("Token is missing the sub claim")
         if "exp" not in claims:
             raise unauthenticated("Token is missing the exp claim")
-        if "email" not in claims or "eduperson_entitlement" not in claims:
-            # Token claims win; userinfo only fills in what the token leaves out.
+        if any(name not in claims for name in USERINFO_CLAIMS):
+            # Token claims win; userinfo (cached per token) only fills in what the token leaves out.
             claims = {**self._userinfo_claims(keys.userinfo_endpoint, token, claims), **claims}
 
         email, verified = claims.get("email"), claims.get("email_verified")

@@ -9,7 +9,9 @@ from domain.event_store import EventStore
 from eosc_perf.settings import ConfigurationError
 
 
-def event_store_environment(url: str, *, create_tables: bool = True) -> dict[str, str]:
+def event_store_environment(url: str, *, create_tables: bool = True, connection_wait: int = 3) -> dict[str, str]:
+    """`connection_wait`: seconds to wait for a pooled connection; short for services (an
+    outage answers 503 promptly), longer for batch tools."""
     parts = urlsplit(url)
     create = "y" if create_tables else "n"
     if parts.scheme == "sqlite":
@@ -29,11 +31,10 @@ def event_store_environment(url: str, *, create_tables: bool = True) -> dict[str
             "POSTGRES_POOL_SIZE": "2",
             "POSTGRES_MAX_OVERFLOW": "8",
             "POSTGRES_LOCK_TIMEOUT": "5",
-            # Waiting for a pooled connection: short, so an outage answers 503 promptly.
-            "POSTGRES_CONNECT_TIMEOUT": "3",
+            "POSTGRES_CONNECT_TIMEOUT": str(connection_wait),
         }
     raise ConfigurationError(f"EVENT_STORE_URL must be sqlite:///PATH or postgresql://..., not {url!r}")
 
 
-def open_event_store(url: str, *, create_tables: bool = True) -> EventStore:
-    return EventStore(env=event_store_environment(url, create_tables=create_tables))
+def open_event_store(url: str, *, create_tables: bool = True, connection_wait: int = 3) -> EventStore:
+    return EventStore(env=event_store_environment(url, create_tables=create_tables, connection_wait=connection_wait))

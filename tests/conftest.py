@@ -21,7 +21,7 @@ from tests.support.production_stack import HttpClient, ProductionStack
 ADMIN_ENTITLEMENT = "urn:mace:egi.eu:group:eosc-perf:role=admin"
 # The API tests run against each deployment: the embedded default (in-process, SQLite) and the
 # production topology (PostgreSQL, gunicorn services, projector, nginx) over real HTTP.
-BACKENDS = os.environ.get("EOSC_PERF_TEST_BACKENDS", "embedded").split(",")
+BACKENDS = os.environ.get("EOSC_PERF_TEST_BACKENDS", "embedded,postgres").split(",")
 
 
 @pytest.fixture(scope="session")

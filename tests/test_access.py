@@ -182,9 +182,11 @@ def test_the_api_answers_under_the_proxy_prefix(api, callers):
     assert api.get(f"/api/v1/sites/{site['id']}", headers=prefix).json == site
     assert api.get("/api/v1/users/self:try_admin", callers.admin, headers=prefix).status_code == 204
     assert api.post("/api/v1/tags", callers.user, json={"name": "t"}, headers=prefix).status_code == 201
-    # root paths still work behind the proxy, and the prefix means nothing without the header
+    # root paths still work behind the proxy; the prefix means nothing without the header
+    # (which the production proxy itself sends for /api/v1/, see deploy/nginx)
     assert api.get("/sites", headers=prefix).status_code == 200
-    assert api.get("/api/v1/sites").status_code == 404
+    if api.service is not None:
+        assert api.get("/api/v1/sites").status_code == 404
 
 
 def test_no_cors_headers_are_sent(api):

@@ -286,6 +286,9 @@ def test_an_empty_first_page_has_no_pages(api):
     "sort_by, message",
     [
         ("%2Bx", "Unexpected field 'x'"),
+        ("name", "Unexpected field 'ame'"),
+        ("Bad%20sort%20command", "Unexpected field 'ad sort command'"),
+        ("*x", "Unexpected field 'x'"),
         ("%2Bname,*address", "Unknown order operator '*'"),
         ("%2Buploader_sub", "Unexpected field 'uploader_sub'"),
         ("%2B", "Unexpected field ''"),
@@ -344,3 +347,12 @@ def test_upload_date_filters_are_strict(api, callers):
         assert total(f"upload_after={before}") == 1
         assert total(f"upload_after={after}") == 0
         assert total(f"upload_after={before}&upload_before={after}") == 1
+
+
+def test_nul_characters_are_refused_everywhere(api, callers):
+    body = api.post("/sites", callers.user, json={"name": "a\u0000b", "address": "x"})
+    assert body.status_code == 400
+    assert body.json["errors"] == {"json": ["Invalid JSON body."]}
+    query = api.get("/sites", query_string="name=a%00b")
+    assert query.status_code == 422
+    assert query.json["errors"] == {"query": {"name": ["Not a valid string."]}}

@@ -73,6 +73,8 @@ def _datetime(text: str) -> datetime:
 def _string(value: Any) -> str:
     if not isinstance(value, str):
         raise Invalid(["Not a valid string."])
+    if "\x00" in value:  # no store keeps NUL characters in text
+        raise Invalid(["Not a valid string."])
     return value
 
 

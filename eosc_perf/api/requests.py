@@ -62,8 +62,8 @@ def _document(req: falcon.Request) -> Any:
     """The JSON body; non-JSON content types count as an empty object (as the original).
 
     Invalid JSON is a 400, and so is what Python's parser accepts beyond RFC 8259 but no store
-    or client can take: NaN/Infinity (also 1e400), lone UTF-16 surrogates (`"\\ud800"`), and nesting too
-    deep to process."""
+    or client can take: NaN/Infinity (also 1e400), lone UTF-16 surrogates (`"\\ud800"`), NUL
+    characters (PostgreSQL text and jsonb refuse them), and nesting too deep to process."""
     if not (req.content_type or "").lower().startswith("application/json"):
         return {}
     raw = req.bounded_stream.read()
@@ -71,7 +71,10 @@ def _document(req: falcon.Request) -> Any:
         return {}
     try:
         document = json.loads(raw, parse_constant=_not_json, parse_float=_finite)
-        json.dumps(document, ensure_ascii=False).encode("utf-8")  # lone surrogates cannot be stored
+        text = json.dumps(document, ensure_ascii=False)
+        text.encode("utf-8")  # lone surrogates cannot be stored
+        if "\\u0000" in text:
+            raise ValueError("NUL character")
         return document
     except (ValueError, UnicodeError, RecursionError):
         raise errors.ApiError(

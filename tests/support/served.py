@@ -18,12 +18,12 @@ import requests
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
-# Variables the service reads (settings.py); the tests set the ones they need explicitly.
+# Variables the service (settings.py) or gunicorn read; the tests set the ones they need.
 SERVICE_VARIABLES = (
-    "EOSC_PERF_ENV", "FLASK_ENV", "EOSC_PERF_DATA", "TRUSTED_OP_LIST", "ADMIN_ENTITLEMENTS", "MAIL_SERVER",
-    "MAIL_PORT", "MAIL_FROM", "MAIL_SUPPORT", "BACKEND_ROUTE", "IMAGE_CHECK", "IMAGE_REGISTRY_URL",
-    "EVENT_STORE_URL", "READ_STORE_URL", "READ_WAIT_SECONDS", "KAFKA_BOOTSTRAP_SERVERS",
+    "FLASK_ENV", "TRUSTED_OP_LIST", "ADMIN_ENTITLEMENTS", "BACKEND_ROUTE", "EVENT_STORE_URL", "READ_STORE_URL",
+    "READ_WAIT_SECONDS", "GUNICORN_CMD_ARGS",
 )
+SERVICE_PREFIXES = ("EOSC_PERF_", "MAIL_", "IMAGE_", "KAFKA_")
 
 
 def eosc_perf_command() -> list[str]:
@@ -36,7 +36,7 @@ def command_environment(**variables: str) -> dict[str, str]:
     env = {
         name: value
         for name, value in os.environ.items()
-        if name not in SERVICE_VARIABLES and not name.endswith("_FILE")
+        if name not in SERVICE_VARIABLES and not name.startswith(SERVICE_PREFIXES) and not name.endswith("_FILE")
     }
     env["TRUSTED_OP_LIST"] = ""  # only the local dev issuer (development mode): no network
     env["PYTHONUNBUFFERED"] = "1"
