@@ -70,7 +70,6 @@ up() {
   "$ROOT/deploy/local/postgres.sh" status || touch "$STATE/postgres.started"
   url=$("$ROOT/deploy/local/postgres.sh" up | tail -n 1)
   export EVENT_STORE_URL=${EVENT_STORE_URL:-$url} READ_STORE_URL=${READ_STORE_URL:-$url}
-  export COMMAND_BIND="127.0.0.1:$COMMAND_PORT" QUERY_BIND="127.0.0.1:$QUERY_PORT"
   if [ $kafka = yes ]; then
     local bootstrap
     bootstrap=$("$ROOT/deploy/local/kafka.sh" up | tail -n 1)
@@ -79,8 +78,10 @@ up() {
   fi
   (cd "$ROOT" && "$BIN/eosc-perf" init >&2)
   cd "$ROOT"
-  start command "$BIN/gunicorn" -c deploy/gunicorn/command.py command_service.wsgi:app
-  start query "$BIN/gunicorn" -c deploy/gunicorn/query.py query_service.wsgi:app
+  GUNICORN_BIND="127.0.0.1:$COMMAND_PORT" start command "$BIN/gunicorn" -c deploy/gunicorn/service.py \
+    --name eosc-perf-command command_service.wsgi:app
+  GUNICORN_BIND="127.0.0.1:$QUERY_PORT" start query "$BIN/gunicorn" -c deploy/gunicorn/service.py \
+    --name eosc-perf-query query_service.wsgi:app
   if [ $kafka = yes ]; then
     start relay "$BIN/eosc-perf" relay
     start projector "$BIN/eosc-perf" project --source kafka
