@@ -1,0 +1,47 @@
+"""Configuration: environment, .env file, *_FILE secrets, and refusals that name the setting."""
+
+from __future__ import annotations
+
+import pytest
+
+from eosc_perf.settings import ConfigurationError, Settings, load_environment
+
+
+def test_the_environment_wins_over_dotenv_and_files_win_over_both(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("MAIL_FROM=dotenv@example.org\nMAIL_SUPPORT=support@example.org\n")
+    secret = tmp_path / "url"
+    secret.write_text("postgresql://u:p@127.0.0.1/db\n")
+    merged = load_environment({"MAIL_FROM": "env@example.org", "EVENT_STORE_URL_FILE": str(secret)})
+    assert merged["MAIL_FROM"] == "env@example.org"
+    assert merged["MAIL_SUPPORT"] == "support@example.org"
+    assert merged["EVENT_STORE_URL"] == "postgresql://u:p@127.0.0.1/db"
+
+
+def test_an_unreadable_secret_file_is_named(tmp_path):
+    with pytest.raises(ConfigurationError, match="READ_STORE_URL_FILE"):
+        load_environment({"READ_STORE_URL_FILE": str(tmp_path / "missing")})
+
+
+def test_production_refuses_an_empty_admin_list():
+    with pytest.raises(ConfigurationError, match="ADMIN_ENTITLEMENTS"):
+        Settings.from_env({}).check()
+    Settings.from_env({"EOSC_PERF_ENV": "development"}).check()  # the original's development default
+
+
+def test_production_services_need_both_store_urls():
+    settings = Settings.from_env({"ADMIN_ENTITLEMENTS": "urn:admin", "EVENT_STORE_URL": "postgresql://x/y"})
+    with pytest.raises(ConfigurationError, match="READ_STORE_URL must be set"):
+        settings.check(stores_required=True)
+
+
+def test_lists_flags_and_defaults():
+    settings = Settings.from_env({"TRUSTED_OP_LIST": "https://a, https://b,", "IMAGE_CHECK": "on"})
+    assert settings.trusted_op_list == ("https://a", "https://b")
+    assert settings.image_check is True
+    assert Settings.from_env({}).image_check is False  # off in the embedded default
+    assert Settings.from_env({}, image_check_default=True).image_check is True  # on in production
+    with pytest.raises(ConfigurationError, match="IMAGE_CHECK"):
+        Settings.from_env({"IMAGE_CHECK": "maybe"})
+    with pytest.raises(ConfigurationError, match="EOSC_PERF_ENV"):
+        Settings.from_env({"EOSC_PERF_ENV": "staging"})
