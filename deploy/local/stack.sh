@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The production topology on one machine, without Docker:
 #   PostgreSQL -> eosc-perf init -> gunicorn command service + gunicorn query service
-#   + eosc-perf project (read-model projector) + nginx in front (one base URL).
+#   + eosc-perf project (read-model projector) + eosc-perf mailer + nginx in front (one base URL).
 #
 #   deploy/local/stack.sh up     start everything; the LAST line of stdout is the base URL
 #   deploy/local/stack.sh up --kafka
@@ -88,6 +88,7 @@ up() {
     start mailer "$BIN/eosc-perf" mailer --source kafka
   else
     start projector "$BIN/eosc-perf" project
+    start mailer "$BIN/eosc-perf" mailer
   fi
   nginx_conf
   nginx -p "$STATE/nginx" -c "$STATE/nginx/nginx.conf"
