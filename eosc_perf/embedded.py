@@ -60,7 +60,7 @@ def build(settings: Settings) -> EmbeddedService:
             mail.wake.set()
 
     commands = command_service.app.create_app(
-        settings, store, verifier, lookups=Lookups(engine), on_saved=on_saved
+        settings, store, verifier, lookups=Lookups(engine, source.head), on_saved=on_saved
     )
     queries = query_service.app.create_app(settings, engine, verifier)
     stop = threading.Event()
