@@ -34,18 +34,24 @@ install_tools() {
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq openjdk-17-jre-headless maven >/dev/null
 }
 
-# The jars are fetched once per pom.xml content: the stamp names the pom's checksum.
+# The jars are fetched once per pom.xml content: the stamp names the pom's checksum. Two
+# brokers starting at once on a fresh machine take turns (flock): one fetches, one waits.
 fetch_jars() {
   local stamp; stamp="$LIBS/.pom-$(sha256sum "$POM" | cut -c1-16)"
   [ -f "$stamp" ] && return 0
-  log "fetching the broker's jars from Maven Central into $LIBS"
-  local started=$SECONDS
-  rm -rf "$LIBS.partial"
-  mvn -q -B -Dstyle.color=never -f "$POM" dependency:copy-dependencies -DoutputDirectory="$LIBS.partial" >&2
-  rm -rf "$LIBS"
-  mv "$LIBS.partial" "$LIBS"
-  touch "$stamp"
-  log "jars fetched in $((SECONDS - started)) s"
+  mkdir -p "$(dirname "$LIBS")"
+  (
+    flock 9
+    [ -f "$stamp" ] && exit 0
+    log "fetching the broker's jars from Maven Central into $LIBS"
+    started=$SECONDS
+    rm -rf "$LIBS.partial"
+    mvn -q -B -Dstyle.color=never -f "$POM" dependency:copy-dependencies -DoutputDirectory="$LIBS.partial" >&2
+    rm -rf "$LIBS"
+    mv "$LIBS.partial" "$LIBS"
+    touch "$stamp"
+    log "jars fetched in $((SECONDS - started)) s"
+  ) 9>"$LIBS.lock"
 }
 
 tool() {  # tool MAIN ARGS...: a Kafka command-line tool with the cached jars, warnings only
@@ -54,7 +60,9 @@ tool() {  # tool MAIN ARGS...: a Kafka command-line tool with the cached jars, w
 
 pid() { [ -f "$DIR/kafka.pid" ] && cat "$DIR/kafka.pid"; }
 
-running() { local p; p=$(pid) && [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
+# Our broker: a live process with that pid that is a Kafka broker (a stale pid file after a
+# reboot may name some other process).
+running() { local p; p=$(pid) && [ -n "$p" ] && grep -qs kafka.Kafka "/proc/$p/cmdline"; }
 
 write_config() {
   mkdir -p "$DIR/data"

@@ -72,8 +72,9 @@ up() {
   export EVENT_STORE_URL=${EVENT_STORE_URL:-$url} READ_STORE_URL=${READ_STORE_URL:-$url}
   if [ $kafka = yes ]; then
     local bootstrap
+    # As for PostgreSQL: `down` stops the broker only if this script started it.
+    "$ROOT/deploy/local/kafka.sh" status >/dev/null || touch "$STATE/kafka.started"
     bootstrap=$("$ROOT/deploy/local/kafka.sh" up | tail -n 1)
-    touch "$STATE/kafka.started"  # so that `down` stops the broker too
     export KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-$bootstrap}
   fi
   (cd "$ROOT" && "$BIN/eosc-perf" init >&2)

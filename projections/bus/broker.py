@@ -24,6 +24,12 @@ DEFAULT_TOPIC = "eosc-perf.events"
 GROUP_PREFIX = "eosc-perf."  # consumer groups: eosc-perf.read_model, eosc-perf.mailer
 # Room for a result's JSON: the API accepts request bodies of up to 10 MiB.
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+# While the broker is away a new client gives up after this long (kafka-python's default, 30 s,
+# would leave a stopping process deaf to SIGTERM for as long).
+BOOTSTRAP_TIMEOUT_MS = 5_000
+# Retrying a lost broker at most every 2 s (the default grows to 30 s): catching up starts soon
+# after the broker is back.
+RECONNECT_BACKOFF_MAX_MS = 2_000
 
 
 @dataclass(frozen=True)
@@ -78,13 +84,6 @@ def _supported(client: type, **options) -> dict:
     """The options this kafka-python version knows (2.0 lacks some, 3.x renamed one)."""
     return {name: value for name, value in options.items() if name in client.DEFAULT_CONFIG}
 
-
-# While the broker is away a new client gives up after this long (kafka-python's default, 30 s,
-# would leave a stopping process deaf to SIGTERM for as long).
-BOOTSTRAP_TIMEOUT_MS = 5_000
-# Retrying a lost broker at most every 2 s (the default grows to 30 s): catching up starts soon
-# after the broker is back.
-RECONNECT_BACKOFF_MAX_MS = 2_000
 
 
 def producer(bus: BusSettings) -> KafkaProducer:

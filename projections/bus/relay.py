@@ -12,6 +12,9 @@ commits, so the relay wakes at once on a write and polls every second otherwise.
 
 The broker being away stops nothing but the relay's progress: writes go on into the event
 store, and the relay retries with a growing pause, then catches up from its position.
+
+Before publishing, the relay checks that the topic's last message is an event of this store:
+a topic left from another database would otherwise feed consumers a foreign log.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import psycopg
 from eventsourcing.persistence import InfrastructureFactory, Notification, Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.utils import Environment
+from kafka import TopicPartition
+from kafka.errors import KafkaTimeoutError
 from psycopg import sql
 
 from domain.event_store import EventStore
@@ -61,6 +66,42 @@ def published_position(event_store_url: str, store_name: str) -> int | None:
             (store_name,),
         ).fetchone()
         return row[0] if row else 0
+
+
+class ForeignTopic(ConfigurationError):
+    """The topic's last message is not this event store's event: publishing would mix logs."""
+
+
+def check_topic_belongs_to(store: EventStore, bus: BusSettings) -> None:
+    """The last message of the topic must be this store's notification of that id. A new
+    database behind an old topic (or two deployments sharing a topic) would otherwise hand
+    consumers events of another log, and then skip this one's as already seen."""
+    partition = TopicPartition(bus.topic, 0)
+    reader = broker.consumer(bus, None)
+    try:
+        reader.assign([partition])
+        end = reader.end_offsets([partition])[partition]
+        if end == 0:
+            return
+        reader.seek(partition, end - 1)
+        records: list = []
+        for _ in range(20):  # a few seconds at most: the record is there, the broker is up
+            records = [r for batch in reader.poll(timeout_ms=250).values() for r in batch]
+            if records:
+                break
+        if not records:
+            raise KafkaTimeoutError("could not read the topic's last message")
+        last = envelope.from_bytes(records[-1].value)
+    finally:
+        reader.close()
+    found = store.recorder.select_notifications(start=last["notification_id"], limit=1)
+    if not found or (found[0].id, str(found[0].originator_id), found[0].originator_version) != (
+        last["notification_id"], last["aggregate_id"], last["aggregate_version"]
+    ):
+        raise ForeignTopic(
+            f"topic {bus.topic} ends with notification {last['notification_id']} of {last['aggregate_id']} "
+            f"v{last['aggregate_version']}, which is not this event store's: use another KAFKA_TOPIC (or delete it)"
+        )
 
 
 class RelayLock:
@@ -111,7 +152,6 @@ class Relay:
         self.url = event_store_url
         self.bus = bus
         self.batch = batch
-        self.active = threading.Event()  # set while this instance holds the lock
         self._tracking: PostgresTrackingRecorder | None = None  # made once: it owns a pool
 
     def run(self, stop: threading.Event) -> None:
@@ -119,7 +159,8 @@ class Relay:
         while not stop.is_set():
             try:
                 self._hold_and_publish(stop)
-                failures = 0
+            except ForeignTopic:
+                raise  # no retry fixes it: the operator must choose the topic
             except Exception as error:
                 failures += 1
                 pause = min(MAX_PAUSE, 0.5 * 2 ** (failures - 1))
@@ -130,15 +171,16 @@ class Relay:
         lock = RelayLock(self.url, self.store.recorder.channel_name)
         producer = None
         try:
+            # Checked before standing by too: a misconfigured standby says so at once.
+            broker.ensure_topic(self.bus)
+            check_topic_belongs_to(self.store, self.bus)
             if not lock.acquire(stop):
                 return
-            self.active.set()
             if self._tracking is None:
                 self._tracking = position_recorder(self.url)
             tracking = self._tracking
             position = tracking.max_tracking_id(self.store.name) or 0
             log.info("active relay: publishing to %s after notification %d", self.bus.topic, position)
-            broker.ensure_topic(self.bus)
             producer = broker.producer(self.bus)
             while not stop.is_set():
                 lock.check()
@@ -152,7 +194,6 @@ class Relay:
                 tracking.insert_tracking(Tracking(self.store.name, notifications[-1].id))
                 position = notifications[-1].id
         finally:
-            self.active.clear()
             if producer is not None:
                 # Unsent records are dropped, not sent late: the next producer re-sends them
                 # from the recorded position, in order.

@@ -3,8 +3,8 @@ tests, with its own PostgreSQL cluster, broker and ports so it disturbs no other
 control of its processes: kill -9 one, start it again, ask for the lag, run verify.
 
 Processes the tests start again write their pid where stack.sh keeps its own, so
-`stack.sh down` stops them as well. The stores are deleted after the session; the
-processes' logs stay in pytest's temporary folder.
+`stack.sh down` stops them as well. Everything is deleted after the session but the
+processes' logs, which are copied to pytest's temporary folder.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ LOCAL = ROOT / "deploy" / "local"
 EOSC_PERF = ROOT / ".venv" / "bin" / "eosc-perf"
 # PostgreSQL runs as its own user: its folder cannot be under pytest's root-only temp folder.
 # One folder per test session, so that two sessions on one machine never share a store.
-STATE_ROOT = Path(os.environ.get("EOSC_PERF_TEST_STATE", "/var/tmp/eosc-perf")) / f"test-kafka-{os.getpid()}"
+STATE_PARENT = Path(os.environ.get("EOSC_PERF_TEST_STATE", "/var/tmp/eosc-perf"))
+STATE_ROOT = STATE_PARENT / f"test-kafka-{os.getpid()}"
 
 
 def wait_until(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.05):
@@ -51,10 +52,27 @@ def alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+def remove_orphans() -> None:
+    """Stops the processes and deletes the stores of earlier sessions that died before their
+    teardown (a killed pytest leaves its stack, database and broker running)."""
+    for folder in STATE_PARENT.glob("test-kafka-*"):
+        pid = folder.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or alive(int(pid)):
+            continue
+        env = {**os.environ, "EOSC_PERF_STACK_DIR": str(folder / "stack"), "EOSC_PERF_PG_DIR": str(folder / "postgres"),
+               "EOSC_PERF_KAFKA_DIR": str(folder / "kafka")}
+        subprocess.run([str(LOCAL / "stack.sh"), "down"], env=env, capture_output=True, timeout=180)
+        for script in ("kafka.sh", "postgres.sh"):
+            subprocess.run([str(LOCAL / script), "reset"], env=env, capture_output=True, timeout=120)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 class KafkaStack:
-    def __init__(self, state_dir: Path, environment: dict[str, str]):
-        """`state_dir`: pids and logs of the stack's processes (kept after the session)."""
-        self.state = state_dir
+    def __init__(self, logs_dir: Path, environment: dict[str, str]):
+        """`logs_dir`: where the processes' logs are copied when the stack goes down."""
+        # Not under pytest's folder: nginx's workers (nobody) buffer large bodies in it.
+        self.state = STATE_ROOT / "stack"
+        self.logs_dir = logs_dir
         self.environment = {
             **os.environ,
             **environment,
@@ -77,6 +95,7 @@ class KafkaStack:
     # -- whole stack --------------------------------------------------------------------
 
     def up(self) -> "KafkaStack":
+        remove_orphans()
         for script in ("postgres.sh", "kafka.sh"):  # each session starts from empty stores
             self._script(script, "reset")
         self.state.mkdir(parents=True, exist_ok=True)
@@ -101,6 +120,9 @@ class KafkaStack:
         subprocess.run([str(LOCAL / "stack.sh"), "down"], env=self.environment, capture_output=True, timeout=180)
         for process in self.started:
             process.wait(timeout=30)
+        for log in [*self.state.glob("*.log"), STATE_ROOT / "kafka" / "kafka.log"]:
+            if log.exists():
+                shutil.copy(log, self.logs_dir / log.name)
         for script in ("kafka.sh", "postgres.sh"):
             self._script(script, "reset")
         shutil.rmtree(STATE_ROOT, ignore_errors=True)
@@ -154,9 +176,9 @@ class KafkaStack:
 
     # -- operator commands --------------------------------------------------------------
 
-    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return subprocess.run([str(EOSC_PERF), *args], env=self.environment, cwd=ROOT, capture_output=True,
-                              text=True, timeout=timeout)
+    def cli(self, *args: str, timeout: float = 120, **environment: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(EOSC_PERF), *args], env={**self.environment, **environment}, cwd=ROOT,
+                              capture_output=True, text=True, timeout=timeout)
 
     def lag(self) -> dict:
         done = self.cli("lag", "--json", timeout=60)
@@ -184,6 +206,17 @@ class KafkaStack:
         positions = self.positions()
         names = consumers or ("relay", "read_model", "mailer")
         return all(positions[name] == positions["head"] for name in names)
+
+    def group_members(self, group: str) -> int:
+        """Members of a consumer group that is Stable (assigned), else 0."""
+        from kafka import KafkaAdminClient
+
+        admin = KafkaAdminClient(bootstrap_servers=self.environment["KAFKA_BOOTSTRAP_SERVERS"])
+        try:
+            described = admin.describe_groups([group])[group]  # kafka-python 3.x
+        finally:
+            admin.close()
+        return len(described["members"]) if described["group_state"] == "Stable" else 0
 
     def database(self) -> psycopg.Connection:
         return psycopg.connect(self.database_url, autocommit=True)
