@@ -191,7 +191,10 @@ def test_postgres_restart_under_load_answers_503_then_recovers(stack, client, id
     worker = threading.Thread(target=load)
     worker.start()
     try:
-        time.sleep(0.5)  # some traffic before the outage
+        deadline = time.monotonic() + 30
+        while statuses.count(201) < 3:  # some traffic before the outage
+            assert time.monotonic() < deadline, "no write succeeded before the outage"
+            time.sleep(0.05)
         stack.postgres("down")
         outage_started = len(statuses)
         deadline = time.monotonic() + 30
