@@ -42,10 +42,10 @@ POSTGRES_RESULT_INDEXES = (
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
     "CREATE INDEX IF NOT EXISTS results_listing ON results (hidden, execution_datetime, seq)",
     "CREATE INDEX IF NOT EXISTS results_benchmark_listing ON results (benchmark_id, hidden, execution_datetime, seq)",
-    "CREATE INDEX IF NOT EXISTS results_benchmark_name_trgm ON results USING gin (benchmark_name gin_trgm_ops)",
-    "CREATE INDEX IF NOT EXISTS results_site_name_trgm ON results USING gin (site_name gin_trgm_ops)",
-    "CREATE INDEX IF NOT EXISTS results_site_address_trgm ON results USING gin (site_address gin_trgm_ops)",
-    "CREATE INDEX IF NOT EXISTS results_flavor_name_trgm ON results USING gin (flavor_name gin_trgm_ops)",
+    "CREATE INDEX IF NOT EXISTS results_benchmark_name_trgm ON results USING gin (benchmark_name public.gin_trgm_ops)",
+    "CREATE INDEX IF NOT EXISTS results_site_name_trgm ON results USING gin (site_name public.gin_trgm_ops)",
+    "CREATE INDEX IF NOT EXISTS results_site_address_trgm ON results USING gin (site_address public.gin_trgm_ops)",
+    "CREATE INDEX IF NOT EXISTS results_flavor_name_trgm ON results USING gin (flavor_name public.gin_trgm_ops)",
 )
 
 

@@ -52,7 +52,7 @@ def scratch_store(live: Engine) -> Iterator[Engine]:
         schema = f"replay_{uuid4().hex[:12]}"
         with live.begin() as conn:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        engine = create_engine(live.url, connect_args={"options": f"-csearch_path={schema},public"})  # public: extensions
+        engine = create_engine(live.url, connect_args={"options": f"-csearch_path={schema}"})
         try:
             yield engine
         finally:
