@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from sqlalchemy import BigInteger, Column, MetaData, Table, Text, select, text
+from sqlalchemy import BigInteger, Column, MetaData, Table, Text, func, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from projections.mail import directory as mail_directory
@@ -55,10 +55,42 @@ def _postgres_result_indexes(conn: Connection) -> None:
             conn.execute(text(statement))
 
 
+def _counters(conn: Connection) -> None:
+    """The projector's counts (projections/read_model/counts.py), started from the rows."""
+    from projections.read_model.counts import VISIBLE_RESULTS
+    from projections.tables import counters, results
+
+    counters.create(conn, checkfirst=True)
+    visible = conn.execute(select(func.count()).select_from(results).where(results.c.hidden.is_(False))).scalar_one()
+    conn.execute(counters.delete().where(counters.c.name == VISIBLE_RESULTS))
+    conn.execute(counters.insert().values(name=VISIBLE_RESULTS, value=visible))
+
+
+def _search_indexes(conn: Connection) -> None:
+    """(site_id, hidden) and (flavor_id, hidden): a search counts its matching visible results
+    with an index-only scan (query_service/views/results.py)."""
+    for statement in (
+        "CREATE INDEX IF NOT EXISTS results_site_visible ON results (site_id, hidden)",
+        "CREATE INDEX IF NOT EXISTS results_flavor_visible ON results (flavor_id, hidden)",
+    ):
+        conn.execute(text(statement))
+
+
+def _drop_trigram_indexes(conn: Connection) -> None:
+    """Searches match terms against the few catalog rows and select results by id (migration 5),
+    so the trigram indexes of migration 3 serve no query; each upload paid for four GIN updates."""
+    if conn.dialect.name == "postgresql":
+        for column in ("benchmark_name", "site_name", "site_address", "flavor_name"):
+            conn.execute(text(f"DROP INDEX IF EXISTS results_{column}_trgm"))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "read tables", _read_tables),
     (2, "mailer tables", _mail_tables),
     (3, "PostgreSQL indexes for result listing and search", _postgres_result_indexes),
+    (4, "counters kept by the projector (visible results)", _counters),
+    (5, "indexes for searches: results by site or flavor, with their visibility", _search_indexes),
+    (6, "PostgreSQL: drop the trigram indexes searches no longer use", _drop_trigram_indexes),
 ]
 
 

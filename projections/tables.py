@@ -42,6 +42,14 @@ positions = Table(
     Column("position", BigInteger, nullable=False),
 )
 
+# Counts kept by the projector with the rows they count (projections/read_model/counts.py).
+counters = Table(
+    "counters",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
 users = Table(
     "users",
     metadata,
@@ -133,6 +141,9 @@ results = Table(
     Index("results_benchmark", "benchmark_id", "hidden", "execution_datetime"),
     Index("results_site", "site_id"),
     Index("results_flavor", "flavor_id"),
+    # Searches select results by site or flavor and count the visible ones from the index alone.
+    Index("results_site_visible", "site_id", "hidden"),
+    Index("results_flavor_visible", "flavor_id", "hidden"),
     Index("results_uploader", "uploader_sub", "uploader_iss"),
 )
 

@@ -122,14 +122,28 @@ def paginate(
     request: PageRequest,
     render: Callable[[Sequence], list[str]] = lambda rows: [row[0] for row in rows],
     count_from=None,
+    total: int | None = None,
+    page_key=None,
 ) -> str:
-    """`count_from`: a narrower FROM for counting, when joins only serve the rendering."""
+    """`count_from`: a narrower FROM for counting, when joins only serve the rendering;
+    `total`: the count when the caller knows it already (a count kept by the projector);
+    `page_key`: a unique column of `count_from` that ends `order`: the page is then chosen on
+    that table alone (sorting narrow rows) and only its rows are joined and rendered."""
     where = and_(True, *conditions)
-    total = conn.execute(select(func.count()).select_from(from_clause if count_from is None else count_from).where(where)).scalar_one()
+    if total is None:
+        count_table = from_clause if count_from is None else count_from
+        total = conn.execute(select(func.count()).select_from(count_table).where(where)).scalar_one()
     offset = (request.page - 1) * request.per_page
     if request.page != 1 and offset >= total:
         raise errors.abort(404)
-    rows = conn.execute(
-        select(*columns).select_from(from_clause).where(where).order_by(*order).limit(request.per_page).offset(offset)
-    ).all()
+    if page_key is None:
+        statement = (select(*columns).select_from(from_clause).where(where).order_by(*order)
+                     .limit(request.per_page).offset(offset))
+    else:
+        chosen = (select(page_key.label("page_key")).select_from(count_from).where(where).order_by(*order)
+                  .limit(request.per_page).offset(offset).subquery("page"))
+        # The same order again, over the page's rows only (it ends with the unique key: no ties).
+        statement = (select(*columns).select_from(from_clause.join(chosen, chosen.c.page_key == page_key))
+                     .order_by(*order))
+    rows = conn.execute(statement).all()
     return page_document(render(rows), total, request)

@@ -15,3 +15,6 @@ HANDLERS = {
     **results.HANDLERS,
     **claims.HANDLERS,
 }
+
+# Event types whose consecutive runs one call folds together (see Projector.handle_all).
+BULK_HANDLERS = {**results.BULK_HANDLERS}

@@ -90,7 +90,18 @@ class ProductionStack:
             tables = [row[0] for row in conn.execute(
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'"
             )]
-            conn.execute("TRUNCATE " + ", ".join(f'"{name}"' for name in tables))
+            # The projector locks its position row first, then writes the read tables: taking
+            # `positions` first follows the same order. A query-service transaction may still
+            # meet the TRUNCATE in another order; PostgreSQL then aborts one side, so try again.
+            for attempt in range(5):
+                try:
+                    with conn.transaction():
+                        conn.execute("LOCK TABLE positions IN ACCESS EXCLUSIVE MODE")
+                        conn.execute("TRUNCATE " + ", ".join(f'"{name}"' for name in tables))
+                    return
+                except psycopg.errors.DeadlockDetected:
+                    if attempt == 4:
+                        raise
 
 
     # --- operating the running stack, for fault tests --------------------------------------
