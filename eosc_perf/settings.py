@@ -81,6 +81,7 @@ class Settings:
     event_store_url: str = ""
     read_store_url: str = ""
     read_wait_seconds: float = 5.0
+    query_cache_mb: float = 32.0  # per query worker; 0 turns the response cache off
     extra: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -108,8 +109,12 @@ class Settings:
         try:
             mail_port = int(env.get("MAIL_PORT", "25") or 25)
             read_wait = float(env.get("READ_WAIT_SECONDS", "5") or 5)
+            query_cache_mb = float(env.get("QUERY_CACHE_MB", "32") or 0)
         except ValueError as error:
-            raise ConfigurationError(f"MAIL_PORT and READ_WAIT_SECONDS must be numbers: {error}") from error
+            raise ConfigurationError(
+                f"MAIL_PORT, READ_WAIT_SECONDS and QUERY_CACHE_MB must be numbers: {error}") from error
+        if query_cache_mb < 0:
+            raise ConfigurationError(f"QUERY_CACHE_MB must be 0 (off) or more, not {query_cache_mb:g}")
         settings = cls(
             mode=mode,
             data_dir=Path(env.get("EOSC_PERF_DATA", "data")),
@@ -128,6 +133,7 @@ class Settings:
             event_store_url=env.get("EVENT_STORE_URL", ""),
             read_store_url=env.get("READ_STORE_URL", ""),
             read_wait_seconds=read_wait,
+            query_cache_mb=query_cache_mb,
             extra=env,
         )
         return replace(settings, **overrides) if overrides else settings

@@ -12,6 +12,7 @@ from eosc_perf.identity import Identity, TokenVerifier
 from eosc_perf.settings import Settings
 from projections import read_store
 from query_service.freshness import MinPosition
+from query_service.response_cache import ResponseCache
 from query_service.resources import catalog, docs, results, users
 from query_service.views import catalog as views
 from query_service.views.users import registration
@@ -82,7 +83,10 @@ def create_app(settings: Settings, engine: Engine, verifier: TokenVerifier) -> f
     gate = RequestGate(
         verifier, settings.admin_entitlements, development=settings.development, is_registered=is_registered
     )
-    app = falcon.App(middleware=[MinPosition(current_position, settings.read_wait_seconds), gate])
+    middleware = [MinPosition(current_position, settings.read_wait_seconds)]
+    if settings.query_cache_mb > 0:
+        middleware.append(ResponseCache(current_position, int(settings.query_cache_mb * 2**20)))
+    app = falcon.App(middleware=[*middleware, gate])
     app.req_options.strip_url_path_trailing_slash = False
     errors.install(app)
     write_only = ServedByCommandService()

@@ -45,3 +45,12 @@ def test_lists_flags_and_defaults():
         Settings.from_env({"IMAGE_CHECK": "maybe"})
     with pytest.raises(ConfigurationError, match="EOSC_PERF_ENV"):
         Settings.from_env({"EOSC_PERF_ENV": "staging"})
+
+
+def test_the_response_cache_budget_is_a_number_of_megabytes():
+    assert Settings.from_env({}).query_cache_mb == 32
+    assert Settings.from_env({"QUERY_CACHE_MB": "0"}).query_cache_mb == 0
+    with pytest.raises(ConfigurationError, match="QUERY_CACHE_MB"):
+        Settings.from_env({"QUERY_CACHE_MB": "lots"})
+    with pytest.raises(ConfigurationError, match="QUERY_CACHE_MB"):
+        Settings.from_env({"QUERY_CACHE_MB": "-1"})

@@ -1,0 +1,82 @@
+"""Answers of public reads, kept per worker and keyed by the read model's position.
+
+The read tables at a given position are always the same (the projector writes rows and
+position in one transaction, and a replay reproduces them), so a public answer computed at
+position P is the answer to the same request for as long as the position stays P. Any event
+moves the position and so retires every entry at once; nothing is ever served stale.
+
+An answer is kept only when the position was the same before and after computing it: the
+view's snapshot then lay at that position. Only public operations are cached (their answers
+never depend on the caller), only 200s, within a budget of characters (least recently used
+out). `QUERY_CACHE_MB=0` turns it off.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable
+
+import falcon
+
+from eosc_perf.api.operations import BY_ROUTE
+
+
+@dataclass(frozen=True)
+class Entry:
+    position: int
+    content_type: str
+    text: str
+
+
+class ResponseCache:
+    def __init__(self, current_position: Callable[[], int], max_chars: int):
+        self.current_position = current_position
+        self.max_chars = max_chars
+        self.entries: OrderedDict[str, Entry] = OrderedDict()
+        self.size = 0
+        self.lock = threading.Lock()  # gunicorn threads share a worker's cache
+
+    def process_resource(self, req: falcon.Request, resp: falcon.Response, resource, params) -> None:
+        if req.method not in ("GET", "HEAD"):
+            return
+        operation = BY_ROUTE.get(("GET", req.uri_template))
+        if operation is None or operation.access != "public":
+            return
+        key = f"{req.path}?{req.query_string}"
+        position = self.current_position()
+        with self.lock:
+            entry = self.entries.get(key)
+            hit = entry is not None and entry.position == position
+            if hit:
+                self.entries.move_to_end(key)
+        if hit:
+            resp.content_type = entry.content_type
+            resp.text = entry.text
+            resp.complete = True
+            return
+        req.context.cache_key, req.context.cache_position = key, position
+
+    def process_response(self, req: falcon.Request, resp: falcon.Response, resource, req_succeeded: bool) -> None:
+        key = req.context.get("cache_key")
+        if key is None or not req_succeeded or resp.status not in (200, falcon.HTTP_200) or resp.text is None:
+            return
+        position = req.context.cache_position
+        if self.current_position() != position:
+            return  # the projector committed while this answer was computed: its snapshot is unknown
+        entry = Entry(position, resp.content_type, resp.text)
+        if len(entry.text) <= self.max_chars:
+            with self.lock:
+                self._put(key, entry)
+
+    def _put(self, key: str, entry: Entry) -> None:
+        cost = len(entry.text)
+        old = self.entries.pop(key, None)
+        if old is not None:
+            self.size -= len(old.text)
+        self.entries[key] = entry
+        self.size += cost
+        while self.size > self.max_chars:
+            _, dropped = self.entries.popitem(last=False)
+            self.size -= len(dropped.text)

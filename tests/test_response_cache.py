@@ -1,0 +1,104 @@
+"""The query service's response cache: public answers are reused while the read model's
+position stays the same, never once an event has moved it, and never for callers' own views."""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import falcon.testing
+import pytest
+from sqlalchemy import event
+
+from eosc_perf.embedded import build
+from query_service.response_cache import Entry, ResponseCache
+from tests.conftest import Api, service_settings
+from tests.support import catalog
+
+
+@contextmanager
+def statements(api: Api):
+    """The SQL statements the read store runs meanwhile for requests of this thread (the
+    embedded read engine; the mail thread uses it too)."""
+    engine = api.service.projection.consumer.engine
+    seen: list[str] = []
+    requests = threading.get_ident()  # falcon's test client calls the app in this thread
+
+    def record(conn, cursor, statement, *args):
+        if threading.get_ident() == requests:
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def test_a_public_list_is_answered_again_without_recomputing_it(embedded_api):
+    api = embedded_api
+    user, admin = api.register("alice"), api.register("root", admin=True)
+    catalog.benchmark(api, user, admin)
+    first = api.get("/benchmarks", query_string="per_page=5")
+    with statements(api) as seen:
+        again = api.get("/benchmarks", query_string="per_page=5")
+    assert again.status_code == 200 and again.text == first.text
+    assert len(seen) == 1 and "positions" in seen[0]  # only the read model's position was read
+
+
+def test_an_event_retires_cached_answers(embedded_api):
+    api = embedded_api
+    user = api.register("alice")
+    before = api.get("/tags").json
+    api.get("/tags")
+    made = catalog.tag(api, user)
+    after = api.get("/tags").json
+    assert after["total"] == before["total"] + 1
+    assert made["id"] in [item["id"] for item in after["items"]]
+    head = api.request("HEAD", "/tags")  # served from the entry GET just stored: no body
+    assert head.status_code == 200 and head.text == ""
+
+
+def test_other_arguments_are_other_answers(embedded_api):
+    api = embedded_api
+    user = api.register("alice")
+    for n in range(3):
+        catalog.tag(api, user, name=f"t{n}")
+    one = api.get("/tags", query_string="per_page=1").json
+    two = api.get("/tags", query_string="per_page=2").json
+    assert (len(one["items"]), len(two["items"])) == (1, 2)
+
+
+def test_a_callers_own_view_is_never_cached(embedded_api):
+    api = embedded_api
+    user = api.register("alice")
+    api.get("/users/self", user)
+    with statements(api) as seen:
+        assert api.get("/users/self", user).status_code == 200
+    assert any("FROM users" in statement for statement in seen)  # computed again
+    assert not any("positions" in statement for statement in seen)  # the cache was not consulted
+    # and a refusal stays a refusal: nothing public was stored for it
+    assert api.get("/users/self").status_code == 401
+
+
+def test_the_cache_can_be_turned_off(tmp_path: Path, identity_provider):
+    service = build(service_settings(tmp_path / "data", identity_provider, query_cache_mb=0))
+    api = Api(service, falcon.testing.TestClient(service.app), identity_provider)
+    try:
+        api.get("/benchmarks")
+        with statements(api) as seen:
+            api.get("/benchmarks")
+        assert len(seen) > 1
+    finally:
+        service.close()
+
+
+@pytest.mark.parametrize("budget, kept", [(10, ["a", "b", "c"]), (9, ["b", "c"]), (4, ["c"]), (3, ["b"])])
+def test_the_least_recently_used_answers_leave_first(budget, kept):
+    cache = ResponseCache(lambda: 1, budget)
+    for key, text in (("a", "aaa"), ("b", "bbb"), ("c", "cccc")):
+        if len(text) <= budget:
+            cache._put(key, Entry(1, "application/json", text))
+    assert list(cache.entries) == kept
+    assert cache.size == sum(len(cache.entries[key].text) for key in kept)
