@@ -46,7 +46,7 @@ def create_app(
     checks = catalog.BenchmarkChecks(ImageRegistry(settings.image_registry_url) if settings.image_check else None)
 
     def is_registered(identity: Identity) -> bool:
-        user = Session(store, shared_loads=True).get(User, User.create_id(identity.sub, identity.iss))
+        user = Session(store).get(User, User.create_id(identity.sub, identity.iss))
         return user is not None and user.registered
 
     benchmark_item = catalog.BenchmarkItem(commands, checks)

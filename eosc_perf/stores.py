@@ -9,21 +9,6 @@ from domain.event_store import EventStore
 from eosc_perf.settings import ConfigurationError
 
 
-# Commands load the same few catalog aggregates (benchmark, flavor, site, their uploaders, tags)
-# on every upload. eventsourcing keeps loaded aggregates in a per-process LRU cache and, with
-# fast-forwarding on (its default, set explicitly here), reads the events recorded after the
-# cached version on every load, under a per-aggregate lock: a load then sees every event that
-# other workers or processes committed, as a load without the cache does, but decodes and
-# replays only those new events. Each load answers a deep copy, so a command's changes never
-# reach the cache unless they are saved and read back.
-AGGREGATE_CACHE = {
-    "AGGREGATE_CACHE_MAXSIZE": "2000",
-    "AGGREGATE_CACHE_FASTFORWARD": "y",
-    "AGGREGATE_CACHE_FASTFORWARD_SKIPPING": "n",  # skipping could answer a cached version without its newest events
-    "DEEPCOPY_FROM_AGGREGATE_CACHE": "y",
-}
-
-
 def event_store_environment(url: str, *, create_tables: bool = True, connection_wait: int = 3) -> dict[str, str]:
     """`connection_wait`: seconds to wait for a pooled connection; short for services (an
     outage answers 503 promptly), longer for batch tools."""
@@ -32,13 +17,9 @@ def event_store_environment(url: str, *, create_tables: bool = True, connection_
     if parts.scheme == "sqlite":
         path = url.split("///", 1)[-1]
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path, "CREATE_TABLE": create,
-            **AGGREGATE_CACHE,
-        }
+        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path, "CREATE_TABLE": create}
     if parts.scheme.startswith("postgresql"):
         return {
-            **AGGREGATE_CACHE,
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "POSTGRES_DBNAME": parts.path.lstrip("/"),
             "POSTGRES_HOST": parts.hostname or "127.0.0.1",

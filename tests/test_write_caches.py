@@ -1,13 +1,13 @@
 """What the command side keeps between requests never makes it decide on stale state.
 
-A worker keeps loaded aggregates (eventsourcing's cache, fast-forwarded on every load), compiled
-validators per benchmark version and constructed signing keys. Each test first lets a worker
-fill its caches with an accepted upload, then changes the catalog or the users through another
-worker, and checks that the first worker's next upload is decided on the change.
+A worker keeps compiled validators per benchmark version and constructed signing keys, and any
+cache of loaded aggregates would join them. Each test first lets a worker fill its caches with an
+accepted upload, then changes the catalog or the users through another worker, and checks that
+the first worker's next upload is decided on the change.
 
 Two command workers in one process: `two_workers` builds the embedded service (worker A) and a
-second command app over the same SQLite event store with its own EventStore application (worker
-B, as a second gunicorn worker would have). The multi-process case, the production topology's
+second command app over the same SQLite event store with its own EventStore application and token
+verifier (worker B, as a second gunicorn worker would have). The multi-process case, the production topology's
 gunicorn workers, runs over HTTP in `test_uploads_across_gunicorn_workers_see_a_deletion`.
 """
 
@@ -17,16 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
-from uuid import UUID
 
 import falcon.testing
 import pytest
 from jose import jwk
 
 import command_service.app
-from command_service.services import results
-from command_service.services.session import Session
-from domain.result import Result
 from eosc_perf.embedded import build
 from eosc_perf.identity import ConstructedKeys
 from eosc_perf.production import token_verifier
@@ -163,18 +159,6 @@ def test_uploads_across_gunicorn_workers_see_a_deletion(api, callers):
     assert uploads(12) == [201] * 12
     assert api.delete(f"/benchmarks/{where.benchmark['id']}", callers.admin).status_code == 204
     assert uploads(12) == [404] * 12
-
-
-def test_a_command_with_shared_loads_cannot_save_what_it_loaded(embedded_api):
-    """Shared loads are the cached aggregates themselves: saving one means a command changed it."""
-    user, admin = embedded_api.register("alice"), embedded_api.register("root", admin=True)
-    where = catalog.setup(embedded_api, user, admin)
-    result_id = catalog.upload(embedded_api, user, where)["id"]
-    session = Session(embedded_api.service.store, shared_loads=True)
-    result = results.existing_result(session, UUID(result_id))
-    assert isinstance(result, Result)
-    with pytest.raises(RuntimeError):
-        session.save(result)
 
 
 def test_constructed_keys_are_reused_until_the_jwk_changes(identity_provider):

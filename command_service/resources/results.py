@@ -20,7 +20,6 @@ class ResultCollection:
         uploaded, position = self.commands.run(
             results.upload, req.context.caller.actor, query["execution_datetime"], query["benchmark_id"],
             query["flavor_id"], query["tags_ids"], req.context.body,
-            shared_loads=True,  # an upload creates a result and changes nothing it loads
         )
         answers.answer(resp, position, 201, answers.result(uploaded))
 
