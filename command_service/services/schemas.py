@@ -33,7 +33,8 @@ class ResultValidators:
     A benchmark's schema only changes by an event, which makes a new aggregate version: the
     schema of (benchmark id, version) never changes, so the cache cannot serve an old schema.
     A schema that fails its own meta-validation is not cached: it is checked, and refused with
-    the same answer, on every upload."""
+    the same answer, on every upload. Request threads share the dict without a lock: two may
+    compile the same schema at once, and either validator is right."""
 
     def __init__(self, capacity: int):
         self._capacity = capacity
