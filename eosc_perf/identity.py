@@ -8,6 +8,7 @@ and keys are built only from JWK dicts of the issuer's JWKS, matched by `kid`.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -32,6 +33,7 @@ KEY_TYPE_OF_ALGORITHM = {alg: kty for kty, algorithms in ALGORITHMS_BY_KEY_TYPE.
 CLOCK_SKEW_SECONDS = 5  # leeway on exp and nbf between our clock and the issuer's
 FRUITLESS_FETCH_PAUSE_SECONDS = 10.0  # after a JWKS fetch that did not yield the wanted key
 USERINFO_CACHE_SIZE = 1024
+CONSTRUCTED_KEYS_CACHE_SIZE = 64  # issuers x keys in their JWKS x algorithms: a handful
 USERINFO_CLAIMS = ("email", "email_verified", "eduperson_entitlement")  # asked of userinfo when missing
 
 DECODE_OPTIONS = {
@@ -74,6 +76,7 @@ class TokenVerifier:
         if local_issuer is not None:
             self._issuers[local_issuer.issuer] = LocalIssuerKeys(local_issuer)
         self._userinfo = UserinfoCache(USERINFO_CACHE_SIZE)
+        self._constructed = ConstructedKeys(CONSTRUCTED_KEYS_CACHE_SIZE)
 
     def identify(self, authorization_header: str | None) -> Identity:
         if not authorization_header:
@@ -97,7 +100,11 @@ class TokenVerifier:
         if keys is None:
             raise unauthenticated(f"Issuer {issuer} is not trusted")
 
-        claims = _decode(token, keys.signing_key(header), algorithm)
+        signing_key = keys.signing_key(header)
+        allowed = _algorithms_of(signing_key)
+        if algorithm not in allowed:
+            raise unauthenticated(f"Token algorithm {algorithm} does not match its signing key")
+        claims = _decode(token, self._constructed.key(signing_key, algorithm), allowed)
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub:
             raise unauthenticated("Token is missing the sub claim")
@@ -205,6 +212,35 @@ class LocalIssuerKeys:
         return key
 
 
+class ConstructedKeys:
+    """python-jose key objects built from JWKs, kept between requests: building one (decoding the
+    JWK, loading it into OpenSSL) costs about as much as verifying the signature.
+
+    Keyed by the algorithm and the JWK's whole content, not by `kid` alone: a key that the
+    issuer replaced under the same kid is built anew. The oldest entries go first when full."""
+
+    def __init__(self, capacity: int):
+        self._capacity = capacity
+        self._keys: OrderedDict[tuple[str, str], jwk.Key] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def key(self, signing_key: dict, algorithm: str) -> jwk.Key:
+        cache_key = (algorithm, json.dumps(signing_key, sort_keys=True))
+        with self._lock:
+            key = self._keys.get(cache_key)
+        if key is not None:
+            return key
+        try:
+            key = jwk.construct(signing_key, algorithm)
+        except (JOSEError, TypeError, ValueError):
+            raise unauthenticated(f"Signing key {signing_key.get('kid')} of the issuer is unusable") from None
+        with self._lock:
+            self._keys[cache_key] = key
+            while len(self._keys) > self._capacity:
+                self._keys.popitem(last=False)
+        return key
+
+
 class UserinfoCache:
     """Userinfo answers per token until the token expires; the oldest entries go first when full."""
 
@@ -245,18 +281,15 @@ def _select_key(keys: list, header: dict) -> dict | None:
     return candidates[0] if len(candidates) == 1 else None
 
 
-def _decode(token: str, signing_key: dict, algorithm: str) -> dict:
-    """Verify signature, exp and nbf with a key built from the JWK, never from raw bytes."""
+def _algorithms_of(signing_key: dict) -> list[str]:
+    """The algorithms a JWK may verify: its own `alg` if allowed, else those of its key type."""
     if "alg" in signing_key:
-        allowed = [signing_key["alg"]] if signing_key["alg"] in ALLOWED_ALGORITHMS else []
-    else:
-        allowed = list(ALGORITHMS_BY_KEY_TYPE.get(signing_key.get("kty"), ()))
-    if algorithm not in allowed:
-        raise unauthenticated(f"Token algorithm {algorithm} does not match its signing key")
-    try:
-        key = jwk.construct(signing_key, algorithm)
-    except (JOSEError, TypeError, ValueError):
-        raise unauthenticated(f"Signing key {signing_key.get('kid')} of the issuer is unusable") from None
+        return [signing_key["alg"]] if signing_key["alg"] in ALLOWED_ALGORITHMS else []
+    return list(ALGORITHMS_BY_KEY_TYPE.get(signing_key.get("kty"), ()))
+
+
+def _decode(token: str, key: jwk.Key, allowed: list[str]) -> dict:
+    """Verify signature, exp and nbf with a key built from the JWK, never from raw bytes."""
     try:
         return jwt.decode(token, key, algorithms=allowed, options=DECODE_OPTIONS)
     except ExpiredSignatureError:

@@ -83,7 +83,7 @@ def upload(
         raise Refused(f"Flavor {flavor_id} not approved")
     tags = _live_tags(session, tags_ids)
     _check_finite(document)
-    schemas.check_result(document, benchmark.json_schema)
+    schemas.check_result(document, benchmark)
     result = Result(
         benchmark_id=benchmark.id, flavor_id=flavor.id, site_id=flavor.site_id,
         execution_datetime=executed.replace(tzinfo=None), json=document, tags_ids=[t.id for t in tags], actor=actor,
