@@ -19,7 +19,7 @@ from eosc_perf import documents
 from projections import read_store
 from projections.migrations import migrate
 from projections.projector import Projector
-from projections.replay import REPLAY_BATCH, differences, rebuild, scratch_store
+from projections.replay import READER_ONLY_INDEXES, REPLAY_BATCH, differences, rebuild, scratch_store
 from projections.sources import EventStoreSource
 from projections.tables import results
 from tests.conftest import BACKENDS
@@ -88,8 +88,11 @@ def test_a_replay_builds_what_projecting_event_by_event_builds(backend, embedded
         replay = rebuild(EventStoreSource(history.store, REPLAY_BATCH), replayed)
         assert replay.events == history.head()
         assert differences(one_by_one, replayed) == {}
-        # The indexes dropped for the load are back, as the migrations define them.
+        # The indexes dropped for the load are back, as the migrations define them. (PostgreSQL
+        # has them all: a name left stale by a later migration would be caught here.)
         assert indexes(replayed) == indexes(one_by_one)
+        if backend == "postgres":
+            assert set(READER_ONLY_INDEXES) <= {name for name, _columns, _unique in indexes(replayed)["results"]}
         assert stored_documents(replayed) == stored_documents(one_by_one)
 
 
