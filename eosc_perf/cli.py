@@ -89,14 +89,14 @@ def project(args: argparse.Namespace) -> None:
 def verify(args: argparse.Namespace) -> None:
     """Replays every event into a scratch store and compares it with the live read tables."""
     from projections import read_store
-    from projections.replay import differences, rebuild, scratch_store
+    from projections.replay import REPLAY_BATCH, differences, rebuild, scratch_store
     from projections.sources import EventStoreSource
     from eosc_perf.stores import open_event_store
 
     settings = _settings(args)
     store = open_event_store(settings.event_store, create_tables=False, connection_wait=30)
     live = read_store.connect(settings.read_store)
-    source = EventStoreSource(store)
+    source = EventStoreSource(store, REPLAY_BATCH)
     head = source.head()
 
     def progress(count: int) -> None:

@@ -100,7 +100,15 @@ def _stored_time(value, postgres: bool):
 
 def _insert(conn: Connection, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
     """A multi-row insert straight through the driver (executemany): the bulk path of a replay,
-    without SQLAlchemy's per-row parameter processing (values are prepared as it would)."""
+    without SQLAlchemy's per-row parameter processing (values are prepared as it would).
+    PostgreSQL takes them by COPY: one stream rather than a statement per row, with each value
+    parsed from its text as an insert's parameter is."""
+    if conn.dialect.name == "postgresql":
+        with conn.connection.cursor() as cursor:
+            with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        return
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
     conn.exec_driver_sql(statement, rows)
