@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from domain.actor import Actor
 from eosc_perf import documents
-from query_service import listing
+from query_service import json_numbers, listing
 from query_service.json_filters import json_dialect, parse_filter, sort_path
 from projections.read_model import counts
 from projections.tables import benchmarks, flavors, result_tags, results, sites, tags
@@ -94,11 +94,43 @@ def _order(conn: Connection, sort_by: str) -> list:
     return [*listing.order_by(sort_by, SORTABLE, json_field), results.c.seq]
 
 
+def _benchmark_of(query: Mapping) -> str | None:
+    return str(query["benchmark_id"]) if query["benchmark_id"] else None
+
+
+def _page_choice(conn: Connection, query: Mapping, visible: bool) -> tuple[object, list] | None:
+    """A FROM and an order choosing the same page as `_order` does, with numeric JSON sort keys
+    read from `result_numbers` (an index range) instead of every document; None when no key
+    can be (query_service/json_numbers.py)."""
+    json, sorts = _json(conn), []
+
+    def json_field(name: str):
+        keys = sort_path(name)
+        if keys is None:
+            return None
+        found = json_numbers.number_sort(conn, keys, _benchmark_of(query), visible, f"sort_{len(sorts)}")
+        if found is None:
+            return json.sort_keys(keys)
+        sorts.append(found)
+        return found.value
+
+    order = [*listing.order_by(query["sort_by"], SORTABLE, json_field), results.c.seq]
+    if not sorts:
+        return None
+    chosen_from = results
+    for found in sorts:
+        chosen_from = chosen_from.join(found.numbers, found.on)
+    return chosen_from, order
+
+
 def _has_tag(tag_id) -> object:
     return exists().where(and_(result_tags.c.result_id == results.c.id, result_tags.c.tag_id == str(tag_id)))
 
 
-def _filters(conn: Connection, query: Mapping) -> list:
+def _filters(conn: Connection, query: Mapping, visible: bool) -> tuple[list, list]:
+    """The conditions, and the index selections of the number filters answered from
+    `result_numbers`. `visible`: the listing shows results not hidden only (the selections
+    are narrowed by it too)."""
     json = _json(conn)
     conditions = [
         *listing.upload_conditions(results, query),
@@ -106,28 +138,50 @@ def _filters(conn: Connection, query: Mapping) -> list:
         *[results.c[name] == str(query[name]) for name in ("benchmark_id", "site_id", "flavor_id") if query[name]],
         *[_has_tag(tag_id) for tag_id in dict.fromkeys(query["tags_ids"])],
     ]
-    conditions += [json.condition(parse_filter(sent)) for sent in query["filters"]]
-    return conditions
+    indexed = []
+    for sent in query["filters"]:
+        flt = parse_filter(sent)
+        numbers = json_numbers.matching_numbers(conn, flt, _benchmark_of(query), visible)
+        if numbers is None:
+            conditions.append(json.condition(flt))
+        else:
+            conditions.append(results.c.seq.in_(numbers))
+            indexed.append(numbers)
+    return conditions, indexed
 
 
-def _page(conn: Connection, conditions: list, order: list, query: Mapping, total: int | None = None) -> str:
+def _page(conn: Connection, conditions: list, order: list, query: Mapping, total: int | None = None,
+          choice: tuple[object, list] | None = None) -> str:
+    page_from, page_order = choice or (None, None)
     return listing.paginate(
         conn, _COLUMNS, _RENDERED_FROM, conditions, order, listing.PageRequest.of(query), _renderer(conn),
-        count_from=results, total=total, page_key=results.c.seq,
+        count_from=results, total=total, page_key=results.c.seq, page_from=page_from, page_order=page_order,
     )
 
 
+def _known_total(conn: Connection, query: Mapping, filters: list, indexed: list) -> int | None:
+    """Unfiltered, the total is every visible result: the projector keeps that count. Narrowed
+    by the benchmark and number filters answered from the index alone, it is counted there."""
+    if not filters:
+        return counts.visible(conn)
+    # Every other argument adds a condition of its own: none was sent but the benchmark.
+    if indexed and len(filters) == len(indexed) + bool(query["benchmark_id"]):
+        return json_numbers.count_shared(conn, indexed)
+    return None
+
+
 def list_results(conn: Connection, query: Mapping) -> str:
-    filters = _filters(conn, query)
-    # Unfiltered, the total is every visible result: the projector keeps that count.
-    total = None if filters else counts.visible(conn)
-    return _page(conn, [results.c.hidden.is_(False), *filters], _order(conn, query["sort_by"]), query, total)
+    filters, indexed = _filters(conn, query, visible=True)
+    total = _known_total(conn, query, filters, indexed)
+    return _page(conn, [results.c.hidden.is_(False), *filters], _order(conn, query["sort_by"]), query, total,
+                 _page_choice(conn, query, visible=True))
 
 
 def list_uploaded_by(conn: Connection, uploader: Actor, query: Mapping) -> str:
     """The caller's own results, hidden and deleted ones included, every filter applied (Q-6)."""
     mine = [results.c.uploader_sub == uploader.sub, results.c.uploader_iss == uploader.iss]
-    return _page(conn, [*mine, *_filters(conn, query)], _order(conn, query["sort_by"]), query)
+    return _page(conn, [*mine, *_filters(conn, query, visible=False)[0]], _order(conn, query["sort_by"]), query,
+                 choice=_page_choice(conn, query, visible=False))
 
 
 def _search_term(conn: Connection, term: str) -> object:
