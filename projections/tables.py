@@ -160,6 +160,7 @@ result_numbers = Table(
     Column("hidden", Boolean, nullable=False),  # a copy of results.hidden
     Column("value", Double, nullable=False),  # the number as a double (beyond its range: infinite)
     Index("result_numbers_range", "benchmark_id", "path", "hidden", "value", "seq"),
+    sqlite_with_rowid=False,  # the key is the table: one b-tree less to write per number
 )
 
 # Per benchmark and path: how many results have a number there, and how many of those numbers

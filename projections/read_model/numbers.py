@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
 from typing import Iterator, Sequence
 
@@ -27,10 +28,14 @@ from projections.tables import benchmark_results, result_number_paths, result_nu
 UNSAFE = 2.0**53
 
 
+# Not empty, no ".", and written in the stored JSON text exactly as it is: nothing that
+# json.dumps(ensure_ascii=False) escapes ('"', backslash, control characters). Both databases'
+# JSON paths then name the key the same way.
+_PLAIN_KEY = re.compile(r'[^."\\\x00-\x1f]+')
+
+
 def plain_key(key: str) -> bool:
-    """Not empty, no ".", and written in the stored JSON text exactly as it is (nothing to
-    escape): both databases' JSON paths then name the key the same way."""
-    return bool(key) and "." not in key and json.dumps(key, ensure_ascii=False)[1:-1] == key
+    return _PLAIN_KEY.fullmatch(key) is not None
 
 
 def _double(number) -> float:
@@ -73,6 +78,20 @@ def _upsert_counts(conn: Connection, table, keys: tuple[str, ...], counted: dict
     )
 
 
+_COLUMNS = ("seq", "path", "benchmark_id", "hidden", "value")
+# A run of uploads brings some six numbers per result. PostgreSQL takes them as one array per
+# column in a single statement: executemany would run one INSERT per number.
+_POSTGRES_INSERT = (f"INSERT INTO result_numbers ({', '.join(_COLUMNS)})"
+                    " SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::boolean[], %s::float8[])")
+
+
+def _insert_numbers(conn: Connection, rows: list[tuple]) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(_POSTGRES_INSERT, tuple(list(column) for column in zip(*rows)))
+    else:
+        insert_rows(conn, result_numbers, _COLUMNS, rows)
+
+
 def results_added(conn: Connection, added: Sequence[tuple[int, str, bool, dict]]) -> None:
     """Results just inserted, each as (seq, benchmark_id, hidden, document)."""
     rows, per_path, per_benchmark = [], Counter(), Counter()
@@ -84,7 +103,7 @@ def results_added(conn: Connection, added: Sequence[tuple[int, str, bool, dict]]
             per_path[benchmark_id, path] += 1
             unsafe[benchmark_id, path] += _is_unsafe(value)
     if rows:
-        insert_rows(conn, result_numbers, ("seq", "path", "benchmark_id", "hidden", "value"), rows)
+        _insert_numbers(conn, rows)
     _upsert_counts(conn, result_number_paths, ("benchmark_id", "path"),
                    {key: (count, unsafe[key]) for key, count in per_path.items()})
     _upsert_counts(conn, benchmark_results, ("benchmark_id",), {(b,): (count,) for b, count in per_benchmark.items()})
