@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from projections.read_model.numbers import plain_key
-from projections.tables import benchmark_results, result_number_paths, result_numbers, results
+from projections.tables import benchmark_results, result_number_paths, result_numbers
 from query_service.json_filters import JsonFilter, compare
 
 # What PostgreSQL's `#>` might read as an array index (strtol: leading spaces, a sign, digits),
@@ -84,14 +84,18 @@ def count_shared(conn: Connection, matching: Sequence[Select]) -> int:
 
 @dataclass(frozen=True)
 class NumberSort:
-    """The numbers at a sort path, joined to the results `on` their seq: sort by `value`."""
+    """The numbers at a sort path: `numbers` (a named `result_numbers`) where `at_path`."""
 
     numbers: object
-    on: ColumnElement
+    at_path: ColumnElement
 
     @property
     def value(self):
         return self.numbers.c.value
+
+    def joined(self, seq) -> ColumnElement:
+        """The condition joining the numbers to the rows of `seq` (a result's seq)."""
+        return and_(self.numbers.c.seq == seq, self.at_path)
 
 
 def number_sort(conn: Connection, keys: tuple[str, ...], benchmark_id: str | None, visible: bool,
@@ -111,5 +115,5 @@ def number_sort(conn: Connection, keys: tuple[str, ...], benchmark_id: str | Non
     if kept is None or kept[1] != kept[0] or kept[2]:
         return None
     numbers = result_numbers.alias(name)
-    on = and_(numbers.c.seq == results.c.seq, numbers.c.path == path, numbers.c.benchmark_id == benchmark_id)
-    return NumberSort(numbers, and_(on, numbers.c.hidden.is_(False)) if visible else on)
+    at_path = and_(numbers.c.path == path, numbers.c.benchmark_id == benchmark_id)
+    return NumberSort(numbers, and_(at_path, numbers.c.hidden.is_(False)) if visible else at_path)

@@ -10,7 +10,7 @@ import json
 from collections import defaultdict
 from typing import Mapping, Sequence
 
-from sqlalchemy import DateTime, Integer, and_, any_, exists, false, func, or_, select, text, type_coerce
+from sqlalchemy import DateTime, Integer, Select, and_, any_, exists, false, func, or_, select, text, type_coerce
 from sqlalchemy.engine import Connection
 
 from domain.actor import Actor
@@ -18,7 +18,7 @@ from eosc_perf import documents
 from query_service import json_numbers, listing
 from query_service.json_filters import json_dialect, parse_filter, sort_path
 from projections.read_model import counts
-from projections.tables import benchmarks, flavors, result_tags, results, sites, tags
+from projections.tables import benchmarks, flavors, result_numbers, result_tags, results, sites, tags
 
 SORTABLE = {
     name: results.c[name]
@@ -98,10 +98,13 @@ def _benchmark_of(query: Mapping) -> str | None:
     return str(query["benchmark_id"]) if query["benchmark_id"] else None
 
 
-def _page_choice(conn: Connection, query: Mapping, visible: bool) -> tuple[object, list] | None:
-    """A FROM and an order choosing the same page as `_order` does, with numeric JSON sort keys
-    read from `result_numbers` (an index range) instead of every document; None when no key
-    can be (query_service/json_numbers.py)."""
+def _page_choice(conn: Connection, query: Mapping, conditions: list, visible: bool,
+                 only_numbers: list | None) -> Select | None:
+    """A statement choosing the page as `_order` would, with numeric JSON sort keys read from
+    `result_numbers` (its index walked in value order) instead of every document; None when no
+    key can be (query_service/json_numbers.py). `only_numbers`: the number filters' selections,
+    when they and the benchmark alone narrow the listing (`_only_indexed`); sorted by number keys
+    alone, the page of visible results is then chosen from the index without reading results."""
     json, sorts = _json(conn), []
 
     def json_field(name: str):
@@ -114,13 +117,20 @@ def _page_choice(conn: Connection, query: Mapping, visible: bool) -> tuple[objec
         sorts.append(found)
         return found.value
 
-    order = [*listing.order_by(query["sort_by"], SORTABLE, json_field), results.c.seq]
+    keys = listing.order_by(query["sort_by"], SORTABLE, json_field)
     if not sorts:
         return None
-    chosen_from = results
-    for found in sorts:
-        chosen_from = chosen_from.join(found.numbers, found.on)
-    return chosen_from, order
+    # Each sort field gives one key or more, a number sort one: equal lengths, number sorts alone.
+    if visible and only_numbers is not None and len(keys) == len(sorts):
+        first, *others = sorts
+        seq, chosen_from = first.numbers.c.seq, first.numbers
+        # The first numbers' benchmark and visibility are the listing's conditions on results.
+        where = [first.at_path, *(numbers.where(result_numbers.c.seq == seq).exists() for numbers in only_numbers)]
+    else:
+        seq, chosen_from, others, where = results.c.seq, results, sorts, conditions
+    for found in others:
+        chosen_from = chosen_from.join(found.numbers, found.joined(seq))
+    return select(seq.label("page_key")).select_from(chosen_from).where(*where).order_by(*keys, seq)
 
 
 def _has_tag(tag_id) -> object:
@@ -151,37 +161,39 @@ def _filters(conn: Connection, query: Mapping, visible: bool) -> tuple[list, lis
 
 
 def _page(conn: Connection, conditions: list, order: list, query: Mapping, total: int | None = None,
-          choice: tuple[object, list] | None = None) -> str:
-    page_from, page_order = choice or (None, None)
+          choice: Select | None = None) -> str:
     return listing.paginate(
         conn, _COLUMNS, _RENDERED_FROM, conditions, order, listing.PageRequest.of(query), _renderer(conn),
-        count_from=results, total=total, page_key=results.c.seq, page_from=page_from, page_order=page_order,
+        count_from=results, total=total, page_key=results.c.seq, page_choice=choice,
     )
 
 
-def _known_total(conn: Connection, query: Mapping, filters: list, indexed: list) -> int | None:
-    """Unfiltered, the total is every visible result: the projector keeps that count. Narrowed
-    by the benchmark and number filters answered from the index alone, it is counted there."""
-    if not filters:
-        return counts.visible(conn)
-    # Every other argument adds a condition of its own: none was sent but the benchmark.
-    if indexed and len(filters) == len(indexed) + bool(query["benchmark_id"]):
-        return json_numbers.count_shared(conn, indexed)
-    return None
+def _only_indexed(query: Mapping, filters: list, indexed: list) -> bool:
+    """Whether the listing is narrowed by its benchmark and number filters answered from the
+    index, and nothing else. (Every other argument adds a condition of its own.)"""
+    return len(filters) == len(indexed) + bool(query["benchmark_id"])
 
 
 def list_results(conn: Connection, query: Mapping) -> str:
     filters, indexed = _filters(conn, query, visible=True)
-    total = _known_total(conn, query, filters, indexed)
-    return _page(conn, [results.c.hidden.is_(False), *filters], _order(conn, query["sort_by"]), query, total,
-                 _page_choice(conn, query, visible=True))
+    conditions = [results.c.hidden.is_(False), *filters]
+    only_indexed = _only_indexed(query, filters, indexed)
+    if not filters:  # the total is every visible result: the projector keeps that count
+        total = counts.visible(conn)
+    elif indexed and only_indexed:  # the index entries the number filters share
+        total = json_numbers.count_shared(conn, indexed)
+    else:
+        total = None
+    choice = _page_choice(conn, query, conditions, True, indexed if only_indexed else None)
+    return _page(conn, conditions, _order(conn, query["sort_by"]), query, total, choice)
 
 
 def list_uploaded_by(conn: Connection, uploader: Actor, query: Mapping) -> str:
     """The caller's own results, hidden and deleted ones included, every filter applied (Q-6)."""
     mine = [results.c.uploader_sub == uploader.sub, results.c.uploader_iss == uploader.iss]
-    return _page(conn, [*mine, *_filters(conn, query, visible=False)[0]], _order(conn, query["sort_by"]), query,
-                 choice=_page_choice(conn, query, visible=False))
+    conditions = [*mine, *_filters(conn, query, visible=False)[0]]
+    return _page(conn, conditions, _order(conn, query["sort_by"]), query,
+                 choice=_page_choice(conn, query, conditions, False, None))
 
 
 def _search_term(conn: Connection, term: str) -> object:
