@@ -43,6 +43,7 @@ class Replay:
 READER_ONLY_INDEXES = (
     "results_visible_execution", "results_site", "results_flavor",  # both databases
     "results_listing", "results_benchmark_listing",  # PostgreSQL only (migration 3)
+    "result_numbers_range",  # handlers find numbers by their key (seq, path)
 )
 # Events per read and per transaction: fewer commits, and fewer look-ups per run of uploads.
 REPLAY_BATCH = 5000

@@ -79,17 +79,6 @@ def _upsert_counts(conn: Connection, table, keys: tuple[str, ...], counted: dict
 
 
 _COLUMNS = ("seq", "path", "benchmark_id", "hidden", "value")
-# A run of uploads brings some six numbers per result. PostgreSQL takes them as one array per
-# column in a single statement: executemany would run one INSERT per number.
-_POSTGRES_INSERT = (f"INSERT INTO result_numbers ({', '.join(_COLUMNS)})"
-                    " SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::boolean[], %s::float8[])")
-
-
-def _insert_numbers(conn: Connection, rows: list[tuple]) -> None:
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(_POSTGRES_INSERT, tuple(list(column) for column in zip(*rows)))
-    else:
-        insert_rows(conn, result_numbers, _COLUMNS, rows)
 
 
 def results_added(conn: Connection, added: Sequence[tuple[int, str, bool, dict]]) -> None:
@@ -103,7 +92,7 @@ def results_added(conn: Connection, added: Sequence[tuple[int, str, bool, dict]]
             per_path[benchmark_id, path] += 1
             unsafe[benchmark_id, path] += _is_unsafe(value)
     if rows:
-        _insert_numbers(conn, rows)
+        insert_rows(conn, result_numbers, _COLUMNS, rows)  # COPY on PostgreSQL
     _upsert_counts(conn, result_number_paths, ("benchmark_id", "path"),
                    {key: (count, unsafe[key]) for key, count in per_path.items()})
     _upsert_counts(conn, benchmark_results, ("benchmark_id",), {(b,): (count,) for b, count in per_benchmark.items()})
