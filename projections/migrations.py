@@ -84,6 +84,17 @@ def _drop_trigram_indexes(conn: Connection) -> None:
             conn.execute(text(f"DROP INDEX IF EXISTS results_{column}_trgm"))
 
 
+def _result_numbers(conn: Connection) -> None:
+    """The numbers of result documents by path, for number filters and sorts through an index
+    (projections/read_model/numbers.py), filled from the documents already stored. (On a new
+    store migration 1 created the tables, and there are no results yet.)"""
+    from projections.read_model import numbers
+    from projections.tables import benchmark_results, result_number_paths, result_numbers
+
+    metadata.create_all(conn, tables=[result_numbers, result_number_paths, benchmark_results])
+    numbers.backfill(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "read tables", _read_tables),
     (2, "mailer tables", _mail_tables),
@@ -91,6 +102,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (4, "counters kept by the projector (visible results)", _counters),
     (5, "indexes for searches: results by site or flavor, with their visibility", _search_indexes),
     (6, "PostgreSQL: drop the trigram indexes searches no longer use", _drop_trigram_indexes),
+    (7, "numbers of result documents by path, for number filters and sorts", _result_numbers),
 ]
 
 

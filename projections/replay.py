@@ -20,10 +20,10 @@ from projections.migrations import migrate
 from projections.projector import Projector
 from projections.sources import EventStoreSource
 from projections.read_model import counts
-from projections.tables import metadata, results
+from projections.tables import metadata, result_numbers, results
 
 # Columns left out of the comparison: `seq` is storage order, `json` the parsed twin of `json_text`.
-IGNORED_COLUMNS = {"results": {"seq", "json"}}
+IGNORED_COLUMNS = {"results": {"seq", "json"}, "result_numbers": {"seq"}}
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class Replay:
 READER_ONLY_INDEXES = (
     "results_visible_execution", "results_site", "results_flavor",  # both databases
     "results_listing", "results_benchmark_listing",  # PostgreSQL only (migration 3)
+    "result_numbers_range",  # handlers find numbers by their key (seq, path)
 )
 # Events per read and per transaction: fewer commits, and fewer look-ups per run of uploads.
 REPLAY_BATCH = 5000
@@ -126,10 +127,19 @@ def _without_sync(dbapi_connection, _record) -> None:
     dbapi_connection.execute("PRAGMA synchronous=OFF")
 
 
-def _rows(engine: Engine, table) -> set[tuple]:
+def _selection(table):
+    """A table's compared columns; `result_numbers` names its result by id (a `seq` is a
+    storage position, not the same in the rebuild)."""
     columns = [c for c in table.columns if c.name not in IGNORED_COLUMNS.get(table.name, set())]
+    if table is not result_numbers:
+        return select(*columns)
+    return select(results.c.id, *columns).select_from(
+        result_numbers.outerjoin(results, results.c.seq == result_numbers.c.seq))
+
+
+def _rows(engine: Engine, table) -> set[tuple]:
     with engine.connect() as conn:
-        return {tuple(row) for row in conn.execute(select(*columns))}
+        return {tuple(row) for row in conn.execute(_selection(table))}
 
 
 def _counts_disagree(engine: Engine) -> bool:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Double,
     Index,
     Integer,
     MetaData,
@@ -145,6 +146,41 @@ results = Table(
     Index("results_site_visible", "site_id", "hidden"),
     Index("results_flavor_visible", "flavor_id", "hidden"),
     Index("results_uploader", "uploader_sub", "uploader_iss"),
+)
+
+# The numbers in result documents, kept by the projector (projections/read_model/numbers.py) so
+# that number filters and numeric sorts on a JSON path read an index range instead of every
+# document: one row per number reachable from the document through object keys alone.
+result_numbers = Table(
+    "result_numbers",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),  # results.seq
+    Column("path", Text, primary_key=True),  # the keys joined by "." (keys holding "." are not kept)
+    Column("benchmark_id", ID, nullable=False),
+    Column("hidden", Boolean, nullable=False),  # a copy of results.hidden
+    Column("value", Double, nullable=False),  # the number as a double (beyond its range: infinite)
+    Index("result_numbers_range", "benchmark_id", "path", "hidden", "value", "seq"),
+    sqlite_with_rowid=False,  # the key is the table: one b-tree less to write per number
+)
+
+# Per benchmark and path: how many results have a number there, and how many of those numbers
+# are beyond ±2^53 (where a double no longer orders or compares them as the JSON does).
+result_number_paths = Table(
+    "result_number_paths",
+    metadata,
+    Column("benchmark_id", ID, primary_key=True),
+    Column("path", Text, primary_key=True),
+    Column("results", BigInteger, nullable=False),
+    Column("unsafe", BigInteger, nullable=False),
+)
+
+# Results per benchmark, hidden and deleted ones included: a sort through `result_numbers` is
+# exact only when every result of the benchmark has a number at the path.
+benchmark_results = Table(
+    "benchmark_results",
+    metadata,
+    Column("benchmark_id", ID, primary_key=True),
+    Column("results", BigInteger, nullable=False),
 )
 
 result_tags = Table(

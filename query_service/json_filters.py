@@ -94,7 +94,7 @@ def sort_path(name: str) -> tuple[str, ...] | None:
     return None if any('"' in key for key in keys) else keys
 
 
-def _compare(left, operator: str, right) -> ColumnElement:
+def compare(left, operator: str, right) -> ColumnElement:
     return {
         "==": left == right, ">": left > right, "<": left < right, ">=": left >= right, "<=": left <= right,
     }[operator]
@@ -201,7 +201,7 @@ class SqliteJson:
             is_number = kind.in_(("integer", "real"))
             if math.isnan(flt.value):
                 return _nan_condition(is_number, flt.operator)
-            return and_(is_number, _compare(cast(value, Float), flt.operator, flt.value))
+            return and_(is_number, compare(cast(value, Float), flt.operator, flt.value))
         if flt.kind == "boolean":
             lowered = func.lower(func.trim(cast(value, String), " "))
             as_boolean = case(
@@ -210,10 +210,10 @@ class SqliteJson:
                   for text, number in BOOLEAN_TEXT.items()),
                 else_=null(),
             )
-            return _compare(as_boolean, flt.operator, int(flt.value))
+            return compare(as_boolean, flt.operator, int(flt.value))
         # Strings unquoted; numbers, booleans and containers as their JSON text; null never matches.
         as_text = case((kind == "null", null()), (kind == "text", value), else_=self._raw(path))
-        return _compare(as_text, flt.operator, flt.value)
+        return compare(as_text, flt.operator, flt.value)
 
     def sort_keys(self, keys: tuple[str, ...]) -> list:
         """Missing paths last ascending (first descending); then by type as PostgreSQL's jsonb
@@ -249,7 +249,7 @@ class PostgresJson:
         text = self.column.op("#>>")(self._path(flt.path))
         if flt.kind == "number":
             number = case((kind == "number", cast(text, Float)), else_=null())
-            return _compare(number, flt.operator, flt.value)  # float8 NaN ordering is native
+            return compare(number, flt.operator, flt.value)  # float8 NaN ordering is native
         if flt.kind == "boolean":
             lowered = func.lower(func.btrim(text, " "))
             as_boolean = case(
@@ -258,8 +258,8 @@ class PostgresJson:
                   for word, number in BOOLEAN_TEXT.items()),
                 else_=null(),
             )
-            return _compare(as_boolean, flt.operator, int(flt.value))
-        return _compare(text.collate("C"), flt.operator, flt.value)
+            return compare(as_boolean, flt.operator, int(flt.value))
+        return compare(text.collate("C"), flt.operator, flt.value)
 
     def sort_keys(self, keys: tuple[str, ...]) -> list:
         """As SQLite: missing last (ascending), type rank first (so an empty array does not sort

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from projections.read_model import counts
+from projections.read_model import counts, numbers
 from projections.tables import benchmarks, claims, flavors, result_tags, results, sites, submits
 
 
@@ -14,6 +14,7 @@ def remove_results(conn: Connection, condition) -> None:
     doomed = select(results.c.id).where(condition)
     visible = select(func.count()).select_from(results).where(condition, results.c.hidden.is_(False))
     counts.add_visible(conn, -conn.execute(visible).scalar_one())
+    numbers.results_removed(conn, condition)
     conn.execute(result_tags.delete().where(result_tags.c.result_id.in_(doomed)))
     conn.execute(results.delete().where(condition))
 

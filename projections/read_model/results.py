@@ -15,8 +15,8 @@ from sqlalchemy.engine import Connection
 
 from domain.result import Result
 from eosc_perf import documents
-from projections.read_model import counts
-from projections.read_model.rows import utc
+from projections.read_model import counts, numbers
+from projections.read_model.rows import insert_rows, utc
 from projections.tables import benchmarks, flavors, result_tags, results, sites, tags, users
 
 
@@ -55,7 +55,7 @@ def results_uploaded(conn: Connection, events: Sequence[Result.Uploaded]) -> Non
     registered = _registered(conn, {(e.actor.sub, e.actor.iss) for e in events})
     known_tags = _existing_tags(conn, {str(tag_id) for e in events for tag_id in e.tags_ids})
     postgres = conn.dialect.name == "postgresql"
-    rows, tag_rows = [], []
+    rows, tag_rows, documents_of = [], [], {}
     for event in events:
         benchmark_id, flavor_id, site_id = str(event.benchmark_id), str(event.flavor_id), str(event.site_id)
         benchmark_name = benchmark_names.get(benchmark_id)
@@ -67,6 +67,7 @@ def results_uploaded(conn: Connection, events: Sequence[Result.Uploaded]) -> Non
             continue
         id = str(event.originator_id)
         json_text = documents.dumps(event.json)
+        documents_of[id] = (benchmark_id, False, event.json)  # (benchmark, hidden, document)
         rows.append((
             id, benchmark_id, site_id, flavor_id, benchmark_name, site.name, site.address, flavor_name,
             _stored_time(utc(event.execution_datetime), postgres), _stored_time(utc(event.timestamp), postgres),
@@ -76,10 +77,12 @@ def results_uploaded(conn: Connection, events: Sequence[Result.Uploaded]) -> Non
         # A new result has no tag rows yet: removals delete a result's tag rows with it.
         tag_rows += [(id, tag_id) for tag_id in sorted({str(t) for t in event.tags_ids} & known_tags)]
     if rows:
-        _insert(conn, results, _RESULT_COLUMNS, rows)  # in event order: `seq` follows the log
+        insert_rows(conn, results, _RESULT_COLUMNS, rows)  # in event order: `seq` follows the log
         counts.add_visible(conn, len(rows))
+        seqs = conn.execute(select(results.c.id, results.c.seq).where(results.c.id.in_(documents_of))).all()
+        numbers.results_added(conn, [(seq, *documents_of[id]) for id, seq in seqs])
     if tag_rows:
-        _insert(conn, result_tags, ("result_id", "tag_id"), tag_rows)
+        insert_rows(conn, result_tags, ("result_id", "tag_id"), tag_rows)
 
 
 _RESULT_COLUMNS = (
@@ -98,22 +101,6 @@ def _stored_time(value, postgres: bool):
     )
 
 
-def _insert(conn: Connection, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
-    """A multi-row insert straight through the driver (executemany): the bulk path of a replay,
-    without SQLAlchemy's per-row parameter processing (values are prepared as it would).
-    PostgreSQL takes them by COPY: one stream rather than a statement per row, with each value
-    parsed from its text as an insert's parameter is."""
-    if conn.dialect.name == "postgresql":
-        with conn.connection.cursor() as cursor:
-            with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        return
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
-    conn.exec_driver_sql(statement, rows)
-
-
 def result_uploaded(conn: Connection, event: Result.Uploaded) -> None:
     results_uploaded(conn, [event])
 
@@ -128,14 +115,21 @@ def _flag(result_id, condition, **flags) -> int:
     return results.update().where(results.c.id == str(result_id), condition).values(**flags)
 
 
+def _visibility_changed(conn: Connection, result_id, hidden: bool, changed: int) -> None:
+    """The count of visible results and the numbers' copy of `hidden` follow a change."""
+    if changed:
+        counts.add_visible(conn, -changed if hidden else changed)
+        numbers.visibility_changed(conn, str(result_id), hidden)
+
+
 def result_claimed(conn: Connection, event: Result.Claimed) -> None:
     hidden_now = conn.execute(_flag(event.originator_id, results.c.hidden.is_(False), hidden=True)).rowcount
-    counts.add_visible(conn, -hidden_now)
+    _visibility_changed(conn, event.originator_id, True, hidden_now)
 
 
 def result_restored(conn: Connection, event: Result.Restored) -> None:
     shown_now = conn.execute(_flag(event.originator_id, results.c.hidden.is_(True), hidden=False)).rowcount
-    counts.add_visible(conn, shown_now)
+    _visibility_changed(conn, event.originator_id, False, shown_now)
 
 
 def result_deleted(conn: Connection, event: Result.Deleted) -> None:
@@ -143,7 +137,7 @@ def result_deleted(conn: Connection, event: Result.Deleted) -> None:
         _flag(event.originator_id, results.c.hidden.is_(False), hidden=True, deleted=True)
     ).rowcount
     if hidden_now:
-        counts.add_visible(conn, -hidden_now)
+        _visibility_changed(conn, event.originator_id, True, hidden_now)
     else:  # hidden already (claimed): mark it deleted
         conn.execute(_flag(event.originator_id, results.c.deleted.is_(False), hidden=True, deleted=True))
 

@@ -25,5 +25,21 @@ def is_registered(conn: Connection, actor: Actor) -> bool:
     return conn.execute(select(exists().where(and_(users.c.sub == actor.sub, users.c.iss == actor.iss)))).scalar()
 
 
+def insert_rows(conn: Connection, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """A multi-row insert straight through the driver (executemany): the bulk path of a replay,
+    without SQLAlchemy's per-row parameter processing (values are prepared as it would).
+    PostgreSQL takes them by COPY: one stream rather than a statement per row, with each value
+    parsed from its text as an insert's parameter is."""
+    if conn.dialect.name == "postgresql":
+        with conn.connection.cursor() as cursor:
+            with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        return
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+    conn.exec_driver_sql(statement, rows)
+
+
 def row_exists(conn: Connection, table, id) -> bool:
     return conn.execute(select(exists().where(table.c.id == str(id)))).scalar()

@@ -10,15 +10,15 @@ import json
 from collections import defaultdict
 from typing import Mapping, Sequence
 
-from sqlalchemy import DateTime, Integer, and_, any_, exists, false, func, or_, select, text, type_coerce
+from sqlalchemy import DateTime, Integer, Select, and_, any_, exists, false, func, or_, select, text, type_coerce
 from sqlalchemy.engine import Connection
 
 from domain.actor import Actor
 from eosc_perf import documents
-from query_service import listing
+from query_service import json_numbers, listing
 from query_service.json_filters import json_dialect, parse_filter, sort_path
 from projections.read_model import counts
-from projections.tables import benchmarks, flavors, result_tags, results, sites, tags
+from projections.tables import benchmarks, flavors, result_numbers, result_tags, results, sites, tags
 
 SORTABLE = {
     name: results.c[name]
@@ -94,11 +94,53 @@ def _order(conn: Connection, sort_by: str) -> list:
     return [*listing.order_by(sort_by, SORTABLE, json_field), results.c.seq]
 
 
+def _benchmark_of(query: Mapping) -> str | None:
+    return str(query["benchmark_id"]) if query["benchmark_id"] else None
+
+
+def _page_choice(conn: Connection, query: Mapping, conditions: list, visible: bool,
+                 only_numbers: list | None) -> Select | None:
+    """A statement choosing the page as `_order` would, with numeric JSON sort keys read from
+    `result_numbers` (its index walked in value order) instead of every document; None when no
+    key can be (query_service/json_numbers.py). `only_numbers`: the number filters' selections,
+    when they and the benchmark alone narrow the listing (`_only_indexed`); sorted by number keys
+    alone, the page of visible results is then chosen from the index without reading results."""
+    json, sorts = _json(conn), []
+
+    def json_field(name: str):
+        keys = sort_path(name)
+        if keys is None:
+            return None
+        found = json_numbers.number_sort(conn, keys, _benchmark_of(query), visible, f"sort_{len(sorts)}")
+        if found is None:
+            return json.sort_keys(keys)
+        sorts.append(found)
+        return found.value
+
+    keys = listing.order_by(query["sort_by"], SORTABLE, json_field)
+    if not sorts:
+        return None
+    # Each sort field gives one key or more, a number sort one: equal lengths, number sorts alone.
+    if visible and only_numbers is not None and len(keys) == len(sorts):
+        first, *others = sorts
+        seq, chosen_from = first.numbers.c.seq, first.numbers
+        # The first numbers' benchmark and visibility are the listing's conditions on results.
+        where = [first.at_path, *(numbers.where(result_numbers.c.seq == seq).exists() for numbers in only_numbers)]
+    else:
+        seq, chosen_from, others, where = results.c.seq, results, sorts, conditions
+    for found in others:
+        chosen_from = chosen_from.join(found.numbers, found.joined(seq))
+    return select(seq.label("page_key")).select_from(chosen_from).where(*where).order_by(*keys, seq)
+
+
 def _has_tag(tag_id) -> object:
     return exists().where(and_(result_tags.c.result_id == results.c.id, result_tags.c.tag_id == str(tag_id)))
 
 
-def _filters(conn: Connection, query: Mapping) -> list:
+def _filters(conn: Connection, query: Mapping, visible: bool) -> tuple[list, list]:
+    """The conditions, and the index selections of the number filters answered from
+    `result_numbers`. `visible`: the listing shows results not hidden only (the selections
+    are narrowed by it too)."""
     json = _json(conn)
     conditions = [
         *listing.upload_conditions(results, query),
@@ -106,28 +148,52 @@ def _filters(conn: Connection, query: Mapping) -> list:
         *[results.c[name] == str(query[name]) for name in ("benchmark_id", "site_id", "flavor_id") if query[name]],
         *[_has_tag(tag_id) for tag_id in dict.fromkeys(query["tags_ids"])],
     ]
-    conditions += [json.condition(parse_filter(sent)) for sent in query["filters"]]
-    return conditions
+    indexed = []
+    for sent in query["filters"]:
+        flt = parse_filter(sent)
+        numbers = json_numbers.matching_numbers(conn, flt, _benchmark_of(query), visible)
+        if numbers is None:
+            conditions.append(json.condition(flt))
+        else:
+            conditions.append(results.c.seq.in_(numbers))
+            indexed.append(numbers)
+    return conditions, indexed
 
 
-def _page(conn: Connection, conditions: list, order: list, query: Mapping, total: int | None = None) -> str:
+def _page(conn: Connection, conditions: list, order: list, query: Mapping, total: int | None = None,
+          choice: Select | None = None) -> str:
     return listing.paginate(
         conn, _COLUMNS, _RENDERED_FROM, conditions, order, listing.PageRequest.of(query), _renderer(conn),
-        count_from=results, total=total, page_key=results.c.seq,
+        count_from=results, total=total, page_key=results.c.seq, page_choice=choice,
     )
 
 
+def _only_indexed(query: Mapping, filters: list, indexed: list) -> bool:
+    """Whether the listing is narrowed by its benchmark and number filters answered from the
+    index, and nothing else. (Every other argument adds a condition of its own.)"""
+    return len(filters) == len(indexed) + bool(query["benchmark_id"])
+
+
 def list_results(conn: Connection, query: Mapping) -> str:
-    filters = _filters(conn, query)
-    # Unfiltered, the total is every visible result: the projector keeps that count.
-    total = None if filters else counts.visible(conn)
-    return _page(conn, [results.c.hidden.is_(False), *filters], _order(conn, query["sort_by"]), query, total)
+    filters, indexed = _filters(conn, query, visible=True)
+    conditions = [results.c.hidden.is_(False), *filters]
+    only_indexed = _only_indexed(query, filters, indexed)
+    if not filters:  # the total is every visible result: the projector keeps that count
+        total = counts.visible(conn)
+    elif indexed and only_indexed:  # the index entries the number filters share
+        total = json_numbers.count_shared(conn, indexed)
+    else:
+        total = None
+    choice = _page_choice(conn, query, conditions, True, indexed if only_indexed else None)
+    return _page(conn, conditions, _order(conn, query["sort_by"]), query, total, choice)
 
 
 def list_uploaded_by(conn: Connection, uploader: Actor, query: Mapping) -> str:
     """The caller's own results, hidden and deleted ones included, every filter applied (Q-6)."""
     mine = [results.c.uploader_sub == uploader.sub, results.c.uploader_iss == uploader.iss]
-    return _page(conn, [*mine, *_filters(conn, query)], _order(conn, query["sort_by"]), query)
+    conditions = [*mine, *_filters(conn, query, visible=False)[0]]
+    return _page(conn, conditions, _order(conn, query["sort_by"]), query,
+                 choice=_page_choice(conn, query, conditions, False, None))
 
 
 def _search_term(conn: Connection, term: str) -> object:

@@ -1,0 +1,139 @@
+"""The numbers of result documents by JSON path, kept with the result rows in the same
+transaction: `result_numbers` (one row per number), `result_number_paths` (per benchmark and
+path, the results with a number there) and `benchmark_results` (results per benchmark).
+The query service answers number filters and numeric sorts from them through an index
+(query_service/json_numbers.py); `eosc-perf verify` compares them with a fresh replay.
+
+Only numbers reached through object keys are kept, and only through plain keys (see
+`plain_key`): the query service uses the table for such paths alone.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from typing import Iterator, Sequence
+
+from sqlalchemy import case, func, select
+from sqlalchemy.engine import Connection
+
+from projections.read_model.rows import insert_rows
+from projections.tables import benchmark_results, result_number_paths, result_numbers, results
+
+# From 2^53 on, doubles skip integers: two different JSON numbers may become one double, and
+# SQLite reads integers beyond 64 bits on its own. Paths holding such numbers keep the
+# per-row JSON evaluation (`unsafe` counts them).
+UNSAFE = 2.0**53
+
+
+# Not empty, no ".", and written in the stored JSON text exactly as it is: nothing that
+# json.dumps(ensure_ascii=False) escapes ('"', backslash, control characters). Both databases'
+# JSON paths then name the key the same way.
+_PLAIN_KEY = re.compile(r'[^."\\\x00-\x1f]+')
+
+
+def plain_key(key: str) -> bool:
+    return _PLAIN_KEY.fullmatch(key) is not None
+
+
+def _double(number) -> float:
+    try:
+        return float(number)
+    except OverflowError:  # an integer beyond the double range
+        return math.inf if number > 0 else -math.inf
+
+
+def numbers_of(document: dict) -> Iterator[tuple[str, float]]:
+    """(path, value) of every number reachable through plain object keys; booleans are no numbers."""
+    pending = [("", document)]
+    while pending:
+        prefix, members = pending.pop()
+        for key, value in members.items():
+            if not plain_key(key):
+                continue
+            if isinstance(value, dict):
+                pending.append((f"{prefix}{key}.", value))
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                yield prefix + key, _double(value)
+
+
+def _is_unsafe(value: float) -> bool:
+    return not abs(value) < UNSAFE
+
+
+def _upsert_counts(conn: Connection, table, keys: tuple[str, ...], counted: dict[tuple, tuple]) -> None:
+    """Adds counts to the rows of `table` keyed by `keys`, creating missing rows."""
+    if not counted:
+        return
+    columns = [c.name for c in table.columns if c.name not in keys]
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    added = ", ".join(f"{c} = {table.name}.{c} + excluded.{c}" for c in columns)
+    conn.exec_driver_sql(
+        f"INSERT INTO {table.name} ({', '.join(keys + tuple(columns))})"
+        f" VALUES ({', '.join([mark] * (len(keys) + len(columns)))})"
+        f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {added}",
+        [(*key, *counts) for key, counts in counted.items()],
+    )
+
+
+_COLUMNS = ("seq", "path", "benchmark_id", "hidden", "value")
+
+
+def results_added(conn: Connection, added: Sequence[tuple[int, str, bool, dict]]) -> None:
+    """Results just inserted, each as (seq, benchmark_id, hidden, document)."""
+    rows, per_path, per_benchmark = [], Counter(), Counter()
+    unsafe = Counter()
+    for seq, benchmark_id, hidden, document in added:
+        per_benchmark[benchmark_id] += 1
+        for path, value in numbers_of(document):
+            rows.append((seq, path, benchmark_id, hidden, value))
+            per_path[benchmark_id, path] += 1
+            unsafe[benchmark_id, path] += _is_unsafe(value)
+    if rows:
+        insert_rows(conn, result_numbers, _COLUMNS, rows)  # COPY on PostgreSQL
+    _upsert_counts(conn, result_number_paths, ("benchmark_id", "path"),
+                   {key: (count, unsafe[key]) for key, count in per_path.items()})
+    _upsert_counts(conn, benchmark_results, ("benchmark_id",), {(b,): (count,) for b, count in per_benchmark.items()})
+
+
+def results_removed(conn: Connection, condition) -> None:
+    """Before the results matching `condition` are deleted: their numbers and counts go."""
+    doomed = select(results.c.seq).where(condition)
+    unsafe = func.sum(case((func.abs(result_numbers.c.value) >= UNSAFE, 1), else_=0))
+    for benchmark_id, path, count, unsafe_count in conn.execute(
+        select(result_numbers.c.benchmark_id, result_numbers.c.path, func.count(), unsafe)
+        .where(result_numbers.c.seq.in_(doomed))
+        .group_by(result_numbers.c.benchmark_id, result_numbers.c.path)
+    ).all():
+        key = (result_number_paths.c.benchmark_id == benchmark_id) & (result_number_paths.c.path == path)
+        conn.execute(result_number_paths.update().where(key).values(
+            results=result_number_paths.c.results - count, unsafe=result_number_paths.c.unsafe - unsafe_count))
+    conn.execute(result_number_paths.delete().where(result_number_paths.c.results == 0))
+    for benchmark_id, count in conn.execute(
+        select(results.c.benchmark_id, func.count()).where(condition).group_by(results.c.benchmark_id)
+    ).all():
+        conn.execute(benchmark_results.update().where(benchmark_results.c.benchmark_id == benchmark_id)
+                     .values(results=benchmark_results.c.results - count))
+    conn.execute(benchmark_results.delete().where(benchmark_results.c.results == 0))
+    conn.execute(result_numbers.delete().where(result_numbers.c.seq.in_(doomed)))
+
+
+def visibility_changed(conn: Connection, result_id: str, hidden: bool) -> None:
+    seq = select(results.c.seq).where(results.c.id == result_id).scalar_subquery()
+    conn.execute(result_numbers.update().where(result_numbers.c.seq == seq).values(hidden=hidden))
+
+
+def backfill(conn: Connection, chunk: int = 5000) -> None:
+    """The numbers of the results stored before this table existed (a migration)."""
+    last = 0
+    while True:
+        stored = conn.execute(
+            select(results.c.seq, results.c.benchmark_id, results.c.hidden, results.c.json_text)
+            .where(results.c.seq > last).order_by(results.c.seq).limit(chunk)
+        ).all()
+        if not stored:
+            return
+        results_added(conn, [(row.seq, row.benchmark_id, row.hidden, json.loads(row.json_text)) for row in stored])
+        last = stored[-1].seq

@@ -1,0 +1,119 @@
+"""Number filters and numeric sorts on JSON paths, answered through the index of
+`result_numbers` (kept by the projector: projections/read_model/numbers.py) when that gives
+exactly what the per-row JSON expressions of json_filters.py give. Each function returns None
+otherwise, and the caller keeps those expressions.
+
+Why the answers are the same:
+- A number filter matches a result when the value at the path is a JSON number whose double
+  compares true. On a path of plain keys where no key could read as an array index, the value
+  is reached through object keys alone, which is what `result_numbers` holds, as the same
+  double. Numbers beyond ±2^53 (counted per benchmark and path) keep the JSON expressions:
+  there SQLite reads integers beyond 64 bits its own way, and PostgreSQL refuses doubles
+  beyond range.
+- A sort key on a path where every result of the benchmark has a number, none beyond ±2^53:
+  the expressions' "missing" and "type" keys are then the same for every candidate, and the
+  numbers order as their doubles do. Integers below 2^53 are exact doubles, and every other
+  number is stored as the shortest text of a double, which sits inside that double's rounding
+  interval: distinct doubles keep their order, and equal ones tie as the numbers do.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from typing import Sequence
+
+from sqlalchemy import Select, and_, false, func, intersect, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+from projections.read_model.numbers import plain_key
+from projections.tables import benchmark_results, result_number_paths, result_numbers
+from query_service.json_filters import JsonFilter, compare
+
+# What PostgreSQL's `#>` might read as an array index (strtol: leading spaces, a sign, digits),
+# taken widely: a filter on such a path may reach numbers inside arrays, which are not kept.
+MAY_INDEX_ARRAY = re.compile(r"\s*[+-]?[0-9]+\s*")
+
+
+def _indexed_path(keys: tuple[str, ...], *, indexes_arrays: bool) -> str | None:
+    """The path as `result_numbers` names it, when it holds every number the path can reach."""
+    if not keys or not all(plain_key(key) for key in keys):
+        return None
+    if indexes_arrays and any(MAY_INDEX_ARRAY.fullmatch(key) for key in keys):
+        return None
+    return ".".join(keys)
+
+
+def _unsafe_numbers(conn: Connection, path: str, benchmark_id: str | None) -> int:
+    statement = select(func.coalesce(func.sum(result_number_paths.c.unsafe), 0)).where(
+        result_number_paths.c.path == path)
+    if benchmark_id is not None:
+        statement = statement.where(result_number_paths.c.benchmark_id == benchmark_id)
+    return conn.execute(statement).scalar_one()
+
+
+def matching_numbers(conn: Connection, flt: JsonFilter, benchmark_id: str | None, visible: bool) -> Select | None:
+    """The seqs of the results whose number at the path compares true: a range of the index.
+    `benchmark_id` and `visible` repeat conditions the listing applies anyway (its benchmark,
+    only results not hidden), so that the range is narrowed by them as well."""
+    if flt.kind != "number":
+        return None
+    path = _indexed_path(flt.path, indexes_arrays=True)
+    if path is None or _unsafe_numbers(conn, path, benchmark_id):
+        return None
+    numbers = select(result_numbers.c.seq).where(result_numbers.c.path == path)
+    if benchmark_id is not None:
+        numbers = numbers.where(result_numbers.c.benchmark_id == benchmark_id)
+    if visible:
+        numbers = numbers.where(result_numbers.c.hidden.is_(False))
+    if math.isnan(flt.value):  # as a float8: above every number, equal to none
+        return numbers if flt.operator in ("<", "<=") else numbers.where(false())
+    return numbers.where(compare(result_numbers.c.value, flt.operator, flt.value))
+
+
+def count_shared(conn: Connection, matching: Sequence[Select]) -> int:
+    """How many results every one of these selections holds. It is the total of a listing
+    narrowed by them alone (and by the benchmark and visibility they repeat): their rows
+    mirror the results' benchmark and visibility, one row per result and path."""
+    shared = matching[0] if len(matching) == 1 else intersect(*matching)
+    return conn.execute(select(func.count()).select_from(shared.subquery())).scalar_one()
+
+
+@dataclass(frozen=True)
+class NumberSort:
+    """The numbers at a sort path: `numbers` (a named `result_numbers`) where `at_path`."""
+
+    numbers: object
+    at_path: ColumnElement
+
+    @property
+    def value(self):
+        return self.numbers.c.value
+
+    def joined(self, seq) -> ColumnElement:
+        """The condition joining the numbers to the rows of `seq` (a result's seq)."""
+        return and_(self.numbers.c.seq == seq, self.at_path)
+
+
+def number_sort(conn: Connection, keys: tuple[str, ...], benchmark_id: str | None, visible: bool,
+                name: str) -> NumberSort | None:
+    """When every result of the benchmark has a number at the path (none beyond ±2^53), sorting
+    by those numbers is sorting by the JSON expressions; `name` names the joined table."""
+    path = _indexed_path(keys, indexes_arrays=False)
+    if benchmark_id is None or path is None:
+        return None
+    kept = conn.execute(
+        select(benchmark_results.c.results, result_number_paths.c.results, result_number_paths.c.unsafe)
+        .select_from(benchmark_results.outerjoin(result_number_paths, and_(
+            result_number_paths.c.benchmark_id == benchmark_results.c.benchmark_id,
+            result_number_paths.c.path == path)))
+        .where(benchmark_results.c.benchmark_id == benchmark_id)
+    ).first()
+    if kept is None or kept[1] != kept[0] or kept[2]:
+        return None
+    numbers = result_numbers.alias(name)
+    at_path = and_(numbers.c.path == path, numbers.c.benchmark_id == benchmark_id)
+    return NumberSort(numbers, and_(at_path, numbers.c.hidden.is_(False)) if visible else at_path)

@@ -1,0 +1,165 @@
+"""Number filters and numeric sorts answered through `result_numbers` (query_service/json_numbers.py)
+give what the per-row JSON expressions give: checked against the Python reference of
+test_result_queries.py on documents made to trip the fast path, through claims, restores,
+deletions, uploads and cascades; then the table against a fresh replay and a backfill."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, event, text
+
+from eosc_perf.api.operations import BY_ROUTE
+from eosc_perf.api.requests import parse_query
+from projections import read_store
+from projections.migrations import migrate, schema_migrations
+from projections.replay import _rows, differences, rebuild, scratch_store
+from projections.sources import EventStoreSource
+from projections.tables import benchmark_results, result_number_paths, result_numbers
+from query_service.views import results as views
+from tests.conftest import service_settings
+from tests.support import catalog
+from tests.support.catalog import query_string
+from tests.test_result_queries import matches, sorted_ids
+
+# Every document has a number at `score` (the sort fast path needs that), some equal as
+# numbers but not as text (3, 3.0), -0.0 and 0, and doubles' shortest texts. `m.n` holds
+# numbers and everything else; keys that read as array indexes, hold "." or need escaping,
+# and numbers beyond 2^53, must keep the JSON expressions.
+DOCUMENTS = [
+    {"score": 3, "m": {"n": 8}, "k": {"0": 5}},
+    {"score": 3.0, "m": {"n": 4}, "k": [5]},
+    {"score": -0.0, "m": {"n": "8"}, "k": {" 1": 7}},
+    {"score": 0, "m": {"n": True}, "d.e": 3, "d": {"e": 4}},
+    {"score": 0.1, "m": {"n": None}, "q\\": 1, "t\tab": 2},
+    {"score": 1e-07, "m": {"n": [8]}, "big": 2**53 + 1},
+    {"score": 2**53 - 1, "m": {"n": {"0": 8}}, "big": 1},
+    {"score": -(2**53 - 1), "m": {}, "huge": 1e300},
+    {"score": 1.5, "m": {"n": 16.5}, "huge": -1e300},
+    {"score": 1.5, "m": {"n": -3}, "x": {"y": {"z": 2}}},
+    {"score": 0.30000000000000004, "m": {"n": 0.1}, "x": {"y": 2}},
+    {"score": 12345.678, "m": {"n": 1e-07}},
+    {"score": -7, "m": {"n": 8.0}, "é": {"ü": 9}},
+    {"score": 99, "m": {"n": 2**53 - 1}, "é": {"ü": "9"}},
+    {"score": 5, "m": 3},
+    {"score": 4},
+]
+LATER = [{"score": 2.5, "m": {"n": 9}, "é": {"ü": 1}}, {"score": -0.5, "m": {"n": 1}}]
+FILTERS = [
+    "m.n > 4", "m.n >= 8", "m.n == 8", "m.n < 0", "m.n <= 0.1", "m.n == 1e-7", "m.n < inf", "m.n > -inf",
+    "m.n < nan", "m.n <= nan", "m.n == nan", "m.n > nan", "score > 0", "score == 0", "score == -0", "score < 1.5",
+    "score == 3", "score >= 9007199254740991", "k.0 == 5", "d.e == 3", "d.e > 0", "big > 2",
+    "huge > 0", "x.y > 1", "x.y.z == 2", "é.ü > 1", "m > 1", "m.n == true", "m.n > 5x", "missing > 0",
+]
+SORTS = ["-json.score", "+json.score", "+json.score,-json.m.n", "-json.m.n", "+json.k.0", "+json.é.ü",
+         "+json.m,-json.score", "-json.score,+json.score"]
+
+
+def _page(api, path, token=None, **arguments) -> dict:
+    answer = api.get(path, token, query_string=query_string(**arguments))
+    assert answer.status_code == 200, (arguments, answer.text)
+    return answer.json
+
+
+def _expected(rows, filters, sort_by) -> list[str]:
+    return sorted_ids([row for row in rows if all(matches(row["json"], sent) for sent in filters)], sort_by)
+
+
+def _mismatches(api, callers, where, shown, everything) -> list:
+    """The listing (visible results of the benchmark) and the uploader's own results (every
+    result) against the reference, for each filter and sort, and two pages of each."""
+    found = []
+    benchmark_id = where.benchmark["id"]
+    for filters in [[]] + [[sent] for sent in FILTERS] + [["m.n > 0", "score < 10"], ["score > 0", "k.0 == 5"]]:
+        for sort_by in SORTS:
+            for path, token, rows in (("/results", None, shown), ("/users/self/results", callers.user, everything)):
+                expected = _expected(rows, filters, sort_by)
+                arguments = dict(benchmark_id=benchmark_id, filters=filters, sort_by=sort_by, per_page=5)
+                got = [item["id"] for page in (1, 2) if (page - 1) * 5 < max(len(expected), 1)
+                       for item in _page(api, path, token, page=page, **arguments)["items"]]
+                total = _page(api, path, token, **arguments)["total"]
+                if got != expected[:10] or total != len(expected):
+                    found.append((path, filters, sort_by, total, len(expected)))
+    return found
+
+
+def _upload(api, callers, where, documents) -> list[dict]:
+    return [{"id": catalog.upload(api, callers.user, where, document)["id"], "json": document}
+            for document in documents]
+
+
+def test_number_filters_and_sorts_agree_with_the_reference(api, callers):
+    where = catalog.setup(api, callers.user, callers.admin)
+    other = catalog.setup(api, callers.user, callers.admin)
+    _upload(api, callers, other, [{"score": "none", "m": {"n": 10**20}}, {"m": {"n": 50}}])
+    rows = _upload(api, callers, where, DOCUMENTS)
+    assert not _mismatches(api, callers, where, rows, rows)
+
+    # Claimed (hidden), deleted, claimed and restored, then more uploads.
+    catalog.claim(api, callers.other, rows[0]["id"])
+    assert api.delete(f"/results/{rows[10]['id']}", callers.admin).status_code == 204
+    restored = catalog.claim(api, callers.other, rows[12]["id"])
+    assert api.post(f"/reports/claims/{restored['id']}:reject", callers.admin).status_code == 204
+    rows += _upload(api, callers, where, LATER)
+    shown = [row for row in rows if row["id"] not in (rows[0]["id"], rows[10]["id"])]
+    assert not _mismatches(api, callers, where, shown, rows)
+
+    # A result without a number at `score` (sorts fall back), and one without `score`.
+    rows += _upload(api, callers, where, [{"score": "high", "m": {"n": 7}}, {"m": {"n": 6}}])
+    shown += rows[-2:]
+    assert not _mismatches(api, callers, where, shown, rows)
+
+
+def _read_store_url(api, request, tmp_path) -> str:
+    if api.service is None:
+        return request.getfixturevalue("production_stack").database_url
+    return service_settings(tmp_path / "data", api.provider).read_store
+
+
+def _number_tables(engine) -> list[set]:
+    return [_rows(engine, table) for table in (result_numbers, result_number_paths, benchmark_results)]
+
+
+def test_filters_and_sorts_read_the_index(api, callers, request, tmp_path):
+    where = catalog.setup(api, callers.user, callers.admin)
+    _upload(api, callers, where, DOCUMENTS[:4])
+    engine = read_store.connect(_read_store_url(api, request, tmp_path))
+    sent: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda conn, cursor, statement, *rest: sent.append(statement))
+    query = parse_query(BY_ROUTE[("GET", "/results")], query_string(
+        benchmark_id=where.benchmark["id"], filters="m.n > 4", sort_by="-json.score"))
+    with engine.connect() as conn:
+        views.list_results(conn, query)
+    count = next(statement for statement in sent if "count(" in statement)
+    page = next(statement for statement in sent if "page_key" in statement)
+    assert "FROM result_numbers" in count and "json" not in count
+    # The page is chosen from the index alone (the filter as a probe of each walked entry).
+    assert "FROM result_numbers AS sort_0 \nWHERE" in page and "ORDER BY sort_0.value DESC" in page
+    assert "EXISTS (SELECT result_numbers.seq" in page
+    engine.dispose()
+
+
+def test_the_numbers_equal_a_replay_and_a_backfill(api, callers, request, tmp_path):
+    where = catalog.setup(api, callers.user, callers.admin)
+    rows = _upload(api, callers, where, DOCUMENTS)
+    catalog.claim(api, callers.other, rows[1]["id"])
+    assert api.delete(f"/results/{rows[2]['id']}", callers.admin).status_code == 204
+    doomed = catalog.setup(api, callers.user, callers.admin)
+    _upload(api, callers, doomed, [{"score": 1, "m": {"n": 2}}])
+    assert api.delete(f"/benchmarks/{doomed.benchmark['id']}", callers.admin).status_code == 204
+    engine = read_store.connect(_read_store_url(api, request, tmp_path))
+    if api.service is None:
+        verified = request.getfixturevalue("production_stack").run_eosc_perf("verify")
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+    else:
+        with scratch_store(engine) as scratch:
+            rebuild(EventStoreSource(api.service.store), scratch)
+            assert differences(engine, scratch) == {}
+    projected = _number_tables(engine)
+    assert len(projected[0]) > len(DOCUMENTS) and len(projected[2]) == 1
+    # A store from before migration 7: the backfill gives what the projector wrote.
+    with engine.begin() as conn:
+        for table in (result_numbers, result_number_paths, benchmark_results):
+            conn.execute(text(f"DROP TABLE {table.name}"))
+        conn.execute(delete(schema_migrations).where(schema_migrations.c.version == 7))
+    assert migrate(engine) == [7]
+    assert _number_tables(engine) == projected
+    engine.dispose()
