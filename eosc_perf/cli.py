@@ -89,6 +89,7 @@ def project(args: argparse.Namespace) -> None:
 def verify(args: argparse.Namespace) -> None:
     """Replays every event into a scratch store and compares it with the live read tables."""
     from projections import read_store
+    from projections.migrations import pending
     from projections.replay import REPLAY_BATCH, differences, rebuild, scratch_store
     from projections.sources import EventStoreSource
     from eosc_perf.stores import open_event_store
@@ -96,6 +97,10 @@ def verify(args: argparse.Namespace) -> None:
     settings = _settings(args)
     store = open_event_store(settings.event_store, create_tables=False, connection_wait=30)
     live = read_store.connect(settings.read_store)
+    missing = pending(live)
+    if missing:  # the comparison would meet tables this code expects but the store lacks
+        raise ConfigurationError(f"the read store lacks migrations {missing}: run `eosc-perf init` "
+                                 "(or start the service once) before verifying it")
     source = EventStoreSource(store, REPLAY_BATCH)
     head = source.head()
 

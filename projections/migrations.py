@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from sqlalchemy import BigInteger, Column, MetaData, Table, Text, func, select, text
+from sqlalchemy import BigInteger, Column, MetaData, Table, Text, func, inspect, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from projections.mail import directory as mail_directory
@@ -104,6 +104,16 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (6, "PostgreSQL: drop the trigram indexes searches no longer use", _drop_trigram_indexes),
     (7, "numbers of result documents by path, for number filters and sorts", _result_numbers),
 ]
+
+
+def pending(engine: Engine) -> list[int]:
+    """The versions of the migrations a store has not had yet (all of them for an empty one)."""
+    inspector = inspect(engine)
+    if not inspector.has_table(schema_migrations.name):
+        return [version for version, _, _ in MIGRATIONS]
+    with engine.connect() as conn:
+        done = set(conn.execute(select(schema_migrations.c.version)).scalars())
+    return [version for version, _, _ in MIGRATIONS if version not in done]
 
 
 def migrate(engine: Engine) -> list[int]:

@@ -126,3 +126,18 @@ def stored_documents(engine: Engine) -> list[tuple[str, object]]:
     with engine.connect() as conn:
         rows = conn.execute(select(results.c.json_text, results.c.json).order_by(results.c.id)).all()
     return [(text, document if isinstance(document, (dict, list)) else json.loads(document)) for text, document in rows]
+
+
+def test_verify_refuses_a_read_store_that_lacks_migrations(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    engine = read_store.connect(f"sqlite:///{data / 'read.sqlite'}")
+    migrate(engine)
+    with engine.begin() as conn:  # as a store written by a release before the last migration
+        conn.exec_driver_sql("DELETE FROM schema_migrations WHERE version = (SELECT max(version) FROM schema_migrations)")
+    engine.dispose()
+    answer = subprocess.run([str(ROOT / ".venv" / "bin" / "eosc-perf"), "verify", "--data", str(data)],
+                            capture_output=True, text=True, timeout=120, env={"EOSC_PERF_ENV": "development"})
+    assert answer.returncode != 0
+    assert "lacks migrations" in answer.stderr and "eosc-perf init" in answer.stderr
+    assert "Traceback" not in answer.stderr
