@@ -246,7 +246,7 @@ class PostgresJson:
 
     def condition(self, flt: JsonFilter) -> ColumnElement:
         kind = func.jsonb_typeof(self.column.op("#>")(self._path(flt.path)))
-        text = self.column.op("#>>")(self._path(flt.path))
+        text = self.column.op("#>>", return_type=String)(self._path(flt.path))
         if flt.kind == "number":
             number = case((kind == "number", cast(text, Float)), else_=null())
             return compare(number, flt.operator, flt.value)  # float8 NaN ordering is native
@@ -269,7 +269,7 @@ class PostgresJson:
         value, text = self.column, None
         for key in keys:
             step = cast(literal(key), String)
-            value, text = value.op("->")(step), value.op("->>")(step)
+            value, text = value.op("->")(step), value.op("->>", return_type=String)(step)
         kind = func.jsonb_typeof(value)
         rank = case(
             (kind == "null", 0), (kind == "string", 1), (kind == "number", 2), (kind == "boolean", 3),
