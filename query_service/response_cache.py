@@ -9,6 +9,10 @@ An answer is kept only when the position was the same before and after computing
 view's snapshot then lay at that position. Only public operations are cached (their answers
 never depend on the caller), only 200s, within a budget of characters (least recently used
 out). `QUERY_CACHE_MB=0` turns it off.
+
+The position is also the answer's entity tag (`ETag: "<position>"`, sent with every answer
+known to be of one position): a client that sends it back in `If-None-Match` gets 304 without
+a body while no event has been projected since.
 """
 
 from __future__ import annotations
@@ -46,6 +50,11 @@ class ResponseCache:
             return
         key = f"{req.path}?{req.query_string}"
         position = self.current_position()
+        if any(tag in ("*", str(position)) for tag in req.if_none_match or ()):  # weak comparison
+            resp.status = falcon.HTTP_304
+            resp.etag = _etag(position)
+            resp.complete = True
+            return
         with self.lock:
             entry = self.entries.get(key)
             hit = entry is not None and entry.position == position
@@ -54,6 +63,7 @@ class ResponseCache:
         if hit:
             resp.content_type = entry.content_type
             resp.text = entry.text
+            resp.etag = _etag(position)
             resp.complete = True
             return
         req.context.cache_key, req.context.cache_position = key, position
@@ -65,6 +75,7 @@ class ResponseCache:
         position = req.context.cache_position
         if self.current_position() != position:
             return  # the projector committed while this answer was computed: its snapshot is unknown
+        resp.etag = _etag(position)
         entry = Entry(position, resp.content_type, resp.text)
         if len(entry.text) <= self.max_chars:
             with self.lock:
@@ -80,3 +91,7 @@ class ResponseCache:
         while self.size > self.max_chars:
             _, dropped = self.entries.popitem(last=False)
             self.size -= len(dropped.text)
+
+
+def _etag(position: int) -> str:
+    return f'"{position}"'

@@ -102,3 +102,25 @@ def test_the_least_recently_used_answers_leave_first(budget, kept):
             cache._put(key, Entry(1, "application/json", text))
     assert list(cache.entries) == kept
     assert cache.size == sum(len(cache.entries[key].text) for key in kept)
+
+
+def test_a_public_answer_is_revalidated_by_its_entity_tag(api):
+    user = api.register("alice")
+    first = api.get("/tags")
+    tag = first.headers.get("etag")
+    assert first.status_code == 200 and tag
+    unchanged = api.get("/tags", headers={"If-None-Match": tag})
+    assert unchanged.status_code == 304 and unchanged.text == ""
+    assert unchanged.headers.get("etag") == tag
+    assert api.get("/tags", headers={"If-None-Match": f"W/{tag}"}).status_code == 304  # weak comparison
+    assert api.get("/tags", headers={"If-None-Match": '"no-such-tag"'}).status_code == 200
+    catalog.tag(api, user)
+    changed = api.get("/tags", headers={"If-None-Match": tag})
+    assert changed.status_code == 200 and changed.json["total"] == first.json["total"] + 1
+    assert changed.headers.get("etag") not in (None, tag)
+
+
+def test_a_callers_own_view_has_no_entity_tag(api):
+    user = api.register("alice")
+    answer = api.get("/users/self", user)
+    assert answer.status_code == 200 and "etag" not in answer.headers
