@@ -50,11 +50,6 @@ class ResponseCache:
             return
         key = f"{req.path}?{req.query_string}"
         position = self.current_position()
-        if any(tag in ("*", str(position)) for tag in req.if_none_match or ()):  # weak comparison
-            resp.status = falcon.HTTP_304
-            resp.etag = _etag(position)
-            resp.complete = True
-            return
         with self.lock:
             entry = self.entries.get(key)
             hit = entry is not None and entry.position == position
@@ -63,7 +58,7 @@ class ResponseCache:
         if hit:
             resp.content_type = entry.content_type
             resp.text = entry.text
-            resp.etag = _etag(position)
+            _tag(req, resp, position)
             resp.complete = True
             return
         req.context.cache_key, req.context.cache_position = key, position
@@ -75,11 +70,11 @@ class ResponseCache:
         position = req.context.cache_position
         if self.current_position() != position:
             return  # the projector committed while this answer was computed: its snapshot is unknown
-        resp.etag = _etag(position)
         entry = Entry(position, resp.content_type, resp.text)
         if len(entry.text) <= self.max_chars:
             with self.lock:
                 self._put(key, entry)
+        _tag(req, resp, position)
 
     def _put(self, key: str, entry: Entry) -> None:
         cost = len(entry.text)
@@ -93,5 +88,10 @@ class ResponseCache:
             self.size -= len(dropped.text)
 
 
-def _etag(position: int) -> str:
-    return f'"{position}"'
+def _tag(req: falcon.Request, resp: falcon.Response, position: int) -> None:
+    """Tags a 200 known to be of `position`; a client holding that tag gets 304 instead. Only a
+    2xx answer may become a 304: an invalid request stays refused whatever it sends."""
+    resp.etag = f'"{position}"'
+    if any(tag in ("*", str(position)) for tag in req.if_none_match or ()):  # weak comparison
+        resp.status = falcon.HTTP_304
+        resp.text = resp.content_type = None  # a 304 carries no content

@@ -124,3 +124,9 @@ def test_a_callers_own_view_has_no_entity_tag(api):
     user = api.register("alice")
     answer = api.get("/users/self", user)
     assert answer.status_code == 200 and "etag" not in answer.headers
+
+
+def test_an_invalid_request_is_refused_whatever_entity_tag_it_sends(api):
+    tag = api.get("/tags").headers["etag"]
+    for sent in (tag, "*"):
+        assert api.get("/tags", query_string="per_page=0", headers={"If-None-Match": sent}).status_code == 422
