@@ -66,9 +66,10 @@ def rebuild(source: EventStoreSource, engine: Engine, progress: Callable[[int], 
             progress(count)
     finally:
         gc.enable()
-    with engine.begin() as conn:
-        for definition in deferred:
-            conn.exec_driver_sql(definition)
+        # Even after a failed replay: the store must not be left without its indexes.
+        with engine.begin() as conn:
+            for definition in deferred:
+                conn.exec_driver_sql(definition)
     return Replay(count, time.perf_counter() - started)
 
 
