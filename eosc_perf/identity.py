@@ -4,12 +4,20 @@ python-jose's pitfalls shape this module (design §8): `jwt.decode` trusts the h
 unless `algorithms` is given, and its guard against HS256 signed with a public key misses
 DER-encoded keys. So only asymmetric algorithms are allowed, they are checked before decoding,
 and keys are built only from JWK dicts of the issuer's JWKS, matched by `kid`.
+
+python-jose only checks the signature here: the claims (their types, exp, nbf, aud) are
+checked by this module, because python-jose converts an `exp` of "9999999999" with `int()`
+and lets a string through that later comparisons trip over.
+
+Errors answer 401 with a fixed description: what went wrong with a provider (its URLs, the
+exception) goes to the log, never to the caller.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -18,7 +26,7 @@ from typing import Callable, Sequence
 
 import requests
 from jose import jwk, jwt
-from jose.exceptions import ExpiredSignatureError, JOSEError, JWTClaimsError, JWTError
+from jose.exceptions import JOSEError, JWTError
 
 from eosc_perf.dev_tokens import LocalIssuer
 from eosc_perf.errors import unauthenticated
@@ -31,17 +39,20 @@ ALLOWED_ALGORITHMS = tuple(alg for algorithms in ALGORITHMS_BY_KEY_TYPE.values()
 KEY_TYPE_OF_ALGORITHM = {alg: kty for kty, algorithms in ALGORITHMS_BY_KEY_TYPE.items() for alg in algorithms}
 
 CLOCK_SKEW_SECONDS = 5  # leeway on exp and nbf between our clock and the issuer's
-FRUITLESS_FETCH_PAUSE_SECONDS = 10.0  # after a JWKS fetch that did not yield the wanted key
+FRUITLESS_FETCH_PAUSE_SECONDS = 10.0  # after a fetch that failed or did not yield the wanted key
+KEYS_MAX_AGE_SECONDS = 3600.0  # discovery and JWKS are fetched anew when older (OIDC_KEYS_MAX_AGE)
 USERINFO_CACHE_SIZE = 1024
 CONSTRUCTED_KEYS_CACHE_SIZE = 64  # issuers x keys in their JWKS x algorithms: a handful
 USERINFO_CLAIMS = ("email", "email_verified", "eduperson_entitlement")  # asked of userinfo when missing
 
+# The signature only: every claim is checked by `_checked_claims`, with its type first.
 DECODE_OPTIONS = {
-    # EGI access tokens carry varying audiences (or none) and this service is never registered
-    # as one, so `aud` says nothing about whether the token is meant for us.
-    "verify_aud": False,
-    "leeway": CLOCK_SKEW_SECONDS,
+    name: False
+    for name in ("verify_aud", "verify_iat", "verify_exp", "verify_nbf", "verify_iss", "verify_sub", "verify_jti",
+                 "verify_at_hash")
 }
+INVALID_TIMES = "Token claims are invalid: exp, nbf and iat must be numbers"
+ISSUER_UNAVAILABLE = "The signing keys of the token's issuer cannot be fetched; retry shortly"
 
 
 @dataclass(frozen=True)
@@ -64,14 +75,20 @@ class TokenVerifier:
         self,
         trusted_issuers: Sequence[str],
         *,
+        client_ids: Sequence[str] = (),
         timeout: float = 1.2,
+        keys_max_age: float = KEYS_MAX_AGE_SECONDS,
         local_issuer: LocalIssuer | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
+        """`client_ids`: when given, a token of a trusted issuer must name one of them in `aud`
+        (tokens the provider issued to other clients are refused); empty: `aud` is not checked."""
         self._timeout = timeout
+        self._client_ids = frozenset(client_ids)
         # Keyed without trailing slash: "https://op/" and "https://op" are one trusted issuer.
         self._issuers: dict[str, IssuerKeys | LocalIssuerKeys] = {
-            issuer.rstrip("/"): IssuerKeys(issuer.rstrip("/"), timeout, clock) for issuer in trusted_issuers
+            issuer.rstrip("/"): IssuerKeys(issuer.rstrip("/"), timeout, keys_max_age, clock)
+            for issuer in trusted_issuers
         }
         if local_issuer is not None:
             self._issuers[local_issuer.issuer] = LocalIssuerKeys(local_issuer)
@@ -104,12 +121,10 @@ class TokenVerifier:
         allowed = _algorithms_of(signing_key)
         if algorithm not in allowed:
             raise unauthenticated(f"Token algorithm {algorithm} does not match its signing key")
-        claims = _decode(token, self._constructed.key(signing_key, algorithm), allowed)
-        sub = claims.get("sub")
-        if not isinstance(sub, str) or not sub:
-            raise unauthenticated("Token is missing the sub claim")
-        if "exp" not in claims:
-            raise unauthenticated("Token is missing the exp claim")
+        claims = _checked_claims(_decode(token, self._constructed.key(signing_key, algorithm), allowed))
+        if self._client_ids and keys.audience_checked:
+            _check_audience(claims.get("aud"), self._client_ids)
+        sub = claims["sub"]
         if any(name not in claims for name in USERINFO_CLAIMS):
             # Token claims win; userinfo (cached per token) only fills in what the token leaves out.
             claims = {**self._userinfo_claims(keys.userinfo_endpoint, token, claims), **claims}
@@ -146,21 +161,28 @@ class TokenVerifier:
 class IssuerKeys:
     """A trusted issuer's discovery document and JWKS, fetched on first use and cached.
 
-    An unknown `kid` triggers one JWKS refetch (the issuer may have rotated its keys). A fetch
-    that fails or still lacks the key pauses fetching for FRUITLESS_FETCH_PAUSE_SECONDS, so
-    tokens with made-up kids cannot make us hammer the provider.
+    Both are fetched anew once older than `max_age` (a key the issuer withdrew stops being
+    trusted), and the JWKS when a token names an unknown `kid` (the issuer may have rotated
+    its keys). A fetch that fails or still lacks the key pauses fetching for
+    FRUITLESS_FETCH_PAUSE_SECONDS, so tokens with made-up kids cannot make us hammer the
+    provider; a failed refresh keeps the keys we had, so a provider outage does not log
+    everyone out. The discovery document must name this very issuer (OIDC Discovery 4.3):
+    a document naming another one is not used.
     """
 
-    def __init__(self, issuer: str, timeout: float, clock: Callable[[], float]):
+    audience_checked = True
+
+    def __init__(self, issuer: str, timeout: float, max_age: float, clock: Callable[[], float]):
         self.issuer = issuer
         self._timeout = timeout
+        self._max_age = max_age
         self._clock = clock
         # Held during fetches too: concurrent requests wait for one fetch instead of each fetching.
         self._lock = threading.Lock()
         self._discovery: dict | None = None
         self._keys: list = []
-        self._fetch_failure: str | None = None
-        self._next_fetch = float("-inf")
+        self._stale_at = float("-inf")  # when the fetched documents are due for a refresh
+        self._next_fetch = float("-inf")  # no fetch before this time (the pause)
 
     @property
     def userinfo_endpoint(self) -> str | None:
@@ -169,38 +191,48 @@ class IssuerKeys:
 
     def signing_key(self, header: dict) -> dict:
         with self._lock:
+            now = self._clock()
+            if now >= self._next_fetch:
+                if now >= self._stale_at:
+                    self._fetch(now, discovery=True)
+                elif _select_key(self._keys, header) is None:
+                    self._fetch(now, discovery=False)
             key = _select_key(self._keys, header)
-            if key is None and self._clock() >= self._next_fetch:
-                self._fetch_keys()
-                key = _select_key(self._keys, header)
-                if key is None:
-                    self._next_fetch = self._clock() + FRUITLESS_FETCH_PAUSE_SECONDS
             if key is None:
-                raise unauthenticated(self._fetch_failure or "Unknown signing key")
+                self._next_fetch = max(self._next_fetch, now + FRUITLESS_FETCH_PAUSE_SECONDS)
+                raise unauthenticated("Unknown signing key" if self._keys else ISSUER_UNAVAILABLE)
             return key
 
-    def _fetch_keys(self) -> None:
-        """Refresh the JWKS; on failure keep the keys we had and remember why."""
+    def _fetch(self, now: float, *, discovery: bool) -> None:
+        """Fetch the JWKS (and the discovery document first, when due); on failure keep what
+        we had, log why and pause."""
         try:
-            if self._discovery is None:
-                discovery = _fetch_json(f"{self.issuer}/.well-known/openid-configuration", self._timeout)
-                if not isinstance(discovery.get("jwks_uri"), str):
+            document = self._discovery
+            if discovery or document is None:
+                document = _fetch_json(f"{self.issuer}/.well-known/openid-configuration", self._timeout)
+                named = document.get("issuer")
+                if not isinstance(named, str) or named.rstrip("/") != self.issuer:
+                    raise ProviderUnavailable(f"discovery document names issuer {named!r}")
+                if not isinstance(document.get("jwks_uri"), str):
                     raise ProviderUnavailable("discovery document has no jwks_uri")
-                self._discovery = discovery
-            keys = _fetch_json(self._discovery["jwks_uri"], self._timeout).get("keys")
+            keys = _fetch_json(document["jwks_uri"], self._timeout).get("keys")
             if not isinstance(keys, list):
                 raise ProviderUnavailable("JWKS has no keys list")
         except ProviderUnavailable as error:
             log.warning("cannot fetch the signing keys of %s: %s", self.issuer, error)
-            self._fetch_failure = f"Cannot fetch the signing keys of issuer {self.issuer}: {error}"
+            self._next_fetch = now + FRUITLESS_FETCH_PAUSE_SECONDS
             return
-        self._keys, self._fetch_failure = keys, None
+        self._discovery, self._keys = document, keys
+        if discovery:
+            self._stale_at = now + self._max_age
 
 
 class LocalIssuerKeys:
-    """The development issuer's keys: in-process, nothing to fetch, no userinfo endpoint."""
+    """The development issuer's keys: in-process, nothing to fetch, no userinfo endpoint.
+    Its tokens are minted for this installation only, so they carry no audience."""
 
     userinfo_endpoint = None
+    audience_checked = False
 
     def __init__(self, local_issuer: LocalIssuer):
         self._keys = local_issuer.jwks()["keys"]
@@ -289,21 +321,40 @@ def _algorithms_of(signing_key: dict) -> list[str]:
 
 
 def _decode(token: str, key: jwk.Key, allowed: list[str]) -> dict:
-    """Verify signature, exp and nbf with a key built from the JWK, never from raw bytes."""
+    """Verify the signature with a key built from the JWK, never from raw bytes."""
     try:
         return jwt.decode(token, key, algorithms=allowed, options=DECODE_OPTIONS)
-    except ExpiredSignatureError:
-        raise unauthenticated("Token has expired") from None
-    except JWTClaimsError as error:
-        # python-jose reports every claim problem with this one class; name the common one.
-        if "(nbf)" in str(error):
-            raise unauthenticated("Token is not yet valid") from None
-        raise unauthenticated(f"Token claims are invalid: {error}") from None
     except JWTError:
         raise unauthenticated("Signature verification failed") from None
-    except (TypeError, ValueError, OverflowError):
-        # python-jose lets these escape for exp/nbf/iat of the wrong JSON type (null, list, 1e999).
-        raise unauthenticated("Token claims are invalid: exp, nbf and iat must be numbers") from None
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _checked_claims(claims: dict) -> dict:
+    """The signed claims, once their types and times are right: whatever a trusted issuer
+    signed, a claim of the wrong type is a refused token (401), never an error later on."""
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub:
+        raise unauthenticated("Token is missing the sub claim")
+    if "exp" not in claims:
+        raise unauthenticated("Token is missing the exp claim")
+    if not all(_number(claims[name]) for name in ("exp", "nbf", "iat") if name in claims):
+        raise unauthenticated(INVALID_TIMES)
+    now = time.time()
+    if claims["exp"] < now - CLOCK_SKEW_SECONDS:
+        raise unauthenticated("Token has expired")
+    if "nbf" in claims and claims["nbf"] > now + CLOCK_SKEW_SECONDS:
+        raise unauthenticated("Token is not yet valid")
+    return claims
+
+
+def _check_audience(aud, client_ids: frozenset[str]) -> None:
+    """`aud` is one string or a list of strings (RFC 7519 4.1.3); one must be ours."""
+    audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+    if client_ids.isdisjoint(item for item in audiences if isinstance(item, str)):
+        raise unauthenticated("Token is not meant for this service: its audience names no client id of it")
 
 
 def _fetch_json(url: str, timeout: float, *, bearer: str | None = None) -> dict:

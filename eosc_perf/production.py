@@ -32,4 +32,7 @@ def read_engine(loaded: Settings, *, pool_size: int = 5) -> Engine:
 def token_verifier(loaded: Settings) -> TokenVerifier:
     """Development mode also trusts the local dev-token issuer; production never does."""
     local = LocalIssuer(loaded.data_dir) if loaded.development else None
-    return TokenVerifier(loaded.trusted_op_list, timeout=loaded.oidc_timeout, local_issuer=local)
+    return TokenVerifier(
+        loaded.trusted_op_list, client_ids=loaded.oidc_client_ids, timeout=loaded.oidc_timeout,
+        keys_max_age=loaded.oidc_keys_max_age, local_issuer=local,
+    )

@@ -6,6 +6,7 @@ ADMIN_ENTITLEMENTS, MAIL_*, BACKEND_ROUTE); the stores and the image check are n
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,6 +20,8 @@ DEFAULT_TRUSTED_OPS = (
     "https://aai-dev.egi.eu/auth/realms/egi"
 )
 DOCKER_HUB = "https://registry-1.docker.io"
+
+log = logging.getLogger(__name__)
 
 
 class ConfigurationError(Exception):
@@ -67,7 +70,9 @@ class Settings:
     data_dir: Path = Path("data")
     trusted_op_list: tuple[str, ...] = _split(DEFAULT_TRUSTED_OPS)
     admin_entitlements: tuple[str, ...] = ()
+    oidc_client_ids: tuple[str, ...] = ()  # empty: token audiences are not checked
     oidc_timeout: float = 1.2
+    oidc_keys_max_age: float = 3600.0  # seconds before discovery and JWKS are fetched anew
     mail_server: str = ""
     mail_port: int = 25
     mail_from: str = ""
@@ -103,23 +108,32 @@ class Settings:
     ) -> "Settings":
         """`image_check_default`: off for the embedded default, on for production services."""
         env = load_environment(environ)
-        mode = env.get("EOSC_PERF_ENV") or env.get("FLASK_ENV") or "production"
+        mode = env.get("EOSC_PERF_ENV") or "production"
         if mode not in ("production", "development"):
             raise ConfigurationError(f"EOSC_PERF_ENV must be production or development, not {mode!r}")
+        if env.get("FLASK_ENV") == "development" and not env.get("EOSC_PERF_ENV"):
+            # The original's switch: it no longer trusts dev tokens or makes everyone an admin.
+            log.warning("FLASK_ENV=development is ignored; development mode needs EOSC_PERF_ENV=development")
         try:
             mail_port = int(env.get("MAIL_PORT", "25") or 25)
             read_wait = float(env.get("READ_WAIT_SECONDS", "5") or 5)
             query_cache_mb = float(env.get("QUERY_CACHE_MB", "32") or 0)
+            keys_max_age = float(env.get("OIDC_KEYS_MAX_AGE", "3600") or 3600)
         except ValueError as error:
             raise ConfigurationError(
-                f"MAIL_PORT, READ_WAIT_SECONDS and QUERY_CACHE_MB must be numbers: {error}") from error
+                f"MAIL_PORT, READ_WAIT_SECONDS, QUERY_CACHE_MB and OIDC_KEYS_MAX_AGE must be numbers: {error}"
+            ) from error
         if query_cache_mb < 0:
             raise ConfigurationError(f"QUERY_CACHE_MB must be 0 (off) or more, not {query_cache_mb:g}")
+        if not keys_max_age > 0:
+            raise ConfigurationError(f"OIDC_KEYS_MAX_AGE must be a number of seconds above 0, not {keys_max_age:g}")
         settings = cls(
             mode=mode,
             data_dir=Path(env.get("EOSC_PERF_DATA", "data")),
             trusted_op_list=_split(env.get("TRUSTED_OP_LIST", DEFAULT_TRUSTED_OPS)),
             admin_entitlements=_split(env.get("ADMIN_ENTITLEMENTS", "")),
+            oidc_client_ids=_split(env.get("OIDC_CLIENT_IDS", "")),
+            oidc_keys_max_age=keys_max_age,
             mail_server=env.get("MAIL_SERVER", ""),
             mail_port=mail_port,
             mail_from=env.get("MAIL_FROM", ""),

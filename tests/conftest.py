@@ -19,6 +19,9 @@ from tests.support.oidc_provider import LocalOpenIDProvider
 from tests.support.production_stack import HttpClient, ProductionStack
 
 ADMIN_ENTITLEMENT = "urn:mace:egi.eu:group:eosc-perf:role=admin"
+# The services under test accept only tokens issued for this client (OIDC_CLIENT_IDS), and the
+# provider of the API tests mints its tokens for it unless a test says otherwise.
+CLIENT_ID = "eosc-perf-tests"
 # The API tests run against each deployment: the embedded default (in-process, SQLite) and the
 # production topology (PostgreSQL, gunicorn services, projector, nginx) over real HTTP.
 BACKENDS = os.environ.get("EOSC_PERF_TEST_BACKENDS", "embedded,postgres").split(",")
@@ -27,7 +30,7 @@ BACKENDS = os.environ.get("EOSC_PERF_TEST_BACKENDS", "embedded,postgres").split(
 @pytest.fixture(scope="session")
 def identity_provider() -> Iterator[LocalOpenIDProvider]:
     """One OpenID provider for the API tests (the identity tests use their own per test)."""
-    with LocalOpenIDProvider() as provider:
+    with LocalOpenIDProvider(audience=CLIENT_ID) as provider:
         yield provider
 
 
@@ -37,6 +40,7 @@ def service_settings(data_dir: Path, provider: LocalOpenIDProvider, **overrides)
         mode="production",
         data_dir=data_dir,
         trusted_op_list=(provider.issuer,),
+        oidc_client_ids=(CLIENT_ID,),
         admin_entitlements=(ADMIN_ENTITLEMENT,),
         **overrides,
     )
@@ -88,6 +92,7 @@ def production_stack(tmp_path_factory, identity_provider: LocalOpenIDProvider) -
         {
             "EOSC_PERF_ENV": "production",
             "TRUSTED_OP_LIST": identity_provider.issuer,
+            "OIDC_CLIENT_IDS": CLIENT_ID,
             "ADMIN_ENTITLEMENTS": ADMIN_ENTITLEMENT,
             "IMAGE_CHECK": "off",
             "MAIL_SERVER": "",

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import stat
+import logging
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from eosc_perf.dev_tokens import DEV_ISSUER, LocalIssuer
 from eosc_perf.errors import ApiError
-from eosc_perf.identity import Identity, TokenVerifier
+from eosc_perf.identity import ISSUER_UNAVAILABLE, Identity, TokenVerifier
 from eosc_perf.settings import ConfigurationError
 from tests.support.fixtures_oidc import oidc_provider  # noqa: F401  (fixture)
 from tests.support.oidc_provider import LocalOpenIDProvider, with_forged_claims, with_tampered_signature
@@ -190,10 +191,38 @@ def test_a_token_without_exp_is_refused(oidc_provider, verifier):
     assert refusal(verifier.verify, token) == "Token is missing the exp claim"
 
 
-@pytest.mark.parametrize("exp", ["soon", [1], float("inf")])
+@pytest.mark.parametrize("exp", ["soon", "9999999999", [1], {"at": 1}, True, float("inf"), float("nan")])
 def test_a_token_with_a_malformed_exp_is_refused(oidc_provider, verifier, exp):
     token = oidc_provider.mint(extra_claims={"exp": exp})
-    assert refusal(verifier.verify, token).startswith("Token claims are invalid")
+    assert refusal(verifier.verify, token) == "Token claims are invalid: exp, nbf and iat must be numbers"
+
+
+@pytest.mark.parametrize("claim", ["nbf", "iat"])
+@pytest.mark.parametrize("value", ["0", [0], False, float("-inf")])
+def test_a_token_with_a_malformed_nbf_or_iat_is_refused(oidc_provider, verifier, claim, value):
+    token = oidc_provider.mint(extra_claims={claim: value})
+    assert refusal(verifier.verify, token) == "Token claims are invalid: exp, nbf and iat must be numbers"
+
+
+@pytest.mark.parametrize("sub", [42, ["alice"], {"id": "alice"}, "", True])
+def test_a_token_whose_sub_is_no_string_is_refused(oidc_provider, verifier, sub):
+    assert refusal(verifier.verify, oidc_provider.mint(extra_claims={"sub": sub})) == "Token is missing the sub claim"
+
+
+def test_a_string_exp_is_refused_on_every_use_even_with_userinfo_cached(oidc_provider, verifier):
+    """python-jose takes an exp of "9999999999" (it calls int()); the userinfo cache then
+    compared the string with a time on the token's second use: a 500 before, 401 every time now."""
+    token = oidc_provider.mint(include_email_in_token=False, extra_claims={"exp": "9999999999"})
+    for _ in range(3):
+        assert refusal(verifier.verify, token) == "Token claims are invalid: exp, nbf and iat must be numbers"
+    assert oidc_provider.hits["/userinfo"] == 0
+
+
+def test_a_large_integer_exp_is_a_number_like_any_other(oidc_provider, verifier):
+    token = oidc_provider.mint(include_email_in_token=False, extra_claims={"exp": 10**30})
+    for _ in range(2):
+        assert verifier.verify(token).email == "user-1@example.org"
+    assert oidc_provider.hits["/userinfo"] == 1
 
 
 @pytest.mark.parametrize("token", ["garbage", "a.b.c", "eyJhbGciOiJSUzI1NiJ9.e30", ""])
@@ -201,13 +230,100 @@ def test_a_string_that_is_no_jwt_is_refused(verifier, token):
     assert refusal(verifier.verify, token) == "Token is not a valid JWT"
 
 
-def test_an_unreachable_provider_means_401_not_500(clock):
+def test_an_unreachable_provider_means_401_without_its_address(clock, caplog):
     provider = LocalOpenIDProvider().start()
     token = provider.mint()
     provider.stop()
 
-    description = refusal(TokenVerifier([provider.issuer], clock=clock).verify, token)
-    assert description.startswith(f"Cannot fetch the signing keys of issuer {provider.issuer}: cannot connect")
+    with caplog.at_level(logging.WARNING, logger="eosc_perf.identity"):
+        description = refusal(TokenVerifier([provider.issuer], clock=clock).verify, token)
+    assert description == ISSUER_UNAVAILABLE
+    assert "127.0.0.1" not in description and "http" not in description
+    assert f"cannot connect to {provider.issuer}/.well-known/openid-configuration" in caplog.text  # for operators
+
+
+def test_a_provider_answering_garbage_means_401_without_details(oidc_provider, clock, caplog):
+    oidc_provider.discovery_issuer = "https://elsewhere.example"
+    with caplog.at_level(logging.WARNING, logger="eosc_perf.identity"):
+        description = refusal(TokenVerifier([oidc_provider.issuer], clock=clock).verify, oidc_provider.mint())
+    assert description == ISSUER_UNAVAILABLE
+    assert "elsewhere" in caplog.text and "elsewhere" not in description
+
+
+# -- the discovery document and the audience -------------------------------------------------
+
+
+def test_a_discovery_document_naming_another_issuer_is_not_used(oidc_provider, verifier, clock):
+    """OIDC Discovery 4.3: the issuer in the document must be the one we trust, or an attacker
+    who can serve that URL could point us at keys of their choosing."""
+    oidc_provider.discovery_issuer = oidc_provider.issuer + "/other"
+    assert refusal(verifier.verify, oidc_provider.mint()) == ISSUER_UNAVAILABLE
+    assert oidc_provider.hits["/jwks"] == 0
+
+    oidc_provider.discovery_issuer = oidc_provider.issuer + "/"  # the same issuer, with a trailing slash
+    clock.advance(10)
+    assert verifier.verify(oidc_provider.mint()).sub == "user-1"
+
+
+def test_without_client_ids_the_audience_is_not_checked(oidc_provider, verifier):
+    for audience in (None, "another-client", ["a", "b"]):
+        assert verifier.verify(oidc_provider.mint(audience=audience)).sub == "user-1"
+
+
+def test_with_client_ids_a_token_must_name_one_in_its_audience(oidc_provider, clock):
+    verifier = TokenVerifier([oidc_provider.issuer], client_ids=["eosc-perf", "eosc-perf-cli"], clock=clock)
+    assert verifier.verify(oidc_provider.mint(audience="eosc-perf")).sub == "user-1"
+    assert verifier.verify(oidc_provider.mint(audience=["other", "eosc-perf-cli"])).sub == "user-1"
+    not_ours = "Token is not meant for this service: its audience names no client id of it"
+    for audience in ("another-client", ["a", "b"], None, 42, [42], {"eosc-perf": 1}):
+        token = oidc_provider.mint(extra_claims={"aud": audience})
+        assert refusal(verifier.verify, token) == not_ours, audience
+
+
+def test_client_ids_do_not_apply_to_development_tokens(tmp_path):
+    issuer = LocalIssuer(tmp_path)
+    verifier = TokenVerifier([], client_ids=["eosc-perf"], local_issuer=issuer)
+    assert verifier.verify(issuer.mint("dev-user")).sub == "dev-user"
+
+
+# -- refreshing the provider's documents -----------------------------------------------------
+
+
+def test_discovery_and_jwks_are_fetched_anew_once_older_than_their_max_age(oidc_provider, clock):
+    verifier = TokenVerifier([oidc_provider.issuer], keys_max_age=600, clock=clock)
+    old_token = oidc_provider.mint()
+    verifier.verify(old_token)
+    oidc_provider.rotate_key()
+    oidc_provider.withdraw_old_keys()  # the old key is compromised: the issuer drops it
+
+    clock.advance(599)
+    assert verifier.verify(old_token).sub == "user-1"  # still within the max age
+    clock.advance(1)
+    assert refusal(verifier.verify, old_token) == "Unknown signing key"
+    assert oidc_provider.hits["/.well-known/openid-configuration"] == 2
+    assert oidc_provider.hits["/jwks"] == 2
+    assert verifier.verify(oidc_provider.mint()).sub == "user-1"  # the new key was fetched with it
+
+
+def test_a_failed_refresh_keeps_the_keys_and_retries_after_a_pause(oidc_provider, clock):
+    verifier = TokenVerifier([oidc_provider.issuer], keys_max_age=600, clock=clock)
+    token = oidc_provider.mint()
+    verifier.verify(token)
+    oidc_provider.discovery_issuer = "https://impostor.example"  # every refresh fails from now on
+    discovery = "/.well-known/openid-configuration"
+
+    clock.advance(600)
+    assert verifier.verify(token).sub == "user-1"  # the keys we had still serve
+    assert verifier.verify(token).sub == "user-1"
+    assert oidc_provider.hits[discovery] == 2  # one failed attempt, then a pause
+    clock.advance(10)
+    assert verifier.verify(token).sub == "user-1"
+    assert oidc_provider.hits[discovery] == 3
+
+    oidc_provider.discovery_issuer = None
+    clock.advance(10)
+    assert verifier.verify(token).sub == "user-1"
+    assert (oidc_provider.hits[discovery], oidc_provider.hits["/jwks"]) == (4, 2)
 
 
 # -- userinfo --------------------------------------------------------------------------------

@@ -54,3 +54,26 @@ def test_the_response_cache_budget_is_a_number_of_megabytes():
         Settings.from_env({"QUERY_CACHE_MB": "lots"})
     with pytest.raises(ConfigurationError, match="QUERY_CACHE_MB"):
         Settings.from_env({"QUERY_CACHE_MB": "-1"})
+
+
+def test_flask_env_alone_no_longer_switches_development_mode_on(caplog):
+    """The original's switch trusted dev tokens and made every user an admin: now only
+    EOSC_PERF_ENV (or `eosc-perf serve --dev`) does that; FLASK_ENV gets a warning."""
+    settings = Settings.from_env({"FLASK_ENV": "development"})
+    assert settings.mode == "production" and not settings.development
+    assert "FLASK_ENV=development is ignored" in caplog.text
+    with pytest.raises(ConfigurationError, match="ADMIN_ENTITLEMENTS"):
+        settings.check()  # production refuses to run without admins, as before
+    assert Settings.from_env({"FLASK_ENV": "development", "EOSC_PERF_ENV": "development"}).development
+    assert Settings.from_env({"FLASK_ENV": "production", "EOSC_PERF_ENV": "development"}).development
+
+
+def test_token_audience_and_key_refresh_settings():
+    assert Settings.from_env({}).oidc_client_ids == ()
+    assert Settings.from_env({}).oidc_keys_max_age == 3600
+    settings = Settings.from_env({"OIDC_CLIENT_IDS": "eosc-perf, eosc-perf-cli", "OIDC_KEYS_MAX_AGE": "300"})
+    assert settings.oidc_client_ids == ("eosc-perf", "eosc-perf-cli")
+    assert settings.oidc_keys_max_age == 300
+    for wrong in ("soon", "0", "-5", "nan"):
+        with pytest.raises(ConfigurationError, match="OIDC_KEYS_MAX_AGE"):
+            Settings.from_env({"OIDC_KEYS_MAX_AGE": wrong})

@@ -1,8 +1,10 @@
 """A tiny, real OpenID provider on 127.0.0.1 for tests of token verification (no internet).
 
 It serves discovery, JWKS and userinfo over HTTP, mints RS256 access tokens and mints the
-attack tokens a verifier must refuse. It signs with `cryptography` and `hmac` directly, not
-with python-jose, so the library under test never checks its own homework.
+attack tokens a verifier must refuse (claims of the wrong type go through `extra_claims`,
+e.g. `{"exp": "9999999999"}`, and are signed like any other). It signs with `cryptography`
+and `hmac` directly, not with python-jose, so the library under test never checks its own
+homework.
 
     with LocalOpenIDProvider() as provider:
         TokenVerifier([provider.issuer]).verify(provider.mint(sub="alice"))
@@ -56,13 +58,17 @@ class LocalOpenIDProvider:
     Knobs (all may be changed while running):
       fail_userinfo  True makes /userinfo answer 503
       publish_alg    False leaves `alg` out of the JWKS entries (allowed by RFC 7517)
+      discovery_issuer  the `issuer` its discovery document names (None: its own, as it must)
     `hits` counts requests per path, e.g. `hits["/jwks"]`, to check the verifier's caching.
+    `audience`: the `aud` of the tokens it mints unless `mint` says otherwise (None: no aud).
     """
 
-    def __init__(self):
+    def __init__(self, audience: str | None = None):
+        self.audience = audience
         self.hits: Counter[str] = Counter()
         self.fail_userinfo = False
         self.publish_alg = True
+        self.discovery_issuer: str | None = None
         self._keys = [SigningKey.generate()]  # the last one signs; the JWKS publishes all
         self._userinfo: dict[str, dict] = {}  # access token -> its claims
         self._lock = threading.Lock()
@@ -118,6 +124,11 @@ class LocalOpenIDProvider:
             self._keys.append(SigningKey.generate())
         return self.kid
 
+    def withdraw_old_keys(self) -> None:
+        """The JWKS keeps only the key that signs now (as after a key compromise)."""
+        with self._lock:
+            self._keys = self._keys[-1:]
+
     def jwks(self) -> dict:
         return {"keys": [key.public_jwk(with_alg=self.publish_alg) for key in self._keys]}
 
@@ -132,6 +143,7 @@ class LocalOpenIDProvider:
         *,
         email: str | None = "user-1@example.org",
         email_verified: bool | None = True,
+        audience: str | list[str] | None = "",
         entitlements: tuple[str, ...] | list[str] = (),
         expires_in: int = 3600,
         not_before: int | None = None,
@@ -143,6 +155,8 @@ class LocalOpenIDProvider:
         """A signed RS256 access token; its claims are also served by /userinfo for it.
 
         `not_before` is in seconds from now (negative for the past), like `expires_in`.
+        `audience`: the `aud` claim (the client ids the token was issued for); by default the
+        provider's, none when None.
         `include_email_in_token=False` leaves email and email_verified to /userinfo.
         `extra_claims` and `headers` add or override entries; a None value removes one.
         """
@@ -154,6 +168,9 @@ class LocalOpenIDProvider:
             "eduperson_entitlement": list(entitlements),
         }
         claims = {"iss": self.issuer, "iat": now, "exp": now + expires_in, **profile}
+        audience = self.audience if audience == "" else audience
+        if audience is not None:
+            claims["aud"] = audience
         if not_before is not None:
             claims["nbf"] = now + not_before
         if not include_email_in_token:
@@ -249,9 +266,10 @@ class _Handler(BaseHTTPRequestHandler):
         provider._count(path)
         if path == "/.well-known/openid-configuration":
             issuer = provider.issuer
-            return self._reply(
-                200, {"issuer": issuer, "jwks_uri": f"{issuer}/jwks", "userinfo_endpoint": f"{issuer}/userinfo"}
-            )
+            return self._reply(200, {
+                "issuer": provider.discovery_issuer or issuer, "jwks_uri": f"{issuer}/jwks",
+                "userinfo_endpoint": f"{issuer}/userinfo",
+            })
         if path == "/jwks":
             return self._reply(200, provider.jwks())
         if path == "/userinfo":
