@@ -27,6 +27,7 @@ def _domain_error(req, resp, error: domain_errors.DomainError, params) -> None:
         domain_errors.NotFound: 404,
         domain_errors.Conflict: 409,
         domain_errors.Refused: 422,
+        domain_errors.Forbidden: 403,
     }
     if isinstance(error, domain_errors.NotOwner):
         errors.render(req, resp, errors.abort(403), params)
@@ -78,6 +79,7 @@ def create_app(
         "/reports/claims/{report_id:uuid}:reject": (claim_item, "reject"),
         "/users:register": (user_commands, "register"),
         "/users:remove": (user_commands, "remove"),
+        "/users:restore": (user_commands, "restore"),
         "/users/self:update": (user_commands, "update"),
     }
     gate = RequestGate(

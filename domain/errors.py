@@ -19,6 +19,10 @@ class Refused(DomainError):
     """The item exists but is in a state that does not allow the command (422)."""
 
 
+class Forbidden(DomainError):
+    """The caller may never do this, whatever the item's state (403 with the message)."""
+
+
 class NotOwner(DomainError):
     """Only the uploader or an admin may do this (bare 403)."""
 

@@ -1,4 +1,7 @@
-"""A registered user, keyed by (sub, iss)."""
+"""A registered user, keyed by (sub, iss).
+
+Removal by an admin is a ban: the user may not register again until an admin lifts it.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from domain.actor import Actor
-from domain.errors import Conflict
+from domain.errors import Conflict, Forbidden
 
 
 class User(Aggregate):
@@ -22,6 +25,7 @@ class User(Aggregate):
         self.iss = iss
         self.email = email
         self.registered = True
+        self.banned = False
         self.registration_datetime: datetime = self.created_on
 
     @property
@@ -40,9 +44,12 @@ class User(Aggregate):
             user.registration_datetime = self.timestamp
 
     def register_again(self, email: str, actor: Actor) -> None:
-        """A removed user may register anew; what they uploaded before stays gone."""
+        """A removed user whose ban was lifted may register anew; what they uploaded before stays gone."""
         if self.registered:
             raise Conflict("User already submitted/exists")
+        if self.banned:
+            raise Forbidden("This user was removed by an administrator and may register again only once an "
+                            "administrator restores them")
         self.trigger_event(self.RegisteredAgain, email=email, actor=actor)
 
     @event("EmailUpdated")
@@ -52,6 +59,12 @@ class User(Aggregate):
     @event("Removed")
     def remove(self, actor: Actor) -> None:
         self.registered = False
+        self.banned = True
+
+    @event("Restored")
+    def restore(self, actor: Actor) -> None:
+        """Lifts the ban of a removed user: they may register again (nothing of theirs comes back)."""
+        self.banned = False
 
     def uploaded(self, when: datetime) -> bool:
         """Whether an item uploaded at `when` belongs to the current registration (removal cascades)."""

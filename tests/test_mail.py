@@ -93,14 +93,33 @@ def test_updating_self_mails_the_new_address(mail_api, smtp_sink):
     assert_mail(mail, to="new@example.org", subject="Your user information was updated", cc=None)
 
 
-def test_registering_again_after_removal_is_welcomed_again(mail_api, smtp_sink):
+def test_registering_again_after_removal_and_restore_is_welcomed_again(mail_api, smtp_sink):
     admin = register(mail_api, "root", admin=True)
     register(mail_api, "alice")
-    assert mail_api.post("/users:remove", admin, query_string="sub=alice").status_code == 204
+    alice = {"sub": "alice", "iss": mail_api.provider.issuer}
+    assert mail_api.post("/users:remove", admin, params=alice).status_code == 204
+    assert mail_api.post("/users:restore", admin, params=alice).status_code == 204
     register(mail_api, "alice")
     mails = smtp_sink.wait_for(3)
     assert [m["To"] for m in mails] == ["root@example.org", "alice@example.org", "alice@example.org"]
     assert_mail(mails[2], to="alice@example.org", subject="Thank you for registering", cc=None)
+
+
+def test_a_removed_user_hears_nothing_of_what_they_submitted(mail_api, smtp_sink):
+    """Their sites stay, owned by no one: reviewing them mails nobody, even once the user is
+    restored and registered again."""
+    admin = register(mail_api, "root", admin=True)
+    token = register(mail_api, "alice")
+    approved_site, rejected_site = submit_site(mail_api, token), submit_site(mail_api, token)
+    smtp_sink.wait_for(4)
+    alice = {"sub": "alice", "iss": mail_api.provider.issuer}
+    assert mail_api.post("/users:remove", admin, params=alice).status_code == 204
+    assert mail_api.post(f"/sites/{approved_site['id']}:approve", admin).status_code == 204
+    assert mail_api.post("/users:restore", admin, params=alice).status_code == 204
+    register(mail_api, "alice")
+    assert mail_api.post(f"/sites/{rejected_site['id']}:reject", admin).status_code == 204
+    register(mail_api, "marker")
+    assert [m["Subject"] for m in smtp_sink.wait_for(6)[4:]] == ["Thank you for registering"] * 2
 
 
 # --- benchmarks, sites, flavors -----------------------------------------------------------------

@@ -70,6 +70,7 @@ CONTRACT = {
     "ListUsers": ("get", "/users", "admin", PAGE | {"sub", "iss", "email", "sort_by"}),
     "RegisterSelf": ("post", "/users:register", "token", set()),
     "RemoveUsers": ("post", "/users:remove", "admin", {"sub", "iss", "email"}),
+    "RestoreUser": ("post", "/users:restore", "admin", {"sub", "iss"}),
     "SearchUsers": ("get", "/users:search", "admin", PAGE | {"terms", "sort_by"}),
     "GetSelf": ("get", "/users/self", "token", set()),
     "UpdateSelf": ("post", "/users/self:update", "user", set()),
@@ -154,8 +155,9 @@ def test_every_declared_parameter_appears(document, operation_id):
             schema = parameter["schema"].get("items", parameter["schema"])
             assert schema == {"type": "string", "format": "uuid"}, parameter["name"]
         assert parameter["required"] is (
-            parameter["in"] == "path" or parameter["name"] in {"execution_datetime", "benchmark_id", "flavor_id"}
-            and operation_id == "CreateResult"
+            parameter["in"] == "path"
+            or parameter["name"] in {"execution_datetime", "benchmark_id", "flavor_id"} and operation_id == "CreateResult"
+            or operation_id == "RestoreUser"  # one user: both halves of its key
         ), parameter["name"]
 
 

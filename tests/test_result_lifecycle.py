@@ -235,18 +235,21 @@ def test_deleting_a_tag_removes_it_from_results_only(api, callers, where):
     assert ids(api.get("/results:search", query_string="terms=doomed").json) == []
 
 
-def test_removing_a_user_removes_their_results_and_what_depends_on_their_uploads(api, callers, where, result):
-    # `where` (benchmark, site, flavor) is alice's: bob's result on it goes with her.
+def test_removing_a_user_removes_their_results_and_no_one_elses(api, callers, where, result):
+    # `where` (benchmark, site, flavor) is alice's: bob's result on it stays (design §6).
     bobs_on_alices = catalog.upload(api, callers.other, where)
     bobs_own = catalog.setup(api, callers.other, callers.admin)
     bobs = catalog.upload(api, callers.other, bobs_own)
     alices_on_bobs = catalog.upload(api, callers.user, bobs_own)
-    assert api.post("/users:remove", callers.admin, query_string="sub=alice").status_code == 204
-    for gone in (result, bobs_on_alices, alices_on_bobs):
+    removal = {"sub": "alice", "iss": api.provider.issuer}
+    assert api.post("/users:remove", callers.admin, params=removal).status_code == 204
+    for gone in (result, alices_on_bobs):
         assert gone_from_public_reads(api, gone["id"]), gone["json"]
-    assert listed(api) == [bobs["id"]]
-    assert own(api, callers.other) == [bobs["id"]]
-    # Registering again starts afresh: nothing of before comes back.
+    assert sorted(listed(api)) == sorted([bobs_on_alices["id"], bobs["id"]])
+    assert api.get(f"/results/{bobs_on_alices['id']}").json == bobs_on_alices
+    assert sorted(own(api, callers.other)) == sorted([bobs_on_alices["id"], bobs["id"]])
+    # Registering again (once an admin lifted the ban) starts afresh: nothing of before comes back.
+    assert api.post("/users:restore", callers.admin, params=removal).status_code == 204
     alice = api.register("alice")
     assert own(api, alice) == []
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
 import requests
 
-from tests.support.items import add_flavor, approve, create_tag, result_setup, submit_benchmark, submit_site
+from tests.support.items import add_flavor, approve, create_tag, result_setup, submit_site, upload_result
 
 
 def utc_now() -> datetime:
@@ -69,6 +70,34 @@ def test_registering_takes_the_email_from_userinfo_when_the_token_lacks_it(api):
     answer = api.post("/users:register", token)
     assert answer.status_code == 201, answer.text
     assert answer.json["email"] == "quiet@example.org"
+
+
+@pytest.mark.parametrize("verified, error", [
+    (False, "Email unverified by OIDC provider"), (None, "No email_verified status in user"),
+])
+def test_registering_needs_an_email_the_provider_verified(api, verified, error):
+    token = api.provider.mint("carol", email="carol@example.org", email_verified=verified)
+    answer = api.post("/users:register", token)
+    assert answer.status_code == 422
+    assert answer.json["errors"] == {"error": error}
+    assert api.get("/users/self", token).status_code == 404
+
+
+@pytest.mark.parametrize("email", [
+    "carol@example.org\r\nBcc: victim@example.org", "carol@example.org\n", "carol@example.org, victim@example.org",
+    "Carol <carol@example.org>", '"carol"@example.org', "carol@example.org\u2028", "carol\x00@example.org",
+    "carol", "carol@localhost", "carol@@example.org", "c" * 65 + "@example.org", "carol@" + "e" * 250 + ".org",
+])
+def test_registering_and_updating_need_one_well_formed_address(api, email):
+    token = api.provider.mint("carol", email=email)
+    refused = {"error": "Email from the OIDC provider is not a single valid address"}
+    answer = api.post("/users:register", token)
+    assert answer.status_code == 422 and answer.json["errors"] == refused
+    assert api.get("/users/self", token).status_code == 404
+    api.register("carol")
+    answer = api.post("/users/self:update", token)
+    assert answer.status_code == 422 and answer.json["errors"] == refused
+    assert api.get("/users/self", token).json["email"] == "carol@example.org"
 
 
 def test_registering_ignores_a_body_and_unknown_query_arguments(api):
@@ -297,60 +326,92 @@ def test_removing_nobody_is_fine(api, callers):
     assert api.get("/users", callers.admin).json["total"] == 3
 
 
-def test_removing_a_user_removes_everything_they_uploaded(api, callers):
+def test_removing_needs_sub_and_iss_together_or_an_email(api, callers):
+    for query in ("sub=bob", f"iss={api.provider.issuer}", "sub=bob&sub=alice"):
+        answer = api.post("/users:remove", callers.admin, query_string=query)
+        assert answer.status_code == 422, query
+        assert answer.json == {"code": 422, "status": "Unprocessable Entity", "errors": {
+            "error": "Cancelled: users are removed by sub and iss together, or by email"}}
+    assert api.get("/users", callers.admin).json["total"] == 3  # nobody of the issuer went
+
+
+def test_removing_a_user_removes_their_results_and_claims_but_not_the_shared_catalog(api, callers):
+    """Design §6: the benchmarks, sites and flavors a removed user submitted stay, owned by no
+    one, because other users' results rely on them."""
     benchmark, site, flavor = result_setup(api, callers.user, callers.admin)
+    alices = upload_result(api, callers.user, benchmark["id"], flavor["id"])
+    bobs = upload_result(api, callers.other, benchmark["id"], flavor["id"])
     pending_site = submit_site(api, callers.user)
-    others_site = submit_site(api, callers.other)
-    flavor_on_others_site = add_flavor(api, callers.user, others_site["id"])
-    others_flavor_on_users_site = add_flavor(api, callers.other, site["id"])
-    others_benchmark = submit_benchmark(api, callers.other)
+    pending_flavor = add_flavor(api, callers.user, pending_site["id"])
+    bobs_site = submit_site(api, callers.other)
+    claim = api.post(f"/results/{bobs['id']}:claim", callers.user, json={"message": "doubt"}).json
     tag = create_tag(api, callers.user)
 
     assert api.post("/users:remove", callers.admin, query_string="email=alice@example.org").status_code == 204
 
-    for path in (
-        f"/benchmarks/{benchmark['id']}",
-        f"/sites/{site['id']}",
-        f"/sites/{pending_site['id']}",
-        f"/flavors/{flavor['id']}",
-        f"/flavors/{flavor_on_others_site['id']}",
-        f"/flavors/{others_flavor_on_users_site['id']}",  # went with the site
-    ):
-        assert api.get(path).status_code == 404, path
-    assert api.get(f"/sites/{others_site['id']}").status_code == 200
-    assert api.get(f"/benchmarks/{others_benchmark['id']}").status_code == 200
-    assert api.get(f"/tags/{tag['id']}").status_code == 200  # tags have no uploader
-    submits = api.get("/reports/submits", callers.admin).json["items"]
-    assert {s["resource_id"] for s in submits} == {others_site["id"], others_benchmark["id"]}
+    for path, item in ((f"/benchmarks/{benchmark['id']}", benchmark), (f"/sites/{site['id']}", site),
+                       (f"/flavors/{flavor['id']}", flavor), (f"/sites/{pending_site['id']}", pending_site),
+                       (f"/flavors/{pending_flavor['id']}", pending_flavor), (f"/tags/{tag['id']}", tag),
+                       (f"/results/{bobs['id']}", bobs)):
+        answer = api.get(path)
+        assert answer.status_code == 200 and answer.json == item, path
+    assert api.get(f"/results/{alices['id']}").status_code == 404
+    assert api.get(f"/reports/claims/{claim['id']}", callers.admin).status_code == 404
+    assert [r["id"] for r in api.get("/results").json["items"]] == [bobs["id"]]  # alice's claim withdrawn
+    bob = api.get("/users/self", callers.other).json
+    submits = {s["resource_id"]: s.get("uploader") for s in api.get("/reports/submits", callers.admin).json["items"]}
+    assert submits == {pending_site["id"]: None, pending_flavor["id"]: None, bobs_site["id"]: bob}
+    # Owned by no one: an admin reviews them as any other, and bob keeps using them.
+    approve(api, callers.admin, "sites", pending_site["id"])
+    assert api.post(f"/flavors/{pending_flavor['id']}:reject", callers.admin).status_code == 204
+    add_flavor(api, callers.other, pending_site["id"])
+    upload_result(api, callers.other, benchmark["id"], flavor["id"])
 
 
-def test_a_removed_user_may_register_again_and_their_old_items_stay_gone(api, callers):
+def test_a_removed_user_is_banned_until_an_admin_restores_them(api, callers):
     site = submit_site(api, callers.user, name="kept-name")
     old = api.get("/users/self", callers.user).json
-    api.post("/users:remove", callers.admin, query_string="sub=alice")
+    removal = {"sub": "alice", "iss": api.provider.issuer}
+    assert api.post("/users:remove", callers.admin, params=removal).status_code == 204
+    for token in (callers.user, api.token("alice", email="alice@elsewhere.org")):
+        answer = api.post("/users:register", token)
+        assert answer.status_code == 403
+        assert answer.json == {"code": 403, "status": "Forbidden", "errors": {"error": (
+            "This user was removed by an administrator and may register again only once an administrator "
+            "restores them")}}
+    assert api.get("/users/self", callers.user).status_code == 404
+    assert api.post("/sites", callers.user, json={"name": "n", "address": "a"}).status_code == 403
+
+    assert api.post("/users:restore", callers.admin, params=removal).status_code == 204
+    assert api.get("/users/self", callers.user).status_code == 404  # restored: may register, not registered
     answer = api.post("/users:register", callers.user)
     assert answer.status_code == 201, answer.text
     assert parse(answer.json["registration_datetime"]) > parse(old["registration_datetime"])
     assert api.get("/users/self", callers.user).json == answer.json
-    assert api.get(f"/sites/{site['id']}").status_code == 404
-    assert api.get("/sites", query_string="status=on_review").json["items"] == []
-    # the name of the removed site is free again, and new uploads belong to the new registration
-    again = submit_site(api, callers.user, name="kept-name")
-    assert api.get(f"/sites/{again['id']}").status_code == 200
-    approve(api, callers.admin, "sites", again["id"])
-    assert [s["name"] for s in api.get("/sites").json["items"]] == ["kept-name"]
+    # What alice submitted before stays in the catalog, but is no longer hers.
+    assert api.get(f"/sites/{site['id']}").json == site
+    [pending] = api.get("/reports/submits", callers.admin).json["items"]
+    assert pending["resource_id"] == site["id"] and "uploader" not in pending
+    assert api.post("/sites", callers.user, json={"name": "kept-name", "address": "a"}).status_code == 409
+    again = submit_site(api, callers.user, name="new-name")
+    submits = {s["resource_id"]: s.get("uploader") for s in api.get("/reports/submits", callers.admin).json["items"]}
+    assert submits == {site["id"]: None, again["id"]: answer.json}
 
 
-def test_a_removed_users_items_cannot_be_changed_and_their_names_are_free(api, callers):
-    site = submit_site(api, callers.user, name="orphan")
-    benchmark = submit_benchmark(api, callers.user, image="org/orphan", tag="1")
-    api.post("/users:remove", callers.admin, params={"sub": "alice", "iss": api.provider.issuer})
-    assert api.put(f"/sites/{site['id']}", callers.admin, json={"name": "x", "address": "y"}).status_code == 404
-    assert api.post(f"/sites/{site['id']}:approve", callers.admin).status_code == 404
-    assert api.post(f"/sites/{site['id']}/flavors", callers.other, json={"name": "f"}).status_code == 404
-    assert api.delete(f"/benchmarks/{benchmark['id']}", callers.admin).status_code == 404
-    assert submit_site(api, callers.other, name="orphan")["id"] != site["id"]
-    assert submit_benchmark(api, callers.other, image="org/orphan", tag="1")["id"] != benchmark["id"]
+def test_restoring_needs_a_removed_user_by_sub_and_iss(api, callers):
+    issuer = api.provider.issuer
+    answer = api.post("/users:restore", callers.admin, params={"sub": "bob", "iss": issuer})
+    assert answer.status_code == 422
+    assert answer.json["errors"] == {"error": f"User bob@{issuer} was not removed"}
+    answer = api.post("/users:restore", callers.admin, params={"sub": "nobody-at-all", "iss": issuer})
+    assert answer.status_code == 404
+    assert answer.json["errors"] == {"error": f"User nobody-at-all@{issuer} not found"}
+    answer = api.post("/users:restore", callers.admin, query_string="sub=bob")
+    assert answer.status_code == 422
+    assert answer.json["errors"] == {"query": {"iss": ["Missing data for required field."]}}
+    answer = api.post("/users:restore", callers.admin, query_string=f"sub=bob&iss={issuer}&email=x")
+    assert answer.json["errors"] == {"query": {"email": ["Unknown field."]}}
+    assert api.post("/users:restore", callers.other, params={"sub": "bob", "iss": issuer}).status_code == 403
 
 
 def test_removing_users_is_for_admins(api, callers):

@@ -1,4 +1,4 @@
-"""Writes on users: register, refresh email, remove."""
+"""Writes on users: register, refresh email, remove, restore."""
 
 from __future__ import annotations
 
@@ -26,6 +26,11 @@ class Users:
         _, position = self.commands.run(
             users.remove, req.context.caller.actor, query["sub"], query["iss"], query["email"], self.lookups
         )
+        answers.answer(resp, position)
+
+    def on_post_restore(self, req: falcon.Request, resp: falcon.Response) -> None:
+        query = req.context.query
+        _, position = self.commands.run(users.restore, req.context.caller.actor, query["sub"], query["iss"])
         answers.answer(resp, position)
 
     def on_post_update(self, req: falcon.Request, resp: falcon.Response) -> None:

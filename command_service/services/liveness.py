@@ -2,7 +2,8 @@
 
 Deleting a site, benchmark or flavor, or removing a user, is one event; what depended on it
 is gone by implication. Projectors apply the same rule to the read tables, so both sides agree
-without writing an event per cascaded result.
+without writing an event per cascaded result. A removed user's results and claims go with
+them; the benchmarks, sites and flavors they submitted stay (other users' results use them).
 """
 
 from __future__ import annotations
@@ -32,23 +33,23 @@ def _uploader_alive(session: Session, uploader: Actor, uploaded_at: datetime) ->
     return user is not None and user.uploaded(uploaded_at)
 
 
-def _reviewed_alive(session: Session, item: ReviewedItem | None) -> bool:
-    return item is not None and not item.removed and _uploader_alive(session, item.uploader, item.created_on)
+def _reviewed_alive(item: ReviewedItem | None) -> bool:
+    return item is not None and not item.removed
 
 
 def live_benchmark(session: Session, id: UUID) -> Benchmark | None:
     benchmark = session.get(Benchmark, id)
-    return benchmark if _reviewed_alive(session, benchmark) else None
+    return benchmark if _reviewed_alive(benchmark) else None
 
 
 def live_site(session: Session, id: UUID) -> Site | None:
     site = session.get(Site, id)
-    return site if _reviewed_alive(session, site) else None
+    return site if _reviewed_alive(site) else None
 
 
 def live_flavor(session: Session, id: UUID) -> Flavor | None:
     flavor = session.get(Flavor, id)
-    if _reviewed_alive(session, flavor) and live_site(session, flavor.site_id):
+    if _reviewed_alive(flavor) and live_site(session, flavor.site_id):
         return flavor
     return None
 
@@ -73,7 +74,9 @@ def live_result(session: Session, id: UUID) -> Result | None:
 
 def live_claim(session: Session, id: UUID) -> Claim | None:
     claim = session.get(Claim, id)
-    return claim if _reviewed_alive(session, claim) else None
+    if _reviewed_alive(claim) and _uploader_alive(session, claim.uploader, claim.created_on):
+        return claim
+    return None
 
 
 LIVE = {

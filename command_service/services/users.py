@@ -1,6 +1,13 @@
-"""Commands on users: register, refresh email, remove (with everything they uploaded)."""
+"""Commands on users: register, refresh email, remove (a ban, with their results and claims), restore.
+
+What a removed user submitted to the shared catalog (benchmarks, sites, flavors) stays, owned
+by no one: other users' results rely on it (docs/security.md, "Removing users").
+"""
 
 from __future__ import annotations
+
+import re
+import unicodedata
 
 from domain.actor import Actor
 from domain.errors import NotFound, Refused
@@ -12,32 +19,57 @@ from command_service.services.session import Session
 from projections.lookups import Lookups
 
 NO_EMAIL = "No scope for email in oidc token"
+# One plain address (RFC 5321 dot-atoms, UTF-8 allowed as RFC 6531 does): no display name,
+# quotes, comments or lists, so that it can only ever name one recipient in a mail header.
+_WORD = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\U0010ffff-]+"
+_LABEL = r"[A-Za-z0-9\u0080-\U0010ffff](?:[A-Za-z0-9\u0080-\U0010ffff-]*[A-Za-z0-9\u0080-\U0010ffff])?"
+ADDRESS = re.compile(rf"(?P<local>{_WORD}(?:\.{_WORD})*)@{_LABEL}(?:\.{_LABEL})+")
+MAX_ADDRESS, MAX_LOCAL_PART = 254, 64  # RFC 5321 4.5.3.1
+UNDEFINED = "Cancelled, undefined users"
+UNSELECTIVE = "Cancelled: users are removed by sub and iss together, or by email"
 
 
-
-def register(session: Session, identity: Identity) -> tuple[User, int]:
-    if not identity.email:
-        raise Refused(NO_EMAIL)
-    actor = Actor(identity.sub, identity.iss)
-    user = session.get(User, User.create_id(identity.sub, identity.iss))
-    if user is None:
-        user = User(sub=identity.sub, iss=identity.iss, email=identity.email, actor=actor)
-    else:
-        user.register_again(identity.email, actor)  # Conflict when still registered
-    return user, session.save(user)
+def _is_address(email: str) -> bool:
+    """A sane single address: no control, format or separator characters (CR/LF would inject
+    mail headers), within the SMTP length limits."""
+    match = ADDRESS.fullmatch(email)
+    return (
+        match is not None and len(email) <= MAX_ADDRESS and len(match["local"]) <= MAX_LOCAL_PART
+        and not any(unicodedata.category(character)[0] in "CZ" for character in email)
+    )
 
 
-def update_email(session: Session, identity: Identity) -> tuple[User, int]:
+def verified_email(identity: Identity) -> str:
+    """The token's e-mail, once the provider vouches for it and it is one well-formed address:
+    registration and /users/self:update check the same, in the contract's order (§5.7)."""
     if not identity.email:
         raise Refused(NO_EMAIL)
     if identity.email_verified is None:
         raise Refused("No email_verified status in user")
     if not identity.email_verified:
         raise Refused("Email unverified by OIDC provider")
+    if not _is_address(identity.email):
+        raise Refused("Email from the OIDC provider is not a single valid address")
+    return identity.email
+
+
+def register(session: Session, identity: Identity) -> tuple[User, int]:
+    email = verified_email(identity)
+    actor = Actor(identity.sub, identity.iss)
+    user = session.get(User, User.create_id(identity.sub, identity.iss))
+    if user is None:
+        user = User(sub=identity.sub, iss=identity.iss, email=email, actor=actor)
+    else:
+        user.register_again(email, actor)  # Conflict when still registered, Forbidden when banned
+    return user, session.save(user)
+
+
+def update_email(session: Session, identity: Identity) -> tuple[User, int]:
+    email = verified_email(identity)
     user = session.get(User, User.create_id(identity.sub, identity.iss))
     if user is None or not user.registered:
         raise NotFound("User not registered")
-    user.update_email(email=identity.email, actor=Actor(identity.sub, identity.iss))
+    user.update_email(email=email, actor=Actor(identity.sub, identity.iss))
     return user, session.save(user)
 
 
@@ -55,8 +87,12 @@ def _withdraw_claims(session: Session, actor: Actor, user: User, lookups: Lookup
 def remove(
     session: Session, actor: Actor, sub: str | None, iss: str | None, email: str | None, lookups: Lookups
 ) -> tuple[list[User], int]:
+    """Removes (and bans) the users matching every given argument. A sub alone, or an issuer
+    alone, is refused: `iss=X` would remove every user of an issuer."""
     if sub is None and iss is None and email is None:
-        raise Refused("Cancelled, undefined users")
+        raise Refused(UNDEFINED)
+    if email is None and (sub is None or iss is None):
+        raise Refused(UNSELECTIVE)
     candidates = [(sub, iss)] if sub is not None and iss is not None else lookups.users(sub, iss, email)
     removed, results = [], []
     for candidate_sub, candidate_iss in candidates:
@@ -69,3 +105,11 @@ def remove(
     return removed, session.save(*removed, *{result.id: result for result in results}.values())
 
 
+def restore(session: Session, actor: Actor, sub: str, iss: str) -> tuple[User, int]:
+    user = session.get(User, User.create_id(sub, iss))
+    if user is None:
+        raise NotFound(f"User {sub}@{iss} not found")
+    if not user.banned:
+        raise Refused(f"User {sub}@{iss} was not removed")
+    user.restore(actor)
+    return user, session.save(user)

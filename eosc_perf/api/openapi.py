@@ -43,10 +43,10 @@ SCHEMAS = {
          "uploader": {"$ref": "#/components/schemas/User"}},
         ["id", "upload_datetime", "message", "resource_type", "uploader"],
     ),
-    "Submit": _object(
+    "Submit": _object(  # no uploader for the items of a removed user
         {"upload_datetime": DATETIME, "resource_type": {"type": "string", "enum": ["benchmark", "site", "flavor", "claim"]},
          "resource_id": UUID, "uploader": {"$ref": "#/components/schemas/User"}},
-        ["upload_datetime", "resource_type", "resource_id", "uploader"],
+        ["upload_datetime", "resource_type", "resource_id"],
     ),
     "Error": {"type": "object", "properties": {"code": {"type": "integer"}, "status": TEXT,
                                                "errors": {"type": "object"}, "message": {"type": "object"},

@@ -106,6 +106,18 @@ def update_email(conn: Connection, user_id, email: str) -> None:
     conn.execute(mail_users.update().where(mail_users.c.id == str(user_id)).values(email=email))
 
 
+def forget_user(conn: Connection, user_id) -> None:
+    """A removed user hears nothing more, not even of what they submitted before: the items
+    are owned by no one (a registration after the ban lift starts with nothing)."""
+    row = conn.execute(select(mail_users).where(mail_users.c.id == str(user_id))).first()
+    if row is None:
+        return
+    conn.execute(mail_items.delete().where(
+        (mail_items.c.uploader_sub == row.sub) & (mail_items.c.uploader_iss == row.iss)
+    ))
+    conn.execute(mail_users.delete().where(mail_users.c.id == row.id))
+
+
 def email_of(conn: Connection, user: Actor) -> str | None:
     return conn.execute(
         select(mail_users.c.email).where(mail_users.c.id == str(User.create_id(user.sub, user.iss)))

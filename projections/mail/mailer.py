@@ -80,6 +80,11 @@ def user_email_updated(conn: Connection, event: User.EmailUpdated, support: str)
     return [messages.email_updated(event.email)]
 
 
+def user_removed(conn: Connection, event: User.Removed, support: str) -> list[Letter]:
+    directory.forget_user(conn, event.originator_id)
+    return []  # no mail for a removal (contract §6)
+
+
 # -- benchmarks, sites, flavors and claims: submitted, approved, rejected --------------------
 
 
@@ -132,11 +137,12 @@ def result_restored(conn: Connection, event: Result.Restored, support: str) -> l
     return _addressed(conn, uploader, event, lambda to: messages.restored(event.originator_id, to, support))
 
 
-# Events not listed send nothing: tags, PUT updates, deletes, tag replacement, user removal.
+# Events not listed send nothing: tags, PUT updates, deletes, tag replacement, lifting a ban.
 HANDLERS: dict[type, Handler] = {
     User.Registered: user_registered,
     User.RegisteredAgain: user_registered_again,
     User.EmailUpdated: user_email_updated,
+    User.Removed: user_removed,
     Benchmark.Submitted: submitted("benchmark"),
     Benchmark.Approved: approved("benchmark"),
     Benchmark.Rejected: rejected("benchmark"),

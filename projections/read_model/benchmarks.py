@@ -7,7 +7,7 @@ from sqlalchemy.engine import Connection
 from domain.benchmark import Benchmark, unique_name
 from eosc_perf import documents
 from projections.read_model import cascades, review
-from projections.read_model.rows import is_registered, uploader_columns, utc
+from projections.read_model.rows import uploader_columns, utc
 from projections.tables import STATUS, benchmarks, results
 
 
@@ -25,8 +25,6 @@ def _columns(id, upload_datetime, docker_image, docker_tag, url, json_schema, de
 
 
 def benchmark_submitted(conn: Connection, event: Benchmark.Submitted) -> None:
-    if not is_registered(conn, event.actor):
-        return
     when = utc(event.timestamp)
     columns = _columns(
         event.originator_id, when, event.docker_image, event.docker_tag, event.url, event.json_schema,

@@ -7,7 +7,7 @@ from sqlalchemy.engine import Connection
 from domain.flavor import Flavor
 from eosc_perf import documents
 from projections.read_model import cascades, review
-from projections.read_model.rows import is_registered, row_exists, uploader_columns, utc
+from projections.read_model.rows import row_exists, uploader_columns, utc
 from projections.tables import STATUS, flavors, results, sites
 
 
@@ -17,7 +17,7 @@ def _columns(id, upload_datetime, name, description) -> dict:
 
 
 def flavor_submitted(conn: Connection, event: Flavor.Submitted) -> None:
-    if not (is_registered(conn, event.actor) and row_exists(conn, sites, event.site_id)):
+    if not row_exists(conn, sites, event.site_id):
         return
     when = utc(event.timestamp)
     conn.execute(

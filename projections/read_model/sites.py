@@ -7,7 +7,7 @@ from sqlalchemy.engine import Connection
 from domain.site import Site
 from eosc_perf import documents
 from projections.read_model import cascades, review
-from projections.read_model.rows import is_registered, uploader_columns, utc
+from projections.read_model.rows import uploader_columns, utc
 from projections.tables import STATUS, results, sites
 
 
@@ -17,8 +17,6 @@ def _columns(id, upload_datetime, name, address, description) -> dict:
 
 
 def site_submitted(conn: Connection, event: Site.Submitted) -> None:
-    if not is_registered(conn, event.actor):
-        return
     when = utc(event.timestamp)
     conn.execute(
         sites.insert().values(

@@ -1,4 +1,8 @@
-"""Items waiting for review: benchmarks, sites, flavors and claims on review."""
+"""Items waiting for review: benchmarks, sites, flavors and claims on review.
+
+An item a removed user submitted stays on review without an uploader: only a registration
+made before the upload owns it (a removed user who registers again owns nothing of before).
+"""
 
 from __future__ import annotations
 
@@ -16,13 +20,17 @@ SORTABLE = {
     "upload_datetime": submits.c.upload_datetime,
     "resource_type": submits.c.resource_type,
 }
-_FROM = submits.join(users, and_(users.c.sub == submits.c.uploader_sub, users.c.iss == submits.c.uploader_iss))
+_FROM = submits.outerjoin(users, and_(
+    users.c.sub == submits.c.uploader_sub, users.c.iss == submits.c.uploader_iss,
+    users.c.registration_datetime <= submits.c.upload_datetime,
+))
 
 
 def _render(rows) -> list[str]:
     return [
-        '{"resource_id":"%s","resource_type":"%s","upload_datetime":"%s","uploader":%s}'
-        % (row.resource_id, row.resource_type, documents.timestamp(row.upload_datetime), row.doc)
+        '{"resource_id":"%s","resource_type":"%s","upload_datetime":"%s"%s}'
+        % (row.resource_id, row.resource_type, documents.timestamp(row.upload_datetime),
+           ',"uploader":%s' % row.doc if row.doc is not None else "")
         for row in rows
     ]
 
