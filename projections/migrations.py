@@ -95,6 +95,15 @@ def _result_numbers(conn: Connection) -> None:
     numbers.backfill(conn)
 
 
+def _mail_give_up(conn: Connection) -> None:
+    """Mails refused for good are given up, not retried (projections/mail/delivery.py), and a
+    removed user's items are found by uploader. (A new store got both from migration 2.)"""
+    if "given_up_at" not in {column["name"] for column in inspect(conn).get_columns("mail_outbox")}:
+        kind = "TIMESTAMP WITHOUT TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
+        conn.execute(text(f"ALTER TABLE mail_outbox ADD COLUMN given_up_at {kind}"))
+    conn.execute(text("CREATE INDEX IF NOT EXISTS mail_items_uploader ON mail_items (uploader_sub, uploader_iss)"))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "read tables", _read_tables),
     (2, "mailer tables", _mail_tables),
@@ -103,6 +112,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (5, "indexes for searches: results by site or flavor, with their visibility", _search_indexes),
     (6, "PostgreSQL: drop the trigram indexes searches no longer use", _drop_trigram_indexes),
     (7, "numbers of result documents by path, for number filters and sorts", _result_numbers),
+    (8, "mailer: mails given up, a removed user's items by uploader", _mail_give_up),
 ]
 
 

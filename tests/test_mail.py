@@ -15,11 +15,17 @@ from pathlib import Path
 
 import falcon.testing
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, inspect, select, text
 
 from eosc_perf.embedded import build
+from projections.bus.lag import LagReport, lines
+from projections.mail import directory
 from projections.mail.directory import mail_outbox
-from tests.conftest import ADMIN_ENTITLEMENT, Api, service_settings
+from projections.mail.messages import Letter
+from projections import read_store
+from projections.migrations import migrate, schema_migrations
+from projections.replay import scratch_store
+from tests.conftest import ADMIN_ENTITLEMENT, BACKENDS, Api, service_settings
 from tests.support.fixtures_smtp import smtp_sink  # noqa: F401  (fixture)
 from tests.support.items import add_flavor, create_tag, result_setup, submit_benchmark, submit_site, upload_result
 from tests.support.smtp_sink import SmtpSink, closed_port
@@ -249,17 +255,47 @@ def test_a_mail_server_outage_keeps_the_mail_until_it_is_back(tmp_path, identity
             api.service.close()
 
 
-def test_a_refused_recipient_does_not_hold_back_later_mails(mail_api, smtp_sink):
+def test_a_recipient_refused_for_now_does_not_hold_back_later_mails(mail_api, smtp_sink):
     mail_api.service.mail.postman.first_retry = 0.05
-    smtp_sink.refuse.add("alice@example.org")
+    smtp_sink.defer.add("alice@example.org")
     register(mail_api, "alice")
     register(mail_api, "bob")
     [mail] = smtp_sink.wait_for(1)
     assert mail["To"] == "bob@example.org"
     refused = wait_until(lambda: [r for r in outbox(mail_api) if r.attempts >= 1 and r.sent_at is None])
-    assert "550" in refused[0].last_error
-    smtp_sink.refuse.clear()
+    assert "450" in refused[0].last_error and refused[0].given_up_at is None
+    smtp_sink.defer.clear()
     assert smtp_sink.wait_for(2)[1]["To"] == "alice@example.org"
+
+
+def test_a_recipient_refused_for_good_is_given_up_logged_and_counted(mail_api, smtp_sink, caplog):
+    """A 5xx for the only recipient is permanent (RFC 5321 4.2.1): the mail is not retried forever."""
+    mail_api.service.mail.postman.first_retry = 0.05
+    smtp_sink.refuse.add("alice@example.org")
+    with caplog.at_level(logging.ERROR, logger="eosc_perf.mail"):
+        register(mail_api, "alice")
+        [row] = wait_until(lambda: [r for r in outbox(mail_api) if r.given_up_at is not None], what="given up")
+    assert row.sent_at is None and row.attempts == 1 and "550" in row.last_error
+    assert "refused for good, given up" in caplog.text and "alice@example.org" in caplog.text
+    smtp_sink.refuse.clear()
+    register(mail_api, "marker")
+    assert [m["To"] for m in smtp_sink.wait_for(1)] == ["marker@example.org"]
+    time.sleep(0.3)  # several retry periods: alice's mail stays given up
+    assert [m["To"] for m in smtp_sink.messages] == ["marker@example.org"]
+    with mail_api.service.mail.postman.engine.connect() as conn:
+        assert directory.given_up(conn) == 1
+        assert lines(LagReport(0, None, [], mails_given_up=directory.given_up(conn)))[-1] == (
+            "mails given up (refused for good by the SMTP server): 1")
+
+
+def test_an_address_no_mail_header_can_hold_is_given_up(mail_api, smtp_sink):
+    """Registration refuses such addresses now; one stored before (CR/LF) must not be retried forever."""
+    with mail_api.service.mail.postman.engine.begin() as conn:
+        directory.queue(conn, 10**9, 0, Letter("alice@example.org\r\nBcc: victim@example.org", "", "Hi"))
+    [row] = wait_until(lambda: [r for r in outbox(mail_api) if r.given_up_at is not None], what="given up")
+    assert row.attempts == 1 and "ValueError" in row.last_error
+    register(mail_api, "marker")
+    assert [m["To"] for m in smtp_sink.wait_for(1)] == ["marker@example.org"]
 
 
 def test_a_restarted_service_sends_nothing_twice(tmp_path, identity_provider, smtp_sink):
@@ -327,3 +363,32 @@ def test_without_mail_server_mails_are_logged_and_marked_sent(tmp_path, identity
         wait_until(lambda: all(r.sent_at for r in outbox(api)), what="marked sent")
     finally:
         service.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def scratch_read_store(request, tmp_path):
+    """An empty read store: a SQLite file, or a scratch schema in the production stack's database."""
+    if request.param == "embedded":
+        live = read_store.connect(f"sqlite:///{tmp_path / 'live.sqlite'}")
+    else:
+        live = read_store.connect(request.getfixturevalue("production_stack").database_url)
+    try:
+        with scratch_store(live) as engine:
+            yield engine
+    finally:
+        live.dispose()
+
+
+def test_a_store_from_before_giving_up_gets_the_column_and_index(scratch_read_store):
+    """Migration 8 on a read store written by a release before it (a new store has them from migration 2)."""
+    engine = scratch_read_store
+    migrate(engine)
+    with engine.begin() as conn:
+        conn.execute(text("DROP INDEX mail_items_uploader"))
+        conn.execute(text("ALTER TABLE mail_outbox DROP COLUMN given_up_at"))
+        conn.execute(delete(schema_migrations).where(schema_migrations.c.version == 8))
+    assert migrate(engine) == [8]
+    with engine.connect() as conn:
+        assert "given_up_at" in {column["name"] for column in inspect(conn).get_columns("mail_outbox")}
+        assert "mail_items_uploader" in {index["name"] for index in inspect(conn).get_indexes("mail_items")}
+        assert directory.given_up(conn) == 0

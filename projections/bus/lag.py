@@ -18,6 +18,7 @@ from domain.event_store import EventStore
 from projections import read_store
 from projections.bus import broker, relay
 from projections.bus.broker import BusSettings
+from projections.mail import directory
 from projections.mail.mailer import Mailer
 from projections.projector import Projector
 
@@ -42,6 +43,7 @@ class LagReport:
     end_offset: int | None  # messages in the topic (None: no Kafka configured or reachable)
     consumers: list[ConsumerLag]
     kafka_error: str | None = None
+    mails_given_up: int = 0  # refused for good by the SMTP server (mail_outbox.last_error says why)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -99,7 +101,9 @@ def lag_report(store: EventStore, event_store_url: str, engine: Engine, bus: Bus
                 end - offset if end is not None and offset is not None else None,
             )
         )
-    return LagReport(head, end, consumers, error)
+    with engine.connect() as conn:
+        given_up = directory.given_up(conn)
+    return LagReport(head, end, consumers, error, given_up)
 
 
 def lines(report: LagReport) -> list[str]:
@@ -118,4 +122,6 @@ def lines(report: LagReport) -> list[str]:
             messages = "-" if consumer.messages_behind is None else consumer.messages_behind
             kafka = f"{consumer.kafka_group} ({offset}, {messages})"
         out.append(f"{consumer.name:<12} {position:>10} {behind:>8}   {kafka}")
+    if report.mails_given_up:
+        out.append(f"mails given up (refused for good by the SMTP server): {report.mails_given_up}")
     return out

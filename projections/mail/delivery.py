@@ -2,7 +2,10 @@
 
 Mails go out in outbox order, one connection per round. Each is marked sent in its own
 transaction right after the server accepted it. A failure is logged and recorded on the mail
-(attempts, last_error) and retried later with exponential backoff; nothing is dropped.
+(attempts, last_error) and retried later with exponential backoff. Only a mail the server
+refuses for good (a 5xx for every recipient or for its content, or one that cannot be written
+at all) is given up: logged, marked `given_up_at` and counted by `eosc-perf lag`. A refused
+sender (MAIL_FROM) is our configuration, not the mail's: it keeps being retried.
 
 At-least-once window: if the process dies (or the database write fails) between the SMTP
 server accepting a mail and `mark_sent` committing, that mail is sent again on the next
@@ -32,6 +35,15 @@ log = logging.getLogger("eosc_perf.mail")
 # Failures of one mail: the connection is still usable, the mails after it can go.
 # (ValueError: the email library refuses to write a header, e.g. an address with a newline.)
 REFUSED = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError, ValueError)
+
+
+def refused_for_good(error: Exception) -> bool:
+    """Whether sending this mail again can never succeed (SMTP 5xx is a permanent reply, RFC 5321 4.2.1)."""
+    if isinstance(error, ValueError):
+        return True
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in error.recipients.values())
+    return isinstance(error, smtplib.SMTPDataError) and error.smtp_code >= 500
 
 
 class Connection(Protocol):
@@ -120,7 +132,14 @@ class Postman:
         return sent
 
     def _refused(self, mail: directory.Queued, error: Exception) -> None:
-        """The server refused this mail: it waits its own backoff, the others go on."""
+        """The server refused this mail: it waits its own backoff, or is given up when the
+        refusal is permanent; the others go on."""
+        if refused_for_good(error):
+            log.error("mail %s/%s to %r refused for good, given up: %s", mail.notification_id, mail.seq,
+                      mail.letter.to, error)
+            with self.engine.begin() as conn:
+                directory.mark_given_up(conn, mail.notification_id, mail.seq, repr(error))
+            return
         delay = self._backoff(mail.attempts + 1)
         log.warning("mail %s/%s refused (retry in %.0f s): %s", mail.notification_id, mail.seq, delay, error)
         with self.engine.begin() as conn:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
     select,
 )
 from sqlalchemy.engine import Connection, Engine
@@ -54,6 +55,7 @@ mail_items = Table(
     Column("kind", String(16), nullable=False),
     Column("uploader_sub", Text, nullable=False),
     Column("uploader_iss", Text, nullable=False),
+    Index("mail_items_uploader", "uploader_sub", "uploader_iss"),  # a removed user's items (migration 8)
 )
 
 # One row per mail: (notification id of the event, n-th mail of that event). Written with
@@ -72,6 +74,7 @@ mail_outbox = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text),
     Column("retry_at", DateTime),  # not before this time after a refusal (backoff per mail)
+    Column("given_up_at", DateTime),  # refused for good by the SMTP server: never retried (migration 8)
     Index("mail_outbox_unsent", "sent_at", "notification_id", "seq"),
 )
 
@@ -157,10 +160,10 @@ class Queued:
 
 
 def unsent(conn: Connection, limit: int = 100) -> list[Queued]:
-    """Mails not yet sent and not waiting out a backoff, oldest first."""
+    """Mails not yet sent, not given up and not waiting out a backoff, oldest first."""
     rows = conn.execute(
         select(mail_outbox)
-        .where(mail_outbox.c.sent_at.is_(None))
+        .where(mail_outbox.c.sent_at.is_(None) & mail_outbox.c.given_up_at.is_(None))
         .where(mail_outbox.c.retry_at.is_(None) | (mail_outbox.c.retry_at <= now()))
         .order_by(mail_outbox.c.notification_id, mail_outbox.c.seq)
         .limit(limit)
@@ -184,6 +187,20 @@ def mark_sent(conn: Connection, notification_id: int, seq: int) -> None:
         .where(_row(notification_id, seq))
         .values(sent_at=now(), attempts=mail_outbox.c.attempts + 1, last_error=None, retry_at=None)
     )
+
+
+def mark_given_up(conn: Connection, notification_id: int, seq: int, error: str) -> None:
+    conn.execute(
+        mail_outbox.update()
+        .where(_row(notification_id, seq) & mail_outbox.c.sent_at.is_(None))
+        .values(attempts=mail_outbox.c.attempts + 1, last_error=error[:1000], retry_at=None, given_up_at=now())
+    )
+
+
+def given_up(conn: Connection) -> int:
+    """How many mails the SMTP server refused for good (`eosc-perf lag` shows it)."""
+    return conn.execute(select(func.count()).select_from(mail_outbox).where(mail_outbox.c.given_up_at.is_not(None))
+                        ).scalar_one()
 
 
 def mark_failed(conn: Connection, notification_id: int, seq: int, error: str, retry_at: datetime | None) -> None:

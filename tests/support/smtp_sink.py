@@ -4,7 +4,8 @@
         ...                                   # something sends to 127.0.0.1:sink.port
         [mail] = sink.wait_for(1)             # parsed EmailMessage objects, in arrival order
 
-Knob (may be changed while running): `refuse` holds addresses whose RCPT TO is answered 550.
+Knobs (may be changed while running): `refuse` holds addresses whose RCPT TO is answered 550
+(a permanent refusal), `defer` those answered 450 (a temporary one).
 `closed_port()` gives a port where nothing listens (connections are refused) until released.
 """
 
@@ -34,6 +35,7 @@ class SmtpSink:
         self.port = port or free_port()
         self.deliveries: list[Delivery] = []
         self.refuse: set[str] = set()
+        self.defer: set[str] = set()
         self._changed = threading.Condition()
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
@@ -42,6 +44,8 @@ class SmtpSink:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:
             return "550 5.1.1 mailbox unavailable"
+        if address in self.defer:
+            return "450 4.2.1 mailbox busy, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
