@@ -8,6 +8,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.actor import Actor
+from domain.errors import Conflict
 
 
 class Result(Aggregate):
@@ -31,7 +32,8 @@ class Result(Aggregate):
         self.json = json
         self.tags_ids = list(tags_ids)
         self.uploader = actor
-        self.open_claims: list[UUID] = []  # claims not rejected; approved ones keep hiding it
+        # Claims not rejected, with their claimers; approved ones keep hiding the result.
+        self.open_claims: dict[UUID, Actor] = {}
         self.deleted = False
 
     @property
@@ -42,9 +44,16 @@ class Result(Aggregate):
     def replace_tags(self, tags_ids: list[UUID], actor: Actor) -> None:
         self.tags_ids = list(tags_ids)
 
-    @event("Claimed")
     def claim(self, claim_id: UUID, actor: Actor) -> None:
-        self.open_claims.append(claim_id)
+        """One open claim per user: claiming again sends no second mail nor review entry. Saved
+        with the result's version, so two racing claims of one user cannot both pass."""
+        if actor in self.open_claims.values():
+            raise Conflict(f"Result {self.id} was already claimed by this user")
+        self._claimed(claim_id=claim_id, actor=actor)
+
+    @event("Claimed")
+    def _claimed(self, claim_id: UUID, actor: Actor) -> None:
+        self.open_claims[claim_id] = actor
 
     def dismiss_claim(self, claim_id: UUID, actor: Actor) -> None:
         """A rejected claim stops hiding the result; the last one restores it (unless deleted)."""
@@ -54,7 +63,7 @@ class Result(Aggregate):
 
     @event("ClaimDismissed")
     def _claim_dismissed(self, claim_id: UUID, actor: Actor) -> None:
-        self.open_claims.remove(claim_id)
+        del self.open_claims[claim_id]
 
     @event("Restored")
     def _restored(self, actor: Actor) -> None:

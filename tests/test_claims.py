@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from uuid import uuid4
 
 import pytest
@@ -96,6 +97,32 @@ def test_claim_refusals(api, callers, result):
     assert public(api, result["id"])
 
 
+def test_a_user_has_at_most_one_open_claim_per_result(api, callers, result):
+    first = catalog.claim(api, callers.other, result["id"], "first")
+    answer = api.post(f"/results/{result['id']}:claim", callers.other, json={"message": "again"})
+    assert answer.status_code == 409
+    assert answer.json == {"code": 409, "status": "Conflict", "errors": {
+        "error": f"Result {result['id']} was already claimed by this user"}}
+    assert claims_page(api, callers.admin, status="on_review") == [first]
+    assert [s["resource_id"] for s in claims_page(api, callers.admin, "/reports/submits", resource_type="claim")] == [
+        first["id"]]
+    assert api.post(f"/reports/claims/{first['id']}:approve", callers.admin).status_code == 204
+    assert api.post(f"/results/{result['id']}:claim", callers.other, json={"message": "x"}).status_code == 409
+    second = catalog.claim(api, callers.admin, result["id"], "another user")
+    assert api.post(f"/reports/claims/{second['id']}:reject", callers.admin).status_code == 204
+    catalog.claim(api, callers.admin, result["id"], "after a rejection, once more")
+
+
+def test_racing_claims_of_one_user_leave_one_claim(api, callers, result):
+    def claim(_) -> int:
+        return api.post(f"/results/{result['id']}:claim", callers.other, json={"message": "race"}).status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = sorted(pool.map(claim, range(6)))
+    assert statuses == [201] + [409] * 5
+    assert len(claims_page(api, callers.admin, status="on_review")) == 1
+
+
 def test_many_claims_per_result_each_keep_the_result(api, callers, result):
     # Q-4 fixed: the original kept only the latest claim; earlier ones lost their resource_id.
     first = catalog.claim(api, callers.other, result["id"], "first")
@@ -145,16 +172,21 @@ def test_own_claims_are_the_callers_only(api, callers, result):
 
 
 def test_claim_lists_sort_and_filter_by_date(api, callers, result):
-    first = catalog.claim(api, callers.other, result["id"], "b")
-    second = catalog.claim(api, callers.other, result["id"], "a")
+    first = catalog.claim(api, callers.other, result["id"], "c")
+    # One open claim per user and result: bob's second claim is on another result of alice's.
+    another = catalog.upload_answer(api, callers.user, result["benchmark"]["id"], result["flavor"]["id"]).json
+    second = catalog.claim(api, callers.other, another["id"], "b")
+    admins = catalog.claim(api, callers.admin, result["id"], "a")
     day = first["upload_datetime"][:10]
-    for path, token in (("/reports/claims", callers.admin), (f"/results/{result['id']}/claims", callers.admin),
-                        ("/users/self/claims", callers.other)):
-        assert claims_page(api, token, path, status="on_review", sort_by="-upload_datetime") == [second, first]
-        assert claims_page(api, token, path, status="on_review", sort_by="+message") == [second, first]
-        assert claims_page(api, token, path, status="on_review", sort_by="+status,+resource_type") == [first, second]
+    for path, token, oldest_first in (("/reports/claims", callers.admin, [first, second, admins]),
+                                      (f"/results/{result['id']}/claims", callers.admin, [first, admins]),
+                                      ("/users/self/claims", callers.other, [first, second])):
+        newest_first = oldest_first[::-1]
+        assert claims_page(api, token, path, status="on_review", sort_by="-upload_datetime") == newest_first
+        assert claims_page(api, token, path, status="on_review", sort_by="+message") == newest_first
+        assert claims_page(api, token, path, status="on_review", sort_by="+status,+resource_type") == oldest_first
         assert claims_page(api, token, path, status="on_review", upload_before=day) == []
-        assert claims_page(api, token, path, status="on_review", upload_after=day) == [first, second]
+        assert claims_page(api, token, path, status="on_review", upload_after=day) == oldest_first
         answer = api.get(path, token, query_string="sort_by=%2Bresource_id")
         assert answer.status_code == 422
         assert answer.json["message"]["KeyError"] == "Unexpected field 'resource_id'"
@@ -281,7 +313,7 @@ def test_rejecting_a_claim_does_not_restore_an_admin_deleted_result(api, callers
 
 def test_claims_of_a_result_removed_by_a_cascade_can_still_be_reviewed(api, callers, result):
     kept = catalog.claim(api, callers.other, result["id"], "kept")
-    dropped = catalog.claim(api, callers.other, result["id"], "dropped")
+    dropped = catalog.claim(api, callers.admin, result["id"], "dropped")
     assert api.delete(f"/benchmarks/{result['benchmark']['id']}", callers.admin).status_code == 204
     assert api.get(f"/results/{result['id']}").status_code == 404
     # the claims stay, each still naming its result; reviewing them is no error.

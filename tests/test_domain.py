@@ -10,7 +10,7 @@ import pytest
 from domain.actor import Actor
 from domain.benchmark import Benchmark
 from domain.claim import Claim
-from domain.errors import Conflict, Refused
+from domain.errors import Conflict, Forbidden, Refused
 from domain.result import Result
 from domain.review import APPROVED, ON_REVIEW
 from domain.site import Site
@@ -58,13 +58,24 @@ def test_an_update_without_description_keeps_it():
 def test_claims_hide_a_result_until_the_last_is_dismissed():
     result = a_result()
     first, second = uuid4(), uuid4()
-    result.claim(first, ADMIN)
+    result.claim(first, ALICE)
     result.claim(second, ADMIN)
     result.dismiss_claim(first, ADMIN)
     assert result.hidden
     result.dismiss_claim(second, ADMIN)
     assert not result.hidden
     assert event_names(result) == ["Uploaded", "Claimed", "Claimed", "ClaimDismissed", "ClaimDismissed", "Restored"]
+
+
+def test_a_user_has_at_most_one_open_claim_on_a_result():
+    result = a_result()
+    first = uuid4()
+    result.claim(first, ALICE)
+    with pytest.raises(Conflict, match=f"Result {result.id} was already claimed by this user"):
+        result.claim(uuid4(), ALICE)
+    result.dismiss_claim(first, ADMIN)  # rejected: alice may claim again
+    result.claim(uuid4(), ALICE)
+    assert event_names(result) == ["Uploaded", "Claimed", "ClaimDismissed", "Restored", "Claimed"]
 
 
 def test_a_deleted_result_is_not_restored_by_dismissing_its_claim():
@@ -84,7 +95,7 @@ def test_a_claim_is_reviewed_like_other_submissions():
         claim.reject(ADMIN)
 
 
-def test_a_user_is_keyed_by_subject_and_issuer_and_registers_again_after_removal():
+def test_a_user_is_keyed_by_subject_and_issuer_and_registers_again_once_restored():
     user = User(sub="alice", iss="https://issuer.example", email="a@example.org", actor=ALICE)
     assert user.id == User.create_id("alice", "https://issuer.example") != User.create_id("alice", "https://other")
     with pytest.raises(Conflict):
@@ -92,6 +103,9 @@ def test_a_user_is_keyed_by_subject_and_issuer_and_registers_again_after_removal
     first_registration = user.registration_datetime
     user.remove(ADMIN)
     assert not user.uploaded(first_registration)
+    with pytest.raises(Forbidden, match="removed by an administrator"):
+        user.register_again("b@example.org", ALICE)  # removal is a ban
+    user.restore(ADMIN)
     user.register_again("b@example.org", ALICE)
     assert user.registered and user.email == "b@example.org"
     assert user.registration_datetime > first_registration

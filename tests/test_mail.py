@@ -207,6 +207,15 @@ def test_claiming_a_result_mails_its_uploader(claimed, smtp_sink):
     )
 
 
+def test_claiming_again_mails_no_one_again(mail_api, claimed, smtp_sink):
+    result, _, _, sent = claimed
+    bob = mail_api.provider.mint("bob", email="bob@example.org")
+    for _ in range(5):
+        assert mail_api.post(f"/results/{result['id']}:claim", bob, json={"message": "again"}).status_code == 409
+    register(mail_api, "marker")
+    assert smtp_sink.wait_for(sent + 1)[-1]["To"] == "marker@example.org"
+
+
 def test_approving_a_claim_mails_the_claimer(mail_api, claimed, smtp_sink):
     _, claim, admin, sent = claimed
     assert mail_api.post(f"/reports/claims/{claim['id']}:approve", admin).status_code == 204
