@@ -13,6 +13,7 @@ from eosc_perf.api.operations import ROUTES
 from eosc_perf.identity import Identity, TokenVerifier
 from eosc_perf.settings import Settings
 from command_service.image_registry import ImageRegistry
+from command_service.rate_limit import WriteRateLimit
 from command_service.resources import catalog, results, users
 from command_service.services.session import Commands, Session
 from projections.lookups import Lookups
@@ -82,8 +83,10 @@ def create_app(
         "/users:restore": (user_commands, "restore"),
         "/users/self:update": (user_commands, "update"),
     }
+    limit = WriteRateLimit(settings.write_rate_per_minute).admit if settings.write_rate_per_minute else None
     gate = RequestGate(
-        verifier, settings.admin_entitlements, development=settings.development, is_registered=is_registered
+        verifier, settings.admin_entitlements, development=settings.development, is_registered=is_registered,
+        rate_limit=limit,
     )
     app = falcon.App(middleware=[gate])
     app.req_options.strip_url_path_trailing_slash = False

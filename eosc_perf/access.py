@@ -2,7 +2,8 @@
 operation, check the caller's access level (401/403), then parse query and body (422/400).
 
 Each service supplies how it knows whether an identity is registered: the command service
-asks the event store, the query service its read tables.
+asks the event store, the query service its read tables. The command service also supplies a
+rate limit, applied to every caller that passed the access check (429 before any parsing).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from eosc_perf import errors
 from eosc_perf.api.operations import BY_ROUTE
 from eosc_perf.api.requests import parse_body, parse_query
 from eosc_perf.identity import Identity, TokenVerifier
+
+RateLimit = Callable[[Identity], None]  # raises an ApiError (429) when the caller must wait
 
 
 @dataclass(frozen=True)
@@ -41,12 +44,14 @@ class RequestGate:
         *,
         development: bool,
         is_registered: Callable[[Identity], bool],
+        rate_limit: RateLimit | None = None,
     ):
         self.verifier = verifier
         self.admin_entitlements = frozenset(admin_entitlements)
         # Only development keeps the original's "everyone registered is admin" default.
         self.everyone_is_admin = development and not admin_entitlements
         self.is_registered = is_registered
+        self.rate_limit = rate_limit
 
     def is_admin(self, identity: Identity) -> bool:
         return self.everyone_is_admin or bool(self.admin_entitlements.intersection(identity.entitlements))
@@ -72,5 +77,7 @@ class RequestGate:
             return  # OPTIONS, or a method the route does not have (Falcon answers 405)
         req.context.operation = operation
         req.context.caller = self.caller(operation.access, req)
+        if self.rate_limit is not None and req.context.caller.identity is not None:
+            self.rate_limit(req.context.caller.identity)
         req.context.query = parse_query(operation, req.query_string)
         req.context.body = parse_body(operation, req)

@@ -87,6 +87,7 @@ class Settings:
     read_store_url: str = ""
     read_wait_seconds: float = 5.0
     query_cache_mb: float = 32.0  # per query worker; 0 turns the response cache off
+    write_rate_per_minute: int = 120  # writes per user per command worker; 0 turns the limit off
     extra: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -119,10 +120,14 @@ class Settings:
             read_wait = float(env.get("READ_WAIT_SECONDS", "5") or 5)
             query_cache_mb = float(env.get("QUERY_CACHE_MB", "32") or 0)
             keys_max_age = float(env.get("OIDC_KEYS_MAX_AGE", "3600") or 3600)
+            write_rate = int(env.get("WRITE_RATE_PER_MINUTE", "120") or 0)
         except ValueError as error:
             raise ConfigurationError(
-                f"MAIL_PORT, READ_WAIT_SECONDS, QUERY_CACHE_MB and OIDC_KEYS_MAX_AGE must be numbers: {error}"
+                "MAIL_PORT, READ_WAIT_SECONDS, QUERY_CACHE_MB, OIDC_KEYS_MAX_AGE and WRITE_RATE_PER_MINUTE must be "
+                f"numbers: {error}"
             ) from error
+        if write_rate < 0:
+            raise ConfigurationError(f"WRITE_RATE_PER_MINUTE must be 0 (off) or more, not {write_rate}")
         if query_cache_mb < 0:
             raise ConfigurationError(f"QUERY_CACHE_MB must be 0 (off) or more, not {query_cache_mb:g}")
         if not keys_max_age > 0:
@@ -148,6 +153,7 @@ class Settings:
             read_store_url=env.get("READ_STORE_URL", ""),
             read_wait_seconds=read_wait,
             query_cache_mb=query_cache_mb,
+            write_rate_per_minute=write_rate,
             extra=env,
         )
         return replace(settings, **overrides) if overrides else settings

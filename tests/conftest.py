@@ -22,6 +22,9 @@ ADMIN_ENTITLEMENT = "urn:mace:egi.eu:group:eosc-perf:role=admin"
 # The services under test accept only tokens issued for this client (OIDC_CLIENT_IDS), and the
 # provider of the API tests mints its tokens for it unless a test says otherwise.
 CLIENT_ID = "eosc-perf-tests"
+# The suite's callers write far faster than people do (hundreds of writes a minute by one user):
+# the write rate limit is off here, and its own tests (test_rate_limit.py) set one.
+NO_WRITE_LIMIT = 0
 # The API tests run against each deployment: the embedded default (in-process, SQLite) and the
 # production topology (PostgreSQL, gunicorn services, projector, nginx) over real HTTP.
 BACKENDS = os.environ.get("EOSC_PERF_TEST_BACKENDS", "embedded,postgres").split(",")
@@ -42,7 +45,7 @@ def service_settings(data_dir: Path, provider: LocalOpenIDProvider, **overrides)
         trusted_op_list=(provider.issuer,),
         oidc_client_ids=(CLIENT_ID,),
         admin_entitlements=(ADMIN_ENTITLEMENT,),
-        **overrides,
+        **{"write_rate_per_minute": NO_WRITE_LIMIT, **overrides},
     )
 
 
@@ -93,6 +96,7 @@ def production_stack(tmp_path_factory, identity_provider: LocalOpenIDProvider) -
             "EOSC_PERF_ENV": "production",
             "TRUSTED_OP_LIST": identity_provider.issuer,
             "OIDC_CLIENT_IDS": CLIENT_ID,
+            "WRITE_RATE_PER_MINUTE": str(NO_WRITE_LIMIT),
             "ADMIN_ENTITLEMENTS": ADMIN_ENTITLEMENT,
             "IMAGE_CHECK": "off",
             "MAIL_SERVER": "",

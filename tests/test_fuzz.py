@@ -48,7 +48,7 @@ class FuzzedService:
     and a claim, with a registered admin (development mode without ADMIN_ENTITLEMENTS)."""
 
     def __init__(self, workdir: Path):
-        self.server = ServedProcess(workdir / "data")
+        self.server = ServedProcess(workdir / "data", WRITE_RATE_PER_MINUTE="0")  # thousands of writes by one admin
         self.admin = ""
 
     def start(self) -> "FuzzedService":

@@ -77,3 +77,11 @@ def test_token_audience_and_key_refresh_settings():
     for wrong in ("soon", "0", "-5", "nan"):
         with pytest.raises(ConfigurationError, match="OIDC_KEYS_MAX_AGE"):
             Settings.from_env({"OIDC_KEYS_MAX_AGE": wrong})
+
+
+def test_the_write_rate_limit_is_writes_per_minute_per_user():
+    assert Settings.from_env({}).write_rate_per_minute == 120
+    assert Settings.from_env({"WRITE_RATE_PER_MINUTE": "0"}).write_rate_per_minute == 0  # off
+    for wrong in ("lots", "-1", "1.5"):
+        with pytest.raises(ConfigurationError, match="WRITE_RATE_PER_MINUTE"):
+            Settings.from_env({"WRITE_RATE_PER_MINUTE": wrong})

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json as jsonlib
 import os
+import signal
 import socket
 import subprocess
 import threading
+import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import psycopg
 import requests
@@ -119,6 +123,32 @@ class ProductionStack:
                                        cwd=ROOT, stdout=log, stderr=log, start_new_session=True)
         (self.state_dir / "projector.pid").write_text(str(process.pid))
         return process.pid
+
+    @contextmanager
+    def another_command_service(self, **variables: str) -> Iterator["HttpClient"]:
+        """One more gunicorn command service on the stack's database with other settings (as an
+        operator would start it), answering directly, without nginx. Stopped when the block ends."""
+        port = free_port()
+        environment = {**self.environment, "GUNICORN_BIND": f"127.0.0.1:{port}", **variables}
+        with open(self.state_dir / f"command-{port}.log", "a") as log:
+            process = subprocess.Popen(
+                [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "deploy/gunicorn/service.py", "command_service.wsgi:app"],
+                env=environment, cwd=ROOT, stdout=log, stderr=log, start_new_session=True,
+            )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 60
+            while True:  # no GET route: any answer to OPTIONS shows it is up
+                try:
+                    requests.options(f"{url}/benchmarks", timeout=5)
+                    break
+                except requests.ConnectionError:
+                    assert process.poll() is None and time.monotonic() < deadline, "command service did not start"
+                    time.sleep(0.2)
+            yield HttpClient(url)
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
 
     def positions(self) -> tuple[int, int]:
         """(head of the event log, the read model's position)."""
