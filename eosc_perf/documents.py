@@ -58,7 +58,10 @@ def tag(id, name, description) -> dict:
 
 
 def user(sub, iss, email, registration_datetime) -> dict:
-    return {"sub": sub, "iss": iss, "email": email, "registration_datetime": timestamp(registration_datetime)}
+    """`email=None` where the reader may not see it (claims listed to a result's owner)."""
+    return _without_none(
+        {"sub": sub, "iss": iss, "email": email, "registration_datetime": timestamp(registration_datetime)}
+    )
 
 
 def claim(id, upload_datetime, message, resource_id, uploader: dict) -> dict:

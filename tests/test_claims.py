@@ -35,6 +35,11 @@ def user_of(api, token) -> dict:
     return api.get("/users/self", token).json
 
 
+def as_owner_sees(*claims: dict) -> list[dict]:
+    """A result's claims as its owner, no admin, lists them: without the claimers' e-mails."""
+    return [{**claim, "uploader": {k: v for k, v in claim["uploader"].items() if k != "email"}} for claim in claims]
+
+
 # --- claiming -------------------------------------------------------------------------------
 def test_a_claim_hides_the_result_from_lists_and_search_at_once(api, callers, result):
     assert public(api, result["id"])
@@ -133,20 +138,22 @@ def test_many_claims_per_result_each_keep_the_result(api, callers, result):
     assert all(claim["resource_id"] == result["id"] for claim in pending)
     for claim in (first, second, third):
         assert api.get(f"/reports/claims/{claim['id']}", callers.admin).json["resource_id"] == result["id"]
-    assert claims_page(api, callers.user, f"/results/{result['id']}/claims", status="on_review") == pending
+    assert claims_page(api, callers.user, f"/results/{result['id']}/claims", status="on_review") == as_owner_sees(
+        *pending)
 
 
 # --- listing claims and submits -------------------------------------------------------------
 def test_claim_lists_default_to_approved_claims(api, callers, result):
     claim = catalog.claim(api, callers.other, result["id"])
-    for path, token in (("/reports/claims", callers.admin), (f"/results/{result['id']}/claims", callers.user),
-                        ("/users/self/claims", callers.other)):
+    readers = (("/reports/claims", callers.admin, [claim]),
+               (f"/results/{result['id']}/claims", callers.user, as_owner_sees(claim)),
+               ("/users/self/claims", callers.other, [claim]))
+    for path, token, seen in readers:
         assert claims_page(api, token, path) == [], path
-        assert claims_page(api, token, path, status="on_review") == [claim], path
+        assert claims_page(api, token, path, status="on_review") == seen, path
     assert api.post(f"/reports/claims/{claim['id']}:approve", callers.admin).status_code == 204
-    for path, token in (("/reports/claims", callers.admin), (f"/results/{result['id']}/claims", callers.user),
-                        ("/users/self/claims", callers.other)):
-        assert claims_page(api, token, path) == [claim], path
+    for path, token, seen in readers:
+        assert claims_page(api, token, path) == seen, path
         assert claims_page(api, token, path, status="on_review") == [], path
 
 
@@ -229,8 +236,12 @@ def test_a_results_claims_are_for_its_owner_and_admins(api, callers, result):
     other = api.get(path, callers.other)  # the claimer is not the owner
     assert other.status_code == 403
     assert other.json == {"code": 403, "status": "Forbidden"}
-    assert claims_page(api, callers.user, path, status="on_review") == [claim]
+    # The owner, no admin, sees who claimed (sub, iss) but not their e-mail; admins see it all.
+    assert claims_page(api, callers.user, path, status="on_review") == as_owner_sees(claim)
+    assert set(as_owner_sees(claim)[0]["uploader"]) == {"sub", "iss", "registration_datetime"}
     assert claims_page(api, callers.admin, path, status="on_review") == [claim]
+    assert claim["uploader"]["email"] == "bob@example.org"
+    assert claims_page(api, callers.other, "/users/self/claims", status="on_review") == [claim]  # the claimer's own
     missing = uuid4()
     answer = api.get(f"/results/{missing}/claims", callers.other)  # 404 before 403
     assert answer.status_code == 404
@@ -241,7 +252,7 @@ def test_a_results_claims_are_for_its_owner_and_admins(api, callers, result):
     where = catalog.Setup(result["benchmark"], result["site"], result["flavor"])
     another = catalog.upload(api, callers.user, where, {"time": 2})
     catalog.claim(api, callers.other, another["id"])
-    assert claims_page(api, callers.user, path, status="on_review") == [claim]
+    assert claims_page(api, callers.admin, path, status="on_review") == [claim]
 
 
 # --- review ---------------------------------------------------------------------------------
@@ -295,7 +306,7 @@ def test_an_approved_claim_keeps_hiding_the_result(api, callers, result):
     assert api.post(f"/reports/claims/{approved['id']}:approve", callers.admin).status_code == 204
     assert api.post(f"/reports/claims/{rejected['id']}:reject", callers.admin).status_code == 204
     assert not public(api, result["id"])
-    assert claims_page(api, callers.user, f"/results/{result['id']}/claims") == [approved]
+    assert claims_page(api, callers.user, f"/results/{result['id']}/claims") == as_owner_sees(approved)
 
 
 def test_rejecting_a_claim_does_not_restore_an_admin_deleted_result(api, callers, result):

@@ -19,6 +19,8 @@ def _object(properties: dict, required: list[str]) -> dict:
 
 USER = _object({"sub": TEXT, "iss": TEXT, "email": TEXT, "registration_datetime": DATETIME},
                ["sub", "iss", "email", "registration_datetime"])
+# A claim's uploader: without email when a result's owner who is no admin lists its claims.
+CLAIMER = {**USER, "required": ["sub", "iss", "registration_datetime"]}
 SCHEMAS = {
     "Benchmark": _object(
         {"id": UUID, "upload_datetime": DATETIME, "docker_image": TEXT, "docker_tag": TEXT, "url": TEXT,
@@ -40,7 +42,7 @@ SCHEMAS = {
     ),
     "Claim": _object(
         {"id": UUID, "upload_datetime": DATETIME, "message": TEXT, "resource_type": TEXT, "resource_id": UUID,
-         "uploader": {"$ref": "#/components/schemas/User"}},
+         "uploader": CLAIMER},
         ["id", "upload_datetime", "message", "resource_type", "uploader"],
     ),
     "Submit": _object(  # no uploader for the items of a removed user

@@ -48,7 +48,7 @@ class ResultClaims(ReadResource):
                 raise errors.message(404, f"Result {result_id} not found in the database")
             if not caller.admin and uploader != caller.actor:
                 raise errors.abort(403)
-            self.send(resp, claims.list_of_result(conn, result_id, req.context.query))
+            self.send(resp, claims.list_of_result(conn, result_id, req.context.query, with_email=caller.admin))
 
 
 class ClaimCollection(ReadResource):

@@ -1,4 +1,8 @@
-"""Claims: all of them (admins), a result's (owner or admin), the caller's own."""
+"""Claims: all of them (admins), a result's (owner or admin), the caller's own.
+
+A result's owner who is no admin sees who claimed it (sub, iss) but not their e-mail: the
+owner learns of the claim, not how to reach the claimer outside the service.
+"""
 
 from __future__ import annotations
 
@@ -21,28 +25,39 @@ SORTABLE = {
 }
 _FROM = claims.join(users, and_(users.c.sub == claims.c.uploader_sub, users.c.iss == claims.c.uploader_iss))
 _COLUMNS = (claims.c.id, claims.c.upload_datetime, claims.c.message, claims.c.result_id, users.c.doc)
+_WITHOUT_EMAIL = (*_COLUMNS[:-1], users.c.sub, users.c.iss, users.c.registration_datetime)
+
+
+def _claim(row, uploader: str) -> str:
+    return '{"id":"%s","message":%s,"resource_id":"%s","resource_type":"result","upload_datetime":"%s","uploader":%s}' % (
+        row.id, documents.dumps(row.message), row.result_id, documents.timestamp(row.upload_datetime), uploader
+    )
 
 
 def _render(rows) -> list[str]:
+    return [_claim(row, row.doc) for row in rows]
+
+
+def _render_without_email(rows) -> list[str]:
     return [
-        '{"id":"%s","message":%s,"resource_id":"%s","resource_type":"result","upload_datetime":"%s","uploader":%s}'
-        % (row.id, documents.dumps(row.message), row.result_id, documents.timestamp(row.upload_datetime), row.doc)
-        for row in rows
+        _claim(row, documents.dumps(documents.user(row.sub, row.iss, None, row.registration_datetime))) for row in rows
     ]
 
 
-def _list(conn: Connection, query: Mapping, *scope) -> str:
+def _list(conn: Connection, query: Mapping, *scope, with_email: bool = True) -> str:
     conditions = [*scope, listing.status_condition(claims, query), *listing.upload_conditions(claims, query)]
     order = [*listing.order_by(query["sort_by"], SORTABLE), claims.c.upload_datetime, claims.c.id]
-    return listing.paginate(conn, _COLUMNS, _FROM, conditions, order, listing.PageRequest.of(query), _render)
+    columns, render = (_COLUMNS, _render) if with_email else (_WITHOUT_EMAIL, _render_without_email)
+    return listing.paginate(conn, columns, _FROM, conditions, order, listing.PageRequest.of(query), render)
 
 
 def list_claims(conn: Connection, query: Mapping) -> str:
     return _list(conn, query)
 
 
-def list_of_result(conn: Connection, result_id, query: Mapping) -> str:
-    return _list(conn, query, claims.c.result_id == str(result_id))
+def list_of_result(conn: Connection, result_id, query: Mapping, *, with_email: bool) -> str:
+    """`with_email=False` for the result's owner who is no admin."""
+    return _list(conn, query, claims.c.result_id == str(result_id), with_email=with_email)
 
 
 def list_by(conn: Connection, uploader: Actor, query: Mapping) -> str:
