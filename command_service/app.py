@@ -11,6 +11,7 @@ from eosc_perf import errors
 from eosc_perf.access import RequestGate
 from eosc_perf.api.operations import ROUTES
 from eosc_perf.identity import Identity, TokenVerifier
+from eosc_perf.response_headers import ResponseHeaders
 from eosc_perf.settings import Settings
 from command_service.image_registry import ImageRegistry
 from command_service.rate_limit import WriteRateLimit
@@ -88,7 +89,7 @@ def create_app(
         verifier, settings.admin_entitlements, development=settings.development, is_registered=is_registered,
         rate_limit=limit,
     )
-    app = falcon.App(middleware=[gate])
+    app = falcon.App(middleware=[ResponseHeaders(), gate])
     app.req_options.strip_url_path_trailing_slash = False
     errors.install(app)
     app.add_error_handler(domain_errors.DomainError, _domain_error)

@@ -6,6 +6,8 @@ from typing import Callable, Protocol
 
 from gunicorn.app.base import BaseApplication
 
+from eosc_perf import server_banner
+
 
 class Service(Protocol):
     app: object
@@ -58,5 +60,6 @@ def serve_embedded(build: Callable[[], Service], host: str, port: int, threads: 
             # The default control socket is one path per user ($XDG_RUNTIME_DIR or ~/.gunicorn):
             # a second instance would take it over and the first would delete it when stopping.
             "control_socket_disable": True,
+            "on_starting": server_banner.on_starting,  # no Server header
         },
     ).run()

@@ -7,6 +7,17 @@ import re
 
 DOUBLE_SLASHES = re.compile(r"/{2,}")
 READ_METHODS = frozenset({"GET", "HEAD"})
+# A path prefix of plain segments (/api/v1): letters, digits and -._~, no segment of dots.
+SCRIPT_NAME = re.compile(r"(?:/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)+")
+MAX_SCRIPT_NAME = 200
+
+
+def script_name(header: str | None) -> str:
+    """The prefix an `X-Script-Name` header names, or "" when it is not a plain path prefix.
+    Only the proxy sends it (deploy/nginx clears a client's own); a value the proxy never sends
+    is ignored, so a forged one can neither steer links in the Swagger page nor routing."""
+    prefix = (header or "").rstrip("/")
+    return prefix if len(prefix) <= MAX_SCRIPT_NAME and SCRIPT_NAME.fullmatch(prefix) else ""
 
 
 def behind_proxy(app):
@@ -15,7 +26,7 @@ def behind_proxy(app):
 
     def wrapped(environ, start_response):
         path = DOUBLE_SLASHES.sub("/", environ.get("PATH_INFO", "") or "/")
-        prefix = (environ.get("HTTP_X_SCRIPT_NAME") or "").rstrip("/")
+        prefix = script_name(environ.get("HTTP_X_SCRIPT_NAME"))
         if prefix:
             environ["SCRIPT_NAME"] = prefix
             if path == prefix or path.startswith(prefix + "/"):

@@ -9,6 +9,7 @@ from eosc_perf import errors
 from eosc_perf.access import RequestGate
 from eosc_perf.api.operations import ROUTES
 from eosc_perf.identity import Identity, TokenVerifier
+from eosc_perf.response_headers import ResponseHeaders
 from eosc_perf.settings import Settings
 from projections import read_store
 from query_service.freshness import MinPosition
@@ -83,7 +84,7 @@ def create_app(settings: Settings, engine: Engine, verifier: TokenVerifier) -> f
     gate = RequestGate(
         verifier, settings.admin_entitlements, development=settings.development, is_registered=is_registered
     )
-    middleware = [MinPosition(current_position, settings.read_wait_seconds)]
+    middleware = [ResponseHeaders(), MinPosition(current_position, settings.read_wait_seconds)]
     if settings.query_cache_mb > 0:
         middleware.append(ResponseCache(current_position, int(settings.query_cache_mb * 2**20)))
     app = falcon.App(middleware=[*middleware, gate])

@@ -20,7 +20,7 @@ from eosc_perf.api.operations import OPERATIONS
 from tests.support.served import ServedProcess
 
 CHROMIUM = "/usr/bin/chromium"
-ASSETS = ("swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js")
+ASSETS = ("swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "eosc-perf-init.js")
 WINDOW = (1280, 2000)
 
 
@@ -31,10 +31,10 @@ def test_the_page_loads_the_ui_and_the_spec_from_this_service_only(api):
     assert answer.status_code == 200
     assert answer.headers["Content-Type"].startswith("text/html")
     assert "<title>EOSC Performance API</title>" in answer.text
-    references = re.findall(r'(?:src|href|url:)\s*=?\s*"([^"]+)"', answer.text)
+    references = re.findall(r'(?:src|href|data-spec-url)="([^"]+)"', answer.text)
     assert sorted(references) == sorted(
         ["/swagger-ui/swagger-ui.css", "/swagger-ui/favicon-32x32.png", "/swagger-ui/swagger-ui-bundle.js",
-         "/swagger-ui/swagger-ui-standalone-preset.js", "/api-spec.json"]
+         "/swagger-ui/swagger-ui-standalone-preset.js", "/swagger-ui/eosc-perf-init.js", "/api-spec.json"]
     )
     assert "//" not in "".join(references)  # no absolute URL, no CDN
 
@@ -43,7 +43,7 @@ def test_behind_a_proxy_the_page_points_below_the_script_name(api):
     answer = api.get("/api/v1/", headers={"X-Script-Name": "/api/v1"})
     assert answer.status_code == 200
     assert 'src="/api/v1/swagger-ui/swagger-ui-bundle.js"' in answer.text
-    assert 'url: "/api/v1/api-spec.json"' in answer.text
+    assert 'data-spec-url="/api/v1/api-spec.json"' in answer.text
 
 
 @pytest.mark.parametrize(
@@ -73,6 +73,7 @@ class Rendering:
     screenshot: Path
     page_requests: list[str]  # every URL the page asked for (its own origin's requests)
     server_log: str
+    console: list[str]  # the page's console messages (CSP violations are reported there)
 
 
 def _require_chromium() -> str:
@@ -119,13 +120,15 @@ def rendering(tmp_path_factory) -> Iterator[Rendering]:
                 # Air-gapped: every host but the service's fails to resolve.
                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
                 f"--log-net-log={net_log}",
+                "--enable-logging=stderr", "--v=0",  # console messages on stderr
                 f"--window-size={WINDOW[0]},{WINDOW[1]}", f"--screenshot={screenshot}",
                 "--dump-dom", f"{server.url}/",
             ],
             capture_output=True, text=True, timeout=90, cwd=workdir,
         )
         assert done.returncode == 0, done.stderr[-3000:]
-        yield Rendering(done.stdout, screenshot, _page_requests(net_log, server.url), server.log())
+        console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
+        yield Rendering(done.stdout, screenshot, _page_requests(net_log, server.url), server.log(), console)
     finally:
         server.stop()
 
@@ -138,6 +141,10 @@ def test_swagger_ui_renders_every_operation(rendering):
     assert dom.count('class="opblock opblock-') == len(OPERATIONS)
     for operation in OPERATIONS:
         assert f'href="#/{operation.tag}/{operation.operation_id}"' in dom, operation.operation_id
+
+
+def test_the_page_works_within_its_content_security_policy(rendering):
+    assert not [line for line in rendering.console if "Content Security Policy" in line], rendering.console
 
 
 def test_the_browser_fetched_nothing_but_the_service(rendering):

@@ -5,6 +5,8 @@
 
 import os
 
+from eosc_perf.server_banner import on_starting  # noqa: F401  (gunicorn hook: no Server header)
+
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 worker_class = "gthread"

@@ -1,7 +1,13 @@
-"""The OpenAPI document and Swagger UI, served from local assets (works air-gapped)."""
+"""The OpenAPI document and Swagger UI, served from local assets (works air-gapped).
+
+The page runs no inline script, so its Content-Security-Policy allows scripts from this
+service only: what a request could smuggle into the page (the API's prefix comes from a
+header) is at most an escaped attribute value, never code.
+"""
 
 from __future__ import annotations
 
+import html
 import mimetypes
 from pathlib import Path
 
@@ -25,26 +31,34 @@ PAGE = """<!DOCTYPE html>
   <link rel="icon" type="image/png" href="{root}swagger-ui/favicon-32x32.png" sizes="32x32">
 </head>
 <body>
-  <div id="swagger-ui"></div>
+  <div id="swagger-ui" data-spec-url="{root}api-spec.json"></div>
   <script src="{root}swagger-ui/swagger-ui-bundle.js"></script>
   <script src="{root}swagger-ui/swagger-ui-standalone-preset.js"></script>
-  <script>
-    window.ui = SwaggerUIBundle({{
-      url: "{root}api-spec.json",
-      dom_id: "#swagger-ui",
-      deepLinking: true,
-      presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
-      layout: "BaseLayout"
-    }});
-  </script>
+  <script src="{root}swagger-ui/{init}"></script>
 </body>
 </html>
 """
+INIT_NAME = "eosc-perf-init.js"
+INIT_SCRIPT = b"""window.ui = SwaggerUIBundle({
+  url: document.getElementById("swagger-ui").dataset.specUrl,
+  dom_id: "#swagger-ui",
+  deepLinking: true,
+  presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+  layout: "BaseLayout"
+});
+"""
+# Swagger UI sets style attributes and shows its logos as data: images; it fetches the spec
+# and "Try it out" requests from this service.
+PAGE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 
 def _root(req: falcon.Request) -> str:
-    """Where the API lives for the browser (behind a proxy sending X-Script-Name, e.g. /api/v1/)."""
-    return (req.env.get("SCRIPT_NAME") or "").rstrip("/") + "/"
+    """Where the API lives for the browser (behind a proxy sending X-Script-Name, e.g. /api/v1/;
+    eosc_perf/wsgi.py lets only a plain path prefix through). Escaped for an HTML attribute."""
+    return html.escape((req.env.get("SCRIPT_NAME") or "").rstrip("/") + "/", quote=True)
 
 
 class ApiSpec:
@@ -61,17 +75,18 @@ class ApiSpec:
 class SwaggerUI:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.content_type = falcon.MEDIA_HTML
-        resp.text = PAGE.format(root=_root(req))
+        resp.text = PAGE.format(root=_root(req), init=INIT_NAME)
+        resp.set_header("Content-Security-Policy", PAGE_POLICY)
 
     on_head = on_get
 
 
 class SwaggerAssets:
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        if name not in SERVED_ASSETS:
+        if name not in SERVED_ASSETS and name != INIT_NAME:
             raise falcon.HTTPNotFound()
         resp.content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-        resp.data = (ASSETS / name).read_bytes()
+        resp.data = INIT_SCRIPT if name == INIT_NAME else (ASSETS / name).read_bytes()
         resp.cache_control = ["public", "max-age=86400"]
 
     on_head = on_get
