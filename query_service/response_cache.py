@@ -7,8 +7,10 @@ moves the position and so retires every entry at once; nothing is ever served st
 
 An answer is kept only when the position was the same before and after computing it: the
 view's snapshot then lay at that position. Only public operations are cached (their answers
-never depend on the caller), only 200s, within a budget of characters (least recently used
-out). `QUERY_CACHE_MB=0` turns it off.
+never depend on the caller), only 200s, within a budget of bytes (least recently used out)
+that counts what an entry really holds: its key (the URL, which a client chooses), its text
+and a fixed overhead per entry, so many distinct URLs with tiny answers fill it as surely
+as a few large answers. `QUERY_CACHE_MB=0` turns it off.
 
 The position is also the answer's entity tag (`ETag: "<position>"`, sent with every answer
 known to be of one position): a client that sends it back in `If-None-Match` gets 304 without
@@ -17,6 +19,7 @@ a body while no event has been projected since.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -27,17 +30,26 @@ import falcon
 from eosc_perf.api.operations import BY_ROUTE
 
 
+# Bytes an entry holds beyond its key and text: the Entry object, its slot in the dict and its
+# link in the LRU order, its position (tracemalloc: about 220 bytes on CPython 3.11).
+ENTRY_OVERHEAD = 256
+
+
 @dataclass(frozen=True)
 class Entry:
     position: int
-    content_type: str
+    content_type: str  # one of a few shared strings
     text: str
 
 
+def cost(key: str, entry: Entry) -> int:
+    return sys.getsizeof(key) + sys.getsizeof(entry.text) + ENTRY_OVERHEAD
+
+
 class ResponseCache:
-    def __init__(self, current_position: Callable[[], int], max_chars: int):
+    def __init__(self, current_position: Callable[[], int], max_bytes: int):
         self.current_position = current_position
-        self.max_chars = max_chars
+        self.max_bytes = max_bytes
         self.entries: OrderedDict[str, Entry] = OrderedDict()
         self.size = 0
         self.lock = threading.Lock()  # gunicorn threads share a worker's cache
@@ -71,21 +83,20 @@ class ResponseCache:
         if self.current_position() != position:
             return  # the projector committed while this answer was computed: its snapshot is unknown
         entry = Entry(position, resp.content_type, resp.text)
-        if len(entry.text) <= self.max_chars:
+        if cost(key, entry) <= self.max_bytes:
             with self.lock:
                 self._put(key, entry)
         _tag(req, resp, position)
 
     def _put(self, key: str, entry: Entry) -> None:
-        cost = len(entry.text)
         old = self.entries.pop(key, None)
         if old is not None:
-            self.size -= len(old.text)
+            self.size -= cost(key, old)
         self.entries[key] = entry
-        self.size += cost
-        while self.size > self.max_chars:
-            _, dropped = self.entries.popitem(last=False)
-            self.size -= len(dropped.text)
+        self.size += cost(key, entry)
+        while self.size > self.max_bytes:
+            dropped_key, dropped = self.entries.popitem(last=False)
+            self.size -= cost(dropped_key, dropped)
 
 
 def _tag(req: falcon.Request, resp: falcon.Response, position: int) -> None:

@@ -4,6 +4,7 @@ position stays the same, never once an event has moved it, and never for callers
 from __future__ import annotations
 
 import threading
+import tracemalloc
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from sqlalchemy import event
 
 from eosc_perf.embedded import build
-from query_service.response_cache import Entry, ResponseCache
+from query_service.response_cache import Entry, ResponseCache, cost
 from tests.conftest import Api, service_settings
 from tests.support import catalog
 
@@ -94,14 +95,41 @@ def test_the_cache_can_be_turned_off(tmp_path: Path, identity_provider):
         service.close()
 
 
-@pytest.mark.parametrize("budget, kept", [(10, ["a", "b", "c"]), (9, ["b", "c"]), (4, ["c"]), (3, ["b"])])
+ENTRIES = {"a": Entry(1, "application/json", "aaa"), "b": Entry(1, "application/json", "bbb"),
+           "c": Entry(1, "application/json", "cccc")}
+A, B, C = (cost(key, entry) for key, entry in ENTRIES.items())
+
+
+@pytest.mark.parametrize("budget, kept", [(A + B + C, ["a", "b", "c"]), (A + B + C - 1, ["b", "c"]), (C, ["c"]),
+                                          (B, ["b"])])
 def test_the_least_recently_used_answers_leave_first(budget, kept):
     cache = ResponseCache(lambda: 1, budget)
-    for key, text in (("a", "aaa"), ("b", "bbb"), ("c", "cccc")):
-        if len(text) <= budget:
-            cache._put(key, Entry(1, "application/json", text))
+    for key, entry in ENTRIES.items():
+        if cost(key, entry) <= budget:
+            cache._put(key, entry)
     assert list(cache.entries) == kept
-    assert cache.size == sum(len(cache.entries[key].text) for key in kept)
+    assert cache.size == sum(cost(key, cache.entries[key]) for key in kept)
+
+
+def test_many_distinct_urls_with_tiny_answers_stay_within_the_budget(tmp_path: Path, identity_provider):
+    """Keys count: a client choosing long, distinct URLs (an empty page each) cannot grow a
+    worker's cache beyond QUERY_CACHE_MB. Measured as the memory the process keeps."""
+    service = build(service_settings(tmp_path / "data", identity_provider, query_cache_mb=1))
+    api = Api(service, falcon.testing.TestClient(service.app), identity_provider)
+    padding = "x" * 3000
+    try:
+        api.get("/tags", query_string="name=warm-up")
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(1000):  # ~3 MB of URLs: three times the budget
+            assert api.get("/tags", query_string=f"name={padding}{n}").json["total"] == 0
+        kept = tracemalloc.get_traced_memory()[0] - before
+        again = api.get("/tags", query_string=f"name={padding}999")  # the most recent is still cached
+    finally:
+        tracemalloc.stop()
+        service.close()
+    assert kept < 1.5 * 2**20, kept
+    assert again.status_code == 200 and again.headers["ETag"]
 
 
 def test_a_public_answer_is_revalidated_by_its_entity_tag(api):
