@@ -20,6 +20,7 @@ from jose import jwk, jwt
 from jose.exceptions import JWKError
 from jose.utils import base64url_encode
 
+from eosc_perf.private_files import private_folder
 from eosc_perf.settings import ConfigurationError
 
 DEV_ISSUER = "urn:eosc-perf:dev"
@@ -36,7 +37,7 @@ class LocalIssuer:
     def __init__(self, data_dir: Path):
         self.key_file = Path(data_dir) / KEY_FILE_NAME
         if not self.key_file.exists():
-            self.key_file.parent.mkdir(parents=True, exist_ok=True)
+            private_folder(self.key_file.parent)
             _store_new_key(self.key_file)
         self._private_jwk = _load_key(self.key_file)
 

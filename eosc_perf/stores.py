@@ -6,6 +6,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from domain.event_store import EventStore
+from eosc_perf.private_files import private_file
 from eosc_perf.settings import ConfigurationError
 
 
@@ -16,7 +17,7 @@ def event_store_environment(url: str, *, create_tables: bool = True, connection_
     create = "y" if create_tables else "n"
     if parts.scheme == "sqlite":
         path = url.split("///", 1)[-1]
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        private_file(Path(path))
         return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path, "CREATE_TABLE": create}
     if parts.scheme.startswith("postgresql"):
         return {

@@ -7,6 +7,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, event, select
 from sqlalchemy.engine import Connection, Engine
 
+from eosc_perf.private_files import private_file
 from projections.tables import metadata, positions
 
 
@@ -14,7 +15,7 @@ def connect(url: str, *, pool_size: int = 5) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_file(Path(path))
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")

@@ -4,6 +4,7 @@ restarts, a rebuilt read store, `dev-token` and `history` (design §4, §5)."""
 from __future__ import annotations
 
 import os
+import stat
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -134,6 +135,28 @@ def test_a_deleted_read_store_is_rebuilt_from_the_events(serve, data_dir):
     assert on_review["items"] == [flavor]
     assert rebuilt.get(f"/tags/{tag['id']}").json() == tag
     assert rebuilt.get("/reports/submits", token).json()["total"] == 1  # the flavor only
+
+
+def test_the_data_folder_and_its_files_are_private(serve, data_dir):
+    """The stores hold users' e-mails: only the service's user may read them (docs/security.md)."""
+    token = dev_token(data_dir, sub="carol", email="carol@example.org")
+    server = serve()
+    register(server, token)
+    assert server.post("/sites", token, json={"name": "s", "address": "a"}).status_code == 201
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    files = {path.name: stat.S_IMODE(path.stat().st_mode) for path in data_dir.iterdir()}
+    assert {"events.sqlite", "read.sqlite", "read.sqlite-wal", "read.sqlite-shm", "dev-oidc-key.json"} <= set(files)
+    assert files == {name: 0o600 for name in files}
+
+
+def test_a_store_others_may_read_is_reported(serve, data_dir):
+    data_dir.mkdir()
+    (data_dir / "read.sqlite").touch()
+    (data_dir / "read.sqlite").chmod(0o644)  # as a release before this one left it
+    server = serve()
+    assert server.get("/benchmarks").status_code == 200
+    assert f"{data_dir / 'read.sqlite'} holds personal data and is readable by others (mode 644)" in server.log()
+    assert stat.S_IMODE((data_dir / "events.sqlite").stat().st_mode) == 0o600  # new files are private anyway
 
 
 def test_dev_token_refuses_outside_development_mode(tmp_path):
