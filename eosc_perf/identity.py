@@ -329,7 +329,10 @@ def _decode(token: str, key: jwk.Key, allowed: list[str]) -> dict:
 
 
 def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """An int (any size: JSON has no limit) or a finite float; a bool is no number here."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or isinstance(value, float) and math.isfinite(value)
 
 
 def _checked_claims(claims: dict) -> dict:

@@ -31,6 +31,7 @@ UNKNOWN_QUERY = {
     "ListSubmits": "422", "ListClaims": "422", "GetClaim": "ign", "ApproveClaim": "422", "RejectClaim": "422",
     "ListUsers": "422", "RegisterSelf": "ign", "RemoveUsers": "422", "SearchUsers": "422", "GetSelf": "ign",
     "UpdateSelf": "ign", "TryAdmin": "ign", "ListUserResults": "422", "ListUserClaims": "422",
+    "RestoreUser": "422",  # beyond the contract (design §6): declares sub and iss, refuses others
 }
 _fresh = count(1)
 

@@ -1,7 +1,7 @@
 """Commands on users: register, refresh email, remove (a ban, with their results and claims), restore.
 
 What a removed user submitted to the shared catalog (benchmarks, sites, flavors) stays, owned
-by no one: other users' results rely on it (docs/security.md, "Removing users").
+by no one: other users' results rely on it (docs/security.md, "Removing users is a ban").
 """
 
 from __future__ import annotations
