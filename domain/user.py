@@ -56,10 +56,29 @@ class User(Aggregate):
     def update_email(self, email: str, actor: Actor) -> None:
         self.email = email
 
-    @event("Removed")
+    class Removed(Aggregate.Event):
+        """Version 2: the benchmarks, sites and flavors the user submitted stay. Stores written
+        before the ban hold version 1, when they went with the user; upcasting keeps that meaning,
+        so replaying an old log rebuilds what its readers saw."""
+
+        class_version = 2
+        actor: Actor
+        catalog_kept: bool
+
+        @staticmethod
+        def upcast_v1_v2(state: dict) -> None:
+            state["catalog_kept"] = False
+
+        def apply(self, user: "User") -> None:
+            user.registered = False
+            user.banned = True
+            if not self.catalog_kept:
+                user.catalog_removed_on = self.timestamp
+
+    catalog_removed_on = None  # time of the last removal that took the user's catalog along (version 1)
+
     def remove(self, actor: Actor) -> None:
-        self.registered = False
-        self.banned = True
+        self.trigger_event(self.Removed, actor=actor, catalog_kept=True)
 
     @event("Restored")
     def restore(self, actor: Actor) -> None:
@@ -69,3 +88,8 @@ class User(Aggregate):
     def uploaded(self, when: datetime) -> bool:
         """Whether an item uploaded at `when` belongs to the current registration (removal cascades)."""
         return self.registered and when >= self.registration_datetime
+
+    def submitted_to_catalog(self, when: datetime) -> bool:
+        """Whether a benchmark, site or flavor submitted at `when` survived the user's removals:
+        only a removal of version 1 took the catalog along (see `Removed`)."""
+        return self.catalog_removed_on is None or when >= self.catalog_removed_on

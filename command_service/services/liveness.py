@@ -3,7 +3,8 @@
 Deleting a site, benchmark or flavor, or removing a user, is one event; what depended on it
 is gone by implication. Projectors apply the same rule to the read tables, so both sides agree
 without writing an event per cascaded result. A removed user's results and claims go with
-them; the benchmarks, sites and flavors they submitted stay (other users' results use them).
+them; the benchmarks, sites and flavors they submitted stay (other users' results use them),
+except after a removal stored before the ban (version 1 of `User.Removed`).
 """
 
 from __future__ import annotations
@@ -37,19 +38,28 @@ def _reviewed_alive(item: ReviewedItem | None) -> bool:
     return item is not None and not item.removed
 
 
+def _catalog_alive(session: Session, item: ReviewedItem | None) -> bool:
+    """A benchmark, site or flavor stays when its submitter is removed, unless an old (version 1)
+    removal took it along (domain/user.py, `User.Removed`)."""
+    if not _reviewed_alive(item):
+        return False
+    user = session.get(User, User.create_id(item.uploader.sub, item.uploader.iss))
+    return user is None or user.submitted_to_catalog(item.created_on)
+
+
 def live_benchmark(session: Session, id: UUID) -> Benchmark | None:
     benchmark = session.get(Benchmark, id)
-    return benchmark if _reviewed_alive(benchmark) else None
+    return benchmark if _catalog_alive(session, benchmark) else None
 
 
 def live_site(session: Session, id: UUID) -> Site | None:
     site = session.get(Site, id)
-    return site if _reviewed_alive(site) else None
+    return site if _catalog_alive(session, site) else None
 
 
 def live_flavor(session: Session, id: UUID) -> Flavor | None:
     flavor = session.get(Flavor, id)
-    if _reviewed_alive(flavor) and live_site(session, flavor.site_id):
+    if _catalog_alive(session, flavor) and live_site(session, flavor.site_id):
         return flavor
     return None
 

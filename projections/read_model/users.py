@@ -1,6 +1,7 @@
 """Users: registered, email updated, removed (with their results and claims).
 
-The benchmarks, sites and flavors a removed user submitted stay, owned by no one: their rows
+The benchmarks, sites and flavors a removed user submitted stay (a removal stored before the
+ban, version 1 of the event, took them along), owned by no one: their rows
 keep the uploader's (sub, iss), which no registration made after them matches
 (query_service/views/submits.py), as the command side decides (services/liveness.py)."""
 
@@ -13,7 +14,7 @@ from domain.user import User
 from eosc_perf import documents
 from projections.read_model import cascades
 from projections.read_model.rows import utc
-from projections.tables import claims, results, users
+from projections.tables import benchmarks, claims, flavors, results, sites, users
 
 
 def _store(conn: Connection, user_id, sub: str, iss: str, email: str, registration) -> None:
@@ -49,6 +50,13 @@ def user_removed(conn: Connection, event: User.Removed) -> None:
     def uploaded_by(table):
         return and_(table.c.uploader_sub == row.sub, table.c.uploader_iss == row.iss)
 
+    if not event.catalog_kept:  # a removal of version 1 took the user's catalog along
+        for benchmark_id in conn.execute(select(benchmarks.c.id).where(uploaded_by(benchmarks))).scalars().all():
+            cascades.remove_benchmark(conn, benchmark_id)
+        for site_id in conn.execute(select(sites.c.id).where(uploaded_by(sites))).scalars().all():
+            cascades.remove_site(conn, site_id)
+        for flavor_id in conn.execute(select(flavors.c.id).where(uploaded_by(flavors))).scalars().all():
+            cascades.remove_flavor(conn, flavor_id)
     cascades.remove_results(conn, uploaded_by(results))
     for claim_id in conn.execute(select(claims.c.id).where(uploaded_by(claims))).scalars().all():
         cascades.remove_claim(conn, claim_id)
