@@ -78,6 +78,7 @@ class Settings:
     backend_route: str = "/"
     image_check: bool = True
     image_registry_url: str = DOCKER_HUB
+    schema_pattern_work: int = 100_000_000  # RE2 work per upload (command_service/services/schema_patterns.py)
     event_store_url: str = ""
     read_store_url: str = ""
     read_wait_seconds: float = 5.0
@@ -110,11 +111,14 @@ class Settings:
             mail_port = int(env.get("MAIL_PORT", "25") or 25)
             read_wait = float(env.get("READ_WAIT_SECONDS", "5") or 5)
             query_cache_mb = float(env.get("QUERY_CACHE_MB", "32") or 0)
+            schema_pattern_work = int(env.get("SCHEMA_PATTERN_WORK", "100000000") or 100_000_000)
         except ValueError as error:
             raise ConfigurationError(
-                f"MAIL_PORT, READ_WAIT_SECONDS and QUERY_CACHE_MB must be numbers: {error}") from error
+                f"MAIL_PORT, READ_WAIT_SECONDS, QUERY_CACHE_MB and SCHEMA_PATTERN_WORK must be numbers: {error}") from error
         if query_cache_mb < 0:
             raise ConfigurationError(f"QUERY_CACHE_MB must be 0 (off) or more, not {query_cache_mb:g}")
+        if schema_pattern_work <= 0:
+            raise ConfigurationError(f"SCHEMA_PATTERN_WORK must be more than 0, not {schema_pattern_work}")
         settings = cls(
             mode=mode,
             data_dir=Path(env.get("EOSC_PERF_DATA", "data")),
@@ -130,6 +134,7 @@ class Settings:
             backend_route=env.get("BACKEND_ROUTE", "/") or "/",
             image_check=_flag("IMAGE_CHECK", env["IMAGE_CHECK"]) if env.get("IMAGE_CHECK") else image_check_default,
             image_registry_url=(env.get("IMAGE_REGISTRY_URL") or DOCKER_HUB).rstrip("/"),
+            schema_pattern_work=schema_pattern_work,
             event_store_url=env.get("EVENT_STORE_URL", ""),
             read_store_url=env.get("READ_STORE_URL", ""),
             read_wait_seconds=read_wait,
