@@ -44,7 +44,9 @@ def create_app(
     on_saved=lambda position: None,
 ) -> falcon.App:
     commands = Commands(store, on_saved)
-    checks = catalog.BenchmarkChecks(ImageRegistry(settings.image_registry_url) if settings.image_check else None)
+    registry = ImageRegistry(settings.image_registry_url, settings.image_registries,
+                             deadline=settings.image_check_seconds)
+    checks = catalog.BenchmarkChecks(registry if settings.image_check else None)
     validators = ResultValidators(capacity=256, pattern_work=settings.schema_pattern_work)
 
     def is_registered(identity: Identity) -> bool:

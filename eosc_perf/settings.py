@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
@@ -36,6 +37,22 @@ def _flag(name: str, value: str) -> bool:
     if lowered in ("0", "off", "no", "false", "n", ""):
         return False
     raise ConfigurationError(f"{name} must be on or off, not {value!r}")
+
+
+def _registry_url(name: str, entry: str) -> str:
+    """`host[:port]` (HTTPS) or `http(s)://host[:port]` as `scheme://host[:port]`, lowercased."""
+    url = entry if "://" in entry else f"https://{entry}"
+    parts = urlsplit(url)
+    try:
+        parts.port  # raises ValueError for a port that is no number
+        well_formed = (parts.scheme in ("http", "https") and parts.hostname and not parts.username
+                       and parts.path in ("", "/") and not parts.query and not parts.fragment)
+    except ValueError:
+        well_formed = False
+    if not well_formed:
+        raise ConfigurationError(f"{name}: {entry!r} is not a registry: host[:port], https://host[:port] or "
+                                 "http://host[:port]")
+    return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
 # Variables that may come from a file named by `<NAME>_FILE` (container secrets).
@@ -78,6 +95,8 @@ class Settings:
     backend_route: str = "/"
     image_check: bool = True
     image_registry_url: str = DOCKER_HUB
+    image_registries: tuple[str, ...] = ()  # the registries images may name (scheme://host[:port])
+    image_check_seconds: float = 10.0  # for the whole check of one image, every request included
     schema_pattern_work: int = 100_000_000  # RE2 work per upload (command_service/services/schema_patterns.py)
     event_store_url: str = ""
     read_store_url: str = ""
@@ -111,12 +130,16 @@ class Settings:
             mail_port = int(env.get("MAIL_PORT", "25") or 25)
             read_wait = float(env.get("READ_WAIT_SECONDS", "5") or 5)
             query_cache_mb = float(env.get("QUERY_CACHE_MB", "32") or 0)
+            image_check_seconds = float(env.get("IMAGE_CHECK_SECONDS", "10") or 10)
             schema_pattern_work = int(env.get("SCHEMA_PATTERN_WORK", "100000000") or 100_000_000)
         except ValueError as error:
             raise ConfigurationError(
-                f"MAIL_PORT, READ_WAIT_SECONDS, QUERY_CACHE_MB and SCHEMA_PATTERN_WORK must be numbers: {error}") from error
+                "MAIL_PORT, READ_WAIT_SECONDS, QUERY_CACHE_MB, IMAGE_CHECK_SECONDS and SCHEMA_PATTERN_WORK "
+                f"must be numbers: {error}") from error
         if query_cache_mb < 0:
             raise ConfigurationError(f"QUERY_CACHE_MB must be 0 (off) or more, not {query_cache_mb:g}")
+        if not 0 < image_check_seconds <= 300:
+            raise ConfigurationError(f"IMAGE_CHECK_SECONDS must be more than 0 and at most 300, not {image_check_seconds:g}")
         if schema_pattern_work <= 0:
             raise ConfigurationError(f"SCHEMA_PATTERN_WORK must be more than 0, not {schema_pattern_work}")
         settings = cls(
@@ -133,7 +156,10 @@ class Settings:
             mail_use_tls=_flag("MAIL_USE_TLS", env.get("MAIL_USE_TLS", "")),
             backend_route=env.get("BACKEND_ROUTE", "/") or "/",
             image_check=_flag("IMAGE_CHECK", env["IMAGE_CHECK"]) if env.get("IMAGE_CHECK") else image_check_default,
-            image_registry_url=(env.get("IMAGE_REGISTRY_URL") or DOCKER_HUB).rstrip("/"),
+            image_registry_url=_registry_url("IMAGE_REGISTRY_URL", env.get("IMAGE_REGISTRY_URL") or DOCKER_HUB),
+            image_registries=tuple(_registry_url("IMAGE_REGISTRIES", entry)
+                                   for entry in _split(env.get("IMAGE_REGISTRIES", ""))),
+            image_check_seconds=image_check_seconds,
             schema_pattern_work=schema_pattern_work,
             event_store_url=env.get("EVENT_STORE_URL", ""),
             read_store_url=env.get("READ_STORE_URL", ""),
