@@ -214,10 +214,10 @@ class ImageRegistry:
         """Where the token service is, and the path to ask it: on the registry itself, on a
         listed registry, or for Docker Hub on its own token host; nowhere else. A registry
         cannot send the check to another host through its challenge."""
-        parts = urlsplit(realm) if _PRINTABLE.fullmatch(realm) else None
         try:
+            parts = urlsplit(realm) if _PRINTABLE.fullmatch(realm) else None
             port = parts.port if parts else None
-        except ValueError:
+        except ValueError:  # an unclosed IPv6 bracket, a port that is no number
             parts = None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.username:
             raise ImageNotFound(ImageNotFound.PULLING_MANIFEST)

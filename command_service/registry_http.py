@@ -125,7 +125,7 @@ def _resolve(origin: Origin, deadline: float) -> list[tuple]:
     def lookup() -> None:
         try:
             found["addresses"] = socket.getaddrinfo(origin.host, origin.port, type=socket.SOCK_STREAM)
-        except OSError as error:
+        except (OSError, UnicodeError) as error:  # UnicodeError: a name IDNA cannot encode
             found["error"] = error
 
     resolver = threading.Thread(target=lookup, name="image-check-resolver", daemon=True)

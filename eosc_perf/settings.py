@@ -7,6 +7,7 @@ ADMIN_ENTITLEMENTS, MAIL_*, BACKEND_ROUTE); the stores and the image check are n
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
@@ -42,11 +43,12 @@ def _flag(name: str, value: str) -> bool:
 def _registry_url(name: str, entry: str) -> str:
     """`host[:port]` (HTTPS) or `http(s)://host[:port]` as `scheme://host[:port]`, lowercased."""
     url = entry if "://" in entry else f"https://{entry}"
-    parts = urlsplit(url)
     try:
-        parts.port  # raises ValueError for a port that is no number
-        well_formed = (parts.scheme in ("http", "https") and parts.hostname and not parts.username
-                       and parts.path in ("", "/") and not parts.query and not parts.fragment)
+        parts = urlsplit(url)  # raises ValueError for an unclosed IPv6 bracket
+        parts.port  # and for a port that is no number
+        host = parts.hostname or ""
+        well_formed = (parts.scheme in ("http", "https") and re.fullmatch(r"[a-z0-9.-]+|[0-9a-f:.]+", host)
+                       and not parts.username and parts.path in ("", "/") and not parts.query and not parts.fragment)
     except ValueError:
         well_formed = False
     if not well_formed:
@@ -139,7 +141,8 @@ class Settings:
         if query_cache_mb < 0:
             raise ConfigurationError(f"QUERY_CACHE_MB must be 0 (off) or more, not {query_cache_mb:g}")
         if not 0 < image_check_seconds <= 300:
-            raise ConfigurationError(f"IMAGE_CHECK_SECONDS must be more than 0 and at most 300, not {image_check_seconds:g}")
+            raise ConfigurationError(
+                f"IMAGE_CHECK_SECONDS must be more than 0 and at most 300, not {image_check_seconds:g}")
         if schema_pattern_work <= 0:
             raise ConfigurationError(f"SCHEMA_PATTERN_WORK must be more than 0, not {schema_pattern_work}")
         settings = cls(

@@ -124,7 +124,8 @@ def test_an_unlisted_registry_is_never_asked_and_open_and_closed_ports_look_alik
     closed = LocalRegistry().start()
     closed_host = closed.host
     closed.stop()
-    for host in (registries.outsider.host, closed_host, "169.254.169.254", f"localhost:{registries.listed.host.split(':')[1]}"):
+    listed_port = registries.listed.host.split(":")[1]
+    for host in (registries.outsider.host, closed_host, "169.254.169.254", f"localhost:{listed_port}"):
         assert refusal(checked_api.post("/benchmarks", token, json=body(f"{host}/org/img"))) == refused_with(REFUSED)
     assert registries.outsider.request_count == 0
     assert registries.listed.request_count == 0

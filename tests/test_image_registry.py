@@ -114,7 +114,8 @@ def test_basic_auth_challenge_is_not_authorized(container_registry):
     assert failure(listed(container_registry), "org/secret", "1.0") == NOT_AUTHORIZED
 
 
-@pytest.mark.parametrize("realm", ["", "ftp://127.0.0.1/token", "not a url", "http://127.0.0.1:9/token"])
+@pytest.mark.parametrize("realm", ["", "ftp://127.0.0.1/token", "not a url", "http://127.0.0.1:9/token", "http://[::1",
+                                   "http://127.0.0.1:x/token", "http://user@127.0.0.1/token"])
 def test_broken_token_challenge_is_pulling_manifest(container_registry, realm):
     container_registry.require_token = True
     container_registry.realm = realm

@@ -37,7 +37,8 @@ def test_a_backtracking_pattern_is_matched_in_linear_time(api, callers):
     schema = {"type": "object", "properties": {"name": {"type": "string", "pattern": "^(a+)+$"}}}
     where = catalog.setup(api, callers.user, callers.admin, schema=schema)
     started = time.monotonic()
-    answer = catalog.upload_answer(api, callers.user, where.benchmark["id"], where.flavor["id"], {"name": "a" * 40 + "!"})
+    answer = catalog.upload_answer(api, callers.user, where.benchmark["id"], where.flavor["id"],
+                                   {"name": "a" * 40 + "!"})
     assert time.monotonic() - started < 5
     assert answer.status_code == 422
     assert answer.json["errors"] == {"error": f"'{'a' * 40}!' does not match '^(a+)+$'", "path": "$.name"}
@@ -76,7 +77,8 @@ def test_a_match_beyond_the_work_budget_is_refused(api, callers):
     assert time.monotonic() - started < 5
     assert answer.status_code == 422
     assert answer.json["errors"] == {
-        "error": f"Matching the result against the pattern {pattern!r} of its benchmark's JSON Schema would take too long",
+        "error": f"Matching the result against the pattern {pattern!r} of its benchmark's JSON Schema would take "
+                 "too long",
         "path": "$",
     }
     catalog.upload(api, callers.user, where, {"log": "ab" * 50 + "c"})
@@ -194,8 +196,9 @@ def test_references_within_the_schema_keep_working(api, callers):
          "retrieved)", "$.properties.a['$ref']"),
         ({"$defs": {"x": {"$schema": {}}}, "properties": {"a": {"$ref": "#/$defs/x"}}},
          "$schema must be a string", "$['$defs'].x['$schema']"),
+        ({"$id": "http://[::1", "type": "object"}, "$id 'http://[::1' is not a URI reference", "$['$id']"),
     ],
-    ids=["to-a-string", "to-a-list", "dangling", "through-a-string", "odd-nested-schema-keyword"],
+    ids=["to-a-string", "to-a-list", "dangling", "through-a-string", "odd-nested-schema-keyword", "id-not-a-uri"],
 )
 def test_a_schema_the_validator_cannot_apply_is_refused_at_submission(api, callers, schema, error, path):
     answer = submit(api, callers.user, schema)

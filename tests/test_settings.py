@@ -62,7 +62,8 @@ def test_image_registries_are_normalised_urls_with_their_scheme():
     assert Settings.from_env({}).image_registries == ()
     assert Settings.from_env({}).image_registry_url == "https://registry-1.docker.io"
     assert Settings.from_env({"IMAGE_REGISTRY_URL": "http://mirror:5000/"}).image_registry_url == "http://mirror:5000"
-    for entry in ("ftp://x", "https://x/path", "https://user@x", "x:port", "https://x?q=1"):
+    for entry in ("ftp://x", "https://x/path", "https://user@x", "x:port", "https://x?q=1", "https://ex ample.org",
+                  "https://[::1"):
         with pytest.raises(ConfigurationError, match="IMAGE_REGISTRIES"):
             Settings.from_env({"IMAGE_REGISTRIES": entry})
     with pytest.raises(ConfigurationError, match="IMAGE_REGISTRY_URL"):

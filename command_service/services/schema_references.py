@@ -36,17 +36,17 @@ def specification(validator_class: type[Validator]) -> referencing.Specification
     return referencing.jsonschema.specification_with(validator_class.ID_OF(validator_class.META_SCHEMA))
 
 
+def _identifier(spec: referencing.Specification, node: dict) -> str | None:
+    """The dialect's rule for an object's identifier, kept off objects whose `$id`/`id` is no
+    string (a `properties` map with a property named `id`): referencing calls `.startswith` on it."""
+    if not all(isinstance(node.get(key, ""), str) for key in ("$id", "id")):
+        return None
+    return spec.id_of(node)
+
+
 def references(schema: dict, spec: referencing.Specification) -> Iterator[tuple[schema_walk.Path, str, str]]:
     """(path, base URI, reference) for every reference keyword with a string value."""
-
-    def id_of(node: dict) -> object:
-        # The dialect's rule, kept off objects whose `$id`/`id` is no string (a `properties`
-        # map with a property named `id`): referencing would call `.startswith` on it.
-        if not all(isinstance(node.get(key, ""), str) for key in ("$id", "id")):
-            return None
-        return spec.id_of(node)
-
-    for path, base, node in schema_walk.objects(schema, id_of):
+    for path, base, node in schema_walk.objects(schema, lambda node: _identifier(spec, node)):
         for keyword in _KEYWORDS:
             if isinstance(node.get(keyword), str):
                 yield path + (keyword,), base, node[keyword]
@@ -60,7 +60,7 @@ def check(schema: dict, validator_class: type[Validator]) -> None:
     if not found:
         return
     root = spec.create_resource(schema)
-    registry = META_SCHEMAS.combine(REGISTRY).with_resource(root.id() or "", root)
+    registry = META_SCHEMAS.combine(REGISTRY).with_resource(_identifier(spec, schema) or "", root)
     try:
         registry = registry.crawl()  # finds embedded resources (`$id`) and anchors, once
     except Exception:

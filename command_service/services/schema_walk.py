@@ -31,7 +31,10 @@ def objects(document: object, id_of: Callable[[dict], object]) -> Iterator[tuple
         if isinstance(value, dict):
             identifier = id_of(value)
             if isinstance(identifier, str):
-                base = urldefrag(urljoin(base, identifier))[0]
+                try:
+                    base = urldefrag(urljoin(base, identifier))[0]
+                except ValueError:
+                    pass  # not a URI (`http://[::1`): identifies nothing, and the base stays
             yield path, base, value
             pending.extend((path + (key,), base, item) for key, item in reversed(value.items()))
         elif isinstance(value, list):

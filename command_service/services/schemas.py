@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from urllib.parse import urljoin
 from uuid import UUID
 
 import jsonschema
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 # A message longer than this is cut: jsonschema repeats the whole `enum` in its message, and a
 # schema may hold a very long one.
 MESSAGE_LIMIT = 2000
+TOO_DEEP = "The JSON Schema is nested too deeply, or refers to itself without end"
 
 LATEST = jsonschema.Draft202012Validator
 
@@ -44,9 +46,6 @@ def _violation(error: ValidationError | SchemaError) -> errors.ApiError:
     if isinstance(error.cause, schema_patterns.PatternRefused):  # `format: regex` in the meta-schema
         return _refusal(str(error.cause), error.json_path)
     return _refusal(error.message, error.json_path)
-
-
-TOO_DEEP = "The JSON Schema is nested too deeply, or refers to itself without end"
 
 
 @functools.cache
@@ -69,14 +68,24 @@ def _dialect(schema: dict) -> type[Validator]:
     return validator_for(schema, default=LATEST) if isinstance(declared, str) else LATEST
 
 
+def _is_uri_reference(text: str) -> bool:
+    try:
+        urljoin("https://example.org/", text)
+    except ValueError:  # e.g. an unclosed IPv6 bracket: the resolver would fail on it
+        return False
+    return True
+
+
 def _check_contents(schema: dict, validator_class: type[Validator]) -> None:
     """What meta-validation cannot see, in every object of the document (a `$ref` can make any of
-    them a subschema): `$schema` is a string, every pattern compiles in RE2 (each
+    them a subschema): `$schema` is a string, `$id` a URI reference, every pattern compiles in RE2 (each
     `patternProperties` also as the one alternation additionalProperties matches), and every
     reference resolves within the document to a schema."""
     for path, _, node in schema_walk.objects(schema, lambda node: None):
         if "$schema" in node and not isinstance(node["$schema"], str):
             raise _refusal("$schema must be a string", schema_walk.json_path(path + ("$schema",)))
+        if isinstance(node.get("$id"), str) and not _is_uri_reference(node["$id"]):
+            raise _refusal(f"$id {node['$id']!r} is not a URI reference", schema_walk.json_path(path + ("$id",)))
         patterns = node.get("patternProperties")
         checked = [("pattern", node["pattern"])] if isinstance(node.get("pattern"), str) else []
         if isinstance(patterns, dict):
@@ -142,10 +151,12 @@ def check_result(document: dict, benchmark: Benchmark, validators: ResultValidat
     The benchmark's schema passed the checks of submission, but under Draft-7 meta-validation,
     and the validator chosen here may be another draft (Draft-7 tuple `items` is invalid in
     2020-12): that, and anything the schema makes the validator fail on, is a 422."""
-    validator = validators.validator(benchmark)
     try:
+        validator = validators.validator(benchmark)
         with schema_patterns.matching_budget(validators.pattern_work):
             validator.validate(document)
+    except errors.ApiError:
+        raise  # the schema's own checks refused it
     except ValidationError as error:
         raise _violation(error) from None
     except schema_patterns.PatternRefused as refused:
