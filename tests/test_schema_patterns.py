@@ -60,12 +60,21 @@ def test_outside_a_budget_jsonschema_matches_as_before():
     jsonschema.validate("ab", {"pattern": "a(?=b)"})
 
 
-def test_the_regex_format_is_judged_by_re2():
+def test_meta_validation_leaves_patterns_to_the_pattern_checks():
+    """Python's re compiles `(?=a)` (RE2 refuses it) and fails with RecursionError on 5,000 nested
+    groups: meta-validation compiles no pattern, check_schema_patterns judges them all."""
     checker = schema_patterns.format_checker(jsonschema.Draft7Validator)
-    assert checker.conforms("^[a-z]+$", "regex")
-    assert not checker.conforms("(?=a)", "regex")  # Python's re would accept it
-    assert checker.conforms("x", "uri-reference") == jsonschema.Draft7Validator.FORMAT_CHECKER.conforms(
-        "x", "uri-reference")  # the other formats as the dialect checks them
+    for pattern in ("(?=a)", "(" * 5000 + ")" * 5000, "["):
+        assert checker.conforms(pattern, "regex")
+    assert set(checker.checkers) == set(jsonschema.Draft7Validator.FORMAT_CHECKER.checkers) - {"regex"}
+
+
+def test_the_patterns_of_one_schema_have_a_limit_together():
+    heavy = [f"^.{{0,{1000 - n}}}$" for n in range(20)]  # about 9,000 instructions each
+    schema_patterns.check_schema_patterns(heavy[:10])
+    with pytest.raises(schema_patterns.PatternRefused, match="too large together") as refused:
+        schema_patterns.check_schema_patterns(heavy)
+    assert refused.value.pattern == heavy[11]  # compiling stopped there
 
 
 class Benchmark:

@@ -67,6 +67,19 @@ def test_a_pattern_re2_cannot_run_is_refused_at_submission(api, callers, schema,
     assert pending_benchmarks(api, callers.admin) == 0
 
 
+def test_the_patterns_of_a_schema_are_limited_together(api, callers):
+    """`^.{0,1000}$` is 11 characters and 9,002 RE2 instructions: a schema of many such patterns
+    would cost minutes to compile. Twelve are past the limit; compiling stops there."""
+    properties = {f"p{n}": {"pattern": f"^.{{0,{1000 - n}}}$"} for n in range(12)}
+    answer = submit(api, callers.user, {"properties": properties})
+    assert answer.status_code == 422
+    assert answer.json["errors"] == {
+        "error": f"The patterns of the schema are too large together: more than 100,000 RE2 instructions ({RE2_NOTE})",
+        "path": "$.properties.p11.pattern",
+    }
+    assert submit(api, callers.user, {"properties": dict(list(properties.items())[:10])}).status_code == 201
+
+
 def test_a_match_beyond_the_work_budget_is_refused(api, callers):
     """RE2 is linear, but this 29-character pattern is 3,605 instructions on its NFA: 100 KB of
     text would take seconds. The budget (SCHEMA_PATTERN_WORK) refuses it before matching."""

@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import re
 import types
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import jsonschema._keywords
@@ -42,8 +43,13 @@ from jsonschema.protocols import Validator
 
 # RE2's budget for one compiled pattern (program and DFA cache); its default is 8 MiB, and
 # google-re2 keeps up to 128 compiled patterns per process. 1 MiB still compiles an
-# alternation of 2,000 words.
+# alternation of 20,000 words (42,223 instructions).
 MAX_MEMORY = 1 << 20
+
+# The RE2 instructions all the patterns of one schema may compile to together. Compiling takes
+# about 1 ms per 1,000 instructions, and an 11-character pattern (`^.{0,1000}$`) is 9,002 of
+# them: without a bound per schema, one submission full of such patterns would cost minutes.
+SCHEMA_PROGRAM_LIMIT = 100_000
 
 # Shown in refusals: the schema author learns which features to avoid.
 _ENGINE_NOTE = "patterns are matched with RE2: no lookaround, no backreferences, bounded size"
@@ -62,7 +68,11 @@ _OPTIONS = _re2_options()
 
 class PatternRefused(Exception):
     """A pattern RE2 cannot compile, or a match the upload's budget cannot pay for; `str(e)` is
-    the message for the 422 answer."""
+    the message for the 422 answer, `pattern` the pattern refused."""
+
+    def __init__(self, message: str, pattern: object):
+        super().__init__(message)
+        self.pattern = pattern
 
 
 def shown(pattern: str, limit: int = 200) -> str:
@@ -73,14 +83,15 @@ def shown(pattern: str, limit: int = 200) -> str:
 def compiled(pattern: object):
     """The RE2 program for `pattern` (google-re2 caches them), or `PatternRefused`."""
     if not isinstance(pattern, str):
-        raise PatternRefused(f"The pattern {pattern!r} is not a string")
+        raise PatternRefused(f"The pattern {pattern!r} is not a string", pattern)
     try:
         return re2.compile(pattern, _OPTIONS)
     except re2.error as error:
         reason = error.args[0] if error.args else "cannot be compiled"
         if isinstance(reason, bytes):
             reason = reason.decode("utf-8", "replace")
-        raise PatternRefused(f"The pattern {shown(pattern)} cannot be used: {reason} ({_ENGINE_NOTE})") from None
+        raise PatternRefused(f"The pattern {shown(pattern)} cannot be used: {reason} ({_ENGINE_NOTE})",
+                             pattern) from None
 
 
 @dataclass
@@ -102,16 +113,35 @@ def matching_budget(work: int) -> Iterator[None]:
         _budget.reset(token)
 
 
+def check_schema_patterns(patterns: Iterable[str]) -> None:
+    """Each pattern compiles, and together they stay within `SCHEMA_PROGRAM_LIMIT`: compiling
+    stops at the first pattern past it."""
+    total = 0
+    for pattern in dict.fromkeys(patterns):
+        total += compiled(pattern).programsize
+        if total > SCHEMA_PROGRAM_LIMIT:
+            raise PatternRefused(f"The patterns of the schema are too large together: more than "
+                                 f"{SCHEMA_PROGRAM_LIMIT:,} RE2 instructions ({_ENGINE_NOTE})", pattern)
+
+
+@functools.lru_cache(maxsize=128)  # as many as google-re2 keeps: the same programs
+def _program(pattern: str):
+    """The program and its work per character matched (forward and reverse program sizes),
+    cached: google-re2's own cache costs more per lookup than a match of a short text."""
+    program = compiled(pattern)
+    return program, program.programsize + program.reverseprogramsize
+
+
 def _search(pattern, string):
     budget = _budget.get()
     if budget is None:
         return re.search(pattern, string)
-    program = compiled(pattern)
-    budget.remaining -= (program.programsize + program.reverseprogramsize) * (len(string) + 1)
+    program, work_per_character = _program(pattern)  # meta-validation saw to it that patterns are strings
+    budget.remaining -= work_per_character * (len(string) + 1)
     if budget.remaining < 0:
         raise PatternRefused(
             f"Matching the result against the pattern {shown(pattern)} of its benchmark's JSON Schema "
-            "would take too long"
+            "would take too long", pattern
         )
     return program.search(string)
 
@@ -131,16 +161,12 @@ def _route_jsonschema_to_re2() -> None:
 _route_jsonschema_to_re2()
 
 
-def _is_pattern(instance: object) -> bool:
-    if isinstance(instance, str):
-        compiled(instance)
-    return True
-
-
 def format_checker(validator_class: type[Validator]) -> FormatChecker:
-    """The dialect's format checker, with `regex` judged by the engine that will match: meta-
-    validation then refuses a pattern RE2 cannot run (and never compiles one with `re`)."""
+    """The dialect's format checker for meta-validation, without `regex`: the meta-schemas mark
+    patterns `format: regex`, which jsonschema checks with Python's `re`. Patterns are judged by
+    `check_schema_patterns` instead, with the engine that will match them and within the
+    schema's limit."""
     checker = FormatChecker(formats=())
-    checker.checkers = dict(validator_class.FORMAT_CHECKER.checkers)
-    checker.checks("regex", raises=PatternRefused)(_is_pattern)
+    checker.checkers = {name: check for name, check in validator_class.FORMAT_CHECKER.checkers.items()
+                        if name != "regex"}
     return checker

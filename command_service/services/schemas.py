@@ -43,8 +43,6 @@ def _refusal(message: str, path: str = "$") -> errors.ApiError:
 
 
 def _violation(error: ValidationError | SchemaError) -> errors.ApiError:
-    if isinstance(error.cause, schema_patterns.PatternRefused):  # `format: regex` in the meta-schema
-        return _refusal(str(error.cause), error.json_path)
     return _refusal(error.message, error.json_path)
 
 
@@ -78,23 +76,26 @@ def _is_uri_reference(text: str) -> bool:
 
 def _check_contents(schema: dict, validator_class: type[Validator]) -> None:
     """What meta-validation cannot see, in every object of the document (a `$ref` can make any of
-    them a subschema): `$schema` is a string, `$id` a URI reference, every pattern compiles in RE2 (each
-    `patternProperties` also as the one alternation additionalProperties matches), and every
-    reference resolves within the document to a schema."""
+    them a subschema): `$schema` is a string, `$id` a URI reference, every pattern compiles in
+    RE2 (each `patternProperties` also as the one alternation additionalProperties matches) and
+    all of them stay within RE2's limit per schema, and every reference resolves within the
+    document to a schema."""
+    patterns: dict[str, schema_walk.Path] = {}  # each pattern, and where it is first
     for path, _, node in schema_walk.objects(schema, lambda node: None):
         if "$schema" in node and not isinstance(node["$schema"], str):
             raise _refusal("$schema must be a string", schema_walk.json_path(path + ("$schema",)))
         if isinstance(node.get("$id"), str) and not _is_uri_reference(node["$id"]):
             raise _refusal(f"$id {node['$id']!r} is not a URI reference", schema_walk.json_path(path + ("$id",)))
-        patterns = node.get("patternProperties")
-        checked = [("pattern", node["pattern"])] if isinstance(node.get("pattern"), str) else []
-        if isinstance(patterns, dict):
-            checked += [("patternProperties", key) for key in patterns] + [("patternProperties", "|".join(patterns))]
-        for keyword, pattern in checked:
-            try:
-                schema_patterns.compiled(pattern)
-            except schema_patterns.PatternRefused as refused:
-                raise _refusal(str(refused), schema_walk.json_path(path + (keyword,))) from None
+        if isinstance(node.get("pattern"), str):
+            patterns.setdefault(node["pattern"], path + ("pattern",))
+        if isinstance(node.get("patternProperties"), dict):
+            keys = list(node["patternProperties"])
+            for pattern in [*keys, "|".join(keys)]:
+                patterns.setdefault(pattern, path + ("patternProperties",))
+    try:
+        schema_patterns.check_schema_patterns(patterns)
+    except schema_patterns.PatternRefused as refused:
+        raise _refusal(str(refused), schema_walk.json_path(patterns[refused.pattern])) from None
     try:
         schema_references.check(schema, validator_class)
     except schema_references.ReferenceRefused as refused:
