@@ -75,7 +75,7 @@ class PatternRefused(Exception):
         self.pattern = pattern
 
 
-def shown(pattern: str, limit: int = 200) -> str:
+def _shown(pattern: str, limit: int = 200) -> str:
     text = repr(pattern)
     return text if len(text) <= limit else text[:limit] + "…"
 
@@ -90,7 +90,7 @@ def compiled(pattern: object):
         reason = error.args[0] if error.args else "cannot be compiled"
         if isinstance(reason, bytes):
             reason = reason.decode("utf-8", "replace")
-        raise PatternRefused(f"The pattern {shown(pattern)} cannot be used: {reason} ({_ENGINE_NOTE})",
+        raise PatternRefused(f"The pattern {_shown(pattern)} cannot be used: {reason} ({_ENGINE_NOTE})",
                              pattern) from None
 
 
@@ -140,7 +140,7 @@ def _search(pattern, string):
     budget.remaining -= work_per_character * (len(string) + 1)
     if budget.remaining < 0:
         raise PatternRefused(
-            f"Matching the result against the pattern {shown(pattern)} of its benchmark's JSON Schema "
+            f"Matching the result against the pattern {_shown(pattern)} of its benchmark's JSON Schema "
             "would take too long", pattern
         )
     return program.search(string)
