@@ -16,6 +16,7 @@ from eosc_perf.settings import Settings
 from command_service.image_registry import ImageRegistry
 from command_service.rate_limit import WriteRateLimit
 from command_service.resources import catalog, results, users
+from command_service.services.schemas import ResultValidators
 from command_service.services.session import Commands, Session
 from projections.lookups import Lookups
 
@@ -46,7 +47,10 @@ def create_app(
     on_saved=lambda position: None,
 ) -> falcon.App:
     commands = Commands(store, on_saved)
-    checks = catalog.BenchmarkChecks(ImageRegistry(settings.image_registry_url) if settings.image_check else None)
+    registry = ImageRegistry(settings.image_registry_url, settings.image_registries,
+                             deadline=settings.image_check_seconds)
+    checks = catalog.BenchmarkChecks(registry if settings.image_check else None)
+    validators = ResultValidators(capacity=256, pattern_work=settings.schema_pattern_work)
 
     def is_registered(identity: Identity) -> bool:
         user = Session(store).get(User, User.create_id(identity.sub, identity.iss))
@@ -73,7 +77,7 @@ def create_app(
         "/flavors/{flavor_id:uuid}:reject": (flavor_item, "reject"),
         "/tags": (catalog.TagCollection(commands), None),
         "/tags/{tag_id:uuid}": (catalog.TagItem(commands), None),
-        "/results": (results.ResultCollection(commands), None),
+        "/results": (results.ResultCollection(commands, validators), None),
         "/results/{result_id:uuid}": (result_item, None),
         "/results/{result_id:uuid}:claim": (result_item, "claim"),
         "/results/{result_id:uuid}/tags": (results.ResultTags(commands), None),

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
@@ -39,6 +41,46 @@ def _flag(name: str, value: str) -> bool:
     if lowered in ("0", "off", "no", "false", "n", ""):
         return False
     raise ConfigurationError(f"{name} must be on or off, not {value!r}")
+
+
+def _registry_url(name: str, entry: str) -> str:
+    """`host[:port]` (HTTPS) or `http(s)://host[:port]` as `scheme://host[:port]`, lowercased."""
+    url = entry if "://" in entry else f"https://{entry}"
+    try:
+        parts = urlsplit(url)  # raises ValueError for an unclosed IPv6 bracket
+        parts.port  # and for a port that is no number
+        host = parts.hostname or ""
+        well_formed = (parts.scheme in ("http", "https") and re.fullmatch(r"[a-z0-9.-]+|[0-9a-f:.]+", host)
+                       and not parts.username and parts.path in ("", "/") and not parts.query and not parts.fragment)
+    except ValueError:
+        well_formed = False
+    if not well_formed:
+        raise ConfigurationError(f"{name}: {entry!r} is not a registry: host[:port], https://host[:port] or "
+                                 "http://host[:port]")
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+def _number(env: Mapping[str, str], name: str, default, *, kind=float, least=None, above=None, most=None):
+    """A numeric variable (`default` when unset or empty), refused with its name when it is
+    not a number of `kind` or lies outside its bounds."""
+    text = (env.get(name) or "").strip()
+    if not text:
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    bounds = [f"at least {least}" if least is not None else "", f"more than {above}" if above is not None else "",
+              f"at most {most}" if most is not None else ""]
+    if (
+        value is None or value != value  # NaN
+        or (least is not None and value < least) or (above is not None and value <= above)
+        or (most is not None and value > most)
+    ):
+        wanted = "a whole number" if kind is int else "a number"
+        wanted += "".join(f", {bound}" for bound in bounds if bound)
+        raise ConfigurationError(f"{name} must be {wanted}, not {text!r}")
+    return value
 
 
 # Variables that may come from a file named by `<NAME>_FILE` (container secrets).
@@ -83,6 +125,9 @@ class Settings:
     backend_route: str = "/"
     image_check: bool = True
     image_registry_url: str = DOCKER_HUB
+    image_registries: tuple[str, ...] = ()  # the registries images may name (scheme://host[:port])
+    image_check_seconds: float = 10.0  # for the whole check of one image, every request included
+    schema_pattern_work: int = 100_000_000  # RE2 work per upload (command_service/services/schema_patterns.py)
     event_store_url: str = ""
     read_store_url: str = ""
     read_wait_seconds: float = 5.0
@@ -115,23 +160,13 @@ class Settings:
         if env.get("FLASK_ENV") == "development" and not env.get("EOSC_PERF_ENV"):
             # The original's switch: it no longer trusts dev tokens or makes everyone an admin.
             log.warning("FLASK_ENV=development is ignored; development mode needs EOSC_PERF_ENV=development")
-        try:
-            mail_port = int(env.get("MAIL_PORT", "25") or 25)
-            read_wait = float(env.get("READ_WAIT_SECONDS", "5") or 5)
-            query_cache_mb = float(env.get("QUERY_CACHE_MB", "32") or 0)
-            keys_max_age = float(env.get("OIDC_KEYS_MAX_AGE", "3600") or 3600)
-            write_rate = int(env.get("WRITE_RATE_PER_MINUTE", "120") or 0)
-        except ValueError as error:
-            raise ConfigurationError(
-                "MAIL_PORT, READ_WAIT_SECONDS, QUERY_CACHE_MB, OIDC_KEYS_MAX_AGE and WRITE_RATE_PER_MINUTE must be "
-                f"numbers: {error}"
-            ) from error
-        if write_rate < 0:
-            raise ConfigurationError(f"WRITE_RATE_PER_MINUTE must be 0 (off) or more, not {write_rate}")
-        if query_cache_mb < 0:
-            raise ConfigurationError(f"QUERY_CACHE_MB must be 0 (off) or more, not {query_cache_mb:g}")
-        if not keys_max_age > 0:
-            raise ConfigurationError(f"OIDC_KEYS_MAX_AGE must be a number of seconds above 0, not {keys_max_age:g}")
+        mail_port = _number(env, "MAIL_PORT", 25, kind=int, least=1)
+        read_wait = _number(env, "READ_WAIT_SECONDS", 5.0, least=0)
+        query_cache_mb = _number(env, "QUERY_CACHE_MB", 32.0, least=0)
+        keys_max_age = _number(env, "OIDC_KEYS_MAX_AGE", 3600.0, above=0)
+        write_rate = _number(env, "WRITE_RATE_PER_MINUTE", 120, kind=int, least=0)
+        image_check_seconds = _number(env, "IMAGE_CHECK_SECONDS", 10.0, above=0, most=300)
+        schema_pattern_work = _number(env, "SCHEMA_PATTERN_WORK", 100_000_000, kind=int, least=1)
         settings = cls(
             mode=mode,
             data_dir=Path(env.get("EOSC_PERF_DATA", "data")),
@@ -148,7 +183,11 @@ class Settings:
             mail_use_tls=_flag("MAIL_USE_TLS", env.get("MAIL_USE_TLS", "")),
             backend_route=env.get("BACKEND_ROUTE", "/") or "/",
             image_check=_flag("IMAGE_CHECK", env["IMAGE_CHECK"]) if env.get("IMAGE_CHECK") else image_check_default,
-            image_registry_url=(env.get("IMAGE_REGISTRY_URL") or DOCKER_HUB).rstrip("/"),
+            image_registry_url=_registry_url("IMAGE_REGISTRY_URL", env.get("IMAGE_REGISTRY_URL") or DOCKER_HUB),
+            image_registries=tuple(_registry_url("IMAGE_REGISTRIES", entry)
+                                   for entry in _split(env.get("IMAGE_REGISTRIES", ""))),
+            image_check_seconds=image_check_seconds,
+            schema_pattern_work=schema_pattern_work,
             event_store_url=env.get("EVENT_STORE_URL", ""),
             read_store_url=env.get("READ_STORE_URL", ""),
             read_wait_seconds=read_wait,

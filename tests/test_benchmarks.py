@@ -1,15 +1,13 @@
-"""Benchmarks through the real embedded service (contract §5.1, design §6 Q-12, Q-14)."""
+"""Benchmarks through the real embedded service (contract §5.1, design §6 Q-12); the image check
+(Q-14) is in test_image_check.py."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from uuid import uuid4
 
-import falcon.testing
 import pytest
 
-from eosc_perf.embedded import build
-from tests.conftest import service_settings
 from tests.support.items import SCHEMA, approve, result_setup, submit_benchmark, upload_result
 
 
@@ -351,47 +349,3 @@ def test_results_need_an_approved_benchmark(api, callers):
     answer = api.post("/results", callers.user, json={}, query_string=query)
     assert answer.status_code == 422
     assert answer.json["errors"] == {"error": f"Benchmark {pending['id']} not approved"}
-
-
-# --- image check (Q-14) -----------------------------------------------------------------------
-@pytest.fixture
-def checked_api(tmp_path, identity_provider, container_registry):
-    """A second service whose benchmarks are checked against a local container registry."""
-    from tests.conftest import Api
-
-    settings = service_settings(
-        tmp_path / "checked", identity_provider, image_check=True, image_registry_url=container_registry.url
-    )
-    service = build(settings)
-    yield Api(service, falcon.testing.TestClient(service.app), identity_provider)
-    service.close()
-
-
-def test_a_benchmark_image_must_exist_in_its_registry(checked_api, container_registry):
-    token = checked_api.register("alice")
-    container_registry.add("org/img", "1.0")
-    answer = checked_api.post("/benchmarks", token, json=body("org/img", "2.0"))
-    assert answer.status_code == 422
-    assert answer.json["errors"] == {"error": "Could not validate container image: Error: manifest not found"}
-    assert checked_api.post("/benchmarks", token, json=body("org/img", "1.0")).status_code == 201
-
-
-def test_a_benchmark_update_is_checked_against_the_registry(checked_api, container_registry):
-    token = checked_api.register("alice")
-    admin = checked_api.register("root", admin=True)
-    container_registry.add("org/img", "1.0")
-    container_registry.add("org/img", "1.1")
-    benchmark = checked_api.post("/benchmarks", token, json=body("org/img", "1.0")).json
-    answer = checked_api.put(f"/benchmarks/{benchmark['id']}", admin, json=body("org/img", "9.9"))
-    assert answer.status_code == 422
-    assert answer.json["errors"] == {"error": "Could not validate container image: Error: manifest not found"}
-    assert checked_api.put(f"/benchmarks/{benchmark['id']}", admin, json=body("org/img", "1.1")).status_code == 204
-    assert checked_api.get(f"/benchmarks/{benchmark['id']}").json["docker_tag"] == "1.1"
-
-
-def test_the_image_check_comes_after_body_validation(checked_api, container_registry):
-    token = checked_api.register("alice")
-    answer = checked_api.post("/benchmarks", token, json={"docker_image": "org/img"})
-    assert answer.status_code == 422
-    assert "json" in answer.json["errors"]
-    assert container_registry.request_count == 0

@@ -85,3 +85,28 @@ def test_the_write_rate_limit_is_writes_per_minute_per_user():
     for wrong in ("lots", "-1", "1.5"):
         with pytest.raises(ConfigurationError, match="WRITE_RATE_PER_MINUTE"):
             Settings.from_env({"WRITE_RATE_PER_MINUTE": wrong})
+
+def test_image_registries_are_normalised_urls_with_their_scheme():
+    settings = Settings.from_env({"IMAGE_REGISTRIES": "ghcr.io, https://Quay.io, http://127.0.0.1:5000/,"})
+    assert settings.image_registries == ("https://ghcr.io", "https://quay.io", "http://127.0.0.1:5000")
+    assert Settings.from_env({}).image_registries == ()
+    assert Settings.from_env({}).image_registry_url == "https://registry-1.docker.io"
+    assert Settings.from_env({"IMAGE_REGISTRY_URL": "http://mirror:5000/"}).image_registry_url == "http://mirror:5000"
+    for entry in ("ftp://x", "https://x/path", "https://user@x", "x:port", "https://x?q=1", "https://ex ample.org",
+                  "https://[::1"):
+        with pytest.raises(ConfigurationError, match="IMAGE_REGISTRIES"):
+            Settings.from_env({"IMAGE_REGISTRIES": entry})
+    with pytest.raises(ConfigurationError, match="IMAGE_REGISTRY_URL"):
+        Settings.from_env({"IMAGE_REGISTRY_URL": "https://x/v2"})
+
+
+def test_the_image_check_deadline_and_the_pattern_budget_are_bounded_numbers():
+    assert Settings.from_env({}).image_check_seconds == 10
+    assert Settings.from_env({"IMAGE_CHECK_SECONDS": "2.5"}).image_check_seconds == 2.5
+    assert Settings.from_env({}).schema_pattern_work == 100_000_000
+    for value in ("0", "-1", "nan", "1000", "soon"):
+        with pytest.raises(ConfigurationError, match="IMAGE_CHECK_SECONDS"):
+            Settings.from_env({"IMAGE_CHECK_SECONDS": value})
+    for value in ("0", "1.5", "lots"):
+        with pytest.raises(ConfigurationError, match="SCHEMA_PATTERN_WORK"):
+            Settings.from_env({"SCHEMA_PATTERN_WORK": value})

@@ -8,18 +8,20 @@ import falcon
 
 from command_service.resources import answers
 from command_service.services import results
+from command_service.services.schemas import ResultValidators
 from command_service.services.session import Commands
 
 
 class ResultCollection:
-    def __init__(self, commands: Commands):
+    def __init__(self, commands: Commands, validators: ResultValidators):
         self.commands = commands
+        self.validators = validators
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         query = req.context.query
         uploaded, position = self.commands.run(
             results.upload, req.context.caller.actor, query["execution_datetime"], query["benchmark_id"],
-            query["flavor_id"], query["tags_ids"], req.context.body,
+            query["flavor_id"], query["tags_ids"], req.context.body, self.validators,
         )
         answers.answer(resp, position, 201, answers.result(uploaded))
 

@@ -10,7 +10,7 @@
 #   deploy/local/stack.sh down   stop everything this script started (the broker too)
 #
 # Service configuration passes through from the environment (TRUSTED_OP_LIST,
-# ADMIN_ENTITLEMENTS, IMAGE_CHECK, IMAGE_REGISTRY_URL, MAIL_*, BACKEND_ROUTE, EOSC_PERF_ENV, ...).
+# ADMIN_ENTITLEMENTS, IMAGE_CHECK, IMAGE_REGISTRY_URL, IMAGE_REGISTRIES, MAIL_*, BACKEND_ROUTE, EOSC_PERF_ENV, ...).
 # Ports: STACK_PORT (8080, nginx), COMMAND_PORT (8081), QUERY_PORT (8082); workers: GUNICORN_WORKERS.
 # State (pids, logs, nginx config): EOSC_PERF_STACK_DIR (/var/tmp/eosc-perf/stack).
 set -euo pipefail

@@ -43,7 +43,11 @@ class LocalRegistry:
       refuse_tokens  the `/token` endpoint answers 401
       realm          overrides the challenge's realm ("" omits it) to simulate broken auth setups
       fail_with(s)   every /v2 request answers status `s` (None to heal)
-      hang()         every /v2 request blocks until `stop()` (to exercise client timeouts)
+      hang()         every /v2 request blocks until `stop()` or `reset()` (to exercise client timeouts)
+      trickle()      every /v2 request gets a status line, then a header one byte every 0.1 s, forever
+      redirect_to(u) every /v2 request answers 307 to `u` + its path
+      padding        bytes of filler added to every manifest body (to exceed a client's size cap)
+      reset()        back to an empty registry without auth, forgetting the requests seen
     """
 
     def __init__(self, *, require_token: bool = False, allow_head: bool = True):
@@ -55,6 +59,9 @@ class LocalRegistry:
         self._failure: int | None = None
         self._released = threading.Event()
         self._hanging = False
+        self._trickling = False
+        self._redirect: str | None = None
+        self.padding = 0
         self._manifests: dict[tuple[str, str], bytes] = {}
         self._private: set[str] = set()
         self._tokens: dict[str, set[str]] = {}  # token -> repositories it may pull
@@ -137,6 +144,24 @@ class LocalRegistry:
     def hang(self) -> None:
         self._hanging = True
 
+    def trickle(self) -> None:
+        self._trickling = True
+
+    def redirect_to(self, url: str) -> None:
+        self._redirect = url
+
+    def reset(self) -> None:
+        """For a registry shared by several tests: every knob and the content as after start."""
+        self._released.set()  # hanging and trickling handlers end
+        self._released = threading.Event()
+        self.require_token, self.allow_head, self.refuse_tokens, self.realm = False, True, False, None
+        self._failure, self._hanging, self._trickling, self._redirect, self.padding = None, False, False, None, 0
+        with self._lock:
+            self._manifests.clear()
+            self._private.clear()
+            self._tokens.clear()
+        self.requests = []
+
     @property
     def request_count(self) -> int:
         return len(self.requests)
@@ -186,9 +211,14 @@ class _Handler(BaseHTTPRequestHandler):
             return self._token(parse_qs(url.query), send_body)
         if not url.path.startswith("/v2/"):
             return self._reply(404, {"errors": [{"code": "NOT_FOUND"}]}, send_body)
+        released = registry._released
         if registry._hanging:
-            registry._released.wait()
+            released.wait()
             return  # drop the connection unanswered; the client has long timed out
+        if registry._trickling:
+            return self._trickle(released)
+        if registry._redirect is not None:
+            return self._reply(307, None, send_body, extra={"Location": registry._redirect + self.path})
         if registry._failure is not None:
             return self._reply(registry._failure, {"errors": [{"code": "UNKNOWN"}]}, send_body)
 
@@ -207,10 +237,23 @@ class _Handler(BaseHTTPRequestHandler):
             # Like Docker Hub, unknown and private repositories look the same to strangers.
             return self._challenge(scope=f"repository:{name}:pull", send_body=send_body)
         body = registry._manifests.get((name, reference))
+        if body is not None and registry.padding:
+            body = body[:-1] + b', "padding": "' + b"x" * registry.padding + b'"}'
         if body is None:
             return self._reply(404, {"errors": [{"code": "MANIFEST_UNKNOWN", "message": "manifest unknown"}]}, send_body)
         digest = "sha256:" + hashlib.sha256(body).hexdigest()
         self._reply(200, body, send_body, content_type=OCI_MANIFEST, extra={"Docker-Content-Digest": digest})
+
+    def _trickle(self, released: threading.Event) -> None:
+        """A status line, then one byte of a header line that never ends every 0.1 s, until the
+        client hangs up: each read a client makes gets something before any per-read timeout."""
+        try:
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Trickle: ")
+            while not released.wait(0.1):
+                self.wfile.write(b"x")
+        except OSError:
+            pass  # the client gave up
+        self.close_connection = True
 
     def _token(self, query: dict[str, list[str]], send_body: bool) -> None:
         if self.registry.refuse_tokens:
