@@ -10,10 +10,13 @@ headers in the thread: eight such clients stopped the server.)
 
 from __future__ import annotations
 
+import logging
 import signal
 from typing import Protocol
 
 from waitress.server import create_server
+
+access = logging.getLogger("eosc_perf.access")
 
 
 class Service(Protocol):
@@ -32,6 +35,23 @@ MAX_HEADER_BYTES = 64 * 2**10  # request line and headers (nginx, in production,
 MAX_BODY_BYTES = 32 * 2**20
 
 
+def logging_access(app):
+    """One line per answer, as an access log has it: client, request line, status, length."""
+
+    def logged(environ, start_response):
+        line = f'{environ.get("REQUEST_METHOD")} {environ.get("REQUEST_URI")} {environ.get("SERVER_PROTOCOL")}'
+        client = environ.get("REMOTE_ADDR", "-")
+
+        def start(status: str, headers, exc_info=None):
+            length = next((value for name, value in headers if name.lower() == "content-length"), "-")
+            access.info('%s "%s" %s %s', client, line, status.split(" ", 1)[0], length)
+            return start_response(status, headers, exc_info)
+
+        return app(environ, start)
+
+    return logged
+
+
 def _stop(signum, frame) -> None:
     raise SystemExit(0)  # waitress's loop ends on it and lets running requests finish
 
@@ -42,7 +62,7 @@ def serve_embedded(service: Service, host: str, port: int, threads: int = 8) -> 
     closed."""
     try:
         server = create_server(
-            service.app,
+            logging_access(service.app),
             host=host,
             port=port,
             threads=threads,
