@@ -38,6 +38,31 @@ def _flag(name: str, value: str) -> bool:
     raise ConfigurationError(f"{name} must be on or off, not {value!r}")
 
 
+@dataclass(frozen=True)
+class QueryLimits:
+    """What one read may ask for (docs/security.md, "Bounded server time"): each filter, sort key
+    and search term adds SQL the database plans and runs per row, so their number and length are
+    bounded far above what a person or a client composes, and below what stalls a worker."""
+
+    filters: int = 10  # JSON filters, and tags to carry (`tags_ids`), each per request
+    sort_keys: int = 8
+    terms: int = 10
+    term_length: int = 256  # characters of one search term, one filter, one sort key
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    text = (env.get(name) or "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number, not {text!r}") from None
+    if value < 1:
+        raise ConfigurationError(f"{name} must be 1 or more, not {value}")
+    return value
+
+
 # Variables that may come from a file named by `<NAME>_FILE` (container secrets).
 FILE_VARIABLES = (
     "TRUSTED_OP_LIST", "ADMIN_ENTITLEMENTS", "MAIL_SERVER", "MAIL_FROM", "MAIL_SUPPORT", "MAIL_USERNAME",
@@ -81,6 +106,9 @@ class Settings:
     event_store_url: str = ""
     read_store_url: str = ""
     read_wait_seconds: float = 5.0
+    read_waiters: int = 2  # per process: reads waiting for X-Min-Position at once
+    query_timeout_seconds: float = 5.0  # one SQL statement of a read, on either service
+    query_limits: QueryLimits = QueryLimits()
     query_cache_mb: float = 32.0  # per query worker; 0 turns the response cache off
     extra: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -110,11 +138,15 @@ class Settings:
             mail_port = int(env.get("MAIL_PORT", "25") or 25)
             read_wait = float(env.get("READ_WAIT_SECONDS", "5") or 5)
             query_cache_mb = float(env.get("QUERY_CACHE_MB", "32") or 0)
+            query_timeout = float(env.get("QUERY_TIMEOUT_SECONDS", "5") or 5)
         except ValueError as error:
             raise ConfigurationError(
-                f"MAIL_PORT, READ_WAIT_SECONDS and QUERY_CACHE_MB must be numbers: {error}") from error
+                f"MAIL_PORT, READ_WAIT_SECONDS, QUERY_CACHE_MB and QUERY_TIMEOUT_SECONDS must be numbers: {error}"
+            ) from error
         if query_cache_mb < 0:
             raise ConfigurationError(f"QUERY_CACHE_MB must be 0 (off) or more, not {query_cache_mb:g}")
+        if not 0 < query_timeout < 3600:  # also refuses nan; PostgreSQL takes whole milliseconds
+            raise ConfigurationError(f"QUERY_TIMEOUT_SECONDS must be above 0 and below 3600, not {query_timeout:g}")
         settings = cls(
             mode=mode,
             data_dir=Path(env.get("EOSC_PERF_DATA", "data")),
@@ -133,6 +165,14 @@ class Settings:
             event_store_url=env.get("EVENT_STORE_URL", ""),
             read_store_url=env.get("READ_STORE_URL", ""),
             read_wait_seconds=read_wait,
+            read_waiters=_positive(env, "READ_WAITERS", cls.read_waiters),
+            query_timeout_seconds=query_timeout,
+            query_limits=QueryLimits(
+                filters=_positive(env, "QUERY_MAX_FILTERS", QueryLimits.filters),
+                sort_keys=_positive(env, "QUERY_MAX_SORT_KEYS", QueryLimits.sort_keys),
+                terms=_positive(env, "QUERY_MAX_TERMS", QueryLimits.terms),
+                term_length=_positive(env, "QUERY_MAX_TERM_LENGTH", QueryLimits.term_length),
+            ),
             query_cache_mb=query_cache_mb,
             extra=env,
         )
