@@ -11,6 +11,7 @@ from eosc_perf.api.operations import ROUTES
 from eosc_perf.identity import Identity, TokenVerifier
 from eosc_perf.settings import Settings
 from projections import read_store
+from query_service.admission import Admission
 from query_service.freshness import MinPosition
 from query_service.request_limits import RequestLimits
 from query_service.response_cache import ResponseCache
@@ -84,11 +85,10 @@ def create_app(settings: Settings, engine: Engine, verifier: TokenVerifier) -> f
     gate = RequestGate(
         verifier, settings.admin_entitlements, development=settings.development, is_registered=is_registered
     )
-    # In this order: the gate routes, authorises and validates; the limits bound what is asked;
-    # only then may a request wait for a position, and only after the wait may it be answered
-    # from the cache (an answer of an older position would not show the caller's write).
-    middleware = [gate, RequestLimits(settings.query_limits),
-                  MinPosition(current_position, settings.read_wait_seconds, settings.read_waiters)]
+    freshness = MinPosition(current_position, settings.read_wait_seconds, settings.read_waiters)
+    # The cache comes after the admission's wait: an answer of an older position would not
+    # show the caller's write.
+    middleware = [freshness, Admission(gate, RequestLimits(settings.query_limits), freshness)]
     if settings.query_cache_mb > 0:
         middleware.append(ResponseCache(current_position, int(settings.query_cache_mb * 2**20)))
     app = falcon.App(middleware=middleware)

@@ -1,11 +1,10 @@
 """Read-your-writes: a client names the event position it has written (`X-Min-Position`
 header or `min_position` argument); the read waits, boundedly, for the projection to reach it.
 
-A wait holds a server thread, so it is granted sparingly: only to a request that was routed,
-authorised and validated (this middleware's `process_resource` runs after the request gate),
-only for a position the projection can reach within the wait, and only to `waiters` requests
-of a process at once. Any other request that would wait is answered at once: 503 with
-Retry-After, as a wait that ran out would be."""
+A wait holds a server thread, so it is granted sparingly: only to a request that has passed
+the checks before it (query_service/admission.py), only for a position the projection can
+reach within the wait, and only to `waiters` requests of a process at once. Any other request
+that would wait is answered at once: 503 with Retry-After, as a wait that ran out would be."""
 
 from __future__ import annotations
 
@@ -69,11 +68,17 @@ class MinPosition:
         header = req.get_header("X-Min-Position")
         req.context.min_position = header if header is not None else (given[0] if given else None)
 
-    def process_resource(self, req: falcon.Request, resp: falcon.Response, resource, params) -> None:
+    def wanted(self, req: falcon.Request) -> int | None:
+        """The position the request waits for, or None; a value that is no position is a 400."""
         raw = req.context.get("min_position")
-        if raw is None or req.context.get("operation") is None:  # the documentation never waits
+        return None if raw is None else _position(raw)
+
+    def wait(self, req: falcon.Request) -> None:
+        """Returns once the read model has reached the position the request names (at once when
+        it names none); raises a 503 otherwise."""
+        wanted = self.wanted(req)
+        if wanted is None:
             return
-        wanted = _position(raw)
         current = self.current_position()
         if current >= wanted:
             return

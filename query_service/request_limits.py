@@ -2,14 +2,13 @@
 length (settings.QueryLimits). Each adds SQL that the database plans and runs for every
 candidate row; unbounded, one anonymous request held a worker and the database for minutes.
 
-Checked after the request gate has validated the arguments, and answered like any other
-invalid argument: 422 with `errors.query.<name>`, items reported by index."""
+Checked after the request gate has validated the arguments (query_service/admission.py), and
+answered like any other invalid argument: 422 with `errors.query.<name>`, items reported by
+index."""
 
 from __future__ import annotations
 
 from typing import Mapping
-
-import falcon
 
 from eosc_perf import errors
 from eosc_perf.settings import QueryLimits
@@ -39,10 +38,7 @@ class RequestLimits:
                 found["sort_by"] = [f"A sort key is longer than {limits.term_length} characters."]
         return found
 
-    def process_resource(self, req: falcon.Request, resp: falcon.Response, resource, params) -> None:
-        query = req.context.get("query")
-        if query is None:  # not an operation of the API (documentation, or a 405)
-            return
+    def check(self, query: Mapping) -> None:
         found = self.problems(query)
         if found:
             raise errors.invalid("query", found)

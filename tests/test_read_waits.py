@@ -6,6 +6,8 @@ requests, anonymous ones included, never take every thread."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -150,3 +152,36 @@ def test_positions_beyond_reach_hold_no_thread(deployment):
     assert [answer.status_code for answer in answers] == [503] * 20  # a wait would have timed the client out
     assert requests.get(f"{deployment.read_url}/tags", headers={"X-Min-Position": str(position)},
                         timeout=10).status_code == 200
+
+
+def test_a_caller_just_registered_is_judged_at_the_position_of_its_registration(production_stack, identity_provider):
+    """The query service knows registrations from its read tables. With the projector paused, a
+    user registers, then reads its own record naming the registration's position: the read waits
+    (rather than a 403 for a registration not projected yet) and answers once the projector goes
+    on. An identity that is not registered still gets its 403, judged at that position."""
+    stack = production_stack
+    stack.reset()
+    client = HttpClient(stack.base_url)
+    newcomer = {"Authorization": f"Bearer {identity_provider.mint('newcomer', email='newcomer@example.org')}"}
+    stranger = {"Authorization": f"Bearer {identity_provider.mint('stranger', email='stranger@example.org')}"}
+    projector = stack.pid("projector")
+    os.kill(projector, signal.SIGSTOP)
+    try:
+        registered = client.simulate_post("/users:register", headers=newcomer)
+        assert registered.status_code == 201, registered.text
+        position = registered.headers["X-Event-Position"]
+        not_yet = requests.get(f"{stack.base_url}/users/self/results", headers=newcomer, timeout=10)
+        assert not_yet.status_code == 403  # without the position: the read tables as they are
+        answers, threads = concurrently(1, lambda: requests.get(
+            f"{stack.base_url}/users/self/results", headers={**newcomer, "X-Min-Position": position}, timeout=30))
+        refusals, others = concurrently(1, lambda: requests.get(
+            f"{stack.base_url}/users/self/results", headers={**stranger, "X-Min-Position": position}, timeout=30))
+        time.sleep(1)  # both requests reach their wait meanwhile (a later one would not need it)
+    finally:
+        os.kill(projector, signal.SIGCONT)
+    for thread in threads + others:
+        thread.join(timeout=30)
+    assert answers[0].status_code == 200, answers[0].text
+    assert answers[0].json()["items"] == []
+    assert refusals[0].status_code == 403
+    assert refusals[0].json()["error_details"] == "Evaluation of: is_registered"
