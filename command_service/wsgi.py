@@ -13,7 +13,7 @@ app = behind_proxy(
         _settings,
         _store,
         production.token_verifier(_settings),
-        lookups=Lookups(production.read_engine(_settings, pool_size=2), EventStoreSource(_store).head,
+        lookups=Lookups(production.serving_engine(_settings, pool_size=2), EventStoreSource(_store).head,
                         _settings.read_wait_seconds),
     )
 )

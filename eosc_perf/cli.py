@@ -26,10 +26,10 @@ def serve(args: argparse.Namespace) -> None:
     from eosc_perf.server import serve_embedded
 
     settings = _settings(args)
-    settings.check()  # refuse unsafe settings here, with a message, before gunicorn starts
+    settings.check()  # refuse unsafe settings with a message, before anything opens
     print(f"EOSC Performance API ({settings.mode} mode, data in {settings.data_dir}) on http://{args.host}:{args.port}",
           flush=True)
-    serve_embedded(lambda: build(settings), args.host, args.port)  # built in the worker process
+    serve_embedded(build(settings), args.host, args.port)
 
 
 def dev_token(args: argparse.Namespace) -> None:

@@ -7,8 +7,10 @@ import logging
 import threading
 from dataclasses import dataclass
 
+from sqlalchemy.engine import Engine
+
 from domain.event_store import EventStore
-from eosc_perf.production import token_verifier
+from eosc_perf.production import serving_engine, token_verifier
 from eosc_perf.settings import Settings
 from eosc_perf.stores import open_event_store
 from eosc_perf.wsgi import behind_proxy, reads_and_writes
@@ -30,6 +32,7 @@ class EmbeddedService:
     app: object
     store: EventStore
     projection: Follower
+    reads: Engine  # what the API reads the read tables through, each statement bounded
     stop: threading.Event
     mail: MailRoom | None = None
 
@@ -37,6 +40,7 @@ class EmbeddedService:
         self.stop.set()
         if self.mail is not None:
             self.mail.join()
+        self.reads.dispose()
 
 
 def build(settings: Settings) -> EmbeddedService:
@@ -50,6 +54,9 @@ def build(settings: Settings) -> EmbeddedService:
     log.info("read model at event position %d", position)
     verifier = token_verifier(settings)
     mail = open_mail_room(settings, engine, source)
+    # The API's reads get their own connections, each statement bounded in time; the
+    # projector's writes keep theirs, unbounded.
+    reads = serving_engine(settings)
 
     def on_saved(position: int) -> None:
         """Reads see the write at once; its mails go out from the mail thread, never delaying
@@ -60,9 +67,9 @@ def build(settings: Settings) -> EmbeddedService:
             mail.wake.set()
 
     commands = command_service.app.create_app(
-        settings, store, verifier, lookups=Lookups(engine, source.head), on_saved=on_saved
+        settings, store, verifier, lookups=Lookups(reads, source.head), on_saved=on_saved
     )
-    queries = query_service.app.create_app(settings, engine, verifier)
+    queries = query_service.app.create_app(settings, reads, verifier)
     stop = threading.Event()
     mail.start(stop)
-    return EmbeddedService(behind_proxy(reads_and_writes(queries, commands)), store, projection, stop, mail)
+    return EmbeddedService(behind_proxy(reads_and_writes(queries, commands)), store, projection, reads, stop, mail)

@@ -94,7 +94,26 @@ UNAVAILABLE = (
 )
 
 
-def render_unavailable(req: falcon.Request, resp: falcon.Response, error: Exception, params) -> None:
+# A statement that ran past QUERY_TIMEOUT_SECONDS (projections/read_store.py) is another matter:
+# the database is up, the request asked for too much work. Retrying it would cost the same.
+TOO_EXPENSIVE = ("The query took longer than the server allows; narrow it (fewer filters, sort keys or search "
+                 "terms, a benchmark_id, a smaller page) and try again")
+
+
+def cut_short(error: Exception) -> bool:
+    """Whether a store error is a statement stopped at its time limit (PostgreSQL's
+    QueryCanceled, SQLite's interrupt), not a store out of reach."""
+    cause = getattr(error, "orig", None)
+    if isinstance(cause, psycopg.errors.QueryCanceled):
+        return True
+    return getattr(cause, "sqlite_errorname", "") == "SQLITE_INTERRUPT"
+
+
+def render_store_error(req: falcon.Request, resp: falcon.Response, error: Exception, params) -> None:
+    if cut_short(error):
+        log.warning("statement stopped at its time limit for %s %s", req.method, req.relative_uri)
+        render(req, resp, message(422, TOO_EXPENSIVE), params)
+        return
     log.warning("store unavailable for %s %s: %s", req.method, req.path, error)
     unavailable = ApiError(
         503,
@@ -112,6 +131,6 @@ def render_unexpected(req: falcon.Request, resp: falcon.Response, error: Excepti
 
 def install(app: falcon.App) -> None:
     app.add_error_handler(Exception, render_unexpected)  # Falcon picks the most specific handler
-    app.add_error_handler(UNAVAILABLE, render_unavailable)
+    app.add_error_handler(UNAVAILABLE, render_store_error)
     app.add_error_handler(falcon.HTTPError, render_falcon_error)
     app.add_error_handler(ApiError, render)

@@ -26,7 +26,14 @@ def event_store(loaded: Settings) -> EventStore:
 
 
 def read_engine(loaded: Settings, *, pool_size: int = 5) -> Engine:
+    """The projector's engine: its writes run as long as they need."""
     return read_store.connect(loaded.read_store, pool_size=pool_size)
+
+
+def serving_engine(loaded: Settings, *, pool_size: int = 5) -> Engine:
+    """An engine of the API services, which only read the read tables: every statement is
+    bounded by QUERY_TIMEOUT_SECONDS, so no request holds a worker and the database longer."""
+    return read_store.connect(loaded.read_store, pool_size=pool_size, statement_seconds=loaded.query_timeout_seconds)
 
 
 def token_verifier(loaded: Settings) -> TokenVerifier:

@@ -1,12 +1,22 @@
-"""Serving the embedded default with gunicorn from inside the CLI."""
+"""Serving the embedded default from inside the CLI, with waitress.
+
+The embedded server faces its clients directly (no proxy in front), so it must not let a slow
+client hold a thread: waitress reads each request whole, headers and body, in its event loop,
+and only a complete request reaches one of the threads. A client that sends half a request
+and stalls (slowloris) holds one connection until it has been idle `CHANNEL_TIMEOUT` seconds;
+threads go on serving everyone else. (gunicorn's threaded worker, used before, read the
+headers in the thread: eight such clients stopped the server.)
+"""
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+import logging
+import signal
+from typing import Protocol
 
-from gunicorn.app.base import BaseApplication
+from waitress.server import create_server
 
-from eosc_perf import server_banner
+access = logging.getLogger("eosc_perf.access")
 
 
 class Service(Protocol):
@@ -15,51 +25,56 @@ class Service(Protocol):
     def close(self) -> None: ...
 
 
-class GunicornServer(BaseApplication):
-    """Builds the service in the worker, after gunicorn forked it: SQLite connections and the
-    background threads (mail) must belong to the process that uses them, never be inherited
-    from the master."""
-
-    def __init__(self, build: Callable[[], Service], options: dict):
-        self.build = build
-        self.service: Service | None = None
-        self.options = {**options, "worker_exit": self._close_service}
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            if key in self.cfg.settings:  # older gunicorn releases lack some settings
-                self.cfg.set(key, value)
-
-    def load(self):
-        self.service = self.build()
-        return self.service.app
-
-    def _close_service(self, arbiter, worker) -> None:
-        if self.service is not None:
-            self.service.close()
+CHANNEL_TIMEOUT = 20  # seconds a connection may stay silent, within a request or between two
+# Open connections at once: each costs a file descriptor and a buffer, not a thread. Beyond it,
+# new ones wait in the listen backlog until one closes.
+CONNECTION_LIMIT = 500
+MAX_HEADER_BYTES = 64 * 2**10  # request line and headers (nginx, in production, takes 4 x 8 KiB)
+# A body larger than this is refused (413) before the application sees it; it stays above the
+# application's own body limit, which answers in the API's error format.
+MAX_BODY_BYTES = 32 * 2**20
 
 
-def serve_embedded(build: Callable[[], Service], host: str, port: int, threads: int = 8) -> None:
-    """One worker process: the SQLite stores and in-process projections live in it; threads
-    serve requests concurrently. Returns after SIGTERM/SIGINT once the worker has finished."""
-    GunicornServer(
-        build,
-        {
-            "bind": f"{host}:{port}",
-            "workers": 1,
-            "worker_class": "gthread",
-            "threads": threads,
-            "accesslog": "-",
-            "errorlog": "-",
-            # No boot/heartbeat watchdog: building the worker's service replays every event into a
-            # new or deleted read store, which takes as long as the history is long; requests run
-            # in threads, so the watchdog would only guard the accept loop.
-            "timeout": 0,
-            "graceful_timeout": 10,
-            # The default control socket is one path per user ($XDG_RUNTIME_DIR or ~/.gunicorn):
-            # a second instance would take it over and the first would delete it when stopping.
-            "control_socket_disable": True,
-            "on_starting": server_banner.on_starting,  # no Server header
-        },
-    ).run()
+def logging_access(app):
+    """One line per answer, as an access log has it: client, request line, status, length."""
+
+    def logged(environ, start_response):
+        line = f'{environ.get("REQUEST_METHOD")} {environ.get("REQUEST_URI")} {environ.get("SERVER_PROTOCOL")}'
+        client = environ.get("REMOTE_ADDR", "-")
+
+        def start(status: str, headers, exc_info=None):
+            length = next((value for name, value in headers if name.lower() == "content-length"), "-")
+            access.info('%s "%s" %s %s', client, line, status.split(" ", 1)[0], length)
+            return start_response(status, headers, exc_info)
+
+        return app(environ, start)
+
+    return logged
+
+
+def _stop(signum, frame) -> None:
+    raise SystemExit(0)  # waitress's loop ends on it and lets running requests finish
+
+
+def serve_embedded(service: Service, host: str, port: int, threads: int = 8) -> None:
+    """One process: the SQLite stores, the in-process projections and `threads` request
+    threads. Returns after SIGTERM/SIGINT once running requests have finished, the service
+    closed."""
+    try:
+        server = create_server(
+            logging_access(service.app),
+            host=host,
+            port=port,
+            threads=threads,
+            ident="",  # no Server header naming the software
+            channel_timeout=CHANNEL_TIMEOUT,
+            cleanup_interval=max(1, CHANNEL_TIMEOUT // 4),  # how often idle connections are looked for
+            connection_limit=CONNECTION_LIMIT,
+            asyncore_use_poll=True,  # select() cannot watch more than 1024 descriptors
+            max_request_header_size=MAX_HEADER_BYTES,
+            max_request_body_size=MAX_BODY_BYTES,
+        )
+        signal.signal(signal.SIGTERM, _stop)
+        server.run()
+    finally:
+        service.close()

@@ -43,6 +43,18 @@ def _flag(name: str, value: str) -> bool:
     raise ConfigurationError(f"{name} must be on or off, not {value!r}")
 
 
+@dataclass(frozen=True)
+class QueryLimits:
+    """What one read may ask for (docs/security.md, "Bounded server time"): each filter, sort key
+    and search term adds SQL the database plans and runs per row, so their number and length are
+    bounded far above what a person or a client composes, and below what stalls a worker."""
+
+    filters: int = 10  # JSON filters, and tags to carry (`tags_ids`), each per request
+    sort_keys: int = 8
+    terms: int = 10
+    term_length: int = 256  # characters of one search term, one filter, one sort key
+
+
 def _registry_url(name: str, entry: str) -> str:
     """`host[:port]` (HTTPS) or `http(s)://host[:port]` as `scheme://host[:port]`, lowercased."""
     url = entry if "://" in entry else f"https://{entry}"
@@ -131,6 +143,9 @@ class Settings:
     event_store_url: str = ""
     read_store_url: str = ""
     read_wait_seconds: float = 5.0
+    read_waiters: int = 2  # per process: reads waiting for X-Min-Position at once
+    query_timeout_seconds: float = 5.0  # one SQL statement of a read, on either service
+    query_limits: QueryLimits = QueryLimits()
     query_cache_mb: float = 32.0  # per query worker; 0 turns the response cache off
     write_rate_per_minute: int = 120  # writes per user per command worker; 0 turns the limit off
     extra: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -167,6 +182,7 @@ class Settings:
         write_rate = _number(env, "WRITE_RATE_PER_MINUTE", 120, kind=int, least=0)
         image_check_seconds = _number(env, "IMAGE_CHECK_SECONDS", 10.0, above=0, most=300)
         schema_pattern_work = _number(env, "SCHEMA_PATTERN_WORK", 100_000_000, kind=int, least=1)
+        query_timeout = _number(env, "QUERY_TIMEOUT_SECONDS", 5.0, above=0, most=3599)
         settings = cls(
             mode=mode,
             data_dir=Path(env.get("EOSC_PERF_DATA", "data")),
@@ -191,6 +207,14 @@ class Settings:
             event_store_url=env.get("EVENT_STORE_URL", ""),
             read_store_url=env.get("READ_STORE_URL", ""),
             read_wait_seconds=read_wait,
+            read_waiters=_number(env, "READ_WAITERS", cls.read_waiters, kind=int, least=1),
+            query_timeout_seconds=query_timeout,
+            query_limits=QueryLimits(
+                filters=_number(env, "QUERY_MAX_FILTERS", QueryLimits.filters, kind=int, least=1),
+                sort_keys=_number(env, "QUERY_MAX_SORT_KEYS", QueryLimits.sort_keys, kind=int, least=1),
+                terms=_number(env, "QUERY_MAX_TERMS", QueryLimits.terms, kind=int, least=1),
+                term_length=_number(env, "QUERY_MAX_TERM_LENGTH", QueryLimits.term_length, kind=int, least=1),
+            ),
             query_cache_mb=query_cache_mb,
             write_rate_per_minute=write_rate,
             extra=env,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, select
@@ -11,7 +13,16 @@ from eosc_perf.private_files import private_file
 from projections.tables import metadata, positions
 
 
-def connect(url: str, *, pool_size: int = 5) -> Engine:
+# How often SQLite asks whether a statement is past its time: every this many virtual machine
+# instructions (well under a millisecond of work), a cost too small to measure.
+PROGRESS_STEPS = 10_000
+DEADLINE = "statement_deadline"  # in a connection's `info`: when its running statement must stop
+
+
+def connect(url: str, *, pool_size: int = 5, statement_seconds: float | None = None) -> Engine:
+    """`statement_seconds`: the longest any one statement may run on this engine (for the
+    engines that serve reads; the projector's and the tools' writes are never cut short). A
+    statement past it fails with PostgreSQL's QueryCanceled or SQLite's SQLITE_INTERRUPT."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -27,10 +38,38 @@ def connect(url: str, *, pool_size: int = 5) -> Engine:
             cursor.execute("PRAGMA case_sensitive_like=ON")  # search terms are case-sensitive
             cursor.close()
 
+        if statement_seconds is not None:
+            _bound_sqlite_statements(engine, statement_seconds)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]  # psycopg 3, as the event store
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # The server itself cancels a statement past the limit, planning included.
+    options = {} if statement_seconds is None else {
+        "options": f"-c statement_timeout={max(1, round(statement_seconds * 1000))}"}
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, connect_args=options)
+
+
+def _bound_sqlite_statements(engine: Engine, seconds: float) -> None:
+    """SQLite has no statement timeout: each statement of the engine notes its deadline in its
+    connection's `info` as it starts, and a progress handler, called as the statement runs
+    (rows fetched later included), interrupts it once that deadline has passed."""
+
+    @event.listens_for(engine, "connect")
+    def _progress_handler(dbapi_connection, record):
+        info = record.info  # the `info` of every Connection that checks this one out
+        dbapi_connection.set_progress_handler(lambda: time.monotonic() > info.get(DEADLINE, math.inf),
+                                              PROGRESS_STEPS)
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _deadline(conn, cursor, statement, parameters, context, executemany):
+        conn.info[DEADLINE] = time.monotonic() + seconds
+
+
+def past_deadline(info: dict) -> bool:
+    """Whether the statement running on a connection (`Connection.info`) is past its deadline.
+    For functions written in Python that SQLite calls: the progress handler counts instructions,
+    and one call of such a function is one instruction, however long it takes."""
+    return time.monotonic() > info.get(DEADLINE, math.inf)
 
 
 def position(conn: Connection, name: str, *, for_update: bool = False) -> int:

@@ -12,7 +12,9 @@ from eosc_perf.identity import Identity, TokenVerifier
 from eosc_perf.response_headers import ResponseHeaders
 from eosc_perf.settings import Settings
 from projections import read_store
+from query_service.admission import Admission
 from query_service.freshness import MinPosition
+from query_service.request_limits import RequestLimits
 from query_service.response_cache import ResponseCache
 from query_service.resources import catalog, docs, results, users
 from query_service.views import catalog as views
@@ -84,10 +86,13 @@ def create_app(settings: Settings, engine: Engine, verifier: TokenVerifier) -> f
     gate = RequestGate(
         verifier, settings.admin_entitlements, development=settings.development, is_registered=is_registered
     )
-    middleware = [ResponseHeaders(), MinPosition(current_position, settings.read_wait_seconds)]
+    freshness = MinPosition(current_position, settings.read_wait_seconds, settings.read_waiters)
+    # The cache comes after the admission's wait: an answer of an older position would not
+    # show the caller's write.
+    middleware = [ResponseHeaders(), freshness, Admission(gate, RequestLimits(settings.query_limits), freshness)]
     if settings.query_cache_mb > 0:
         middleware.append(ResponseCache(current_position, int(settings.query_cache_mb * 2**20)))
-    app = falcon.App(middleware=[*middleware, gate])
+    app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = False
     errors.install(app)
     write_only = ServedByCommandService()

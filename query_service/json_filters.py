@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement, Grouping
 
 from eosc_perf import errors
+from projections import read_store
 
 OPERATORS = ("==", ">", "<", ">=", "<=")
 TRUE_WORDS = ("true", "True", "TRUE")
@@ -27,6 +28,9 @@ FALSE_WORDS = ("false", "False", "FALSE")
 # What PostgreSQL reads as a boolean (case-insensitive): also true for JSON 1 and "yes".
 BOOLEAN_TEXT = {"true": 1, "t": 1, "yes": 1, "on": 1, "1": 1, "false": 0, "f": 0, "no": 0, "off": 0, "0": 0}
 ARRAY_INDEX = re.compile(r"[+-]?[0-9]+")
+# Keys of a filter path that may index an array. On SQLite each doubles the expression that
+# finds the value (SqliteJson._path): more would let one short filter take seconds to compile.
+ARRAY_STEPS = 4
 FILTER_EXAMPLE = "filters=machine.cpu.count%20%3E%205"
 
 
@@ -43,10 +47,17 @@ def _path(text: str, location: str, sent: str) -> tuple[str, ...]:
     cannot be written in an SQLite JSON path: refused rather than silently never matched."""
     keys = tuple(text.split("."))
     if any('"' in key for key in keys):
-        raise errors.detailed(422, location, {
-            "filter": sent, "reason": [f"Invalid JSON path '{text}': keys may not contain '\"'"],
-            "hint": "Use dot-separated keys, e.g. machine.cpu.count", "example": FILTER_EXAMPLE})
+        raise _invalid_path(location, sent, f"Invalid JSON path '{text}': keys may not contain '\"'")
+    if sum(1 for key in keys if ARRAY_INDEX.fullmatch(key)) > ARRAY_STEPS:
+        raise _invalid_path(location, sent, f"Invalid JSON path '{text}': at most {ARRAY_STEPS} keys may be "
+                                            "numbers (array indexes)")
     return keys
+
+
+def _invalid_path(location: str, sent: str, reason: str) -> errors.ApiError:
+    return errors.detailed(422, location, {
+        "filter": sent, "reason": [reason], "hint": "Use dot-separated keys, e.g. machine.cpu.count",
+        "example": FILTER_EXAMPLE})
 
 
 def parse_filter(sent: str) -> JsonFilter:
@@ -151,9 +162,18 @@ def order_bytes(value) -> bytes:
     )
 
 
-def _sql_order_bytes(text):
-    """The SQLite function `eosc_json_order(json_text)`."""
-    return None if text is None else order_bytes(json.loads(text))
+def _sql_order_function(driver, info: dict):
+    """The SQLite function `eosc_json_order(json_text)` of one connection. A call takes as long
+    as its document is large, unseen by the progress handler that bounds the statement: each
+    call ends by interrupting the statement once it is past its deadline."""
+
+    def order(text):
+        value = None if text is None else order_bytes(json.loads(text))
+        if read_store.past_deadline(info):
+            driver.interrupt()
+        return value
+
+    return order
 
 
 ORDER_FUNCTION = "eosc_json_order"
@@ -285,5 +305,5 @@ def json_dialect(conn: Connection, table):
     if conn.dialect.name == "postgresql":
         return PostgresJson(table.c.json)
     driver = conn.connection.driver_connection
-    driver.create_function(ORDER_FUNCTION, 1, _sql_order_bytes, deterministic=True)
+    driver.create_function(ORDER_FUNCTION, 1, _sql_order_function(driver, conn.info), deterministic=True)
     return SqliteJson(table.c.json_text)

@@ -59,6 +59,11 @@ def sort_error(message: str) -> errors.ApiError:
     return errors.detailed(422, "message", {"KeyError": message, "hint": SORT_HINT})
 
 
+def sort_keys(sort_by: str) -> list[str]:
+    """The parts of `sort_by` that sort: empty parts are ignored (`+name,` is `+name`)."""
+    return [part for part in sort_by.split(",") if part]
+
+
 def order_by(
     sort_by: str,
     columns: Mapping[str, ColumnElement],
@@ -67,9 +72,7 @@ def order_by(
     """`+field` ascending, `-field` descending; empty parts ignored. `dynamic` resolves fields
     outside the whitelist (JSON paths) to an expression or a list of expressions."""
     clauses: list = []
-    for part in sort_by.split(","):
-        if not part:
-            continue
+    for part in sort_keys(sort_by):
         operator, name = part[0], part[1:]
         # The field is judged before the operator, as the original does: `name` is the
         # operator `n` and the unknown field `ame`.

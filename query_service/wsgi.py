@@ -5,4 +5,4 @@ from eosc_perf.wsgi import behind_proxy
 from query_service.app import create_app
 
 _settings = production.settings()
-app = behind_proxy(create_app(_settings, production.read_engine(_settings), production.token_verifier(_settings)))
+app = behind_proxy(create_app(_settings, production.serving_engine(_settings), production.token_verifier(_settings)))

@@ -21,8 +21,8 @@ from tests.support import catalog
 @contextmanager
 def statements(api: Api):
     """The SQL statements the read store runs meanwhile for requests of this thread (the
-    embedded read engine; the mail thread uses it too)."""
-    engine = api.service.projection.consumer.engine
+    engine the embedded API reads through)."""
+    engine = api.service.reads
     seen: list[str] = []
     requests = threading.get_ident()  # falcon's test client calls the app in this thread
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from eosc_perf.settings import ConfigurationError, Settings, load_environment
+from eosc_perf.settings import ConfigurationError, QueryLimits, Settings, load_environment
 
 
 def test_the_environment_wins_over_dotenv_and_files_win_over_both(tmp_path, monkeypatch):
@@ -110,3 +110,25 @@ def test_the_image_check_deadline_and_the_pattern_budget_are_bounded_numbers():
     for value in ("0", "1.5", "lots"):
         with pytest.raises(ConfigurationError, match="SCHEMA_PATTERN_WORK"):
             Settings.from_env({"SCHEMA_PATTERN_WORK": value})
+
+def test_the_bounds_of_reads_come_from_the_environment():
+    defaults = Settings.from_env({})
+    assert defaults.query_timeout_seconds == 5
+    assert defaults.query_limits == QueryLimits(filters=10, sort_keys=8, terms=10, term_length=256)
+    assert defaults.read_waiters == 2
+    settings = Settings.from_env({"QUERY_TIMEOUT_SECONDS": "2.5", "QUERY_MAX_FILTERS": "3", "QUERY_MAX_SORT_KEYS": "2",
+                                  "QUERY_MAX_TERMS": "4", "QUERY_MAX_TERM_LENGTH": "50", "READ_WAITERS": "1"})
+    assert settings.query_timeout_seconds == 2.5
+    assert settings.query_limits == QueryLimits(filters=3, sort_keys=2, terms=4, term_length=50)
+    assert settings.read_waiters == 1
+
+
+@pytest.mark.parametrize("name, value", [
+    ("QUERY_TIMEOUT_SECONDS", "0"), ("QUERY_TIMEOUT_SECONDS", "-1"), ("QUERY_TIMEOUT_SECONDS", "nan"),
+    ("QUERY_TIMEOUT_SECONDS", "forever"), ("QUERY_TIMEOUT_SECONDS", "3600"), ("QUERY_MAX_FILTERS", "0"),
+    ("QUERY_MAX_SORT_KEYS", "many"), ("QUERY_MAX_TERMS", "-2"), ("QUERY_MAX_TERM_LENGTH", "1.5"),
+    ("READ_WAITERS", "0"),
+])
+def test_bounds_that_would_not_bound_are_refused(name, value):
+    with pytest.raises(ConfigurationError, match=name):
+        Settings.from_env({name: value})

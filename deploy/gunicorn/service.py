@@ -11,6 +11,12 @@ bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-timeout = 30
+# Behind nginx, which reads each request whole before passing it on (deploy/nginx): slow clients
+# never reach these threads. Every statement a request runs is bounded by QUERY_TIMEOUT_SECONDS
+# and a wait for X-Min-Position by READ_WAIT_SECONDS, so a request ends well within nginx's
+# proxy_read_timeout (60 s).
+timeout = 30  # the worker's heartbeat: a worker whose main loop stalls this long is replaced
 graceful_timeout = 10
+keepalive = 65  # idle connections from nginx: longer than its upstream keepalive_timeout (60 s)
+limit_request_line = 8190  # as long as nginx passes on (large_client_header_buffers 8k)
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None  # empty: no access log

@@ -157,6 +157,37 @@ class ProductionStack:
             row = conn.execute("SELECT position FROM positions WHERE name = 'read_model'").fetchone()
         return head, (row[0] if row else 0)
 
+    @contextmanager
+    def query_service(self, **variables: str) -> Iterator[str]:
+        """One more gunicorn query service on this stack's database, configured by `variables`
+        (e.g. QUERY_TIMEOUT_SECONDS), as deploy/gunicorn/service.py runs it; yields its URL."""
+        port = free_port()
+        environment = {**self.environment, **variables, "GUNICORN_BIND": f"127.0.0.1:{port}"}
+        with open(self.state_dir / f"query-{port}.log", "a") as log:
+            process = subprocess.Popen(
+                [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "deploy/gunicorn/service.py", "query_service.wsgi:app"],
+                env=environment, cwd=ROOT, stdout=log, stderr=log, start_new_session=True)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                assert process.poll() is None, (self.state_dir / f"query-{port}.log").read_text()
+                try:
+                    if requests.get(f"{url}/api-spec.json", timeout=5).status_code == 200:
+                        break
+                except requests.RequestException:
+                    pass
+                assert time.monotonic() < deadline, "the extra query service did not start"
+                time.sleep(0.1)  # poll interval, bounded by the deadline
+            yield url
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)
+
     def postgres(self, action: str) -> None:
         subprocess.run([str(ROOT / "deploy" / "local" / "postgres.sh"), action], env=self.environment,
                        capture_output=True, check=True, timeout=120)

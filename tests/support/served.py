@@ -21,9 +21,9 @@ STOP_TIMEOUT = 15.0
 # Variables the service (settings.py) or gunicorn read; the tests set the ones they need.
 SERVICE_VARIABLES = (
     "FLASK_ENV", "TRUSTED_OP_LIST", "ADMIN_ENTITLEMENTS", "BACKEND_ROUTE", "EVENT_STORE_URL", "READ_STORE_URL",
-    "READ_WAIT_SECONDS", "GUNICORN_CMD_ARGS",
+    "READ_WAIT_SECONDS", "READ_WAITERS", "GUNICORN_CMD_ARGS",
 )
-SERVICE_PREFIXES = ("EOSC_PERF_", "MAIL_", "IMAGE_", "KAFKA_")
+SERVICE_PREFIXES = ("EOSC_PERF_", "MAIL_", "IMAGE_", "KAFKA_", "QUERY_")
 
 
 def eosc_perf_command() -> list[str]:
