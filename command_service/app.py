@@ -81,7 +81,8 @@ def create_app(
         "/users/self:update": (user_commands, "update"),
     }
     gate = RequestGate(
-        verifier, settings.admin_entitlements, development=settings.development, is_registered=is_registered
+        verifier, settings.admin_entitlements, development=settings.development, is_registered=is_registered,
+        limits=settings.limits,
     )
     app = falcon.App(middleware=[gate])
     app.req_options.strip_url_path_trailing_slash = False

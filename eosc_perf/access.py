@@ -17,6 +17,7 @@ from eosc_perf import errors
 from eosc_perf.api.operations import BY_ROUTE
 from eosc_perf.api.requests import parse_body, parse_query
 from eosc_perf.identity import Identity, TokenVerifier
+from eosc_perf.settings import Limits
 
 
 @dataclass(frozen=True)
@@ -41,12 +42,14 @@ class RequestGate:
         *,
         development: bool,
         is_registered: Callable[[Identity], bool],
+        limits: Limits,
     ):
         self.verifier = verifier
         self.admin_entitlements = frozenset(admin_entitlements)
         # Only development keeps the original's "everyone registered is admin" default.
         self.everyone_is_admin = development and not admin_entitlements
         self.is_registered = is_registered
+        self.limits = limits
 
     def is_admin(self, identity: Identity) -> bool:
         return self.everyone_is_admin or bool(self.admin_entitlements.intersection(identity.entitlements))
@@ -73,4 +76,4 @@ class RequestGate:
         req.context.operation = operation
         req.context.caller = self.caller(operation.access, req)
         req.context.query = parse_query(operation, req.query_string)
-        req.context.body = parse_body(operation, req)
+        req.context.body = parse_body(operation, req, self.limits)

@@ -81,7 +81,8 @@ def create_app(settings: Settings, engine: Engine, verifier: TokenVerifier) -> f
         "/users/self/claims": (results.OwnClaims(engine), None),
     }
     gate = RequestGate(
-        verifier, settings.admin_entitlements, development=settings.development, is_registered=is_registered
+        verifier, settings.admin_entitlements, development=settings.development, is_registered=is_registered,
+        limits=settings.limits,
     )
     middleware = [MinPosition(current_position, settings.read_wait_seconds)]
     if settings.query_cache_mb > 0:
@@ -94,7 +95,7 @@ def create_app(settings: Settings, engine: Engine, verifier: TokenVerifier) -> f
         resource, suffix = table.get(route, (write_only, None))
         _allow_head(resource)
         app.add_route(route, resource, suffix=suffix)
-    app.add_route("/api-spec.json", docs.ApiSpec(settings.backend_route))
+    app.add_route("/api-spec.json", docs.ApiSpec(settings.backend_route, settings.limits))
     app.add_route("/", docs.SwaggerUI())
     app.add_route("/swagger-ui/{name}", docs.SwaggerAssets())
     return app

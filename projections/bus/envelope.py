@@ -27,6 +27,13 @@ from eventsourcing.utils import get_topic, resolve_topic
 
 from domain.actor import Actor
 
+# The topic's largest message (broker and clients are configured with it, see broker.py).
+MAX_MESSAGE_BYTES = 16 * 2**20
+# The largest envelope, and stored event, the command side writes: half the largest message.
+# The other half is margin for the record's key, headers and framing, and for fields a later
+# version adds; a request making a larger event is refused (command_service/services/event_size.py).
+MAX_EVENT_BYTES = MAX_MESSAGE_BYTES // 2
+
 # Fields of every event that the envelope carries at its top level, not in the payload.
 LIFTED = ("originator_id", "originator_version", "timestamp", "actor")
 # Event classes are only looked up in the domain package: a message names a class to import.
