@@ -95,6 +95,29 @@ def _result_numbers(conn: Connection) -> None:
     numbers.backfill(conn)
 
 
+# Indexes of text columns before migration 8: b-trees on the whole text (PostgreSQL refuses an
+# entry of more than 2704 bytes), replaced by the bounded ones of projections/tables.py.
+UNBOUNDED_INDEXES = (
+    "users_identity", "users_email", "benchmarks_status_image", "sites_status_name", "flavors_site_status_name",
+    "tags_name", "results_uploader", "claims_uploader",
+)
+
+
+def _bounded_indexes(conn: Connection) -> None:
+    """Every index takes any text a user may store (tables.py `_text_index`), and
+    `result_numbers` keeps only paths of at most numbers.MAX_PATH_BYTES (the query service
+    reads longer ones from the documents). (On a new store migration 1 made the new indexes.)"""
+    from projections.read_model import numbers
+    from projections.tables import benchmarks, claims, flavors, results, sites, tags, users
+
+    for name in UNBOUNDED_INDEXES:
+        conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
+    for table in (users, benchmarks, sites, flavors, tags, results, claims):
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
+    numbers.forget_long_paths(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "read tables", _read_tables),
     (2, "mailer tables", _mail_tables),
@@ -103,6 +126,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (5, "indexes for searches: results by site or flavor, with their visibility", _search_indexes),
     (6, "PostgreSQL: drop the trigram indexes searches no longer use", _drop_trigram_indexes),
     (7, "numbers of result documents by path, for number filters and sorts", _result_numbers),
+    (8, "indexes that take text of any length; numbers kept only at paths of bounded length", _bounded_indexes),
 ]
 
 
