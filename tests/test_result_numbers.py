@@ -26,7 +26,7 @@ from tests.test_result_queries import matches, sorted_ids
 # numbers and everything else; keys that read as array indexes, hold "." or need escaping,
 # numbers beyond 2^53, and paths longer than numbers.MAX_PATH_BYTES (in bytes: `é` is two),
 # must keep the JSON expressions.
-WIDE, FAR = "w" * 200, "f" * 100  # WIDE alone is kept; WIDE.FAR is beyond the bound
+WIDE, FAR = "é" * 100, "ü" * 100  # WIDE (200 bytes) alone is kept; WIDE.FAR (401 bytes) is beyond the bound
 ACCENTED = "é" * 130  # 130 characters, 260 bytes: beyond the bound
 DOCUMENTS = [
     {"score": 3, "m": {"n": 8}, "k": {"0": 5}},
@@ -177,20 +177,20 @@ def test_numbers_are_kept_only_at_paths_within_the_bound(api, callers, request, 
     table grow with the square of its depth (issue 10: 0.33 MB made 412 MB). Paths beyond the
     bound are not kept; filters on them read the documents, and still find them."""
     where = catalog.setup(api, callers.user, callers.admin)
-    key = "k" * 250
+    key = "é" * 40  # 80 bytes
     document = level = {}
     for depth in range(Limits().json_depth - 1):
         level["n"] = depth
         level = level.setdefault(key, {})
     uploaded = catalog.upload(api, callers.user, where, document)
-    deep = ".".join([key] * 10 + ["n"])  # (a URL of about 2.6 kB: servers take request lines of 4 kB)
-    assert catalog.listed(api, benchmark_id=where.benchmark["id"], filters=f"{deep} == 10") == [uploaded["id"]]
-    assert catalog.listed(api, benchmark_id=where.benchmark["id"], filters=f"{deep} > 10") == []
+    deep = ".".join([key] * 6 + ["n"])  # 247 characters, 487 bytes
+    assert catalog.listed(api, benchmark_id=where.benchmark["id"], filters=f"{deep} == 6") == [uploaded["id"]]
+    assert catalog.listed(api, benchmark_id=where.benchmark["id"], filters=f"{deep} > 6") == []
     engine = read_store.connect(_read_store_url(api, request, tmp_path))
     with engine.connect() as conn:
-        paths = sorted(conn.execute(select(result_numbers.c.path)).scalars())
+        paths = conn.execute(select(result_numbers.c.path)).scalars().all()
     engine.dispose()
-    assert paths == [f"{key}.n", "n"]  # the next, f"{key}.{key}.n", is 503 bytes
+    assert sorted(paths, key=len) == [".".join([key] * depth + ["n"]) for depth in range(4)]  # 244 bytes; next 325
 
 
 # The text indexes before migration 8 (b-trees of whole values), as migration 1 made them.
