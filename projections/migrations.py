@@ -118,6 +118,13 @@ def _bounded_indexes(conn: Connection) -> None:
     numbers.forget_long_paths(conn)
 
 
+def _parked_events(conn: Connection) -> None:
+    """Where consumers record the events they pass over (projections/parking.py)."""
+    from projections.tables import parked_events
+
+    parked_events.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "read tables", _read_tables),
     (2, "mailer tables", _mail_tables),
@@ -127,6 +134,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (6, "PostgreSQL: drop the trigram indexes searches no longer use", _drop_trigram_indexes),
     (7, "numbers of result documents by path, for number filters and sorts", _result_numbers),
     (8, "indexes that take text of any length; numbers kept only at paths of bounded length", _bounded_indexes),
+    (9, "events the consumers could not handle and passed over", _parked_events),
 ]
 
 

@@ -51,6 +51,20 @@ positions = Table(
     Column("position", BigInteger, nullable=False),
 )
 
+# Events a consumer (read_model, mailer) could not handle and passed over (projections/parking.py),
+# written with the position that moved past them.
+parked_events = Table(
+    "parked_events",
+    metadata,
+    Column("consumer", String(64), primary_key=True),
+    Column("notification_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_type", Text, nullable=False),
+    Column("aggregate_id", Text),  # None when even that could not be read
+    Column("aggregate_version", BigInteger),
+    Column("error", Text, nullable=False),
+    Column("parked_at", DateTime, nullable=False),
+)
+
 # Counts kept by the projector with the rows they count (projections/read_model/counts.py).
 counters = Table(
     "counters",

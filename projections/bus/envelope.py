@@ -44,19 +44,40 @@ class EnvelopeError(ValueError):
     """A message that is not an envelope of a known event."""
 
 
-def plain(value: Any) -> Any:
-    """The JSON form of an event field's value."""
+def _members(value: Any) -> dict | list | None:
+    """A container's members as the JSON form keeps them (not yet plain), None for a scalar."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(key): item for key, item in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return list(value)
+    return None
+
+
+def _plain_scalar(value: Any) -> Any:
     if isinstance(value, (UUID, Decimal)):
         return str(value)
     if isinstance(value, (datetime, date)):
         return value.isoformat()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {field.name: plain(getattr(value, field.name)) for field in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {str(key): plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [plain(item) for item in value]
     return value
+
+
+def plain(value: Any) -> Any:
+    """The JSON form of an event field's value. Built without recursion: a result's document
+    may nest as deep as an earlier version accepted, and the relay must still publish it."""
+    top: list = [None]
+    pending = [(value, top, 0)]  # (value, the container its JSON form goes into, at this key or index)
+    while pending:
+        item, into, at = pending.pop()
+        members = _members(item)
+        if members is None:
+            into[at] = _plain_scalar(item)
+            continue
+        into[at] = made = dict.fromkeys(members) if isinstance(members, dict) else [None] * len(members)
+        pending += ((member, made, key) for key, member in (members.items() if isinstance(members, dict)
+                                                           else enumerate(members)))
+    return top[0]
 
 
 def envelope(notification_id: int, event: DomainEventProtocol) -> dict:
