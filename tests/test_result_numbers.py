@@ -222,6 +222,7 @@ def test_a_store_from_before_migration_8_gets_bounded_indexes_and_keeps_no_long_
     where = catalog.setup(api, callers.user, callers.admin)
     catalog.tag(api, callers.user)
     _upload(api, callers, where, DOCUMENTS)
+    assert len(catalog.listed(api, benchmark_id=where.benchmark["id"])) == len(DOCUMENTS)  # projected (production)
     engine = read_store.connect(_read_store_url(api, request, tmp_path))
     projected = _number_tables(engine)
     long_path = "p" * 300
