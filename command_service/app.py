@@ -92,6 +92,7 @@ def create_app(
     gate = RequestGate(
         verifier, settings.admin_entitlements, development=settings.development, is_registered=is_registered,
         rate_limit=limit,
+        limits=settings.limits,
     )
     app = falcon.App(middleware=[ResponseHeaders(), gate])
     app.req_options.strip_url_path_trailing_slash = False

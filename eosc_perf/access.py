@@ -18,6 +18,7 @@ from eosc_perf import errors
 from eosc_perf.api.operations import BY_ROUTE
 from eosc_perf.api.requests import parse_body, parse_query
 from eosc_perf.identity import Identity, TokenVerifier
+from eosc_perf.settings import Limits
 
 RateLimit = Callable[[Identity], None]  # raises an ApiError (429) when the caller must wait
 
@@ -45,6 +46,7 @@ class RequestGate:
         development: bool,
         is_registered: Callable[[Identity], bool],
         rate_limit: RateLimit | None = None,
+        limits: Limits,
     ):
         self.verifier = verifier
         self.admin_entitlements = frozenset(admin_entitlements)
@@ -52,6 +54,7 @@ class RequestGate:
         self.everyone_is_admin = development and not admin_entitlements
         self.is_registered = is_registered
         self.rate_limit = rate_limit
+        self.limits = limits
 
     def is_admin(self, identity: Identity) -> bool:
         return self.everyone_is_admin or bool(self.admin_entitlements.intersection(identity.entitlements))
@@ -80,4 +83,4 @@ class RequestGate:
         if self.rate_limit is not None and req.context.caller.identity is not None:
             self.rate_limit(req.context.caller.identity)
         req.context.query = parse_query(operation, req.query_string)
-        req.context.body = parse_body(operation, req)
+        req.context.body = parse_body(operation, req, self.limits)

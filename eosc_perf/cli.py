@@ -87,8 +87,10 @@ def project(args: argparse.Namespace) -> None:
 
 
 def verify(args: argparse.Namespace) -> None:
-    """Replays every event into a scratch store and compares it with the live read tables."""
-    from projections import read_store
+    """Replays every event into a scratch store and compares it with the live read tables,
+    and names the events the consumers parked (the replay parks the read model's too)."""
+    from projections import parking, read_store
+    from projections.bus import relay
     from projections.migrations import pending
     from projections.replay import REPLAY_BATCH, differences, rebuild, scratch_store
     from projections.sources import EventStoreSource
@@ -112,11 +114,22 @@ def verify(args: argparse.Namespace) -> None:
         replay = rebuild(source, scratch, progress)
         found = differences(live, scratch)
     print(f"replayed {replay.events} events in {replay.seconds:.2f} s ({replay.events_per_second:,.0f} events/s)")
+    with live.connect() as conn:
+        parked = [(row.consumer, row.notification_id, row.event_type, row.aggregate_id, row.aggregate_version,
+                   row.error) for row in parking.listed(conn)]
+    if settings.event_store.startswith("postgres"):
+        parked += [("relay", *row) for row in relay.parked_events(settings.event_store)]
+    if parked:
+        print(f"{len(parked)} events parked (passed over by a consumer that cannot handle them):")
+    for consumer, notification_id, event_type, aggregate_id, version, error in parked:
+        print(f"  parked by {consumer}: notification {notification_id} ({event_type} of {aggregate_id} v{version}): "
+              f"{error}")
     if found:
         for table, (only_live, only_replayed) in sorted(found.items()):
             print(f"  {table}: {only_live} rows only in the live tables, {only_replayed} only in the replay")
         raise SystemExit(1)
-    print("read tables equal a fresh replay of the event store")
+    print("read tables equal a fresh replay of the event store"
+          + (f"; {len(parked)} events parked (listed above)" if parked else ""))
 
 
 def _stop_on_signals():

@@ -11,7 +11,7 @@ import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Mapping
+from typing import ClassVar, Mapping
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
@@ -95,6 +95,39 @@ def _number(env: Mapping[str, str], name: str, default, *, kind=float, least=Non
     return value
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What one request may store (docs/security.md, "Input limits"): far above any real
+    benchmark result (typically a few KB), low enough that every accepted write stays
+    storable, projectable and publishable (an event stays far below Kafka's 16 MiB)."""
+
+    body_bytes: int = 4 * 2**20  # a request body, as sent
+    json_depth: int = 32  # nested objects and arrays in a body (a schema: half as many schema levels)
+    json_keys: int = 100_000  # object members in a body, all levels together
+    json_numbers: int = 100_000  # numbers in a body, all levels together
+    key_length: int = 256  # characters of one object key
+    name_length: int = 256  # characters of a name: tag, site, flavor, docker image and tag
+    url_length: int = 2048  # characters of a url
+    text_length: int = 10_000  # characters of a free text: description, address, claim message
+    schema_bytes: int = 128 * 2**10  # a benchmark's JSON Schema, as stored (compact UTF-8)
+
+    VARIABLES: ClassVar[dict[str, str]] = {
+        "body_bytes": "MAX_BODY_BYTES", "json_depth": "MAX_JSON_DEPTH", "json_keys": "MAX_JSON_KEYS",
+        "json_numbers": "MAX_JSON_NUMBERS", "key_length": "MAX_KEY_LENGTH", "name_length": "MAX_NAME_LENGTH",
+        "url_length": "MAX_URL_LENGTH", "text_length": "MAX_TEXT_LENGTH", "schema_bytes": "MAX_SCHEMA_BYTES",
+    }
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "Limits":
+        return cls(**{name: _number(env, variable, getattr(cls, name), kind=int, least=1)
+                      for name, variable in cls.VARIABLES.items()})
+
+    def of_field(self, kind: str) -> int:
+        """The bound named by a request field's `limit` (eosc_perf/api/fields.py)."""
+        return {"name": self.name_length, "url": self.url_length, "text": self.text_length,
+                "schema": self.schema_bytes}[kind]
+
+
 # Variables that may come from a file named by `<NAME>_FILE` (container secrets).
 FILE_VARIABLES = (
     "TRUSTED_OP_LIST", "ADMIN_ENTITLEMENTS", "MAIL_SERVER", "MAIL_FROM", "MAIL_SUPPORT", "MAIL_USERNAME",
@@ -148,6 +181,7 @@ class Settings:
     query_limits: QueryLimits = QueryLimits()
     query_cache_mb: float = 32.0  # per query worker; 0 turns the response cache off
     write_rate_per_minute: int = 120  # writes per user per command worker; 0 turns the limit off
+    limits: Limits = Limits()
     extra: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -217,6 +251,7 @@ class Settings:
             ),
             query_cache_mb=query_cache_mb,
             write_rate_per_minute=write_rate,
+            limits=Limits.from_env(env),
             extra=env,
         )
         return replace(settings, **overrides) if overrides else settings

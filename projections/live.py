@@ -32,7 +32,7 @@ def follow(store: EventStore, projector: Projector, stop: threading.Event, pause
                 for notification in subscription:
                     if notification.id <= position:
                         continue  # applied already, with an earlier catch-up read
-                    events = [(notification.id, store.mapper.to_domain_event(notification))]
+                    events = [(notification.id, source.decode(notification))]
                     events += source.read(notification.id)
                     position = projector.apply(events)
         except Exception:

@@ -104,6 +104,36 @@ def _mail_give_up(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX IF NOT EXISTS mail_items_uploader ON mail_items (uploader_sub, uploader_iss)"))
 
 
+# Indexes of text columns before migration 9: b-trees on the whole text (PostgreSQL refuses an
+# entry of more than 2704 bytes), replaced by the bounded ones of projections/tables.py.
+UNBOUNDED_INDEXES = (
+    "users_identity", "users_email", "benchmarks_status_image", "sites_status_name", "flavors_site_status_name",
+    "tags_name", "results_uploader", "claims_uploader",
+)
+
+
+def _bounded_indexes(conn: Connection) -> None:
+    """Every index takes any text a user may store (tables.py `_text_index`), and
+    `result_numbers` keeps only paths of at most numbers.MAX_PATH_BYTES (the query service
+    reads longer ones from the documents). (On a new store migration 1 made the new indexes.)"""
+    from projections.read_model import numbers
+    from projections.tables import benchmarks, claims, flavors, results, sites, tags, users
+
+    for name in UNBOUNDED_INDEXES:
+        conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
+    for table in (users, benchmarks, sites, flavors, tags, results, claims):
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
+    numbers.forget_long_paths(conn)
+
+
+def _parked_events(conn: Connection) -> None:
+    """Where consumers record the events they pass over (projections/parking.py)."""
+    from projections.tables import parked_events
+
+    parked_events.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "read tables", _read_tables),
     (2, "mailer tables", _mail_tables),
@@ -113,6 +143,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (6, "PostgreSQL: drop the trigram indexes searches no longer use", _drop_trigram_indexes),
     (7, "numbers of result documents by path, for number filters and sorts", _result_numbers),
     (8, "mailer: mails given up, a removed user's items by uploader", _mail_give_up),
+    (9, "indexes that take text of any length; numbers kept only at paths of bounded length", _bounded_indexes),
+    (10, "events the consumers could not handle and passed over", _parked_events),
 ]
 
 

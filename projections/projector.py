@@ -1,5 +1,9 @@
 """Folds events into read tables. Each batch and the consumer's position are written in
-one transaction: a crash loses nothing and a re-delivered event is skipped."""
+one transaction: a crash loses nothing and a re-delivered event is skipped.
+
+An event the consumer cannot handle (a poison, projections/parking.py) is parked: the batch is
+applied again event by event to find it, and the batch's other effects, the parked record and
+the position commit together. An outage is raised, and the batch retried later, as it was."""
 
 from __future__ import annotations
 
@@ -10,13 +14,22 @@ from typing import Callable, Iterable, Mapping
 from eventsourcing.domain import DomainEventProtocol
 from sqlalchemy.engine import Connection, Engine
 
-from projections import read_store
+from projections import parking, read_store
 from projections.read_model import BULK_HANDLERS, HANDLERS
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Connection, DomainEventProtocol], None]
 BulkHandler = Callable[[Connection, list], None]
+
+
+class _Poisoned(Exception):
+    """The event at `notification_id` failed with a poison's error (its attempt is rolled back)."""
+
+    def __init__(self, notification_id: int, error: Exception):
+        super().__init__(notification_id, error)
+        self.notification_id = notification_id
+        self.error = error
 
 
 class PositionedConsumer(ABC):
@@ -37,19 +50,58 @@ class PositionedConsumer(ABC):
         """What one event does to this consumer's tables, inside the batch's transaction."""
 
     def apply(self, batch: Iterable[tuple[int, DomainEventProtocol]]) -> int:
-        """Applies the events past the stored position; returns the new position."""
+        """Applies the events past the stored position; returns the new position. When the batch
+        fails with a poison's error, it is applied again one event at a time: each failing event
+        is parked (the attempt that found it is rolled back), until the rest applies."""
+        batch = list(batch)
+        parked: dict[int, str] = {}  # notification id -> the error it failed with
+        one_by_one = any(isinstance(event, parking.Undecodable) for _, event in batch)
+        while True:
+            try:
+                position, parked_now = self._apply(batch, parked, one_by_one)
+                for notification_id, event, error in parked_now:
+                    parking.log_parked(self.name, notification_id, event, error)
+                return position
+            except _Poisoned as poisoned:
+                parked[poisoned.notification_id] = repr(poisoned.error)
+            except Exception as error:
+                if one_by_one or not parking.is_poison(error):
+                    raise  # an outage (or a failure outside any one event): retried later, nothing parked
+                one_by_one = True
+
+    def _apply(self, batch: list, parked: dict[int, str], one_by_one: bool) -> tuple[int, list]:
+        """One attempt, one transaction: (the new position, what it parked)."""
+        parked_now: list[tuple] = []
         with self.engine.begin() as conn:
-            start = current = read_store.position(conn, self.name, for_update=True)
+            current = read_store.position(conn, self.name, for_update=True)
             fresh = []
             for notification_id, event in batch:
                 if notification_id <= current:
                     continue  # already applied (re-delivery, or another instance got there first)
                 fresh.append((notification_id, event))
                 current = notification_id
-            if fresh:
+            if fresh and one_by_one:
+                for notification_id, event in fresh:
+                    self._handle_or_park(conn, notification_id, event, parked, parked_now)
+            elif fresh:
                 self.handle_all(conn, fresh)
+            if fresh:
                 read_store.set_position(conn, self.name, current)
-        return current
+        return current, parked_now
+
+    def _handle_or_park(self, conn: Connection, notification_id: int, event, parked: dict[int, str],
+                        parked_now: list) -> None:
+        why = event.error if isinstance(event, parking.Undecodable) else parked.get(notification_id)
+        if why is not None:
+            parking.park(conn, self.name, notification_id, event, why)
+            parked_now.append((notification_id, event, why))
+        else:
+            try:
+                self.handle(conn, notification_id, event)
+            except Exception as error:
+                if parking.is_poison(error):
+                    raise _Poisoned(notification_id, error) from error
+                raise
 
     def handle_all(self, conn: Connection, items: list[tuple[int, DomainEventProtocol]]) -> None:
         """The batch's events in order; a consumer may fold runs of events together."""

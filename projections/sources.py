@@ -1,5 +1,7 @@
 """Where projectors read events from. A source yields (notification id, domain event) in
-notification order after a given position; the same projector code runs on any source."""
+notification order after a given position; the same projector code runs on any source.
+A notification this code cannot decode comes as a `parking.Undecodable` in its place: the
+consumer parks it (projections/parking.py) rather than stopping at it."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Iterator
 from eventsourcing.domain import DomainEventProtocol
 
 from domain.event_store import EventStore
+from projections.parking import Undecodable
 
 BATCH = 500
 
@@ -23,7 +26,16 @@ class EventStoreSource:
         notifications = self.store.recorder.select_notifications(
             start=after, limit=self.batch, inclusive_of_start=False
         )
-        return [(n.id, self.store.mapper.to_domain_event(n)) for n in notifications]
+        return [(n.id, self.decode(n)) for n in notifications]
+
+    def decode(self, notification) -> DomainEventProtocol | Undecodable:
+        """Decoding is computation on the stored bytes alone (no outage can fail it): whatever
+        fails it, fails it again, so it is the event's doing."""
+        try:
+            return self.store.mapper.to_domain_event(notification)
+        except Exception as error:
+            return Undecodable(notification.topic, notification.originator_id, notification.originator_version,
+                               repr(error))
 
     def head(self) -> int:
         return self.store.recorder.max_notification_id() or 0

@@ -36,11 +36,33 @@ def _uploader() -> list[Column]:
     return [Column("uploader_sub", Text, nullable=False), Column("uploader_iss", Text, nullable=False)]
 
 
+def _text_index(name: str, column: str) -> Index:
+    """An index on text people choose (names, e-mails, identities), whatever its length: a hash
+    index on PostgreSQL, whose b-trees refuse an entry of more than 2704 bytes (one long name
+    would stop the projector for good), a b-tree on SQLite, which has no such bound. Either
+    answers equality lookups exactly; the tables it serves are small or looked up by equality."""
+    return Index(name, column, postgresql_using="hash")
+
+
 positions = Table(
     "positions",
     metadata,
     Column("name", String(64), primary_key=True),
     Column("position", BigInteger, nullable=False),
+)
+
+# Events a consumer (read_model, mailer) could not handle and passed over (projections/parking.py),
+# written with the position that moved past them.
+parked_events = Table(
+    "parked_events",
+    metadata,
+    Column("consumer", String(64), primary_key=True),
+    Column("notification_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_type", Text, nullable=False),
+    Column("aggregate_id", Text),  # None when even that could not be read
+    Column("aggregate_version", BigInteger),
+    Column("error", Text, nullable=False),
+    Column("parked_at", DateTime, nullable=False),
 )
 
 # Counts kept by the projector with the rows they count (projections/read_model/counts.py).
@@ -60,8 +82,8 @@ users = Table(
     Column("email", Text, nullable=False),
     Column("registration_datetime", DateTime, nullable=False),
     Column("doc", Text, nullable=False),
-    Index("users_identity", "sub", "iss", unique=True),
-    Index("users_email", "email"),
+    _text_index("users_by_sub", "sub"),  # the id is unique: uuid5 of (sub, iss)
+    _text_index("users_by_email", "email"),
 )
 
 benchmarks = Table(
@@ -78,7 +100,7 @@ benchmarks = Table(
     Column("upload_datetime", DateTime, nullable=False),
     *_uploader(),
     Column("doc", Text, nullable=False),
-    Index("benchmarks_status_image", "status", "docker_image"),
+    _text_index("benchmarks_by_image", "docker_image"),
 )
 
 sites = Table(
@@ -92,7 +114,7 @@ sites = Table(
     Column("upload_datetime", DateTime, nullable=False),
     *_uploader(),
     Column("doc", Text, nullable=False),
-    Index("sites_status_name", "status", "name"),
+    _text_index("sites_by_name", "name"),
 )
 
 flavors = Table(
@@ -106,7 +128,7 @@ flavors = Table(
     Column("upload_datetime", DateTime, nullable=False),
     *_uploader(),
     Column("doc", Text, nullable=False),
-    Index("flavors_site_status_name", "site_id", "status", "name"),
+    Index("flavors_site_status", "site_id", "status"),
 )
 
 tags = Table(
@@ -116,7 +138,7 @@ tags = Table(
     Column("name", Text, nullable=False),
     Column("description", Text),
     Column("doc", Text, nullable=False),
-    Index("tags_name", "name"),
+    _text_index("tags_by_name", "name"),
 )
 
 results = Table(
@@ -145,7 +167,7 @@ results = Table(
     # Searches select results by site or flavor and count the visible ones from the index alone.
     Index("results_site_visible", "site_id", "hidden"),
     Index("results_flavor_visible", "flavor_id", "hidden"),
-    Index("results_uploader", "uploader_sub", "uploader_iss"),
+    _text_index("results_by_uploader", "uploader_sub"),
 )
 
 # The numbers in result documents, kept by the projector (projections/read_model/numbers.py) so
@@ -155,7 +177,7 @@ result_numbers = Table(
     "result_numbers",
     metadata,
     Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),  # results.seq
-    Column("path", Text, primary_key=True),  # the keys joined by "." (keys holding "." are not kept)
+    Column("path", Text, primary_key=True),  # the keys joined by "." (at most numbers.MAX_PATH_BYTES)
     Column("benchmark_id", ID, nullable=False),
     Column("hidden", Boolean, nullable=False),  # a copy of results.hidden
     Column("value", Double, nullable=False),  # the number as a double (beyond its range: infinite)
@@ -201,7 +223,7 @@ claims = Table(
     Column("upload_datetime", DateTime, nullable=False),
     *_uploader(),
     Index("claims_result", "result_id"),
-    Index("claims_uploader", "uploader_sub", "uploader_iss"),
+    _text_index("claims_by_uploader", "uploader_sub"),
 )
 
 submits = Table(

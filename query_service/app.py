@@ -84,7 +84,8 @@ def create_app(settings: Settings, engine: Engine, verifier: TokenVerifier) -> f
         "/users/self/claims": (results.OwnClaims(engine), None),
     }
     gate = RequestGate(
-        verifier, settings.admin_entitlements, development=settings.development, is_registered=is_registered
+        verifier, settings.admin_entitlements, development=settings.development, is_registered=is_registered,
+        limits=settings.limits,
     )
     freshness = MinPosition(current_position, settings.read_wait_seconds, settings.read_waiters)
     # The cache comes after the admission's wait: an answer of an older position would not
@@ -100,7 +101,7 @@ def create_app(settings: Settings, engine: Engine, verifier: TokenVerifier) -> f
         resource, suffix = table.get(route, (write_only, None))
         _allow_head(resource)
         app.add_route(route, resource, suffix=suffix)
-    app.add_route("/api-spec.json", docs.ApiSpec(settings.backend_route))
+    app.add_route("/api-spec.json", docs.ApiSpec(settings.backend_route, settings.limits))
     app.add_route("/", docs.SwaggerUI())
     app.add_route("/swagger-ui/{name}", docs.SwaggerAssets())
     return app

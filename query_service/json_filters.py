@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import struct
 from dataclasses import dataclass
 
 from sqlalchemy import Float, String, and_, case, cast, false, func, literal, null
@@ -21,6 +20,7 @@ from sqlalchemy.sql.elements import ColumnElement, Grouping
 
 from eosc_perf import errors
 from projections import read_store
+from query_service.json_order import ORDER_FUNCTION, sql_order_bytes
 
 OPERATORS = ("==", ">", "<", ">=", "<=")
 TRUE_WORDS = ("true", "True", "TRUE")
@@ -115,68 +115,6 @@ def _nan_condition(is_number: ColumnElement, operator: str) -> ColumnElement:
     """NaN as a double (PostgreSQL float8): above every number and equal only to itself, which
     no JSON number is. SQLite binds NaN as NULL, so this is spelt out rather than compared."""
     return is_number if operator in ("<", "<=") else false()
-
-
-# --- a total order of JSON values as bytes: PostgreSQL's jsonb ordering (contract §4.2) ---------
-# null < string < number < boolean < array < object; strings byte-wise; numbers numerically;
-# false < true; arrays by length, then element by element; objects by number of pairs, then
-# pair by pair in jsonb's storage order (shorter keys first, then byte-wise). Each encoding is
-# prefix-free, so comparing the bytes compares the values.
-_TYPE = {"null": b"\x00", "string": b"\x01", "number": b"\x02", "boolean": b"\x03", "array": b"\x10",
-         "object": b"\x11"}
-
-
-def _text_bytes(text: str) -> bytes:
-    return text.encode("utf-8", "surrogatepass").replace(b"\x00", b"\x00\xff") + b"\x00\x00"
-
-
-def _number_bytes(number) -> bytes:
-    try:
-        value = float(number) + 0.0  # -0.0 == 0.0
-    except OverflowError:
-        value = math.inf if number > 0 else -math.inf
-    bits = struct.unpack(">Q", struct.pack(">d", value))[0]
-    bits = bits ^ 0xFFFFFFFFFFFFFFFF if bits >> 63 else bits | (1 << 63)
-    return bits.to_bytes(8, "big")
-
-
-def _storage_order(key: str) -> tuple:
-    encoded = key.encode("utf-8", "surrogatepass")
-    return len(encoded), encoded
-
-
-def order_bytes(value) -> bytes:
-    if value is None:
-        return _TYPE["null"]
-    if isinstance(value, str):
-        return _TYPE["string"] + _text_bytes(value)
-    if isinstance(value, bool):
-        return _TYPE["boolean"] + (b"\x01" if value else b"\x00")
-    if isinstance(value, (int, float)):
-        return _TYPE["number"] + _number_bytes(value)
-    if isinstance(value, list):
-        return _TYPE["array"] + len(value).to_bytes(4, "big") + b"".join(order_bytes(item) for item in value)
-    pairs = sorted(value.items(), key=lambda pair: _storage_order(pair[0]))
-    return _TYPE["object"] + len(pairs).to_bytes(4, "big") + b"".join(
-        _text_bytes(key) + order_bytes(item) for key, item in pairs
-    )
-
-
-def _sql_order_function(driver, info: dict):
-    """The SQLite function `eosc_json_order(json_text)` of one connection. A call takes as long
-    as its document is large, unseen by the progress handler that bounds the statement: each
-    call ends by interrupting the statement once it is past its deadline."""
-
-    def order(text):
-        value = None if text is None else order_bytes(json.loads(text))
-        if read_store.past_deadline(info):
-            driver.interrupt()
-        return value
-
-    return order
-
-
-ORDER_FUNCTION = "eosc_json_order"
 
 
 def _array_step(key: str) -> str | None:
@@ -307,3 +245,17 @@ def json_dialect(conn: Connection, table):
     driver = conn.connection.driver_connection
     driver.create_function(ORDER_FUNCTION, 1, _sql_order_function(driver, conn.info), deterministic=True)
     return SqliteJson(table.c.json_text)
+
+
+def _sql_order_function(driver, info: dict):
+    """`eosc_json_order` of one connection. A call takes as long as its document is large,
+    unseen by the progress handler that bounds the statement: each call ends by interrupting
+    the statement once it is past its deadline."""
+
+    def order(text):
+        value = sql_order_bytes(text)
+        if read_store.past_deadline(info):
+            driver.interrupt()
+        return value
+
+    return order

@@ -5,11 +5,11 @@ otherwise, and the caller keeps those expressions.
 
 Why the answers are the same:
 - A number filter matches a result when the value at the path is a JSON number whose double
-  compares true. On a path of plain keys where no key could read as an array index, the value
-  is reached through object keys alone, which is what `result_numbers` holds, as the same
-  double. Numbers beyond ±2^53 (counted per benchmark and path) keep the JSON expressions:
-  there SQLite reads integers beyond 64 bits its own way, and PostgreSQL refuses doubles
-  beyond range.
+  compares true. On a path of plain keys, short enough to be kept (numbers.MAX_PATH_BYTES),
+  where no key could read as an array index, the value is reached through object keys alone,
+  which is what `result_numbers` holds, as the same double. Numbers beyond ±2^53 (counted
+  per benchmark and path) keep the JSON expressions: there SQLite reads integers beyond 64
+  bits its own way, and PostgreSQL refuses doubles beyond range.
 - A sort key on a path where every result of the benchmark has a number, none beyond ±2^53:
   the expressions' "missing" and "type" keys are then the same for every candidate, and the
   numbers order as their doubles do. Integers below 2^53 are exact doubles, and every other
@@ -29,7 +29,7 @@ from sqlalchemy import Select, and_, false, func, intersect, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from projections.read_model.numbers import plain_key
+from projections.read_model.numbers import kept_path, plain_key
 from projections.tables import benchmark_results, result_number_paths, result_numbers
 from query_service.json_filters import JsonFilter, compare
 
@@ -44,7 +44,8 @@ def _indexed_path(keys: tuple[str, ...], *, indexes_arrays: bool) -> str | None:
         return None
     if indexes_arrays and any(MAY_INDEX_ARRAY.fullmatch(key) for key in keys):
         return None
-    return ".".join(keys)
+    path = ".".join(keys)
+    return path if kept_path(path) else None
 
 
 def _unsafe_numbers(conn: Connection, path: str, benchmark_id: str | None) -> int:

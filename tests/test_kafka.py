@@ -25,10 +25,12 @@ from uuid import uuid4
 
 import pytest
 
+from domain.actor import Actor
+from eosc_perf.stores import open_event_store
 from projections.bus import envelope
 from projections.bus.broker import BusSettings, ensure_topic, producer
 from tests.conftest import ADMIN_ENTITLEMENT, Api
-from tests.support import catalog
+from tests.support import catalog, poisons
 from tests.support.kafka_stack import KafkaStack, TopicReader, alive, wait_until
 from tests.support.production_stack import HttpClient
 from tests.support.smtp_sink import SmtpSink
@@ -411,3 +413,44 @@ def test_writes_go_on_while_the_broker_is_down_and_every_consumer_catches_up_aft
     assert bus_api.get(f"/sites/{site}").status_code == 200
     for user in users:
         assert received(mail_server, f"{user}@example.org")[0] == "Thank you for registering"
+
+
+# -- events written by an older version (issue 10) ----------------------------------------------
+
+
+def test_events_the_relay_or_the_consumers_cannot_handle_are_parked_and_the_rest_flows_on(
+    bus_api, kafka_stack, mail_server, topic
+):
+    """Written straight into the event store: an undecodable event and one of over 16 MiB are
+    parked by the relay (nothing published); one whose envelope the consumers cannot decode,
+    and one their handlers cannot take, by the projector and the mailer. The writes after them
+    are served, every consumer restarts and goes on, `lag` counts them, `verify` names them."""
+    store = open_event_store(kafka_stack.database_url, create_tables=False)
+    undecodable = poisons.undecodable(store)
+    too_large = poisons.unpublishable_result(store, Actor("old", "version"))
+    text_actor = poisons.site_with_a_text_actor(store)
+    no_email = poisons.user_without_email(store, bus_api.provider.issuer)
+    token = register(bus_api, unique("after"))
+    site = submit_site(bus_api, token)
+    wait_until(kafka_stack.caught_up, CATCH_UP, "every consumer past the poisons")  # 17 MB take a while
+    assert bus_api.get(f"/sites/{site}").status_code == 200
+
+    published = {envelope.from_bytes(record.value)["notification_id"] for record in topic.messages()}
+    assert {undecodable, too_large}.isdisjoint(published) and {text_actor, no_email} <= published
+    with kafka_stack.database() as conn:
+        relay_parked = {row[0] for row in conn.execute("SELECT notification_id FROM kafkarelay_parked")}
+        consumers_parked = set(conn.execute("SELECT consumer, notification_id FROM parked_events").fetchall())
+    assert relay_parked == {undecodable, too_large}
+    assert consumers_parked == {(name, n) for name in ("read_model", "mailer") for n in (text_actor, no_email)}
+    assert {c["name"]: c["parked"] for c in kafka_stack.lag()["consumers"]} == {"relay": 2, "read_model": 2, "mailer": 2}
+
+    for name, command in (("relay", ("relay",)), ("projector", ("project", "--source", "kafka")),
+                          ("mailer", ("mailer", "--source", "kafka"))):
+        kafka_stack.kill(name)
+        kafka_stack.start(name, *command)
+    site = submit_site(bus_api, token)
+    assert_recovered(kafka_stack, mail_server)
+    assert bus_api.get(f"/sites/{site}").status_code == 200
+    verified = kafka_stack.cli("verify").stdout
+    for consumer, notification_id in [("relay", undecodable), ("relay", too_large), *consumers_parked]:
+        assert f"parked by {consumer}: notification {notification_id} " in verified

@@ -5,10 +5,11 @@ deletions, uploads and cascades; then the table against a fresh replay and a bac
 
 from __future__ import annotations
 
-from sqlalchemy import delete, event, text
+from sqlalchemy import delete, event, select, text
 
 from eosc_perf.api.operations import BY_ROUTE
 from eosc_perf.api.requests import parse_query
+from eosc_perf.settings import Limits
 from projections import read_store
 from projections.migrations import migrate, schema_migrations
 from projections.replay import _rows, differences, rebuild, scratch_store
@@ -23,7 +24,10 @@ from tests.test_result_queries import matches, sorted_ids
 # Every document has a number at `score` (the sort fast path needs that), some equal as
 # numbers but not as text (3, 3.0), -0.0 and 0, and doubles' shortest texts. `m.n` holds
 # numbers and everything else; keys that read as array indexes, hold "." or need escaping,
-# and numbers beyond 2^53, must keep the JSON expressions.
+# numbers beyond 2^53, and paths longer than numbers.MAX_PATH_BYTES (in bytes: `é` is two),
+# must keep the JSON expressions.
+WIDE, FAR = "é" * 100, "ü" * 100  # WIDE (200 bytes) alone is kept; WIDE.FAR (401 bytes) is beyond the bound
+ACCENTED = "é" * 130  # 130 characters, 260 bytes: beyond the bound
 DOCUMENTS = [
     {"score": 3, "m": {"n": 8}, "k": {"0": 5}},
     {"score": 3.0, "m": {"n": 4}, "k": [5]},
@@ -41,6 +45,8 @@ DOCUMENTS = [
     {"score": 99, "m": {"n": 2**53 - 1}, "é": {"ü": "9"}},
     {"score": 5, "m": 3},
     {"score": 4},
+    {"score": 6, WIDE: {FAR: 5, "v": 1}, ACCENTED: 2},
+    {"score": 7, WIDE: {FAR: 3, "v": 2}, ACCENTED: 1},
 ]
 LATER = [{"score": 2.5, "m": {"n": 9}, "é": {"ü": 1}}, {"score": -0.5, "m": {"n": 1}}]
 FILTERS = [
@@ -48,9 +54,10 @@ FILTERS = [
     "m.n < nan", "m.n <= nan", "m.n == nan", "m.n > nan", "score > 0", "score == 0", "score == -0", "score < 1.5",
     "score == 3", "score >= 9007199254740991", "k.0 == 5", "d.e == 3", "d.e > 0", "big > 2",
     "huge > 0", "x.y > 1", "x.y.z == 2", "é.ü > 1", "m > 1", "m.n == true", "m.n > 5x", "missing > 0",
+    f"{WIDE}.{FAR} > 4", f"{ACCENTED} == 2",
 ]
 SORTS = ["-json.score", "+json.score", "+json.score,-json.m.n", "-json.m.n", "+json.k.0", "+json.é.ü",
-         "+json.m,-json.score", "-json.score,+json.score"]
+         "+json.m,-json.score", "-json.score,+json.score", f"-json.{WIDE}.{FAR},+json.score"]
 
 
 def _page(api, path, token=None, **arguments) -> dict:
@@ -161,5 +168,80 @@ def test_the_numbers_equal_a_replay_and_a_backfill(api, callers, request, tmp_pa
             conn.execute(text(f"DROP TABLE {table.name}"))
         conn.execute(delete(schema_migrations).where(schema_migrations.c.version == 7))
     assert migrate(engine) == [7]
+    assert _number_tables(engine) == projected
+    engine.dispose()
+
+
+def test_numbers_are_kept_only_at_paths_within_the_bound(api, callers, request, tmp_path):
+    """A row per number holds the number's whole path: a deep document with long keys made the
+    table grow with the square of its depth (issue 10: 0.33 MB made 412 MB). Paths beyond the
+    bound are not kept; filters on them read the documents, and still find them."""
+    where = catalog.setup(api, callers.user, callers.admin)
+    key = "é" * 40  # 80 bytes
+    document = level = {}
+    for depth in range(Limits().json_depth - 1):
+        level["n"] = depth
+        level = level.setdefault(key, {})
+    uploaded = catalog.upload(api, callers.user, where, document)
+    deep = ".".join([key] * 6 + ["n"])  # 247 characters, 487 bytes
+    assert catalog.listed(api, benchmark_id=where.benchmark["id"], filters=f"{deep} == 6") == [uploaded["id"]]
+    assert catalog.listed(api, benchmark_id=where.benchmark["id"], filters=f"{deep} > 6") == []
+    engine = read_store.connect(_read_store_url(api, request, tmp_path))
+    with engine.connect() as conn:
+        paths = conn.execute(select(result_numbers.c.path)).scalars().all()
+    engine.dispose()
+    assert sorted(paths, key=len) == [".".join([key] * depth + ["n"]) for depth in range(4)]  # 244 bytes; next 325
+
+
+# The text indexes before migration 9 (b-trees of whole values), as migration 1 made them.
+UNBOUNDED_INDEXES = (
+    "CREATE INDEX users_identity ON users (sub, iss)", "CREATE INDEX users_email ON users (email)",
+    "CREATE INDEX benchmarks_status_image ON benchmarks (status, docker_image)",
+    "CREATE INDEX sites_status_name ON sites (status, name)",
+    "CREATE INDEX flavors_site_status_name ON flavors (site_id, status, name)", "CREATE INDEX tags_name ON tags (name)",
+    "CREATE INDEX results_uploader ON results (uploader_sub, uploader_iss)",
+    "CREATE INDEX claims_uploader ON claims (uploader_sub, uploader_iss)",
+)
+BOUNDED_INDEXES = {"users_by_sub", "users_by_email", "benchmarks_by_image", "sites_by_name", "flavors_site_status",
+                   "tags_by_name", "results_by_uploader", "claims_by_uploader"}
+
+
+def _text_indexes(engine) -> dict[str, str]:
+    """Index name -> its definition, for the indexes of tables holding users' text."""
+    if engine.dialect.name == "postgresql":
+        catalog_query = "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
+    else:
+        catalog_query = "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+    names = BOUNDED_INDEXES | {statement.split()[2] for statement in UNBOUNDED_INDEXES}
+    with engine.connect() as conn:
+        return {name: definition for name, definition in conn.execute(text(catalog_query)) if name in names}
+
+
+def test_a_store_from_before_migration_9_gets_bounded_indexes_and_keeps_no_long_paths(api, callers, request,
+                                                                                         tmp_path):
+    where = catalog.setup(api, callers.user, callers.admin)
+    catalog.tag(api, callers.user)
+    _upload(api, callers, where, DOCUMENTS)
+    assert len(catalog.listed(api, benchmark_id=where.benchmark["id"])) == len(DOCUMENTS)  # projected (production)
+    engine = read_store.connect(_read_store_url(api, request, tmp_path))
+    projected = _number_tables(engine)
+    long_path = "p" * 300
+    with engine.begin() as conn:
+        for name in BOUNDED_INDEXES:
+            conn.execute(text(f"DROP INDEX {name}"))
+        for statement in UNBOUNDED_INDEXES:
+            conn.execute(text(statement))
+        seq, benchmark_id = conn.execute(select(result_numbers.c.seq, result_numbers.c.benchmark_id)).first()
+        conn.execute(result_numbers.insert().values(seq=seq, path=long_path, benchmark_id=benchmark_id, hidden=False,
+                                                    value=1.0))
+        conn.execute(result_number_paths.insert().values(benchmark_id=benchmark_id, path=long_path, results=1,
+                                                         unsafe=0))
+        conn.execute(delete(schema_migrations).where(schema_migrations.c.version == 9))
+    assert migrate(engine) == [9]
+    indexes = _text_indexes(engine)
+    assert set(indexes) == BOUNDED_INDEXES
+    if engine.dialect.name == "postgresql":
+        hashed = {name for name, definition in indexes.items() if "USING hash" in definition}
+        assert hashed == BOUNDED_INDEXES - {"flavors_site_status"}
     assert _number_tables(engine) == projected
     engine.dispose()

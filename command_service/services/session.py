@@ -14,6 +14,7 @@ from eventsourcing.persistence import IntegrityError
 
 from domain.errors import Conflict
 from domain.event_store import EventStore
+from command_service.services import event_size
 
 A = TypeVar("A", bound=Aggregate)
 ATTEMPTS = 12
@@ -35,8 +36,11 @@ class Session:
         return aggregate if isinstance(aggregate, cls) else None
 
     def save(self, *aggregates: Aggregate | None) -> int:
-        """Saves every changed aggregate in one transaction; returns the last notification id."""
-        recordings = self.store.save(*(a for a in aggregates if a is not None))
+        """Saves every changed aggregate in one transaction, once each of their events is known
+        to be small enough to be published; returns the last notification id."""
+        changed = [a for a in aggregates if a is not None]
+        event_size.check(self.store, changed)
+        recordings = self.store.save(*changed)
         return recordings[-1].notification.id if recordings else 0
 
 

@@ -90,7 +90,7 @@ auto.create.topics.enable=false
 group.initial.rebalance.delay.ms=0
 # Events are kept: consumers (a rebuilt projector, a new integration) may read from the start.
 log.retention.ms=-1
-# Room for a result's JSON (the API accepts request bodies of up to 10 MiB).
+# Room for any event: the service writes none whose envelope is over 8 MiB.
 message.max.bytes=16777216
 replica.fetch.max.bytes=16777216
 CONF

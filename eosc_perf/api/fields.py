@@ -90,6 +90,8 @@ class Field:
 
     kind: string | integer | uuid | date | datetime | enum | object
     many: a list (repeated query key, or JSON array); errors of items are reported by index.
+    limit: which of the configured limits bounds a body field (settings.Limits.of_field):
+        name | url | text (characters of a string) | schema (bytes of an object as stored).
     """
 
     name: str
@@ -100,6 +102,7 @@ class Field:
     choices: tuple[str, ...] = ()
     minimum: int | None = None
     maximum: int | None = None
+    limit: str = ""
     description: str = ""
     example: Any = None
     openapi: dict = field(default_factory=dict)  # extra OpenAPI keywords for the documentation

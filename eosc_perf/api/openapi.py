@@ -6,6 +6,7 @@ import re
 
 from eosc_perf.api.fields import Field
 from eosc_perf.api.operations import ANY_OBJECT, OPERATIONS, Operation
+from eosc_perf.settings import Limits
 
 LICENSE_URL = "https://github.com/EOSC-synergy/eosc-perf-backend/blob/main/LICENSE"
 DATETIME = {"type": "string", "format": "date-time", "example": "2024-05-21T07:31:00"}
@@ -65,6 +66,7 @@ ERRORS = {
     "403": "The caller does not meet the access level",
     "404": "Not found",
     "409": "Conflicts with an existing item",
+    "413": "The request body is too large",
     "422": "Invalid arguments or body",
 }
 
@@ -107,7 +109,14 @@ def _parameters(operation: Operation) -> list[dict]:
     return parameters
 
 
-def _request_body(operation: Operation) -> dict | None:
+def _body_field_schema(field: Field, limits: Limits) -> dict:
+    schema = {**_field_schema(field), **field.openapi}
+    if field.kind == "string" and field.limit:
+        schema["maxLength"] = limits.of_field(field.limit)
+    return schema
+
+
+def _request_body(operation: Operation, limits: Limits) -> dict | None:
     if operation.body is None:
         return None
     if operation.body == ANY_OBJECT:
@@ -116,7 +125,7 @@ def _request_body(operation: Operation) -> dict | None:
         schema = {
             "type": "object",
             "additionalProperties": False,
-            "properties": {f.name: {**_field_schema(f), **f.openapi} for f in operation.body},
+            "properties": {f.name: _body_field_schema(f, limits) for f in operation.body},
         }
         required = [f.name for f in operation.body if f.required]
         if required:  # OpenAPI 3.0 forbids an empty `required` list
@@ -143,7 +152,7 @@ def _responses(operation: Operation) -> dict:
     return responses
 
 
-def _operation(operation: Operation) -> dict:
+def _operation(operation: Operation, limits: Limits) -> dict:
     document = {
         "operationId": operation.operation_id,
         "summary": operation.summary,
@@ -151,7 +160,7 @@ def _operation(operation: Operation) -> dict:
         "parameters": _parameters(operation),
         "responses": _responses(operation),
     }
-    body = _request_body(operation)
+    body = _request_body(operation, limits)
     if body:
         document["requestBody"] = body
     if operation.access == "public":
@@ -161,10 +170,11 @@ def _operation(operation: Operation) -> dict:
     return document
 
 
-def openapi_document(backend_route: str = "/") -> dict:
+def openapi_document(backend_route: str = "/", limits: Limits = Limits()) -> dict:
+    """`limits`: the service's, so that the document states the lengths it accepts."""
     paths: dict[str, dict] = {}
     for operation in OPERATIONS:
-        paths.setdefault(operation.path, {})[operation.method.lower()] = _operation(operation)
+        paths.setdefault(operation.path, {})[operation.method.lower()] = _operation(operation, limits)
     return {
         "openapi": "3.0.2",
         "info": {"title": "EOSC Performance API", "version": "1.0.0",

@@ -95,7 +95,7 @@ USER_SORT = "sub, iss, email, registration_datetime"
 CLAIM_SORT = "id, status, upload_datetime, resource_type, message"
 SUBMIT_SORT = "id, upload_datetime, resource_type"
 
-DESCRIPTION = Field("description", description="Free text.")
+DESCRIPTION = Field("description", limit="text", description="Free text.")
 
 
 def _item_bodies(*required: Field) -> tuple[Field, ...]:
@@ -103,14 +103,14 @@ def _item_bodies(*required: Field) -> tuple[Field, ...]:
 
 
 BENCHMARK_BODY = _item_bodies(
-    Field("docker_image", required=True, example="deephdc/deep-oc-benchmarks_cnn"),
-    Field("docker_tag", required=True, example="latest"),
-    Field("url", required=True, example="https://github.com/org/benchmark"),
-    Field("json_schema", "object", required=True, openapi={"type": "object"}),
+    Field("docker_image", required=True, limit="name", example="deephdc/deep-oc-benchmarks_cnn"),
+    Field("docker_tag", required=True, limit="name", example="latest"),
+    Field("url", required=True, limit="url", example="https://github.com/org/benchmark"),
+    Field("json_schema", "object", required=True, limit="schema", openapi={"type": "object"}),
 )
-SITE_BODY = _item_bodies(Field("name", required=True), Field("address", required=True))
-NAMED_BODY = _item_bodies(Field("name", required=True))
-CLAIM_BODY = (Field("message", required=True),)
+SITE_BODY = _item_bodies(Field("name", required=True, limit="name"), Field("address", required=True, limit="text"))
+NAMED_BODY = _item_bodies(Field("name", required=True, limit="name"))
+CLAIM_BODY = (Field("message", required=True, limit="text"),)
 TAGS_BODY = (Field("tags_ids", "uuid", many=True),)
 
 

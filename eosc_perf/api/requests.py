@@ -9,8 +9,10 @@ from typing import Any
 import falcon.uri
 
 from eosc_perf import errors
-from eosc_perf.api.fields import MISSING, NULL, UNKNOWN, Invalid
+from eosc_perf.api import bounds
+from eosc_perf.api.fields import MISSING, NULL, UNKNOWN, Field, Invalid
 from eosc_perf.api.operations import ANY_OBJECT, Operation
+from eosc_perf.settings import Limits
 
 
 def query_arguments(query_string: str) -> dict[str, list[str]]:
@@ -58,15 +60,28 @@ def _finite(text: str) -> float:
     return number
 
 
-def _document(req: falcon.Request) -> Any:
+def _body(req: falcon.Request, limits: Limits) -> bytes:
+    """The body, read only up to the limit: a larger one is a 413 whether or not it says its
+    length (a chunked body does not)."""
+    too_large = errors.message(413, f"The request body is larger than {limits.body_bytes} bytes")
+    if req.content_length is not None and req.content_length > limits.body_bytes:
+        raise too_large
+    raw = req.bounded_stream.read(limits.body_bytes + 1)
+    if len(raw) > limits.body_bytes:
+        raise too_large
+    return raw
+
+
+def _document(req: falcon.Request, limits: Limits) -> Any:
     """The JSON body; non-JSON content types count as an empty object (as the original).
 
     Invalid JSON is a 400, and so is what Python's parser accepts beyond RFC 8259 but no store
-    or client can take: NaN/Infinity (also 1e400), lone UTF-16 surrogates (`"\\ud800"`), NUL
-    characters (PostgreSQL text and jsonb refuse them), and nesting too deep to process."""
+    or client can take: NaN/Infinity (also 1e400), lone UTF-16 surrogates (`"\\ud800"`) and NUL
+    characters (PostgreSQL text and jsonb refuse them). Then the body as a whole must be within
+    the limits (eosc_perf/api/bounds.py): nesting too deep for the parser is one of them."""
     if not (req.content_type or "").lower().startswith("application/json"):
         return {}
-    raw = req.bounded_stream.read()
+    raw = _body(req, limits)
     if not raw.strip():
         return {}
     try:
@@ -75,17 +90,32 @@ def _document(req: falcon.Request) -> Any:
         text.encode("utf-8")  # lone surrogates cannot be stored
         if "\\u0000" in text:
             raise ValueError("NUL character")
-        return document
-    except (ValueError, UnicodeError, RecursionError):
+    except RecursionError:
+        raise bounds.too_deep(limits) from None
+    except (ValueError, UnicodeError):
         raise errors.ApiError(
             400, {"code": 400, "status": "Bad Request", "errors": {"json": ["Invalid JSON body."]}}
         ) from None
+    bounds.check(document, limits)
+    return document
 
 
-def parse_body(operation: Operation, req: falcon.Request) -> Any:
+def _bounded(field: Field, value: Any, limits: Limits) -> Any:
+    """A string field's length, a JSON Schema's stored size, against the field's limit."""
+    if not field.limit:
+        return value
+    bound = limits.of_field(field.limit)
+    if isinstance(value, str) and len(value) > bound:
+        raise Invalid([f"Longer than maximum length {bound}."])
+    if isinstance(value, dict) and len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()) > bound:
+        raise Invalid([f"Larger than maximum size {bound} bytes."])
+    return value
+
+
+def parse_body(operation: Operation, req: falcon.Request, limits: Limits) -> Any:
     if operation.body is None:
         return None
-    document = _document(req)
+    document = _document(req, limits)
     if not isinstance(document, dict):
         raise errors.invalid("json", {"_schema": ["Invalid input type."]})
     if operation.body == ANY_OBJECT:
@@ -102,7 +132,7 @@ def parse_body(operation: Operation, req: falcon.Request) -> Any:
             problems[name] = [NULL]
             continue
         try:
-            values[name] = field.convert(document[name])
+            values[name] = _bounded(field, field.convert(document[name]), limits)
         except Invalid as error:
             problems[name] = error.messages
     if problems:

@@ -17,13 +17,12 @@ from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from eosc_perf.settings import ConfigurationError
+from projections.bus.envelope import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TOPIC = "eosc-perf.events"
 GROUP_PREFIX = "eosc-perf."  # consumer groups: eosc-perf.read_model, eosc-perf.mailer
-# Room for a result's JSON: the API accepts request bodies of up to 10 MiB.
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 # While the broker is away a new client gives up after this long (kafka-python's default, 30 s,
 # would leave a stopping process deaf to SIGTERM for as long).
 BOOTSTRAP_TIMEOUT_MS = 5_000

@@ -27,6 +27,13 @@ from eventsourcing.utils import get_topic, resolve_topic
 
 from domain.actor import Actor
 
+# The topic's largest message (broker and clients are configured with it, see broker.py).
+MAX_MESSAGE_BYTES = 16 * 2**20
+# The largest envelope, and stored event, the command side writes: half the largest message.
+# The other half is margin for the record's key, headers and framing, and for fields a later
+# version adds; a request making a larger event is refused (command_service/services/event_size.py).
+MAX_EVENT_BYTES = MAX_MESSAGE_BYTES // 2
+
 # Fields of every event that the envelope carries at its top level, not in the payload.
 LIFTED = ("originator_id", "originator_version", "timestamp", "actor")
 # Event classes are only looked up in the domain package: a message names a class to import.
@@ -37,19 +44,40 @@ class EnvelopeError(ValueError):
     """A message that is not an envelope of a known event."""
 
 
-def plain(value: Any) -> Any:
-    """The JSON form of an event field's value."""
+def _members(value: Any) -> dict | list | None:
+    """A container's members as the JSON form keeps them (not yet plain), None for a scalar."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(key): item for key, item in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return list(value)
+    return None
+
+
+def _plain_scalar(value: Any) -> Any:
     if isinstance(value, (UUID, Decimal)):
         return str(value)
     if isinstance(value, (datetime, date)):
         return value.isoformat()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {field.name: plain(getattr(value, field.name)) for field in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {str(key): plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [plain(item) for item in value]
     return value
+
+
+def plain(value: Any) -> Any:
+    """The JSON form of an event field's value. Built without recursion: a result's document
+    may nest as deep as an earlier version accepted, and the relay must still publish it."""
+    top: list = [None]
+    pending = [(value, top, 0)]  # (value, the container its JSON form goes into, at this key or index)
+    while pending:
+        item, into, at = pending.pop()
+        members = _members(item)
+        if members is None:
+            into[at] = _plain_scalar(item)
+            continue
+        into[at] = made = dict.fromkeys(members) if isinstance(members, dict) else [None] * len(members)
+        pending += ((member, made, key) for key, member in (members.items() if isinstance(members, dict)
+                                                           else enumerate(members)))
+    return top[0]
 
 
 def envelope(notification_id: int, event: DomainEventProtocol) -> dict:

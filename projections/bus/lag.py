@@ -3,7 +3,8 @@
 Positions are notification ids: the relay's in the event store's database, the read model's
 and the mailer's in the read store. Ids have gaps (eventsourcing-notes §1), so `behind` counts
 ids, an upper bound of the events still to apply. Where Kafka is configured, each consumer
-group's committed offset is shown against the topic's end offset, in messages.
+group's committed offset is shown against the topic's end offset, in messages. `parked`
+counts the events each one passed over because it could not handle them (parking.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from kafka import TopicPartition
 from sqlalchemy.engine import Engine
 
 from domain.event_store import EventStore
-from projections import read_store
+from projections import parking, read_store
 from projections.bus import broker, relay
 from projections.bus.broker import BusSettings
 from projections.mail import directory
@@ -35,6 +36,7 @@ class ConsumerLag:
     kafka_group: str | None = None
     committed_offset: int | None = None  # the group's next offset to read
     messages_behind: int | None = None  # end offset - committed offset
+    parked: int | None = None  # events passed over (projections/parking.py); None: not known here
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,11 @@ class LagReport:
 def _stored_position(engine: Engine, name: str) -> int | None:
     with engine.connect() as conn:
         return read_store.position(conn, name) or None
+
+
+def _parked(engine: Engine, name: str) -> int:
+    with engine.connect() as conn:
+        return parking.count(conn, name)
 
 
 def _kafka_offsets(bus: BusSettings, groups: list[str]) -> tuple[int, dict[str, int | None]]:
@@ -73,12 +80,18 @@ def _kafka_offsets(bus: BusSettings, groups: list[str]) -> tuple[int, dict[str, 
 
 def lag_report(store: EventStore, event_store_url: str, engine: Engine, bus: BusSettings | None) -> LagReport:
     head = store.recorder.max_notification_id() or 0
-    published = relay.published_position(event_store_url, store.name) if event_store_url.startswith("postgres") else None
+    postgres = event_store_url.startswith("postgres")
+    published = relay.published_position(event_store_url, store.name) if postgres else None
     read_model = Projector(engine).name
     positions = {
         "relay": published,
         read_model: _stored_position(engine, read_model),
         Mailer.name: _stored_position(engine, Mailer.name),
+    }
+    parked = {
+        "relay": len(relay.parked_events(event_store_url)) if postgres else None,
+        read_model: _parked(engine, read_model),
+        Mailer.name: _parked(engine, Mailer.name),
     }
     groups = {name: broker.group_id(name) for name in positions if name != "relay"}
     end, committed, error = None, {}, None
@@ -99,6 +112,7 @@ def lag_report(store: EventStore, event_store_url: str, engine: Engine, bus: Bus
                 group if bus is not None else None,
                 offset,
                 end - offset if end is not None and offset is not None else None,
+                parked[name],
             )
         )
     with engine.connect() as conn:
@@ -112,16 +126,18 @@ def lines(report: LagReport) -> list[str]:
     out = [f"head of the event log: notification {report.head}{topic}"]
     if report.kafka_error:
         out.append(f"kafka unreachable: {report.kafka_error}")
-    out.append(f"{'consumer':<12} {'position':>10} {'behind':>8}   kafka group (committed offset, messages behind)")
+    out.append(f"{'consumer':<12} {'position':>10} {'behind':>8} {'parked':>8}   "
+               "kafka group (committed offset, messages behind)")
     for consumer in report.consumers:
         position = "-" if consumer.position is None else str(consumer.position)
         behind = "-" if consumer.behind is None else str(consumer.behind)
+        parked = "-" if consumer.parked is None else str(consumer.parked)
         kafka = ""
         if consumer.kafka_group:
             offset = "-" if consumer.committed_offset is None else consumer.committed_offset
             messages = "-" if consumer.messages_behind is None else consumer.messages_behind
             kafka = f"{consumer.kafka_group} ({offset}, {messages})"
-        out.append(f"{consumer.name:<12} {position:>10} {behind:>8}   {kafka}")
+        out.append(f"{consumer.name:<12} {position:>10} {behind:>8} {parked:>8}   {kafka}")
     if report.mails_given_up:
         out.append(f"mails given up (refused for good by the SMTP server): {report.mails_given_up}")
     return out

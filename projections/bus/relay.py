@@ -15,6 +15,11 @@ store, and the relay retries with a growing pause, then catches up from its posi
 
 Before publishing, the relay checks that the topic's last message is an event of this store:
 a topic left from another database would otherwise feed consumers a foreign log.
+
+An event the relay cannot publish (this code cannot decode it, or its envelope is larger than
+the topic takes: written by an older version) is parked, not retried for ever: a row of
+`kafkarelay_parked`, written with the position that moves past it (projections/parking.py has
+the consumers' side). A broker that refuses or does not answer is an outage: retried.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import Sequence
 
 import psycopg
 from eventsourcing.persistence import InfrastructureFactory, Notification, Tracking
-from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.utils import Environment
 from kafka import TopicPartition
 from kafka.errors import KafkaTimeoutError
@@ -36,21 +41,47 @@ from eosc_perf.settings import ConfigurationError
 from eosc_perf.stores import event_store_environment
 from projections.bus import broker, envelope
 from projections.bus.broker import BusSettings
+from projections.parking import ERROR_TEXT
 
 log = logging.getLogger(__name__)
 
 ADVISORY_LOCK = 4242_0005  # any bigint of our own; the read-store migrations use 4242_0001
 TRACKING = "kafkarelay"  # the position's table: kafkarelay_tracking, in the event store's database
+PARKED = f"{TRACKING}_parked"  # the events passed over, beside it
+# The largest envelope the relay sends: the topic's message limit, less room for the record's
+# key, headers and framing (the command side writes events of at most half the limit).
+PUBLISHABLE_BYTES = envelope.MAX_MESSAGE_BYTES - 64 * 1024
 BATCH = 500
 IDLE_POLL = 1.0  # seconds between looks at the log when no NOTIFY came
 MAX_PAUSE = 5.0  # longest pause between retries while the broker or the database is away
 
 
-def position_recorder(event_store_url: str) -> PostgresTrackingRecorder:
-    """The relay's position, one row keyed by the event store's name. Created by the lock
-    holder on start (CREATE TABLE IF NOT EXISTS), so no two processes race to create it."""
+class RelayPositions(PostgresTrackingRecorder):
+    """The relay's position (one row keyed by the event store's name) and the events it parked,
+    recorded in one transaction."""
+
+    def __init__(self, datastore: PostgresDatastore, **kwargs):
+        super().__init__(datastore, **kwargs)
+        self.parked = sql.SQL("{}.{}").format(sql.Identifier(datastore.schema), sql.Identifier(PARKED))
+        self.sql_create_statements.append(sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (notification_id bigint PRIMARY KEY, event_type text NOT NULL, "
+            "aggregate_id text, aggregate_version bigint, error text NOT NULL, "
+            "parked_at timestamptz NOT NULL DEFAULT now())").format(self.parked))
+
+    def record(self, tracking: Tracking, parked: list[tuple]) -> None:
+        """`parked`: (notification id, event type, aggregate id, aggregate version, error) each."""
+        with self.datastore.transaction(commit=True) as curs:
+            for row in parked:
+                curs.execute(sql.SQL("INSERT INTO {} (notification_id, event_type, aggregate_id, aggregate_version, "
+                                     "error) VALUES (%s, %s, %s, %s, %s)").format(self.parked), row)
+            self._insert_tracking(curs, tracking)
+
+
+def position_recorder(event_store_url: str) -> RelayPositions:
+    """Created by the lock holder on start (CREATE TABLE IF NOT EXISTS), so no two processes
+    race to create its tables."""
     env = Environment(TRACKING, event_store_environment(event_store_url, create_tables=True))
-    return InfrastructureFactory.construct(env).tracking_recorder(PostgresTrackingRecorder)
+    return InfrastructureFactory.construct(env).tracking_recorder(RelayPositions)
 
 
 def published_position(event_store_url: str, store_name: str) -> int | None:
@@ -66,6 +97,17 @@ def published_position(event_store_url: str, store_name: str) -> int | None:
             (store_name,),
         ).fetchone()
         return row[0] if row else 0
+
+
+def parked_events(event_store_url: str) -> list[tuple]:
+    """The events the relay parked, in log order: (notification id, event type, aggregate id,
+    aggregate version, error); none before a relay ever ran."""
+    with psycopg.connect(event_store_url, autocommit=True) as conn:
+        if conn.execute("SELECT to_regclass(%s)", (PARKED,)).fetchone()[0] is None:
+            return []
+        return conn.execute(sql.SQL(
+            "SELECT notification_id, event_type, aggregate_id, aggregate_version, error FROM {} "
+            "ORDER BY notification_id").format(sql.Identifier(PARKED))).fetchall()
 
 
 class ForeignTopic(ConfigurationError):
@@ -152,7 +194,7 @@ class Relay:
         self.url = event_store_url
         self.bus = bus
         self.batch = batch
-        self._tracking: PostgresTrackingRecorder | None = None  # made once: it owns a pool
+        self._tracking: RelayPositions | None = None  # made once: it owns a pool
 
     def run(self, stop: threading.Event) -> None:
         failures = 0
@@ -190,8 +232,8 @@ class Relay:
                 if not notifications:
                     lock.wait_for_commit(IDLE_POLL)
                     continue
-                self._publish(producer, notifications)
-                tracking.insert_tracking(Tracking(self.store.name, notifications[-1].id))
+                parked = self._publish(producer, notifications)
+                tracking.record(Tracking(self.store.name, notifications[-1].id), parked)
                 position = notifications[-1].id
         finally:
             if producer is not None:
@@ -200,16 +242,28 @@ class Relay:
                 producer.close(timeout=0)
             lock.release()
 
-    def _publish(self, producer, notifications: Sequence[Notification]) -> None:
-        futures = []
+    def _publish(self, producer, notifications: Sequence[Notification]) -> list[tuple]:
+        """Sends the notifications' envelopes and waits until the broker has them all; returns
+        the ones parked instead, as RelayPositions.record takes them."""
+        futures, parked = [], []
         for notification in notifications:
-            event = self.store.mapper.to_domain_event(notification)
-            message = envelope.envelope(notification.id, event)
+            try:  # decoding and encoding are computation on the stored event alone: a failure is its own
+                message = envelope.envelope(notification.id, self.store.mapper.to_domain_event(notification))
+                value = envelope.to_bytes(message)
+                if len(value) > PUBLISHABLE_BYTES:
+                    raise ValueError(f"its envelope of {len(value)} bytes is larger than the {PUBLISHABLE_BYTES} "
+                                     "bytes the topic takes")
+            except Exception as error:
+                log.error("relay parked notification %d (%s of %s v%d), which it cannot publish: %r", notification.id,
+                          notification.topic, notification.originator_id, notification.originator_version, error)
+                parked.append((notification.id, notification.topic, str(notification.originator_id),
+                               notification.originator_version, repr(error)[:ERROR_TEXT]))
+                continue
             futures.append(
                 producer.send(
                     self.bus.topic,
                     key=str(notification.originator_id).encode(),
-                    value=envelope.to_bytes(message),
+                    value=value,
                     headers=[
                         ("notification_id", str(notification.id).encode()),
                         ("event_type", message["event_type"].encode()),
@@ -219,3 +273,4 @@ class Relay:
         producer.flush(timeout=30)
         for future in futures:
             future.get(timeout=0)  # raises the send's error, if any: then nothing is recorded
+        return parked

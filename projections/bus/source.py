@@ -14,6 +14,9 @@ has already moved past it.
 
 A consumer whose position is 0 (a new or rebuilt store) reads the topic from its start,
 whatever its group committed before: the topic keeps every event.
+
+A message this code cannot decode comes as a `parking.Undecodable` (placed by its
+`notification_id` header): the consumer parks it rather than stopping at it.
 """
 
 from __future__ import annotations
@@ -28,11 +31,29 @@ from kafka.errors import KafkaError
 
 from projections.bus import broker, envelope
 from projections.bus.broker import BusSettings
+from projections.parking import Undecodable
 
 log = logging.getLogger(__name__)
 
 Batch = list[tuple[int, DomainEventProtocol]]
 BATCH = 500
+
+
+def _decoded(record) -> tuple[int, DomainEventProtocol | Undecodable] | None:
+    """(notification id, event) of a record. Decoding is computation on the message alone:
+    whatever fails it, fails it again. A message without even a notification id cannot be
+    placed in the log (no relay writes one): it is logged and passed over."""
+    try:
+        return envelope.decode(envelope.from_bytes(record.value))
+    except Exception as error:
+        headers = {name: value.decode(errors="replace") for name, value in record.headers or ()}
+        try:
+            notification_id = int(headers["notification_id"])
+        except (KeyError, ValueError):
+            log.error("kafka message at offset %d is no event of this service, passed over: %r", record.offset, error)
+            return None
+        aggregate_id = record.key.decode(errors="replace") if record.key else None
+        return notification_id, Undecodable(headers.get("event_type", "unknown"), aggregate_id, None, repr(error))
 
 
 class _FromTheStartWhenEmpty(ConsumerRebalanceListener):
@@ -83,7 +104,7 @@ class KafkaSource:
                 records = self._poll()
                 if not records:
                     return
-                batch = [envelope.decode(envelope.from_bytes(record.value)) for record in records]
+                batch = [decoded for decoded in map(_decoded, records) if decoded is not None]
                 self._unconfirmed = True
                 yield batch  # the consumer applies it, then asks for the next one:
                 self._confirm()

@@ -4,8 +4,12 @@ path, the results with a number there) and `benchmark_results` (results per benc
 The query service answers number filters and numeric sorts from them through an index
 (query_service/json_numbers.py); `eosc-perf verify` compares them with a fresh replay.
 
-Only numbers reached through object keys are kept, and only through plain keys (see
-`plain_key`): the query service uses the table for such paths alone.
+Only numbers reached through object keys are kept, only through plain keys (see `plain_key`),
+and only at paths of at most MAX_PATH_BYTES: the query service uses the table for such paths
+alone, and keeps the per-row JSON expressions for the others. The bound keeps each row (and
+its index entries) small, whatever the document: a row per number holds the number's whole
+path, which without a bound grows with the depth of the number (a deep document would store
+a quadratic amount), and PostgreSQL's b-trees refuse entries of more than 2704 bytes.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import re
 from collections import Counter
 from typing import Iterator, Sequence
 
-from sqlalchemy import case, func, select
+from sqlalchemy import LargeBinary, case, cast, func, select
 from sqlalchemy.engine import Connection
 
 from projections.read_model.rows import insert_rows
@@ -26,6 +30,9 @@ from projections.tables import benchmark_results, result_number_paths, result_nu
 # SQLite reads integers beyond 64 bits on its own. Paths holding such numbers keep the
 # per-row JSON evaluation (`unsafe` counts them).
 UNSAFE = 2.0**53
+# The longest path kept, in bytes of UTF-8. A property of the stored table (the query service
+# trusts that every shorter path is there): changed only with a migration that rebuilds it.
+MAX_PATH_BYTES = 256
 
 
 # Not empty, no ".", and written in the stored JSON text exactly as it is: nothing that
@@ -38,6 +45,11 @@ def plain_key(key: str) -> bool:
     return _PLAIN_KEY.fullmatch(key) is not None
 
 
+def kept_path(path: str) -> bool:
+    """Whether numbers at this path (of plain keys) are in the table."""
+    return len(path.encode()) <= MAX_PATH_BYTES
+
+
 def _double(number) -> float:
     try:
         return float(number)
@@ -46,12 +58,13 @@ def _double(number) -> float:
 
 
 def numbers_of(document: dict) -> Iterator[tuple[str, float]]:
-    """(path, value) of every number reachable through plain object keys; booleans are no numbers."""
+    """(path, value) of every number reachable through plain object keys at a kept path;
+    booleans are no numbers. A path too long ends the walk there: all below it is longer."""
     pending = [("", document)]
     while pending:
         prefix, members = pending.pop()
         for key, value in members.items():
-            if not plain_key(key):
+            if not plain_key(key) or not kept_path(prefix + key):
                 continue
             if isinstance(value, dict):
                 pending.append((f"{prefix}{key}.", value))
@@ -123,6 +136,17 @@ def results_removed(conn: Connection, condition) -> None:
 def visibility_changed(conn: Connection, result_id: str, hidden: bool) -> None:
     seq = select(results.c.seq).where(results.c.id == result_id).scalar_subquery()
     conn.execute(result_numbers.update().where(result_numbers.c.seq == seq).values(hidden=hidden))
+
+
+def forget_long_paths(conn: Connection) -> None:
+    """Drops the numbers at paths longer than MAX_PATH_BYTES (kept before the bound: a
+    migration), with their per-path counts."""
+    def long(path):
+        in_bytes = func.octet_length(path) if conn.dialect.name == "postgresql" else func.length(cast(path, LargeBinary))
+        return in_bytes > MAX_PATH_BYTES
+
+    conn.execute(result_numbers.delete().where(long(result_numbers.c.path)))
+    conn.execute(result_number_paths.delete().where(long(result_number_paths.c.path)))
 
 
 def backfill(conn: Connection, chunk: int = 5000) -> None:

@@ -16,6 +16,7 @@ import swagger_ui_bundle
 
 from eosc_perf import documents
 from eosc_perf.api.openapi import openapi_document
+from eosc_perf.settings import Limits
 
 ASSETS = Path(swagger_ui_bundle.swagger_ui_path)
 SERVED_ASSETS = frozenset(
@@ -62,8 +63,8 @@ def _root(req: falcon.Request) -> str:
 
 
 class ApiSpec:
-    def __init__(self, backend_route: str):
-        self.document = documents.dumps(openapi_document(backend_route))
+    def __init__(self, backend_route: str, limits: Limits):
+        self.document = documents.dumps(openapi_document(backend_route, limits))
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.content_type = falcon.MEDIA_JSON
