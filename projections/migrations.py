@@ -39,7 +39,9 @@ def _mail_tables(conn: Connection) -> None:
 # `:search` substring terms (LIKE '%term%'); the (hidden, execution_datetime, seq) b-tree
 # serves the default listing order, so a page is read from the index, not sorted.
 POSTGRES_RESULT_INDEXES = (
-    "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+    # In public: the indexes below name its operator class there, also when a replay migrates a
+    # scratch schema first on its search path (projections/replay.py) in a database without it.
+    "CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public",
     "CREATE INDEX IF NOT EXISTS results_listing ON results (hidden, execution_datetime, seq)",
     "CREATE INDEX IF NOT EXISTS results_benchmark_listing ON results (benchmark_id, hidden, execution_datetime, seq)",
     "CREATE INDEX IF NOT EXISTS results_benchmark_name_trgm ON results USING gin (benchmark_name public.gin_trgm_ops)",
