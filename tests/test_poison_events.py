@@ -226,18 +226,22 @@ def test_a_locked_read_store_is_an_outage_retried_and_nothing_is_parked(backend,
         migrate(engine)
         impatient = _impatient(engine)
         holder = engine.raw_connection()
-        cursor = holder.cursor()
-        cursor.execute("BEGIN EXCLUSIVE" if engine.dialect.name == "sqlite"
-                       else "LOCK TABLE positions IN ACCESS EXCLUSIVE MODE")
-        with pytest.raises(sqlalchemy.exc.OperationalError) as outage:
-            Projector(impatient).apply(history)
-        assert not parking.is_poison(outage.value)
-        holder.rollback()
-        holder.close()
-        assert Projector(impatient).apply(history) == history[-1][0]
-        with engine.connect() as conn:
-            assert conn.execute(select(parked_events)).all() == []
-        impatient.dispose()
+        try:
+            cursor = holder.cursor()
+            cursor.execute("BEGIN EXCLUSIVE" if engine.dialect.name == "sqlite"
+                           else "LOCK TABLE positions IN ACCESS EXCLUSIVE MODE")
+            with pytest.raises(sqlalchemy.exc.OperationalError) as outage:
+                Projector(impatient).apply(history)
+            assert not parking.is_poison(outage.value)
+        finally:  # a failed check must not leave the lock held over the scratch schema's drop
+            holder.rollback()
+            holder.close()
+        try:
+            assert Projector(impatient).apply(history) == history[-1][0]
+            with engine.connect() as conn:
+                assert conn.execute(select(parked_events)).all() == []
+        finally:
+            impatient.dispose()
 
 
 def test_postgresql_errors_of_the_data_are_poisons_and_those_of_the_server_are_not(production_stack):
