@@ -125,6 +125,9 @@ def import_legacy(args: argparse.Namespace) -> None:
     import getpass
     import socket
 
+    import psycopg
+    from eventsourcing.persistence import PersistenceError
+
     from legacy_import.importer import Importer, LegacyImportError
     from legacy_import.source import LegacySource, LegacySourceError
     from eosc_perf.stores import open_event_store
@@ -138,6 +141,9 @@ def import_legacy(args: argparse.Namespace) -> None:
             outcome = Importer(source, store, f"{getpass.getuser()}@{socket.gethostname()}", workers=args.workers).run()
     except (LegacySourceError, LegacyImportError) as error:
         raise ConfigurationError(str(error)) from None
+    except (psycopg.Error, PersistenceError) as error:  # a lost connection, a full disk, ...
+        raise ConfigurationError(f"the import stopped: {error}. The batches it wrote are kept: run the same "
+                                 "command again to continue after them.") from None
     if outcome.state == "already imported":
         record = outcome.record
         print(f"already imported from {record.source} by {record.operator}, completed "

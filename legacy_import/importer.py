@@ -58,8 +58,8 @@ class Outcome:
 class Progress:
     """One line on the terminal per table and about every second: rows read, events written."""
 
-    def __init__(self, stream: TextIO = sys.stderr, interval: float = 1.0):
-        self.stream = stream
+    def __init__(self, stream: TextIO | None = None, interval: float = 1.0):
+        self.stream = stream or sys.stderr
         self.interval = interval
         self._shown = time.monotonic()
 
@@ -90,10 +90,11 @@ class Importer:
 
     def run(self) -> Outcome:
         started = time.monotonic()
-        record = self._record() if self.store is not None else None
+        record, started_now = self._record() if self.store is not None else (None, True)
         if record is not None and record.completed:
             return Outcome("already imported", record=record)
         outcome = Outcome("imported" if record is not None else "dry run", record=record)
+        outcome.events += started_now  # the record's start
         resume = (PHASES.index(record.phase), record.last_key) if record is not None and record.phase else None
         translation = Translation(
             record.created_on if record is not None else datetime.now(timezone.utc),
@@ -107,15 +108,15 @@ class Importer:
                                  f"by {claim['uploader_sub']}@{claim['uploader_iss']}")
         for submit in self.source.dangling_submits():
             outcome.findings.add("dangling-submit", "submit", submit["id"], submit["resource_type"])
+        outcome.events += 1  # the record's end
         if record is not None:
             record.complete(rows=dict(outcome.rows), findings=outcome.findings.counts())
             outcome.position = self.store.save(record)[-1].notification.id
-            outcome.events += 1
         outcome.seconds = time.monotonic() - started
         return outcome
 
-    def _record(self) -> LegacyImport:
-        """The import's record: found (resuming or done), or started now."""
+    def _record(self) -> tuple[LegacyImport, bool]:
+        """The import's record: found (resuming or done), or started now (True)."""
         try:
             record = self.store.repository.get(LegacyImport.create_id())
         except AggregateNotFoundError:
@@ -126,17 +127,25 @@ class Importer:
                     "deployment (see docs/operations.md)") from None
             record = LegacyImport(source=self.source.name, alembic_version=self.source.revision, operator=self.operator)
             self.store.save(record)
-            return record
+            return record, True
         if record.source != self.source.name:
             raise LegacyImportError(f"this event store holds an import from {record.source}, not {self.source.name}")
-        return record
+        return record, False
 
     def _rows(self, phase: str) -> Iterator[tuple[list[str], dict]]:
-        """The phase's rows with their keys, in key order (the resume point compares keys)."""
+        """The phase's rows with their keys, in key order (the resume point compares keys):
+        users by identity, tags and results by id, benchmarks, sites and flavors by upload time
+        (the first uploaded keeps a name rows share) and id. Results stream in id order, the
+        order of their primary key's index."""
         if phase == "result":
             return (([row["id"]], row) for row in self.source.results())
         rows = getattr(self.source, f"{phase}s")()
-        keyed = [([row["iss"], row["sub"]] if phase == "user" else [row["id"]], row) for row in rows]
+        if phase == "user":
+            keyed = [([row["iss"], row["sub"]], row) for row in rows]
+        elif phase == "tag":
+            keyed = [([row["id"]], row) for row in rows]
+        else:  # ISO times of one form (microseconds, when there are, in 6 digits) sort as the times do
+            keyed = [([row["upload_datetime"].isoformat(), row["id"]], row) for row in rows]
         return iter(sorted(keyed, key=lambda pair: pair[0]))
 
     def _phase(self, phase: str, translation: Translation, totals: dict, resume, outcome: Outcome) -> None:

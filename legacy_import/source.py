@@ -57,8 +57,7 @@ class LegacySource:
         self.revision = self._revision()
 
     def close(self) -> None:
-        self.connection.rollback()  # nothing was written: end the snapshot
-        self.connection.close()
+        self.connection.close()  # the server ends the read-only transaction (and its snapshot)
 
     def __enter__(self) -> "LegacySource":
         return self
