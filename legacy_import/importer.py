@@ -29,7 +29,11 @@ from legacy_import.source import LegacySource
 from legacy_import import workers
 from legacy_import.translation import Translation
 
-ROWS_PER_BATCH = 5000  # a transaction of the event store each (its commit costs as much as 300 rows)
+# A batch is one transaction of the event store: as many rows as fit these limits. Commits are
+# costly (one costs about as much as 300 rows on SQLite), but the library inserts a batch into
+# PostgreSQL in pipeline mode, which hung here now and then beyond about 5 MB of events.
+ROWS_PER_BATCH = 5000
+BYTES_PER_BATCH = 2_000_000
 
 # The legacy tables in the order their events are written: each refers only to earlier ones
 # (claims travel with the result that refers to them).
@@ -156,10 +160,10 @@ class Importer:
             rows = iter(workers.translate(translation, self.mapper, phase, keyed))
         started = time.monotonic()
         batch: list[workers.Row] = []
-        done = 0
+        size = done = 0
         for row in rows:
             done += 1
-            outcome.findings.found += row.findings
+            outcome.findings.found += row.found()
             if row.events:
                 outcome.rows[phase] += 1
                 if row.claims:
@@ -167,9 +171,10 @@ class Importer:
             if resume is not None and (PHASES.index(phase), row.key) <= resume:
                 continue  # written by an earlier run
             batch.append(row)
-            if len(batch) >= self.rows_per_batch:
+            size += row.size
+            if len(batch) >= self.rows_per_batch or size >= BYTES_PER_BATCH:
                 self._write(phase, batch, outcome)
-                batch = []
+                batch, size = [], 0
             self.progress(phase, done, totals[phase], outcome.events, started)
         if batch:
             self._write(phase, batch, outcome)
@@ -178,7 +183,7 @@ class Importer:
     def _write(self, phase: str, batch: list[workers.Row], outcome: Outcome) -> None:
         """One transaction: the marker (where the import got to, how many events follow), the
         rows' events, and the dates of the submit reports they open."""
-        stored = [event for row in batch for event in row.events]
+        stored = [event for row in batch for event in row.stored_events()]
         submits = {id: when for row in batch for id, when in row.submits.items()}
         following = len(stored) + (1 if submits else 0)
         record = outcome.record

@@ -28,13 +28,25 @@ ROWS_PER_TASK = 500
 
 @dataclass
 class Row:
-    """One legacy row, translated: its key (where an import resumes) and what it becomes."""
+    """One legacy row, translated: its key (where an import resumes) and what it becomes. Plain
+    tuples, not dataclasses, cross between processes: they pickle in half the time."""
 
     key: list[str]
-    events: list[StoredEvent] = field(default_factory=list)  # none when the row is skipped
+    events: list[tuple] = field(default_factory=list)  # StoredEvent fields; none when the row is skipped
     submits: dict[str, datetime] = field(default_factory=dict)
     claims: int = 0
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[tuple] = field(default_factory=list)  # Finding fields
+
+    @property
+    def size(self) -> int:
+        """Bytes of its events' states."""
+        return sum(len(fields[3]) for fields in self.events)
+
+    def stored_events(self) -> list[StoredEvent]:
+        return [StoredEvent(*fields) for fields in self.events]
+
+    def found(self) -> list[Finding]:
+        return [Finding(*fields) for fields in self.findings]
 
 
 def translate(translation: Translation, mapper: Mapper, phase: str, keyed: Iterable[tuple[list[str], dict]]) -> list[Row]:
@@ -42,11 +54,12 @@ def translate(translation: Translation, mapper: Mapper, phase: str, keyed: Itera
     rows = []
     for key, legacy_row in keyed:
         translated = translate_row(legacy_row)
-        events = [event for aggregate in translated.aggregates for event in aggregate.collect_events()]
+        stored = [mapper.to_stored_event(event) for aggregate in translated.aggregates
+                  for event in aggregate.collect_events()]
         rows.append(Row(
-            key, [mapper.to_stored_event(event) for event in events], translated.submits,
-            sum(1 for aggregate in translated.aggregates if isinstance(aggregate, Claim)),
-            translation.findings.take(),
+            key, [(event.originator_id, event.originator_version, event.topic, event.state) for event in stored],
+            translated.submits, sum(1 for aggregate in translated.aggregates if isinstance(aggregate, Claim)),
+            [(finding.kind, finding.table, finding.key, finding.detail) for finding in translation.findings.take()],
         ))
     return rows
 
@@ -67,9 +80,9 @@ def _start(translation: Translation) -> None:
     _worker = translation, EventStore(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}).mapper
 
 
-def _task(phase: str, keyed: list[tuple[list[str], dict]]) -> list[Row]:
+def _task(phase: str, columns: list[str], keyed: list[tuple[list[str], tuple]]) -> list[Row]:
     translation, mapper = _worker
-    return translate(translation, mapper, phase, keyed)
+    return translate(translation, mapper, phase, ((key, dict(zip(columns, values))) for key, values in keyed))
 
 
 # -- in the importing process ----------------------------------------------------------------------
@@ -82,21 +95,23 @@ def translated_in_workers(translation: Translation, phase: str, keyed: Iterator[
     context = multiprocessing.get_context("spawn")  # the importer holds connections and threads: no fork
     with context.Pool(workers, initializer=_start, initargs=(translation,)) as pool:
         waiting: deque = deque()
-        for task in _tasks(keyed):
-            waiting.append(pool.apply_async(_task, (phase, task)))
+        for columns, task in _tasks(keyed):
+            waiting.append(pool.apply_async(_task, (phase, columns, task)))
             if len(waiting) >= 2 * workers:
                 yield from waiting.popleft().get()
         while waiting:
             yield from waiting.popleft().get()
 
 
-def _tasks(keyed: Iterator[tuple[list[str], dict]]) -> Iterator[list]:
-    task = []
-    for item in keyed:
-        task.append(item)
+def _tasks(keyed: Iterator[tuple[list[str], dict]]) -> Iterator[tuple[list[str], list]]:
+    """Tasks of ROWS_PER_TASK rows, each row as its values (the column names once per task)."""
+    columns, task = [], []
+    for key, row in keyed:
+        columns = list(row)
+        task.append((key, tuple(row.values())))
         if len(task) == ROWS_PER_TASK:
-            yield task
+            yield columns, task
             task = []
     if task:
-        yield task
+        yield columns, task
 
