@@ -160,6 +160,7 @@ def import_legacy(args: argparse.Namespace) -> None:
     for line in found:
         print(line)
     if outcome.state == "imported":
+        print(f"the import's own history: eosc-perf history {outcome.record.id}")
         _project_imported(settings, store, outcome.position)
 
 
