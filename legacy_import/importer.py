@@ -127,12 +127,12 @@ class Importer:
             head = self.store.recorder.max_notification_id() or 0
             if head:
                 raise LegacyImportError(
-                    f"the event store already holds {head} events: the import starts the event store of a new "
-                    "deployment (see docs/operations.md)") from None
+                    f"the event store already holds events (up to position {head}): the import starts the event "
+                    "store of a new deployment (see docs/operations.md)") from None
             record = LegacyImport(source=self.source.name, alembic_version=self.source.revision, operator=self.operator)
             self.store.save(record)
             return record, True
-        if record.source != self.source.name:
+        if record.source.split("@")[-1] != self.source.name.split("@")[-1]:  # the same database, by any role
             raise LegacyImportError(f"this event store holds an import from {record.source}, not {self.source.name}")
         return record, False
 

@@ -18,7 +18,7 @@ import pytest
 
 from eosc_perf import cli
 from eosc_perf.embedded import build
-from tests.conftest import ADMIN_ENTITLEMENT, BACKENDS, Api, service_settings
+from tests.conftest import BACKENDS, Api, service_settings
 from tests.support import legacy_answers, legacy_recordings
 from tests.support.legacy_databases import dump_text, restored
 from tests.support.oidc_provider import LocalOpenIDProvider
