@@ -65,12 +65,15 @@ class RequestGate:
         identity = self.verifier.identify(req.get_header("Authorization"))
         if access == "token":
             return Caller(identity, registered=False, admin=False)
+        # The original checks one requirement per access level and names it: `is_admin` (which
+        # includes being registered) for admin operations, `is_registered` for the others.
+        requirement = "is_admin" if access == "admin" else "is_registered"
         registered = self.is_registered(identity)
         if not registered:
-            raise errors.forbidden_requirement(identity.sub, identity.iss, "is_registered")
+            raise errors.forbidden_requirement(identity.sub, identity.iss, requirement)
         admin = self.is_admin(identity)
         if access == "admin" and not admin:
-            raise errors.forbidden_requirement(identity.sub, identity.iss, "is_admin")
+            raise errors.forbidden_requirement(identity.sub, identity.iss, requirement)
         return Caller(identity, registered=True, admin=admin)
 
     def process_resource(self, req: falcon.Request, resp: falcon.Response, resource, params) -> None:

@@ -132,6 +132,70 @@ def verify(args: argparse.Namespace) -> None:
           + (f"; {len(parked)} events parked (listed above)" if parked else ""))
 
 
+def import_legacy(args: argparse.Namespace) -> None:
+    """Imports a database of the original backend into the event store, then (embedded default)
+    projects it; in production the running projector folds the new events."""
+    import getpass
+    import socket
+
+    import psycopg
+    from eventsourcing.persistence import PersistenceError
+
+    from legacy_import.importer import Importer, LegacyImportError
+    from legacy_import.source import LegacySource, LegacySourceError
+    from eosc_perf.stores import open_event_store
+
+    settings = _settings(args)
+    try:
+        with LegacySource(args.url) as source:
+            store = None if args.dry_run else open_event_store(settings.event_store, connection_wait=30)
+            print(f"importing {source.name} (Alembic revision {source.revision}) into "
+                  f"{'nothing: dry run' if store is None else settings.event_store.split('@')[-1]}", flush=True)
+            outcome = Importer(source, store, f"{getpass.getuser()}@{socket.gethostname()}", workers=args.workers).run()
+    except (LegacySourceError, LegacyImportError) as error:
+        raise ConfigurationError(str(error)) from None
+    except (psycopg.Error, PersistenceError) as error:  # a lost connection, a full disk, ...
+        raise ConfigurationError(f"the import stopped: {error}. The batches it wrote are kept: run the same "
+                                 "command again to continue after them.") from None
+    if outcome.state == "already imported":
+        record = outcome.record
+        print(f"already imported from {record.source} by {record.operator}, completed "
+              f"{record.modified_on:%Y-%m-%d %H:%M:%S} UTC: nothing to do")
+        return
+    if args.report:
+        Path(args.report).write_text(outcome.findings.as_json())
+    rows = ", ".join(f"{count:,} {table}s" for table, count in outcome.rows.items())
+    verb = "would write" if outcome.state == "dry run" else "wrote"
+    print(f"{outcome.state}: {rows}; {verb} {outcome.events:,} events in {outcome.seconds:.1f} s "
+          f"({outcome.rows_per_second:,.0f} rows/s)")
+    found = list(outcome.findings.lines())
+    print(f"findings: {len(outcome.findings.found)}" + ("" if found else " (none)"))
+    for line in found:
+        print(line)
+    if outcome.state == "imported":
+        print(f"the import's own history: eosc-perf history {outcome.record.id}")
+        _project_imported(settings, store, outcome.position)
+
+
+def _project_imported(settings: Settings, store, position: int) -> None:
+    """Embedded default: the read tables follow now (as the next `serve` would); production:
+    the projector follows the event store and folds the new events by itself."""
+    if settings.event_store_url:
+        print(f"the projector (eosc-perf project) folds the new events; the read model has them all when it "
+              f"reaches event position {position} (eosc-perf lag)")
+        return
+    from projections import read_store
+    from projections.follower import Follower
+    from projections.migrations import migrate
+    from projections.projector import Projector
+    from projections.sources import EventStoreSource
+
+    engine = read_store.connect(settings.read_store)
+    migrate(engine)
+    print(f"projecting into {settings.read_store} ...", flush=True)
+    print(f"read model at event position {Follower(EventStoreSource(store), Projector(engine)).catch_up()}")
+
+
 def _stop_on_signals():
     """An event set by SIGTERM/SIGINT: long-running processes finish their round and exit."""
     import signal
@@ -232,6 +296,8 @@ def lag(args: argparse.Namespace) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
+    from legacy_import.workers import default_workers
+
     top = argparse.ArgumentParser(prog="eosc-perf", description="EOSC Performance API, event-sourced")
     commands = top.add_subparsers(dest="command", required=True)
 
@@ -264,6 +330,14 @@ def parser() -> argparse.ArgumentParser:
     lagging.add_argument("--json", action="store_true", help="one JSON object instead of a table")
 
     command("verify", verify, "Replay all events into a scratch store and compare with the live read tables.")
+
+    importing = command("import-legacy", import_legacy,
+                        "Import a database of the original EOSC Performance backend (read only) into the event store.")
+    importing.add_argument("url", help="the legacy database: postgresql://USER:PASSWORD@HOST:PORT/DB")
+    importing.add_argument("--dry-run", action="store_true", help="read and translate everything, write nothing")
+    importing.add_argument("--report", help="also write the findings to this file as JSON")
+    importing.add_argument("--workers", type=int, default=default_workers(),
+                           help="processes that translate results (default: one per CPU; 0: none besides this one)")
 
     trail = command("history", history, "Print the event history of any aggregate (item id).")
     trail.add_argument("id", type=UUID)

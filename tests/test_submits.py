@@ -123,5 +123,5 @@ def test_submits_are_paginated(api, callers):
 
 def test_submits_are_for_admins(api, callers):
     assert api.get("/reports/submits").status_code == 401
-    assert api.get("/reports/submits", callers.unregistered).json["error_details"] == "Evaluation of: is_registered"
+    assert api.get("/reports/submits", callers.unregistered).json["error_details"] == "Evaluation of: is_admin"
     assert api.get("/reports/submits", callers.user).json["error_details"] == "Evaluation of: is_admin"

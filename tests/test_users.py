@@ -213,7 +213,7 @@ def test_an_entitled_token_without_registration_is_not_admin(api):
     token = api.token("boss", admin=True)
     answer = api.get("/users/self:try_admin", token)
     assert answer.status_code == 403
-    assert answer.json["error_details"] == "Evaluation of: is_registered"
+    assert answer.json["error_details"] == "Evaluation of: is_admin"
 
 
 def test_an_entitlement_given_as_one_string_counts(api):

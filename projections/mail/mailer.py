@@ -18,9 +18,11 @@ from domain.actor import Actor
 from domain.benchmark import Benchmark
 from domain.claim import Claim
 from domain.flavor import Flavor
+from domain.legacy_import import LegacyImport
 from domain.result import Result
 from domain.site import Site
 from domain.user import User
+from projections import read_store
 from projections.mail import directory, messages
 from projections.mail.messages import Letter
 from projections.projector import PositionedConsumer
@@ -41,6 +43,9 @@ class Mailer(PositionedConsumer):
         self.silent_until = silent_until
 
     def handle(self, conn: Connection, notification_id: int, event: DomainEventProtocol) -> None:
+        if isinstance(event, LegacyImport.BatchImported):
+            self._imported(conn, notification_id + event.events)
+            return
         handler = HANDLERS.get(type(event))
         if handler is None:
             return
@@ -48,6 +53,13 @@ class Mailer(PositionedConsumer):
         if notification_id > self.silent_until:
             for seq, letter in enumerate(letters):
                 directory.queue(conn, notification_id, seq, letter)
+
+    def _imported(self, conn: Connection, through: int) -> None:
+        """The events of an imported batch (the `events` after its marker, saved with it) are
+        the original's history: they fill the directory and send nothing."""
+        if through > self.silent_until:
+            self.silent_until = through
+            read_store.set_position(conn, directory.SILENT_UNTIL, through)
 
 
 def _addressed(

@@ -4,7 +4,7 @@
 without a handler only advance the projector's position.
 """
 
-from projections.read_model import benchmarks, claims, flavors, results, sites, tags, users
+from projections.read_model import benchmarks, claims, flavors, legacy, results, sites, tags, users
 
 HANDLERS = {
     **users.HANDLERS,
@@ -14,6 +14,7 @@ HANDLERS = {
     **tags.HANDLERS,
     **results.HANDLERS,
     **claims.HANDLERS,
+    **legacy.HANDLERS,
 }
 
 # Event types whose consecutive runs one call folds together (see Projector.handle_all).
