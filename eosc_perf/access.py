@@ -70,7 +70,7 @@ class RequestGate:
         requirement = "is_admin" if access == "admin" else "is_registered"
         registered = self.is_registered(identity)
         if not registered:
-            raise errors.forbidden_requirement(identity.sub, identity.iss, requirement)
+            raise errors.forbidden_requirement(identity.sub, identity.iss, requirement, registered=False)
         admin = self.is_admin(identity)
         if access == "admin" and not admin:
             raise errors.forbidden_requirement(identity.sub, identity.iss, requirement)

@@ -53,8 +53,14 @@ def unauthenticated(description: str) -> ApiError:
     return ApiError(401, {"error": "Unauthenticated", "error_description": description})
 
 
-def forbidden_requirement(sub: str, iss: str, requirement: str) -> ApiError:
-    return ApiError(
+class Unregistered(ApiError):
+    """The 403 of a verified caller the service does not know as registered: a read that names
+    the position of its registration waits for it and is judged again (query_service/admission.py)."""
+
+
+def forbidden_requirement(sub: str, iss: str, requirement: str, *, registered: bool = True) -> ApiError:
+    """`registered=False`: the caller failed for want of a registration (whatever the requirement's name)."""
+    return (ApiError if registered else Unregistered)(
         403,
         {
             "error": "Forbidden",

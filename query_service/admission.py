@@ -22,10 +22,6 @@ from query_service.freshness import MinPosition
 from query_service.request_limits import RequestLimits
 
 
-def _unregistered(refused: errors.ApiError) -> bool:
-    return refused.status == 403 and refused.body.get("error_details") == "Evaluation of: is_registered"
-
-
 class Admission:
     def __init__(self, gate: RequestGate, limits: RequestLimits, freshness: MinPosition):
         self.gate = gate
@@ -44,7 +40,7 @@ class Admission:
         try:
             self.gate.process_resource(req, resp, resource, params)
         except errors.ApiError as refused:
-            if not (_unregistered(refused) and self._names_position(req)):
+            if not (isinstance(refused, errors.Unregistered) and self._names_position(req)):
                 raise
             self.freshness.wait(req)
             self.gate.process_resource(req, resp, resource, params)

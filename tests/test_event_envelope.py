@@ -43,6 +43,9 @@ def sample(hint, name: str):
         return sample(next(arg for arg in typing.get_args(hint) if arg is not type(None)), name)
     if typing.get_origin(hint) is list:
         return [sample(typing.get_args(hint)[0], name) for _ in range(2)]
+    if typing.get_origin(hint) is dict:
+        key, value = typing.get_args(hint)
+        return {f"{name} key {n}": sample(value, name) for n in range(2)} if key is str else {}
     if name == "originator_id" or hint is UUID:
         return uuid4()
     if hint is datetime:

@@ -110,7 +110,7 @@ def test_a_user_removed_by_another_worker_can_no_longer_upload(two_workers):
     assert removed.status_code == 204
     answer = upload_through_a(two_workers)
     assert answer.status_code == 403
-    assert answer.json == two_workers.a.get("/users/self:try_admin", two_workers.user).json  # the same 403 body
+    assert answer.json == two_workers.a.get("/users/self/results", two_workers.user).json  # the same 403 body
 
 
 def test_the_catalog_of_a_user_removed_by_another_worker_stays_usable(two_workers):
