@@ -158,7 +158,7 @@ class Settings:
     trusted_op_list: tuple[str, ...] = _split(DEFAULT_TRUSTED_OPS)
     admin_entitlements: tuple[str, ...] = ()
     oidc_client_ids: tuple[str, ...] = ()  # empty: token audiences are not checked
-    oidc_timeout: float = 1.2
+    oidc_timeout: float = 1.2  # seconds per request to a provider (discovery, JWKS, userinfo)
     oidc_keys_max_age: float = 3600.0  # seconds before discovery and JWKS are fetched anew
     mail_server: str = ""
     mail_port: int = 25
@@ -213,6 +213,7 @@ class Settings:
         read_wait = _number(env, "READ_WAIT_SECONDS", 5.0, least=0)
         query_cache_mb = _number(env, "QUERY_CACHE_MB", 32.0, least=0)
         keys_max_age = _number(env, "OIDC_KEYS_MAX_AGE", 3600.0, above=0)
+        oidc_timeout = _number(env, "OIDC_TIMEOUT", 1.2, above=0, most=60)
         write_rate = _number(env, "WRITE_RATE_PER_MINUTE", 120, kind=int, least=0)
         image_check_seconds = _number(env, "IMAGE_CHECK_SECONDS", 10.0, above=0, most=300)
         schema_pattern_work = _number(env, "SCHEMA_PATTERN_WORK", 100_000_000, kind=int, least=1)
@@ -224,6 +225,7 @@ class Settings:
             admin_entitlements=_split(env.get("ADMIN_ENTITLEMENTS", "")),
             oidc_client_ids=_split(env.get("OIDC_CLIENT_IDS", "")),
             oidc_keys_max_age=keys_max_age,
+            oidc_timeout=oidc_timeout,
             mail_server=env.get("MAIL_SERVER", ""),
             mail_port=mail_port,
             mail_from=env.get("MAIL_FROM", ""),

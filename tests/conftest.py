@@ -25,6 +25,9 @@ CLIENT_ID = "eosc-perf-tests"
 # The suite's callers write far faster than people do (hundreds of writes a minute by one user):
 # the write rate limit is off here, and its own tests (test_rate_limit.py) set one.
 NO_WRITE_LIMIT = 0
+# The local provider answers from a thread of a busy test process; a loaded CI machine has made
+# its discovery document take longer than the production default of 1.2 s.
+PROVIDER_TIMEOUT = 15.0
 # The API tests run against each deployment: the embedded default (in-process, SQLite) and the
 # production topology (PostgreSQL, gunicorn services, projector, nginx) over real HTTP.
 BACKENDS = os.environ.get("EOSC_PERF_TEST_BACKENDS", "embedded,postgres").split(",")
@@ -45,7 +48,7 @@ def service_settings(data_dir: Path, provider: LocalOpenIDProvider, **overrides)
         trusted_op_list=(provider.issuer,),
         oidc_client_ids=(CLIENT_ID,),
         admin_entitlements=(ADMIN_ENTITLEMENT,),
-        **{"write_rate_per_minute": NO_WRITE_LIMIT, **overrides},
+        **{"write_rate_per_minute": NO_WRITE_LIMIT, "oidc_timeout": PROVIDER_TIMEOUT, **overrides},
     )
 
 
@@ -97,6 +100,7 @@ def production_stack(tmp_path_factory, identity_provider: LocalOpenIDProvider) -
             "TRUSTED_OP_LIST": identity_provider.issuer,
             "OIDC_CLIENT_IDS": CLIENT_ID,
             "WRITE_RATE_PER_MINUTE": str(NO_WRITE_LIMIT),
+            "OIDC_TIMEOUT": str(PROVIDER_TIMEOUT),
             "ADMIN_ENTITLEMENTS": ADMIN_ENTITLEMENT,
             "IMAGE_CHECK": "off",
             "MAIL_SERVER": "",

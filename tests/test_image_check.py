@@ -13,7 +13,7 @@ import falcon.testing
 import pytest
 
 from eosc_perf.embedded import build
-from tests.conftest import ADMIN_ENTITLEMENT, BACKENDS, Api, service_settings
+from tests.conftest import ADMIN_ENTITLEMENT, BACKENDS, PROVIDER_TIMEOUT, Api, service_settings
 from tests.support.container_registry import LocalRegistry
 from tests.support.production_stack import HttpClient, ProductionStack
 from tests.support.items import SCHEMA
@@ -51,7 +51,7 @@ def registries(started_registries) -> Registries:
 def checked_stack(tmp_path_factory, identity_provider, started_registries) -> Iterator[ProductionStack]:
     stack = ProductionStack(tmp_path_factory.mktemp("checked-stack"), {
         "EOSC_PERF_ENV": "production", "TRUSTED_OP_LIST": identity_provider.issuer,
-        "ADMIN_ENTITLEMENTS": ADMIN_ENTITLEMENT, "MAIL_SERVER": "", **started_registries.environment(),
+        "OIDC_TIMEOUT": str(PROVIDER_TIMEOUT), "ADMIN_ENTITLEMENTS": ADMIN_ENTITLEMENT, "MAIL_SERVER": "", **started_registries.environment(),
     }).up()
     yield stack
     stack.down()

@@ -29,7 +29,7 @@ from domain.actor import Actor
 from eosc_perf.stores import open_event_store
 from projections.bus import envelope
 from projections.bus.broker import BusSettings, ensure_topic, producer
-from tests.conftest import ADMIN_ENTITLEMENT, Api
+from tests.conftest import ADMIN_ENTITLEMENT, PROVIDER_TIMEOUT, Api
 from tests.support import catalog, poisons
 from tests.support.kafka_stack import KafkaStack, TopicReader, alive, wait_until
 from tests.support.production_stack import HttpClient
@@ -71,6 +71,7 @@ def kafka_stack(tmp_path_factory, identity_provider, mail_server) -> Iterator[Ka
         {
             "EOSC_PERF_ENV": "production",
             "TRUSTED_OP_LIST": identity_provider.issuer,
+            "OIDC_TIMEOUT": str(PROVIDER_TIMEOUT),
             "ADMIN_ENTITLEMENTS": ADMIN_ENTITLEMENT,
             "IMAGE_CHECK": "off",
             "MAIL_SERVER": "127.0.0.1",

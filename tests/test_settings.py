@@ -79,6 +79,14 @@ def test_token_audience_and_key_refresh_settings():
             Settings.from_env({"OIDC_KEYS_MAX_AGE": wrong})
 
 
+def test_the_provider_timeout_is_bounded_seconds():
+    assert Settings.from_env({}).oidc_timeout == 1.2
+    assert Settings.from_env({"OIDC_TIMEOUT": "4.5"}).oidc_timeout == 4.5
+    for wrong in ("slow", "0", "-1", "61", "nan"):
+        with pytest.raises(ConfigurationError, match="OIDC_TIMEOUT"):
+            Settings.from_env({"OIDC_TIMEOUT": wrong})
+
+
 def test_the_write_rate_limit_is_writes_per_minute_per_user():
     assert Settings.from_env({}).write_rate_per_minute == 120
     assert Settings.from_env({"WRITE_RATE_PER_MINUTE": "0"}).write_rate_per_minute == 0  # off
