@@ -27,9 +27,11 @@ def serve(args: argparse.Namespace) -> None:
 
     settings = _settings(args)
     settings.check()  # refuse unsafe settings with a message, before anything opens
-    print(f"EOSC Performance API ({settings.mode} mode, data in {settings.data_dir}) on http://{args.host}:{args.port}",
-          flush=True)
-    serve_embedded(build(settings), args.host, args.port)
+    root = f"http://{args.host}:{args.port}"
+    banner = (f"EOSC Performance API ({settings.mode} mode, data in {settings.data_dir}) on {root}\n"
+              f"  Swagger UI: {root}/   OpenAPI document: {root}/api-spec.json"
+              + ("\n  tokens: eosc-perf dev-token --help" if settings.development else ""))
+    serve_embedded(build(settings), args.host, args.port, banner=banner)
 
 
 def dev_token(args: argparse.Namespace) -> None:
@@ -45,12 +47,12 @@ def dev_token(args: argparse.Namespace) -> None:
 
 
 def history(args: argparse.Namespace) -> None:
-    from eosc_perf.history import history_lines
+    from eosc_perf.history import history_documents, history_lines
     from eosc_perf.stores import open_event_store
 
     settings = _settings(args)
     store = open_event_store(settings.event_store, create_tables=False, connection_wait=30)
-    lines = list(history_lines(store, args.id))
+    lines = list((history_documents if args.json else history_lines)(store, args.id))
     if not lines:
         raise ConfigurationError(f"no events for {args.id}")
     print("\n".join(lines))
@@ -105,6 +107,8 @@ def verify(args: argparse.Namespace) -> None:
                                  "(or start the service once) before verifying it")
     source = EventStoreSource(store, REPLAY_BATCH)
     head = source.head()
+    print(f"verifying the read store {_shown(settings.read_store)} against the event store "
+          f"{_shown(settings.event_store)} ({head} events)", flush=True)
 
     def progress(count: int) -> None:
         if count % 10_000 < source.batch:
@@ -130,6 +134,13 @@ def verify(args: argparse.Namespace) -> None:
         raise SystemExit(1)
     print("read tables equal a fresh replay of the event store"
           + (f"; {len(parked)} events parked (listed above)" if parked else ""))
+
+
+def _shown(url: str) -> str:
+    """A store's URL as an operator may see it printed: without its password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def import_legacy(args: argparse.Namespace) -> None:
@@ -295,6 +306,15 @@ def lag(args: argparse.Namespace) -> None:
     print(json.dumps(report.as_dict()) if args.json else "\n".join(lines(report)))
 
 
+class _WithDefaults(argparse.HelpFormatter):
+    """Ends an option's help with its default, when it has one worth saying (not None or off)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, False, argparse.SUPPRESS) or "%(default)" in (action.help or ""):
+            return action.help or ""
+        return f"{action.help} (default: %(default)s)"
+
+
 def parser() -> argparse.ArgumentParser:
     from legacy_import.workers import default_workers
 
@@ -302,30 +322,31 @@ def parser() -> argparse.ArgumentParser:
     commands = top.add_subparsers(dest="command", required=True)
 
     def command(name: str, function, help: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help, description=help)
+        sub = commands.add_parser(name, help=help, description=help, formatter_class=_WithDefaults)
         sub.set_defaults(function=function)
-        sub.add_argument("--data", help="data folder (default: ./data, or EOSC_PERF_DATA)")
+        sub.add_argument("--data", help="data folder of the embedded default (EOSC_PERF_DATA, else ./data)")
         sub.add_argument("--dev", action="store_true", help="development mode (same as EOSC_PERF_ENV=development)")
         return sub
 
     run = command("serve", serve, "Run the embedded default: one process, SQLite stores, in-process projections.")
-    run.add_argument("--host", default="127.0.0.1")
-    run.add_argument("--port", type=int, default=5000)
+    run.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    run.add_argument("--port", type=int, default=5000, help="port to listen on")
 
     token = command("dev-token", dev_token, "Print a token of the local development issuer (development mode only).")
-    token.add_argument("--sub", default="dev-user")
-    token.add_argument("--email", default="dev@example.org")
-    token.add_argument("--entitlement", action="append", help="eduperson_entitlement value (repeatable)")
-    token.add_argument("--lifetime", type=int, default=3600, help="seconds")
+    token.add_argument("--sub", default="dev-user", help="the token's subject: who you are to the service")
+    token.add_argument("--email", default="dev@example.org", help="the token's verified e-mail address")
+    token.add_argument("--entitlement", action="append",
+                       help="eduperson_entitlement value (repeatable; one of ADMIN_ENTITLEMENTS makes an admin)")
+    token.add_argument("--lifetime", type=int, default=3600, help="seconds until the token expires")
 
     command("init", init, "Create the event-store tables and migrate the read store (run once per deploy).")
     projecting = command("project", project_from, "Run the read-model projector (production).")
     projecting.add_argument("--source", choices=("store", "kafka"), default="store",
-                            help="follow the event store (default) or the Kafka topic")
+                            help="follow the event store or the Kafka topic")
     command("relay", relay, "Publish the event log to Kafka (one active relay; others stand by).")
     mailing = command("mailer", mailer, "Run the mailer: the contract's e-mails from the events (production).")
     mailing.add_argument("--source", choices=("store", "kafka"), default="store",
-                         help="read the events from the event store (default) or the Kafka topic")
+                         help="read the events from the event store or the Kafka topic")
     lagging = command("lag", lag, "Show each consumer's position against the head of the event log.")
     lagging.add_argument("--json", action="store_true", help="one JSON object instead of a table")
 
@@ -337,10 +358,11 @@ def parser() -> argparse.ArgumentParser:
     importing.add_argument("--dry-run", action="store_true", help="read and translate everything, write nothing")
     importing.add_argument("--report", help="also write the findings to this file as JSON")
     importing.add_argument("--workers", type=int, default=default_workers(),
-                           help="processes that translate results (default: one per CPU; 0: none besides this one)")
+                           help="processes that translate results (one per CPU; 0: none besides this one)")
 
     trail = command("history", history, "Print the event history of any aggregate (item id).")
-    trail.add_argument("id", type=UUID)
+    trail.add_argument("id", type=UUID, help="id of a benchmark, site, flavor, tag, result, claim or user")
+    trail.add_argument("--json", action="store_true", help="one JSON object per event, values as the API writes them")
     return top
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Iterator
 from uuid import UUID
 
@@ -14,12 +15,26 @@ from eosc_perf import documents
 HIDDEN_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic", "actor"}
 
 
+def _api_value(value):
+    """What the API would show for a value json cannot write itself: ids and times as text."""
+    if isinstance(value, datetime):
+        return documents.timestamp(value)
+    if isinstance(value, UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not a value of an event")
+
+
 def _describe(value) -> str:
-    if isinstance(value, (dict, list)):
-        # Lists of ids (a result's tags_ids) hold UUIDs: written as their text.
-        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-        return text if len(text) <= 120 else text[:117] + "..."
-    return str(value)
+    """A field's value as the API writes it (null, true, ISO times), strings without quotes."""
+    if isinstance(value, str):
+        return value
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_api_value)
+    text = text.strip('"') if isinstance(value, (datetime, UUID)) else text
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _kind(event) -> str:
+    return get_topic(type(event)).split(":", 1)[-1]
 
 
 def history_lines(store: EventStore, aggregate_id: UUID) -> Iterator[str]:
@@ -29,5 +44,18 @@ def history_lines(store: EventStore, aggregate_id: UUID) -> Iterator[str]:
         who = f"{actor.sub}@{actor.iss}" if actor else "-"
         fields = {k: v for k, v in vars(event).items() if k not in HIDDEN_FIELDS}
         changes = " ".join(f"{name}={_describe(value)}" for name, value in sorted(fields.items()))
-        kind = get_topic(type(event)).split(":", 1)[-1]
-        yield f"v{event.originator_version}  {documents.timestamp(event.timestamp)}Z  {kind}  by {who}  {changes}".rstrip()
+        yield f"v{event.originator_version}  {documents.timestamp(event.timestamp)}Z  {_kind(event)}  by {who}  {changes}".rstrip()
+
+
+def history_documents(store: EventStore, aggregate_id: UUID) -> Iterator[str]:
+    """One JSON object per event (`history --json`), values written as the API writes them."""
+    for event in store.events.get(aggregate_id):
+        actor = getattr(event, "actor", None)
+        document = {
+            "version": event.originator_version,
+            "time": documents.timestamp(event.timestamp),
+            "type": _kind(event),
+            "actor": {"sub": actor.sub, "iss": actor.iss} if actor else None,
+            "fields": {k: v for k, v in vars(event).items() if k not in HIDDEN_FIELDS},
+        }
+        yield json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_api_value)

@@ -16,6 +16,8 @@ from typing import Protocol
 
 from waitress.server import create_server
 
+from eosc_perf.settings import ConfigurationError
+
 access = logging.getLogger("eosc_perf.access")
 
 
@@ -56,25 +58,35 @@ def _stop(signum, frame) -> None:
     raise SystemExit(0)  # waitress's loop ends on it and lets running requests finish
 
 
-def serve_embedded(service: Service, host: str, port: int, threads: int = 8) -> None:
+def serve_embedded(service: Service, host: str, port: int, threads: int = 8, banner: str = "") -> None:
     """One process: the SQLite stores, the in-process projections and `threads` request
-    threads. Returns after SIGTERM/SIGINT once running requests have finished, the service
-    closed."""
+    threads. Prints `banner` once listening. Returns after SIGTERM/SIGINT once running requests
+    have finished, the service closed."""
     try:
-        server = create_server(
-            logging_access(service.app),
-            host=host,
-            port=port,
-            threads=threads,
-            ident="",  # no Server header naming the software
-            channel_timeout=CHANNEL_TIMEOUT,
-            cleanup_interval=max(1, CHANNEL_TIMEOUT // 4),  # how often idle connections are looked for
-            connection_limit=CONNECTION_LIMIT,
-            asyncore_use_poll=True,  # select() cannot watch more than 1024 descriptors
-            max_request_header_size=MAX_HEADER_BYTES,
-            max_request_body_size=MAX_BODY_BYTES,
-        )
+        try:
+            server = _listening(service, host, port, threads)
+        except OSError as error:  # a busy port, an address not of this machine
+            raise ConfigurationError(f"cannot listen on {host}:{port}: {error.strerror}; "
+                                     "choose another with --port (make run PORT=...)") from error
+        if banner:
+            print(banner, flush=True)
         signal.signal(signal.SIGTERM, _stop)
         server.run()
     finally:
         service.close()
+
+
+def _listening(service: Service, host: str, port: int, threads: int):
+    return create_server(
+        logging_access(service.app),
+        host=host,
+        port=port,
+        threads=threads,
+        ident="",  # no Server header naming the software
+        channel_timeout=CHANNEL_TIMEOUT,
+        cleanup_interval=max(1, CHANNEL_TIMEOUT // 4),  # how often idle connections are looked for
+        connection_limit=CONNECTION_LIMIT,
+        asyncore_use_poll=True,  # select() cannot watch more than 1024 descriptors
+        max_request_header_size=MAX_HEADER_BYTES,
+        max_request_body_size=MAX_BODY_BYTES,
+    )

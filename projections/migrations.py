@@ -160,8 +160,9 @@ def pending(engine: Engine) -> list[int]:
     return [version for version, _, _ in MIGRATIONS if version not in done]
 
 
-def migrate(engine: Engine) -> list[int]:
-    """Applies the migrations not applied yet; returns their versions."""
+def migrate(engine: Engine, *, quiet: bool = False) -> list[int]:
+    """Applies the migrations not applied yet; returns their versions. `quiet`: for scratch
+    stores (replays), whose migrations are no news to an operator."""
     _bookkeeping.create_all(engine)
     applied_now = []
     for version, description, apply in MIGRATIONS:
@@ -171,7 +172,7 @@ def migrate(engine: Engine) -> list[int]:
             done = conn.execute(select(schema_migrations.c.version).where(schema_migrations.c.version == version))
             if done.first():
                 continue
-            log.info("read store migration %d: %s", version, description)
+            log.log(logging.DEBUG if quiet else logging.INFO, "read store migration %d: %s", version, description)
             apply(conn)
             conn.execute(schema_migrations.insert().values(version=version, description=description))
             applied_now.append(version)

@@ -50,7 +50,7 @@ REPLAY_BATCH = 5000
 
 
 def rebuild(source: EventStoreSource, engine: Engine, progress: Callable[[int], None] = lambda n: None) -> Replay:
-    migrate(engine)
+    migrate(engine, quiet=True)
     projector = Projector(engine)
     started, count = time.perf_counter(), 0
     deferred = _drop_reader_only_indexes(engine) if _has_no_results(engine) else []

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from sqlalchemy.engine import make_url
 
 from tests.conftest import ADMIN_ENTITLEMENT
 from tests.support.production_stack import HttpClient, ProductionStack
@@ -56,6 +57,11 @@ def assert_read_tables_equal_a_replay(stack: ProductionStack) -> None:
     wait_until_projected(stack)
     verified = stack.run_eosc_perf("verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr
+    # It names the stores it compared, without their passwords, and not the scratch store's migrations.
+    password = make_url(stack.environment["READ_STORE_URL"]).password
+    assert "verifying the read store postgresql" in verified.stdout
+    assert not password or password not in verified.stdout + verified.stderr
+    assert "read store migration" not in verified.stdout + verified.stderr
 
 
 def approved_catalog(client: HttpClient, admin: dict) -> dict:

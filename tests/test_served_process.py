@@ -3,7 +3,10 @@ restarts, a rebuilt read store, `dev-token` and `history` (design §4, §5)."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import socket
 import stat
 import time
 from pathlib import Path
@@ -205,7 +208,28 @@ def test_history_prints_who_changed_a_site_and_how(serve, data_dir):
     assert changed.startswith("v3 ") and "Updated" in changed and actor in changed
     assert "name=site-2" in changed and "address=addr-2" in changed and "description=moved" in changed
 
+    done = eosc_perf("history", site["id"], "--json", "--data", str(data_dir), cwd=data_dir.parent)
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [event["type"] for event in events] == ["Site.Submitted", "Site.Approved", "Site.Updated"]
+    assert [event["version"] for event in events] == [1, 2, 3]
+    assert events[0]["actor"] == {"sub": "carol", "iss": DEV_ISSUER}
+    assert events[0]["fields"] == {"name": "site-1", "address": "addr-1", "description": None}
+    assert events[2]["fields"]["description"] == "moved"
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?", event["time"]) for event in events)
+
     unknown = "00000000-0000-4000-8000-000000000000"
     done = eosc_perf("history", unknown, "--data", str(data_dir), cwd=data_dir.parent)
     assert done.returncode == 2
     assert f"no events for {unknown}" in done.stderr
+
+
+def test_a_busy_port_is_named_with_the_way_out_and_no_banner(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = eosc_perf("serve", "--dev", "--port", str(port), "--data", str(tmp_path / "data"), cwd=tmp_path)
+    assert done.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "--port" in done.stderr
+    assert "Traceback" not in done.stderr and "Swagger UI" not in done.stdout
