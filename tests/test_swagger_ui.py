@@ -138,6 +138,7 @@ def test_swagger_ui_renders_every_operation(rendering):
     assert "<title>EOSC Performance API</title>" in dom
     assert "Failed to load API definition" not in dom
     assert 'data-path="/benchmarks:search"' in dom
+    assert "Read your writes." in dom and "eosc-perf dev-token" in dom  # the document's description
     assert dom.count('class="opblock opblock-') == len(OPERATIONS)
     for operation in OPERATIONS:
         assert f'href="#/{operation.tag}/{operation.operation_id}"' in dom, operation.operation_id

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from eosc_perf.api.fields import Field
+from eosc_perf.api.guide import GUIDE
 from eosc_perf.api.operations import ANY_OBJECT, OPERATIONS, Operation
 from eosc_perf.settings import Limits
 
@@ -177,7 +178,7 @@ def openapi_document(backend_route: str = "/", limits: Limits = Limits()) -> dic
         paths.setdefault(operation.path, {})[operation.method.lower()] = _operation(operation, limits)
     return {
         "openapi": "3.0.2",
-        "info": {"title": "EOSC Performance API", "version": "1.0.0",
+        "info": {"title": "EOSC Performance API", "version": "1.0.0", "description": GUIDE,
                  "license": {"name": "MIT", "url": LICENSE_URL}},
         "servers": [{"url": backend_route}],
         "security": [{"bearerAuth": []}],
