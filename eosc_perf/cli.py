@@ -70,6 +70,15 @@ def init(args: argparse.Namespace) -> None:
     print(f"event store ready; read store migrations applied: {applied or 'none (up to date)'}")
 
 
+def check_config(args: argparse.Namespace) -> None:
+    """Reads the environment as the production services will, and refuses what they would."""
+    from eosc_perf import production
+
+    settings = production.settings()
+    print(f"configuration accepted: {settings.mode} mode, event store {_shown(settings.event_store)}, "
+          f"read store {_shown(settings.read_store)}")
+
+
 def project(args: argparse.Namespace) -> None:
     """Runs the read-model projector until SIGTERM/SIGINT."""
     import signal
@@ -340,6 +349,8 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--lifetime", type=int, default=3600, help="seconds until the token expires")
 
     command("init", init, "Create the event-store tables and migrate the read store (run once per deploy).")
+    command("check-config", check_config,
+            "Check the environment's configuration as the production services read it, and exit (2: refused).")
     projecting = command("project", project_from, "Run the read-model projector (production).")
     projecting.add_argument("--source", choices=("store", "kafka"), default="store",
                             help="follow the event store or the Kafka topic")
