@@ -177,6 +177,54 @@ def import_legacy(args: argparse.Namespace) -> None:
         _project_imported(settings, store, outcome.position)
 
 
+def export_log(args: argparse.Namespace) -> None:
+    """Writes the event log (after --since) to a file of JSON lines, or to stdout for `-`."""
+    from log_transfer.transfer import export
+    from eosc_perf.stores import open_event_store
+
+    settings = _settings(args)
+    store = open_event_store(settings.event_store, create_tables=False, connection_wait=30)
+    if args.file == "-":
+        moved = export(store, sys.stdout.buffer, args.since)
+    else:
+        with open(args.file, "wb") as out:
+            moved = export(store, out, args.since)
+    print(f"exported {moved.events:,} events up to position {moved.position} in {moved.seconds:.1f} s "
+          f"({moved.events_per_second:,.0f} events/s)", file=sys.stderr)
+
+
+def import_log(args: argparse.Namespace) -> None:
+    """Loads an export into an empty event store, then builds the read model from it."""
+    import psycopg
+    from eventsourcing.persistence import PersistenceError
+
+    from projections import read_store
+    from projections.migrations import migrate
+    from projections.projector import Projector
+    from log_transfer.file_format import ExportFileError
+    from log_transfer.transfer import ImportRefused, import_file
+    from eosc_perf.stores import open_event_store
+
+    settings = _settings(args)
+    engine = read_store.connect(settings.read_store)
+    migrate(engine)
+    store = open_event_store(settings.event_store, connection_wait=30)
+    folded = Projector(engine).position()
+    if folded > (store.recorder.max_notification_id() or 0):  # it would pass over the imported events
+        raise ConfigurationError(f"the read store holds a read model up to event position {folded}, beyond the "
+                                 "event store's: give an empty read store; nothing was written")
+    try:
+        moved = import_file(store, Path(args.file), resume=args.resume)
+    except (ExportFileError, ImportRefused) as error:
+        raise ConfigurationError(f"{args.file}: {error}") from None
+    except (psycopg.Error, PersistenceError) as error:  # a lost connection, a full disk, ...
+        raise ConfigurationError(f"the import stopped: {error}. The batches it wrote are kept: run the same command "
+                                 "with --resume to continue after them.") from None
+    print(f"imported {moved.events:,} events in {moved.seconds:.1f} s ({moved.events_per_second:,.0f} events/s); "
+          f"event store at position {moved.position}")
+    _project_imported(settings, store, moved.position)
+
+
 def _project_imported(settings: Settings, store, position: int) -> None:
     """Embedded default: the read tables follow now (as the next `serve` would); production:
     the projector follows the event store and folds the new events by itself."""
@@ -338,6 +386,15 @@ def parser() -> argparse.ArgumentParser:
     importing.add_argument("--report", help="also write the findings to this file as JSON")
     importing.add_argument("--workers", type=int, default=default_workers(),
                            help="processes that translate results (default: one per CPU; 0: none besides this one)")
+
+    exporting = command("export", export_log, "Write the event log to a file of JSON lines (a backup, or a move).")
+    exporting.add_argument("file", help="the file to write, - for stdout")
+    exporting.add_argument("--since", type=int, default=0, metavar="POSITION",
+                           help="only the events after this event position")
+    loading = command("import", import_log, "Load an exported event log into an empty event store, then project it.")
+    loading.add_argument("file", help="a file written by eosc-perf export")
+    loading.add_argument("--resume", action="store_true",
+                         help="continue an interrupted import of this file after the events it wrote")
 
     trail = command("history", history, "Print the event history of any aggregate (item id).")
     trail.add_argument("id", type=UUID)
