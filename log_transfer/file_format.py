@@ -24,7 +24,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import Mapper, Notification, StoredEvent
 
-from projections.bus.envelope import envelope, to_bytes
+from projections.bus.envelope import envelope_bytes, to_bytes
 
 FORMAT = "eosc-perf-event-log"
 FORMAT_VERSION = 1
@@ -43,16 +43,15 @@ def end(events: int, digest: str) -> bytes:
 
 
 def event_line(mapper: Mapper, notification: Notification) -> bytes:
+    stored = {"topic": notification.topic, "state": base64.b64encode(notification.state).decode("ascii")}
     try:
-        message = envelope(notification.id, mapper.to_domain_event(notification))
+        event = mapper.to_domain_event(notification)
     except Exception as error:  # an event this code cannot read (parked by the consumers) is kept all the same
-        message = {"notification_id": notification.id, "event_type": notification.topic,
-                   "aggregate_id": str(notification.originator_id),
-                   "aggregate_version": notification.originator_version,
-                   "timestamp": None, "actor": None, "payload": None, "undecodable": repr(error)}
-    message["topic"] = notification.topic
-    message["state"] = base64.b64encode(notification.state).decode("ascii")
-    return to_bytes(message)
+        return to_bytes({"notification_id": notification.id, "event_type": notification.topic,
+                         "aggregate_id": str(notification.originator_id),
+                         "aggregate_version": notification.originator_version,
+                         "timestamp": None, "actor": None, "payload": None, "undecodable": repr(error), **stored})
+    return envelope_bytes(notification.id, event, **stored)
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ class Moved:
 class Progress:
     """One line on stderr about every second: events so far and events/s."""
 
-    def __init__(self, verb: str, total: int, stream: TextIO | None = None, interval: float = 1.0):
+    def __init__(self, verb: str, total: int | None, stream: TextIO | None = None, interval: float = 1.0):
         self.verb, self.total = verb, total
         self.stream = stream or sys.stderr
         self.interval = interval
@@ -58,7 +58,8 @@ class Progress:
             return
         self._shown = now
         rate = done / (now - self.started) if now > self.started else 0.0
-        print(f"  {self.verb} {done:,} of {self.total:,} events ({rate:,.0f} events/s)", file=self.stream, flush=True)
+        of = "" if self.total is None else f" of {self.total:,}"
+        print(f"  {self.verb} {done:,}{of} events ({rate:,.0f} events/s)", file=self.stream, flush=True)
 
 
 def export(store: EventStore, out: BinaryIO, since: int = 0, progress: Callable[..., None] | None = None) -> Moved:
@@ -91,9 +92,9 @@ def import_file(store: EventStore, path: Path, *, resume: bool = False,
     started = time.perf_counter()
     recorder = store.recorder
     position = recorder.max_notification_id() or 0
-    header, count, at_position = _checked(path, position)
+    header, count, at_position = _checked(path, position, progress or Progress("checked", None))
     start = _start(store, header, position, at_position, resume)
-    show = progress or Progress("imported", count)
+    show = progress or Progress("imported", count if start == header.since else None)
     done, batch, size = 0, [], 0
     with path.open("rb") as stream:
         for line in Reader(stream).events():
@@ -112,7 +113,7 @@ def import_file(store: EventStore, path: Path, *, resume: bool = False,
     return Moved(done, time.perf_counter() - started, recorder.max_notification_id() or 0)
 
 
-def _checked(path: Path, position: int) -> tuple[file_format.Header, int, Line | None]:
+def _checked(path: Path, position: int, show: Callable[..., None]) -> tuple[file_format.Header, int, Line | None]:
     """Reads the whole file through its checks: (header, events, the file's line at `position`)."""
     count, at_position = 0, None
     with path.open("rb") as stream:
@@ -121,6 +122,8 @@ def _checked(path: Path, position: int) -> tuple[file_format.Header, int, Line |
             count += 1
             if line.notification_id == position:
                 at_position = line
+            show(count)
+    show(count, final=True)
     return reader.header, count, at_position
 
 
