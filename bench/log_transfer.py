@@ -17,7 +17,10 @@ import shutil
 import statistics
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -32,20 +35,36 @@ def quiet(*_args, **_kwargs) -> None:
     pass
 
 
-def export_to(url: str, file: Path) -> Moved:
+@dataclass(frozen=True)
+class Run:
+    moved: Moved
+    cpu: float  # seconds of this process's CPU (PostgreSQL's server process works besides)
+
+
+def timed(work: Callable[[], Moved]) -> Run:
+    cpu = time.process_time()
+    moved = work()
+    return Run(moved, time.process_time() - cpu)
+
+
+def export_to(url: str, file: Path) -> Run:
     store = open_event_store(url, create_tables=False, connection_wait=30)
     with file.open("wb") as out:
-        return export(store, out, progress=quiet)
+        return timed(lambda: export(store, out, progress=quiet))
 
 
-def import_into(url: str, file: Path) -> Moved:
-    return import_file(open_event_store(url, connection_wait=30), file, progress=quiet)
+def import_into(url: str, file: Path) -> Run:
+    store = open_event_store(url, connection_wait=30)
+    return timed(lambda: import_file(store, file, progress=quiet))
 
 
-def median_rate(label: str, runs: list[Moved]) -> None:
-    rates = [run.events_per_second for run in runs]
-    print(f"{label}: {runs[0].events:,} events, median {statistics.median(rates):,.0f} events/s "
-          f"(runs: {', '.join(f'{rate:,.0f}' for rate in rates)}); load average {os.getloadavg()[0]:.1f}", flush=True)
+def median_rate(label: str, runs: list[Run]) -> None:
+    """Wall-clock rates depend on what else the machine runs: the CPU per event does not."""
+    rates = [run.moved.events_per_second for run in runs]
+    cpu = statistics.median(run.cpu / run.moved.events for run in runs)
+    print(f"{label}: {runs[0].moved.events:,} events, median {statistics.median(rates):,.0f} events/s "
+          f"(runs: {', '.join(f'{rate:,.0f}' for rate in rates)}); {cpu * 1e6:.0f} µs CPU per event in this process "
+          f"({1 / cpu:,.0f} events per CPU-second); load average {os.getloadavg()[0]:.1f}", flush=True)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import sys
 from dataclasses import replace
@@ -86,13 +87,16 @@ def project(args: argparse.Namespace) -> None:
     follow(production.event_store(settings), projector, stop)
 
 
+SHOWN_ROWS = 20  # differing rows `verify` names per table
+
+
 def verify(args: argparse.Namespace) -> None:
     """Replays every event into a scratch store and compares it with the live read tables,
     and names the events the consumers parked (the replay parks the read model's too)."""
     from projections import parking, read_store
     from projections.bus import relay
     from projections.migrations import pending
-    from projections.replay import REPLAY_BATCH, differences, rebuild, scratch_store
+    from projections.replay import REPLAY_BATCH, compare, differing_rows, rebuild, scratch_store, snapshot
     from projections.sources import EventStoreSource
     from eosc_perf.stores import open_event_store
 
@@ -104,16 +108,20 @@ def verify(args: argparse.Namespace) -> None:
         raise ConfigurationError(f"the read store lacks migrations {missing}: run `eosc-perf init` "
                                  "(or start the service once) before verifying it")
     source = EventStoreSource(store, REPLAY_BATCH)
-    head = source.head()
+    # The live tables as they are at one event position; the replay stops there, so a projector
+    # that moves on meanwhile changes nothing compared.
+    pinned = snapshot(live)
 
     def progress(count: int) -> None:
         if count % 10_000 < source.batch:
-            print(f"  replayed {count} of about {head} events", file=sys.stderr, flush=True)
+            print(f"  replayed {count} of about {pinned.position} events", file=sys.stderr, flush=True)
 
     with scratch_store(live) as scratch:
-        replay = rebuild(source, scratch, progress)
-        found = differences(live, scratch)
-    print(f"replayed {replay.events} events in {replay.seconds:.2f} s ({replay.events_per_second:,.0f} events/s)")
+        replay = rebuild(source, scratch, progress, stop=pinned.position)
+        replayed = snapshot(scratch)
+    found = compare(pinned, replayed)
+    print(f"replayed {replay.events} events up to event position {pinned.position} (the live read model's; "
+          f"the log's head: {source.head()}) in {replay.seconds:.2f} s ({replay.events_per_second:,.0f} events/s)")
     with live.connect() as conn:
         parked = [(row.consumer, row.notification_id, row.event_type, row.aggregate_id, row.aggregate_version,
                    row.error) for row in parking.listed(conn)]
@@ -127,6 +135,12 @@ def verify(args: argparse.Namespace) -> None:
     if found:
         for table, (only_live, only_replayed) in sorted(found.items()):
             print(f"  {table}: {only_live} rows only in the live tables, {only_replayed} only in the replay")
+            if table in pinned.rows:
+                named = list(itertools.islice(differing_rows(pinned, replayed, table), SHOWN_ROWS + 1))
+                for line in named[:SHOWN_ROWS]:
+                    print(f"    {line}")
+                if len(named) > SHOWN_ROWS:
+                    print(f"    ... (the first {SHOWN_ROWS} shown)")
         raise SystemExit(1)
     print("read tables equal a fresh replay of the event store"
           + (f"; {len(parked)} events parked (listed above)" if parked else ""))
@@ -182,6 +196,8 @@ def export_log(args: argparse.Namespace) -> None:
     from log_transfer.transfer import export
     from eosc_perf.stores import open_event_store
 
+    if args.since < 0:
+        raise ConfigurationError(f"--since takes an event position (0 or more), not {args.since}")
     settings = _settings(args)
     store = open_event_store(settings.event_store, create_tables=False, connection_wait=30)
     if args.file == "-":
