@@ -68,9 +68,9 @@ def export(store: EventStore, out: BinaryIO, since: int = 0, progress: Callable[
     recorder, mapper = store.recorder, store.mapper
     head = recorder.max_notification_id() or 0
     show = progress or Progress("exported", max(head - since, 0))
-    lines = [file_format.header(since, head) + b"\n"]
-    out.write(lines[0])
-    digest = hashlib.sha256(lines[0])
+    first = file_format.header(since, head) + b"\n"
+    out.write(first)
+    digest = hashlib.sha256(first)
     count, after = 0, since
     while after < head:
         notifications = recorder.select_notifications(after, EXPORT_BATCH, stop=head, inclusive_of_start=False)
