@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import sys
 from dataclasses import replace
@@ -97,13 +98,16 @@ def project(args: argparse.Namespace) -> None:
     follow(production.event_store(settings), projector, stop)
 
 
+SHOWN_ROWS = 20  # differing rows `verify` names per table
+
+
 def verify(args: argparse.Namespace) -> None:
     """Replays every event into a scratch store and compares it with the live read tables,
     and names the events the consumers parked (the replay parks the read model's too)."""
     from projections import parking, read_store
     from projections.bus import relay
     from projections.migrations import pending
-    from projections.replay import REPLAY_BATCH, differences, rebuild, scratch_store
+    from projections.replay import REPLAY_BATCH, compare, differing_rows, rebuild, scratch_store, snapshot
     from projections.sources import EventStoreSource
     from eosc_perf.stores import open_event_store
 
@@ -115,18 +119,22 @@ def verify(args: argparse.Namespace) -> None:
         raise ConfigurationError(f"the read store lacks migrations {missing}: run `eosc-perf init` "
                                  "(or start the service once) before verifying it")
     source = EventStoreSource(store, REPLAY_BATCH)
-    head = source.head()
+    # The live tables as they are at one event position; the replay stops there, so a projector
+    # that moves on meanwhile changes nothing compared.
+    pinned = snapshot(live)
     print(f"verifying the read store {_shown(settings.read_store)} against the event store "
-          f"{_shown(settings.event_store)} ({head} events)", flush=True)
+          f"{_shown(settings.event_store)} at event position {pinned.position}", flush=True)
 
     def progress(count: int) -> None:
         if count % 10_000 < source.batch:
-            print(f"  replayed {count} of about {head} events", file=sys.stderr, flush=True)
+            print(f"  replayed {count} of about {pinned.position} events", file=sys.stderr, flush=True)
 
     with scratch_store(live) as scratch:
-        replay = rebuild(source, scratch, progress)
-        found = differences(live, scratch)
-    print(f"replayed {replay.events} events in {replay.seconds:.2f} s ({replay.events_per_second:,.0f} events/s)")
+        replay = rebuild(source, scratch, progress, stop=pinned.position)
+        replayed = snapshot(scratch)
+    found = compare(pinned, replayed)
+    print(f"replayed {replay.events} events up to event position {pinned.position} (the live read model's; "
+          f"the log's head: {source.head()}) in {replay.seconds:.2f} s ({replay.events_per_second:,.0f} events/s)")
     with live.connect() as conn:
         parked = [(row.consumer, row.notification_id, row.event_type, row.aggregate_id, row.aggregate_version,
                    row.error) for row in parking.listed(conn)]
@@ -140,6 +148,12 @@ def verify(args: argparse.Namespace) -> None:
     if found:
         for table, (only_live, only_replayed) in sorted(found.items()):
             print(f"  {table}: {only_live} rows only in the live tables, {only_replayed} only in the replay")
+            if table in pinned.rows:
+                named = list(itertools.islice(differing_rows(pinned, replayed, table), SHOWN_ROWS + 1))
+                for line in named[:SHOWN_ROWS]:
+                    print(f"    {line}")
+                if len(named) > SHOWN_ROWS:
+                    print(f"    ... (the first {SHOWN_ROWS} shown)")
         raise SystemExit(1)
     print("read tables equal a fresh replay of the event store"
           + (f"; {len(parked)} events parked (listed above)" if parked else ""))
@@ -195,6 +209,56 @@ def import_legacy(args: argparse.Namespace) -> None:
     if outcome.state == "imported":
         print(f"the import's own history: eosc-perf history {outcome.record.id}")
         _project_imported(settings, store, outcome.position)
+
+
+def export_log(args: argparse.Namespace) -> None:
+    """Writes the event log (after --since) to a file of JSON lines, or to stdout for `-`."""
+    from log_transfer.transfer import export
+    from eosc_perf.stores import open_event_store
+
+    if args.since < 0:
+        raise ConfigurationError(f"--since takes an event position (0 or more), not {args.since}")
+    settings = _settings(args)
+    store = open_event_store(settings.event_store, create_tables=False, connection_wait=30)
+    if args.file == "-":
+        moved = export(store, sys.stdout.buffer, args.since)
+    else:
+        with open(args.file, "wb") as out:
+            moved = export(store, out, args.since)
+    print(f"exported {moved.events:,} events up to position {moved.position} in {moved.seconds:.1f} s "
+          f"({moved.events_per_second:,.0f} events/s)", file=sys.stderr)
+
+
+def import_log(args: argparse.Namespace) -> None:
+    """Loads an export into an empty event store, then builds the read model from it."""
+    import psycopg
+    from eventsourcing.persistence import PersistenceError
+
+    from projections import read_store
+    from projections.migrations import migrate
+    from projections.projector import Projector
+    from log_transfer.file_format import ExportFileError
+    from log_transfer.transfer import ImportRefused, import_file
+    from eosc_perf.stores import open_event_store
+
+    settings = _settings(args)
+    engine = read_store.connect(settings.read_store)
+    migrate(engine)
+    store = open_event_store(settings.event_store, connection_wait=30)
+    folded = Projector(engine).position()
+    if folded > (store.recorder.max_notification_id() or 0):  # it would pass over the imported events
+        raise ConfigurationError(f"the read store holds a read model up to event position {folded}, beyond the "
+                                 "event store's: give an empty read store; nothing was written")
+    try:
+        moved = import_file(store, Path(args.file), resume=args.resume)
+    except (ExportFileError, ImportRefused) as error:
+        raise ConfigurationError(f"{args.file}: {error}") from None
+    except (psycopg.Error, PersistenceError) as error:  # a lost connection, a full disk, ...
+        raise ConfigurationError(f"the import stopped: {error}. The batches it wrote are kept: run the same command "
+                                 "with --resume to continue after them.") from None
+    print(f"imported {moved.events:,} events in {moved.seconds:.1f} s ({moved.events_per_second:,.0f} events/s); "
+          f"event store at position {moved.position}")
+    _project_imported(settings, store, moved.position)
 
 
 def _project_imported(settings: Settings, store, position: int) -> None:
@@ -370,6 +434,15 @@ def parser() -> argparse.ArgumentParser:
     importing.add_argument("--report", help="also write the findings to this file as JSON")
     importing.add_argument("--workers", type=int, default=default_workers(),
                            help="processes that translate results (one per CPU; 0: none besides this one)")
+
+    exporting = command("export", export_log, "Write the event log to a file of JSON lines (a backup, or a move).")
+    exporting.add_argument("file", help="the file to write, - for stdout")
+    exporting.add_argument("--since", type=int, default=0, metavar="POSITION",
+                           help="only the events after this event position")
+    loading = command("import", import_log, "Load an exported event log into an empty event store, then project it.")
+    loading.add_argument("file", help="a file written by eosc-perf export")
+    loading.add_argument("--resume", action="store_true",
+                         help="continue an interrupted import of this file after the events it wrote")
 
     trail = command("history", history, "Print the event history of any aggregate (item id).")
     trail.add_argument("id", type=UUID, help="id of a benchmark, site, flavor, tag, result, claim or user")

@@ -109,6 +109,9 @@ class PositionedConsumer(ABC):
             self.handle(conn, notification_id, event)
 
 
+READ_MODEL = "read_model"  # the read model's row in `positions`
+
+
 class Projector(PositionedConsumer):
     """The read model: one handler per event type (projections/read_model/). A run of
     consecutive events of a type with a bulk handler (uploads) is folded in one call."""
@@ -116,7 +119,7 @@ class Projector(PositionedConsumer):
     def __init__(
         self,
         engine: Engine,
-        name: str = "read_model",
+        name: str = READ_MODEL,
         handlers: Mapping[type, Handler] = HANDLERS,
         bulk_handlers: Mapping[type, BulkHandler] = BULK_HANDLERS,
     ):

@@ -13,11 +13,11 @@ from typing import Callable, Iterator
 from uuid import uuid4
 
 from sqlalchemy import create_engine, event, func, select, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from projections import read_store
 from projections.migrations import migrate
-from projections.projector import Projector
+from projections.projector import READ_MODEL, Projector
 from projections.sources import EventStoreSource
 from projections.read_model import counts
 from projections.tables import metadata, result_numbers, results
@@ -49,7 +49,9 @@ READER_ONLY_INDEXES = (
 REPLAY_BATCH = 5000
 
 
-def rebuild(source: EventStoreSource, engine: Engine, progress: Callable[[int], None] = lambda n: None) -> Replay:
+def rebuild(source: EventStoreSource, engine: Engine, progress: Callable[[int], None] = lambda n: None,
+            stop: int | None = None) -> Replay:
+    """Replays the events after the store's position, up to `stop` (the head if None)."""
     migrate(engine, quiet=True)
     projector = Projector(engine)
     started, count = time.perf_counter(), 0
@@ -59,7 +61,7 @@ def rebuild(source: EventStoreSource, engine: Engine, progress: Callable[[int], 
     # (SQLAlchemy's) are collected once per batch instead.
     gc.disable()
     try:
-        for batch in source.batches(projector.position()):
+        for batch in source.batches(projector.position(), stop):
             projector.apply(batch)
             gc.collect(1)
             count += len(batch)
@@ -138,33 +140,93 @@ def _selection(table):
         result_numbers.outerjoin(results, results.c.seq == result_numbers.c.seq))
 
 
-def _rows(engine: Engine, table) -> set[tuple]:
-    with engine.connect() as conn:
-        return {tuple(row) for row in conn.execute(_selection(table))}
+def _rows(conn: Connection, table) -> set[tuple]:
+    return {tuple(row) for row in conn.execute(_selection(table))}
 
 
-def _counts_disagree(engine: Engine) -> bool:
+def _counts_disagree(conn: Connection) -> bool:
     """Whether the projector's count of visible results differs from the rows. (A missing row,
     after the tables were emptied by hand, is not kept: readers count the rows then.)"""
+    kept = counts.visible(conn)
+    if kept is None:
+        return False
+    actual = conn.execute(select(func.count()).select_from(results).where(results.c.hidden.is_(False))).scalar_one()
+    return kept != actual
+
+
+# Consumers' bookkeeping, not content: left out of the comparison.
+BOOKKEEPING = ("positions", "counters", "parked_events")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A read store's compared rows, all read at one event position (the read model's)."""
+
+    position: int
+    rows: dict[str, set[tuple]]  # table name -> rows of its compared columns
+    counts_off: bool
+
+
+def snapshot(engine: Engine) -> Snapshot:
+    """Reads every compared table in one transaction that sees one state of the store, so a
+    projector writing meanwhile cannot move some tables on and not others."""
     with engine.connect() as conn:
-        kept = counts.visible(conn)
-        if kept is None:
-            return False
-        actual = conn.execute(select(func.count()).select_from(results).where(results.c.hidden.is_(False))).scalar_one()
-        return kept != actual
+        if engine.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        else:  # the driver starts no transaction for reads: one read transaction holds one WAL snapshot
+            conn.exec_driver_sql("BEGIN")
+        position = read_store.position(conn, READ_MODEL)
+        rows = {table.name: _rows(conn, table) for table in metadata.sorted_tables if table.name not in BOOKKEEPING}
+        counts_off = _counts_disagree(conn)
+        conn.rollback()
+    return Snapshot(position, rows, counts_off)
 
 
-def differences(live: Engine, rebuilt: Engine) -> dict[str, tuple[int, int]]:
+def compare(live: Snapshot, rebuilt: Snapshot) -> dict[str, tuple[int, int]]:
     """Per read table whose content differs: (rows only live, rows only in the rebuild).
     The `counters` are checked against the rows they count, in each store."""
     found = {}
-    for table in metadata.sorted_tables:
-        if table.name in ("positions", "counters", "parked_events"):  # consumers' bookkeeping, not content
-            continue
-        mine, theirs = _rows(live, table), _rows(rebuilt, table)
+    for name, mine in live.rows.items():
+        theirs = rebuilt.rows[name]
         if mine != theirs:
-            found[table.name] = (len(mine - theirs), len(theirs - mine))
-    live_off, rebuilt_off = _counts_disagree(live), _counts_disagree(rebuilt)
-    if live_off or rebuilt_off:
-        found["counters"] = (int(live_off), int(rebuilt_off))
+            found[name] = (len(mine - theirs), len(theirs - mine))
+    if live.counts_off or rebuilt.counts_off:
+        found["counters"] = (int(live.counts_off), int(rebuilt.counts_off))
     return found
+
+
+def differences(live: Engine, rebuilt: Engine) -> dict[str, tuple[int, int]]:
+    return compare(snapshot(live), snapshot(rebuilt))
+
+
+def _key_columns(table) -> list[str]:
+    """A row's key among the compared columns: its primary key, a result named by its id."""
+    return ["id" if column.name == "seq" else column.name for column in table.primary_key.columns]
+
+
+def differing_rows(live: Snapshot, rebuilt: Snapshot, name: str) -> Iterator[str]:
+    """The rows of table `name` that differ, by key: each differing column with both values, or
+    the side the row is on alone."""
+    table = metadata.tables[name]
+    columns = [column.name for column in _selection(table).selected_columns]
+    at = [columns.index(key) for key in _key_columns(table)]
+
+    def by_key(rows: set[tuple]) -> dict[tuple, tuple]:
+        return {tuple(row[i] for i in at): row for row in rows}
+
+    mine, theirs = by_key(live.rows[name] - rebuilt.rows[name]), by_key(rebuilt.rows[name] - live.rows[name])
+    for key in sorted(mine.keys() | theirs.keys(), key=repr):
+        named = ", ".join(f"{column}={value}" for column, value in zip(_key_columns(table), key))
+        if key not in theirs:
+            yield f"{name} ({named}): only in the live tables"
+        elif key not in mine:
+            yield f"{name} ({named}): only in the replay"
+        else:
+            for column, here, there in zip(columns, mine[key], theirs[key]):
+                if here != there:
+                    yield f"{name} ({named}) {column}: live {_shown(here)}, replay {_shown(there)}"
+
+
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

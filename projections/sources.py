@@ -22,9 +22,9 @@ class EventStoreSource:
         self.store = store
         self.batch = batch
 
-    def read(self, after: int) -> list[tuple[int, DomainEventProtocol]]:
+    def read(self, after: int, stop: int | None = None) -> list[tuple[int, DomainEventProtocol]]:
         notifications = self.store.recorder.select_notifications(
-            start=after, limit=self.batch, inclusive_of_start=False
+            start=after, limit=self.batch, stop=stop, inclusive_of_start=False
         )
         return [(n.id, self.decode(n)) for n in notifications]
 
@@ -40,7 +40,8 @@ class EventStoreSource:
     def head(self) -> int:
         return self.store.recorder.max_notification_id() or 0
 
-    def batches(self, after: int) -> Iterator[list[tuple[int, DomainEventProtocol]]]:
-        while batch := self.read(after):
+    def batches(self, after: int, stop: int | None = None) -> Iterator[list[tuple[int, DomainEventProtocol]]]:
+        """Up to `stop` inclusive (the head if None)."""
+        while batch := self.read(after, stop):
             yield batch
             after = batch[-1][0]

@@ -122,7 +122,8 @@ def _read_store_url(api, request, tmp_path) -> str:
 
 
 def _number_tables(engine) -> list[set]:
-    return [_rows(engine, table) for table in (result_numbers, result_number_paths, benchmark_results)]
+    with engine.connect() as conn:
+        return [_rows(conn, table) for table in (result_numbers, result_number_paths, benchmark_results)]
 
 
 def test_filters_and_sorts_read_the_index(api, callers, request, tmp_path):

@@ -19,7 +19,7 @@ import typing
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
@@ -81,6 +81,10 @@ def plain(value: Any) -> Any:
 
 
 def envelope(notification_id: int, event: DomainEventProtocol) -> dict:
+    return _message(notification_id, event, plain)
+
+
+def _message(notification_id: int, event: DomainEventProtocol, convert: Callable[[Any], Any]) -> dict:
     fields = vars(event)
     actor = fields.get("actor")
     return {
@@ -89,14 +93,37 @@ def envelope(notification_id: int, event: DomainEventProtocol) -> dict:
         "aggregate_id": str(event.originator_id),
         "aggregate_version": event.originator_version,
         "timestamp": event.timestamp.isoformat(),
-        "actor": plain(actor) if actor is not None else None,
-        "payload": {name: plain(value) for name, value in fields.items() if name not in LIFTED},
+        "actor": convert(actor) if actor is not None else None,
+        "payload": {name: convert(value) for name, value in fields.items() if name not in LIFTED},
     }
 
 
 def to_bytes(message: dict) -> bytes:
     # Key order is kept, not sorted: a result's JSON must reach the read model as it was sent.
     return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _unlike_json(value: Any) -> Any:
+    """What `plain` makes of a value JSON lacks, one level deep: the encoder goes on into it."""
+    if not isinstance(value, (dict, list, tuple)):
+        members = _members(value)
+        if members is not None:
+            return members
+        made = _plain_scalar(value)
+        if made is not value:
+            return made
+    raise TypeError(f"{type(value).__name__} is not plain")
+
+
+def envelope_bytes(notification_id: int, event: DomainEventProtocol, **extra: Any) -> bytes:
+    """`to_bytes` of the envelope with `extra` fields after it, the same bytes, about four times
+    faster: json's C encoder walks the fields and calls back only for values JSON lacks. Keys
+    JSON lacks (a UUID) stop the encoder: that event takes `plain`'s walk."""
+    try:
+        return json.dumps({**_message(notification_id, event, lambda value: value), **extra}, ensure_ascii=False,
+                          separators=(",", ":"), default=_unlike_json).encode()
+    except TypeError:
+        return to_bytes({**envelope(notification_id, event), **extra})
 
 
 def from_bytes(value: bytes) -> dict:
