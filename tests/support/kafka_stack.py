@@ -82,6 +82,8 @@ class KafkaStack:
             "QUERY_PORT": str(free_port()),
             "EOSC_PERF_PG_DIR": str(STATE_ROOT / "postgres"),
             "EOSC_PERF_PG_PORT": str(free_port()),
+            # Named, so that stack.sh and `postgres.sh url` (the tests' URL) agree on the database.
+            "EOSC_PERF_PG_DB": "eosc_perf",
             "EOSC_PERF_KAFKA_DIR": str(STATE_ROOT / "kafka"),
             "KAFKA_PORT": str(free_port()),
             "KAFKA_CONTROLLER_PORT": str(free_port()),
