@@ -11,15 +11,21 @@ import time
 import uuid
 from pathlib import Path
 
+import falcon
+import falcon.testing
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from eosc_perf import errors
+from observability.http_layer import RouteTemplate, observed
 from observability.logs import JsonFormatter
 from projections.sources import EventStoreSource
 from tests.conftest import Api
 from tests.support.production_stack import HttpClient
+from tests.support.fixtures_smtp import smtp_sink  # noqa: F401  (fixture)
 from tests.support.served import ServedProcess
+from tests.test_mail import mail_service, outbox, register, wait_until
 
 MISSING = str(uuid.UUID(int=0))
 
@@ -78,6 +84,37 @@ def test_metrics_show_the_read_model_position_and_lag(embedded_api):
     assert found[("eosc_perf_events_projected_total", frozenset({"consumer": "read_model"}.items()))] >= position
 
 
+def test_mails_sent_failed_and_given_up_are_counted(tmp_path, identity_provider, smtp_sink):
+    api = mail_service(tmp_path / "data", identity_provider, smtp_sink.port)
+    try:
+        api.service.mail.postman.first_retry = 0.05
+        before = samples(api.client.simulate_get("/metrics").text)
+        smtp_sink.defer.add("carol@example.org")  # 450: retried
+        smtp_sink.refuse.add("alice@example.org")  # 550: given up
+        for sub in ("alice", "bob", "carol"):
+            register(api, sub)
+        smtp_sink.wait_for(1)
+        wait_until(lambda: [row for row in outbox(api) if row.given_up_at is not None], what="given up")
+        wait_until(lambda: [row for row in outbox(api) if row.attempts >= 1 and row.sent_at is None
+                            and row.given_up_at is None], what="deferred")
+        smtp_sink.defer.clear()
+        smtp_sink.wait_for(2)
+        wait_until(lambda: all(row.sent_at or row.given_up_at for row in outbox(api)), what="all sent")
+        after = samples(api.client.simulate_get("/metrics").text)
+    finally:
+        api.service.close()
+
+    def grew(name):
+        return after[(name, frozenset())] - before[(name, frozenset())]
+
+    assert grew("eosc_perf_mails_sent_total") == 2  # bob, then carol
+    assert grew("eosc_perf_mails_given_up_total") == 1  # alice
+    assert grew("eosc_perf_mails_failed_total") >= 1  # carol's deferrals
+    mailer = frozenset({"consumer": "mailer"}.items())
+    assert after[("eosc_perf_events_projected_total", mailer)] > before.get(
+        ("eosc_perf_events_projected_total", mailer), 0)
+
+
 def test_metrics_stay_out_of_the_contract(embedded_api):
     client = embedded_api.client
     assert "/metrics" not in client.simulate_get("/api-spec.json").json["paths"]
@@ -113,6 +150,39 @@ def test_the_json_formatter_writes_one_parsable_object_per_record():
     except ValueError:
         failed = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
     assert "ValueError: boom" in json.loads(JsonFormatter().format(failed))["exception"]
+
+
+class Lines(logging.Handler):
+    """Formats each record as it is emitted (inside the request), as a log handler does."""
+
+    def __init__(self):
+        super().__init__()
+        self.setFormatter(JsonFormatter())
+        self.lines: list[dict] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(self.format(record)))
+
+
+def test_a_failed_requests_traceback_carries_its_request_id():
+    class Broken:
+        def on_get(self, req, resp):
+            raise RuntimeError("a bug")
+
+    app = falcon.App(middleware=[RouteTemplate()])
+    errors.install(app)
+    app.add_route("/broken", Broken())
+    written = Lines()
+    logger = logging.getLogger("eosc_perf.errors")
+    logger.addHandler(written)
+    try:
+        answer = falcon.testing.TestClient(observed(app, "query")).simulate_get(
+            "/broken", headers={"X-Request-ID": "bug-7"})
+    finally:
+        logger.removeHandler(written)
+    assert answer.status_code == 500 and answer.headers["X-Request-ID"] == "bug-7"
+    [line] = written.lines
+    assert line["request_id"] == "bug-7" and "RuntimeError: a bug" in line["exception"]
 
 
 def json_lines(log: str) -> list[dict]:
