@@ -19,6 +19,7 @@ from command_service.resources import catalog, results, users
 from command_service.services.schemas import ResultValidators
 from command_service.services.session import Commands, Session
 from projections.lookups import Lookups
+from observability.http_layer import RouteTemplate, observed
 
 
 class ServedByQueryService:
@@ -45,7 +46,8 @@ def create_app(
     *,
     lookups: Lookups,
     on_saved=lambda position: None,
-) -> falcon.App:
+):
+    """The WSGI app: the routes, wrapped in observability.http_layer (GET /metrics, request logs)."""
     commands = Commands(store, on_saved)
     registry = ImageRegistry(settings.image_registry_url, settings.image_registries,
                              deadline=settings.image_check_seconds)
@@ -94,7 +96,7 @@ def create_app(
         rate_limit=limit,
         limits=settings.limits,
     )
-    app = falcon.App(middleware=[ResponseHeaders(), gate])
+    app = falcon.App(middleware=[RouteTemplate(), ResponseHeaders(), gate])
     app.req_options.strip_url_path_trailing_slash = False
     errors.install(app)
     app.add_error_handler(domain_errors.DomainError, _domain_error)
@@ -102,4 +104,4 @@ def create_app(
     for route in ROUTES:
         resource, suffix = table.get(route, (read_only, None))
         app.add_route(route, resource, suffix=suffix)
-    return app
+    return observed(app, "command")

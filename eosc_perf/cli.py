@@ -80,6 +80,26 @@ def check_config(args: argparse.Namespace) -> None:
           f"read store {_shown(settings.read_store)}")
 
 
+def _serve_metrics(args: argparse.Namespace, settings: Settings, consumer, store) -> None:
+    """GET /metrics of a long-running consumer on 127.0.0.1 (--metrics-port, else METRICS_PORT;
+    none when 0): its counters, and its position and lag against the head of `store`."""
+    from observability import exposition
+    from observability.metrics import Positions
+    from projections.sources import EventStoreSource
+
+    port = settings.metrics_port if args.metrics_port is None else args.metrics_port
+    if not port:
+        return
+    if not 0 < port < 65536:
+        raise ConfigurationError(f"the metrics port must be 1..65535 (0: off), not {port}")
+    try:
+        exposition.serve(port, [Positions({consumer.name: consumer.position}, EventStoreSource(store).head)])
+    except OSError as error:
+        raise ConfigurationError(f"cannot serve metrics on 127.0.0.1:{port}: {error.strerror}; "
+                                 "choose another port with --metrics-port or METRICS_PORT") from error
+    print(f"metrics on http://127.0.0.1:{port}/metrics", flush=True)
+
+
 def project(args: argparse.Namespace) -> None:
     """Runs the read-model projector until SIGTERM/SIGINT."""
     import signal
@@ -94,8 +114,10 @@ def project(args: argparse.Namespace) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     projector = Projector(production.read_engine(settings, pool_size=2))
+    store = production.event_store(settings)
+    _serve_metrics(args, settings, projector, store)
     print(f"projecting from event position {projector.position()}", flush=True)
-    follow(production.event_store(settings), projector, stop)
+    follow(store, projector, stop)
 
 
 SHOWN_ROWS = 20  # differing rows `verify` names per table
@@ -324,6 +346,7 @@ def project_from(args: argparse.Namespace) -> None:
     settings = production.settings()
     stop = _stop_on_signals()
     projector = Projector(production.read_engine(settings, pool_size=2))
+    _serve_metrics(args, settings, projector, production.event_store(settings))
     source = KafkaSource(_bus(settings), group_id(projector.name), stop=stop)
     print(f"projecting from kafka group {source.group}, event position {projector.position()}", flush=True)
     try:
@@ -350,6 +373,7 @@ def mailer(args: argparse.Namespace) -> None:
     else:
         source = store_source
     room = open_mail_room(settings, production.read_engine(settings, pool_size=2), source)
+    _serve_metrics(args, settings, room.follower.consumer, store)
     if args.source == "kafka":
         room.interval = 0.0  # each round already waits in Kafka's poll
     print(f"mailer: events from {args.source}, mail via {settings.mail_server or 'the log'}", flush=True)
@@ -377,6 +401,9 @@ def lag(args: argparse.Namespace) -> None:
         bus,
     )
     print(json.dumps(report.as_dict()) if args.json else "\n".join(lines(report)))
+
+
+METRICS_PORT_HELP = "serve GET /metrics on 127.0.0.1 at this port (default: METRICS_PORT; 0 or unset: off)"
 
 
 class _WithDefaults(argparse.HelpFormatter):
@@ -418,10 +445,12 @@ def parser() -> argparse.ArgumentParser:
     projecting = command("project", project_from, "Run the read-model projector (production).")
     projecting.add_argument("--source", choices=("store", "kafka"), default="store",
                             help="follow the event store or the Kafka topic")
+    projecting.add_argument("--metrics-port", type=int, help=METRICS_PORT_HELP)
     command("relay", relay, "Publish the event log to Kafka (one active relay; others stand by).")
     mailing = command("mailer", mailer, "Run the mailer: the contract's e-mails from the events (production).")
     mailing.add_argument("--source", choices=("store", "kafka"), default="store",
                          help="read the events from the event store or the Kafka topic")
+    mailing.add_argument("--metrics-port", type=int, help=METRICS_PORT_HELP)
     lagging = command("lag", lag, "Show each consumer's position against the head of the event log.")
     lagging.add_argument("--json", action="store_true", help="one JSON object instead of a table")
 
@@ -451,9 +480,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from observability import logs
+
     args = parser().parse_args(argv)
     try:
+        # JSON lines in production, plain text in development (the mode as the command reads it)
+        logs.configure(development=_settings(args).development)
         args.function(args)
     except ConfigurationError as error:
         print(f"eosc-perf: {error}", file=sys.stderr)

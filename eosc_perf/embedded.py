@@ -69,7 +69,7 @@ def build(settings: Settings) -> EmbeddedService:
     commands = command_service.app.create_app(
         settings, store, verifier, lookups=Lookups(reads, source.head), on_saved=on_saved
     )
-    queries = query_service.app.create_app(settings, reads, verifier)
+    queries = query_service.app.create_app(settings, reads, verifier, head=source.head)
     stop = threading.Event()
     mail.start(stop)
     return EmbeddedService(behind_proxy(reads_and_writes(queries, commands)), store, projection, reads, stop, mail)

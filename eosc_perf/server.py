@@ -10,15 +10,12 @@ headers in the thread: eight such clients stopped the server.)
 
 from __future__ import annotations
 
-import logging
 import signal
 from typing import Protocol
 
 from waitress.server import create_server
 
 from eosc_perf.settings import ConfigurationError
-
-access = logging.getLogger("eosc_perf.access")
 
 
 class Service(Protocol):
@@ -35,23 +32,6 @@ MAX_HEADER_BYTES = 64 * 2**10  # request line and headers (nginx, in production,
 # A body larger than this is refused (413) before the application sees it; it stays above the
 # application's own body limit, which answers in the API's error format.
 MAX_BODY_BYTES = 32 * 2**20
-
-
-def logging_access(app):
-    """One line per answer, as an access log has it: client, request line, status, length."""
-
-    def logged(environ, start_response):
-        line = f'{environ.get("REQUEST_METHOD")} {environ.get("REQUEST_URI")} {environ.get("SERVER_PROTOCOL")}'
-        client = environ.get("REMOTE_ADDR", "-")
-
-        def start(status: str, headers, exc_info=None):
-            length = next((value for name, value in headers if name.lower() == "content-length"), "-")
-            access.info('%s "%s" %s %s', client, line, status.split(" ", 1)[0], length)
-            return start_response(status, headers, exc_info)
-
-        return app(environ, start)
-
-    return logged
 
 
 def _stop(signum, frame) -> None:
@@ -78,7 +58,7 @@ def serve_embedded(service: Service, host: str, port: int, threads: int = 8, ban
 
 def _listening(service: Service, host: str, port: int, threads: int):
     return create_server(
-        logging_access(service.app),
+        service.app,  # which logs each request (observability/http_layer.py)
         host=host,
         port=port,
         threads=threads,

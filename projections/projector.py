@@ -14,6 +14,7 @@ from typing import Callable, Iterable, Mapping
 from eventsourcing.domain import DomainEventProtocol
 from sqlalchemy.engine import Connection, Engine
 
+from observability import metrics
 from projections import parking, read_store
 from projections.read_model import BULK_HANDLERS, HANDLERS
 
@@ -58,9 +59,11 @@ class PositionedConsumer(ABC):
         one_by_one = any(isinstance(event, parking.Undecodable) for _, event in batch)
         while True:
             try:
-                position, parked_now = self._apply(batch, parked, one_by_one)
+                position, applied, parked_now = self._apply(batch, parked, one_by_one)
+                metrics.events_projected(self.name, applied - len(parked_now))
                 for notification_id, event, error in parked_now:
                     parking.log_parked(self.name, notification_id, event, error)
+                    metrics.event_parked(self.name)
                 return position
             except _Poisoned as poisoned:
                 parked[poisoned.notification_id] = repr(poisoned.error)
@@ -69,8 +72,8 @@ class PositionedConsumer(ABC):
                     raise  # an outage (or a failure outside any one event): retried later, nothing parked
                 one_by_one = True
 
-    def _apply(self, batch: list, parked: dict[int, str], one_by_one: bool) -> tuple[int, list]:
-        """One attempt, one transaction: (the new position, what it parked)."""
+    def _apply(self, batch: list, parked: dict[int, str], one_by_one: bool) -> tuple[int, int, list]:
+        """One attempt, one transaction: (the new position, how many events it took, what it parked)."""
         parked_now: list[tuple] = []
         with self.engine.begin() as conn:
             current = read_store.position(conn, self.name, for_update=True)
@@ -87,7 +90,7 @@ class PositionedConsumer(ABC):
                 self.handle_all(conn, fresh)
             if fresh:
                 read_store.set_position(conn, self.name, current)
-        return current, parked_now
+        return current, len(fresh), parked_now
 
     def _handle_or_park(self, conn: Connection, notification_id: int, event, parked: dict[int, str],
                         parked_now: list) -> None:

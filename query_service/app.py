@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import falcon
 from sqlalchemy.engine import Engine
 
@@ -19,6 +21,8 @@ from query_service.response_cache import ResponseCache
 from query_service.resources import catalog, docs, results, users
 from query_service.views import catalog as views
 from query_service.views.users import registration
+from observability.http_layer import RouteTemplate, observed
+from observability.metrics import Positions
 
 PROJECTION = "read_model"
 
@@ -34,7 +38,9 @@ def _allow_head(resource) -> None:
             setattr(resource, "on_head" + name[len("on_get"):], getattr(resource, name))
 
 
-def create_app(settings: Settings, engine: Engine, verifier: TokenVerifier) -> falcon.App:
+def create_app(settings: Settings, engine: Engine, verifier: TokenVerifier, head: Callable[[], int] | None = None):
+    """The WSGI app: the routes, wrapped in observability.http_layer (GET /metrics, request logs).
+    `head` (the event log's newest position) gives /metrics the read model's lag."""
     if engine.dialect.name == "postgresql":
         # A page and its total come from one snapshot, even while the projector writes.
         engine = engine.execution_options(isolation_level="REPEATABLE READ")
@@ -90,7 +96,7 @@ def create_app(settings: Settings, engine: Engine, verifier: TokenVerifier) -> f
     freshness = MinPosition(current_position, settings.read_wait_seconds, settings.read_waiters)
     # The cache comes after the admission's wait: an answer of an older position would not
     # show the caller's write.
-    middleware = [ResponseHeaders(), freshness, Admission(gate, RequestLimits(settings.query_limits), freshness)]
+    middleware = [RouteTemplate(), ResponseHeaders(), freshness, Admission(gate, RequestLimits(settings.query_limits), freshness)]
     if settings.query_cache_mb > 0:
         middleware.append(ResponseCache(current_position, int(settings.query_cache_mb * 2**20)))
     app = falcon.App(middleware=middleware)
@@ -104,4 +110,4 @@ def create_app(settings: Settings, engine: Engine, verifier: TokenVerifier) -> f
     app.add_route("/api-spec.json", docs.ApiSpec(settings.backend_route, settings.limits))
     app.add_route("/", docs.SwaggerUI())
     app.add_route("/swagger-ui/{name}", docs.SwaggerAssets())
-    return app
+    return observed(app, "query", [Positions({PROJECTION: current_position}, head)])

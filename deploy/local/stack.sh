@@ -24,6 +24,8 @@
 #   EOSC_PERF_PG_DB (eosc_perf on STACK_PORT 8080, else eosc_perf_$STACK_PORT): the database,
 #     on deploy/local/postgres.sh's server (EOSC_PERF_PG_PORT); EVENT_STORE_URL and
 #     READ_STORE_URL override it.
+#   METRICS_ALLOW (127.0.0.1 ::1): addresses/networks nginx serves /metrics to (others: 403)
+#   PROJECTOR_METRICS_PORT, MAILER_METRICS_PORT (unset: off): their GET /metrics on 127.0.0.1
 # Two stacks on different STACK_PORTs keep their own state folder and database.
 set -euo pipefail
 
@@ -85,10 +87,17 @@ check() {  # refuse, before starting anything, what would fail later
     "$BIN/eosc-perf" check-config >&2 || { log "configuration refused (above): nothing started"; return 1; }
 }
 
+metrics_allow() {  # METRICS_ALLOW's addresses and networks as nginx `allow` lines
+  local network lines=""
+  for network in ${METRICS_ALLOW:-127.0.0.1 ::1}; do lines="$lines allow $network;"; done
+  echo "$lines"
+}
+
 nginx_conf() {
   mkdir -p "$STATE/nginx"
   sed -e "s|\${QUERY_UPSTREAM}|127.0.0.1:$QUERY_PORT|" -e "s|\${COMMAND_UPSTREAM}|127.0.0.1:$COMMAND_PORT|" \
-      -e "s|\${LISTEN}|127.0.0.1:$STACK_PORT|" "$ROOT/deploy/nginx/eosc-perf.conf" >"$STATE/nginx/eosc-perf.conf"
+      -e "s|\${LISTEN}|127.0.0.1:$STACK_PORT|" -e "s|\${METRICS_ALLOW}|$(metrics_allow)|" \
+      "$ROOT/deploy/nginx/eosc-perf.conf" >"$STATE/nginx/eosc-perf.conf"
   cat >"$STATE/nginx/nginx.conf" <<CONF
 worker_processes 1;
 pid $STATE/nginx.pid;
@@ -126,17 +135,20 @@ up() {
   fi
   (cd "$ROOT" && "$BIN/eosc-perf" init >&2)
   cd "$ROOT"
+  # Each service's workers share their metrics through their own folder (deploy/gunicorn/service.py).
+  PROMETHEUS_MULTIPROC_DIR="$STATE/metrics-command" \
   GUNICORN_BIND="127.0.0.1:$COMMAND_PORT" start command "$BIN/gunicorn" -c deploy/gunicorn/service.py \
     --name eosc-perf-command command_service.wsgi:app
+  PROMETHEUS_MULTIPROC_DIR="$STATE/metrics-query" \
   GUNICORN_BIND="127.0.0.1:$QUERY_PORT" start query "$BIN/gunicorn" -c deploy/gunicorn/service.py \
     --name eosc-perf-query query_service.wsgi:app
   if [ $kafka = yes ]; then
     start relay "$BIN/eosc-perf" relay
-    start projector "$BIN/eosc-perf" project --source kafka
-    start mailer "$BIN/eosc-perf" mailer --source kafka
+    start projector "$BIN/eosc-perf" project --source kafka --metrics-port "${PROJECTOR_METRICS_PORT:-0}"
+    start mailer "$BIN/eosc-perf" mailer --source kafka --metrics-port "${MAILER_METRICS_PORT:-0}"
   else
-    start projector "$BIN/eosc-perf" project
-    start mailer "$BIN/eosc-perf" mailer
+    start projector "$BIN/eosc-perf" project --metrics-port "${PROJECTOR_METRICS_PORT:-0}"
+    start mailer "$BIN/eosc-perf" mailer --metrics-port "${MAILER_METRICS_PORT:-0}"
   fi
   nginx_conf
   nginx -p "$STATE/nginx" -c "$STATE/nginx/nginx.conf"

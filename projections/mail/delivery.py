@@ -27,6 +27,7 @@ from typing import ContextManager, Iterator, Protocol
 
 from sqlalchemy.engine import Engine
 
+from observability import metrics
 from projections.mail import directory
 from projections.mail.messages import as_email
 
@@ -124,6 +125,7 @@ class Postman:
                     # Accepted. A crash before this commit re-sends the mail (module docstring).
                     with self.engine.begin() as conn:
                         directory.mark_sent(conn, current.notification_id, current.seq)
+                    metrics.MAILS_SENT.inc()
                     sent += 1
         except (OSError, smtplib.SMTPException) as error:
             self._unreachable(current, error)
@@ -139,9 +141,11 @@ class Postman:
                       mail.letter.to, error)
             with self.engine.begin() as conn:
                 directory.mark_given_up(conn, mail.notification_id, mail.seq, repr(error))
+            metrics.MAILS_GIVEN_UP.inc()
             return
         delay = self._backoff(mail.attempts + 1)
         log.warning("mail %s/%s refused (retry in %.0f s): %s", mail.notification_id, mail.seq, delay, error)
+        metrics.MAILS_FAILED.inc()
         with self.engine.begin() as conn:
             directory.mark_failed(
                 conn, mail.notification_id, mail.seq, repr(error), directory.now() + timedelta(seconds=delay)
@@ -153,5 +157,6 @@ class Postman:
         delay = self._backoff(self._outages)
         self._paused_until = time.monotonic() + delay
         log.warning("mail server unreachable (retry in %.1f s): %r", delay, error)
+        metrics.MAILS_FAILED.inc()
         with self.engine.begin() as conn:
             directory.mark_failed(conn, mail.notification_id, mail.seq, repr(error), None)

@@ -42,6 +42,8 @@ class ProductionStack:
             "STACK_PORT": str(free_port()),
             "COMMAND_PORT": str(free_port()),
             "QUERY_PORT": str(free_port()),
+            "PROJECTOR_METRICS_PORT": str(free_port()),
+            "MAILER_METRICS_PORT": str(free_port()),
             "GUNICORN_ACCESSLOG": "",
         }
         self.base_url = ""

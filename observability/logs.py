@@ -1,0 +1,75 @@
+"""The log format: one JSON object per line in production (for a log shipper), plain text
+lines in development mode (for a person at a terminal).
+
+A record logged while a request is served carries that request's id (`request_id`), so the
+traceback of a failed request can be found from the id its caller was sent (X-Request-ID).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from contextvars import ContextVar
+from datetime import datetime, timezone
+
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+# Fields a request's log line carries besides the message (http.py passes them as `extra`).
+REQUEST_FIELDS = ("request_id", "route", "method", "path", "status", "duration_ms", "client")
+PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class JsonFormatter(logging.Formatter):
+    """time (UTC, ISO 8601), level, logger, message, the request's fields when it has them,
+    and the traceback (`exception`) when one was logged."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = getattr(record, "request_id", None) or REQUEST_ID.get()
+        if request_id:
+            line["request_id"] = request_id
+        for name in REQUEST_FIELDS[1:]:
+            if hasattr(record, name):
+                line[name] = getattr(record, name)
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            line["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def formatter(development: bool) -> logging.Formatter:
+    return logging.Formatter(PLAIN_FORMAT) if development else JsonFormatter()
+
+
+def configure(development: bool, level: int = logging.INFO) -> None:
+    """The root logger writes to stderr in the mode's format (replacing any earlier set-up)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter(development))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+def gunicorn_config(development: bool) -> dict:
+    """gunicorn's `logconfig_dict`: its own messages and the application's, in one format on stderr."""
+    formatter_config = ({"format": PLAIN_FORMAT} if development
+                        else {"()": f"{JsonFormatter.__module__}.{JsonFormatter.__qualname__}"})
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"main": formatter_config},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "main", "stream": "ext://sys.stderr"}},
+        "root": {"level": "INFO", "handlers": ["stderr"]},
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
+            "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": True},
+        },
+    }
