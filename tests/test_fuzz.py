@@ -28,6 +28,7 @@ from typing import Iterator
 import falcon
 import falcon.testing
 import hypothesis
+import hypothesis.errors
 import hypothesis.strategies as st
 import pytest
 import requests
@@ -176,6 +177,7 @@ def test_no_sequence_of_linked_calls_makes_the_service_fail(fuzzed: FuzzedServic
     names = itertools.count()
     created: set[str] = set()
     succeeded: set[str] = set()
+    server_errors: list[str] = []
 
     class Workflow(STATEFUL.as_state_machine()):
         def before_call(self, case):
@@ -186,7 +188,7 @@ def test_no_sequence_of_linked_calls_makes_the_service_fail(fuzzed: FuzzedServic
             if isinstance(case.body, dict):
                 for field in UNIQUE_FIELDS:
                     if isinstance(case.body.get(field), str):
-                        case.body[field] += f"~{next(names)}"
+                        case.body[field] += f"~{next(names):06}"
             if case.operation.label == "POST /results":
                 _upload_to_what_exists(case, created, existing)
 
@@ -194,6 +196,8 @@ def test_no_sequence_of_linked_calls_makes_the_service_fail(fuzzed: FuzzedServic
             return {"base_url": fuzzed.server.url, "session": session}
 
         def after_call(self, response, case):
+            if response.status_code >= 500:  # also when Hypothesis stops before it reports one
+                server_errors.append(case.as_curl_command())
             if response.status_code < 300:
                 succeeded.add(case.operation.label)
             if response.status_code == 201:
@@ -205,7 +209,14 @@ def test_no_sequence_of_linked_calls_makes_the_service_fail(fuzzed: FuzzedServic
     settings = hypothesis.settings(max_examples=SCENARIOS, stateful_step_count=STEPS_PER_SCENARIO,
                                    database=None, deadline=None, phases=[hypothesis.Phase.generate],
                                    suppress_health_check=list(hypothesis.HealthCheck))
-    hypothesis.seed(SEED)(Workflow).run(settings=settings)
+    try:
+        hypothesis.seed(SEED)(Workflow).run(settings=settings)
+    except hypothesis.errors.FlakyStrategyDefinition:
+        # The service keeps what earlier scenarios did. When that changes which links a replayed
+        # scenario can follow, Hypothesis stops generating (schemathesis' own runner ends its
+        # stateful phase the same way); the calls made until then are checked below.
+        pass
+    assert not server_errors, server_errors
     # The links led somewhere: items were created and used through them, one and two links deep.
     assert {"POST /sites/{site_id}/flavors", "POST /flavors/{flavor_id}:approve", "PUT /tags/{tag_id}",
             "POST /benchmarks/{benchmark_id}:approve"} <= succeeded, sorted(succeeded)
