@@ -184,7 +184,8 @@ def test_no_sequence_of_linked_calls_makes_the_service_fail(fuzzed: FuzzedServic
             case.headers = {**(case.headers or {}), "Authorization": f"Bearer {fuzzed.admin}"}
             # Hypothesis replays the start of earlier scenarios: a replayed create must succeed
             # again, not meet its first run's item (409), or the scenario takes another path and
-            # Hypothesis stops as flaky. Every call names its items anew.
+            # Hypothesis stops as flaky. Every call names its items anew, with a suffix of fixed
+            # width: a replayed name is within the length limit, or beyond it, as it was.
             if isinstance(case.body, dict):
                 for field in UNIQUE_FIELDS:
                     if isinstance(case.body.get(field), str):
