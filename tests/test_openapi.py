@@ -211,3 +211,20 @@ def test_the_document_is_public_and_ignores_tokens(api):
     answer = api.get("/api-spec.json", headers={"Authorization": "Bearer garbage"})
     assert answer.status_code == 200
     assert answer.json["info"]["title"] == "EOSC Performance API"
+
+
+def test_links_lead_from_a_created_item_to_the_operations_on_it(document):
+    """OpenAPI links: a client (and the stateful fuzzing) knows where the id of a new item goes."""
+    by_id = {operation["operationId"]: (path, operation) for _, path, operation in operations(document)}
+    add_flavor = by_id["CreateSite"][1]["responses"]["201"]["links"]["AddFlavor"]
+    assert add_flavor == {"operationId": "AddFlavor", "parameters": {"site_id": "$response.body#/id"}}
+    upload = by_id["AddFlavor"][1]["responses"]["201"]["links"]["CreateResult"]
+    assert upload["parameters"] == {"query.flavor_id": "$response.body#/id"}
+    assert set(by_id["ClaimReport"][1]["responses"]["201"]["links"]) == {"GetClaim", "ApproveClaim", "RejectClaim"}
+    for source, (_, operation) in by_id.items():
+        for status, response in operation["responses"].items():
+            for link in response.get("links", {}).values():
+                assert status == "201", source
+                _, target = by_id[link["operationId"]]
+                names = {f"{p['in']}.{p['name']}" if p["in"] == "query" else p["name"] for p in target["parameters"]}
+                assert set(link["parameters"]) <= names, (source, link)

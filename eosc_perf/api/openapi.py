@@ -10,7 +10,10 @@ from eosc_perf.api.operations import ANY_OBJECT, OPERATIONS, Operation
 from eosc_perf.settings import Limits
 
 LICENSE_URL = "https://github.com/EOSC-synergy/eosc-perf-backend/blob/main/LICENSE"
-DATETIME = {"type": "string", "format": "date-time", "example": "2024-05-21T07:31:00"}
+# Answers carry datetimes without offset (contract §1.5), which `format: date-time` (RFC 3339: an offset
+# is required) would declare invalid.
+DATETIME = {"type": "string", "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?$",
+            "description": "ISO 8601 without offset (UTC).", "example": "2024-05-21T07:31:00"}
 UUID = {"type": "string", "format": "uuid"}
 TEXT = {"type": "string"}
 
@@ -96,7 +99,7 @@ def _field_schema(field: Field) -> dict:
 def _parameters(operation: Operation) -> list[dict]:
     parameters = [
         {"name": name, "in": "path", "required": True, "schema": dict(UUID)}
-        for name in re.findall(r"{(\w+)}", operation.path)
+        for name in _path_ids(operation)
     ]
     for field in operation.query or ():
         parameter = {"name": field.name, "in": "query", "required": field.required, "schema": _field_schema(field)}
@@ -142,10 +145,46 @@ def _response_schema(response: str) -> dict:
     return {"$ref": f"#/components/schemas/{response}"}
 
 
+def _path_ids(operation: Operation) -> list[str]:
+    return re.findall(r"{(\w+)}", operation.path)
+
+
+# Item schema -> the path parameter that names one such item, taken from the operation that
+# retrieves it (GET /benchmarks/{benchmark_id} -> Benchmark: benchmark_id).
+ITEM_IDS = {
+    operation.response: _path_ids(operation)[-1]
+    for operation in OPERATIONS
+    if operation.method == "GET" and operation.path.endswith("}") and operation.response in SCHEMAS
+}
+
+
+def _links(operation: Operation) -> dict:
+    """OpenAPI links from a created item to the operations that take its id, in the path or as a
+    required query argument (a flavor's id to upload a result): documentation for clients, and
+    the transitions schemathesis' stateful phase follows."""
+    id_name = ITEM_IDS.get(operation.response) if operation.status == 201 else None
+    if id_name is None:
+        return {}
+    links = {}
+    for target in OPERATIONS:
+        if id_name in _path_ids(target):
+            parameter = id_name
+        elif any(field.name == id_name and field.required for field in target.query or ()):
+            parameter = f"query.{id_name}"
+        else:
+            continue
+        links[target.operation_id] = {"operationId": target.operation_id,
+                                      "parameters": {parameter: "$response.body#/id"}}
+    return links
+
+
 def _responses(operation: Operation) -> dict:
     success: dict = {"description": "Success"}
     if operation.response:
         success["content"] = {"application/json": {"schema": _response_schema(operation.response)}}
+    links = _links(operation)
+    if links:
+        success["links"] = links
     responses = {str(operation.status): success}
     error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     for status, description in ERRORS.items():
