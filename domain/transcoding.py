@@ -10,8 +10,9 @@ floats below 1e-4 or from 1e16 on as `1e-5`, `0.00001` or `1e+16` where Python w
 
 Encoding: the state's own values are prepared in Python (envelopes, floats); a dict or list in it
 (a result's document) is written by orjson alone and kept only when that text provably is what
-`json` writes: it decodes to an equal value (so it held no UUID, enum, NaN, tuple) and shows no
-float of the two kinds that differ. Otherwise it is walked value by value, and whatever orjson
+`json` writes: `marshal` accepts it (only exact built-in types: no UUID, enum, datetime or
+subclass), it has no null (None, or a NaN orjson wrote so) and no float of the kinds that differ.
+Otherwise it is walked value by value, and whatever orjson
 cannot write as `json` does (subclasses of the JSON types, keys that are not strings, NaN, huge
 integers, lone surrogates, deep nesting) goes to the library's encoder, which does exactly what
 it did before. Decoding: orjson reads the text; the envelopes are revived where they are; text
@@ -22,6 +23,7 @@ decode; tests/test_transcoding.py pins both on a corpus of every event type.
 from __future__ import annotations
 
 import json
+import marshal
 import math
 import operator
 from typing import Any
@@ -41,9 +43,6 @@ _FIXED_FLOATS = (1e-4, 1e16)
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789+", b"000000000-")
 _EXPONENT = b"0e-0"  # in orjson's text with digits as 0 and + as -: `1e-5`, `2.5e+16`
 _BELOW_FIXED = b"0.0000"  # in orjson's text: `0.00001`
-
-# orjson refuses what `json` would call back for: datetimes, dataclasses, subclasses of JSON types.
-_ORJSON_ALONE = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
 
 # orjson decodes an integer of more than 64 bits (19 digits and more) as a float.
 _LONG_NUMBER = b"0" * 19
@@ -108,11 +107,12 @@ class FastJSONTranscoder(JSONTranscoder):
     def _document(self, value: dict | list) -> Any:
         """orjson's text of the value, if it is `json`'s; else the value prepared."""
         try:
-            text = orjson.dumps(value, option=_ORJSON_ALONE)
-        except orjson.JSONEncodeError:
+            marshal.dumps(value)  # refuses all but exact built-in types: UUIDs, enums, subclasses...
+            text = orjson.dumps(value)  # ...and orjson what `json` cannot write either
+        except (ValueError, orjson.JSONEncodeError):
             return self._prepared(value)
-        if _BELOW_FIXED in text or _EXPONENT in text.translate(_DIGITS_AS_ZERO) or orjson.loads(text) != value:
-            return self._prepared(value)
+        if b"null" in text or _BELOW_FIXED in text or _EXPONENT in text.translate(_DIGITS_AS_ZERO):
+            return self._prepared(value)  # None or NaN (orjson writes both as null); a float Python writes otherwise
         return orjson.Fragment(text)
 
     def _prepared(self, value: Any) -> Any:
