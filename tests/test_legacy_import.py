@@ -146,7 +146,7 @@ def test_the_legacy_database_is_only_read(capsys, tmp_path, identity_provider):
     """Through a role that may only SELECT, and in a transaction that refuses writes."""
     with restored(dump_text(MIXED, identity_provider.issuer, RECORDED_ISSUER)) as url:
         database = url.rsplit("/", 1)[1]
-        role = f"reader_{uuid.uuid.uuid4().hex[:8]}"
+        role = f"reader_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(admin_url(url).rsplit("/", 1)[0] + f"/{database}", autocommit=True) as admin:
             admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'reader'")
             admin.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
