@@ -194,7 +194,7 @@ def test_any_value_is_stored_as_the_library_stored_it(value):
     '{"a":1,"a":2}', "123456789012345678", "1234567890123456789", "-9223372036854775809", "18446744073709551616",
     "123456789012345678901234567890", "1E400", "1e-400", "NaN", "-Infinity", '"\\ud800"', "-0", "-0.0", "[1e5, 2E-3]",
     '"\\u0000 é \\u00e9 😀"', "0.1000000000000000055511151231257827", "3.141592653589793238462643383279",
-    '{"x": [1, 2.5, {"y": null}]}', "[" * 2000 + "]" * 2000, "", "[1,]", " {} ",
+    '{"x": [1, 2.5, {"y": null}]}', "[" * 2000 + "]" * 2000, "", "[1,]", " {} ", '"\ud800 lone"',
 ])
 def test_loads_reads_what_json_loads_reads(text):
     try:
@@ -204,7 +204,8 @@ def test_loads_reads_what_json_loads_reads(text):
             loads(text)
         return
     assert same(loads(text), expected)
-    assert same(loads(text.encode()), expected)
+    if "\ud800" not in text:  # a lone surrogate has no UTF-8 bytes
+        assert same(loads(text.encode()), expected)
 
 
 @settings(max_examples=300, deadline=None)
