@@ -8,9 +8,10 @@ notification log of this same application.
 from __future__ import annotations
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import JSONTranscoder, Transcoding
+from eventsourcing.persistence import JSONTranscoder, Transcoder, Transcoding
 
 from domain.actor import Actor
+from domain.transcoding import FastJSONTranscoder
 
 
 class ActorAsDict(Transcoding):
@@ -27,6 +28,13 @@ class ActorAsDict(Transcoding):
 class EventStore(Application):
     name = "eoscperf"  # PostgreSQL table prefix and tracking key: never rename
     log_section_size = 500
+
+    def construct_transcoder(self) -> Transcoder:
+        """The library's JSON, written and read by orjson (domain/transcoding.py); the stored bytes
+        are the same, so this is no setting (the library's TRANSCODER_TOPIC is not read)."""
+        transcoder = FastJSONTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

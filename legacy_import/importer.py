@@ -26,12 +26,13 @@ from domain.event_store import EventStore
 from domain.legacy_import import LegacyImport
 from legacy_import.findings import Findings
 from legacy_import.source import LegacySource
-from legacy_import import workers
+from legacy_import import event_writes, workers
 from legacy_import.translation import Translation
 
 # A batch is one transaction of the event store: as many rows as fit these limits. Commits are
-# costly (one costs about as much as 300 rows on SQLite), but the library inserts a batch into
-# PostgreSQL in pipeline mode, which hung here now and then beyond about 5 MB of events.
+# costly (one costs about as much as 300 rows on SQLite). The library's PostgreSQL insert, in
+# pipeline mode, hung here now and then beyond about 5 MB of events; the import writes its own
+# way now (event_writes.py, no pipeline) and keeps the limit: a commit per 2 MB costs little.
 ROWS_PER_BATCH = 5000
 BYTES_PER_BATCH = 2_000_000
 
@@ -194,6 +195,5 @@ class Importer:
         if submits:
             record.submits_dated(dates=submits)
         marker, *dated = [self.mapper.to_stored_event(event) for event in record.collect_events()]
-        positions = self.store.recorder.insert_events([marker, *stored, *dated])
+        outcome.position = event_writes.insert(self.store, [marker, *stored, *dated])
         outcome.events += 1 + following
-        outcome.position = positions[-1]

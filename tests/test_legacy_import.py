@@ -13,6 +13,7 @@ from typing import Iterator
 import falcon.testing
 import psycopg
 import pytest
+from eventsourcing.persistence import IntegrityError, StoredEvent
 from sqlalchemy import select
 
 from domain.legacy_import import ACTOR, IMPORT_ID
@@ -20,6 +21,7 @@ from eosc_perf import cli
 from eosc_perf.embedded import build
 from eosc_perf.history import history_lines
 from eosc_perf.stores import open_event_store
+from legacy_import import event_writes
 from legacy_import.importer import Importer
 from legacy_import.source import LegacySource
 from projections.mail.directory import mail_outbox
@@ -368,3 +370,40 @@ def test_imported_items_take_part_in_commands_as_if_created_here(capsys, tmp_pat
         assert api.get("/users/self", user).json["sub"] == USER
     finally:
         api.service.close()
+
+
+# -- PostgreSQL event store ----------------------------------------------------------------------------
+
+
+def test_an_import_into_postgresql_stores_what_one_into_sqlite_does(tmp_path, mixed):
+    """The import writes PostgreSQL its own way (legacy_import/event_writes.py): the same events
+    in the same order, readable by the library, each batch with its marker."""
+    def imported(store) -> list[tuple]:
+        with LegacySource(mixed) as source:
+            Importer(source, store, "tester", progress=lambda *a, **k: None, rows_per_batch=25).run()
+        # Some events take the import's start as their time (tags no result used): not compared.
+        return [(n.originator_id, n.originator_version, n.topic,
+                 {**json.loads(n.state), "timestamp": None} if n.originator_id != IMPORT_ID else None)
+                for n in store.recorder.select_notifications(start=1, limit=10**9)]
+
+    with restored("") as events_url:
+        into_postgresql = open_event_store(events_url)
+        written = imported(into_postgresql)
+        assert written == imported(open_event_store(f"sqlite:///{tmp_path / 'events.sqlite'}"))
+        record = into_postgresql.repository.get(IMPORT_ID)
+        assert record.completed and sum(1 for event in written if event[0] == IMPORT_ID) > 3  # batch markers
+        again = open_event_store(events_url)  # a second run finds it done and writes nothing
+        with LegacySource(mixed) as source:
+            assert Importer(source, again, "tester", progress=lambda *a, **k: None).run().state == "already imported"
+        assert again.recorder.max_notification_id() == into_postgresql.recorder.max_notification_id()
+
+
+def test_a_batch_written_into_postgresql_is_all_or_nothing():
+    with restored("") as events_url:
+        store = open_event_store(events_url)
+        first = StoredEvent(uuid.uuid4(), 1, "domain.tag:Tag.Created", b'{"a":1}')
+        assert event_writes.insert(store, [first]) == store.recorder.max_notification_id()
+        clash = StoredEvent(first.originator_id, 1, first.topic, b'{"a":2}')
+        with pytest.raises(IntegrityError):  # as the library raises it
+            event_writes.insert(store, [StoredEvent(uuid.uuid4(), 1, first.topic, b"{}"), clash])
+        assert [n.state for n in store.recorder.select_notifications(start=1, limit=10)] == [b'{"a":1}']
