@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from uuid import UUID
 
-from eosc_perf.settings import ConfigurationError, Settings
+from configuration.settings import ConfigurationError, Settings
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -33,7 +33,7 @@ def serve(args: argparse.Namespace) -> None:
 
 
 def dev_token(args: argparse.Namespace) -> None:
-    from eosc_perf.dev_tokens import LocalIssuer
+    from identity.dev_tokens import LocalIssuer
 
     settings = _settings(args)
     if not settings.development:
@@ -46,7 +46,7 @@ def dev_token(args: argparse.Namespace) -> None:
 
 def history(args: argparse.Namespace) -> None:
     from eosc_perf.history import history_lines
-    from eosc_perf.stores import open_event_store
+    from configuration.stores import open_event_store
 
     settings = _settings(args)
     store = open_event_store(settings.event_store, create_tables=False, connection_wait=30)
@@ -58,9 +58,9 @@ def history(args: argparse.Namespace) -> None:
 
 def init(args: argparse.Namespace) -> None:
     """Creates the event-store tables and migrates the read store; safe to re-run."""
-    from projections import read_store
-    from projections.migrations import migrate
-    from eosc_perf.stores import open_event_store
+    from read_model import read_store
+    from read_model.migrations import migrate
+    from configuration.stores import open_event_store
 
     settings = _settings(args)
     open_event_store(settings.event_store, create_tables=True, connection_wait=30)
@@ -89,12 +89,13 @@ def project(args: argparse.Namespace) -> None:
 def verify(args: argparse.Namespace) -> None:
     """Replays every event into a scratch store and compares it with the live read tables,
     and names the events the consumers parked (the replay parks the read model's too)."""
-    from projections import parking, read_store
+    from projections import parking
+    from read_model import read_store
     from projections.bus import relay
-    from projections.migrations import pending
+    from read_model.migrations import pending
     from projections.replay import REPLAY_BATCH, differences, rebuild, scratch_store
     from projections.sources import EventStoreSource
-    from eosc_perf.stores import open_event_store
+    from configuration.stores import open_event_store
 
     settings = _settings(args)
     store = open_event_store(settings.event_store, create_tables=False, connection_wait=30)
@@ -143,7 +144,7 @@ def import_legacy(args: argparse.Namespace) -> None:
 
     from legacy_import.importer import Importer, LegacyImportError
     from legacy_import.source import LegacySource, LegacySourceError
-    from eosc_perf.stores import open_event_store
+    from configuration.stores import open_event_store
 
     settings = _settings(args)
     try:
@@ -184,9 +185,9 @@ def _project_imported(settings: Settings, store, position: int) -> None:
         print(f"the projector (eosc-perf project) folds the new events; the read model has them all when it "
               f"reaches event position {position} (eosc-perf lag)")
         return
-    from projections import read_store
+    from read_model import read_store
     from projections.follower import Follower
-    from projections.migrations import migrate
+    from read_model.migrations import migrate
     from projections.projector import Projector
     from projections.sources import EventStoreSource
 
@@ -280,9 +281,9 @@ def lag(args: argparse.Namespace) -> None:
     """Prints each consumer's position against the head of the event log (and Kafka's offsets)."""
     import json
 
-    from projections import read_store
+    from read_model import read_store
     from projections.bus.lag import lag_report, lines
-    from eosc_perf.stores import open_event_store
+    from configuration.stores import open_event_store
 
     settings = _settings(args)
     bus = _bus(settings) if settings.extra.get("KAFKA_BOOTSTRAP_SERVERS") else None

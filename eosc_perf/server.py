@@ -16,7 +16,7 @@ from typing import Protocol
 
 from waitress.server import create_server
 
-access = logging.getLogger("eosc_perf.access")
+access = logging.getLogger("http_api.access")
 
 
 class Service(Protocol):

@@ -38,7 +38,7 @@ from domain.site import Site
 from domain.tag import Tag
 from domain.unique_key import UniqueKey
 from domain.user import User
-from eosc_perf.errors import ApiError
+from http_api.errors import ApiError
 from legacy_import.findings import Findings
 from legacy_import.schema_check import ResultCheck, described
 

@@ -14,8 +14,9 @@ from typing import Callable, Iterable, Mapping
 from eventsourcing.domain import DomainEventProtocol
 from sqlalchemy.engine import Connection, Engine
 
-from projections import parking, read_store
-from projections.read_model import BULK_HANDLERS, HANDLERS
+from projections import parking
+from read_model import READ_MODEL, read_store
+from read_model.handlers import BULK_HANDLERS, HANDLERS
 
 log = logging.getLogger(__name__)
 
@@ -110,13 +111,13 @@ class PositionedConsumer(ABC):
 
 
 class Projector(PositionedConsumer):
-    """The read model: one handler per event type (projections/read_model/). A run of
+    """The read model: one handler per event type (read_model/). A run of
     consecutive events of a type with a bulk handler (uploads) is folded in one call."""
 
     def __init__(
         self,
         engine: Engine,
-        name: str = "read_model",
+        name: str = READ_MODEL,
         handlers: Mapping[type, Handler] = HANDLERS,
         bulk_handlers: Mapping[type, BulkHandler] = BULK_HANDLERS,
     ):

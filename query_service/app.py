@@ -5,13 +5,13 @@ from __future__ import annotations
 import falcon
 from sqlalchemy.engine import Engine
 
-from eosc_perf import errors
-from eosc_perf.access import RequestGate
-from eosc_perf.api.operations import ROUTES
-from eosc_perf.identity import Identity, TokenVerifier
-from eosc_perf.response_headers import ResponseHeaders
-from eosc_perf.settings import Settings
-from projections import read_store
+from http_api import errors
+from http_api.access import RequestGate
+from http_api.operations import ROUTES
+from identity.tokens import Identity, TokenVerifier
+from http_api.response_headers import ResponseHeaders
+from configuration.settings import Settings
+from read_model import READ_MODEL, read_store
 from query_service.admission import Admission
 from query_service.freshness import MinPosition
 from query_service.request_limits import RequestLimits
@@ -19,8 +19,6 @@ from query_service.response_cache import ResponseCache
 from query_service.resources import catalog, docs, results, users
 from query_service.views import catalog as views
 from query_service.views.users import registration
-
-PROJECTION = "read_model"
 
 
 class ServedByCommandService:
@@ -43,8 +41,7 @@ def create_app(settings: Settings, engine: Engine, verifier: TokenVerifier) -> f
             return registration(conn, identity.sub, identity.iss) is not None
 
     def current_position() -> int:
-        with engine.connect() as conn:
-            return read_store.position(conn, PROJECTION)
+        return read_store.current_position(engine, READ_MODEL)
 
     benchmarks = catalog.CatalogCollection(engine, views.BENCHMARKS)
     sites = catalog.CatalogCollection(engine, views.SITES)

@@ -18,8 +18,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement, Grouping
 
-from eosc_perf import errors
-from projections import read_store
+from http_api import errors
+from read_model import read_store
 from query_service.json_order import ORDER_FUNCTION, sql_order_bytes
 
 OPERATORS = ("==", ">", "<", ">=", "<=")

@@ -27,7 +27,7 @@ from typing import Callable
 
 import falcon
 
-from eosc_perf.api.operations import BY_ROUTE
+from http_api.operations import BY_ROUTE
 
 
 # Bytes an entry holds beyond its key and text: the Entry object, its slot in the dict and its

@@ -12,7 +12,7 @@ import falcon.testing
 import pytest
 
 from eosc_perf.embedded import EmbeddedService, build
-from eosc_perf.settings import Settings
+from configuration.settings import Settings
 from tests.support.fixtures_oidc import oidc_provider  # noqa: F401  (fixture)
 from tests.support.fixtures_registry import container_registry  # noqa: F401  (fixture)
 from tests.support.oidc_provider import LocalOpenIDProvider

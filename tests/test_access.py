@@ -9,7 +9,7 @@ from uuid import uuid4
 
 import pytest
 
-from eosc_perf.api.operations import OPERATIONS, Operation
+from http_api.operations import OPERATIONS, Operation
 from tests.conftest import Api
 from tests.support.items import approve, shared_service, submit_site
 

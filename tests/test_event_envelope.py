@@ -22,7 +22,7 @@ import domain
 from domain.actor import Actor
 from domain.site import Site
 from domain.tag import Tag
-from projections.bus import envelope
+from domain import envelope
 
 
 def event_classes() -> list[type]:

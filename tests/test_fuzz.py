@@ -22,9 +22,9 @@ import requests
 import schemathesis
 from schemathesis.checks import not_a_server_error
 
-from eosc_perf import errors
-from eosc_perf.api.openapi import openapi_document
-from eosc_perf.settings import Limits
+from http_api import errors
+from http_api.openapi import openapi_document
+from configuration.settings import Limits
 from tests.support.items import add_flavor, approve, result_setup, submit_benchmark, submit_site
 from tests.support.served import ServedProcess, dev_token
 
@@ -231,7 +231,7 @@ def test_an_unexpected_error_is_logged_and_answers_the_bare_500(caplog):
     app = falcon.App()
     errors.install(app)
     app.add_route("/broken", Broken())
-    with caplog.at_level(logging.ERROR, logger="eosc_perf.errors"):
+    with caplog.at_level(logging.ERROR, logger="http_api.errors"):
         answer = falcon.testing.TestClient(app).simulate_get("/broken")
     assert answer.status_code == 500
     assert answer.json == {"code": 500, "status": "Internal Server Error"}

@@ -26,8 +26,8 @@ from uuid import uuid4
 import pytest
 
 from domain.actor import Actor
-from eosc_perf.stores import open_event_store
-from projections.bus import envelope
+from configuration.stores import open_event_store
+from domain import envelope
 from projections.bus.broker import BusSettings, ensure_topic, producer
 from tests.conftest import ADMIN_ENTITLEMENT, PROVIDER_TIMEOUT, Api
 from tests.support import catalog, poisons

@@ -19,7 +19,7 @@ from domain.legacy_import import ACTOR, IMPORT_ID
 from eosc_perf import cli
 from eosc_perf.embedded import build
 from eosc_perf.history import history_lines
-from eosc_perf.stores import open_event_store
+from configuration.stores import open_event_store
 from legacy_import.importer import Importer
 from legacy_import.source import LegacySource
 from projections.mail.directory import mail_outbox

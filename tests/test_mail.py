@@ -22,8 +22,8 @@ from projections.bus.lag import LagReport, lines
 from projections.mail import directory
 from projections.mail.directory import mail_outbox
 from projections.mail.messages import Letter
-from projections import read_store
-from projections.migrations import migrate, schema_migrations
+from read_model import read_store
+from read_model.migrations import migrate, schema_migrations
 from projections.replay import scratch_store
 from tests.conftest import ADMIN_ENTITLEMENT, BACKENDS, Api, service_settings
 from tests.support.fixtures_smtp import smtp_sink  # noqa: F401  (fixture)

@@ -11,7 +11,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from eosc_perf.embedded import build
-from eosc_perf.settings import Settings
+from configuration.settings import Settings
 from tests.conftest import service_settings
 
 PAGE = {"page", "per_page"}

@@ -19,15 +19,16 @@ from sqlalchemy import create_engine, select
 
 from domain.actor import Actor
 from domain.event_store import EventStore
-from eosc_perf.settings import Settings
-from eosc_perf.stores import open_event_store
-from projections import parking, read_store
+from configuration.settings import Settings
+from configuration.stores import open_event_store
+from projections import parking
+from read_model import read_store
 from projections.bus.lag import lag_report
-from projections.migrations import migrate
+from read_model.migrations import migrate
 from projections.projector import Projector
 from projections.replay import scratch_store
 from projections.sources import EventStoreSource
-from projections.tables import parked_events, result_numbers, results
+from read_model.tables import parked_events, result_numbers, results
 from tests.conftest import Api, service_settings
 from tests.support import catalog, poisons
 from tests.support.kafka_stack import wait_until

@@ -15,13 +15,13 @@ import pytest
 from sqlalchemy import inspect, select
 from sqlalchemy.engine import Engine
 
-from eosc_perf import documents
-from projections import read_store
-from projections.migrations import migrate
+from http_api import documents
+from read_model import read_store
+from read_model.migrations import migrate
 from projections.projector import Projector
 from projections.replay import READER_ONLY_INDEXES, REPLAY_BATCH, differences, rebuild, scratch_store
 from projections.sources import EventStoreSource
-from projections.tables import results
+from read_model.tables import results
 from tests.conftest import BACKENDS
 from tests.support import catalog
 

@@ -11,7 +11,7 @@ import falcon.testing
 import pytest
 
 from eosc_perf.embedded import build
-from eosc_perf.settings import QueryLimits, Settings
+from configuration.settings import QueryLimits, Settings
 from query_service.json_filters import ARRAY_STEPS
 from tests.conftest import service_settings
 from tests.support import catalog

@@ -8,7 +8,7 @@ import re
 import pytest
 import requests
 
-from eosc_perf.api.operations import OPERATIONS
+from http_api.operations import OPERATIONS
 from tests.support.served import ServedProcess
 
 NO_STORE = "no-store"

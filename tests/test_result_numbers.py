@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from sqlalchemy import delete, event, select, text
 
-from eosc_perf.api.operations import BY_ROUTE
-from eosc_perf.api.requests import parse_query
-from eosc_perf.settings import Limits
-from projections import read_store
-from projections.migrations import migrate, schema_migrations
+from http_api.operations import BY_ROUTE
+from http_api.requests import parse_query
+from configuration.settings import Limits
+from read_model import read_store
+from read_model.migrations import migrate, schema_migrations
 from projections.replay import _rows, differences, rebuild, scratch_store
 from projections.sources import EventStoreSource
-from projections.tables import benchmark_results, result_number_paths, result_numbers
+from read_model.tables import benchmark_results, result_number_paths, result_numbers
 from query_service.views import results as views
 from tests.conftest import service_settings
 from tests.support import catalog

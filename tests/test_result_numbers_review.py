@@ -14,12 +14,12 @@ import pytest
 from sqlalchemy import select
 
 from domain.actor import Actor
-from eosc_perf import errors
-from eosc_perf.api.operations import BY_ROUTE
-from eosc_perf.api.requests import parse_query
-from projections import read_store
-from projections.read_model.numbers import UNSAFE, numbers_of
-from projections.tables import benchmark_results, result_number_paths, result_numbers, results
+from http_api import errors
+from http_api.operations import BY_ROUTE
+from http_api.requests import parse_query
+from read_model import read_store
+from read_model.numbers import UNSAFE, numbers_of
+from read_model.tables import benchmark_results, result_number_paths, result_numbers, results
 from query_service import json_numbers
 from query_service.views import results as views
 from tests.support import catalog

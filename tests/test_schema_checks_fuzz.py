@@ -10,7 +10,7 @@ from uuid import uuid4
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from command_service.services import schemas
-from eosc_perf.errors import ApiError
+from http_api.errors import ApiError
 
 REFS = ["#", "#/properties/a", "#/definitions/x", "#/$defs/x", "#/items/0", "#/type", "#foo", "#/enum", "#/not",
         "#/properties/a/type/0", "#/allOf/0", "#/prefixItems/1", "#/%25", "#/a~2", "%", "x.json", "urn:x",

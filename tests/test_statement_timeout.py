@@ -16,11 +16,11 @@ import falcon.testing
 import pytest
 from sqlalchemy import create_engine, text
 
-from eosc_perf import errors
+from http_api import errors
 from eosc_perf.embedded import build
 from eosc_perf.production import read_engine, serving_engine
-from eosc_perf.settings import QueryLimits
-from projections import read_store
+from configuration.settings import QueryLimits
+from read_model import read_store
 from tests.conftest import BACKENDS, Api, service_settings
 from tests.support import catalog
 from tests.support.catalog import query_string

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from eosc_perf.api.operations import OPERATIONS
+from http_api.operations import OPERATIONS
 from tests.support.served import ServedProcess
 
 CHROMIUM = "/usr/bin/chromium"

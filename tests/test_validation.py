@@ -10,8 +10,8 @@ from uuid import uuid4
 
 import pytest
 
-from eosc_perf.api.operations import BY_ID
-from eosc_perf.settings import Limits
+from http_api.operations import BY_ID
+from configuration.settings import Limits
 from tests.support.items import approve, names, shared_service, submit_benchmark, submit_site
 
 UNKNOWN = ["Unknown field."]

@@ -10,7 +10,7 @@ from domain.flavor import Flavor
 from domain.site import Site
 from domain.tag import Tag
 from domain.user import User
-from eosc_perf import documents
+from http_api import documents
 from command_service.services.results import Uploaded
 
 

@@ -13,7 +13,7 @@ from command_service.image_registry import ImageNotFound, ImageRegistry
 from command_service.resources import answers
 from command_service.services import catalog, schemas
 from command_service.services.session import Commands
-from eosc_perf import errors
+from http_api import errors
 
 
 class BenchmarkChecks:

@@ -17,7 +17,7 @@ from domain.review import APPROVED
 from domain.site import Site
 from domain.tag import Tag
 from domain.user import User
-from eosc_perf import errors
+from http_api import errors
 from command_service.services import liveness, schemas
 from command_service.services.session import Session
 

@@ -23,7 +23,7 @@ from jsonschema.validators import validator_for
 from referencing.exceptions import Unresolvable
 
 from domain.benchmark import Benchmark
-from eosc_perf import errors
+from http_api import errors
 from command_service.services import schema_patterns, schema_references, schema_walk
 
 log = logging.getLogger(__name__)

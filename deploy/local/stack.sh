@@ -80,9 +80,9 @@ up() {
   (cd "$ROOT" && "$BIN/eosc-perf" init >&2)
   cd "$ROOT"
   GUNICORN_BIND="127.0.0.1:$COMMAND_PORT" start command "$BIN/gunicorn" -c deploy/gunicorn/service.py \
-    --name eosc-perf-command command_service.wsgi:app
+    --name eosc-perf-command eosc_perf.command_wsgi:app
   GUNICORN_BIND="127.0.0.1:$QUERY_PORT" start query "$BIN/gunicorn" -c deploy/gunicorn/service.py \
-    --name eosc-perf-query query_service.wsgi:app
+    --name eosc-perf-query eosc_perf.query_wsgi:app
   if [ $kafka = yes ]; then
     start relay "$BIN/eosc-perf" relay
     start projector "$BIN/eosc-perf" project --source kafka

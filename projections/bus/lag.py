@@ -16,7 +16,8 @@ from kafka import TopicPartition
 from sqlalchemy.engine import Engine
 
 from domain.event_store import EventStore
-from projections import parking, read_store
+from projections import parking
+from read_model import read_store
 from projections.bus import broker, relay
 from projections.bus.broker import BusSettings
 from projections.mail import directory

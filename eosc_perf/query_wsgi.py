@@ -1,0 +1,8 @@
+"""Production entry point: `gunicorn eosc_perf.query_wsgi:app` (see deploy/gunicorn/)."""
+
+from eosc_perf import production
+from eosc_perf.apps import build_query_app
+from eosc_perf.wsgi import behind_proxy
+
+_settings = production.settings()
+app = behind_proxy(build_query_app(_settings, production.serving_engine(_settings)))

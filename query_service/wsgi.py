@@ -1,8 +1,0 @@
-"""Production entry point: `gunicorn query_service.wsgi:app` (see deploy/gunicorn/)."""
-
-from eosc_perf import production
-from eosc_perf.wsgi import behind_proxy
-from query_service.app import create_app
-
-_settings = production.settings()
-app = behind_proxy(create_app(_settings, production.serving_engine(_settings), production.token_verifier(_settings)))
