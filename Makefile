@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test venv test-deps clean
+.PHONY: run test lint venv test-deps clean
 
 venv: $(VENV)/.installed
 
@@ -21,7 +21,11 @@ run: venv
 test-deps:
 	deploy/local/install-test-deps.sh
 
-test: venv test-deps
+# Lint only (`ruff check`): the code is formatted by `ruff format` in one commit of its own.
+lint: venv
+	$(BIN)/ruff check .
+
+test: venv test-deps lint
 	$(BIN)/python -m pytest
 
 clean:

@@ -35,13 +35,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import falcon.testing  # noqa: E402
-
 import httpbench  # noqa: E402
+
+from configuration.settings import Settings  # noqa: E402
+from configuration.stores import open_event_store  # noqa: E402
 from eosc_perf.apps import build_command_app, build_query_app  # noqa: E402
 from eosc_perf.embedded import build  # noqa: E402
 from eosc_perf.production import read_engine, token_verifier  # noqa: E402
-from configuration.settings import Settings  # noqa: E402
-from configuration.stores import open_event_store  # noqa: E402
 from eosc_perf.wsgi import reads_and_writes  # noqa: E402
 from tests.support.oidc_provider import LocalOpenIDProvider  # noqa: E402
 

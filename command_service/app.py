@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import falcon
 
+from command_service.image_registry import ImageRegistry
+from command_service.rate_limit import WriteRateLimit
+from command_service.resources import catalog, results, users
+from command_service.services.directory import UserDirectory
+from command_service.services.schemas import ResultValidators
+from command_service.services.session import Commands, Session
+from configuration.settings import Settings
 from domain.event_store import EventStore
 from domain.user import User
 from http_api import errors
 from http_api.access import RequestGate
 from http_api.operations import ROUTES
-from identity.tokens import Identity, TokenVerifier
 from http_api.response_headers import ResponseHeaders
-from configuration.settings import Settings
-from command_service.image_registry import ImageRegistry
-from command_service.rate_limit import WriteRateLimit
-from command_service.resources import catalog, results, users
-from command_service.services.schemas import ResultValidators
-from command_service.services.session import Commands, Session
-from command_service.services.directory import UserDirectory
+from identity.tokens import Identity, TokenVerifier
 
 
 class ServedByQueryService:

@@ -60,7 +60,7 @@ def _registry_url(name: str, entry: str) -> str:
     url = entry if "://" in entry else f"https://{entry}"
     try:
         parts = urlsplit(url)  # raises ValueError for an unclosed IPv6 bracket
-        parts.port  # and for a port that is no number
+        _ = parts.port  # and for a port that is no number
         host = parts.hostname or ""
         well_formed = (parts.scheme in ("http", "https") and re.fullmatch(r"[a-z0-9.-]+|[0-9a-f:.]+", host)
                        and not parts.username and parts.path in ("", "/") and not parts.query and not parts.fragment)

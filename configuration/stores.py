@@ -9,9 +9,9 @@ from urllib.parse import unquote, urlsplit
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 
-from domain.event_store import EventStore
 from configuration.private_files import private_file
 from configuration.settings import ConfigurationError
+from domain.event_store import EventStore
 
 
 def event_store_environment(url: str, *, create_tables: bool = True, connection_wait: int = 3) -> dict[str, str]:

@@ -45,8 +45,8 @@ def dev_token(args: argparse.Namespace) -> None:
 
 
 def history(args: argparse.Namespace) -> None:
-    from eosc_perf.history import history_lines
     from configuration.stores import open_event_store
+    from eosc_perf.history import history_lines
 
     settings = _settings(args)
     store = open_event_store(settings.event_store, create_tables=False, connection_wait=30)
@@ -58,9 +58,9 @@ def history(args: argparse.Namespace) -> None:
 
 def init(args: argparse.Namespace) -> None:
     """Creates the event-store tables and migrates the read store; safe to re-run."""
+    from configuration.stores import open_event_store
     from read_model import read_store
     from read_model.migrations import migrate
-    from configuration.stores import open_event_store
 
     settings = _settings(args)
     open_event_store(settings.event_store, create_tables=True, connection_wait=30)
@@ -89,13 +89,13 @@ def project(args: argparse.Namespace) -> None:
 def verify(args: argparse.Namespace) -> None:
     """Replays every event into a scratch store and compares it with the live read tables,
     and names the events the consumers parked (the replay parks the read model's too)."""
+    from configuration.stores import open_event_store
     from projections import parking
-    from read_model import read_store
     from projections.bus import relay
-    from read_model.migrations import pending
     from projections.replay import REPLAY_BATCH, differences, rebuild, scratch_store
     from projections.sources import EventStoreSource
-    from configuration.stores import open_event_store
+    from read_model import read_store
+    from read_model.migrations import pending
 
     settings = _settings(args)
     store = open_event_store(settings.event_store, create_tables=False, connection_wait=30)
@@ -142,9 +142,9 @@ def import_legacy(args: argparse.Namespace) -> None:
     import psycopg
     from eventsourcing.persistence import PersistenceError
 
+    from configuration.stores import open_event_store
     from legacy_import.importer import Importer, LegacyImportError
     from legacy_import.source import LegacySource, LegacySourceError
-    from configuration.stores import open_event_store
 
     settings = _settings(args)
     try:
@@ -185,11 +185,11 @@ def _project_imported(settings: Settings, store, position: int) -> None:
         print(f"the projector (eosc-perf project) folds the new events; the read model has them all when it "
               f"reaches event position {position} (eosc-perf lag)")
         return
-    from read_model import read_store
     from projections.follower import Follower
-    from read_model.migrations import migrate
     from projections.projector import Projector
     from projections.sources import EventStoreSource
+    from read_model import read_store
+    from read_model.migrations import migrate
 
     engine = read_store.connect(settings.read_store)
     migrate(engine)
@@ -281,9 +281,9 @@ def lag(args: argparse.Namespace) -> None:
     """Prints each consumer's position against the head of the event log (and Kafka's offsets)."""
     import json
 
-    from read_model import read_store
-    from projections.bus.lag import lag_report, lines
     from configuration.stores import open_event_store
+    from projections.bus.lag import lag_report, lines
+    from read_model import read_store
 
     settings = _settings(args)
     bus = _bus(settings) if settings.extra.get("KAFKA_BOOTSTRAP_SERVERS") else None

@@ -9,18 +9,18 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
+from configuration.settings import Settings
+from configuration.stores import open_event_store
 from domain.event_store import EventStore
 from eosc_perf.apps import build_command_app, build_query_app
 from eosc_perf.production import serving_engine, token_verifier
-from configuration.settings import Settings
-from configuration.stores import open_event_store
 from eosc_perf.wsgi import behind_proxy, reads_and_writes
-from read_model import read_store
 from projections.follower import Follower
 from projections.mail.room import MailRoom, open_mail_room
-from read_model.migrations import migrate
 from projections.projector import Projector
 from projections.sources import EventStoreSource
+from read_model import read_store
+from read_model.migrations import migrate
 
 log = logging.getLogger(__name__)
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
+from configuration.settings import Settings
+from configuration.stores import open_event_store
 from domain.event_store import EventStore
 from identity.dev_tokens import LocalIssuer
 from identity.tokens import TokenVerifier
-from configuration.settings import Settings
-from configuration.stores import open_event_store
 from read_model import read_store
 
 

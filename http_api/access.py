@@ -13,12 +13,12 @@ from typing import Callable
 
 import falcon
 
+from configuration.settings import Limits
 from domain.actor import Actor
 from http_api import errors
 from http_api.operations import BY_ROUTE
 from http_api.requests import parse_body, parse_query
 from identity.tokens import Identity, TokenVerifier
-from configuration.settings import Limits
 
 RateLimit = Callable[[Identity], None]  # raises an ApiError (429) when the caller must wait
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from http_api import errors
 from configuration.settings import Limits
+from http_api import errors
 
 RESERVED_SHAPE = frozenset({"_type_", "_data_"})
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
+from configuration.settings import Limits
 from http_api.fields import Field
 from http_api.operations import ANY_OBJECT, OPERATIONS, Operation
-from configuration.settings import Limits
 
 LICENSE_URL = "https://github.com/EOSC-synergy/eosc-perf-backend/blob/main/LICENSE"
 DATETIME = {"type": "string", "format": "date-time", "example": "2024-05-21T07:31:00"}

@@ -8,11 +8,10 @@ from typing import Any
 
 import falcon.uri
 
-from http_api import errors
-from http_api import bounds
+from configuration.settings import Limits
+from http_api import bounds, errors
 from http_api.fields import MISSING, NULL, UNKNOWN, Field, Invalid
 from http_api.operations import ANY_OBJECT, Operation
-from configuration.settings import Limits
 
 
 def query_arguments(query_string: str) -> dict[str, list[str]]:

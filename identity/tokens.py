@@ -28,8 +28,8 @@ import requests
 from jose import jwk, jwt
 from jose.exceptions import JOSEError, JWTError
 
-from identity.dev_tokens import LocalIssuer
 from http_api.errors import unauthenticated
+from identity.dev_tokens import LocalIssuer
 
 log = logging.getLogger(__name__)
 

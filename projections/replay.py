@@ -15,11 +15,10 @@ from uuid import uuid4
 from sqlalchemy import create_engine, event, func, select, text
 from sqlalchemy.engine import Engine
 
-from read_model import read_store
-from read_model.migrations import migrate
 from projections.projector import Projector
 from projections.sources import EventStoreSource
-from read_model import counts
+from read_model import counts, read_store
+from read_model.migrations import migrate
 from read_model.tables import metadata, result_numbers, results
 
 # Columns left out of the comparison: `seq` is storage order, `json` the parsed twin of `json_text`.

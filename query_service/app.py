@@ -5,20 +5,20 @@ from __future__ import annotations
 import falcon
 from sqlalchemy.engine import Engine
 
+from configuration.settings import Settings
 from http_api import errors
 from http_api.access import RequestGate
 from http_api.operations import ROUTES
-from identity.tokens import Identity, TokenVerifier
 from http_api.response_headers import ResponseHeaders
-from configuration.settings import Settings
-from read_model import READ_MODEL, read_store
+from identity.tokens import Identity, TokenVerifier
 from query_service.admission import Admission
 from query_service.freshness import MinPosition
 from query_service.request_limits import RequestLimits
-from query_service.response_cache import ResponseCache
 from query_service.resources import catalog, docs, results, users
+from query_service.response_cache import ResponseCache
 from query_service.views import catalog as views
 from query_service.views.users import registration
+from read_model import READ_MODEL, read_store
 
 
 class ServedByCommandService:

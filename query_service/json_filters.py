@@ -19,8 +19,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement, Grouping
 
 from http_api import errors
-from read_model import read_store
 from query_service.json_order import ORDER_FUNCTION, sql_order_bytes
+from read_model import read_store
 
 OPERATORS = ("==", ">", "<", ">=", "<=")
 TRUE_WORDS = ("true", "True", "TRUE")

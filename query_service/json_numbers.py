@@ -22,16 +22,15 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-
 from typing import Sequence
 
 from sqlalchemy import Select, and_, false, func, intersect, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+from query_service.json_filters import JsonFilter, compare
 from read_model.numbers import kept_path, plain_key
 from read_model.tables import benchmark_results, result_number_paths, result_numbers
-from query_service.json_filters import JsonFilter, compare
 
 # What PostgreSQL's `#>` might read as an array index (strtol: leading spaces, a sign, digits),
 # taken widely: a filter on such a path may reach numbers inside arrays, which are not kept.

@@ -29,7 +29,6 @@ import falcon
 
 from http_api.operations import BY_ROUTE
 
-
 # Bytes an entry holds beyond its key and text: the Entry object, its slot in the dict and its
 # link in the LRU order, its position (tracemalloc: about 220 bytes on CPython 3.11).
 ENTRY_OVERHEAD = 256

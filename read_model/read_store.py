@@ -12,8 +12,7 @@ from sqlalchemy import create_engine, event, select
 from sqlalchemy.engine import Connection, Engine
 
 from configuration.private_files import private_file
-from read_model.tables import metadata, positions
-
+from read_model.tables import positions
 
 # How often SQLite asks whether a statement is past its time: every this many virtual machine
 # instructions (well under a millisecond of work), a cost too small to measure.

@@ -10,8 +10,8 @@ from uuid import uuid4
 import pytest
 
 from http_api.operations import OPERATIONS, Operation
-from tests.conftest import Api
-from tests.support.items import approve, shared_service, submit_site
+from tests.support.api import Api
+from tests.support.catalog import approve, shared_service, submit_site
 
 PROTECTED = [operation for operation in OPERATIONS if operation.access != "public"]
 PUBLIC = [operation for operation in OPERATIONS if operation.access == "public"]

@@ -19,10 +19,10 @@ import pytest
 from eventsourcing.domain import Aggregate
 
 import domain
+from domain import envelope
 from domain.actor import Actor
 from domain.site import Site
 from domain.tag import Tag
-from domain import envelope
 
 
 def event_classes() -> list[type]:

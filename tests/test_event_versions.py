@@ -4,6 +4,7 @@ store written before a change replays into what its readers saw then."""
 from __future__ import annotations
 
 import json
+
 from eventsourcing.persistence import StoredEvent
 
 from domain.actor import Actor

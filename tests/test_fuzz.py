@@ -22,10 +22,10 @@ import requests
 import schemathesis
 from schemathesis.checks import not_a_server_error
 
+from configuration.settings import Limits
 from http_api import errors
 from http_api.openapi import openapi_document
-from configuration.settings import Limits
-from tests.support.items import add_flavor, approve, result_setup, submit_benchmark, submit_site
+from tests.support.catalog import add_flavor, approve, result_setup, submit_benchmark, submit_site
 from tests.support.served import ServedProcess, dev_token
 
 SEED = 20240521

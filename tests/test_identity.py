@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
-import logging
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from identity.dev_tokens import DEV_ISSUER, LocalIssuer
-from http_api.errors import ApiError
-from identity.tokens import ISSUER_UNAVAILABLE, Identity, TokenVerifier
 from configuration.settings import ConfigurationError
-from tests.support.fixtures_oidc import oidc_provider  # noqa: F401  (fixture)
+from http_api.errors import ApiError
+from identity.dev_tokens import DEV_ISSUER, LocalIssuer
+from identity.tokens import ISSUER_UNAVAILABLE, Identity, TokenVerifier
 from tests.support.oidc_provider import LocalOpenIDProvider, with_forged_claims, with_tampered_signature
 
 ADMIN = "urn:mace:egi.eu:group:eosc-perf:role=admin#aai.egi.eu"

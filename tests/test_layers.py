@@ -76,6 +76,18 @@ def test_every_package_of_the_project_has_its_rule():
     assert set(FORBIDDEN) == set(PACKAGES) - {"eosc_perf"}
 
 
+def test_no_test_module_imports_another():
+    """Shared helpers live in tests/support/; a test module (conftest included) is imported by pytest alone."""
+    found = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            found += [f"{path.relative_to(ROOT)} imports {name}" for name in names
+                      if name.startswith(("tests.test_", "tests.conftest"))]
+    assert found == []
+
+
 def test_the_checker_finds_imports_wherever_they_are_written():
     late = "def f():\n    from eosc_perf import production\n"
     plain = "import projections.projector as p\n"

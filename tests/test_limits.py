@@ -15,16 +15,16 @@ from pathlib import Path
 import falcon.testing
 import pytest
 
-from domain.actor import Actor
-from domain.tag import Tag
-from http_api.openapi import openapi_document
-from eosc_perf.embedded import build
-from http_api.errors import ApiError
 from configuration.settings import ConfigurationError, Limits, Settings
 from configuration.stores import open_event_store
+from domain.actor import Actor
 from domain.envelope import MAX_EVENT_BYTES
-from tests.conftest import Api, service_settings
+from domain.tag import Tag
+from eosc_perf.embedded import build
+from http_api.errors import ApiError
+from http_api.openapi import openapi_document
 from tests.support import catalog
+from tests.support.api import Api, service_settings
 
 LIMITS = Limits()
 JSON = {"Content-Type": "application/json"}

@@ -22,12 +22,12 @@ from projections.bus.lag import LagReport, lines
 from projections.mail import directory
 from projections.mail.directory import mail_outbox
 from projections.mail.messages import Letter
+from projections.replay import scratch_store
 from read_model import read_store
 from read_model.migrations import migrate, schema_migrations
-from projections.replay import scratch_store
-from tests.conftest import ADMIN_ENTITLEMENT, BACKENDS, Api, service_settings
-from tests.support.fixtures_smtp import smtp_sink  # noqa: F401  (fixture)
-from tests.support.items import add_flavor, create_tag, result_setup, submit_benchmark, submit_site, upload_result
+from tests.support.api import ADMIN_ENTITLEMENT, BACKENDS, Api, service_settings
+from tests.support.catalog import add_flavor, result_setup, submit_benchmark, submit_site, upload_result
+from tests.support.catalog import tag as create_tag
 from tests.support.smtp_sink import SmtpSink, closed_port
 
 FROM = "perf@example.org"

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.conftest import ADMIN_ENTITLEMENT
+from tests.support.api import ADMIN_ENTITLEMENT
 from tests.support.production_stack import HttpClient, ProductionStack
 
 

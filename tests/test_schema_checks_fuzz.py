@@ -7,7 +7,8 @@ from __future__ import annotations
 import logging
 from uuid import uuid4
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from command_service.services import schemas
 from http_api.errors import ApiError
@@ -91,7 +92,7 @@ def test_no_schema_or_document_fails_the_checks_otherwise_than_with_a_422(schema
     logging.getLogger(schemas.__name__).addHandler(unforeseen)
     try:
         for document in documents:
-            _accepted(lambda: schemas.check_result(document, Benchmark(schema), validators))
+            _accepted(lambda document=document: schemas.check_result(document, Benchmark(schema), validators))
     finally:
         logging.getLogger(schemas.__name__).removeHandler(unforeseen)
     assert unforeseen.records == [], schema

@@ -22,13 +22,13 @@ import falcon.testing
 import pytest
 from jose import jwk
 
+from configuration.stores import open_event_store
 from eosc_perf.apps import build_command_app
 from eosc_perf.embedded import build
 from identity.tokens import ConstructedKeys
-from configuration.stores import open_event_store
 from read_model import read_store
-from tests.conftest import Api, service_settings
 from tests.support import catalog
+from tests.support.api import Api, service_settings
 from tests.support.oidc_provider import LocalOpenIDProvider
 
 TIME_SCHEMA = {"type": "object", "properties": {"time": {"type": "integer"}}, "required": ["time"]}

@@ -6,8 +6,8 @@ import falcon
 
 from command_service.resources import answers
 from command_service.services import users
-from command_service.services.session import Commands
 from command_service.services.directory import UserDirectory
+from command_service.services.session import Commands
 
 
 class Users:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from eventsourcing.domain import Aggregate
 
+from domain import envelope
 from domain.event_store import EventStore
 from http_api import errors
-from domain import envelope
 
 # The envelope's size grows with the digits of its notification id: measured with the largest.
 LARGEST_NOTIFICATION_ID = 2**63 - 1

@@ -9,14 +9,14 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from command_service.services import liveness
+from command_service.services.directory import UserDirectory
+from command_service.services.session import Session
 from domain.actor import Actor
 from domain.errors import NotFound, Refused
 from domain.result import Result
 from domain.user import User
 from identity.tokens import Identity
-from command_service.services import liveness
-from command_service.services.session import Session
-from command_service.services.directory import UserDirectory
 
 NO_EMAIL = "No scope for email in oidc token"
 # One plain address (RFC 5321 dot-atoms, UTF-8 allowed as RFC 6531 does): no display name,

@@ -17,12 +17,12 @@ from sqlalchemy.engine import Engine
 
 from domain.event_store import EventStore
 from projections import parking
-from read_model import read_store
 from projections.bus import broker, relay
 from projections.bus.broker import BusSettings
 from projections.mail import directory
 from projections.mail.mailer import Mailer
 from projections.projector import Projector
+from read_model import read_store
 
 log = logging.getLogger(__name__)
 

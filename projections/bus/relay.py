@@ -36,10 +36,10 @@ from kafka import TopicPartition
 from kafka.errors import KafkaTimeoutError
 from psycopg import sql
 
-from domain.event_store import EventStore
 from configuration.settings import ConfigurationError
 from configuration.stores import event_store_environment
 from domain import envelope
+from domain.event_store import EventStore
 from projections.bus import broker
 from projections.bus.broker import BusSettings
 from projections.parking import ERROR_TEXT

@@ -18,8 +18,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from domain.actor import Actor
 from domain.user import User
-from read_model import read_store
 from projections.mail.messages import Letter
+from read_model import read_store
 from read_model.mail_tables import mail_items, mail_outbox, mail_users
 from read_model.tables import positions
 
