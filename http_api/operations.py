@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from http_api.fields import Field
 
 ANY_OBJECT = "any-object"
-ACCESS_LEVELS = ("public", "token", "user", "admin")
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,6 @@ from read_model import read_store
 
 log = logging.getLogger(__name__)
 
-KAFKA_TIMEOUT_MS = 5_000
-
 
 @dataclass(frozen=True)
 class ConsumerLag:
