@@ -7,7 +7,7 @@ PORT ?= 5000
 HOST ?= 127.0.0.1
 DATA ?= data
 
-.PHONY: run install test venv test-deps clean
+.PHONY: run install test lint venv test-deps clean
 
 # What running needs; `venv` adds what the tests drive.
 install: $(VENV)/.installed-run
@@ -34,7 +34,11 @@ run: install
 test-deps:
 	deploy/local/install-test-deps.sh
 
-test: venv test-deps
+# Lint only (`ruff check`): the code is formatted by `ruff format` in one commit of its own.
+lint: venv
+	$(BIN)/ruff check .
+
+test: venv test-deps lint
 	$(BIN)/python -m pytest
 
 clean:

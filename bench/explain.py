@@ -21,11 +21,12 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import event, select  # noqa: E402
 
-from eosc_perf.api.operations import BY_ROUTE  # noqa: E402
-from eosc_perf.api.requests import parse_query  # noqa: E402
-from projections import read_store  # noqa: E402
-from projections.tables import benchmarks, results  # noqa: E402
-from query_service.views import catalog, results as views  # noqa: E402
+from http_api.operations import BY_ROUTE  # noqa: E402
+from http_api.requests import parse_query  # noqa: E402
+from query_service.views import catalog  # noqa: E402
+from query_service.views import results as views  # noqa: E402
+from read_model import read_store  # noqa: E402
+from read_model.tables import benchmarks, results  # noqa: E402
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from eosc_perf.stores import open_event_store  # noqa: E402
+from configuration.stores import open_event_store  # noqa: E402
 from legacy_import.importer import Importer  # noqa: E402
 from legacy_import.source import LegacySource  # noqa: E402
 from legacy_import.workers import default_workers  # noqa: E402

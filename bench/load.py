@@ -152,7 +152,7 @@ def run_wrk(base_url: str, first_path: str, lua: str, connections: int, threads:
         finished = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60)
     finally:
         os.unlink(script.name)
-    line = next((l for l in finished.stdout.splitlines() if l.startswith("WRKJSON ")), None)
+    line = next((out for out in finished.stdout.splitlines() if out.startswith("WRKJSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk failed: {finished.stdout}\n{finished.stderr}")
     raw = json.loads(line[len("WRKJSON "):])
@@ -295,7 +295,7 @@ def rss_report(pids: list[int]) -> list[dict]:
                 cmdline = Path(f"/proc/{member}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:90]
             except OSError:
                 continue
-            rss_kb = next(int(l.split()[1]) for l in status.splitlines() if l.startswith("VmRSS:"))
+            rss_kb = next(int(row.split()[1]) for row in status.splitlines() if row.startswith("VmRSS:"))
             report.append({"pid": member, "role": "master" if member == pid else "worker",
                            "rss_mb": round(rss_kb / 1024, 1), "command": cmdline})
     return report
@@ -380,7 +380,7 @@ def main() -> None:
             if tool == "wrk":
                 figures = run_wrk(args.url, paths[0], lua_reads(paths), args.connections, args.threads, args.duration)
             else:
-                figures = run_python(args.url, lambda: ("GET", rng.choice(paths), None, {}), args.connections,
+                figures = run_python(args.url, lambda paths=paths: ("GET", rng.choice(paths), None, {}), args.connections,
                                      args.duration)
             if cpu_pids and figures["requests"]:
                 figures["cpu_ms_per_request"] = round((cpu_seconds(cpu_pids) - cpu_before) * 1000 / figures["requests"], 2)
@@ -394,7 +394,7 @@ def main() -> None:
                 figures = run_wrk(args.url, drawn[0][0], lua_writes(drawn, tokens), args.write_connections,
                                   args.threads, args.duration)
             else:
-                def make_write():
+                def make_write(uploads=uploads):
                     path, body = uploads.next()
                     return "POST", path, body, {**httpbench.bearer(rng.choice(tokens)),
                                                 "Content-Type": "application/json"}

@@ -25,7 +25,7 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from eosc_perf.stores import open_event_store  # noqa: E402
+from configuration.stores import open_event_store  # noqa: E402
 from log_transfer.transfer import Moved, export, import_file  # noqa: E402
 
 RUNS = 3

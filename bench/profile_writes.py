@@ -35,17 +35,14 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import falcon.testing  # noqa: E402
-
 import httpbench  # noqa: E402
-import command_service.app  # noqa: E402
-import query_service.app  # noqa: E402
+
+from configuration.settings import Settings  # noqa: E402
+from configuration.stores import open_event_store  # noqa: E402
+from eosc_perf.apps import build_command_app, build_query_app  # noqa: E402
 from eosc_perf.embedded import build  # noqa: E402
 from eosc_perf.production import read_engine, token_verifier  # noqa: E402
-from eosc_perf.settings import Settings  # noqa: E402
-from eosc_perf.stores import open_event_store  # noqa: E402
 from eosc_perf.wsgi import reads_and_writes  # noqa: E402
-from projections.lookups import Lookups  # noqa: E402
-from projections.sources import EventStoreSource  # noqa: E402
 from tests.support.oidc_provider import LocalOpenIDProvider  # noqa: E402
 
 
@@ -84,10 +81,8 @@ def main() -> None:
                                          data_dir=Path(scratch), **common)
             store, engine = open_event_store(settings.event_store, create_tables=False), read_engine(settings)
             verifier = token_verifier(settings)
-            commands = command_service.app.create_app(
-                settings, store, verifier, lookups=Lookups(engine, EventStoreSource(store).head)
-            )
-            app, close = reads_and_writes(query_service.app.create_app(settings, engine, verifier), commands), engine.dispose
+            commands = build_command_app(settings, store, engine, verifier=verifier)
+            app, close = reads_and_writes(build_query_app(settings, engine, verifier=verifier), commands), engine.dispose
         client = falcon.testing.TestClient(app)
         tokens = [provider.mint(f"profile-writer-{n}", email=f"profile-writer-{n}@example.org") for n in range(4)]
         for token in tokens:  # 409: registered by an earlier run against the same store

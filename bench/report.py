@@ -23,7 +23,7 @@ def main() -> None:
             if line.strip():
                 record = json.loads(line)
                 records[(record.get("label", ""), record["scenario"])] = record
-    labels = sorted({label for label, _ in records}, key=lambda l: (l.split("-")[0], int(l.split("-")[-1])))
+    labels = sorted({label for label, _ in records}, key=lambda label: (label.split("-")[0], int(label.split("-")[-1])))
     print("| label | results | " + " | ".join(f"({s}) req/s · p50 · p99 ms" if s != "write" else "write/s · p50 · p99 ms"
                                           for s in SCENARIOS) + " | load avg |")
     print("|---|---|" + "---|" * len(SCENARIOS) + "---|")

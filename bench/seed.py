@@ -30,10 +30,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import dataset  # noqa: E402
 from eventsourcing.application import AggregateNotFoundError  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-import dataset  # noqa: E402
+from configuration.stores import open_event_store  # noqa: E402
 from domain import benchmark as benchmarks  # noqa: E402
 from domain import flavor as flavors  # noqa: E402
 from domain.actor import Actor  # noqa: E402
@@ -45,12 +46,11 @@ from domain.site import Site  # noqa: E402
 from domain.tag import Tag  # noqa: E402
 from domain.unique_key import UniqueKey  # noqa: E402
 from domain.user import User  # noqa: E402
-from eosc_perf.stores import open_event_store  # noqa: E402
-from projections import read_store  # noqa: E402
-from projections.migrations import migrate  # noqa: E402
 from projections.projector import Projector  # noqa: E402
 from projections.sources import EventStoreSource  # noqa: E402
-from projections.tables import results as results_table  # noqa: E402
+from read_model import read_store  # noqa: E402
+from read_model.migrations import migrate  # noqa: E402
+from read_model.tables import results as results_table  # noqa: E402
 
 BENCH_ISSUER = "https://bench.eosc-perf.invalid/oidc"
 UPLOADER = Actor("bench-uploader", BENCH_ISSUER)

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import falcon
 
-from domain import errors as domain_errors
-from domain.event_store import EventStore
-from domain.user import User
-from eosc_perf import errors
-from eosc_perf.access import RequestGate
-from eosc_perf.api.operations import ROUTES
-from eosc_perf.identity import Identity, TokenVerifier
-from eosc_perf.response_headers import ResponseHeaders
-from eosc_perf.settings import Settings
 from command_service.image_registry import ImageRegistry
 from command_service.rate_limit import WriteRateLimit
 from command_service.resources import catalog, results, users
+from command_service.services.directory import UserDirectory
 from command_service.services.schemas import ResultValidators
 from command_service.services.session import Commands, Session
-from projections.lookups import Lookups
+from configuration.settings import Settings
+from domain.event_store import EventStore
+from domain.user import User
+from http_api import errors
+from http_api.access import RequestGate
+from http_api.operations import ROUTES
+from http_api.response_headers import ResponseHeaders
+from identity.tokens import Identity, TokenVerifier
 from observability.http_layer import RouteTemplate, observed
 
 
@@ -26,25 +25,12 @@ class ServedByQueryService:
     """Paths whose only methods are reads: any write method on them is a 405."""
 
 
-def _domain_error(req, resp, error: domain_errors.DomainError, params) -> None:
-    status = {
-        domain_errors.NotFound: 404,
-        domain_errors.Conflict: 409,
-        domain_errors.Refused: 422,
-        domain_errors.Forbidden: 403,
-    }
-    if isinstance(error, domain_errors.NotOwner):
-        errors.render(req, resp, errors.abort(403), params)
-    else:
-        errors.render(req, resp, errors.message(status[type(error)], error.message), params)
-
-
 def create_app(
     settings: Settings,
     store: EventStore,
     verifier: TokenVerifier,
     *,
-    lookups: Lookups,
+    directory: UserDirectory,
     on_saved=lambda position: None,
 ):
     """The WSGI app: the routes, wrapped in observability.http_layer (GET /metrics, request logs)."""
@@ -63,7 +49,7 @@ def create_app(
     flavor_item = catalog.FlavorItem(commands)
     result_item = results.ResultItem(commands)
     claim_item = results.ClaimItem(commands)
-    user_commands = users.Users(commands, lookups)
+    user_commands = users.Users(commands, directory)
     table = {
         "/benchmarks": (catalog.BenchmarkCollection(commands, checks), None),
         "/benchmarks/{benchmark_id:uuid}": (benchmark_item, None),
@@ -99,7 +85,6 @@ def create_app(
     app = falcon.App(middleware=[RouteTemplate(), ResponseHeaders(), gate])
     app.req_options.strip_url_path_trailing_slash = False
     errors.install(app)
-    app.add_error_handler(domain_errors.DomainError, _domain_error)
     read_only = ServedByQueryService()
     for route in ROUTES:
         resource, suffix = table.get(route, (read_only, None))

@@ -17,8 +17,8 @@ import threading
 import time
 from typing import Callable
 
-from eosc_perf.errors import ApiError
-from eosc_perf.identity import Identity
+from http_api.errors import ApiError
+from identity.tokens import Identity
 
 FORGET_ABOVE = 10_000  # tracked users; above it the idle ones (full buckets) are forgotten
 

@@ -28,3 +28,8 @@ class NotOwner(DomainError):
 
     def __init__(self):
         super().__init__("Forbidden")
+
+
+class Unavailable(DomainError):
+    """A part the command depends on cannot answer yet (the read model is catching up): 503,
+    to be retried shortly."""

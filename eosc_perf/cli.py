@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from uuid import UUID
 
-from eosc_perf.settings import ConfigurationError, Settings
+from configuration.settings import ConfigurationError, Settings
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -36,7 +36,7 @@ def serve(args: argparse.Namespace) -> None:
 
 
 def dev_token(args: argparse.Namespace) -> None:
-    from eosc_perf.dev_tokens import LocalIssuer
+    from identity.dev_tokens import LocalIssuer
 
     settings = _settings(args)
     if not settings.development:
@@ -48,8 +48,8 @@ def dev_token(args: argparse.Namespace) -> None:
 
 
 def history(args: argparse.Namespace) -> None:
+    from configuration.stores import open_event_store
     from eosc_perf.history import history_documents, history_lines
-    from eosc_perf.stores import open_event_store
 
     settings = _settings(args)
     store = open_event_store(settings.event_store, create_tables=False, connection_wait=30)
@@ -61,9 +61,9 @@ def history(args: argparse.Namespace) -> None:
 
 def init(args: argparse.Namespace) -> None:
     """Creates the event-store tables and migrates the read store; safe to re-run."""
-    from projections import read_store
-    from projections.migrations import migrate
-    from eosc_perf.stores import open_event_store
+    from configuration.stores import open_event_store
+    from read_model import read_store
+    from read_model.migrations import migrate
 
     settings = _settings(args)
     open_event_store(settings.event_store, create_tables=True, connection_wait=30)
@@ -126,12 +126,13 @@ SHOWN_ROWS = 20  # differing rows `verify` names per table
 def verify(args: argparse.Namespace) -> None:
     """Replays every event into a scratch store and compares it with the live read tables,
     and names the events the consumers parked (the replay parks the read model's too)."""
-    from projections import parking, read_store
+    from configuration.stores import open_event_store
+    from projections import parking
     from projections.bus import relay
-    from projections.migrations import pending
     from projections.replay import REPLAY_BATCH, compare, differing_rows, rebuild, scratch_store, snapshot
     from projections.sources import EventStoreSource
-    from eosc_perf.stores import open_event_store
+    from read_model import read_store
+    from read_model.migrations import pending
 
     settings = _settings(args)
     store = open_event_store(settings.event_store, create_tables=False, connection_wait=30)
@@ -197,9 +198,9 @@ def import_legacy(args: argparse.Namespace) -> None:
     import psycopg
     from eventsourcing.persistence import PersistenceError
 
+    from configuration.stores import open_event_store
     from legacy_import.importer import Importer, LegacyImportError
     from legacy_import.source import LegacySource, LegacySourceError
-    from eosc_perf.stores import open_event_store
 
     settings = _settings(args)
     try:
@@ -235,8 +236,8 @@ def import_legacy(args: argparse.Namespace) -> None:
 
 def export_log(args: argparse.Namespace) -> None:
     """Writes the event log (after --since) to a file of JSON lines, or to stdout for `-`."""
+    from configuration.stores import open_event_store
     from log_transfer.transfer import export
-    from eosc_perf.stores import open_event_store
 
     if args.since < 0:
         raise ConfigurationError(f"--since takes an event position (0 or more), not {args.since}")
@@ -256,12 +257,12 @@ def import_log(args: argparse.Namespace) -> None:
     import psycopg
     from eventsourcing.persistence import PersistenceError
 
-    from projections import read_store
-    from projections.migrations import migrate
-    from projections.projector import Projector
+    from configuration.stores import open_event_store
     from log_transfer.file_format import ExportFileError
     from log_transfer.transfer import ImportRefused, import_file
-    from eosc_perf.stores import open_event_store
+    from projections.projector import Projector
+    from read_model import read_store
+    from read_model.migrations import migrate
 
     settings = _settings(args)
     engine = read_store.connect(settings.read_store)
@@ -290,11 +291,11 @@ def _project_imported(settings: Settings, store, position: int) -> None:
         print(f"the projector (eosc-perf project) folds the new events; the read model has them all when it "
               f"reaches event position {position} (eosc-perf lag)")
         return
-    from projections import read_store
     from projections.follower import Follower
-    from projections.migrations import migrate
     from projections.projector import Projector
     from projections.sources import EventStoreSource
+    from read_model import read_store
+    from read_model.migrations import migrate
 
     engine = read_store.connect(settings.read_store)
     migrate(engine)
@@ -388,9 +389,9 @@ def lag(args: argparse.Namespace) -> None:
     """Prints each consumer's position against the head of the event log (and Kafka's offsets)."""
     import json
 
-    from projections import read_store
+    from configuration.stores import open_event_store
     from projections.bus.lag import lag_report, lines
-    from eosc_perf.stores import open_event_store
+    from read_model import read_store
 
     settings = _settings(args)
     bus = _bus(settings) if settings.extra.get("KAFKA_BOOTSTRAP_SERVERS") else None

@@ -9,20 +9,18 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
+from configuration.settings import Settings
+from configuration.stores import open_event_store
 from domain.event_store import EventStore
+from eosc_perf.apps import build_command_app, build_query_app
 from eosc_perf.production import serving_engine, token_verifier
-from eosc_perf.settings import Settings
-from eosc_perf.stores import open_event_store
 from eosc_perf.wsgi import behind_proxy, reads_and_writes
-from projections import read_store
 from projections.follower import Follower
-from projections.lookups import Lookups
 from projections.mail.room import MailRoom, open_mail_room
-from projections.migrations import migrate
 from projections.projector import Projector
 from projections.sources import EventStoreSource
-import command_service.app
-import query_service.app
+from read_model import read_store
+from read_model.migrations import migrate
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +64,8 @@ def build(settings: Settings) -> EmbeddedService:
         finally:
             mail.wake.set()
 
-    commands = command_service.app.create_app(
-        settings, store, verifier, lookups=Lookups(reads, source.head), on_saved=on_saved
-    )
-    queries = query_service.app.create_app(settings, reads, verifier, head=source.head)
+    commands = build_command_app(settings, store, reads, verifier=verifier, on_saved=on_saved)
+    queries = build_query_app(settings, reads, verifier=verifier, head=source.head)
     stop = threading.Event()
     mail.start(stop)
     return EmbeddedService(behind_proxy(reads_and_writes(queries, commands)), store, projection, reads, stop, mail)

@@ -10,7 +10,7 @@ from uuid import UUID
 from eventsourcing.utils import get_topic
 
 from domain.event_store import EventStore
-from eosc_perf import documents
+from http_api import documents
 
 HIDDEN_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic", "actor"}
 

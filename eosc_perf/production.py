@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
+from configuration.settings import Settings
+from configuration.stores import open_event_store
 from domain.event_store import EventStore
-from eosc_perf.dev_tokens import LocalIssuer
-from eosc_perf.identity import TokenVerifier
-from eosc_perf.settings import Settings
-from eosc_perf.stores import open_event_store
-from projections import read_store
+from identity.dev_tokens import LocalIssuer
+from identity.tokens import TokenVerifier
+from read_model import read_store
 
 
 def settings() -> Settings:

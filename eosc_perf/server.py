@@ -15,7 +15,7 @@ from typing import Protocol
 
 from waitress.server import create_server
 
-from eosc_perf.settings import ConfigurationError
+from configuration.settings import ConfigurationError
 
 
 class Service(Protocol):

@@ -24,9 +24,9 @@ from eventsourcing.application import AggregateNotFoundError
 
 from domain.event_store import EventStore
 from domain.legacy_import import LegacyImport
+from legacy_import import event_writes, workers
 from legacy_import.findings import Findings
 from legacy_import.source import LegacySource
-from legacy_import import event_writes, workers
 from legacy_import.translation import Translation
 
 # A batch is one transaction of the event store: as many rows as fit these limits. Commits are

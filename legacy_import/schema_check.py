@@ -18,9 +18,9 @@ from typing import Callable
 import fastjsonschema
 
 from command_service.services import schemas
+from configuration.settings import Settings
 from domain.benchmark import Benchmark
-from eosc_perf.errors import ApiError
-from eosc_perf.settings import Settings
+from http_api.errors import ApiError
 
 # Keywords whose meaning is the same from draft 6 to 2020-12 (and in fastjsonschema's draft 7).
 # Names outside every draft (e.g. `suggestToUser`) are annotations to both validators.

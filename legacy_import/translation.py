@@ -34,11 +34,11 @@ from domain.legacy_import import ACTOR
 from domain.result import Result
 from domain.review import APPROVED, ON_REVIEW, ReviewedItem
 from domain.site import Site
-from domain.transcoding import loads
 from domain.tag import Tag
+from domain.transcoding import loads
 from domain.unique_key import UniqueKey
 from domain.user import User
-from eosc_perf.errors import ApiError
+from http_api.errors import ApiError
 from legacy_import.findings import Findings
 from legacy_import.schema_check import ResultCheck, described
 

@@ -5,7 +5,7 @@
     …
     {"end": true, "events": 1234, "sha256": "<hex digest of every line above, newlines included>"}
 
-The envelope (projections/bus/envelope.py) is for readers: the event as the current code
+The envelope (domain/envelope.py) is for readers: the event as the current code
 decodes it. A restore uses only the stored form next to it: the topic and the state bytes as
 stored (they carry the event's time), under the notification id, aggregate id and version. An
 event this code cannot decode keeps its stored form, with its envelope's decoded parts null.
@@ -24,7 +24,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import Mapper, Notification, StoredEvent
 
-from projections.bus.envelope import envelope_bytes, to_bytes
+from domain.envelope import envelope_bytes, to_bytes
 
 FORMAT = "eosc-perf-event-log"
 FORMAT_VERSION = 1

@@ -37,7 +37,7 @@ def _id(originator_id) -> str:
 
 def _postgres(recorder: PostgresApplicationRecorder, events: Sequence[Numbered]) -> None:
     """COPY streams the rows: outside psycopg's pipeline mode, which hangs on events of some MiB
-    (see eosc_perf/stores.py). The table lock and the notification are the recorder's own."""
+    (see configuration/stores.py). The table lock and the notification are the recorder's own."""
     schema, table = recorder.datastore.schema, recorder.events_table_name
     copy = SQL("COPY {}.{} (notification_id, originator_id, originator_version, topic, state) FROM STDIN").format(
         Identifier(schema), Identifier(table))

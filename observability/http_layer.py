@@ -16,7 +16,7 @@ from typing import Iterable
 from observability import exposition, metrics
 from observability.logs import REQUEST_ID
 
-access = logging.getLogger("eosc_perf.access")
+access = logging.getLogger("http_api.access")
 
 ROUTE_KEY = "observability.route"
 UNMATCHED = "unmatched"  # no route, or refused before routing

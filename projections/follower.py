@@ -41,8 +41,3 @@ class Follower:
             except Exception:  # keep following; the failed batch is retried next round
                 log.exception("consumer %s failed; retrying", type(self.consumer).__name__)
             stop.wait(interval)
-
-    def start(self, stop: threading.Event, interval: float = 0.5) -> threading.Thread:
-        thread = threading.Thread(target=self.run, args=(stop, interval), daemon=True, name="follower")
-        thread.start()
-        return thread

@@ -26,7 +26,7 @@ from eventsourcing.utils import get_topic
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from projections.tables import parked_events
+from read_model.tables import parked_events
 
 log = logging.getLogger(__name__)
 

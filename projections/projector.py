@@ -15,8 +15,9 @@ from eventsourcing.domain import DomainEventProtocol
 from sqlalchemy.engine import Connection, Engine
 
 from observability import metrics
-from projections import parking, read_store
-from projections.read_model import BULK_HANDLERS, HANDLERS
+from projections import parking
+from read_model import READ_MODEL, read_store
+from read_model.handlers import BULK_HANDLERS, HANDLERS
 
 log = logging.getLogger(__name__)
 
@@ -112,11 +113,10 @@ class PositionedConsumer(ABC):
             self.handle(conn, notification_id, event)
 
 
-READ_MODEL = "read_model"  # the read model's row in `positions`
 
 
 class Projector(PositionedConsumer):
-    """The read model: one handler per event type (projections/read_model/). A run of
+    """The read model: one handler per event type (read_model/). A run of
     consecutive events of a type with a bulk handler (uploads) is folded in one call."""
 
     def __init__(

@@ -15,12 +15,11 @@ from uuid import uuid4
 from sqlalchemy import create_engine, event, func, select, text
 from sqlalchemy.engine import Connection, Engine
 
-from projections import read_store
-from projections.migrations import migrate
-from projections.projector import READ_MODEL, Projector
+from projections.projector import Projector
 from projections.sources import EventStoreSource
-from projections.read_model import counts
-from projections.tables import metadata, result_numbers, results
+from read_model import READ_MODEL, counts, read_store
+from read_model.migrations import migrate
+from read_model.tables import metadata, result_numbers, results
 
 # Columns left out of the comparison: `seq` is storage order, `json` the parsed twin of `json_text`.
 IGNORED_COLUMNS = {"results": {"seq", "json"}, "result_numbers": {"seq"}}

@@ -1,6 +1,6 @@
 """What a read passes before its handler runs, in this order:
 
-1. the request gate (eosc_perf/access.py): the operation, the caller's access level (401/403),
+1. the request gate (http_api/access.py): the operation, the caller's access level (401/403),
    the arguments (422/400), as the contract orders them;
 2. the request limits (request_limits.py): how much the read asks for (422);
 3. the wait for the event position it names (freshness.py): only now may it hold a thread.
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import falcon
 
-from eosc_perf import errors
-from eosc_perf.access import RequestGate
+from http_api import errors
+from http_api.access import RequestGate
 from query_service.freshness import MinPosition
 from query_service.request_limits import RequestLimits
 

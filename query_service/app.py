@@ -7,24 +7,22 @@ from typing import Callable
 import falcon
 from sqlalchemy.engine import Engine
 
-from eosc_perf import errors
-from eosc_perf.access import RequestGate
-from eosc_perf.api.operations import ROUTES
-from eosc_perf.identity import Identity, TokenVerifier
-from eosc_perf.response_headers import ResponseHeaders
-from eosc_perf.settings import Settings
-from projections import read_store
+from configuration.settings import Settings
+from http_api import errors
+from http_api.access import RequestGate
+from http_api.operations import ROUTES
+from http_api.response_headers import ResponseHeaders
+from identity.tokens import Identity, TokenVerifier
+from observability.http_layer import RouteTemplate, observed
+from observability.metrics import Positions
 from query_service.admission import Admission
 from query_service.freshness import MinPosition
 from query_service.request_limits import RequestLimits
-from query_service.response_cache import ResponseCache
 from query_service.resources import catalog, docs, results, users
+from query_service.response_cache import ResponseCache
 from query_service.views import catalog as views
 from query_service.views.users import registration
-from observability.http_layer import RouteTemplate, observed
-from observability.metrics import Positions
-
-PROJECTION = "read_model"
+from read_model import READ_MODEL, read_store
 
 
 class ServedByCommandService:
@@ -49,8 +47,7 @@ def create_app(settings: Settings, engine: Engine, verifier: TokenVerifier, head
             return registration(conn, identity.sub, identity.iss) is not None
 
     def current_position() -> int:
-        with engine.connect() as conn:
-            return read_store.position(conn, PROJECTION)
+        return read_store.current_position(engine, READ_MODEL)
 
     benchmarks = catalog.CatalogCollection(engine, views.BENCHMARKS)
     sites = catalog.CatalogCollection(engine, views.SITES)
@@ -110,4 +107,4 @@ def create_app(settings: Settings, engine: Engine, verifier: TokenVerifier, head
     app.add_route("/api-spec.json", docs.ApiSpec(settings.backend_route, settings.limits))
     app.add_route("/", docs.SwaggerUI())
     app.add_route("/swagger-ui/{name}", docs.SwaggerAssets())
-    return observed(app, "query", [Positions({PROJECTION: current_position}, head)])
+    return observed(app, "query", [Positions({READ_MODEL: current_position}, head)])

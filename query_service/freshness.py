@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from typing import Callable
 from urllib.parse import parse_qsl, urlencode
 
 import falcon
 
-from eosc_perf import errors
+from http_api import errors
+from read_model.read_store import wait_for_position
 
 PARAMETER = "min_position"
 POSITION = re.compile(r"[0-9]{1,19}")
@@ -82,15 +82,8 @@ class MinPosition:
         if not self.waiting.acquire(blocking=False):
             raise too_many_waiting()
         try:
-            self._wait(wanted)
+            if not wait_for_position(self.current_position, wanted, self.wait_seconds):
+                raise not_reached(wanted)
         finally:
             self.waiting.release()
 
-    def _wait(self, wanted: int) -> None:
-        deadline = time.monotonic() + self.wait_seconds
-        pause = 0.002
-        while self.current_position() < wanted:
-            if time.monotonic() >= deadline:
-                raise not_reached(wanted)
-            time.sleep(pause)
-            pause = min(pause * 2, 0.05)

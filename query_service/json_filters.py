@@ -18,9 +18,9 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement, Grouping
 
-from eosc_perf import errors
-from projections import read_store
+from http_api import errors
 from query_service.json_order import ORDER_FUNCTION, sql_order_bytes
+from read_model import read_store
 
 OPERATORS = ("==", ">", "<", ">=", "<=")
 TRUE_WORDS = ("true", "True", "TRUE")

@@ -1,5 +1,5 @@
 """Number filters and numeric sorts on JSON paths, answered through the index of
-`result_numbers` (kept by the projector: projections/read_model/numbers.py) when that gives
+`result_numbers` (kept by the projector: read_model/numbers.py) when that gives
 exactly what the per-row JSON expressions of json_filters.py give. Each function returns None
 otherwise, and the caller keeps those expressions.
 
@@ -22,16 +22,15 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-
 from typing import Sequence
 
 from sqlalchemy import Select, and_, false, func, intersect, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from projections.read_model.numbers import kept_path, plain_key
-from projections.tables import benchmark_results, result_number_paths, result_numbers
 from query_service.json_filters import JsonFilter, compare
+from read_model.numbers import kept_path, plain_key
+from read_model.tables import benchmark_results, result_number_paths, result_numbers
 
 # What PostgreSQL's `#>` might read as an array index (strtol: leading spaces, a sign, digits),
 # taken widely: a filter on such a path may reach numbers inside arrays, which are not kept.

@@ -12,8 +12,8 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from eosc_perf import errors
-from projections.tables import STATUS
+from http_api import errors
+from read_model.tables import STATUS
 
 SORT_HINT = "Use '+' (send %2B) or '-' before a field name, comma separated, e.g. sort_by=%2Bname,-upload_datetime"
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from eosc_perf import errors
-from eosc_perf.settings import QueryLimits
+from configuration.settings import QueryLimits
+from http_api import errors
 from query_service.listing import sort_keys
 
 

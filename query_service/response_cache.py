@@ -27,8 +27,7 @@ from typing import Callable
 
 import falcon
 
-from eosc_perf.api.operations import BY_ROUTE
-
+from http_api.operations import BY_ROUTE
 
 # Bytes an entry holds beyond its key and text: the Entry object, its slot in the dict and its
 # link in the LRU order, its position (tracemalloc: about 220 bytes on CPython 3.11).

@@ -3,34 +3,59 @@ provider for tokens, and callers of each class the contract distinguishes."""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import falcon.testing
 import pytest
 
-from eosc_perf.embedded import EmbeddedService, build
-from eosc_perf.settings import Settings
-from tests.support.fixtures_oidc import oidc_provider  # noqa: F401  (fixture)
-from tests.support.fixtures_registry import container_registry  # noqa: F401  (fixture)
+from eosc_perf.embedded import build
+from tests.support.api import (
+    ADMIN_ENTITLEMENT,
+    BACKENDS,
+    CLIENT_ID,
+    NO_WRITE_LIMIT,
+    PROVIDER_TIMEOUT,
+    Api,
+    Callers,
+    service_settings,
+)
 from tests.support.oidc_provider import LocalOpenIDProvider
 from tests.support.production_stack import HttpClient, ProductionStack
 
-ADMIN_ENTITLEMENT = "urn:mace:egi.eu:group:eosc-perf:role=admin"
-# The services under test accept only tokens issued for this client (OIDC_CLIENT_IDS), and the
-# provider of the API tests mints its tokens for it unless a test says otherwise.
-CLIENT_ID = "eosc-perf-tests"
-# The suite's callers write far faster than people do (hundreds of writes a minute by one user):
-# the write rate limit is off here, and its own tests (test_rate_limit.py) set one.
-NO_WRITE_LIMIT = 0
-# The local provider answers from a thread of a busy test process; a loaded CI machine has made
-# its discovery document take longer than the production default of 1.2 s.
-PROVIDER_TIMEOUT = 15.0
-# The API tests run against each deployment: the embedded default (in-process, SQLite) and the
-# production topology (PostgreSQL, gunicorn services, projector, nginx) over real HTTP.
-BACKENDS = os.environ.get("EOSC_PERF_TEST_BACKENDS", "embedded,postgres").split(",")
+# Fixtures of the local fakes, for every test module that names them.
+pytest_plugins = [
+    "tests.support.fixtures_oidc",
+    "tests.support.fixtures_registry",
+    "tests.support.fixtures_smtp",
+    "tests.support.log_stores",  # `source` (an exported log) and `target` (an empty store of each kind)
+]
+
+# The fixtures that start parts outside this process: PostgreSQL, gunicorn and nginx (and Kafka)
+# for the stacks; a served `eosc-perf serve` for the others (test_served_process, test_fuzz, and
+# Chromium with it in test_swagger_ui).
+STACK_FIXTURES = {"production_stack", "kafka_stack", "checked_stack", "serve", "fuzzed", "rendering"}
+
+
+def needs_stack(item: pytest.Item) -> bool:
+    """Whether a test runs against the production topology: through a fixture that starts it, or
+    as the `postgres` variant of a test parametrized by backend (which asks for the stack inside)."""
+    if STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    for value in params.values():
+        values = value if isinstance(value, tuple) else (value,)
+        if "postgres" in values:
+            return True
+    return False
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`pytest -m "not stack"`: the tests that need no PostgreSQL, Kafka, nginx, gunicorn, Chromium
+    or served `eosc-perf` process. A test that starts one itself says so with `@pytest.mark.stack`."""
+    for item in items:
+        if needs_stack(item):
+            item.add_marker(pytest.mark.stack)
 
 
 @pytest.fixture(scope="session")
@@ -38,57 +63,6 @@ def identity_provider() -> Iterator[LocalOpenIDProvider]:
     """One OpenID provider for the API tests (the identity tests use their own per test)."""
     with LocalOpenIDProvider(audience=CLIENT_ID) as provider:
         yield provider
-
-
-def service_settings(data_dir: Path, provider: LocalOpenIDProvider, **overrides) -> Settings:
-    return Settings.from_env(
-        {},
-        mode="production",
-        data_dir=data_dir,
-        trusted_op_list=(provider.issuer,),
-        oidc_client_ids=(CLIENT_ID,),
-        admin_entitlements=(ADMIN_ENTITLEMENT,),
-        **{"write_rate_per_minute": NO_WRITE_LIMIT, "oidc_timeout": PROVIDER_TIMEOUT, **overrides},
-    )
-
-
-@dataclass
-class Api:
-    """A deployment of the service behind a test client, with tokens for each class of caller.
-    `service` is the in-process EmbeddedService, or None for the production topology."""
-
-    service: EmbeddedService | None
-    client: falcon.testing.TestClient | HttpClient
-    provider: LocalOpenIDProvider
-
-    def token(self, sub: str, *, admin: bool = False, email: str | None = None, **claims) -> str:
-        entitlements = (ADMIN_ENTITLEMENT,) if admin else ()
-        return self.provider.mint(sub, email=email or f"{sub}@example.org", entitlements=entitlements, **claims)
-
-    def headers(self, token: str | None) -> dict:
-        return {"Authorization": f"Bearer {token}"} if token else {}
-
-    def register(self, sub: str, *, admin: bool = False) -> str:
-        token = self.token(sub, admin=admin)
-        answer = self.client.simulate_post("/users:register", headers=self.headers(token))
-        assert answer.status_code == 201, answer.text
-        return token
-
-    def request(self, method: str, path: str, token: str | None = None, **kwargs) -> falcon.testing.Result:
-        headers = {**self.headers(token), **kwargs.pop("headers", {})}
-        return self.client.simulate_request(method, path, headers=headers, **kwargs)
-
-    def get(self, path: str, token: str | None = None, **kwargs):
-        return self.request("GET", path, token, **kwargs)
-
-    def post(self, path: str, token: str | None = None, **kwargs):
-        return self.request("POST", path, token, **kwargs)
-
-    def put(self, path: str, token: str | None = None, **kwargs):
-        return self.request("PUT", path, token, **kwargs)
-
-    def delete(self, path: str, token: str | None = None, **kwargs):
-        return self.request("DELETE", path, token, **kwargs)
 
 
 @pytest.fixture(scope="session")
@@ -126,15 +100,6 @@ def api(request, identity_provider: LocalOpenIDProvider) -> Iterator[Api]:
     stack: ProductionStack = request.getfixturevalue("production_stack")
     stack.reset()
     yield Api(None, HttpClient(stack.base_url), identity_provider)
-
-
-@dataclass
-class Callers:
-    anonymous: None
-    unregistered: str
-    user: str
-    other: str
-    admin: str
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ from uuid import uuid4
 
 import pytest
 
-from eosc_perf.api.operations import OPERATIONS, Operation
-from tests.conftest import Api
-from tests.support.items import approve, shared_service, submit_site
+from http_api.operations import OPERATIONS, Operation
+from tests.support.api import Api
+from tests.support.catalog import approve, shared_service, submit_site
 
 PROTECTED = [operation for operation in OPERATIONS if operation.access != "public"]
 PUBLIC = [operation for operation in OPERATIONS if operation.access == "public"]

@@ -8,7 +8,8 @@ from uuid import uuid4
 
 import pytest
 
-from tests.support.items import SCHEMA, approve, result_setup, submit_benchmark, upload_result
+from tests.support.catalog import TIME_SCHEMA as SCHEMA
+from tests.support.catalog import approve, result_setup, submit_benchmark, upload_result
 
 
 def body(image="org/img", tag="1.0", **extra) -> dict:

@@ -39,7 +39,7 @@ def test_the_compose_file_runs_the_whole_topology_with_kafka():
 
 
 def test_every_eosc_perf_command_in_the_compose_file_is_one_the_cli_accepts():
-    for name, service in services().items():
+    for service in services().values():
         command = service.get("command") or []
         if command[:1] == ["eosc-perf"]:
             parser().parse_args(command[1:])  # exits (SystemExit) on an unknown command or option

@@ -6,7 +6,8 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.support.items import SCHEMA, names
+from tests.support.catalog import TIME_SCHEMA as SCHEMA
+from tests.support.catalog import names
 
 ROUNDS = 4
 

@@ -19,11 +19,11 @@ import pytest
 from eventsourcing.domain import Aggregate
 
 import domain
+from domain import envelope
 from domain.actor import Actor
 from domain.result import Result
 from domain.site import Site
 from domain.tag import Tag
-from projections.bus import envelope
 
 
 def event_classes() -> list[type]:

@@ -9,17 +9,18 @@ import json
 
 from sqlalchemy import func, select
 
+from configuration.stores import open_event_store
 from domain.actor import Actor
+from domain.envelope import decode, envelope, from_bytes, to_bytes
 from domain.user import User
-from eosc_perf.stores import open_event_store
-from projections import parking, read_store
-from projections.bus.envelope import decode, envelope, from_bytes, to_bytes
+from projections import parking
 from projections.mail.directory import mail_outbox
 from projections.mail.mailer import Mailer
-from projections.migrations import migrate
 from projections.replay import rebuild
 from projections.sources import EventStoreSource
-from projections.tables import results, sites, users
+from read_model import read_store
+from read_model.migrations import migrate
+from read_model.tables import results, sites, users
 from tests.support.catalog import site
 from tests.support.stored_events import as_stored, load, store_removal_of_version_1, stored_event_classes
 

@@ -13,11 +13,11 @@ from uuid import uuid4
 import pytest
 from eventsourcing.persistence import PersistenceError
 
+from configuration.stores import open_event_store
 from eosc_perf import cli
-from eosc_perf.stores import open_event_store
 from log_transfer import transfer
 from log_transfer.recorders import insert_numbered
-from tests.support.log_stores import GAP, Target, run, source, target  # noqa: F401  (fixtures)
+from tests.support.log_stores import GAP, Target, run
 from tests.support.stored_events import as_stored, load
 
 

@@ -34,13 +34,16 @@ import pytest
 import requests
 import schemathesis
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
-                                               status_code_conformance)
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
-from eosc_perf import errors
-from eosc_perf.api.openapi import openapi_document
-from eosc_perf.settings import Limits
-from tests.support.items import add_flavor, approve, result_setup, submit_benchmark, submit_site
+from configuration.settings import Limits
+from http_api import errors
+from http_api.openapi import openapi_document
+from tests.support.catalog import add_flavor, approve, result_setup, submit_benchmark, submit_site
 from tests.support.served import ServedProcess, dev_token
 
 SEED = 20240521
@@ -324,7 +327,7 @@ def test_an_unexpected_error_is_logged_and_answers_the_bare_500(caplog):
     app = falcon.App()
     errors.install(app)
     app.add_route("/broken", Broken())
-    with caplog.at_level(logging.ERROR, logger="eosc_perf.errors"):
+    with caplog.at_level(logging.ERROR, logger="http_api.errors"):
         answer = falcon.testing.TestClient(app).simulate_get("/broken")
     assert answer.status_code == 500
     assert answer.json == {"code": 500, "status": "Internal Server Error"}

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
-import logging
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from eosc_perf.dev_tokens import DEV_ISSUER, LocalIssuer
-from eosc_perf.errors import ApiError
-from eosc_perf.identity import ISSUER_UNAVAILABLE, Identity, TokenVerifier
-from eosc_perf.settings import ConfigurationError
-from tests.support.fixtures_oidc import oidc_provider  # noqa: F401  (fixture)
+from configuration.settings import ConfigurationError
+from http_api.errors import ApiError
+from identity.dev_tokens import DEV_ISSUER, LocalIssuer
+from identity.tokens import ISSUER_UNAVAILABLE, Identity, TokenVerifier
 from tests.support.oidc_provider import LocalOpenIDProvider, with_forged_claims, with_tampered_signature
 
 ADMIN = "urn:mace:egi.eu:group:eosc-perf:role=admin#aai.egi.eu"
@@ -236,7 +235,7 @@ def test_an_unreachable_provider_means_401_without_its_address(clock, caplog):
     token = provider.mint()
     provider.stop()
 
-    with caplog.at_level(logging.WARNING, logger="eosc_perf.identity"):
+    with caplog.at_level(logging.WARNING, logger="identity.tokens"):
         description = refusal(TokenVerifier([provider.issuer], clock=clock).verify, token)
     assert description == ISSUER_UNAVAILABLE
     assert "127.0.0.1" not in description and "http" not in description
@@ -245,7 +244,7 @@ def test_an_unreachable_provider_means_401_without_its_address(clock, caplog):
 
 def test_a_provider_answering_garbage_means_401_without_details(oidc_provider, clock, caplog):
     oidc_provider.discovery_issuer = "https://elsewhere.example"
-    with caplog.at_level(logging.WARNING, logger="eosc_perf.identity"):
+    with caplog.at_level(logging.WARNING, logger="identity.tokens"):
         description = refusal(TokenVerifier([oidc_provider.issuer], clock=clock).verify, oidc_provider.mint())
     assert description == ISSUER_UNAVAILABLE
     assert "elsewhere" in caplog.text and "elsewhere" not in description

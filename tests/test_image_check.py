@@ -13,10 +13,10 @@ import falcon.testing
 import pytest
 
 from eosc_perf.embedded import build
-from tests.conftest import ADMIN_ENTITLEMENT, BACKENDS, PROVIDER_TIMEOUT, Api, service_settings
+from tests.support.api import ADMIN_ENTITLEMENT, BACKENDS, PROVIDER_TIMEOUT, Api, service_settings
+from tests.support.catalog import TIME_SCHEMA as SCHEMA
 from tests.support.container_registry import LocalRegistry
 from tests.support.production_stack import HttpClient, ProductionStack
-from tests.support.items import SCHEMA
 
 NOT_FOUND = "Could not validate container image: Error: manifest not found"
 REFUSED = "Could not validate container image: Error: not authorized"

@@ -12,7 +12,6 @@ import pytest
 from command_service.image_registry import ImageNotFound, ImageRegistry
 from command_service.registry_http import is_public
 from tests.support.container_registry import LocalRegistry
-from tests.support.fixtures_registry import container_registry  # noqa: F401  (fixture)
 
 NOT_FOUND = "Could not validate container image: Error: manifest not found"
 NOT_AUTHORIZED = "Could not validate container image: Error: not authorized"

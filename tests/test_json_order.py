@@ -11,7 +11,7 @@ import random
 import pytest
 
 from query_service.json_order import loads, order_bytes, sql_order_bytes
-from tests.test_replay import TRICKY_DOCUMENTS
+from tests.support.json_reference import TRICKY_DOCUMENTS
 
 
 def random_value(rng: random.Random, depth: int = 0):

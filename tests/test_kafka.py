@@ -25,12 +25,12 @@ from uuid import uuid4
 
 import pytest
 
+from configuration.stores import open_event_store
+from domain import envelope
 from domain.actor import Actor
-from eosc_perf.stores import open_event_store
-from projections.bus import envelope
 from projections.bus.broker import BusSettings, ensure_topic, producer
-from tests.conftest import ADMIN_ENTITLEMENT, PROVIDER_TIMEOUT, Api
 from tests.support import catalog, poisons
+from tests.support.api import ADMIN_ENTITLEMENT, PROVIDER_TIMEOUT, Api
 from tests.support.kafka_stack import KafkaStack, TopicReader, alive, wait_until
 from tests.support.production_stack import HttpClient
 from tests.support.smtp_sink import SmtpSink
@@ -296,7 +296,7 @@ def test_a_relay_killed_again_and_again_during_a_write_burst_loses_nothing(bus_a
         for _ in range(3):
             published = topic.end_offset()
             # Kill the moment the relay has published something new: often before it recorded it.
-            wait_until(lambda: topic.end_offset() > published, 60, "the relay to publish")
+            wait_until(lambda published=published: topic.end_offset() > published, 60, "the relay to publish")
             kafka_stack.kill("relay")
             kafka_stack.start("relay", "relay")
     finally:

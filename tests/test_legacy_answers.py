@@ -18,10 +18,12 @@ import pytest
 
 from eosc_perf import cli
 from eosc_perf.embedded import build
-from tests.conftest import BACKENDS, Api, service_settings
 from tests.support import legacy_answers, legacy_recordings
+from tests.support.api import BACKENDS, Api, service_settings
 from tests.support.legacy_databases import dump_text, restored
 from tests.support.oidc_provider import LocalOpenIDProvider
+
+pytestmark = pytest.mark.stack  # the original's databases live in the local PostgreSQL server
 
 RECORDINGS = {"mixed": "mixed.json", "n1000": "n1000.json"}
 

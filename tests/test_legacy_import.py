@@ -16,18 +16,20 @@ import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from sqlalchemy import select
 
+from configuration.stores import open_event_store
 from domain.legacy_import import ACTOR, IMPORT_ID
 from eosc_perf import cli
 from eosc_perf.embedded import build
 from eosc_perf.history import history_lines
-from eosc_perf.stores import open_event_store
 from legacy_import import event_writes
 from legacy_import.importer import Importer
 from legacy_import.source import LegacySource
 from projections.mail.directory import mail_outbox
-from tests.conftest import Api, service_settings
+from tests.support.api import Api, service_settings
 from tests.support.legacy_databases import admin_url, dump_text, restored
 from tests.support.oidc_provider import LocalOpenIDProvider
+
+pytestmark = pytest.mark.stack  # the original's databases live in the local PostgreSQL server
 
 MIXED = "legacy-eosc-perf-mixed.sql"
 RECORDED_ISSUER = "http://127.0.0.1:5801"
@@ -91,7 +93,7 @@ def test_the_import_is_recorded_and_a_second_run_writes_nothing(capsys, tmp_path
     record = list(history_lines(store, IMPORT_ID))
     source = mixed.replace(":eosc_perf@", "@")  # recorded without its password
     assert "eosc_perf:eosc_perf" not in "\n".join(record)
-    assert f"LegacyImport.Started  by -  alembic_version=112055db4eff operator=" in record[0]
+    assert "LegacyImport.Started  by -  alembic_version=112055db4eff operator=" in record[0]
     assert f"source={source}" in record[0]
     assert "LegacyImport.BatchImported" in record[1] and "phase=user" in record[1]
     assert "LegacyImport.Completed" in record[-1] and '"orphan-claim":2' in record[-1]

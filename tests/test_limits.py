@@ -15,16 +15,16 @@ from pathlib import Path
 import falcon.testing
 import pytest
 
+from configuration.settings import ConfigurationError, Limits, Settings
+from configuration.stores import open_event_store
 from domain.actor import Actor
+from domain.envelope import MAX_EVENT_BYTES
 from domain.tag import Tag
-from eosc_perf.api.openapi import openapi_document
 from eosc_perf.embedded import build
-from eosc_perf.errors import ApiError
-from eosc_perf.settings import ConfigurationError, Limits, Settings
-from eosc_perf.stores import open_event_store
-from projections.bus.envelope import MAX_EVENT_BYTES
-from tests.conftest import Api, service_settings
+from http_api.errors import ApiError
+from http_api.openapi import openapi_document
 from tests.support import catalog
+from tests.support.api import Api, service_settings
 
 LIMITS = Limits()
 JSON = {"Content-Type": "application/json"}
@@ -285,7 +285,7 @@ def test_an_event_too_large_to_publish_is_refused_at_the_write(embedded_with):
 def test_the_postgresql_event_store_writes_events_of_many_mib_without_stalling(production_stack):
     """psycopg's pipeline mode left the end of a large insert unsent, sometimes from 8 MiB on:
     the server waited for it for ever, and every other write for the events table's lock
-    (eosc_perf/stores.py writes without the pipeline)."""
+    (configuration/stores.py writes without the pipeline)."""
     store = open_event_store(production_stack.database_url, create_tables=False)
     for size in (8, 12, 16, 12, 16):
         tag = Tag(name="x" * size * 2**20, description=None, actor=Actor("a", "b"))

@@ -11,34 +11,23 @@ from __future__ import annotations
 import logging
 import time
 from email.message import EmailMessage
-from pathlib import Path
 
 import falcon.testing
 import pytest
-from sqlalchemy import delete, inspect, select, text
+from sqlalchemy import delete, inspect, text
 
 from eosc_perf.embedded import build
 from projections.bus.lag import LagReport, lines
 from projections.mail import directory
-from projections.mail.directory import mail_outbox
 from projections.mail.messages import Letter
-from projections import read_store
-from projections.migrations import migrate, schema_migrations
 from projections.replay import scratch_store
-from tests.conftest import ADMIN_ENTITLEMENT, BACKENDS, Api, service_settings
-from tests.support.fixtures_smtp import smtp_sink  # noqa: F401  (fixture)
-from tests.support.items import add_flavor, create_tag, result_setup, submit_benchmark, submit_site, upload_result
+from read_model import read_store
+from read_model.migrations import migrate, schema_migrations
+from tests.support.api import BACKENDS, Api, service_settings
+from tests.support.catalog import add_flavor, result_setup, submit_benchmark, submit_site, upload_result
+from tests.support.catalog import tag as create_tag
+from tests.support.mail_service import FROM, SUPPORT, mail_service, outbox, register, wait_until
 from tests.support.smtp_sink import SmtpSink, closed_port
-
-FROM = "perf@example.org"
-SUPPORT = "support@example.org"
-
-
-def mail_service(data_dir: Path, provider, port: int, **overrides) -> Api:
-    mail = {"mail_server": "127.0.0.1", "mail_port": port, "mail_from": FROM, "mail_support": SUPPORT}
-    settings = service_settings(data_dir, provider, **{**mail, **overrides})
-    service = build(settings)
-    return Api(service, falcon.testing.TestClient(service.app), provider)
 
 
 @pytest.fixture
@@ -46,15 +35,6 @@ def mail_api(tmp_path, identity_provider, smtp_sink):
     api = mail_service(tmp_path / "data", identity_provider, smtp_sink.port)
     yield api
     api.service.close()
-
-
-def register(api: Api, sub: str, *, admin: bool = False) -> str:
-    token = api.provider.mint(
-        sub, email=f"{sub}@example.org", entitlements=(ADMIN_ENTITLEMENT,) if admin else ()
-    )
-    answer = api.post("/users:register", token)
-    assert answer.status_code == 201, answer.text
-    return token
 
 
 def assert_mail(message: EmailMessage, *, to: str, subject: str, cc: str | None = SUPPORT, **headers: str) -> None:
@@ -65,20 +45,6 @@ def assert_mail(message: EmailMessage, *, to: str, subject: str, cc: str | None 
     for name, value in headers.items():
         assert message[name.replace("_", "-")] == value, name
     assert message.get_content_type() == "text/plain"
-
-
-def outbox(api: Api) -> list:
-    engine = api.service.mail.postman.engine
-    with engine.connect() as conn:
-        return conn.execute(select(mail_outbox).order_by(mail_outbox.c.notification_id, mail_outbox.c.seq)).all()
-
-
-def wait_until(condition, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-    return value
 
 
 # --- users -----------------------------------------------------------------------------------

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 import sys
 import time
-import re
 import uuid
 from pathlib import Path
 
@@ -18,15 +18,14 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from eosc_perf import errors
+from http_api import errors
 from observability.http_layer import RouteTemplate, observed
 from observability.logs import JsonFormatter
 from projections.sources import EventStoreSource
-from tests.conftest import Api
+from tests.support.api import Api
+from tests.support.mail_service import mail_service, outbox, register, wait_until
 from tests.support.production_stack import HttpClient
-from tests.support.fixtures_smtp import smtp_sink  # noqa: F401  (fixture)
 from tests.support.served import ServedProcess
-from tests.test_mail import mail_service, outbox, register, wait_until
 
 MISSING = str(uuid.UUID(int=0))
 
@@ -141,12 +140,12 @@ def test_request_ids_are_kept_when_sane_and_made_otherwise(embedded_api):
 # --- the log format ------------------------------------------------------------------------
 
 def test_the_json_formatter_writes_one_parsable_object_per_record():
-    record = logging.LogRecord("eosc_perf.access", logging.INFO, __file__, 1, "GET %s 200", ("/x\ny",), None)
+    record = logging.LogRecord("http_api.access", logging.INFO, __file__, 1, "GET %s 200", ("/x\ny",), None)
     record.request_id, record.route, record.status, record.duration_ms = "r1", "/x", 200, 1.5
     line = JsonFormatter().format(record)
     assert "\n" not in line
     assert json.loads(line) | {"time": None} == {
-        "time": None, "level": "INFO", "logger": "eosc_perf.access", "message": "GET /x\ny 200",
+        "time": None, "level": "INFO", "logger": "http_api.access", "message": "GET /x\ny 200",
         "request_id": "r1", "route": "/x", "status": 200, "duration_ms": 1.5}
     try:
         raise ValueError("boom")
@@ -176,7 +175,7 @@ def test_a_failed_requests_traceback_carries_its_request_id():
     errors.install(app)
     app.add_route("/broken", Broken())
     written = Lines()
-    logger = logging.getLogger("eosc_perf.errors")
+    logger = logging.getLogger("http_api.errors")
     logger.addHandler(written)
     try:
         answer = falcon.testing.TestClient(observed(app, "query")).simulate_get(
@@ -204,7 +203,7 @@ def test_serve_logs_json_lines_in_production_and_plain_text_in_development(tmp_p
     lines = json_lines(production.log())
     [request] = [line for line in lines if line.get("request_id") == "served-1"]
     assert request["route"] == "/benchmarks" and request["method"] == "GET" and request["status"] == 200
-    assert request["duration_ms"] > 0 and request["level"] == "INFO" and request["logger"] == "eosc_perf.access"
+    assert request["duration_ms"] > 0 and request["level"] == "INFO" and request["logger"] == "http_api.access"
     assert any(line["logger"] == "eosc_perf.embedded" for line in lines)  # not only request lines
 
     development = ServedProcess(tmp_path / "dev" / "data", dev=True)
@@ -215,7 +214,7 @@ def test_serve_logs_json_lines_in_production_and_plain_text_in_development(tmp_p
     finally:
         development.stop()
     assert not json_lines(development.log())
-    assert " INFO eosc_perf.access: GET /benchmarks 200 " in development.log()
+    assert " INFO http_api.access: GET /benchmarks 200 " in development.log()
 
 
 # --- the production stack ------------------------------------------------------------------

@@ -10,9 +10,9 @@ import falcon.testing
 import pytest
 from openapi_spec_validator import validate
 
+from configuration.settings import Settings
 from eosc_perf.embedded import build
-from eosc_perf.settings import Settings
-from tests.conftest import service_settings
+from tests.support.api import service_settings
 
 PAGE = {"page", "per_page"}
 UPLOAD = {"upload_before", "upload_after"}
@@ -186,7 +186,7 @@ def test_query_parameter_types_follow_the_contract(document):
 
 
 def test_public_operations_need_no_token_and_the_others_the_bearer(document):
-    for method, path, operation in operations(document):
+    for _, _, operation in operations(document):
         access = CONTRACT[operation["operationId"]][2]
         if access == "public":
             assert operation["security"] == [], operation["operationId"]

@@ -17,19 +17,20 @@ import pytest
 import sqlalchemy.exc
 from sqlalchemy import create_engine, select
 
+from configuration.settings import Settings
+from configuration.stores import open_event_store
 from domain.actor import Actor
 from domain.event_store import EventStore
-from eosc_perf.settings import Settings
-from eosc_perf.stores import open_event_store
-from projections import parking, read_store
+from projections import parking
 from projections.bus.lag import lag_report
-from projections.migrations import migrate
 from projections.projector import Projector
 from projections.replay import scratch_store
 from projections.sources import EventStoreSource
-from projections.tables import parked_events, result_numbers, results
-from tests.conftest import Api, service_settings
+from read_model import read_store
+from read_model.migrations import migrate
+from read_model.tables import parked_events, result_numbers, results
 from tests.support import catalog, poisons
+from tests.support.api import Api, service_settings
 from tests.support.kafka_stack import wait_until
 from tests.support.production_stack import HttpClient
 from tests.support.served import ServedProcess, dev_token, eosc_perf
@@ -175,6 +176,7 @@ def test_the_production_projector_restarts_over_parked_events(production_stack, 
     assert parked == poisoned
 
 
+@pytest.mark.stack  # a served `eosc-perf serve`
 def test_the_embedded_server_starts_over_events_it_cannot_handle(tmp_path):
     """The server catches up with the event store as it starts: an unhandled event stopped it."""
     data = tmp_path / "data"

@@ -16,7 +16,7 @@ import pytest
 import requests
 from sqlalchemy.engine import make_url
 
-from tests.conftest import ADMIN_ENTITLEMENT
+from tests.support.api import ADMIN_ENTITLEMENT
 from tests.support.production_stack import HttpClient, ProductionStack
 
 

@@ -13,9 +13,9 @@ import pytest
 
 from command_service.rate_limit import FORGET_ABOVE, WriteRateLimit
 from eosc_perf.embedded import build
-from eosc_perf.errors import ApiError
-from eosc_perf.identity import Identity
-from tests.conftest import BACKENDS, Api, service_settings
+from http_api.errors import ApiError
+from identity.tokens import Identity
+from tests.support.api import BACKENDS, Api, service_settings
 from tests.support.production_stack import HttpClient
 
 PER_MINUTE = 5

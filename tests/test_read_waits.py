@@ -17,7 +17,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from tests.conftest import BACKENDS
+from tests.support.api import BACKENDS
 from tests.support.production_stack import HttpClient
 from tests.support.served import ServedProcess, dev_token
 
@@ -115,6 +115,7 @@ def wait_until(condition: Callable[[], bool], seconds: float) -> None:
         time.sleep(0.05)  # poll interval, bounded by the deadline
 
 
+@pytest.mark.stack  # the embedded variant is a served `eosc-perf serve`
 def test_waiters_beyond_the_cap_are_refused_at_once_and_other_reads_are_served(deployment):
     wanted = deployment.write_tag("before") + 1  # the next event: within reach, not there yet
     answers, threads = concurrently(12, lambda: requests.get(
@@ -143,6 +144,7 @@ def test_waiters_beyond_the_cap_are_refused_at_once_and_other_reads_are_served(d
     assert all({tag["name"] for tag in answer.json()["items"]} == {"before", "after"} for answer in waited)
 
 
+@pytest.mark.stack  # the embedded variant is a served `eosc-perf serve`
 def test_positions_beyond_reach_hold_no_thread(deployment):
     position = deployment.write_tag("only")
     answers, threads = concurrently(20, lambda: requests.get(

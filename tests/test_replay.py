@@ -15,24 +15,18 @@ import pytest
 from sqlalchemy import inspect, select
 from sqlalchemy.engine import Engine
 
-from eosc_perf import documents
-from projections import read_store
-from projections.migrations import migrate
+from http_api import documents
 from projections.projector import Projector
 from projections.replay import READER_ONLY_INDEXES, REPLAY_BATCH, differences, rebuild, scratch_store
 from projections.sources import EventStoreSource
-from projections.tables import results
-from tests.conftest import BACKENDS
+from read_model import read_store
+from read_model.migrations import migrate
+from read_model.tables import results
 from tests.support import catalog
+from tests.support.api import BACKENDS
+from tests.support.json_reference import TRICKY_DOCUMENTS
 
 ROOT = Path(__file__).resolve().parents[1]
-
-TRICKY_DOCUMENTS = [
-    {"zeta": 1, "alpha": {"b": [1, [2, [3, {"z": None, "a": True}]]], "a": False}},
-    {"text": "ünïcödé ✓ 𝄞 日本語", "escapes": "tab\there \"quoted\" back\\slash\nnew line \u0001 \u2028"},
-    {"big": 2**80, "negative": -(2**70), "floats": [0.1, 1e-07, 1.5e300, -0.0, 3.0, 123456789.123456789]},
-    {"nested": [[[]], [{}], [[{"deep": [1.25, "x"]}]]], "": "empty key", "_type_": "not a transcoding"},
-]
 
 
 @contextmanager

@@ -10,11 +10,11 @@ from dataclasses import replace
 import falcon.testing
 import pytest
 
+from configuration.settings import QueryLimits, Settings
 from eosc_perf.embedded import build
-from eosc_perf.settings import QueryLimits, Settings
 from query_service.json_filters import ARRAY_STEPS
-from tests.conftest import service_settings
 from tests.support import catalog
+from tests.support.api import service_settings
 from tests.support.catalog import listed, query_string
 
 LIMITS = QueryLimits()  # the defaults, which both test deployments run with

@@ -14,8 +14,8 @@ from sqlalchemy import event
 
 from eosc_perf.embedded import build
 from query_service.response_cache import Entry, ResponseCache, cost
-from tests.conftest import Api, service_settings
 from tests.support import catalog
+from tests.support.api import Api, service_settings
 
 
 @contextmanager

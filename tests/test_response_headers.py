@@ -8,7 +8,7 @@ import re
 import pytest
 import requests
 
-from eosc_perf.api.operations import OPERATIONS
+from http_api.operations import OPERATIONS
 from tests.support.served import ServedProcess
 
 NO_STORE = "no-store"
@@ -81,6 +81,7 @@ def test_a_plain_script_name_still_places_the_page(api):
 # -- the server banner -------------------------------------------------------------------------
 
 
+@pytest.mark.stack  # a served `eosc-perf serve`
 def test_the_embedded_server_sends_no_server_banner(tmp_path):
     server = ServedProcess(tmp_path / "data").start()
     try:

@@ -7,19 +7,19 @@ from __future__ import annotations
 
 from sqlalchemy import delete, event, select, text
 
-from eosc_perf.api.operations import BY_ROUTE
-from eosc_perf.api.requests import parse_query
-from eosc_perf.settings import Limits
-from projections import read_store
-from projections.migrations import migrate, schema_migrations
+from configuration.settings import Limits
+from http_api.operations import BY_ROUTE
+from http_api.requests import parse_query
 from projections.replay import _rows, differences, rebuild, scratch_store
 from projections.sources import EventStoreSource
-from projections.tables import benchmark_results, result_number_paths, result_numbers
 from query_service.views import results as views
-from tests.conftest import service_settings
+from read_model import read_store
+from read_model.migrations import migrate, schema_migrations
+from read_model.tables import benchmark_results, result_number_paths, result_numbers
 from tests.support import catalog
+from tests.support.api import read_store_url
 from tests.support.catalog import query_string
-from tests.test_result_queries import matches, sorted_ids
+from tests.support.json_reference import matches, sorted_ids
 
 # Every document has a number at `score` (the sort fast path needs that), some equal as
 # numbers but not as text (3, 3.0), -0.0 and 0, and doubles' shortest texts. `m.n` holds
@@ -115,12 +115,6 @@ def test_number_filters_and_sorts_agree_with_the_reference(api, callers):
     assert not _mismatches(api, callers, where, shown, rows)
 
 
-def _read_store_url(api, request, tmp_path) -> str:
-    if api.service is None:
-        return request.getfixturevalue("production_stack").database_url
-    return service_settings(tmp_path / "data", api.provider).read_store
-
-
 def _number_tables(engine) -> list[set]:
     with engine.connect() as conn:
         return [_rows(conn, table) for table in (result_numbers, result_number_paths, benchmark_results)]
@@ -129,7 +123,7 @@ def _number_tables(engine) -> list[set]:
 def test_filters_and_sorts_read_the_index(api, callers, request, tmp_path):
     where = catalog.setup(api, callers.user, callers.admin)
     _upload(api, callers, where, DOCUMENTS[:4])
-    engine = read_store.connect(_read_store_url(api, request, tmp_path))
+    engine = read_store.connect(read_store_url(api, request, tmp_path))
     sent: list[str] = []
     event.listen(engine, "before_cursor_execute", lambda conn, cursor, statement, *rest: sent.append(statement))
     query = parse_query(BY_ROUTE[("GET", "/results")], query_string(
@@ -153,7 +147,7 @@ def test_the_numbers_equal_a_replay_and_a_backfill(api, callers, request, tmp_pa
     doomed = catalog.setup(api, callers.user, callers.admin)
     _upload(api, callers, doomed, [{"score": 1, "m": {"n": 2}}])
     assert api.delete(f"/benchmarks/{doomed.benchmark['id']}", callers.admin).status_code == 204
-    engine = read_store.connect(_read_store_url(api, request, tmp_path))
+    engine = read_store.connect(read_store_url(api, request, tmp_path))
     if api.service is None:
         verified = request.getfixturevalue("production_stack").run_eosc_perf("verify")
         assert verified.returncode == 0, verified.stdout + verified.stderr
@@ -187,7 +181,7 @@ def test_numbers_are_kept_only_at_paths_within_the_bound(api, callers, request, 
     deep = ".".join([key] * 6 + ["n"])  # 247 characters, 487 bytes
     assert catalog.listed(api, benchmark_id=where.benchmark["id"], filters=f"{deep} == 6") == [uploaded["id"]]
     assert catalog.listed(api, benchmark_id=where.benchmark["id"], filters=f"{deep} > 6") == []
-    engine = read_store.connect(_read_store_url(api, request, tmp_path))
+    engine = read_store.connect(read_store_url(api, request, tmp_path))
     with engine.connect() as conn:
         paths = conn.execute(select(result_numbers.c.path)).scalars().all()
     engine.dispose()
@@ -224,7 +218,7 @@ def test_a_store_from_before_migration_9_gets_bounded_indexes_and_keeps_no_long_
     catalog.tag(api, callers.user)
     _upload(api, callers, where, DOCUMENTS)
     assert len(catalog.listed(api, benchmark_id=where.benchmark["id"])) == len(DOCUMENTS)  # projected (production)
-    engine = read_store.connect(_read_store_url(api, request, tmp_path))
+    engine = read_store.connect(read_store_url(api, request, tmp_path))
     projected = _number_tables(engine)
     long_path = "p" * 300
     with engine.begin() as conn:

@@ -10,21 +10,20 @@ import json
 import time
 from collections import Counter
 
-import pytest
 from sqlalchemy import select
 
 from domain.actor import Actor
-from eosc_perf import errors
-from eosc_perf.api.operations import BY_ROUTE
-from eosc_perf.api.requests import parse_query
-from projections import read_store
-from projections.read_model.numbers import UNSAFE, numbers_of
-from projections.tables import benchmark_results, result_number_paths, result_numbers, results
+from http_api import errors
+from http_api.operations import BY_ROUTE
+from http_api.requests import parse_query
 from query_service import json_numbers
 from query_service.views import results as views
+from read_model import read_store
+from read_model.numbers import UNSAFE, numbers_of
+from read_model.tables import benchmark_results, result_number_paths, result_numbers, results
 from tests.support import catalog
+from tests.support.api import read_store_url
 from tests.support.catalog import Setup, query_string
-from tests.test_result_numbers import _read_store_url
 
 # Every document of the main benchmark has a number at `s`, ` 1`, `01`, `é.ü`, `w` (sorts may
 # take the index); the rest varies in type from one document to the next.
@@ -173,7 +172,7 @@ def test_the_index_answers_as_the_expressions(api, callers, request, tmp_path, m
     catalog.claim(api, callers.user, ids[4])
     assert api.delete(f"/results/{ids[5]}", callers.admin).status_code == 204
     _settled(api, request)
-    engine = read_store.connect(_read_store_url(api, request, tmp_path))
+    engine = read_store.connect(read_store_url(api, request, tmp_path))
     try:
         actor = _actor_of(engine, ids[0])
         requests = _requests(setup, other, actor, tag["id"])
@@ -211,7 +210,7 @@ def test_the_side_tables_follow_every_removal(api, callers, request, tmp_path, m
                              (callers.user, bobs), (callers.other, bobs), (callers.user, emptied),
                              (callers.user, doomed_site)):
             ids.append(catalog.upload(api, token, where, document)["id"])
-    engine = read_store.connect(_read_store_url(api, request, tmp_path))
+    engine = read_store.connect(read_store_url(api, request, tmp_path))
     try:
         actor = _actor_of(engine, ids[0])
         benchmark_ids = [s.benchmark["id"] for s in (kept, bobs, emptied, doomed_site)]

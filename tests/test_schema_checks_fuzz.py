@@ -7,10 +7,11 @@ from __future__ import annotations
 import logging
 from uuid import uuid4
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from command_service.services import schemas
-from eosc_perf.errors import ApiError
+from http_api.errors import ApiError
 
 REFS = ["#", "#/properties/a", "#/definitions/x", "#/$defs/x", "#/items/0", "#/type", "#foo", "#/enum", "#/not",
         "#/properties/a/type/0", "#/allOf/0", "#/prefixItems/1", "#/%25", "#/a~2", "%", "x.json", "urn:x",
@@ -91,7 +92,7 @@ def test_no_schema_or_document_fails_the_checks_otherwise_than_with_a_422(schema
     logging.getLogger(schemas.__name__).addHandler(unforeseen)
     try:
         for document in documents:
-            _accepted(lambda: schemas.check_result(document, Benchmark(schema), validators))
+            _accepted(lambda document=document: schemas.check_result(document, Benchmark(schema), validators))
     finally:
         logging.getLogger(schemas.__name__).removeHandler(unforeseen)
     assert unforeseen.records == [], schema

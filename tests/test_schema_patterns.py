@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 from command_service.services import schema_patterns, schemas
-from eosc_perf.errors import ApiError
+from http_api.errors import ApiError
 
 JSONSCHEMA = Path(jsonschema.__file__).parent
 

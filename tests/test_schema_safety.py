@@ -12,7 +12,7 @@ from uuid import UUID
 
 import pytest
 
-from eosc_perf.stores import open_event_store
+from configuration.stores import open_event_store
 from tests.support import catalog
 
 RE2_NOTE = "patterns are matched with RE2: no lookaround, no backreferences, bounded size"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from eosc_perf.settings import ConfigurationError, QueryLimits, Settings, load_environment
+from configuration.settings import ConfigurationError, QueryLimits, Settings, load_environment
 
 
 def test_the_environment_wins_over_dotenv_and_files_win_over_both(tmp_path, monkeypatch):

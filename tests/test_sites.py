@@ -6,7 +6,7 @@ from uuid import uuid4
 
 import pytest
 
-from tests.support.items import add_flavor, approve, names, result_setup, upload_result
+from tests.support.catalog import add_flavor, approve, names, result_setup, upload_result
 
 
 def submit_site(api, token, name="site-1", address="addr-1", **extra):

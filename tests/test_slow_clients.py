@@ -14,8 +14,10 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.conftest import BACKENDS
+from tests.support.api import BACKENDS
 from tests.support.served import ServedProcess, dev_token
+
+pytestmark = pytest.mark.stack  # a served `eosc-perf serve` or the production stack
 
 HALF_HEADERS = b"GET /tags HTTP/1.1\r\nHost: eosc-perf\r\nX-Slow: "  # no end of the headers, ever
 HALF_BODY = (b"POST /tags HTTP/1.1\r\nHost: eosc-perf\r\nContent-Type: application/json\r\n"

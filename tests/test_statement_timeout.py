@@ -16,13 +16,13 @@ import falcon.testing
 import pytest
 from sqlalchemy import create_engine, text
 
-from eosc_perf import errors
+from configuration.settings import QueryLimits
 from eosc_perf.embedded import build
 from eosc_perf.production import read_engine, serving_engine
-from eosc_perf.settings import QueryLimits
-from projections import read_store
-from tests.conftest import BACKENDS, Api, service_settings
+from http_api import errors
+from read_model import read_store
 from tests.support import catalog
+from tests.support.api import BACKENDS, Api, service_settings
 from tests.support.catalog import query_string
 from tests.support.production_stack import ROOT, HttpClient
 

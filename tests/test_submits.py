@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from tests.support.items import add_flavor, approve, result_setup, submit_benchmark, submit_site, upload_result
+from tests.support.catalog import add_flavor, approve, result_setup, submit_benchmark, submit_site, upload_result
 
 
 def test_nothing_is_pending_at_first(api, callers):

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from eosc_perf.api.operations import OPERATIONS
+from http_api.operations import OPERATIONS
 from tests.support.served import ServedProcess
 
 CHROMIUM = "/usr/bin/chromium"
@@ -155,7 +155,7 @@ def test_the_browser_fetched_nothing_but_the_service(rendering):
     paths = {urlsplit(url).path for url in rendering.page_requests}
     assert {"/", "/api-spec.json", *(f"/swagger-ui/{name}" for name in ASSETS)} <= paths
     for name in ASSETS:  # and the service really answered them
-        assert re.search(rf' eosc_perf.access: GET /swagger-ui/{re.escape(name)} 200 ', rendering.server_log), name
+        assert re.search(rf' http_api.access: GET /swagger-ui/{re.escape(name)} 200 ', rendering.server_log), name
 
 
 def _png_pixels(path: Path) -> tuple[int, int, bytes]:

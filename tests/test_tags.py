@@ -6,7 +6,8 @@ from uuid import uuid4
 
 import pytest
 
-from tests.support.items import create_tag, names, result_setup, upload_result
+from tests.support.catalog import names, result_setup, upload_result
+from tests.support.catalog import tag as create_tag
 
 
 def test_a_created_tag_is_visible_at_once(api, callers):

@@ -11,13 +11,14 @@ import pkgutil
 import typing
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from uuid import UUID, uuid4, uuid5, NAMESPACE_URL
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 import orjson
 import pytest
 from eventsourcing.domain import Aggregate, DomainEvent
 from eventsourcing.persistence import JSONTranscoder, Mapper
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import domain
 from domain.actor import Actor

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 import pytest
 import requests
 
-from tests.support.items import add_flavor, approve, create_tag, result_setup, submit_site, upload_result
+from tests.support.catalog import add_flavor, approve, result_setup, submit_site, upload_result
+from tests.support.catalog import tag as create_tag
 
 
 def utc_now() -> datetime:
@@ -217,7 +218,7 @@ def test_an_entitled_token_without_registration_is_not_admin(api):
 
 
 def test_an_entitlement_given_as_one_string_counts(api):
-    from tests.conftest import ADMIN_ENTITLEMENT
+    from tests.support.api import ADMIN_ENTITLEMENT
 
     api.register("carol")
     token = api.token("carol", extra_claims={"eduperson_entitlement": ADMIN_ENTITLEMENT})

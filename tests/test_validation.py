@@ -10,9 +10,9 @@ from uuid import uuid4
 
 import pytest
 
-from eosc_perf.api.operations import BY_ID
-from eosc_perf.settings import Limits
-from tests.support.items import approve, names, shared_service, submit_benchmark, submit_site
+from configuration.settings import Limits
+from http_api.operations import BY_ID
+from tests.support.catalog import approve, names, shared_service, submit_benchmark, submit_site
 
 UNKNOWN = ["Unknown field."]
 MISSING = ["Missing data for required field."]
@@ -339,7 +339,7 @@ def test_upload_date_filters_are_strict(api, callers):
     assert benchmark["upload_datetime"][:10] == str(day)
     before, after = day - timedelta(days=1), day + timedelta(days=1)
     for kind in ("sites", "sites:search", "benchmarks", "benchmarks:search"):
-        def total(query):
+        def total(query, kind=kind):
             answer = api.get(f"/{kind}", query_string=f"status=on_review&{query}")
             assert answer.status_code == 200, answer.text
             return answer.json["total"]

@@ -10,8 +10,8 @@ from uuid import uuid4
 import pytest
 from sqlalchemy import text
 
-from projections import read_store
-from tests.support.log_stores import GAP, run, source, target  # noqa: F401  (fixtures)
+from read_model import read_store
+from tests.support.log_stores import GAP, run
 from tests.support.stored_events import as_stored, load
 
 

@@ -22,16 +22,13 @@ import falcon.testing
 import pytest
 from jose import jwk
 
-import command_service.app
+from configuration.stores import open_event_store
+from eosc_perf.apps import build_command_app
 from eosc_perf.embedded import build
-from eosc_perf.identity import ConstructedKeys
-from eosc_perf.production import token_verifier
-from eosc_perf.stores import open_event_store
-from projections import read_store
-from projections.lookups import Lookups
-from projections.sources import EventStoreSource
-from tests.conftest import Api, service_settings
+from identity.tokens import ConstructedKeys
+from read_model import read_store
 from tests.support import catalog
+from tests.support.api import Api, service_settings
 from tests.support.oidc_provider import LocalOpenIDProvider
 
 TIME_SCHEMA = {"type": "object", "properties": {"time": {"type": "integer"}}, "required": ["time"]}
@@ -54,10 +51,7 @@ def two_workers(tmp_path: Path, identity_provider: LocalOpenIDProvider) -> Itera
     store = open_event_store(settings.event_store)
     engine = read_store.connect(settings.read_store)
     # Worker B's writes are projected by the same follower as A's: reads through A see them.
-    app = command_service.app.create_app(
-        settings, store, token_verifier(settings), lookups=Lookups(engine, EventStoreSource(store).head),
-        on_saved=lambda position: service.projection.catch_up(),
-    )
+    app = build_command_app(settings, store, engine, on_saved=lambda position: service.projection.catch_up())
     a = Api(service, falcon.testing.TestClient(service.app), identity_provider)
     b = Api(None, falcon.testing.TestClient(app), identity_provider)
     user, admin = a.register("alice"), a.register("root", admin=True)

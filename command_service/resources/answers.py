@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import falcon
 
+from command_service.services.results import Uploaded
 from domain.benchmark import Benchmark
 from domain.claim import Claim
 from domain.flavor import Flavor
 from domain.site import Site
 from domain.tag import Tag
 from domain.user import User
-from eosc_perf import documents
-from command_service.services.results import Uploaded
+from http_api import documents
 
 
 def answer(resp: falcon.Response, position: int, status: int = 204, document: dict | None = None) -> None:

@@ -6,14 +6,14 @@ from uuid import UUID
 
 import falcon
 
-from domain.benchmark import Benchmark
-from domain.flavor import Flavor
-from domain.site import Site
 from command_service.image_registry import ImageNotFound, ImageRegistry
 from command_service.resources import answers
 from command_service.services import catalog, schemas
 from command_service.services.session import Commands
-from eosc_perf import errors
+from domain.benchmark import Benchmark
+from domain.flavor import Flavor
+from domain.site import Site
+from http_api import errors
 
 
 class BenchmarkChecks:

@@ -6,14 +6,14 @@ import falcon
 
 from command_service.resources import answers
 from command_service.services import users
+from command_service.services.directory import UserDirectory
 from command_service.services.session import Commands
-from projections.lookups import Lookups
 
 
 class Users:
-    def __init__(self, commands: Commands, lookups: Lookups):
+    def __init__(self, commands: Commands, directory: UserDirectory):
         self.commands = commands
-        self.lookups = lookups
+        self.directory = directory
 
     def on_post_register(self, req: falcon.Request, resp: falcon.Response) -> None:
         user, position = self.commands.run(
@@ -24,7 +24,7 @@ class Users:
     def on_post_remove(self, req: falcon.Request, resp: falcon.Response) -> None:
         query = req.context.query
         _, position = self.commands.run(
-            users.remove, req.context.caller.actor, query["sub"], query["iss"], query["email"], self.lookups
+            users.remove, req.context.caller.actor, query["sub"], query["iss"], query["email"], self.directory
         )
         answers.answer(resp, position)
 

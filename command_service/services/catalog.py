@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from command_service.services import liveness, uniqueness
+from command_service.services.session import Session
 from domain import benchmark as benchmarks
 from domain import flavor as flavors
 from domain import site as sites
@@ -15,8 +17,6 @@ from domain.flavor import Flavor
 from domain.review import ReviewedItem
 from domain.site import Site
 from domain.tag import Tag
-from command_service.services import liveness, uniqueness
-from command_service.services.session import Session
 
 NOT_FOUND = {
     Benchmark: "Benchmark {id} not found in the database",

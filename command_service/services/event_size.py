@@ -1,7 +1,7 @@
 """Every event the command side stores must also travel: measured before it is saved, as the
 event store keeps it and as the Kafka envelope of docs/event-bus.md, against MAX_EVENT_BYTES.
 
-The request limits (eosc_perf/api/bounds.py) keep events far smaller; this is the check that
+The request limits (http_api/bounds.py) keep events far smaller; this is the check that
 holds whatever they are set to: a document re-serialised grows (`1e15` is stored as
 `1000000000000000.0`), and an event the relay could not publish would stop the event bus.
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from eventsourcing.domain import Aggregate
 
+from domain import envelope
 from domain.event_store import EventStore
-from eosc_perf import errors
-from projections.bus import envelope
+from http_api import errors
 
 # The envelope's size grows with the digits of its notification id: measured with the largest.
 LARGEST_NOTIFICATION_ID = 2**63 - 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
+from command_service.services.session import Session
 from domain.actor import Actor
 from domain.benchmark import Benchmark
 from domain.claim import Claim
@@ -21,7 +22,6 @@ from domain.review import ReviewedItem
 from domain.site import Site
 from domain.tag import Tag
 from domain.user import User
-from command_service.services.session import Session
 
 
 def registered_user(session: Session, actor: Actor) -> User | None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import math
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from uuid import UUID
 
+from command_service.services import liveness, schemas
+from command_service.services.session import Session
 from domain.actor import Actor
 from domain.benchmark import Benchmark
 from domain.claim import Claim
@@ -17,9 +19,7 @@ from domain.review import APPROVED
 from domain.site import Site
 from domain.tag import Tag
 from domain.user import User
-from eosc_perf import errors
-from command_service.services import liveness, schemas
-from command_service.services.session import Session
+from http_api import errors
 
 
 @dataclass(frozen=True)

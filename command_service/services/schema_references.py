@@ -14,8 +14,8 @@ from collections.abc import Iterator
 
 import referencing
 import referencing.jsonschema
-from jsonschema_specifications import REGISTRY as META_SCHEMAS
 from jsonschema.protocols import Validator
+from jsonschema_specifications import REGISTRY as META_SCHEMAS
 
 from command_service.services import schema_walk
 

@@ -22,9 +22,9 @@ from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
 from referencing.exceptions import Unresolvable
 
-from domain.benchmark import Benchmark
-from eosc_perf import errors
 from command_service.services import schema_patterns, schema_references, schema_walk
+from domain.benchmark import Benchmark
+from http_api import errors
 
 log = logging.getLogger(__name__)
 

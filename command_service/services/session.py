@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import time
-
 from typing import Callable, TypeVar
 from uuid import UUID
 
@@ -12,9 +11,9 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
+from command_service.services import event_size
 from domain.errors import Conflict
 from domain.event_store import EventStore
-from command_service.services import event_size
 
 A = TypeVar("A", bound=Aggregate)
 ATTEMPTS = 12

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from domain.errors import Conflict
-from domain.unique_key import UniqueKey
 from command_service.services import liveness
 from command_service.services.session import Session
+from domain.errors import Conflict
+from domain.unique_key import UniqueKey
 
 
 def reserve(session: Session, scope: str, key: str, owner_id: UUID, owner_kind: type, conflict: str) -> UniqueKey | None:

@@ -9,14 +9,14 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from command_service.services import liveness
+from command_service.services.directory import UserDirectory
+from command_service.services.session import Session
 from domain.actor import Actor
 from domain.errors import NotFound, Refused
 from domain.result import Result
 from domain.user import User
-from eosc_perf.identity import Identity
-from command_service.services import liveness
-from command_service.services.session import Session
-from projections.lookups import Lookups
+from identity.tokens import Identity
 
 NO_EMAIL = "No scope for email in oidc token"
 # One plain address (RFC 5321 dot-atoms, UTF-8 allowed as RFC 6531 does): no display name,
@@ -73,10 +73,10 @@ def update_email(session: Session, identity: Identity) -> tuple[User, int]:
     return user, session.save(user)
 
 
-def _withdraw_claims(session: Session, actor: Actor, user: User, lookups: Lookups) -> list[Result]:
+def _withdraw_claims(session: Session, actor: Actor, user: User, directory: UserDirectory) -> list[Result]:
     """A removed user's claims go with them; a result they alone hid is restored (as Q-3)."""
     changed = []
-    for claim_id, result_id in lookups.claims_by(user.sub, user.iss):
+    for claim_id, result_id in directory.claims_by(user.sub, user.iss):
         result = liveness.live_result(session, result_id)
         if result is not None and claim_id in result.open_claims:
             result.dismiss_claim(claim_id, actor)
@@ -85,7 +85,7 @@ def _withdraw_claims(session: Session, actor: Actor, user: User, lookups: Lookup
 
 
 def remove(
-    session: Session, actor: Actor, sub: str | None, iss: str | None, email: str | None, lookups: Lookups
+    session: Session, actor: Actor, sub: str | None, iss: str | None, email: str | None, directory: UserDirectory
 ) -> tuple[list[User], int]:
     """Removes (and bans) the users matching every given argument. A sub alone, or an issuer
     alone, is refused: `iss=X` would remove every user of an issuer."""
@@ -93,13 +93,13 @@ def remove(
         raise Refused(UNDEFINED)
     if email is None and (sub is None or iss is None):
         raise Refused(UNSELECTIVE)
-    candidates = [(sub, iss)] if sub is not None and iss is not None else lookups.users(sub, iss, email)
+    candidates = [(sub, iss)] if sub is not None and iss is not None else directory.users(sub, iss, email)
     removed, results = [], []
     for candidate_sub, candidate_iss in candidates:
         user = session.get(User, User.create_id(candidate_sub, candidate_iss))
         if user is None or not user.registered or (email is not None and user.email != email):
             continue
-        results += _withdraw_claims(session, actor, user, lookups)
+        results += _withdraw_claims(session, actor, user, directory)
         user.remove(actor)
         removed.append(user)
     return removed, session.save(*removed, *{result.id: result for result in results}.values())

@@ -138,10 +138,10 @@ up() {
   # Each service's workers share their metrics through their own folder (deploy/gunicorn/service.py).
   PROMETHEUS_MULTIPROC_DIR="$STATE/metrics-command" \
   GUNICORN_BIND="127.0.0.1:$COMMAND_PORT" start command "$BIN/gunicorn" -c deploy/gunicorn/service.py \
-    --name eosc-perf-command command_service.wsgi:app
+    --name eosc-perf-command eosc_perf.command_wsgi:app
   PROMETHEUS_MULTIPROC_DIR="$STATE/metrics-query" \
   GUNICORN_BIND="127.0.0.1:$QUERY_PORT" start query "$BIN/gunicorn" -c deploy/gunicorn/service.py \
-    --name eosc-perf-query query_service.wsgi:app
+    --name eosc-perf-query eosc_perf.query_wsgi:app
   if [ $kafka = yes ]; then
     start relay "$BIN/eosc-perf" relay
     start projector "$BIN/eosc-perf" project --source kafka --metrics-port "${PROJECTOR_METRICS_PORT:-0}"

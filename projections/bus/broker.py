@@ -16,8 +16,8 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from eosc_perf.settings import ConfigurationError
-from projections.bus.envelope import MAX_MESSAGE_BYTES
+from configuration.settings import ConfigurationError
+from domain.envelope import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
 

@@ -16,16 +16,15 @@ from kafka import TopicPartition
 from sqlalchemy.engine import Engine
 
 from domain.event_store import EventStore
-from projections import parking, read_store
+from projections import parking
 from projections.bus import broker, relay
 from projections.bus.broker import BusSettings
 from projections.mail import directory
 from projections.mail.mailer import Mailer
 from projections.projector import Projector
+from read_model import read_store
 
 log = logging.getLogger(__name__)
-
-KAFKA_TIMEOUT_MS = 5_000
 
 
 @dataclass(frozen=True)

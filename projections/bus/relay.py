@@ -36,10 +36,11 @@ from kafka import TopicPartition
 from kafka.errors import KafkaTimeoutError
 from psycopg import sql
 
+from configuration.settings import ConfigurationError
+from configuration.stores import event_store_environment
+from domain import envelope
 from domain.event_store import EventStore
-from eosc_perf.settings import ConfigurationError
-from eosc_perf.stores import event_store_environment
-from projections.bus import broker, envelope
+from projections.bus import broker
 from projections.bus.broker import BusSettings
 from projections.parking import ERROR_TEXT
 

@@ -29,7 +29,8 @@ from eventsourcing.domain import DomainEventProtocol
 from kafka import ConsumerRebalanceListener, KafkaConsumer
 from kafka.errors import KafkaError
 
-from projections.bus import broker, envelope
+from domain import envelope
+from projections.bus import broker
 from projections.bus.broker import BusSettings
 from projections.parking import Undecodable
 

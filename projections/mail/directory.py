@@ -1,4 +1,4 @@
-"""The mailer's own tables, in the read store database but apart from the read model.
+"""What the mailer reads and writes in its own tables (read_model/mail_tables.py).
 
 The mailer runs as its own consumer (in production its own Kafka consumer group), ahead of
 or behind the projector, so it never reads the read-model tables: it keeps just what it
@@ -13,70 +13,15 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    DateTime,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    func,
-    select,
-)
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 
 from domain.actor import Actor
 from domain.user import User
-from projections import read_store
 from projections.mail.messages import Letter
-from projections.tables import positions
-
-metadata = MetaData()
-
-ID = String(36)
-
-mail_users = Table(
-    "mail_users",
-    metadata,
-    Column("id", ID, primary_key=True),  # the User aggregate's id: uuid5 of (sub, iss)
-    Column("sub", Text, nullable=False),
-    Column("iss", Text, nullable=False),
-    Column("email", Text, nullable=False),
-)
-
-# Benchmarks, sites, flavors, claims and results: whom to tell when they are reviewed or claimed.
-mail_items = Table(
-    "mail_items",
-    metadata,
-    Column("id", ID, primary_key=True),
-    Column("kind", String(16), nullable=False),
-    Column("uploader_sub", Text, nullable=False),
-    Column("uploader_iss", Text, nullable=False),
-    Index("mail_items_uploader", "uploader_sub", "uploader_iss"),  # a removed user's items (migration 8)
-)
-
-# One row per mail: (notification id of the event, n-th mail of that event). Written with
-# the mailer's position in one transaction; `sent_at` is set once the SMTP server took it.
-mail_outbox = Table(
-    "mail_outbox",
-    metadata,
-    Column("notification_id", BigInteger, primary_key=True, autoincrement=False),
-    Column("seq", Integer, primary_key=True, autoincrement=False),
-    Column("to", Text, nullable=False),
-    Column("cc", Text, nullable=False),  # "" when none
-    Column("subject", Text, nullable=False),
-    Column("headers", Text, nullable=False),  # JSON object of the extra headers (Resource-ID, ...)
-    Column("body", Text, nullable=False),
-    Column("sent_at", DateTime),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("last_error", Text),
-    Column("retry_at", DateTime),  # not before this time after a refusal (backoff per mail)
-    Column("given_up_at", DateTime),  # refused for good by the SMTP server: never retried (migration 8)
-    Index("mail_outbox_unsent", "sent_at", "notification_id", "seq"),
-)
+from read_model import read_store
+from read_model.mail_tables import mail_items, mail_outbox, mail_users
+from read_model.tables import positions
 
 # Events up to this position were in the store before the mailer first ran: they fill the
 # directory but send nothing (deploying the mailer, or losing its tables, must not re-send history).

@@ -22,10 +22,10 @@ from domain.legacy_import import LegacyImport
 from domain.result import Result
 from domain.site import Site
 from domain.user import User
-from projections import read_store
 from projections.mail import directory, messages
 from projections.mail.messages import Letter
 from projections.projector import PositionedConsumer
+from read_model import read_store
 
 log = logging.getLogger("eosc_perf.mail")
 

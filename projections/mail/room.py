@@ -9,7 +9,7 @@ import threading
 
 from sqlalchemy.engine import Engine
 
-from eosc_perf.settings import Settings
+from configuration.settings import Settings
 from projections.follower import Follower
 from projections.mail import directory
 from projections.mail.delivery import LogTransport, Postman, SmtpTransport

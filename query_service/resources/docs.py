@@ -14,9 +14,9 @@ from pathlib import Path
 import falcon
 import swagger_ui_bundle
 
-from eosc_perf import documents
-from eosc_perf.api.openapi import openapi_document
-from eosc_perf.settings import Limits
+from configuration.settings import Limits
+from http_api import documents
+from http_api.openapi import openapi_document
 
 ASSETS = Path(swagger_ui_bundle.swagger_ui_path)
 SERVED_ASSETS = frozenset(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import falcon
 from sqlalchemy.engine import Engine
 
-from eosc_perf import errors
+from http_api import errors
 
 
 class ReadResource:

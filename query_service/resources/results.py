@@ -6,7 +6,7 @@ from uuid import UUID
 
 import falcon
 
-from eosc_perf import errors
+from http_api import errors
 from query_service.resources.reading import ReadResource
 from query_service.views import claims, results
 from query_service.views.users import registration

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from query_service import listing
-from projections.tables import benchmarks, flavors, sites, tags, users
+from read_model.tables import benchmarks, flavors, sites, tags, users
 
 
 @dataclass(frozen=True)

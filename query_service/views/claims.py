@@ -12,9 +12,9 @@ from sqlalchemy import and_, select
 from sqlalchemy.engine import Connection
 
 from domain.actor import Actor
-from eosc_perf import documents
+from http_api import documents
 from query_service import listing
-from projections.tables import claims, users
+from read_model.tables import claims, users
 
 SORTABLE = {
     "id": claims.c.id,

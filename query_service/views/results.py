@@ -14,11 +14,11 @@ from sqlalchemy import DateTime, Integer, Select, and_, any_, exists, false, fun
 from sqlalchemy.engine import Connection
 
 from domain.actor import Actor
-from eosc_perf import documents
+from http_api import documents
 from query_service import json_numbers, listing
 from query_service.json_filters import json_dialect, parse_filter, sort_path
-from projections.read_model import counts
-from projections.tables import benchmarks, flavors, result_numbers, result_tags, results, sites, tags
+from read_model import counts
+from read_model.tables import benchmarks, flavors, result_numbers, result_tags, results, sites, tags
 
 SORTABLE = {
     name: results.c[name]

@@ -11,9 +11,9 @@ from typing import Mapping
 from sqlalchemy import and_
 from sqlalchemy.engine import Connection
 
-from eosc_perf import documents
+from http_api import documents
 from query_service import listing
-from projections.tables import submits, users
+from read_model.tables import submits, users
 
 SORTABLE = {
     "id": submits.c.resource_id,

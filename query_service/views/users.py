@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import and_, select
 from sqlalchemy.engine import Connection
 
-from projections.tables import users
+from read_model.tables import users
 
 
 def registration(conn: Connection, sub: str, iss: str) -> str | None:

@@ -1,4 +1,5 @@
-"""Builders for results and claims tests: approved catalog items, tags, uploads, claims.
+"""Builders of the API tests: catalog items (approved, or on review with the `submit_*` ones),
+tags, uploads, claims, and a shared service for module-scoped fixtures.
 
 Plain functions taking the `api` fixture and tokens; each asserts the write was accepted.
 """
@@ -10,6 +11,7 @@ from itertools import count
 from urllib.parse import quote
 
 SCHEMA = {"type": "object"}  # any object: the JSON filter and sort tests need free documents
+TIME_SCHEMA = {"type": "object", "properties": {"time": {"type": "number"}}}  # of the `submit_*` benchmarks
 EXECUTED = "2024-01-01T10:00:00+00:00"
 _serial = count(1)
 
@@ -20,7 +22,7 @@ def unique(prefix: str) -> str:
 
 def benchmark(api, user, admin, *, image=None, tag="1.0", schema=None, approved=True, **extra) -> dict:
     body = {
-        "docker_image": image or unique("org/bench"),
+        "docker_image": unique("org/bench") if image is None else image,
         "docker_tag": tag,
         "url": "https://example.org/bench",
         "json_schema": SCHEMA if schema is None else schema,
@@ -34,7 +36,8 @@ def benchmark(api, user, admin, *, image=None, tag="1.0", schema=None, approved=
 
 
 def site(api, user, admin, *, name=None, address="addr", approved=True, **extra) -> dict:
-    answer = api.post("/sites", user, json={"name": name or unique("site"), "address": address, **extra})
+    answer = api.post("/sites", user, json={"name": unique("site") if name is None else name, "address": address,
+                                            **extra})
     assert answer.status_code == 201, answer.text
     if approved:
         approve(api, admin, "sites", answer.json["id"])
@@ -123,3 +126,60 @@ def listed(api, path="/results", token=None, **arguments) -> list[str]:
 
 def ids(page: dict) -> list[str]:
     return [item["id"] for item in page["items"]]
+
+
+def names(page: dict, key: str = "name") -> list:
+    return [item[key] for item in page["items"]]
+
+
+def submit_benchmark(api, token, image=None, tag="1.0", **extra) -> dict:
+    """A benchmark on review, whose schema wants `time` to be a number."""
+    return benchmark(api, token, None, image=image, tag=tag, schema=TIME_SCHEMA, approved=False, **extra)
+
+
+def submit_site(api, token, name=None, address="addr", **extra) -> dict:
+    """A site on review."""
+    return site(api, token, None, name=name, address=address, approved=False, **extra)
+
+
+def add_flavor(api, token, site_id, name=None, **extra) -> dict:
+    """A flavor on review."""
+    return flavor(api, token, None, site_id, name=name, approved=False, **extra)
+
+
+def result_setup(api, user, admin) -> tuple[dict, dict, dict]:
+    """An approved benchmark (of TIME_SCHEMA), site and flavor uploaded by `user`, ready for results;
+    submitted first, then approved."""
+    the_benchmark = submit_benchmark(api, user)
+    the_site = submit_site(api, user)
+    the_flavor = add_flavor(api, user, the_site["id"])
+    approve(api, admin, "benchmarks", the_benchmark["id"])
+    approve(api, admin, "sites", the_site["id"])
+    approve(api, admin, "flavors", the_flavor["id"])
+    return the_benchmark, the_site, the_flavor
+
+
+def upload_result(api, token, benchmark_id, flavor_id, document=None, **query) -> dict:
+    """A result of `{"time": 1}` unless a document is given."""
+    answer = upload_answer(api, token, benchmark_id, flavor_id, document or {"time": 1}, **query)
+    assert answer.status_code == 201, answer.text
+    return answer.json
+
+
+def shared_service(data_dir, provider):
+    """A service and its callers for module-scoped fixtures whose requests change nothing shared."""
+    import falcon.testing
+
+    from eosc_perf.embedded import build
+    from tests.support.api import Api, Callers, service_settings
+
+    service = build(service_settings(data_dir, provider))
+    api = Api(service, falcon.testing.TestClient(service.app), provider)
+    callers = Callers(
+        anonymous=None,
+        unregistered=api.token("nobody"),
+        user=api.register("alice"),
+        other=api.register("bob"),
+        admin=api.register("root", admin=True),
+    )
+    return service, api, callers

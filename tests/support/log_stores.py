@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from configuration.stores import open_event_store
 from eosc_perf import cli
-from eosc_perf.stores import open_event_store
 from log_transfer.recorders import insert_numbered
-from projections import read_store
 from projections.follower import Follower
 from projections.projector import Projector
 from projections.sources import EventStoreSource
+from read_model import read_store
 from tests.support.legacy_databases import restored
 from tests.support.stored_events import as_stored, load
 

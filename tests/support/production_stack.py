@@ -134,7 +134,7 @@ class ProductionStack:
         environment = {**self.environment, "GUNICORN_BIND": f"127.0.0.1:{port}", **variables}
         with open(self.state_dir / f"command-{port}.log", "a") as log:
             process = subprocess.Popen(
-                [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "deploy/gunicorn/service.py", "command_service.wsgi:app"],
+                [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "deploy/gunicorn/service.py", "eosc_perf.command_wsgi:app"],
                 env=environment, cwd=ROOT, stdout=log, stderr=log, start_new_session=True,
             )
         try:
@@ -167,7 +167,7 @@ class ProductionStack:
         environment = {**self.environment, **variables, "GUNICORN_BIND": f"127.0.0.1:{port}"}
         with open(self.state_dir / f"query-{port}.log", "a") as log:
             process = subprocess.Popen(
-                [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "deploy/gunicorn/service.py", "query_service.wsgi:app"],
+                [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "deploy/gunicorn/service.py", "eosc_perf.query_wsgi:app"],
                 env=environment, cwd=ROOT, stdout=log, stderr=log, start_new_session=True)
         url = f"http://127.0.0.1:{port}"
         try:

@@ -121,7 +121,7 @@ class ServedProcess:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=STOP_TIMEOUT)
-            raise AssertionError(f"eosc-perf serve ignored SIGTERM:\n{self.log()}")
+            raise AssertionError(f"eosc-perf serve ignored SIGTERM:\n{self.log()}") from None
 
     def log(self) -> str:
         return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""

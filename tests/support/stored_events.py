@@ -28,10 +28,10 @@ from eventsourcing.utils import get_topic
 
 import domain
 from domain.actor import Actor
+from domain.envelope import envelope
 from domain.legacy_import import LegacyImport
 from domain.review import ReviewedItem
 from domain.user import User
-from projections.bus.envelope import envelope
 
 LOG = Path(__file__).parent.parent / "fixtures" / "stored_events" / "log.json"
 
@@ -155,9 +155,8 @@ def _legacy_import(store, pending_site: UUID) -> None:
 
 def write(path: Path) -> None:
     from eosc_perf.embedded import build
-    from tests.conftest import Api, service_settings
+    from tests.support.api import CLIENT_ID, Api, service_settings
     from tests.support.oidc_provider import LocalOpenIDProvider
-    from tests.conftest import CLIENT_ID
 
     with LocalOpenIDProvider(audience=CLIENT_ID) as provider, tempfile.TemporaryDirectory() as folder:
         service = build(service_settings(Path(folder), provider))

@@ -1,0 +1,65 @@
+"""Opening the event store named by the settings (SQLite file or PostgreSQL URL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+from urllib.parse import unquote, urlsplit
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+
+from configuration.private_files import private_file
+from configuration.settings import ConfigurationError
+from domain.event_store import EventStore
+
+
+def event_store_environment(url: str, *, create_tables: bool = True, connection_wait: int = 3) -> dict[str, str]:
+    """`connection_wait`: seconds to wait for a pooled connection; short for services (an
+    outage answers 503 promptly), longer for batch tools."""
+    parts = urlsplit(url)
+    create = "y" if create_tables else "n"
+    if parts.scheme == "sqlite":
+        path = url.split("///", 1)[-1]
+        private_file(Path(path))
+        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path, "CREATE_TABLE": create}
+    if parts.scheme.startswith("postgresql"):
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": parts.path.lstrip("/"),
+            "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(parts.port or 5432),
+            "POSTGRES_USER": unquote(parts.username or ""),
+            "POSTGRES_PASSWORD": unquote(parts.password or ""),
+            "CREATE_TABLE": create,
+            # A few connections per process: gunicorn runs several workers per service.
+            "POSTGRES_POOL_SIZE": "2",
+            "POSTGRES_MAX_OVERFLOW": "8",
+            "POSTGRES_LOCK_TIMEOUT": "5",
+            "POSTGRES_CONNECT_TIMEOUT": str(connection_wait),
+            "APPLICATION_RECORDER_TOPIC": f"{__name__}:{EventRecorder.__qualname__}",
+        }
+    raise ConfigurationError(f"EVENT_STORE_URL must be sqlite:///PATH or postgresql://..., not {url!r}")
+
+
+class EventRecorder(PostgresApplicationRecorder):
+    """The PostgreSQL recorder, writing events without psycopg's pipeline mode: lock the table,
+    notify, insert, in one transaction, as the library's own recorder does.
+
+    In pipeline mode psycopg flushes the connection once after queueing the last command and
+    then waits for results: when the socket did not take the whole message at once (an event of
+    some MiB), the rest stays in libpq's buffer and the server waits for it, for ever, while the
+    writer holds the events table's lock and every other write waits. Outside the pipeline,
+    psycopg sends until the whole message is gone."""
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        with self.datastore.transaction(commit=True) as curs:
+            self._insert_events(curs, stored_events, **kwargs)
+            if not stored_events:
+                return None
+            self._insert_stored_events(curs, stored_events, **kwargs)
+            return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+
+
+def open_event_store(url: str, *, create_tables: bool = True, connection_wait: int = 3) -> EventStore:
+    return EventStore(env=event_store_environment(url, create_tables=create_tables, connection_wait=connection_wait))

@@ -1,0 +1,179 @@
+"""Read-store schema, created and evolved by numbered migrations (`eosc-perf init`).
+
+Each migration runs once, in order, in its own transaction; on PostgreSQL an advisory lock
+lets concurrent `init` runs take turns. New schema changes are appended, never edited.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from sqlalchemy import BigInteger, Column, MetaData, Table, Text, func, inspect, select, text
+from sqlalchemy.engine import Connection, Engine
+
+from read_model import mail_tables
+from read_model.tables import metadata
+
+log = logging.getLogger(__name__)
+
+_bookkeeping = MetaData()
+schema_migrations = Table(
+    "schema_migrations",
+    _bookkeeping,
+    Column("version", BigInteger, primary_key=True),
+    Column("description", Text, nullable=False),
+)
+ADVISORY_LOCK = 4242_0001
+
+
+def _read_tables(conn: Connection) -> None:
+    metadata.create_all(conn)
+
+
+def _mail_tables(conn: Connection) -> None:
+    mail_tables.metadata.create_all(conn)  # users' e-mails, uploaders, the outbox
+
+
+# PostgreSQL indexes for the contract's result queries: trigram GIN indexes serve
+# `:search` substring terms (LIKE '%term%'); the (hidden, execution_datetime, seq) b-tree
+# serves the default listing order, so a page is read from the index, not sorted.
+POSTGRES_RESULT_INDEXES = (
+    # In public: the indexes below name its operator class there, also when a replay migrates a
+    # scratch schema first on its search path (projections/replay.py) in a database without it.
+    "CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public",
+    "CREATE INDEX IF NOT EXISTS results_listing ON results (hidden, execution_datetime, seq)",
+    "CREATE INDEX IF NOT EXISTS results_benchmark_listing ON results (benchmark_id, hidden, execution_datetime, seq)",
+    "CREATE INDEX IF NOT EXISTS results_benchmark_name_trgm ON results USING gin (benchmark_name public.gin_trgm_ops)",
+    "CREATE INDEX IF NOT EXISTS results_site_name_trgm ON results USING gin (site_name public.gin_trgm_ops)",
+    "CREATE INDEX IF NOT EXISTS results_site_address_trgm ON results USING gin (site_address public.gin_trgm_ops)",
+    "CREATE INDEX IF NOT EXISTS results_flavor_name_trgm ON results USING gin (flavor_name public.gin_trgm_ops)",
+)
+
+
+def _postgres_result_indexes(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        for statement in POSTGRES_RESULT_INDEXES:
+            conn.execute(text(statement))
+
+
+def _counters(conn: Connection) -> None:
+    """The projector's counts (read_model/counts.py), started from the rows."""
+    from read_model.counts import VISIBLE_RESULTS
+    from read_model.tables import counters, results
+
+    counters.create(conn, checkfirst=True)
+    visible = conn.execute(select(func.count()).select_from(results).where(results.c.hidden.is_(False))).scalar_one()
+    conn.execute(counters.delete().where(counters.c.name == VISIBLE_RESULTS))
+    conn.execute(counters.insert().values(name=VISIBLE_RESULTS, value=visible))
+
+
+def _search_indexes(conn: Connection) -> None:
+    """(site_id, hidden) and (flavor_id, hidden): a search counts its matching visible results
+    with an index-only scan (query_service/views/results.py)."""
+    for statement in (
+        "CREATE INDEX IF NOT EXISTS results_site_visible ON results (site_id, hidden)",
+        "CREATE INDEX IF NOT EXISTS results_flavor_visible ON results (flavor_id, hidden)",
+    ):
+        conn.execute(text(statement))
+
+
+def _drop_trigram_indexes(conn: Connection) -> None:
+    """Searches match terms against the few catalog rows and select results by id (migration 5),
+    so the trigram indexes of migration 3 serve no query; each upload paid for four GIN updates."""
+    if conn.dialect.name == "postgresql":
+        for column in ("benchmark_name", "site_name", "site_address", "flavor_name"):
+            conn.execute(text(f"DROP INDEX IF EXISTS results_{column}_trgm"))
+
+
+def _result_numbers(conn: Connection) -> None:
+    """The numbers of result documents by path, for number filters and sorts through an index
+    (read_model/numbers.py), filled from the documents already stored. (On a new
+    store migration 1 created the tables, and there are no results yet.)"""
+    from read_model import numbers
+    from read_model.tables import benchmark_results, result_number_paths, result_numbers
+
+    metadata.create_all(conn, tables=[result_numbers, result_number_paths, benchmark_results])
+    numbers.backfill(conn)
+
+
+def _mail_give_up(conn: Connection) -> None:
+    """Mails refused for good are given up, not retried (projections/mail/delivery.py), and a
+    removed user's items are found by uploader. (A new store got both from migration 2.)"""
+    if "given_up_at" not in {column["name"] for column in inspect(conn).get_columns("mail_outbox")}:
+        kind = "TIMESTAMP WITHOUT TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
+        conn.execute(text(f"ALTER TABLE mail_outbox ADD COLUMN given_up_at {kind}"))
+    conn.execute(text("CREATE INDEX IF NOT EXISTS mail_items_uploader ON mail_items (uploader_sub, uploader_iss)"))
+
+
+# Indexes of text columns before migration 9: b-trees on the whole text (PostgreSQL refuses an
+# entry of more than 2704 bytes), replaced by the bounded ones of read_model/tables.py.
+UNBOUNDED_INDEXES = (
+    "users_identity", "users_email", "benchmarks_status_image", "sites_status_name", "flavors_site_status_name",
+    "tags_name", "results_uploader", "claims_uploader",
+)
+
+
+def _bounded_indexes(conn: Connection) -> None:
+    """Every index takes any text a user may store (tables.py `_text_index`), and
+    `result_numbers` keeps only paths of at most numbers.MAX_PATH_BYTES (the query service
+    reads longer ones from the documents). (On a new store migration 1 made the new indexes.)"""
+    from read_model import numbers
+    from read_model.tables import benchmarks, claims, flavors, results, sites, tags, users
+
+    for name in UNBOUNDED_INDEXES:
+        conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
+    for table in (users, benchmarks, sites, flavors, tags, results, claims):
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
+    numbers.forget_long_paths(conn)
+
+
+def _parked_events(conn: Connection) -> None:
+    """Where consumers record the events they pass over (projections/parking.py)."""
+    from read_model.tables import parked_events
+
+    parked_events.create(conn, checkfirst=True)
+
+
+MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
+    (1, "read tables", _read_tables),
+    (2, "mailer tables", _mail_tables),
+    (3, "PostgreSQL indexes for result listing and search", _postgres_result_indexes),
+    (4, "counters kept by the projector (visible results)", _counters),
+    (5, "indexes for searches: results by site or flavor, with their visibility", _search_indexes),
+    (6, "PostgreSQL: drop the trigram indexes searches no longer use", _drop_trigram_indexes),
+    (7, "numbers of result documents by path, for number filters and sorts", _result_numbers),
+    (8, "mailer: mails given up, a removed user's items by uploader", _mail_give_up),
+    (9, "indexes that take text of any length; numbers kept only at paths of bounded length", _bounded_indexes),
+    (10, "events the consumers could not handle and passed over", _parked_events),
+]
+
+
+def pending(engine: Engine) -> list[int]:
+    """The versions of the migrations a store has not had yet (all of them for an empty one)."""
+    inspector = inspect(engine)
+    if not inspector.has_table(schema_migrations.name):
+        return [version for version, _, _ in MIGRATIONS]
+    with engine.connect() as conn:
+        done = set(conn.execute(select(schema_migrations.c.version)).scalars())
+    return [version for version, _, _ in MIGRATIONS if version not in done]
+
+
+def migrate(engine: Engine, *, quiet: bool = False) -> list[int]:
+    """Applies the migrations not applied yet; returns their versions. `quiet`: for scratch
+    stores (replays), whose migrations are no news to an operator."""
+    _bookkeeping.create_all(engine)
+    applied_now = []
+    for version, description, apply in MIGRATIONS:
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK})
+            done = conn.execute(select(schema_migrations.c.version).where(schema_migrations.c.version == version))
+            if done.first():
+                continue
+            log.log(logging.DEBUG if quiet else logging.INFO, "read store migration %d: %s", version, description)
+            apply(conn)
+            conn.execute(schema_migrations.insert().values(version=version, description=description))
+            applied_now.append(version)
+    return applied_now

@@ -1,0 +1,163 @@
+"""The numbers of result documents by JSON path, kept with the result rows in the same
+transaction: `result_numbers` (one row per number), `result_number_paths` (per benchmark and
+path, the results with a number there) and `benchmark_results` (results per benchmark).
+The query service answers number filters and numeric sorts from them through an index
+(query_service/json_numbers.py); `eosc-perf verify` compares them with a fresh replay.
+
+Only numbers reached through object keys are kept, only through plain keys (see `plain_key`),
+and only at paths of at most MAX_PATH_BYTES: the query service uses the table for such paths
+alone, and keeps the per-row JSON expressions for the others. The bound keeps each row (and
+its index entries) small, whatever the document: a row per number holds the number's whole
+path, which without a bound grows with the depth of the number (a deep document would store
+a quadratic amount), and PostgreSQL's b-trees refuse entries of more than 2704 bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from typing import Iterator, Sequence
+
+from sqlalchemy import LargeBinary, case, cast, func, select
+from sqlalchemy.engine import Connection
+
+from read_model.rows import insert_rows
+from read_model.tables import benchmark_results, result_number_paths, result_numbers, results
+
+# From 2^53 on, doubles skip integers: two different JSON numbers may become one double, and
+# SQLite reads integers beyond 64 bits on its own. Paths holding such numbers keep the
+# per-row JSON evaluation (`unsafe` counts them).
+UNSAFE = 2.0**53
+# The longest path kept, in bytes of UTF-8. A property of the stored table (the query service
+# trusts that every shorter path is there): changed only with a migration that rebuilds it.
+MAX_PATH_BYTES = 256
+
+
+# Not empty, no ".", and written in the stored JSON text exactly as it is: nothing that
+# json.dumps(ensure_ascii=False) escapes ('"', backslash, control characters). Both databases'
+# JSON paths then name the key the same way.
+_PLAIN_KEY = re.compile(r'[^."\\\x00-\x1f]+')
+
+
+def plain_key(key: str) -> bool:
+    return _PLAIN_KEY.fullmatch(key) is not None
+
+
+def kept_path(path: str) -> bool:
+    """Whether numbers at this path (of plain keys) are in the table."""
+    return len(path.encode()) <= MAX_PATH_BYTES
+
+
+def _double(number) -> float:
+    try:
+        return float(number)
+    except OverflowError:  # an integer beyond the double range
+        return math.inf if number > 0 else -math.inf
+
+
+def numbers_of(document: dict) -> Iterator[tuple[str, float]]:
+    """(path, value) of every number reachable through plain object keys at a kept path;
+    booleans are no numbers. A path too long ends the walk there: all below it is longer."""
+    pending = [("", document)]
+    while pending:
+        prefix, members = pending.pop()
+        for key, value in members.items():
+            if not plain_key(key) or not kept_path(prefix + key):
+                continue
+            if isinstance(value, dict):
+                pending.append((f"{prefix}{key}.", value))
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                yield prefix + key, _double(value)
+
+
+def _is_unsafe(value: float) -> bool:
+    return not abs(value) < UNSAFE
+
+
+def _upsert_counts(conn: Connection, table, keys: tuple[str, ...], counted: dict[tuple, tuple]) -> None:
+    """Adds counts to the rows of `table` keyed by `keys`, creating missing rows."""
+    if not counted:
+        return
+    columns = [c.name for c in table.columns if c.name not in keys]
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    added = ", ".join(f"{c} = {table.name}.{c} + excluded.{c}" for c in columns)
+    conn.exec_driver_sql(
+        f"INSERT INTO {table.name} ({', '.join(keys + tuple(columns))})"
+        f" VALUES ({', '.join([mark] * (len(keys) + len(columns)))})"
+        f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {added}",
+        [(*key, *counts) for key, counts in counted.items()],
+    )
+
+
+_COLUMNS = ("seq", "path", "benchmark_id", "hidden", "value")
+
+
+def results_added(conn: Connection, added: Sequence[tuple[int, str, bool, dict]]) -> None:
+    """Results just inserted, each as (seq, benchmark_id, hidden, document)."""
+    rows, per_path, per_benchmark = [], Counter(), Counter()
+    unsafe = Counter()
+    for seq, benchmark_id, hidden, document in added:
+        per_benchmark[benchmark_id] += 1
+        for path, value in numbers_of(document):
+            rows.append((seq, path, benchmark_id, hidden, value))
+            per_path[benchmark_id, path] += 1
+            unsafe[benchmark_id, path] += _is_unsafe(value)
+    if rows:
+        insert_rows(conn, result_numbers, _COLUMNS, rows)  # COPY on PostgreSQL
+    _upsert_counts(conn, result_number_paths, ("benchmark_id", "path"),
+                   {key: (count, unsafe[key]) for key, count in per_path.items()})
+    _upsert_counts(conn, benchmark_results, ("benchmark_id",), {(b,): (count,) for b, count in per_benchmark.items()})
+
+
+def results_removed(conn: Connection, condition) -> None:
+    """Before the results matching `condition` are deleted: their numbers and counts go."""
+    doomed = select(results.c.seq).where(condition)
+    unsafe = func.sum(case((func.abs(result_numbers.c.value) >= UNSAFE, 1), else_=0))
+    for benchmark_id, path, count, unsafe_count in conn.execute(
+        select(result_numbers.c.benchmark_id, result_numbers.c.path, func.count(), unsafe)
+        .where(result_numbers.c.seq.in_(doomed))
+        .group_by(result_numbers.c.benchmark_id, result_numbers.c.path)
+    ).all():
+        key = (result_number_paths.c.benchmark_id == benchmark_id) & (result_number_paths.c.path == path)
+        conn.execute(result_number_paths.update().where(key).values(
+            results=result_number_paths.c.results - count, unsafe=result_number_paths.c.unsafe - unsafe_count))
+    conn.execute(result_number_paths.delete().where(result_number_paths.c.results == 0))
+    for benchmark_id, count in conn.execute(
+        select(results.c.benchmark_id, func.count()).where(condition).group_by(results.c.benchmark_id)
+    ).all():
+        conn.execute(benchmark_results.update().where(benchmark_results.c.benchmark_id == benchmark_id)
+                     .values(results=benchmark_results.c.results - count))
+    conn.execute(benchmark_results.delete().where(benchmark_results.c.results == 0))
+    conn.execute(result_numbers.delete().where(result_numbers.c.seq.in_(doomed)))
+
+
+def visibility_changed(conn: Connection, result_id: str, hidden: bool) -> None:
+    seq = select(results.c.seq).where(results.c.id == result_id).scalar_subquery()
+    conn.execute(result_numbers.update().where(result_numbers.c.seq == seq).values(hidden=hidden))
+
+
+def forget_long_paths(conn: Connection) -> None:
+    """Drops the numbers at paths longer than MAX_PATH_BYTES (kept before the bound: a
+    migration), with their per-path counts."""
+    def long(path):
+        in_bytes = func.octet_length(path) if conn.dialect.name == "postgresql" else func.length(cast(path, LargeBinary))
+        return in_bytes > MAX_PATH_BYTES
+
+    conn.execute(result_numbers.delete().where(long(result_numbers.c.path)))
+    conn.execute(result_number_paths.delete().where(long(result_number_paths.c.path)))
+
+
+def backfill(conn: Connection, chunk: int = 5000) -> None:
+    """The numbers of the results stored before this table existed (a migration)."""
+    last = 0
+    while True:
+        stored = conn.execute(
+            select(results.c.seq, results.c.benchmark_id, results.c.hidden, results.c.json_text)
+            .where(results.c.seq > last).order_by(results.c.seq).limit(chunk)
+        ).all()
+        if not stored:
+            return
+        results_added(conn, [(row.seq, row.benchmark_id, row.hidden, json.loads(row.json_text)) for row in stored])
+        last = stored[-1].seq

@@ -1,0 +1,106 @@
+"""Connection to the read tables (SQLite file by default, PostgreSQL in production), and the
+consumers' positions in the event log that they record."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+from sqlalchemy import create_engine, event, select
+from sqlalchemy.engine import Connection, Engine
+
+from configuration.private_files import private_file
+from read_model.tables import positions
+
+# How often SQLite asks whether a statement is past its time: every this many virtual machine
+# instructions (well under a millisecond of work), a cost too small to measure.
+PROGRESS_STEPS = 10_000
+DEADLINE = "statement_deadline"  # in a connection's `info`: when its running statement must stop
+
+
+def connect(url: str, *, pool_size: int = 5, statement_seconds: float | None = None) -> Engine:
+    """`statement_seconds`: the longest any one statement may run on this engine (for the
+    engines that serve reads; the projector's and the tools' writes are never cut short). A
+    statement past it fails with PostgreSQL's QueryCanceled or SQLite's SQLITE_INTERRUPT."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            private_file(Path(path))
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):
+            # WAL lets readers work while the projector writes.
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA case_sensitive_like=ON")  # search terms are case-sensitive
+            cursor.close()
+
+        if statement_seconds is not None:
+            _bound_sqlite_statements(engine, statement_seconds)
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]  # psycopg 3, as the event store
+    # The server itself cancels a statement past the limit, planning included.
+    options = {} if statement_seconds is None else {
+        "options": f"-c statement_timeout={max(1, round(statement_seconds * 1000))}"}
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, connect_args=options)
+
+
+def _bound_sqlite_statements(engine: Engine, seconds: float) -> None:
+    """SQLite has no statement timeout: each statement of the engine notes its deadline in its
+    connection's `info` as it starts, and a progress handler, called as the statement runs
+    (rows fetched later included), interrupts it once that deadline has passed."""
+
+    @event.listens_for(engine, "connect")
+    def _progress_handler(dbapi_connection, record):
+        info = record.info  # the `info` of every Connection that checks this one out
+        dbapi_connection.set_progress_handler(lambda: time.monotonic() > info.get(DEADLINE, math.inf),
+                                              PROGRESS_STEPS)
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _deadline(conn, cursor, statement, parameters, context, executemany):
+        conn.info[DEADLINE] = time.monotonic() + seconds
+
+
+def past_deadline(info: dict) -> bool:
+    """Whether the statement running on a connection (`Connection.info`) is past its deadline.
+    For functions written in Python that SQLite calls: the progress handler counts instructions,
+    and one call of such a function is one instruction, however long it takes."""
+    return time.monotonic() > info.get(DEADLINE, math.inf)
+
+
+def position(conn: Connection, name: str, *, for_update: bool = False) -> int:
+    """`for_update` locks the row (PostgreSQL) so two instances of a projector take turns."""
+    statement = select(positions.c.position).where(positions.c.name == name)
+    value = conn.execute(statement.with_for_update() if for_update else statement).scalar()
+    return value or 0
+
+
+def current_position(engine: Engine, name: str) -> int:
+    """The position of consumer `name`, read on a connection of its own."""
+    with engine.connect() as conn:
+        return position(conn, name)
+
+
+def wait_for_position(current: Callable[[], int], wanted: int, seconds: float) -> bool:
+    """Whether `current()` reaches `wanted` within `seconds`: the one bounded wait of both
+    services for the read model to include a write. The pause between two looks starts at 2 ms
+    (a write the embedded projector is folding now) and doubles up to 50 ms."""
+    deadline = time.monotonic() + seconds
+    pause = 0.002
+    while current() < wanted:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
+    return True
+
+
+def set_position(conn: Connection, name: str, value: int) -> None:
+    updated = conn.execute(positions.update().where(positions.c.name == name).values(position=value)).rowcount
+    if not updated:
+        conn.execute(positions.insert().values(name=name, position=value))

@@ -1,0 +1,45 @@
+"""Small pieces every read-model handler needs: times, uploader columns, existence checks."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import and_, exists, select
+from sqlalchemy.engine import Connection
+
+from domain.actor import Actor
+from read_model.tables import users
+
+
+def utc(value: datetime) -> datetime:
+    """Read tables store naive UTC, as the original stores naive server time."""
+    return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+
+
+def uploader_columns(actor: Actor) -> dict:
+    return {"uploader_sub": actor.sub, "uploader_iss": actor.iss}
+
+
+def is_registered(conn: Connection, actor: Actor) -> bool:
+    """An upload whose uploader was removed before it was projected is gone by the cascade."""
+    return conn.execute(select(exists().where(and_(users.c.sub == actor.sub, users.c.iss == actor.iss)))).scalar()
+
+
+def insert_rows(conn: Connection, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """A multi-row insert straight through the driver (executemany): the bulk path of a replay,
+    without SQLAlchemy's per-row parameter processing (values are prepared as it would).
+    PostgreSQL takes them by COPY: one stream rather than a statement per row, with each value
+    parsed from its text as an insert's parameter is."""
+    if conn.dialect.name == "postgresql":
+        with conn.connection.cursor() as cursor:
+            with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        return
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+    conn.exec_driver_sql(statement, rows)
+
+
+def row_exists(conn: Connection, table, id) -> bool:
+    return conn.execute(select(exists().where(table.c.id == str(id)))).scalar()
