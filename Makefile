@@ -34,8 +34,9 @@ run: install
 test-deps:
 	deploy/local/install-test-deps.sh
 
-# Lint only (`ruff check`): the code is formatted by `ruff format` in one commit of its own.
+# The code as ruff formats it (`ruff format .` fixes it) and free of its lint findings.
 lint: venv
+	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 
 test: venv test-deps lint

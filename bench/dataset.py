@@ -38,7 +38,13 @@ FLAVORS = (
 FLAVORS_PER_SITE = 6  # each site offers 6 of the 7 kinds, drawn per site
 TAGS = ("gpu", "hpc", "cloud", "baseline", "production", "test", "ssd", "infiniband", "kubernetes", "openstack")
 CPU_COUNTS = (1, 2, 4, 8, 16, 32)
-CPU_MODELS = ("Intel Xeon Gold 6248", "Intel Xeon E5-2680 v4", "AMD EPYC 7452", "AMD EPYC 7763", "Intel Xeon Platinum 8358")
+CPU_MODELS = (
+    "Intel Xeon Gold 6248",
+    "Intel Xeon E5-2680 v4",
+    "AMD EPYC 7452",
+    "AMD EPYC 7763",
+    "Intel Xeon Platinum 8358",
+)
 
 CRAY_SCHEMA = {
     "$schema": "http://json-schema.org/draft-07/schema#",
@@ -124,10 +130,22 @@ CNN_SCHEMA = {
 
 BENCHMARKS = (
     # (docker image, tag, url, schema, description, share of the results)
-    ("deephdc/c-ray", "1.1", "https://github.com/EOSC-synergy/c-ray", CRAY_SCHEMA,
-     "c-ray: multi-threaded ray tracer, CPU throughput", 0.75),
-    ("deephdc/benchmarks_cnn", "2.13-gpu", "https://github.com/deephdc/benchmarks_cnn", CNN_SCHEMA,
-     "TensorFlow CNN training throughput (tf_cnn_benchmarks)", 0.25),
+    (
+        "deephdc/c-ray",
+        "1.1",
+        "https://github.com/EOSC-synergy/c-ray",
+        CRAY_SCHEMA,
+        "c-ray: multi-threaded ray tracer, CPU throughput",
+        0.75,
+    ),
+    (
+        "deephdc/benchmarks_cnn",
+        "2.13-gpu",
+        "https://github.com/deephdc/benchmarks_cnn",
+        CNN_SCHEMA,
+        "TensorFlow CNN training throughput (tf_cnn_benchmarks)",
+        0.25,
+    ),
 )
 
 EXECUTION_START = datetime(2021, 1, 1, tzinfo=timezone.utc)
@@ -182,13 +200,19 @@ class ResultSpec:
 def _cray_document(rng: random.Random, flavor: FlavorSpec) -> dict:
     cpus = flavor.cpus if rng.random() < 0.8 else rng.choice(CPU_COUNTS)
     per_core = rng.gauss(38.0, 4.0)
-    score = round(max(1.0, per_core * cpus ** 0.93 * rng.uniform(0.9, 1.1)), 3)
+    score = round(max(1.0, per_core * cpus**0.93 * rng.uniform(0.9, 1.1)), 3)
     return {
-        "benchmark": {"name": "c-ray", "version": "1.1", "scene": rng.choice(("sphfract", "scene", "tau")),
-                      "resolution": rng.choice(("1920x1080", "3840x2160", "800x600"))},
-        "machine": {"cpu": {"count": cpus, "model": rng.choice(CPU_MODELS),
-                            "frequency_ghz": round(rng.uniform(2.0, 3.6), 2)},
-                    "memory_gb": flavor.memory_gb, "os": rng.choice(("Ubuntu 22.04", "Rocky Linux 9", "Debian 12"))},
+        "benchmark": {
+            "name": "c-ray",
+            "version": "1.1",
+            "scene": rng.choice(("sphfract", "scene", "tau")),
+            "resolution": rng.choice(("1920x1080", "3840x2160", "800x600")),
+        },
+        "machine": {
+            "cpu": {"count": cpus, "model": rng.choice(CPU_MODELS), "frequency_ghz": round(rng.uniform(2.0, 3.6), 2)},
+            "memory_gb": flavor.memory_gb,
+            "os": rng.choice(("Ubuntu 22.04", "Rocky Linux 9", "Debian 12")),
+        },
         "result": {"score": score, "time_s": round(100000.0 / score, 3), "threads": cpus * 2},
     }
 
@@ -199,11 +223,18 @@ def _cnn_document(rng: random.Random, flavor: FlavorSpec) -> dict:
     base = {"resnet50": 360.0, "vgg16": 220.0, "alexnet": 2600.0, "googlenet": 700.0}[model]
     speed = base * (1.0 if gpus else 0.04 * flavor.cpus) * rng.uniform(0.85, 1.15)
     document = {
-        "benchmark": {"model": model, "framework": "tensorflow", "version": "2.13",
-                      "batch_size": rng.choice((32, 64, 128))},
+        "benchmark": {
+            "model": model,
+            "framework": "tensorflow",
+            "version": "2.13",
+            "batch_size": rng.choice((32, 64, 128)),
+        },
         "machine": {"cpu": {"count": flavor.cpus}},
-        "result": {"images_per_second": round(speed, 2), "accuracy": round(rng.uniform(0.6, 0.95), 4),
-                   "epochs": rng.choice((1, 3, 5))},
+        "result": {
+            "images_per_second": round(speed, 2),
+            "accuracy": round(rng.uniform(0.6, 0.95), 4),
+            "epochs": rng.choice((1, 3, 5)),
+        },
     }
     if gpus:
         document["machine"]["gpu"] = {"count": gpus, "model": "Tesla V100-SXM2-32GB"}
@@ -238,6 +269,9 @@ class ResultStream:
             executed = EXECUTION_START + timedelta(seconds=rng.randrange(self.span_seconds))
             tag_count = rng.choice((0, 1, 1, 2, 2, 3))
             tags = tuple(sorted(rng.sample(range(len(TAGS)), tag_count)))
-            specs.append(ResultSpec(uuid_from(rng), 1 if cnn else 0, flavor, executed, document, tags,
-                                    rng.random() < self.CLAIMED_SHARE))
+            specs.append(
+                ResultSpec(
+                    uuid_from(rng), 1 if cnn else 0, flavor, executed, document, tags, rng.random() < self.CLAIMED_SHARE
+                )
+            )
         return specs

@@ -47,13 +47,19 @@ def main() -> None:
     with engine.connect() as conn:
         cray = conn.execute(select(benchmarks.c.id).where(benchmarks.c.docker_image == "deephdc/c-ray")).scalar()
         some_id = conn.execute(select(results.c.id).limit(1).offset(777)).scalar()
-    filtered = (f"benchmark_id={cray}&filters={quote(f'machine.cpu.count > {args.threshold}', safe='')}"
-                f"&sort_by=-json.result.score&per_page=100")
+    filtered = (
+        f"benchmark_id={cray}&filters={quote(f'machine.cpu.count > {args.threshold}', safe='')}"
+        f"&sort_by=-json.result.score&per_page=100"
+    )
     scenarios = [
         ("(a) GET /results?per_page=100", "/results", "per_page=100", views.list_results),
         (f"(b) GET /results?{filtered}", "/results", filtered, views.list_results),
-        (f"(c) GET /results:search?terms={args.term}&per_page=20", "/results:search",
-         f"terms={args.term}&per_page=20", views.search_results),
+        (
+            f"(c) GET /results:search?terms={args.term}&per_page=20",
+            "/results:search",
+            f"terms={args.term}&per_page=20",
+            views.search_results,
+        ),
         (f"(f) page {args.page} of (b)", "/results", f"{filtered}&page={args.page}", views.list_results),
         ("(e) GET /benchmarks", "/benchmarks", "", lambda conn, q: catalog.BENCHMARKS.list(conn, q)),
         (f"(d) GET /results/{some_id}", None, None, lambda conn, q: views.get_result(conn, some_id)),

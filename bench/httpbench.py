@@ -99,8 +99,7 @@ def discover(base_url: str, sample_ids: int = 1000, rng: random.Random | None = 
             flavors.append({"id": flavor["id"], "name": flavor["name"], "site_name": site["name"]})
     tags = client.get_json("/tags?per_page=100")["items"]
     first = client.get_json("/results?per_page=100")
-    found = Discovered(cray, cnn, flavors, [s["name"] for s in sites], [t["id"] for t in tags],
-                       total=first["total"])
+    found = Discovered(cray, cnn, flavors, [s["name"] for s in sites], [t["id"] for t in tags], total=first["total"])
     ids = [item["id"] for item in first["items"]]
     pages = first["pages"]
     for page in rng.sample(range(2, pages + 1), min(max(0, sample_ids // 100 - 1), max(0, pages - 1))):
@@ -123,13 +122,20 @@ class Uploads:
     def next(self) -> tuple[str, bytes]:
         with self.lock:
             spec = self.stream.take(1)[0]
-            flavor = self.rng.choice(self.found.flavors if spec.benchmark_index else
-                                     [f for f in self.found.flavors if "gpu" not in f["name"]])
+            flavor = self.rng.choice(
+                self.found.flavors
+                if spec.benchmark_index
+                else [f for f in self.found.flavors if "gpu" not in f["name"]]
+            )
             tags = self.rng.sample(self.found.tag_ids, len(spec.tag_indexes))
         benchmark = self.found.cnn_id if spec.benchmark_index else self.found.cray_id
         executed = spec.execution_datetime.astimezone(timezone.utc).isoformat()
-        parts = [f"execution_datetime={quote(executed, safe='')}", f"benchmark_id={benchmark}",
-                 f"flavor_id={flavor['id']}", *(f"tags_ids={tag}" for tag in tags)]
+        parts = [
+            f"execution_datetime={quote(executed, safe='')}",
+            f"benchmark_id={benchmark}",
+            f"flavor_id={flavor['id']}",
+            *(f"tags_ids={tag}" for tag in tags),
+        ]
         return "/results?" + "&".join(parts), json.dumps(spec.json).encode()
 
 
@@ -153,14 +159,26 @@ class Measured:
         return self.requests / self.seconds if self.seconds else 0.0
 
     def figures(self) -> dict:
-        return {"requests": self.requests, "seconds": round(self.seconds, 2), "rps": round(self.rps, 1),
-                "p50_ms": round(percentile(self.latencies, 0.50) * 1000, 2),
-                "p99_ms": round(percentile(self.latencies, 0.99) * 1000, 2),
-                "errors": self.errors, "statuses": self.statuses}
+        return {
+            "requests": self.requests,
+            "seconds": round(self.seconds, 2),
+            "rps": round(self.rps, 1),
+            "p50_ms": round(percentile(self.latencies, 0.50) * 1000, 2),
+            "p99_ms": round(percentile(self.latencies, 0.99) * 1000, 2),
+            "errors": self.errors,
+            "statuses": self.statuses,
+        }
 
 
-def closed_loop(base_url: str, make_request, connections: int, duration: float, ok=(200,),
-                max_requests: int | None = None, counter: list | None = None) -> Measured:
+def closed_loop(
+    base_url: str,
+    make_request,
+    connections: int,
+    duration: float,
+    ok=(200,),
+    max_requests: int | None = None,
+    counter: list | None = None,
+) -> Measured:
     """`connections` threads, each sending `make_request()` -> (method, path, body, headers)
     back to back for `duration` seconds (or until `max_requests` in all). `counter[0]` counts
     the requests started, for progress reports."""

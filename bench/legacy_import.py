@@ -54,10 +54,12 @@ def measure(legacy_url: str, event_store: str, workers: int) -> None:
         outcome = Importer(source, store, "bench", progress=lambda *args, **kwargs: None, workers=workers).run()
         wall, cpu, children = time.monotonic() - wall, time.process_time() - cpu, children_cpu() - children
     rows = sum(outcome.rows.values())
-    print(f"{event_store.split('@')[-1]}: {rows:,} rows, {outcome.events:,} events in {wall:.1f} s: "
-          f"{rows / wall:,.0f} rows/s, {outcome.events / wall:,.0f} events/s; CPU per row {cpu / rows * 1e6:.0f} us "
-          f"importing + {children / rows * 1e6:.0f} us in {workers} workers; load average {os.getloadavg()[0]:.1f}",
-          flush=True)
+    print(
+        f"{event_store.split('@')[-1]}: {rows:,} rows, {outcome.events:,} events in {wall:.1f} s: "
+        f"{rows / wall:,.0f} rows/s, {outcome.events / wall:,.0f} events/s; CPU per row {cpu / rows * 1e6:.0f} us "
+        f"importing + {children / rows * 1e6:.0f} us in {workers} workers; load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
 
 
 def main() -> None:

@@ -43,8 +43,26 @@ import httpbench  # noqa: E402
 READ_SCENARIOS = "abcdef"
 VARIANTS = 4000  # pre-drawn requests per varied scenario
 SEARCH_FRAGMENTS = (
-    "CESNET", "IFCA", "INFN", "CYFRONET", "GRNET", "IN2P3", "FRAUNHOFER", "TUBITAK", "GRyCAP", "DESY",
-    "CLOUD", "Cloud", "Spain", "Germany", "Italy", "Brno", "Athens", "Krakow", "Hamburg", "Valencia",
+    "CESNET",
+    "IFCA",
+    "INFN",
+    "CYFRONET",
+    "GRNET",
+    "IN2P3",
+    "FRAUNHOFER",
+    "TUBITAK",
+    "GRyCAP",
+    "DESY",
+    "CLOUD",
+    "Cloud",
+    "Spain",
+    "Germany",
+    "Italy",
+    "Brno",
+    "Athens",
+    "Krakow",
+    "Hamburg",
+    "Valencia",
 )
 
 
@@ -53,8 +71,10 @@ def _q(value: str) -> str:
 
 
 def filtered_path(benchmark_id: str, threshold: float, page: int | None = None) -> str:
-    path = (f"/results?benchmark_id={benchmark_id}&filters={_q(f'machine.cpu.count > {threshold:g}')}"
-            f"&sort_by={_q('-json.result.score')}&per_page=100")
+    path = (
+        f"/results?benchmark_id={benchmark_id}&filters={_q(f'machine.cpu.count > {threshold:g}')}"
+        f"&sort_by={_q('-json.result.score')}&per_page=100"
+    )
     return path + (f"&page={page}" if page else "")
 
 
@@ -65,7 +85,9 @@ def page_range(base_url: str, cray_id: str) -> tuple[int, int]:
     return max(1, pages - 19), max(1, pages)
 
 
-def scenario_requests(name: str, found: httpbench.Discovered, base_url: str, rng: random.Random) -> tuple[list[str], str]:
+def scenario_requests(
+    name: str, found: httpbench.Discovered, base_url: str, rng: random.Random
+) -> tuple[list[str], str]:
     """The request paths of a read scenario and a description of what varies."""
     if name == "a":
         return ["/results?per_page=100"], "fixed"
@@ -73,8 +95,10 @@ def scenario_requests(name: str, found: httpbench.Discovered, base_url: str, rng
         thresholds = list(range(0, 17))
         return [filtered_path(found.cray_id, rng.choice(thresholds)) for _ in range(VARIANTS)], "threshold 0..16"
     if name == "c":
-        return ([f"/results:search?terms={_q(rng.choice(SEARCH_FRAGMENTS))}&per_page=20" for _ in range(VARIANTS)],
-                f"{len(SEARCH_FRAGMENTS)} site fragments")
+        return (
+            [f"/results:search?terms={_q(rng.choice(SEARCH_FRAGMENTS))}&per_page=20" for _ in range(VARIANTS)],
+            f"{len(SEARCH_FRAGMENTS)} site fragments",
+        )
     if name == "d":
         if not found.result_ids:
             raise SystemExit("no results to read: seed first")
@@ -83,7 +107,9 @@ def scenario_requests(name: str, found: httpbench.Discovered, base_url: str, rng
         return ["/benchmarks"], "fixed"
     if name == "f":
         low, high = page_range(base_url, found.cray_id)
-        return [filtered_path(found.cray_id, 4, rng.randint(low, high)) for _ in range(VARIANTS)], f"pages {low}..{high}"
+        return [
+            filtered_path(found.cray_id, 4, rng.randint(low, high)) for _ in range(VARIANTS)
+        ], f"pages {low}..{high}"
     raise ValueError(name)
 
 
@@ -119,19 +145,26 @@ def lua_reads(paths: list[str]) -> str:
     if len(paths) == 1:
         return LUA_DONE  # the URL's own path, no per-request work in Lua
     table = ",\n".join(_lua_string(p) for p in paths)
-    return LUA_PICK + f"local paths = {{\n{table}\n}}\nlocal n = #paths\n" + r"""
+    return (
+        LUA_PICK
+        + f"local paths = {{\n{table}\n}}\nlocal n = #paths\n"
+        + r"""
 request = function()
   return wrk.format("GET", paths[math.random(n)])
 end
-""" + LUA_DONE
+"""
+        + LUA_DONE
+    )
 
 
 def lua_writes(uploads: list[tuple[str, bytes]], tokens: list[str]) -> str:
     paths = ",\n".join(_lua_string(p) for p, _ in uploads)
     bodies = ",\n".join(_lua_string(b.decode()) for _, b in uploads)
     token_list = ",\n".join(_lua_string(t) for t in tokens)
-    return LUA_PICK + f"local paths = {{\n{paths}\n}}\nlocal bodies = {{\n{bodies}\n}}\n" \
-        f"local tokens = {{\n{token_list}\n}}\nlocal n = #paths\nlocal i = 0\n" + r"""
+    return (
+        LUA_PICK + f"local paths = {{\n{paths}\n}}\nlocal bodies = {{\n{bodies}\n}}\n"
+        f"local tokens = {{\n{token_list}\n}}\nlocal n = #paths\nlocal i = 0\n"
+        + r"""
 request = function()
   i = i + 1
   local k = math.random(n)
@@ -140,29 +173,46 @@ request = function()
   headers["Content-Type"] = "application/json"
   return wrk.format("POST", paths[k], headers, bodies[k])
 end
-""" + LUA_DONE
+"""
+        + LUA_DONE
+    )
 
 
 def run_wrk(base_url: str, first_path: str, lua: str, connections: int, threads: int, duration: float) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(lua)
     try:
-        command = ["wrk", f"-t{min(threads, connections)}", f"-c{connections}", f"-d{int(duration)}s",
-                   "--timeout", "10s", "-s", script.name, base_url.rstrip("/") + first_path]
+        command = [
+            "wrk",
+            f"-t{min(threads, connections)}",
+            f"-c{connections}",
+            f"-d{int(duration)}s",
+            "--timeout",
+            "10s",
+            "-s",
+            script.name,
+            base_url.rstrip("/") + first_path,
+        ]
         finished = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60)
     finally:
         os.unlink(script.name)
     line = next((out for out in finished.stdout.splitlines() if out.startswith("WRKJSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk failed: {finished.stdout}\n{finished.stderr}")
-    raw = json.loads(line[len("WRKJSON "):])
+    raw = json.loads(line[len("WRKJSON ") :])
     seconds = raw["duration_us"] / 1e6
     errors = raw["status_errors"] + raw["connect_errors"] + raw["read_errors"] + raw["write_errors"] + raw["timeouts"]
-    return {"requests": raw["requests"], "seconds": round(seconds, 2),
-            "rps": round(raw["requests"] / seconds, 1) if seconds else 0.0,
-            "p50_ms": round(raw["p50_us"] / 1000, 2), "p99_ms": round(raw["p99_us"] / 1000, 2),
-            "max_ms": round(raw["max_us"] / 1000, 2), "errors": errors,
-            "non_2xx": raw["status_errors"], "tool": "wrk"}
+    return {
+        "requests": raw["requests"],
+        "seconds": round(seconds, 2),
+        "rps": round(raw["requests"] / seconds, 1) if seconds else 0.0,
+        "p50_ms": round(raw["p50_us"] / 1000, 2),
+        "p99_ms": round(raw["p99_us"] / 1000, 2),
+        "max_ms": round(raw["max_us"] / 1000, 2),
+        "errors": errors,
+        "non_2xx": raw["status_errors"],
+        "tool": "wrk",
+    }
 
 
 def run_python(base_url: str, make_request, connections: int, duration: float, ok=(200,)) -> dict:
@@ -171,8 +221,15 @@ def run_python(base_url: str, make_request, connections: int, duration: float, o
 
 
 # --- projection lag ---------------------------------------------------------------------------
-def lag_probe(base_url: str, tokens: list[str], found: httpbench.Discovered, rate: float, duration: float,
-              db_url: str | None, writers: int = 4) -> dict:
+def lag_probe(
+    base_url: str,
+    tokens: list[str],
+    found: httpbench.Discovered,
+    rate: float,
+    duration: float,
+    db_url: str | None,
+    writers: int = 4,
+) -> dict:
     """Writes at `rate`/s for `duration` s; lag = time from a write's answer (its commit) to the
     read model's position reaching the write's X-Event-Position. With `db_url` (PostgreSQL) a
     poller reads `positions` every ~0.5 ms; without, each write is read back over HTTP
@@ -226,7 +283,8 @@ def lag_probe(base_url: str, tokens: list[str], found: httpbench.Discovered, rat
                 time.sleep(pause)
             path, body = uploads.next()
             status, data, response = client.request(
-                "POST", path, body, {**httpbench.bearer(token), "Content-Type": "application/json"})
+                "POST", path, body, {**httpbench.bearer(token), "Content-Type": "application/json"}
+            )
             answered = time.perf_counter()
             due += interval
             n += 1
@@ -270,13 +328,19 @@ def lag_probe(base_url: str, tokens: list[str], found: httpbench.Discovered, rat
         method = "HTTP read-back"
     lags.sort()
     http_lags.sort()
-    return {"scenario": "lag", "target_rate": rate, "achieved_rate": round(len(writes) / elapsed, 1),
-            "writes": len(writes), "method": method, "failures": failures[0],
-            "p50_ms": round(httpbench.percentile(lags, 0.5) * 1000, 2),
-            "p99_ms": round(httpbench.percentile(lags, 0.99) * 1000, 2),
-            "max_ms": round(lags[-1] * 1000, 2) if lags else None,
-            "http_check_p50_ms": round(httpbench.percentile(http_lags, 0.5) * 1000, 2) if http_lags else None,
-            "http_check_p99_ms": round(httpbench.percentile(http_lags, 0.99) * 1000, 2) if http_lags else None}
+    return {
+        "scenario": "lag",
+        "target_rate": rate,
+        "achieved_rate": round(len(writes) / elapsed, 1),
+        "writes": len(writes),
+        "method": method,
+        "failures": failures[0],
+        "p50_ms": round(httpbench.percentile(lags, 0.5) * 1000, 2),
+        "p99_ms": round(httpbench.percentile(lags, 0.99) * 1000, 2),
+        "max_ms": round(lags[-1] * 1000, 2) if lags else None,
+        "http_check_p50_ms": round(httpbench.percentile(http_lags, 0.5) * 1000, 2) if http_lags else None,
+        "http_check_p99_ms": round(httpbench.percentile(http_lags, 0.99) * 1000, 2) if http_lags else None,
+    }
 
 
 # --- memory ------------------------------------------------------------------------------------
@@ -296,8 +360,14 @@ def rss_report(pids: list[int]) -> list[dict]:
             except OSError:
                 continue
             rss_kb = next(int(row.split()[1]) for row in status.splitlines() if row.startswith("VmRSS:"))
-            report.append({"pid": member, "role": "master" if member == pid else "worker",
-                           "rss_mb": round(rss_kb / 1024, 1), "command": cmdline})
+            report.append(
+                {
+                    "pid": member,
+                    "role": "master" if member == pid else "worker",
+                    "rss_mb": round(rss_kb / 1024, 1),
+                    "command": cmdline,
+                }
+            )
     return report
 
 
@@ -339,10 +409,18 @@ def main() -> None:
     parser.add_argument("--lag-duration", type=float, default=10.0)
     parser.add_argument("--lag-db", help="PostgreSQL URL of the read store (poll positions)")
     parser.add_argument("--rss", default="", help="comma-separated pids (gunicorn masters) to report RSS of")
-    parser.add_argument("--cpu", default="", help="comma-separated pids whose CPU (with descendants: workers, "
-                        "PostgreSQL backends) is charged to each scenario, as cpu_ms_per_request")
-    parser.add_argument("--pause", type=float, default=0.0,
-                        help="seconds to wait after each scenario (requests wrk gave up on still run on the server)")
+    parser.add_argument(
+        "--cpu",
+        default="",
+        help="comma-separated pids whose CPU (with descendants: workers, "
+        "PostgreSQL backends) is charged to each scenario, as cpu_ms_per_request",
+    )
+    parser.add_argument(
+        "--pause",
+        type=float,
+        default=0.0,
+        help="seconds to wait after each scenario (requests wrk gave up on still run on the server)",
+    )
     parser.add_argument("--label", default="", help="added to each JSON record")
     parser.add_argument("--out", help="append JSON records to this file")
     parser.add_argument("--seed", type=int, default=11)
@@ -359,8 +437,12 @@ def main() -> None:
     records = []
 
     def emit(record: dict) -> None:
-        record = {"label": args.label, "total_results": found.total,
-                  "loadavg_1m": round(os.getloadavg()[0], 2), **record}
+        record = {
+            "label": args.label,
+            "total_results": found.total,
+            "loadavg_1m": round(os.getloadavg()[0], 2),
+            **record,
+        }
         records.append(record)
         line = {k: v for k, v in record.items() if k not in ("label", "statuses")}
         print(json.dumps(line), flush=True)
@@ -380,10 +462,13 @@ def main() -> None:
             if tool == "wrk":
                 figures = run_wrk(args.url, paths[0], lua_reads(paths), args.connections, args.threads, args.duration)
             else:
-                figures = run_python(args.url, lambda paths=paths: ("GET", rng.choice(paths), None, {}), args.connections,
-                                     args.duration)
+                figures = run_python(
+                    args.url, lambda paths=paths: ("GET", rng.choice(paths), None, {}), args.connections, args.duration
+                )
             if cpu_pids and figures["requests"]:
-                figures["cpu_ms_per_request"] = round((cpu_seconds(cpu_pids) - cpu_before) * 1000 / figures["requests"], 2)
+                figures["cpu_ms_per_request"] = round(
+                    (cpu_seconds(cpu_pids) - cpu_before) * 1000 / figures["requests"], 2
+                )
             emit({"scenario": name, "varied": varied, "connections": args.connections, **figures})
         elif name == "write":
             if not tokens:
@@ -391,18 +476,38 @@ def main() -> None:
             uploads = httpbench.Uploads(found, seed=args.seed, start=int(time.time()))
             drawn = [uploads.next() for _ in range(2000)]
             if tool == "wrk":
-                figures = run_wrk(args.url, drawn[0][0], lua_writes(drawn, tokens), args.write_connections,
-                                  args.threads, args.duration)
+                figures = run_wrk(
+                    args.url,
+                    drawn[0][0],
+                    lua_writes(drawn, tokens),
+                    args.write_connections,
+                    args.threads,
+                    args.duration,
+                )
             else:
+
                 def make_write(uploads=uploads):
                     path, body = uploads.next()
-                    return "POST", path, body, {**httpbench.bearer(rng.choice(tokens)),
-                                                "Content-Type": "application/json"}
+                    return (
+                        "POST",
+                        path,
+                        body,
+                        {**httpbench.bearer(rng.choice(tokens)), "Content-Type": "application/json"},
+                    )
+
                 figures = run_python(args.url, make_write, args.write_connections, args.duration, ok=(201,))
             if cpu_pids and figures["requests"]:
-                figures["cpu_ms_per_request"] = round((cpu_seconds(cpu_pids) - cpu_before) * 1000 / figures["requests"], 2)
-            emit({"scenario": "write", "varied": "documents, flavors, tags", "connections": args.write_connections,
-                  **figures})
+                figures["cpu_ms_per_request"] = round(
+                    (cpu_seconds(cpu_pids) - cpu_before) * 1000 / figures["requests"], 2
+                )
+            emit(
+                {
+                    "scenario": "write",
+                    "varied": "documents, flavors, tags",
+                    "connections": args.write_connections,
+                    **figures,
+                }
+            )
         else:
             raise SystemExit(f"unknown scenario {name!r}")
         time.sleep(args.pause)

@@ -3,8 +3,9 @@
 Seeds a SQLite event store with `bench/seed.py --results N --project none` (unless --source
 gives one), then, three times each, exports it to a file and imports that file into a new empty
 event store: a SQLite file, and with --postgres a new database of the local PostgreSQL server
-(deploy/local/postgres.sh; dropped after), exported again from there. Prints the median events/s of each; the import is timed without the
-projection that `eosc-perf import` runs after it (that is a replay: bench/ and `verify` time it).
+(deploy/local/postgres.sh; dropped after), exported again from there. Prints the median
+events/s of each; the import is timed without the projection that `eosc-perf import` runs
+after it (that is a replay: bench/ and `verify` time it).
 
     .venv/bin/python bench/log_transfer.py --results 100000 --work /var/tmp/bench-transfer --postgres
 """
@@ -62,9 +63,12 @@ def median_rate(label: str, runs: list[Run]) -> None:
     """Wall-clock rates depend on what else the machine runs: the CPU per event does not."""
     rates = [run.moved.events_per_second for run in runs]
     cpu = statistics.median(run.cpu / run.moved.events for run in runs)
-    print(f"{label}: {runs[0].moved.events:,} events, median {statistics.median(rates):,.0f} events/s "
-          f"(runs: {', '.join(f'{rate:,.0f}' for rate in rates)}); {cpu * 1e6:.0f} µs CPU per event in this process "
-          f"({1 / cpu:,.0f} events per CPU-second); load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(
+        f"{label}: {runs[0].moved.events:,} events, median {statistics.median(rates):,.0f} events/s "
+        f"(runs: {', '.join(f'{rate:,.0f}' for rate in rates)}); {cpu * 1e6:.0f} µs CPU per event in this process "
+        f"({1 / cpu:,.0f} events per CPU-second); load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -72,17 +76,33 @@ def main() -> None:
     parser.add_argument("--results", type=int, default=100_000, help="results to seed (about 1 event each)")
     parser.add_argument("--work", type=Path, required=True, help="a folder for the stores and files (emptied)")
     parser.add_argument("--source", help="an existing event store URL to export instead of seeding one")
-    parser.add_argument("--postgres", action="store_true",
-                        help="also import into (and export from) new databases of the local PostgreSQL server")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="also import into (and export from) new databases of the local PostgreSQL server",
+    )
     args = parser.parse_args()
 
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True)
     source = args.source
     if source is None:
-        subprocess.run([sys.executable, str(ROOT / "bench" / "seed.py"), "--results", str(args.results),
-                        "--data", str(args.work / "seeded"), "--project", "none", "--mailer", "no"], check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "seed.py"),
+                "--results",
+                str(args.results),
+                "--data",
+                str(args.work / "seeded"),
+                "--project",
+                "none",
+                "--mailer",
+                "no",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         source = f"sqlite:///{args.work / 'seeded' / 'events.sqlite'}"
     file = args.work / "log.jsonl"
     median_rate("export from SQLite", [export_to(source, file) for _ in range(RUNS)])

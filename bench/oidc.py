@@ -40,10 +40,16 @@ def main() -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     with LocalOpenIDProvider() as provider:
-        tokens = [provider.mint(f"bench-writer-{n}", email=f"bench-writer-{n}@example.org", expires_in=args.lifetime)
-                  for n in range(1, args.writers + 1)]
-        admin = provider.mint("bench-admin-http", email="bench-admin-http@example.org",
-                              entitlements=(ADMIN_ENTITLEMENT,), expires_in=args.lifetime)
+        tokens = [
+            provider.mint(f"bench-writer-{n}", email=f"bench-writer-{n}@example.org", expires_in=args.lifetime)
+            for n in range(1, args.writers + 1)
+        ]
+        admin = provider.mint(
+            "bench-admin-http",
+            email="bench-admin-http@example.org",
+            entitlements=(ADMIN_ENTITLEMENT,),
+            expires_in=args.lifetime,
+        )
         (out / "tokens").write_text("\n".join(tokens) + "\n")
         (out / "admin-token").write_text(admin + "\n")
         (out / "issuer").write_text(provider.issuer + "\n")  # written last: readers wait for it

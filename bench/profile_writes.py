@@ -77,12 +77,18 @@ def main() -> None:
             service = build(Settings.from_env({}, data_dir=data, **common))
             app, close = service.app, service.close
         else:
-            settings = Settings.from_env({"EVENT_STORE_URL": args.event_store, "READ_STORE_URL": args.read_store},
-                                         data_dir=Path(scratch), **common)
+            settings = Settings.from_env(
+                {"EVENT_STORE_URL": args.event_store, "READ_STORE_URL": args.read_store},
+                data_dir=Path(scratch),
+                **common,
+            )
             store, engine = open_event_store(settings.event_store, create_tables=False), read_engine(settings)
             verifier = token_verifier(settings)
             commands = build_command_app(settings, store, engine, verifier=verifier)
-            app, close = reads_and_writes(build_query_app(settings, engine, verifier=verifier), commands), engine.dispose
+            app, close = (
+                reads_and_writes(build_query_app(settings, engine, verifier=verifier), commands),
+                engine.dispose,
+            )
         client = falcon.testing.TestClient(app)
         tokens = [provider.mint(f"profile-writer-{n}", email=f"profile-writer-{n}@example.org") for n in range(4)]
         for token in tokens:  # 409: registered by an earlier run against the same store
@@ -109,8 +115,15 @@ def main() -> None:
             send(index)
         profile.disable()
         close()
-    print(json.dumps({"uploads": args.uploads, "ms_per_upload": round(1000 * elapsed / args.uploads, 2),
-                      "cpu_ms_per_upload": round(1000 * cpu / args.uploads, 2)}))
+    print(
+        json.dumps(
+            {
+                "uploads": args.uploads,
+                "ms_per_upload": round(1000 * elapsed / args.uploads, 2),
+                "cpu_ms_per_upload": round(1000 * cpu / args.uploads, 2),
+            }
+        )
+    )
     if args.out:
         profile.dump_stats(args.out)
     listing = io.StringIO()

@@ -24,8 +24,11 @@ def main() -> None:
                 record = json.loads(line)
                 records[(record.get("label", ""), record["scenario"])] = record
     labels = sorted({label for label, _ in records}, key=lambda label: (label.split("-")[0], int(label.split("-")[-1])))
-    print("| label | results | " + " | ".join(f"({s}) req/s · p50 · p99 ms" if s != "write" else "write/s · p50 · p99 ms"
-                                          for s in SCENARIOS) + " | load avg |")
+    print(
+        "| label | results | "
+        + " | ".join(f"({s}) req/s · p50 · p99 ms" if s != "write" else "write/s · p50 · p99 ms" for s in SCENARIOS)
+        + " | load avg |"
+    )
     print("|---|---|" + "---|" * len(SCENARIOS) + "---|")
     for label in labels:
         cells, total, loads = [], "", []
@@ -36,10 +39,15 @@ def main() -> None:
                 continue
             total = r.get("total_results", total)
             loads.append(r.get("loadavg_1m", 0))
-            cells.append(f"{r['rps']:,.1f} · {r['p50_ms']:.0f} · {r['p99_ms']:.0f}" if r["requests"] else "0 (none in time)")
+            cells.append(
+                f"{r['rps']:,.1f} · {r['p50_ms']:.0f} · {r['p99_ms']:.0f}" if r["requests"] else "0 (none in time)"
+            )
         load = f"{min(loads):.1f}–{max(loads):.1f}" if loads else ""
-        print(f"| {label} | {total:,} | " + " | ".join(cells) + f" | {load} |" if total != "" else
-              f"| {label} | | " + " | ".join(cells) + f" | {load} |")
+        print(
+            f"| {label} | {total:,} | " + " | ".join(cells) + f" | {load} |"
+            if total != ""
+            else f"| {label} | | " + " | ".join(cells) + f" | {load} |"
+        )
     if any("cpu_ms_per_request" in r for r in records.values()):
         print()
         print("Server CPU per request, ms (services, nginx and PostgreSQL; independent of other load):")
@@ -51,7 +59,10 @@ def main() -> None:
             if any(cells):
                 print(f"| {label} | " + " | ".join(cells) + " |")
     print()
-    print("| label | lag p50 · p99 ms (writes/s achieved) | replay events/s | seed: event store · read model · mailer events/s | RSS MB per API worker |")
+    print(
+        "| label | lag p50 · p99 ms (writes/s achieved) | replay events/s "
+        "| seed: event store · read model · mailer events/s | RSS MB per API worker |"
+    )
     print("|---|---|---|---|---|")
     for label in labels:
         lag = records.get((label, "lag"))
@@ -66,9 +77,11 @@ def main() -> None:
         seed_cell = ""
         if seed:
             s = seed["summary"]
-            parts = [f"{s['event_store']['events_per_second']:,}",
-                     f"{s['projection']['events_per_second']:,}" if "projection" in s else "–",
-                     f"{s['mailer']['events_per_second']:,}" if "mailer" in s else "–"]
+            parts = [
+                f"{s['event_store']['events_per_second']:,}",
+                f"{s['projection']['events_per_second']:,}" if "projection" in s else "–",
+                f"{s['mailer']['events_per_second']:,}" if "mailer" in s else "–",
+            ]
             seed_cell = " · ".join(parts)
         rss_cell = ""
         if rss:

@@ -84,26 +84,49 @@ def create_catalog(store, catalog: dataset.Catalog) -> int:
     written = len(store.save(*users))
     items = []
     for (name, address), site_id in zip(dataset.SITES, catalog.site_ids):
-        site = make(Site, Site.Submitted, site_id, name=name, address=address, description=f"{name} cloud site", actor=UPLOADER)
+        site = make(
+            Site, Site.Submitted, site_id, name=name, address=address, description=f"{name} cloud site", actor=UPLOADER
+        )
         site.approve(ADMIN)
         items += [site, UniqueKey(scope="site", key=name, owner_id=site_id)]
     for spec in catalog.flavors:
         site_id = catalog.site_ids[spec.site_index]
-        flavor = make(Flavor, Flavor.Submitted, spec.id, site_id=site_id, name=spec.name,
-                        description=f"{spec.cpus} vCPU, {spec.memory_gb} GB RAM" + (", 1 GPU" if spec.gpu else ""),
-                        actor=UPLOADER)
+        flavor = make(
+            Flavor,
+            Flavor.Submitted,
+            spec.id,
+            site_id=site_id,
+            name=spec.name,
+            description=f"{spec.cpus} vCPU, {spec.memory_gb} GB RAM" + (", 1 GPU" if spec.gpu else ""),
+            actor=UPLOADER,
+        )
         flavor.approve(ADMIN)
-        items += [flavor, UniqueKey(scope=flavors.UNIQUE_SCOPE, key=flavors.unique_name(site_id, spec.name),
-                                    owner_id=spec.id)]
+        items += [
+            flavor,
+            UniqueKey(scope=flavors.UNIQUE_SCOPE, key=flavors.unique_name(site_id, spec.name), owner_id=spec.id),
+        ]
     for (image, tag, url, schema, description, _share), benchmark_id in zip(dataset.BENCHMARKS, catalog.benchmark_ids):
-        benchmark = make(Benchmark, Benchmark.Submitted, benchmark_id, docker_image=image, docker_tag=tag, url=url, json_schema=schema,
-                              description=description, actor=UPLOADER)
+        benchmark = make(
+            Benchmark,
+            Benchmark.Submitted,
+            benchmark_id,
+            docker_image=image,
+            docker_tag=tag,
+            url=url,
+            json_schema=schema,
+            description=description,
+            actor=UPLOADER,
+        )
         benchmark.approve(ADMIN)
-        items += [benchmark, UniqueKey(scope=benchmarks.UNIQUE_SCOPE, key=benchmarks.unique_name(image, tag),
-                                       owner_id=benchmark_id)]
+        items += [
+            benchmark,
+            UniqueKey(scope=benchmarks.UNIQUE_SCOPE, key=benchmarks.unique_name(image, tag), owner_id=benchmark_id),
+        ]
     for name, tag_id in zip(dataset.TAGS, catalog.tag_ids):
-        items += [make(Tag, Tag.Created, tag_id, name=name, description=f"results tagged {name}", actor=UPLOADER),
-                  UniqueKey(scope="tag", key=name, owner_id=tag_id)]
+        items += [
+            make(Tag, Tag.Created, tag_id, name=name, description=f"results tagged {name}", actor=UPLOADER),
+            UniqueKey(scope="tag", key=name, owner_id=tag_id),
+        ]
     written += len(store.save(*items))
     return written
 
@@ -112,7 +135,9 @@ def result_aggregates(catalog: dataset.Catalog, specs: list[dataset.ResultSpec])
     aggregates = []
     for spec in specs:
         result = make(
-            Result, Result.Uploaded, spec.id,
+            Result,
+            Result.Uploaded,
+            spec.id,
             benchmark_id=catalog.benchmark_ids[spec.benchmark_index],
             flavor_id=spec.flavor.id,
             site_id=catalog.site_ids[spec.flavor.site_index],
@@ -123,9 +148,14 @@ def result_aggregates(catalog: dataset.Catalog, specs: list[dataset.ResultSpec])
         )
         aggregates.append(result)
         if spec.claimed:
-            claim = make(Claim, Claim.Submitted, uuid5(NAMESPACE_URL, f"/eosc-perf/bench/claim/{spec.id}"),
-                         result_id=spec.id,
-                          message="Score looks too high for this flavor", actor=CLAIMANT)
+            claim = make(
+                Claim,
+                Claim.Submitted,
+                uuid5(NAMESPACE_URL, f"/eosc-perf/bench/claim/{spec.id}"),
+                result_id=spec.id,
+                message="Score looks too high for this flavor",
+                actor=CLAIMANT,
+            )
             result.claim(claim.id, CLAIMANT)
             aggregates.append(claim)
     return aggregates
@@ -146,7 +176,10 @@ def project_in_process(source: EventStoreSource, consumer, label: str) -> dict:
         now = time.perf_counter()
         if now - last_report >= 2.0:
             last_report = now
-            log(f"  {label}: {count} events applied, at {batch[-1][0]} of {head} ({count / (now - started):,.0f} events/s)")
+            log(
+                f"  {label}: {count} events applied, at {batch[-1][0]} of {head} "
+                f"({count / (now - started):,.0f} events/s)"
+            )
     seconds = time.perf_counter() - started
     rate = count / seconds if seconds else 0.0
     log(f"{label}: {count} events in {seconds:.1f} s ({rate:,.0f} events/s)")
@@ -182,10 +215,18 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--event-store", help="event store URL (sqlite:///... or postgresql://...)")
     parser.add_argument("--read-store", help="read store URL")
     parser.add_argument("--batch", type=int, default=2000, help="results per store.save() (one transaction)")
-    parser.add_argument("--project", choices=("inprocess", "wait", "none"), default="inprocess",
-                        help="bring the read tables up to date here (default), wait for a running projector, or not")
-    parser.add_argument("--mailer", choices=("auto", "yes", "no"), default="auto",
-                        help="also catch the mailer up (auto: for --data, where the embedded server runs it)")
+    parser.add_argument(
+        "--project",
+        choices=("inprocess", "wait", "none"),
+        default="inprocess",
+        help="bring the read tables up to date here (default), wait for a running projector, or not",
+    )
+    parser.add_argument(
+        "--mailer",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="also catch the mailer up (auto: for --data, where the embedded server runs it)",
+    )
     parser.add_argument("--wait-timeout", type=float, default=3600)
     parser.add_argument("--summary", help="write the JSON summary to this file too")
     args = parser.parse_args(argv)
@@ -230,21 +271,31 @@ def main(argv: list[str] | None = None) -> dict:
         if t2 - last_report >= 2.0 or remaining == 0:
             last_report = t2
             done = args.results - remaining
-            log(f"  event store: {done}/{args.results} results, {written} events "
-                f"({written / (t2 - started):,.0f} events/s; building {generating:.1f} s, saving {saving:.1f} s)")
+            log(
+                f"  event store: {done}/{args.results} results, {written} events "
+                f"({written / (t2 - started):,.0f} events/s; building {generating:.1f} s, saving {saving:.1f} s)"
+            )
     seconds = time.perf_counter() - started
     events = catalog_events + written
     store_rate = events / seconds if seconds else 0.0
-    log(f"event store: {events} events in {seconds:.1f} s ({store_rate:,.0f} events/s, "
-        f"of which building aggregates {generating:.1f} s, store.save {saving:.1f} s)")
+    log(
+        f"event store: {events} events in {seconds:.1f} s ({store_rate:,.0f} events/s, "
+        f"of which building aggregates {generating:.1f} s, store.save {saving:.1f} s)"
+    )
 
     summary = {
         "results_added": args.results,
         "results_total": start_number + args.results,
         "seed": args.seed,
-        "event_store": {"events": events, "seconds": round(seconds, 3), "events_per_second": round(store_rate),
-                        "build_seconds": round(generating, 3), "save_seconds": round(saving, 3),
-                        "head_before": head_before, "head": source.head()},
+        "event_store": {
+            "events": events,
+            "seconds": round(seconds, 3),
+            "events_per_second": round(store_rate),
+            "build_seconds": round(generating, 3),
+            "save_seconds": round(saving, 3),
+            "head_before": head_before,
+            "head": source.head(),
+        },
     }
     if args.project == "inprocess":
         summary["projection"] = project_in_process(source, Projector(engine), "read model")

@@ -60,13 +60,16 @@ def main() -> dict:
 
     reporter = threading.Thread(target=progress, daemon=True)
     reporter.start()
-    measured = httpbench.closed_loop(args.url, make_request, args.concurrency, args.timeout, ok=(201,),
-                                     max_requests=args.results, counter=done)
+    measured = httpbench.closed_loop(
+        args.url, make_request, args.concurrency, args.timeout, ok=(201,), max_requests=args.results, counter=done
+    )
     stop.set()
     figures = {"scenario": "seed_http", "concurrency": args.concurrency, **measured.figures()}
-    print(f"uploaded {measured.requests} results at concurrency {args.concurrency}: {measured.rps:,.1f}/s, "
-          f"p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, errors {measured.errors} {measured.statuses}",
-          file=sys.stderr)
+    print(
+        f"uploaded {measured.requests} results at concurrency {args.concurrency}: {measured.rps:,.1f}/s, "
+        f"p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, errors {measured.errors} {measured.statuses}",
+        file=sys.stderr,
+    )
     print(json.dumps(figures))
     return figures
 

@@ -47,8 +47,10 @@ def main() -> None:
     store.register_transcodings(library)
     with sqlite3.connect(args.events) as db:
         stored = db.execute("SELECT topic, state FROM stored_events").fetchall()
-    for label, texts in (("result uploads", [state for topic, state in stored if topic.endswith("Result.Uploaded")]),
-                         ("other events", [state for topic, state in stored if not topic.endswith("Result.Uploaded")])):
+    for label, texts in (
+        ("result uploads", [state for topic, state in stored if topic.endswith("Result.Uploaded")]),
+        ("other events", [state for topic, state in stored if not topic.endswith("Result.Uploaded")]),
+    ):
         if not texts:
             continue
         states = [library.decode(text) for text in texts]
@@ -56,10 +58,14 @@ def main() -> None:
             raise SystemExit("the transcoders store different bytes")
         if any(repr(fast.decode(text)) != repr(state) for state, text in zip(states, texts)):
             raise SystemExit("the transcoders read different values")
-        print(f"{label}: {len(texts):,} events of {sum(map(len, texts)) // len(texts):,} bytes on average; "
-              f"encode {per_item(library.encode, states, args.rounds):.1f} -> {per_item(fast.encode, states, args.rounds):.1f} us, "
-              f"decode {per_item(library.decode, texts, args.rounds):.1f} -> {per_item(fast.decode, texts, args.rounds):.1f} us "
-              "(the library's -> the event store's)", flush=True)
+        encoding = (per_item(library.encode, states, args.rounds), per_item(fast.encode, states, args.rounds))
+        decoding = (per_item(library.decode, texts, args.rounds), per_item(fast.decode, texts, args.rounds))
+        print(
+            f"{label}: {len(texts):,} events of {sum(map(len, texts)) // len(texts):,} bytes on average; "
+            f"encode {encoding[0]:.1f} -> {encoding[1]:.1f} us, decode {decoding[0]:.1f} -> {decoding[1]:.1f} us "
+            "(the library's -> the event store's)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -35,8 +35,9 @@ def create_app(
 ):
     """The WSGI app: the routes, wrapped in observability.http_layer (GET /metrics, request logs)."""
     commands = Commands(store, on_saved)
-    registry = ImageRegistry(settings.image_registry_url, settings.image_registries,
-                             deadline=settings.image_check_seconds)
+    registry = ImageRegistry(
+        settings.image_registry_url, settings.image_registries, deadline=settings.image_check_seconds
+    )
     checks = catalog.BenchmarkChecks(registry if settings.image_check else None)
     validators = ResultValidators(capacity=256, pattern_work=settings.schema_pattern_work)
 
@@ -78,7 +79,10 @@ def create_app(
     }
     limit = WriteRateLimit(settings.write_rate_per_minute).admit if settings.write_rate_per_minute else None
     gate = RequestGate(
-        verifier, settings.admin_entitlements, development=settings.development, is_registered=is_registered,
+        verifier,
+        settings.admin_entitlements,
+        development=settings.development,
+        is_registered=is_registered,
         rate_limit=limit,
         limits=settings.limits,
     )

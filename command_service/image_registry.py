@@ -51,7 +51,9 @@ _MANIFEST_TYPES = ", ".join(
 # malformed name is refused here instead of being spliced into a URL path. ASCII only: the
 # spec's `\w` is ASCII, Python's is not.
 _PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
-_HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]+)?")
+_HOST = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]+)?"
+)
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _DIGEST = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}")
 # What a token or a realm URL may hold before it goes into a request: printable ASCII, no space.
@@ -106,8 +108,10 @@ class ImageRegistry:
     private, loopback or link-local addresses. `deadline`: seconds for the whole check."""
 
     def __init__(self, default_registry_url: str = DOCKER_HUB, listed: Iterable[str] = (), *, deadline: float = 10.0):
-        self.listed = {origin.authority: origin
-                       for origin in (registry_origin(_hub_for_alias(url), private_ok=True) for url in listed)}
+        self.listed = {
+            origin.authority: origin
+            for origin in (registry_origin(_hub_for_alias(url), private_ok=True) for url in listed)
+        }
         default = registry_origin(default_registry_url, private_ok=False)
         self.default = self.listed.get(default.authority, default)
         self.deadline = deadline
@@ -176,11 +180,11 @@ class ImageRegistry:
 
     def _fetch_manifest(self, ref: _Reference, headers: dict[str, str], deadline: float) -> Answer:
         headers = {"Accept": _MANIFEST_TYPES, **headers}
-        answer = registry_http.exchange(ref.registry, "HEAD", ref.path, headers, deadline=deadline,
-                                        limit=ANSWER_LIMIT)
+        answer = registry_http.exchange(ref.registry, "HEAD", ref.path, headers, deadline=deadline, limit=ANSWER_LIMIT)
         if answer.status == 405:  # some registries/proxies only serve GET on manifests
-            answer = registry_http.exchange(ref.registry, "GET", ref.path, headers, deadline=deadline,
-                                            limit=ANSWER_LIMIT)
+            answer = registry_http.exchange(
+                ref.registry, "GET", ref.path, headers, deadline=deadline, limit=ANSWER_LIMIT
+            )
         return answer
 
     def _anonymous_token(self, challenge: str, ref: _Reference, deadline: float) -> str:

@@ -42,8 +42,15 @@ class WriteRateLimit:
                 wait = math.ceil((1 - tokens) / self.refill)
                 raise ApiError(
                     429,
-                    {"code": 429, "status": "Too Many Requests", "errors": {"error": (
-                        f"Too many writes: at most {self.capacity:.0f} a minute per user; retry in {wait} s")}},
+                    {
+                        "code": 429,
+                        "status": "Too Many Requests",
+                        "errors": {
+                            "error": (
+                                f"Too many writes: at most {self.capacity:.0f} a minute per user; retry in {wait} s"
+                            )
+                        },
+                    },
                     headers={"Retry-After": str(wait)},
                 )
             self.buckets[user] = (tokens - 1, now)

@@ -75,8 +75,9 @@ def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return address.is_global and not address.is_multicast
 
 
-def exchange(origin: Origin, method: str, target: str, headers: dict[str, str], *, deadline: float,
-             limit: int) -> Answer:
+def exchange(
+    origin: Origin, method: str, target: str, headers: dict[str, str], *, deadline: float, limit: int
+) -> Answer:
     """`method target` at `origin`; `deadline` on the `time.monotonic()` clock."""
     request = _request_bytes(origin, method, target, headers)
     addresses = _resolve(origin, deadline)
@@ -101,8 +102,13 @@ def exchange(origin: Origin, method: str, target: str, headers: dict[str, str], 
 
 
 def _request_bytes(origin: Origin, method: str, target: str, headers: dict[str, str]) -> bytes:
-    lines = [f"{method} {target} HTTP/1.1", f"Host: {origin.authority}", "User-Agent: eosc-perf image check",
-             "Connection: close", *(f"{name}: {value}" for name, value in headers.items())]
+    lines = [
+        f"{method} {target} HTTP/1.1",
+        f"Host: {origin.authority}",
+        "User-Agent: eosc-perf image check",
+        "Connection: close",
+        *(f"{name}: {value}" for name, value in headers.items()),
+    ]
     text = "\r\n".join(lines) + "\r\n\r\n"
     # Every part is built from checked names, but a CR or LF would start a header of its own.
     if any(ord(c) < 0x20 or ord(c) > 0x7E for line in lines for c in line):

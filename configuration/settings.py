@@ -17,9 +17,7 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 
 DEFAULT_TRUSTED_OPS = (
-    "https://aai.egi.eu/oidc,"
-    "https://aai-demo.egi.eu/auth/realms/egi,"
-    "https://aai-dev.egi.eu/auth/realms/egi"
+    "https://aai.egi.eu/oidc,https://aai-demo.egi.eu/auth/realms/egi,https://aai-dev.egi.eu/auth/realms/egi"
 )
 DOCKER_HUB = "https://registry-1.docker.io"
 
@@ -62,13 +60,20 @@ def _registry_url(name: str, entry: str) -> str:
         parts = urlsplit(url)  # raises ValueError for an unclosed IPv6 bracket
         _ = parts.port  # and for a port that is no number
         host = parts.hostname or ""
-        well_formed = (parts.scheme in ("http", "https") and re.fullmatch(r"[a-z0-9.-]+|[0-9a-f:.]+", host)
-                       and not parts.username and parts.path in ("", "/") and not parts.query and not parts.fragment)
+        well_formed = (
+            parts.scheme in ("http", "https")
+            and re.fullmatch(r"[a-z0-9.-]+|[0-9a-f:.]+", host)
+            and not parts.username
+            and parts.path in ("", "/")
+            and not parts.query
+            and not parts.fragment
+        )
     except ValueError:
         well_formed = False
     if not well_formed:
-        raise ConfigurationError(f"{name}: {entry!r} is not a registry: host[:port], https://host[:port] or "
-                                 "http://host[:port]")
+        raise ConfigurationError(
+            f"{name}: {entry!r} is not a registry: host[:port], https://host[:port] or http://host[:port]"
+        )
     return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
@@ -82,11 +87,16 @@ def _number(env: Mapping[str, str], name: str, default, *, kind=float, least=Non
         value = kind(text)
     except ValueError:
         value = None
-    bounds = [f"at least {least}" if least is not None else "", f"more than {above}" if above is not None else "",
-              f"at most {most}" if most is not None else ""]
+    bounds = [
+        f"at least {least}" if least is not None else "",
+        f"more than {above}" if above is not None else "",
+        f"at most {most}" if most is not None else "",
+    ]
     if (
-        value is None or value != value  # NaN
-        or (least is not None and value < least) or (above is not None and value <= above)
+        value is None
+        or value != value  # NaN
+        or (least is not None and value < least)
+        or (above is not None and value <= above)
         or (most is not None and value > most)
     ):
         wanted = "a whole number" if kind is int else "a number"
@@ -112,26 +122,48 @@ class Limits:
     schema_bytes: int = 128 * 2**10  # a benchmark's JSON Schema, as stored (compact UTF-8)
 
     VARIABLES: ClassVar[dict[str, str]] = {
-        "body_bytes": "MAX_BODY_BYTES", "json_depth": "MAX_JSON_DEPTH", "json_keys": "MAX_JSON_KEYS",
-        "json_numbers": "MAX_JSON_NUMBERS", "key_length": "MAX_KEY_LENGTH", "name_length": "MAX_NAME_LENGTH",
-        "url_length": "MAX_URL_LENGTH", "text_length": "MAX_TEXT_LENGTH", "schema_bytes": "MAX_SCHEMA_BYTES",
+        "body_bytes": "MAX_BODY_BYTES",
+        "json_depth": "MAX_JSON_DEPTH",
+        "json_keys": "MAX_JSON_KEYS",
+        "json_numbers": "MAX_JSON_NUMBERS",
+        "key_length": "MAX_KEY_LENGTH",
+        "name_length": "MAX_NAME_LENGTH",
+        "url_length": "MAX_URL_LENGTH",
+        "text_length": "MAX_TEXT_LENGTH",
+        "schema_bytes": "MAX_SCHEMA_BYTES",
     }
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Limits":
-        return cls(**{name: _number(env, variable, getattr(cls, name), kind=int, least=1)
-                      for name, variable in cls.VARIABLES.items()})
+        return cls(
+            **{
+                name: _number(env, variable, getattr(cls, name), kind=int, least=1)
+                for name, variable in cls.VARIABLES.items()
+            }
+        )
 
     def of_field(self, kind: str) -> int:
         """The bound named by a request field's `limit` (http_api/fields.py)."""
-        return {"name": self.name_length, "url": self.url_length, "text": self.text_length,
-                "schema": self.schema_bytes}[kind]
+        return {
+            "name": self.name_length,
+            "url": self.url_length,
+            "text": self.text_length,
+            "schema": self.schema_bytes,
+        }[kind]
 
 
 # Variables that may come from a file named by `<NAME>_FILE` (container secrets).
 FILE_VARIABLES = (
-    "TRUSTED_OP_LIST", "ADMIN_ENTITLEMENTS", "MAIL_SERVER", "MAIL_FROM", "MAIL_SUPPORT", "MAIL_USERNAME",
-    "MAIL_PASSWORD", "EVENT_STORE_URL", "READ_STORE_URL", "KAFKA_BOOTSTRAP_SERVERS",
+    "TRUSTED_OP_LIST",
+    "ADMIN_ENTITLEMENTS",
+    "MAIL_SERVER",
+    "MAIL_FROM",
+    "MAIL_SUPPORT",
+    "MAIL_USERNAME",
+    "MAIL_PASSWORD",
+    "EVENT_STORE_URL",
+    "READ_STORE_URL",
+    "KAFKA_BOOTSTRAP_SERVERS",
 )
 
 
@@ -237,8 +269,9 @@ class Settings:
             backend_route=env.get("BACKEND_ROUTE", "/") or "/",
             image_check=_flag("IMAGE_CHECK", env["IMAGE_CHECK"]) if env.get("IMAGE_CHECK") else image_check_default,
             image_registry_url=_registry_url("IMAGE_REGISTRY_URL", env.get("IMAGE_REGISTRY_URL") or DOCKER_HUB),
-            image_registries=tuple(_registry_url("IMAGE_REGISTRIES", entry)
-                                   for entry in _split(env.get("IMAGE_REGISTRIES", ""))),
+            image_registries=tuple(
+                _registry_url("IMAGE_REGISTRIES", entry) for entry in _split(env.get("IMAGE_REGISTRIES", ""))
+            ),
             image_check_seconds=image_check_seconds,
             schema_pattern_work=schema_pattern_work,
             event_store_url=env.get("EVENT_STORE_URL", ""),
@@ -263,8 +296,11 @@ class Settings:
     def check(self, *, stores_required: bool = False) -> None:
         """Refuse settings that would run an unsafe service; `stores_required` for the
         production processes, which never fall back to SQLite files."""
-        missing = [name for name, value in (("EVENT_STORE_URL", self.event_store_url),
-                                            ("READ_STORE_URL", self.read_store_url)) if not value]
+        missing = [
+            name
+            for name, value in (("EVENT_STORE_URL", self.event_store_url), ("READ_STORE_URL", self.read_store_url))
+            if not value
+        ]
         if stores_required and missing:
             raise ConfigurationError(f"{' and '.join(missing)} must be set (postgresql://USER:PASSWORD@HOST:PORT/DB)")
         if not self.development and not self.admin_entitlements:

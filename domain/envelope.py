@@ -79,8 +79,10 @@ def plain(value: Any) -> Any:
             into[at] = _plain_scalar(item)
             continue
         into[at] = made = dict.fromkeys(members) if isinstance(members, dict) else [None] * len(members)
-        pending += ((member, made, key) for key, member in (members.items() if isinstance(members, dict)
-                                                           else enumerate(members)))
+        pending += (
+            (member, made, key)
+            for key, member in (members.items() if isinstance(members, dict) else enumerate(members))
+        )
     return top[0]
 
 
@@ -124,8 +126,12 @@ def envelope_bytes(notification_id: int, event: DomainEventProtocol, **extra: An
     faster: json's C encoder walks the fields and calls back only for values JSON lacks. Keys
     JSON lacks (a UUID) stop the encoder: that event takes `plain`'s walk."""
     try:
-        return json.dumps({**_message(notification_id, event, lambda value: value), **extra}, ensure_ascii=False,
-                          separators=(",", ":"), default=_unlike_json).encode()
+        return json.dumps(
+            {**_message(notification_id, event, lambda value: value), **extra},
+            ensure_ascii=False,
+            separators=(",", ":"),
+            default=_unlike_json,
+        ).encode()
     except TypeError:
         return to_bytes({**envelope(notification_id, event), **extra})
 

@@ -99,7 +99,9 @@ class FastJSONTranscoder(JSONTranscoder):
             kind = type(value)
             if kind in _PLAIN:
                 prepared[key] = value
-            elif (kind is dict or kind is list) and not set(map(type, value.values() if kind is dict else value)) <= _PLAIN:
+            elif (kind is dict or kind is list) and not set(
+                map(type, value.values() if kind is dict else value)
+            ) <= _PLAIN:
                 prepared[key] = self._document(value)
             else:
                 prepared[key] = self._prepared(value)

@@ -48,8 +48,10 @@ class User(Aggregate):
         if self.registered:
             raise Conflict("User already submitted/exists")
         if self.banned:
-            raise Forbidden("This user was removed by an administrator and may register again only once an "
-                            "administrator restores them")
+            raise Forbidden(
+                "This user was removed by an administrator and may register again only once an "
+                "administrator restores them"
+            )
         self.trigger_event(self.RegisteredAgain, email=email, actor=actor)
 
     @event("EmailUpdated")

@@ -29,9 +29,11 @@ def serve(args: argparse.Namespace) -> None:
     settings = _settings(args)
     settings.check()  # refuse unsafe settings with a message, before anything opens
     root = f"http://{args.host}:{args.port}"
-    banner = (f"EOSC Performance API ({settings.mode} mode, data in {settings.data_dir}) on {root}\n"
-              f"  Swagger UI: {root}/   OpenAPI document: {root}/api-spec.json"
-              + ("\n  tokens: eosc-perf dev-token --help" if settings.development else ""))
+    banner = (
+        f"EOSC Performance API ({settings.mode} mode, data in {settings.data_dir}) on {root}\n"
+        f"  Swagger UI: {root}/   OpenAPI document: {root}/api-spec.json"
+        + ("\n  tokens: eosc-perf dev-token --help" if settings.development else "")
+    )
     serve_embedded(build(settings), args.host, args.port, banner=banner)
 
 
@@ -76,8 +78,10 @@ def check_config(args: argparse.Namespace) -> None:
     from eosc_perf import production
 
     settings = production.settings()
-    print(f"configuration accepted: {settings.mode} mode, event store {_shown(settings.event_store)}, "
-          f"read store {_shown(settings.read_store)}")
+    print(
+        f"configuration accepted: {settings.mode} mode, event store {_shown(settings.event_store)}, "
+        f"read store {_shown(settings.read_store)}"
+    )
 
 
 def _serve_metrics(args: argparse.Namespace, settings: Settings, consumer, store) -> None:
@@ -95,8 +99,10 @@ def _serve_metrics(args: argparse.Namespace, settings: Settings, consumer, store
     try:
         exposition.serve(port, [Positions({consumer.name: consumer.position}, EventStoreSource(store).head)])
     except OSError as error:
-        raise ConfigurationError(f"cannot serve metrics on 127.0.0.1:{port}: {error.strerror}; "
-                                 "choose another port with --metrics-port or METRICS_PORT") from error
+        raise ConfigurationError(
+            f"cannot serve metrics on 127.0.0.1:{port}: {error.strerror}; "
+            "choose another port with --metrics-port or METRICS_PORT"
+        ) from error
     print(f"metrics on http://127.0.0.1:{port}/metrics", flush=True)
 
 
@@ -139,14 +145,19 @@ def verify(args: argparse.Namespace) -> None:
     live = read_store.connect(settings.read_store)
     missing = pending(live)
     if missing:  # the comparison would meet tables this code expects but the store lacks
-        raise ConfigurationError(f"the read store lacks migrations {missing}: run `eosc-perf init` "
-                                 "(or start the service once) before verifying it")
+        raise ConfigurationError(
+            f"the read store lacks migrations {missing}: run `eosc-perf init` "
+            "(or start the service once) before verifying it"
+        )
     source = EventStoreSource(store, REPLAY_BATCH)
     # The live tables as they are at one event position; the replay stops there, so a projector
     # that moves on meanwhile changes nothing compared.
     pinned = snapshot(live)
-    print(f"verifying the read store {_shown(settings.read_store)} against the event store "
-          f"{_shown(settings.event_store)} at event position {pinned.position}", flush=True)
+    print(
+        f"verifying the read store {_shown(settings.read_store)} against the event store "
+        f"{_shown(settings.event_store)} at event position {pinned.position}",
+        flush=True,
+    )
 
     def progress(count: int) -> None:
         if count % 10_000 < source.batch:
@@ -156,18 +167,24 @@ def verify(args: argparse.Namespace) -> None:
         replay = rebuild(source, scratch, progress, stop=pinned.position)
         replayed = snapshot(scratch)
     found = compare(pinned, replayed)
-    print(f"replayed {replay.events} events up to event position {pinned.position} (the live read model's; "
-          f"the log's head: {source.head()}) in {replay.seconds:.2f} s ({replay.events_per_second:,.0f} events/s)")
+    print(
+        f"replayed {replay.events} events up to event position {pinned.position} (the live read model's; "
+        f"the log's head: {source.head()}) in {replay.seconds:.2f} s ({replay.events_per_second:,.0f} events/s)"
+    )
     with live.connect() as conn:
-        parked = [(row.consumer, row.notification_id, row.event_type, row.aggregate_id, row.aggregate_version,
-                   row.error) for row in parking.listed(conn)]
+        parked = [
+            (row.consumer, row.notification_id, row.event_type, row.aggregate_id, row.aggregate_version, row.error)
+            for row in parking.listed(conn)
+        ]
     if settings.event_store.startswith("postgres"):
         parked += [("relay", *row) for row in relay.parked_events(settings.event_store)]
     if parked:
         print(f"{len(parked)} events parked (passed over by a consumer that cannot handle them):")
     for consumer, notification_id, event_type, aggregate_id, version, error in parked:
-        print(f"  parked by {consumer}: notification {notification_id} ({event_type} of {aggregate_id} v{version}): "
-              f"{error}")
+        print(
+            f"  parked by {consumer}: notification {notification_id} ({event_type} of {aggregate_id} v{version}): "
+            f"{error}"
+        )
     if found:
         for table, (only_live, only_replayed) in sorted(found.items()):
             print(f"  {table}: {only_live} rows only in the live tables, {only_replayed} only in the replay")
@@ -178,8 +195,10 @@ def verify(args: argparse.Namespace) -> None:
                 if len(named) > SHOWN_ROWS:
                     print(f"    ... (the first {SHOWN_ROWS} shown)")
         raise SystemExit(1)
-    print("read tables equal a fresh replay of the event store"
-          + (f"; {len(parked)} events parked (listed above)" if parked else ""))
+    print(
+        "read tables equal a fresh replay of the event store"
+        + (f"; {len(parked)} events parked (listed above)" if parked else "")
+    )
 
 
 def _shown(url: str) -> str:
@@ -206,25 +225,34 @@ def import_legacy(args: argparse.Namespace) -> None:
     try:
         with LegacySource(args.url) as source:
             store = None if args.dry_run else open_event_store(settings.event_store, connection_wait=30)
-            print(f"importing {source.name} (Alembic revision {source.revision}) into "
-                  f"{'nothing: dry run' if store is None else settings.event_store.split('@')[-1]}", flush=True)
+            print(
+                f"importing {source.name} (Alembic revision {source.revision}) into "
+                f"{'nothing: dry run' if store is None else settings.event_store.split('@')[-1]}",
+                flush=True,
+            )
             outcome = Importer(source, store, f"{getpass.getuser()}@{socket.gethostname()}", workers=args.workers).run()
     except (LegacySourceError, LegacyImportError) as error:
         raise ConfigurationError(str(error)) from None
     except (psycopg.Error, PersistenceError) as error:  # a lost connection, a full disk, ...
-        raise ConfigurationError(f"the import stopped: {error}. The batches it wrote are kept: run the same "
-                                 "command again to continue after them.") from None
+        raise ConfigurationError(
+            f"the import stopped: {error}. The batches it wrote are kept: run the same "
+            "command again to continue after them."
+        ) from None
     if outcome.state == "already imported":
         record = outcome.record
-        print(f"already imported from {record.source} by {record.operator}, completed "
-              f"{record.modified_on:%Y-%m-%d %H:%M:%S} UTC: nothing to do")
+        print(
+            f"already imported from {record.source} by {record.operator}, completed "
+            f"{record.modified_on:%Y-%m-%d %H:%M:%S} UTC: nothing to do"
+        )
         return
     if args.report:
         Path(args.report).write_text(outcome.findings.as_json())
     rows = ", ".join(f"{count:,} {table}s" for table, count in outcome.rows.items())
     verb = "would write" if outcome.state == "dry run" else "wrote"
-    print(f"{outcome.state}: {rows}; {verb} {outcome.events:,} events in {outcome.seconds:.1f} s "
-          f"({outcome.rows_per_second:,.0f} rows/s)")
+    print(
+        f"{outcome.state}: {rows}; {verb} {outcome.events:,} events in {outcome.seconds:.1f} s "
+        f"({outcome.rows_per_second:,.0f} rows/s)"
+    )
     found = list(outcome.findings.lines())
     print(f"findings: {len(outcome.findings.found)}" + ("" if found else " (none)"))
     for line in found:
@@ -248,8 +276,11 @@ def export_log(args: argparse.Namespace) -> None:
     else:
         with open(args.file, "wb") as out:
             moved = export(store, out, args.since)
-    print(f"exported {moved.events:,} events up to position {moved.position} in {moved.seconds:.1f} s "
-          f"({moved.events_per_second:,.0f} events/s)", file=sys.stderr)
+    print(
+        f"exported {moved.events:,} events up to position {moved.position} in {moved.seconds:.1f} s "
+        f"({moved.events_per_second:,.0f} events/s)",
+        file=sys.stderr,
+    )
 
 
 def import_log(args: argparse.Namespace) -> None:
@@ -270,17 +301,23 @@ def import_log(args: argparse.Namespace) -> None:
     store = open_event_store(settings.event_store, connection_wait=30)
     folded = Projector(engine).position()
     if folded > (store.recorder.max_notification_id() or 0):  # it would pass over the imported events
-        raise ConfigurationError(f"the read store holds a read model up to event position {folded}, beyond the "
-                                 "event store's: give an empty read store; nothing was written")
+        raise ConfigurationError(
+            f"the read store holds a read model up to event position {folded}, beyond the "
+            "event store's: give an empty read store; nothing was written"
+        )
     try:
         moved = import_file(store, Path(args.file), resume=args.resume)
     except (ExportFileError, ImportRefused) as error:
         raise ConfigurationError(f"{args.file}: {error}") from None
     except (psycopg.Error, PersistenceError) as error:  # a lost connection, a full disk, ...
-        raise ConfigurationError(f"the import stopped: {error}. The batches it wrote are kept: run the same command "
-                                 "with --resume to continue after them.") from None
-    print(f"imported {moved.events:,} events in {moved.seconds:.1f} s ({moved.events_per_second:,.0f} events/s); "
-          f"event store at position {moved.position}")
+        raise ConfigurationError(
+            f"the import stopped: {error}. The batches it wrote are kept: run the same command "
+            "with --resume to continue after them."
+        ) from None
+    print(
+        f"imported {moved.events:,} events in {moved.seconds:.1f} s ({moved.events_per_second:,.0f} events/s); "
+        f"event store at position {moved.position}"
+    )
     _project_imported(settings, store, moved.position)
 
 
@@ -288,8 +325,10 @@ def _project_imported(settings: Settings, store, position: int) -> None:
     """Embedded default: the read tables follow now (as the next `serve` would); production:
     the projector follows the event store and folds the new events by itself."""
     if settings.event_store_url:
-        print(f"the projector (eosc-perf project) folds the new events; the read model has them all when it "
-              f"reaches event position {position} (eosc-perf lag)")
+        print(
+            f"the projector (eosc-perf project) folds the new events; the read model has them all when it "
+            f"reaches event position {position} (eosc-perf lag)"
+        )
         return
     from projections.follower import Follower
     from projections.projector import Projector
@@ -436,43 +475,63 @@ def parser() -> argparse.ArgumentParser:
     token = command("dev-token", dev_token, "Print a token of the local development issuer (development mode only).")
     token.add_argument("--sub", default="dev-user", help="the token's subject: who you are to the service")
     token.add_argument("--email", default="dev@example.org", help="the token's verified e-mail address")
-    token.add_argument("--entitlement", action="append",
-                       help="eduperson_entitlement value (repeatable; one of ADMIN_ENTITLEMENTS makes an admin)")
+    token.add_argument(
+        "--entitlement",
+        action="append",
+        help="eduperson_entitlement value (repeatable; one of ADMIN_ENTITLEMENTS makes an admin)",
+    )
     token.add_argument("--lifetime", type=int, default=3600, help="seconds until the token expires")
 
     command("init", init, "Create the event-store tables and migrate the read store (run once per deploy).")
-    command("check-config", check_config,
-            "Check the environment's configuration as the production services read it, and exit (2: refused).")
+    command(
+        "check-config",
+        check_config,
+        "Check the environment's configuration as the production services read it, and exit (2: refused).",
+    )
     projecting = command("project", project_from, "Run the read-model projector (production).")
-    projecting.add_argument("--source", choices=("store", "kafka"), default="store",
-                            help="follow the event store or the Kafka topic")
+    projecting.add_argument(
+        "--source", choices=("store", "kafka"), default="store", help="follow the event store or the Kafka topic"
+    )
     projecting.add_argument("--metrics-port", type=int, help=METRICS_PORT_HELP)
     command("relay", relay, "Publish the event log to Kafka (one active relay; others stand by).")
     mailing = command("mailer", mailer, "Run the mailer: the contract's e-mails from the events (production).")
-    mailing.add_argument("--source", choices=("store", "kafka"), default="store",
-                         help="read the events from the event store or the Kafka topic")
+    mailing.add_argument(
+        "--source",
+        choices=("store", "kafka"),
+        default="store",
+        help="read the events from the event store or the Kafka topic",
+    )
     mailing.add_argument("--metrics-port", type=int, help=METRICS_PORT_HELP)
     lagging = command("lag", lag, "Show each consumer's position against the head of the event log.")
     lagging.add_argument("--json", action="store_true", help="one JSON object instead of a table")
 
     command("verify", verify, "Replay all events into a scratch store and compare with the live read tables.")
 
-    importing = command("import-legacy", import_legacy,
-                        "Import a database of the original EOSC Performance backend (read only) into the event store.")
+    importing = command(
+        "import-legacy",
+        import_legacy,
+        "Import a database of the original EOSC Performance backend (read only) into the event store.",
+    )
     importing.add_argument("url", help="the legacy database: postgresql://USER:PASSWORD@HOST:PORT/DB")
     importing.add_argument("--dry-run", action="store_true", help="read and translate everything, write nothing")
     importing.add_argument("--report", help="also write the findings to this file as JSON")
-    importing.add_argument("--workers", type=int, default=default_workers(),
-                           help="processes that translate results (one per CPU; 0: none besides this one)")
+    importing.add_argument(
+        "--workers",
+        type=int,
+        default=default_workers(),
+        help="processes that translate results (one per CPU; 0: none besides this one)",
+    )
 
     exporting = command("export", export_log, "Write the event log to a file of JSON lines (a backup, or a move).")
     exporting.add_argument("file", help="the file to write, - for stdout")
-    exporting.add_argument("--since", type=int, default=0, metavar="POSITION",
-                           help="only the events after this event position")
+    exporting.add_argument(
+        "--since", type=int, default=0, metavar="POSITION", help="only the events after this event position"
+    )
     loading = command("import", import_log, "Load an exported event log into an empty event store, then project it.")
     loading.add_argument("file", help="a file written by eosc-perf export")
-    loading.add_argument("--resume", action="store_true",
-                         help="continue an interrupted import of this file after the events it wrote")
+    loading.add_argument(
+        "--resume", action="store_true", help="continue an interrupted import of this file after the events it wrote"
+    )
 
     trail = command("history", history, "Print the event history of any aggregate (item id).")
     trail.add_argument("id", type=UUID, help="id of a benchmark, site, flavor, tag, result, claim or user")

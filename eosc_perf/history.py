@@ -44,7 +44,8 @@ def history_lines(store: EventStore, aggregate_id: UUID) -> Iterator[str]:
         who = f"{actor.sub}@{actor.iss}" if actor else "-"
         fields = {k: v for k, v in vars(event).items() if k not in HIDDEN_FIELDS}
         changes = " ".join(f"{name}={_describe(value)}" for name, value in sorted(fields.items()))
-        yield f"v{event.originator_version}  {documents.timestamp(event.timestamp)}Z  {_kind(event)}  by {who}  {changes}".rstrip()
+        when = documents.timestamp(event.timestamp)
+        yield f"v{event.originator_version}  {when}Z  {_kind(event)}  by {who}  {changes}".rstrip()
 
 
 def history_documents(store: EventStore, aggregate_id: UUID) -> Iterator[str]:

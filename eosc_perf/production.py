@@ -40,6 +40,9 @@ def token_verifier(loaded: Settings) -> TokenVerifier:
     """Development mode also trusts the local dev-token issuer; production never does."""
     local = LocalIssuer(loaded.data_dir) if loaded.development else None
     return TokenVerifier(
-        loaded.trusted_op_list, client_ids=loaded.oidc_client_ids, timeout=loaded.oidc_timeout,
-        keys_max_age=loaded.oidc_keys_max_age, local_issuer=local,
+        loaded.trusted_op_list,
+        client_ids=loaded.oidc_client_ids,
+        timeout=loaded.oidc_timeout,
+        keys_max_age=loaded.oidc_keys_max_age,
+        local_issuer=local,
     )

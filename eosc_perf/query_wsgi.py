@@ -6,5 +6,8 @@ from eosc_perf.wsgi import behind_proxy
 from projections.sources import EventStoreSource
 
 _settings = production.settings()
-app = behind_proxy(build_query_app(_settings, production.serving_engine(_settings),
-                                   head=EventStoreSource(production.event_store(_settings)).head))
+app = behind_proxy(
+    build_query_app(
+        _settings, production.serving_engine(_settings), head=EventStoreSource(production.event_store(_settings)).head
+    )
+)

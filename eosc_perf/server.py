@@ -46,8 +46,9 @@ def serve_embedded(service: Service, host: str, port: int, threads: int = 8, ban
         try:
             server = _listening(service, host, port, threads)
         except OSError as error:  # a busy port, an address not of this machine
-            raise ConfigurationError(f"cannot listen on {host}:{port}: {error.strerror}; "
-                                     "choose another with --port (make run PORT=...)") from error
+            raise ConfigurationError(
+                f"cannot listen on {host}:{port}: {error.strerror}; choose another with --port (make run PORT=...)"
+            ) from error
         if banner:
             print(banner, flush=True)
         signal.signal(signal.SIGTERM, _stop)

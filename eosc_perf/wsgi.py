@@ -30,7 +30,7 @@ def behind_proxy(app):
         if prefix:
             environ["SCRIPT_NAME"] = prefix
             if path == prefix or path.startswith(prefix + "/"):
-                path = path[len(prefix):] or "/"
+                path = path[len(prefix) :] or "/"
         environ["PATH_INFO"] = path
         scheme = environ.get("HTTP_X_SCHEME")
         if scheme in ("http", "https"):

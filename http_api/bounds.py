@@ -45,8 +45,11 @@ def check(document: Any, limits: Limits) -> None:
         value, depth, trail = pending.pop()
         if isinstance(value, dict):
             if value.keys() == RESERVED_SHAPE:
-                raise _refused("An object of exactly the keys _type_ and _data_ cannot be stored "
-                               "(the event store reserves that shape)", _path(trail))
+                raise _refused(
+                    "An object of exactly the keys _type_ and _data_ cannot be stored "
+                    "(the event store reserves that shape)",
+                    _path(trail),
+                )
             keys += len(value)
             if keys > limits.json_keys:
                 raise _refused(f"More than {limits.json_keys} keys", _path(trail))

@@ -42,8 +42,13 @@ def benchmark(id, upload_datetime, docker_image, docker_tag, url, json_schema, d
 
 def site(id, upload_datetime, name, address, description) -> dict:
     return _without_none(
-        {"id": str(id), "upload_datetime": timestamp(upload_datetime), "name": name, "address": address,
-         "description": description}
+        {
+            "id": str(id),
+            "upload_datetime": timestamp(upload_datetime),
+            "name": name,
+            "address": address,
+            "description": description,
+        }
     )
 
 
@@ -77,7 +82,9 @@ def claim(id, upload_datetime, message, resource_id, uploader: dict) -> dict:
     )
 
 
-def result(id, upload_datetime, execution_datetime, benchmark: dict, site: dict, flavor: dict, tags: list, json_doc) -> dict:
+def result(
+    id, upload_datetime, execution_datetime, benchmark: dict, site: dict, flavor: dict, tags: list, json_doc
+) -> dict:
     return {
         "id": str(id),
         "upload_datetime": timestamp(upload_datetime),

@@ -104,8 +104,10 @@ UNAVAILABLE = (
 
 # A statement that ran past QUERY_TIMEOUT_SECONDS (read_model/read_store.py) is another matter:
 # the database is up, the request asked for too much work. Retrying it would cost the same.
-TOO_EXPENSIVE = ("The query took longer than the server allows; narrow it (fewer filters, sort keys or search "
-                 "terms, a benchmark_id, a smaller page) and try again")
+TOO_EXPENSIVE = (
+    "The query took longer than the server allows; narrow it (fewer filters, sort keys or search "
+    "terms, a benchmark_id, a smaller page) and try again"
+)
 
 
 def cut_short(error: Exception) -> bool:
@@ -151,8 +153,11 @@ def render_domain_error(req: falcon.Request, resp: falcon.Response, error: domai
     if isinstance(error, domain_errors.NotOwner):
         answer = abort(403)
     elif isinstance(error, domain_errors.Unavailable):
-        answer = ApiError(503, {"code": 503, "status": "Service Unavailable", "errors": {"error": error.message}},
-                          headers={"Retry-After": "1"})
+        answer = ApiError(
+            503,
+            {"code": 503, "status": "Service Unavailable", "errors": {"error": error.message}},
+            headers={"Retry-After": "1"},
+        )
     else:
         answer = message(DOMAIN_STATUS[type(error)], error.message)
     render(req, resp, answer, params)

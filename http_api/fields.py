@@ -149,4 +149,3 @@ class Field:
         if errors:
             raise Invalid(errors)
         return converted
-

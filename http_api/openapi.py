@@ -12,8 +12,12 @@ from http_api.operations import ANY_OBJECT, OPERATIONS, Operation
 LICENSE_URL = "https://github.com/EOSC-synergy/eosc-perf-backend/blob/main/LICENSE"
 # Answers carry datetimes without offset (contract §1.5), which `format: date-time` (RFC 3339: an offset
 # is required) would declare invalid.
-DATETIME = {"type": "string", "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?$",
-            "description": "ISO 8601 without offset (UTC).", "example": "2024-05-21T07:31:00"}
+DATETIME = {
+    "type": "string",
+    "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?$",
+    "description": "ISO 8601 without offset (UTC).",
+    "example": "2024-05-21T07:31:00",
+}
 UUID = {"type": "string", "format": "uuid"}
 TEXT = {"type": "string"}
 
@@ -22,47 +26,88 @@ def _object(properties: dict, required: list[str]) -> dict:
     return {"type": "object", "properties": properties, "required": required}
 
 
-USER = _object({"sub": TEXT, "iss": TEXT, "email": TEXT, "registration_datetime": DATETIME},
-               ["sub", "iss", "email", "registration_datetime"])
+USER = _object(
+    {"sub": TEXT, "iss": TEXT, "email": TEXT, "registration_datetime": DATETIME},
+    ["sub", "iss", "email", "registration_datetime"],
+)
 # A claim's uploader: without email when a result's owner who is no admin lists its claims.
 CLAIMER = {**USER, "required": ["sub", "iss", "registration_datetime"]}
 SCHEMAS = {
     "Benchmark": _object(
-        {"id": UUID, "upload_datetime": DATETIME, "docker_image": TEXT, "docker_tag": TEXT, "url": TEXT,
-         "json_schema": {"type": "object"}, "description": TEXT},
+        {
+            "id": UUID,
+            "upload_datetime": DATETIME,
+            "docker_image": TEXT,
+            "docker_tag": TEXT,
+            "url": TEXT,
+            "json_schema": {"type": "object"},
+            "description": TEXT,
+        },
         ["id", "upload_datetime", "docker_image", "docker_tag", "url", "json_schema"],
     ),
-    "Site": _object({"id": UUID, "upload_datetime": DATETIME, "name": TEXT, "address": TEXT, "description": TEXT},
-                    ["id", "upload_datetime", "name", "address"]),
-    "Flavor": _object({"id": UUID, "upload_datetime": DATETIME, "name": TEXT, "description": TEXT},
-                      ["id", "upload_datetime", "name"]),
+    "Site": _object(
+        {"id": UUID, "upload_datetime": DATETIME, "name": TEXT, "address": TEXT, "description": TEXT},
+        ["id", "upload_datetime", "name", "address"],
+    ),
+    "Flavor": _object(
+        {"id": UUID, "upload_datetime": DATETIME, "name": TEXT, "description": TEXT}, ["id", "upload_datetime", "name"]
+    ),
     "Tag": _object({"id": UUID, "name": TEXT, "description": TEXT}, ["id", "name"]),
     "User": USER,
     "Result": _object(
-        {"id": UUID, "upload_datetime": DATETIME, "execution_datetime": DATETIME,
-         "benchmark": {"$ref": "#/components/schemas/Benchmark"}, "site": {"$ref": "#/components/schemas/Site"},
-         "flavor": {"$ref": "#/components/schemas/Flavor"},
-         "tags": {"type": "array", "items": {"$ref": "#/components/schemas/Tag"}}, "json": {"type": "object"}},
+        {
+            "id": UUID,
+            "upload_datetime": DATETIME,
+            "execution_datetime": DATETIME,
+            "benchmark": {"$ref": "#/components/schemas/Benchmark"},
+            "site": {"$ref": "#/components/schemas/Site"},
+            "flavor": {"$ref": "#/components/schemas/Flavor"},
+            "tags": {"type": "array", "items": {"$ref": "#/components/schemas/Tag"}},
+            "json": {"type": "object"},
+        },
         ["id", "upload_datetime", "execution_datetime", "benchmark", "site", "flavor", "tags", "json"],
     ),
     "Claim": _object(
-        {"id": UUID, "upload_datetime": DATETIME, "message": TEXT, "resource_type": TEXT, "resource_id": UUID,
-         "uploader": CLAIMER},
+        {
+            "id": UUID,
+            "upload_datetime": DATETIME,
+            "message": TEXT,
+            "resource_type": TEXT,
+            "resource_id": UUID,
+            "uploader": CLAIMER,
+        },
         ["id", "upload_datetime", "message", "resource_type", "uploader"],
     ),
     "Submit": _object(  # no uploader for the items of a removed user
-        {"upload_datetime": DATETIME, "resource_type": {"type": "string", "enum": ["benchmark", "site", "flavor", "claim"]},
-         "resource_id": UUID, "uploader": {"$ref": "#/components/schemas/User"}},
+        {
+            "upload_datetime": DATETIME,
+            "resource_type": {"type": "string", "enum": ["benchmark", "site", "flavor", "claim"]},
+            "resource_id": UUID,
+            "uploader": {"$ref": "#/components/schemas/User"},
+        },
         ["upload_datetime", "resource_type", "resource_id"],
     ),
-    "Error": {"type": "object", "properties": {"code": {"type": "integer"}, "status": TEXT,
-                                               "errors": {"type": "object"}, "message": {"type": "object"},
-                                               "error": TEXT, "error_description": TEXT}},
+    "Error": {
+        "type": "object",
+        "properties": {
+            "code": {"type": "integer"},
+            "status": TEXT,
+            "errors": {"type": "object"},
+            "message": {"type": "object"},
+            "error": TEXT,
+            "error_description": TEXT,
+        },
+    },
 }
 PAGE_FIELDS = {
-    "total": {"type": "integer"}, "pages": {"type": "integer"}, "page": {"type": "integer"},
-    "per_page": {"type": "integer"}, "has_next": {"type": "boolean"}, "has_prev": {"type": "boolean"},
-    "next_num": {"type": "integer"}, "prev_num": {"type": "integer"},
+    "total": {"type": "integer"},
+    "pages": {"type": "integer"},
+    "page": {"type": "integer"},
+    "per_page": {"type": "integer"},
+    "has_next": {"type": "boolean"},
+    "has_prev": {"type": "boolean"},
+    "next_num": {"type": "integer"},
+    "prev_num": {"type": "integer"},
 }
 ERRORS = {
     "400": "Invalid JSON body",
@@ -97,10 +142,7 @@ def _field_schema(field: Field) -> dict:
 
 
 def _parameters(operation: Operation) -> list[dict]:
-    parameters = [
-        {"name": name, "in": "path", "required": True, "schema": dict(UUID)}
-        for name in _path_ids(operation)
-    ]
+    parameters = [{"name": name, "in": "path", "required": True, "schema": dict(UUID)} for name in _path_ids(operation)]
     for field in operation.query or ():
         parameter = {"name": field.name, "in": "query", "required": field.required, "schema": _field_schema(field)}
         if field.many:
@@ -140,8 +182,13 @@ def _request_body(operation: Operation, limits: Limits) -> dict | None:
 def _response_schema(response: str) -> dict:
     if response.startswith("Page:"):
         item = response.split(":", 1)[1]
-        return {"type": "object", "properties": {**PAGE_FIELDS, "items": {
-            "type": "array", "items": {"$ref": f"#/components/schemas/{item}"}}}}
+        return {
+            "type": "object",
+            "properties": {
+                **PAGE_FIELDS,
+                "items": {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}},
+            },
+        }
     return {"$ref": f"#/components/schemas/{response}"}
 
 
@@ -173,8 +220,10 @@ def _links(operation: Operation) -> dict:
             parameter = f"query.{id_name}"
         else:
             continue
-        links[target.operation_id] = {"operationId": target.operation_id,
-                                      "parameters": {parameter: "$response.body#/id"}}
+        links[target.operation_id] = {
+            "operationId": target.operation_id,
+            "parameters": {parameter: "$response.body#/id"},
+        }
     return links
 
 
@@ -217,8 +266,12 @@ def openapi_document(backend_route: str = "/", limits: Limits = Limits()) -> dic
         paths.setdefault(operation.path, {})[operation.method.lower()] = _operation(operation, limits)
     return {
         "openapi": "3.0.2",
-        "info": {"title": "EOSC Performance API", "version": "1.0.0", "description": GUIDE,
-                 "license": {"name": "MIT", "url": LICENSE_URL}},
+        "info": {
+            "title": "EOSC Performance API",
+            "version": "1.0.0",
+            "description": GUIDE,
+            "license": {"name": "MIT", "url": LICENSE_URL},
+        },
         "servers": [{"url": backend_route}],
         "security": [{"bearerAuth": []}],
         "paths": paths,

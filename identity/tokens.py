@@ -48,8 +48,16 @@ USERINFO_CLAIMS = ("email", "email_verified", "eduperson_entitlement")  # asked 
 # The signature only: every claim is checked by `_checked_claims`, with its type first.
 DECODE_OPTIONS = {
     name: False
-    for name in ("verify_aud", "verify_iat", "verify_exp", "verify_nbf", "verify_iss", "verify_sub", "verify_jti",
-                 "verify_at_hash")
+    for name in (
+        "verify_aud",
+        "verify_iat",
+        "verify_exp",
+        "verify_nbf",
+        "verify_iss",
+        "verify_sub",
+        "verify_jti",
+        "verify_at_hash",
+    )
 }
 INVALID_TIMES = "Token claims are invalid: exp, nbf and iat must be numbers"
 ISSUER_UNAVAILABLE = "The signing keys of the token's issuer cannot be fetched; retry shortly"

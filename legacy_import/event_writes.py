@@ -29,10 +29,17 @@ def insert(store: EventStore, stored_events: Sequence[StoredEvent]) -> int:
     statement = SQL(
         "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
         "SELECT * FROM unnest(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[]) RETURNING notification_id"
-    ).format(schema=Identifier(datastore.schema), table=Identifier(recorder.events_table_name),
-             id_type=SQL(datastore.originator_id_type))
-    columns = ([event.originator_id for event in stored_events], [event.originator_version for event in stored_events],
-               [event.topic for event in stored_events], [event.state for event in stored_events])
+    ).format(
+        schema=Identifier(datastore.schema),
+        table=Identifier(recorder.events_table_name),
+        id_type=SQL(datastore.originator_id_type),
+    )
+    columns = (
+        [event.originator_id for event in stored_events],
+        [event.originator_version for event in stored_events],
+        [event.topic for event in stored_events],
+        [event.state for event in stored_events],
+    )
     with datastore.get_connection() as connection, connection.transaction(), connection.cursor() as cursor:
         for lock in recorder.lock_table_statements:
             cursor.execute(lock)

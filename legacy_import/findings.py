@@ -12,22 +12,32 @@ SKIPPED, ADJUSTED, KEPT = "skipped", "adjusted", "kept as it is"
 
 # kind -> (what the import did, why), in the order the report lists them
 KINDS = {
-    "orphan-claim": (SKIPPED, "claims no result refers to: the original keeps only a result's latest claim, "
-                              "earlier ones lose their result (Q-4); a claim here always belongs to a result"),
+    "orphan-claim": (
+        SKIPPED,
+        "claims no result refers to: the original keeps only a result's latest claim, "
+        "earlier ones lose their result (Q-4); a claim here always belongs to a result",
+    ),
     "missing-reference": (SKIPPED, "rows referring to a row that is missing or was skipped"),
     "duplicate-key": (SKIPPED, "rows whose unique name the original's constraints reserve for an earlier row"),
     "not-an-object": (SKIPPED, "result documents that are not JSON objects (the original accepts only objects)"),
     "dangling-submit": (SKIPPED, "submit reports of no item"),
-    "registered-after-upload": (ADJUSTED, "users registered after their first upload (the original stored the "
-                                          "process start time, Q-1): registered at their first upload"),
+    "registered-after-upload": (
+        ADJUSTED,
+        "users registered after their first upload (the original stored the "
+        "process start time, Q-1): registered at their first upload",
+    ),
     "status-missing": (ADJUSTED, "items without a review status: imported as on review"),
     "submit-missing": (ADJUSTED, "items on review without a submit report: their submit is dated with the item"),
     "submit-left": (ADJUSTED, "approved items that still had a submit report: the report is not imported"),
-    "claimed-but-visible": (ADJUSTED, "results shown although claimed: hidden by their claim, as the original "
-                                      "hides claimed results"),
+    "claimed-but-visible": (
+        ADJUSTED,
+        "results shown although claimed: hidden by their claim, as the original hides claimed results",
+    ),
     "unknown-tag": (ADJUSTED, "results carrying a tag that is missing: imported without it"),
-    "invalid-benchmark-schema": (KEPT, "benchmarks whose JSON Schema is not a valid Draft-7 schema (the original "
-                                       "checks it on creation only, Q-12)"),
+    "invalid-benchmark-schema": (
+        KEPT,
+        "benchmarks whose JSON Schema is not a valid Draft-7 schema (the original checks it on creation only, Q-12)",
+    ),
     "schema-violation": (KEPT, "results whose document does not satisfy their benchmark's JSON Schema"),
     "unapproved-reference": (KEPT, "results of a benchmark or flavor that is not approved"),
     "site-mismatch": (KEPT, "results whose site is not their flavor's site"),

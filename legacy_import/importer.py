@@ -74,14 +74,23 @@ class Progress:
             return
         self._shown = now
         rate = done / (now - started) if now > started else 0.0
-        print(f"  {table}: {done:,} of {total:,} rows, {events:,} events written ({rate:,.0f} rows/s)",
-              file=self.stream, flush=True)
+        print(
+            f"  {table}: {done:,} of {total:,} rows, {events:,} events written ({rate:,.0f} rows/s)",
+            file=self.stream,
+            flush=True,
+        )
 
 
 class Importer:
-    def __init__(self, source: LegacySource, store: EventStore | None, operator: str,
-                 progress: Callable[..., None] | None = None, rows_per_batch: int = ROWS_PER_BATCH,
-                 workers: int = 0):
+    def __init__(
+        self,
+        source: LegacySource,
+        store: EventStore | None,
+        operator: str,
+        progress: Callable[..., None] | None = None,
+        rows_per_batch: int = ROWS_PER_BATCH,
+        workers: int = 0,
+    ):
         """`store` None: a dry run, which reads and translates everything and writes nothing.
         `workers`: processes that translate results (0: this one)."""
         self.source = source
@@ -103,14 +112,17 @@ class Importer:
         resume = (PHASES.index(record.phase), record.last_key) if record is not None and record.phase else None
         translation = Translation(
             record.created_on if record is not None else datetime.now(timezone.utc),
-            self.source.first_uploads(), self.source.first_uses(), Findings(),  # handed on row by row
+            self.source.first_uploads(),
+            self.source.first_uses(),
+            Findings(),  # handed on row by row
         )
         totals = self.source.counts()
         for phase in PHASES:
             self._phase(phase, translation, totals, resume, outcome)
         for claim in self.source.orphan_claims():
-            outcome.findings.add("orphan-claim", "claim", claim["id"],
-                                 f"by {claim['uploader_sub']}@{claim['uploader_iss']}")
+            outcome.findings.add(
+                "orphan-claim", "claim", claim["id"], f"by {claim['uploader_sub']}@{claim['uploader_iss']}"
+            )
         for submit in self.source.dangling_submits():
             outcome.findings.add("dangling-submit", "submit", submit["id"], submit["resource_type"])
         outcome.events += 1  # the record's end
@@ -129,7 +141,8 @@ class Importer:
             if head:
                 raise LegacyImportError(
                     f"the event store already holds events (up to position {head}): the import starts the event "
-                    "store of a new deployment (see docs/operations.md)") from None
+                    "store of a new deployment (see docs/operations.md)"
+                ) from None
             record = LegacyImport(source=self.source.name, alembic_version=self.source.revision, operator=self.operator)
             self.store.save(record)
             return record, True

@@ -24,23 +24,77 @@ from http_api.errors import ApiError
 
 # Keywords whose meaning is the same from draft 6 to 2020-12 (and in fastjsonschema's draft 7).
 # Names outside every draft (e.g. `suggestToUser`) are annotations to both validators.
-SAME_IN_EVERY_DRAFT = frozenset({
-    "type", "enum", "const", "properties", "required", "additionalProperties",
-    "propertyNames", "minProperties", "maxProperties", "minimum", "maximum", "exclusiveMinimum",
-    "exclusiveMaximum", "multipleOf", "minLength", "maxLength", "minItems", "maxItems",
-    "uniqueItems", "contains", "allOf", "anyOf", "oneOf", "not", "if", "then", "else", "format",
-    "title", "description", "default", "examples", "readOnly", "writeOnly", "$comment", "$id", "$schema",
-    "contentMediaType", "contentEncoding", "items",
-})
+SAME_IN_EVERY_DRAFT = frozenset(
+    {
+        "type",
+        "enum",
+        "const",
+        "properties",
+        "required",
+        "additionalProperties",
+        "propertyNames",
+        "minProperties",
+        "maxProperties",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "multipleOf",
+        "minLength",
+        "maxLength",
+        "minItems",
+        "maxItems",
+        "uniqueItems",
+        "contains",
+        "allOf",
+        "anyOf",
+        "oneOf",
+        "not",
+        "if",
+        "then",
+        "else",
+        "format",
+        "title",
+        "description",
+        "default",
+        "examples",
+        "readOnly",
+        "writeOnly",
+        "$comment",
+        "$id",
+        "$schema",
+        "contentMediaType",
+        "contentEncoding",
+        "items",
+    }
+)
 # Keywords of some draft outside that set, and the regular expressions (fastjsonschema matches
 # them with Python's backtracking `re`; the command service's validator with RE2 and a work
 # budget, docs/security.md): a schema using one is left to python-jsonschema.
-DRAFT_SPECIFIC = frozenset({
-    "pattern", "patternProperties",
-    "$ref", "$defs", "definitions", "dependencies", "dependentRequired", "dependentSchemas", "prefixItems",
-    "additionalItems", "unevaluatedItems", "unevaluatedProperties", "minContains", "maxContains", "$anchor",
-    "$dynamicRef", "$dynamicAnchor", "$recursiveRef", "$recursiveAnchor", "$vocabulary",
-})
+DRAFT_SPECIFIC = frozenset(
+    {
+        "pattern",
+        "patternProperties",
+        "$ref",
+        "$defs",
+        "definitions",
+        "dependencies",
+        "dependentRequired",
+        "dependentSchemas",
+        "prefixItems",
+        "additionalItems",
+        "unevaluatedItems",
+        "unevaluatedProperties",
+        "minContains",
+        "maxContains",
+        "$anchor",
+        "$dynamicRef",
+        "$dynamicAnchor",
+        "$recursiveRef",
+        "$recursiveAnchor",
+        "$vocabulary",
+    }
+)
 SUBSCHEMA_MAPS = ("properties",)
 SUBSCHEMAS = ("additionalProperties", "propertyNames", "contains", "not", "if", "then", "else", "items")
 SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf")
@@ -80,9 +134,13 @@ class ResultCheck:
         if key not in self._fast:
             schema = benchmark.json_schema
             try:
-                self._fast[key] = fastjsonschema.compile(
-                    {name: value for name, value in schema.items() if name != "$schema"}, use_default=False
-                ) if _portable(schema) else None
+                self._fast[key] = (
+                    fastjsonschema.compile(
+                        {name: value for name, value in schema.items() if name != "$schema"}, use_default=False
+                    )
+                    if _portable(schema)
+                    else None
+                )
             except (fastjsonschema.JsonSchemaDefinitionException, TypeError, ValueError):
                 self._fast[key] = None  # python-jsonschema judges (and words) what is wrong with it
         return self._fast[key]

@@ -77,12 +77,15 @@ class LegacySource:
         try:
             rows = self._rows("SELECT version_num FROM alembic_version")
         except psycopg.errors.UndefinedTable:
-            raise LegacySourceError(f"{self.name} has no alembic_version table: not a database of the original "
-                                    "EOSC Performance backend") from None
+            raise LegacySourceError(
+                f"{self.name} has no alembic_version table: not a database of the original EOSC Performance backend"
+            ) from None
         revisions = [row["version_num"] for row in rows]
         if len(revisions) != 1 or revisions[0] not in KNOWN_REVISIONS:
-            raise LegacySourceError(f"{self.name} is at Alembic revision {', '.join(revisions) or 'none'}; the import "
-                                    f"knows {', '.join(KNOWN_REVISIONS)} (EOSC Performance backend up to v1.2.x)")
+            raise LegacySourceError(
+                f"{self.name} is at Alembic revision {', '.join(revisions) or 'none'}; the import "
+                f"knows {', '.join(KNOWN_REVISIONS)} (EOSC Performance backend up to v1.2.x)"
+            )
         return revisions[0]
 
     # -- counts and cross-table facts -----------------------------------------------------------
@@ -106,14 +109,18 @@ class LegacySource:
 
     def first_uses(self) -> dict[str, datetime]:
         """Tag id -> the earliest upload of a result carrying it."""
-        rows = self._rows("SELECT rt.tag_id::text AS id, min(r.upload_datetime) AS first FROM result_tags rt "
-                          "JOIN result r ON r.id = rt.result_id GROUP BY rt.tag_id")
+        rows = self._rows(
+            "SELECT rt.tag_id::text AS id, min(r.upload_datetime) AS first FROM result_tags rt "
+            "JOIN result r ON r.id = rt.result_id GROUP BY rt.tag_id"
+        )
         return {row["id"]: row["first"] for row in rows}
 
     def orphan_claims(self) -> list[dict]:
         """Claims no result refers to: the original keeps only a result's latest claim (Q-4)."""
-        return self._rows("SELECT c.id::text AS id, c.uploader_sub, c.uploader_iss, c.upload_datetime FROM claim c "
-                          "WHERE NOT EXISTS (SELECT 1 FROM result r WHERE r._claim_report_id = c.id) ORDER BY c.id")
+        return self._rows(
+            "SELECT c.id::text AS id, c.uploader_sub, c.uploader_iss, c.upload_datetime FROM claim c "
+            "WHERE NOT EXISTS (SELECT 1 FROM result r WHERE r._claim_report_id = c.id) ORDER BY c.id"
+        )
 
     def dangling_submits(self) -> list[dict]:
         """Submit reports of no benchmark, site, flavor or claim."""
@@ -136,7 +143,8 @@ class LegacySource:
     def _reviewed(self, table: str, columns: str) -> list[dict]:
         return self._rows(
             f"SELECT t.id::text AS id, t.uploader_sub, t.uploader_iss, t.upload_datetime, t.status::text AS status, "
-            f"{columns}, s.upload_datetime AS submitted FROM {table} t LEFT JOIN submit s ON s.id = t._submit_report_id "
+            f"{columns}, s.upload_datetime AS submitted "
+            f"FROM {table} t LEFT JOIN submit s ON s.id = t._submit_report_id "
             "ORDER BY t.id"
         )
 
@@ -161,7 +169,8 @@ class LegacySource:
                 "SELECT r.id::text AS id, r.uploader_sub, r.uploader_iss, r.upload_datetime, r.json::text AS json, "
                 "r.execution_datetime, r.benchmark_id::text AS benchmark_id, r.flavor_id::text AS flavor_id, "
                 "r.site_id::text AS site_id, r.deleted, "
-                "ARRAY(SELECT rt.tag_id::text FROM result_tags rt WHERE rt.result_id = r.id ORDER BY rt.tag_id) AS tags_ids, "
+                "ARRAY(SELECT rt.tag_id::text FROM result_tags rt WHERE rt.result_id = r.id "
+                "ORDER BY rt.tag_id) AS tags_ids, "
                 "c.id::text AS claim_id, c.uploader_sub AS claim_sub, c.uploader_iss AS claim_iss, "
                 "c.status::text AS claim_status, c.message AS claim_message, c.upload_datetime AS claim_datetime, "
                 "cs.upload_datetime AS claim_submitted "

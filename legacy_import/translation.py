@@ -97,7 +97,9 @@ class Translation:
             return None
         return UniqueKey._create(UniqueKey.Reserved, scope=scope, key=key, owner_id=UUID(row["id"]), timestamp=when)
 
-    def _reviewed(self, cls: type[ReviewedItem], row: dict, scope: str, key: str, imported: dict, **fields) -> Translated:
+    def _reviewed(
+        self, cls: type[ReviewedItem], row: dict, scope: str, key: str, imported: dict, **fields
+    ) -> Translated:
         """A benchmark, site or flavor with its uniqueness key: submitted by its uploader and,
         when approved, approved. `imported` keeps it for the rows that refer to it."""
         table = cls.kind.lower()
@@ -130,12 +132,22 @@ class Translation:
         registered = row["registration_datetime"]
         first = self.first_uploads.get(identity)
         if first is not None and first < registered:
-            self.findings.add("registered-after-upload", "user", f"{row['sub']}@{row['iss']}",
-                              f"registered {iso(registered)}, first upload {iso(first)}")
+            self.findings.add(
+                "registered-after-upload",
+                "user",
+                f"{row['sub']}@{row['iss']}",
+                f"registered {iso(registered)}, first upload {iso(first)}",
+            )
             registered = first
         self.users.add(identity)
-        user = User._create(User.Registered, sub=row["sub"], iss=row["iss"], email=row["email"],
-                            actor=Actor(*identity), timestamp=at(registered))
+        user = User._create(
+            User.Registered,
+            sub=row["sub"],
+            iss=row["iss"],
+            email=row["email"],
+            actor=Actor(*identity),
+            timestamp=at(registered),
+        )
         return Translated([user])
 
     def tag(self, row: dict) -> Translated:
@@ -145,29 +157,58 @@ class Translation:
         if key is None:
             return SKIPPED
         self.tags[row["id"]] = UUID(row["id"])
-        tag = Tag._create(Tag.Created, id=UUID(row["id"]), timestamp=when, name=row["name"],
-                          description=row["description"], actor=ACTOR)
+        tag = Tag._create(
+            Tag.Created,
+            id=UUID(row["id"]),
+            timestamp=when,
+            name=row["name"],
+            description=row["description"],
+            actor=ACTOR,
+        )
         return Translated([tag, key])
 
     # -- benchmarks, sites, flavors ----------------------------------------------------------------
 
     def site(self, row: dict) -> Translated:
-        return self._reviewed(Site, row, sites.UNIQUE_SCOPE, row["name"], self.sites, name=row["name"],
-                              address=row["address"], description=row["description"])
+        return self._reviewed(
+            Site,
+            row,
+            sites.UNIQUE_SCOPE,
+            row["name"],
+            self.sites,
+            name=row["name"],
+            address=row["address"],
+            description=row["description"],
+        )
 
     def flavor(self, row: dict) -> Translated:
         if row["site_id"] not in self.sites:
             self.findings.add("missing-reference", "flavor", row["id"], f"site {row['site_id']}")
             return SKIPPED
         site_id = self.sites[row["site_id"]].id
-        return self._reviewed(Flavor, row, flavors.UNIQUE_SCOPE, flavors.unique_name(site_id, row["name"]),
-                              self.flavors, site_id=site_id, name=row["name"], description=row["description"])
+        return self._reviewed(
+            Flavor,
+            row,
+            flavors.UNIQUE_SCOPE,
+            flavors.unique_name(site_id, row["name"]),
+            self.flavors,
+            site_id=site_id,
+            name=row["name"],
+            description=row["description"],
+        )
 
     def benchmark(self, row: dict) -> Translated:
         translated = self._reviewed(
-            Benchmark, row, benchmarks.UNIQUE_SCOPE, benchmarks.unique_name(row["docker_image"], row["docker_tag"]),
-            self.benchmarks, docker_image=row["docker_image"], docker_tag=row["docker_tag"], url=row["url"],
-            json_schema=row["json_schema"], description=row["description"],
+            Benchmark,
+            row,
+            benchmarks.UNIQUE_SCOPE,
+            benchmarks.unique_name(row["docker_image"], row["docker_tag"]),
+            self.benchmarks,
+            docker_image=row["docker_image"],
+            docker_tag=row["docker_tag"],
+            url=row["url"],
+            json_schema=row["json_schema"],
+            description=row["description"],
         )
         if translated.aggregates:
             try:
@@ -199,8 +240,15 @@ class Translation:
                 self.findings.add("unknown-tag", "result", row["id"], f"tag {tag_id}")
         uploaded = at(row["upload_datetime"])
         result = Result._create(
-            Result.Uploaded, id=UUID(row["id"]), timestamp=uploaded, benchmark_id=benchmark.id, flavor_id=flavor.id,
-            site_id=site.id, execution_datetime=row["execution_datetime"], json=document, tags_ids=tags_ids,
+            Result.Uploaded,
+            id=UUID(row["id"]),
+            timestamp=uploaded,
+            benchmark_id=benchmark.id,
+            flavor_id=flavor.id,
+            site_id=site.id,
+            execution_datetime=row["execution_datetime"],
+            json=document,
+            tags_ids=tags_ids,
             actor=uploader,
         )
         translated = Translated([result])
@@ -234,8 +282,12 @@ class Translation:
         if late:
             self.findings.add("uploaded-before-reference", "result", id, f"uploaded before its {', '.join(late)}")
         if row["execution_datetime"] > row["upload_datetime"]:
-            self.findings.add("executed-after-upload", "result", id,
-                              f"executed {iso(row['execution_datetime'])}, uploaded {iso(row['upload_datetime'])}")
+            self.findings.add(
+                "executed-after-upload",
+                "result",
+                id,
+                f"executed {iso(row['execution_datetime'])}, uploaded {iso(row['upload_datetime'])}",
+            )
 
     def _claim(self, row: dict, result: Result, translated: Translated) -> bool:
         """The result's claim, submitted (and approved); False when it cannot be imported."""
@@ -246,8 +298,14 @@ class Translation:
         if not row["deleted"]:
             self.findings.add("claimed-but-visible", "result", row["id"], f"claim {row['claim_id']}")
         when = at(row["claim_datetime"])
-        claim = Claim._create(Claim.Submitted, id=UUID(row["claim_id"]), timestamp=when, result_id=result.id,
-                              message=row["claim_message"], actor=Actor(*claimer))
+        claim = Claim._create(
+            Claim.Submitted,
+            id=UUID(row["claim_id"]),
+            timestamp=when,
+            result_id=result.id,
+            message=row["claim_message"],
+            actor=Actor(*claimer),
+        )
         result.trigger_event(Result.Claimed, claim_id=claim.id, actor=Actor(*claimer), timestamp=when)
         translated.aggregates.append(claim)
         if row["claim_status"] == APPROVED:

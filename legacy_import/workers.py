@@ -49,18 +49,25 @@ class Row:
         return [Finding(*fields) for fields in self.findings]
 
 
-def translate(translation: Translation, mapper: Mapper, phase: str, keyed: Iterable[tuple[list[str], dict]]) -> list[Row]:
+def translate(
+    translation: Translation, mapper: Mapper, phase: str, keyed: Iterable[tuple[list[str], dict]]
+) -> list[Row]:
     translate_row = getattr(translation, phase)
     rows = []
     for key, legacy_row in keyed:
         translated = translate_row(legacy_row)
-        stored = [mapper.to_stored_event(event) for aggregate in translated.aggregates
-                  for event in aggregate.collect_events()]
-        rows.append(Row(
-            key, [(event.originator_id, event.originator_version, event.topic, event.state) for event in stored],
-            translated.submits, sum(1 for aggregate in translated.aggregates if isinstance(aggregate, Claim)),
-            [(finding.kind, finding.table, finding.key, finding.detail) for finding in translation.findings.take()],
-        ))
+        stored = [
+            mapper.to_stored_event(event) for aggregate in translated.aggregates for event in aggregate.collect_events()
+        ]
+        rows.append(
+            Row(
+                key,
+                [(event.originator_id, event.originator_version, event.topic, event.state) for event in stored],
+                translated.submits,
+                sum(1 for aggregate in translated.aggregates if isinstance(aggregate, Claim)),
+                [(finding.kind, finding.table, finding.key, finding.detail) for finding in translation.findings.take()],
+            )
+        )
     return rows
 
 
@@ -88,8 +95,9 @@ def _task(phase: str, columns: list[str], keyed: list[tuple[list[str], tuple]]) 
 # -- in the importing process ----------------------------------------------------------------------
 
 
-def translated_in_workers(translation: Translation, phase: str, keyed: Iterator[tuple[list[str], dict]],
-                          workers: int) -> Iterator[Row]:
+def translated_in_workers(
+    translation: Translation, phase: str, keyed: Iterator[tuple[list[str], dict]], workers: int
+) -> Iterator[Row]:
     """The rows translated by `workers` processes, in their order. At most two tasks per worker
     wait at a time, so a million rows never sit in memory at once."""
     context = multiprocessing.get_context("spawn")  # the importer holds connections and threads: no fork
@@ -114,4 +122,3 @@ def _tasks(keyed: Iterator[tuple[list[str], dict]]) -> Iterator[tuple[list[str],
             task = []
     if task:
         yield columns, task
-

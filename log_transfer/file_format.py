@@ -47,10 +47,19 @@ def event_line(mapper: Mapper, notification: Notification) -> bytes:
     try:
         event = mapper.to_domain_event(notification)
     except Exception as error:  # an event this code cannot read (parked by the consumers) is kept all the same
-        return to_bytes({"notification_id": notification.id, "event_type": notification.topic,
-                         "aggregate_id": str(notification.originator_id),
-                         "aggregate_version": notification.originator_version,
-                         "timestamp": None, "actor": None, "payload": None, "undecodable": repr(error), **stored})
+        return to_bytes(
+            {
+                "notification_id": notification.id,
+                "event_type": notification.topic,
+                "aggregate_id": str(notification.originator_id),
+                "aggregate_version": notification.originator_version,
+                "timestamp": None,
+                "actor": None,
+                "payload": None,
+                "undecodable": repr(error),
+                **stored,
+            }
+        )
     return envelope_bytes(notification.id, event, **stored)
 
 
@@ -81,8 +90,10 @@ class Reader:
         self.digest.update(first)
         fields = self._parse(first)
         if fields.get("format") != FORMAT or fields.get("format_version") != FORMAT_VERSION:
-            raise ExportFileError(f"line 1: not an event log exported by eosc-perf (format {FORMAT} version "
-                                  f"{FORMAT_VERSION}): {first[:200]!r}")
+            raise ExportFileError(
+                f"line 1: not an event log exported by eosc-perf (format {FORMAT} version "
+                f"{FORMAT_VERSION}): {first[:200]!r}"
+            )
         since, head = fields.get("since"), fields.get("head")
         if not (_is_int(since) and _is_int(head) and 0 <= since):
             raise ExportFileError("line 1: the header lacks its `since` and `head` positions")
@@ -119,8 +130,10 @@ class Reader:
             self.digest.update(raw)
             line = self._event(fields)
             if not previous < line.notification_id <= self.header.head:
-                raise ExportFileError(f"line {self.number}: notification id {line.notification_id} out of order "
-                                      f"(after {previous}, up to the header's head {self.header.head})")
+                raise ExportFileError(
+                    f"line {self.number}: notification id {line.notification_id} out of order "
+                    f"(after {previous}, up to the header's head {self.header.head})"
+                )
             previous, count = line.notification_id, count + 1
             yield line
 
@@ -128,22 +141,30 @@ class Reader:
         try:
             notification_id, version = fields["notification_id"], fields["aggregate_version"]
             topic, state = fields["topic"], fields["state"]
-            if not (_is_int(notification_id) and _is_int(version) and version >= 1 and isinstance(topic, str)
-                    and isinstance(state, str)):
+            if not (
+                _is_int(notification_id)
+                and _is_int(version)
+                and version >= 1
+                and isinstance(topic, str)
+                and isinstance(state, str)
+            ):
                 raise ValueError("a field of the wrong type")
-            stored = StoredEvent(UUID(fields["aggregate_id"]), version, topic,
-                                 binascii.a2b_base64(state, strict_mode=True))
+            stored = StoredEvent(
+                UUID(fields["aggregate_id"]), version, topic, binascii.a2b_base64(state, strict_mode=True)
+            )
         except (KeyError, TypeError, ValueError, binascii.Error) as error:
             raise ExportFileError(f"line {self.number}: not an exported event ({error!r})") from None
         return Line(self.number, notification_id, stored)
 
     def _check_end(self, fields: dict, count: int, last: int) -> None:
         if fields.get("events") != count:
-            raise ExportFileError(f"line {self.number}: the end line counts {fields.get('events')} events, "
-                                  f"the file holds {count}")
+            raise ExportFileError(
+                f"line {self.number}: the end line counts {fields.get('events')} events, the file holds {count}"
+            )
         if fields.get("sha256") != self.digest.hexdigest():
-            raise ExportFileError(f"line {self.number}: the file's SHA-256 differs from its end line's: "
-                                  "a line above was changed")
+            raise ExportFileError(
+                f"line {self.number}: the file's SHA-256 differs from its end line's: a line above was changed"
+            )
         if count and last != self.header.head:
             raise ExportFileError(f"line {self.number}: the last event is {last}, the header's head {self.header.head}")
         if self.stream.readline():

@@ -24,11 +24,14 @@ def insert_numbered(recorder: ApplicationRecorder, events: Sequence[Numbered]) -
 
 def _sqlite(recorder, events: Sequence[Numbered]) -> None:
     # The notification id is SQLite's rowid (the library's table has no other key for it).
-    statement = (f"INSERT INTO {recorder.events_table_name} (rowid, originator_id, originator_version, topic, state) "
-                 "VALUES (?, ?, ?, ?, ?)")
+    statement = (
+        f"INSERT INTO {recorder.events_table_name} (rowid, originator_id, originator_version, topic, state) "
+        "VALUES (?, ?, ?, ?, ?)"
+    )
     with recorder.datastore.transaction(commit=True) as cursor:
-        cursor.executemany(statement, [(n, _id(e.originator_id), e.originator_version, e.topic, e.state)
-                                       for n, e in events])
+        cursor.executemany(
+            statement, [(n, _id(e.originator_id), e.originator_version, e.topic, e.state) for n, e in events]
+        )
 
 
 def _id(originator_id) -> str:
@@ -40,13 +43,15 @@ def _postgres(recorder: PostgresApplicationRecorder, events: Sequence[Numbered])
     (see configuration/stores.py). The table lock and the notification are the recorder's own."""
     schema, table = recorder.datastore.schema, recorder.events_table_name
     copy = SQL("COPY {}.{} (notification_id, originator_id, originator_version, topic, state) FROM STDIN").format(
-        Identifier(schema), Identifier(table))
+        Identifier(schema), Identifier(table)
+    )
     with recorder.datastore.transaction(commit=True) as cursor:
         recorder._lock_table(cursor)
         with cursor.copy(copy) as rows:
             for n, e in events:
                 rows.write_row((n, e.originator_id, e.originator_version, e.topic, e.state))
         # The sequence continues after the last id, as if the events had been numbered by it.
-        cursor.execute("SELECT setval(pg_get_serial_sequence(%s, 'notification_id'), %s)",
-                       (f'"{schema}"."{table}"', events[-1][0]))
+        cursor.execute(
+            "SELECT setval(pg_get_serial_sequence(%s, 'notification_id'), %s)", (f'"{schema}"."{table}"', events[-1][0])
+        )
         recorder._notify_channel(cursor)

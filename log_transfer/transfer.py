@@ -87,8 +87,9 @@ def export(store: EventStore, out: BinaryIO, since: int = 0, progress: Callable[
     return Moved(count, time.perf_counter() - started, head)
 
 
-def import_file(store: EventStore, path: Path, *, resume: bool = False,
-                progress: Callable[..., None] | None = None) -> Moved:
+def import_file(
+    store: EventStore, path: Path, *, resume: bool = False, progress: Callable[..., None] | None = None
+) -> Moved:
     started = time.perf_counter()
     recorder = store.recorder
     position = recorder.max_notification_id() or 0
@@ -127,8 +128,7 @@ def _checked(path: Path, position: int, show: Callable[..., None]) -> tuple[file
     return reader.header, count, at_position
 
 
-def _start(store: EventStore, header: file_format.Header, position: int, at_position: Line | None,
-           resume: bool) -> int:
+def _start(store: EventStore, header: file_format.Header, position: int, at_position: Line | None, resume: bool) -> int:
     """The position after which the import writes, or ImportRefused."""
     if position == header.since:
         return position  # an empty store for a whole log; for a file of --since S, a store at S
@@ -136,20 +136,34 @@ def _start(store: EventStore, header: file_format.Header, position: int, at_posi
     if resume and continues:
         return position
     if continues and position == header.head:
-        raise ImportRefused(f"the event store already holds every event of this file (up to position {position}): "
-                            "nothing to import; nothing was written")
+        raise ImportRefused(
+            f"the event store already holds every event of this file (up to position {position}): "
+            "nothing to import; nothing was written"
+        )
     if resume:
-        raise ImportRefused(f"the event store's last event (position {position}) is not this file's event at that "
-                            "position: it is not an interrupted import of this file; nothing was written")
+        raise ImportRefused(
+            f"the event store's last event (position {position}) is not this file's event at that "
+            "position: it is not an interrupted import of this file; nothing was written"
+        )
     where = "an empty event store" if header.since == 0 else f"an event store at position {header.since}"
-    hint = (" They are this file's first events: an interrupted import? Run it again with --resume to continue"
-            if continues else "")
-    raise ImportRefused(f"the event store is not empty: it holds events up to position {position}, and this file "
-                        f"loads only into {where}.{hint}; nothing was written")
+    hint = (
+        " They are this file's first events: an interrupted import? Run it again with --resume to continue"
+        if continues
+        else ""
+    )
+    raise ImportRefused(
+        f"the event store is not empty: it holds events up to position {position}, and this file "
+        f"loads only into {where}.{hint}; nothing was written"
+    )
 
 
 def _same(store: EventStore, line: Line) -> bool:
     [stored] = store.recorder.select_notifications(line.notification_id, 1)
     expected = line.stored
     return (stored.id, stored.originator_id, stored.originator_version, stored.topic, bytes(stored.state)) == (
-        line.notification_id, expected.originator_id, expected.originator_version, expected.topic, expected.state)
+        line.notification_id,
+        expected.originator_id,
+        expected.originator_version,
+        expected.topic,
+        expected.state,
+    )

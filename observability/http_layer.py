@@ -44,8 +44,14 @@ def observed(app, service: str, collectors: Iterable = ()):
 
     def answer_metrics(environ, start_response):
         body = exposition.text(scraped)
-        start_response("200 OK", [("Content-Type", exposition.CONTENT_TYPE_LATEST),
-                                  ("Content-Length", str(len(body))), ("Cache-Control", "no-store")])
+        start_response(
+            "200 OK",
+            [
+                ("Content-Type", exposition.CONTENT_TYPE_LATEST),
+                ("Content-Length", str(len(body))),
+                ("Cache-Control", "no-store"),
+            ],
+        )
         return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
 
     def wrapped(environ, start_response):
@@ -73,10 +79,22 @@ def observed(app, service: str, collectors: Iterable = ()):
             status = int(answered[0]) if answered[0].isdigit() else 500
             metrics.request_answered(service, route, method, status, seconds)
             path = environ.get("PATH_INFO", "")
-            access.info("%s %s %s %.1f ms", method, path, status, seconds * 1000, extra={
-                "request_id": rid, "route": route, "method": method, "path": path, "status": status,
-                "duration_ms": round(seconds * 1000, 3), "client": environ.get("REMOTE_ADDR", "-"),
-            })
+            access.info(
+                "%s %s %s %.1f ms",
+                method,
+                path,
+                status,
+                seconds * 1000,
+                extra={
+                    "request_id": rid,
+                    "route": route,
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 3),
+                    "client": environ.get("REMOTE_ADDR", "-"),
+                },
+            )
             REQUEST_ID.reset(token)
 
     return wrapped

@@ -60,8 +60,9 @@ def configure(development: bool, level: int = logging.INFO) -> None:
 
 def gunicorn_config(development: bool) -> dict:
     """gunicorn's `logconfig_dict`: its own messages and the application's, in one format on stderr."""
-    formatter_config = ({"format": PLAIN_FORMAT} if development
-                        else {"()": f"{JsonFormatter.__module__}.{JsonFormatter.__qualname__}"})
+    formatter_config = (
+        {"format": PLAIN_FORMAT} if development else {"()": f"{JsonFormatter.__module__}.{JsonFormatter.__qualname__}"}
+    )
     return {
         "version": 1,
         "disable_existing_loggers": False,

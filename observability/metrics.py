@@ -16,11 +16,13 @@ from prometheus_client.core import GaugeMetricFamily
 log = logging.getLogger(__name__)
 
 REQUESTS = Counter(
-    "eosc_perf_http_requests", "HTTP requests answered, by route template, method and status",
+    "eosc_perf_http_requests",
+    "HTTP requests answered, by route template, method and status",
     ["service", "route", "method", "status"],
 )
 LATENCY = Histogram(
-    "eosc_perf_http_request_duration_seconds", "Time from receiving a request to its answer being ready",
+    "eosc_perf_http_request_duration_seconds",
+    "Time from receiving a request to its answer being ready",
     ["service", "route", "method"],
 )
 PROJECTED = Counter("eosc_perf_events_projected", "Events a consumer applied to its tables", ["consumer"])
@@ -60,17 +62,18 @@ class Positions:
         except Exception as error:  # a scrape must not fail because the database is briefly away
             log.warning("positions not read for /metrics: %r", error)
             return
-        family = GaugeMetricFamily("eosc_perf_consumer_position", "Last event position a consumer applied",
-                                   labels=["consumer"])
+        family = GaugeMetricFamily(
+            "eosc_perf_consumer_position", "Last event position a consumer applied", labels=["consumer"]
+        )
         for name, position in positions.items():
             family.add_metric([name], position)
         yield family
         if head is None:
             return
-        yield GaugeMetricFamily("eosc_perf_event_log_head", "Position of the newest event in the event log",
-                                value=head)
-        lag = GaugeMetricFamily("eosc_perf_consumer_lag_events", "Events in the log a consumer has not applied yet",
-                                labels=["consumer"])
+        yield GaugeMetricFamily("eosc_perf_event_log_head", "Position of the newest event in the event log", value=head)
+        lag = GaugeMetricFamily(
+            "eosc_perf_consumer_lag_events", "Events in the log a consumer has not applied yet", labels=["consumer"]
+        )
         for name, position in positions.items():
             lag.add_metric([name], max(0, head - position))
         yield lag

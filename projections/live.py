@@ -20,8 +20,9 @@ from projections.sources import EventStoreSource
 log = logging.getLogger(__name__)
 
 
-def follow(store: EventStore, projector: Projector, stop: threading.Event, pause: float = 1.0,
-           batch: int = 500) -> None:
+def follow(
+    store: EventStore, projector: Projector, stop: threading.Event, pause: float = 1.0, batch: int = 500
+) -> None:
     source = EventStoreSource(store, batch)
     while not stop.is_set():
         try:

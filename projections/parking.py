@@ -74,26 +74,39 @@ def describe(event) -> tuple[str, str | None, int | None]:
 
 def park(conn: Connection, consumer: str, notification_id: int, event, error: str) -> None:
     event_type, aggregate_id, aggregate_version = describe(event)
-    conn.execute(parked_events.insert().values(
-        consumer=consumer, notification_id=notification_id, event_type=event_type, aggregate_id=aggregate_id,
-        aggregate_version=aggregate_version, error=error[:ERROR_TEXT],
-        parked_at=datetime.now(timezone.utc).replace(tzinfo=None),
-    ))
+    conn.execute(
+        parked_events.insert().values(
+            consumer=consumer,
+            notification_id=notification_id,
+            event_type=event_type,
+            aggregate_id=aggregate_id,
+            aggregate_version=aggregate_version,
+            error=error[:ERROR_TEXT],
+            parked_at=datetime.now(timezone.utc).replace(tzinfo=None),
+        )
+    )
 
 
 def log_parked(consumer: str, notification_id: int, event, error: str) -> None:
     """Said once the parking committed (attempts that found it may have been rolled back)."""
     event_type, aggregate_id, aggregate_version = describe(event)
-    log.error("%s parked notification %d (%s of %s v%s), which it cannot handle: %s", consumer, notification_id,
-              event_type, aggregate_id, aggregate_version, error)
+    log.error(
+        "%s parked notification %d (%s of %s v%s), which it cannot handle: %s",
+        consumer,
+        notification_id,
+        event_type,
+        aggregate_id,
+        aggregate_version,
+        error,
+    )
 
 
 def count(conn: Connection, consumer: str) -> int:
     return conn.execute(
-        select(func.count()).select_from(parked_events).where(parked_events.c.consumer == consumer)).scalar_one()
+        select(func.count()).select_from(parked_events).where(parked_events.c.consumer == consumer)
+    ).scalar_one()
 
 
 def listed(conn: Connection) -> list:
     """Every parked event, by consumer and position."""
-    return conn.execute(
-        select(parked_events).order_by(parked_events.c.consumer, parked_events.c.notification_id)).all()
+    return conn.execute(select(parked_events).order_by(parked_events.c.consumer, parked_events.c.notification_id)).all()

@@ -93,8 +93,9 @@ class PositionedConsumer(ABC):
                 read_store.set_position(conn, self.name, current)
         return current, len(fresh), parked_now
 
-    def _handle_or_park(self, conn: Connection, notification_id: int, event, parked: dict[int, str],
-                        parked_now: list) -> None:
+    def _handle_or_park(
+        self, conn: Connection, notification_id: int, event, parked: dict[int, str], parked_now: list
+    ) -> None:
         why = event.error if isinstance(event, parking.Undecodable) else parked.get(notification_id)
         if why is not None:
             parking.park(conn, self.name, notification_id, event, why)
@@ -111,8 +112,6 @@ class PositionedConsumer(ABC):
         """The batch's events in order; a consumer may fold runs of events together."""
         for notification_id, event in items:
             self.handle(conn, notification_id, event)
-
-
 
 
 class Projector(PositionedConsumer):

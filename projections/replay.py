@@ -40,16 +40,20 @@ class Replay:
 # (flavor_id, hidden).) A replay into an empty store creates them after the load, one sort per
 # index instead of one index update per row: inserts into `results` cost about a third less.
 READER_ONLY_INDEXES = (
-    "results_visible_execution", "results_site", "results_flavor",  # both databases
-    "results_listing", "results_benchmark_listing",  # PostgreSQL only (migration 3)
+    "results_visible_execution",
+    "results_site",
+    "results_flavor",  # both databases
+    "results_listing",
+    "results_benchmark_listing",  # PostgreSQL only (migration 3)
     "result_numbers_range",  # handlers find numbers by their key (seq, path)
 )
 # Events per read and per transaction: fewer commits, and fewer look-ups per run of uploads.
 REPLAY_BATCH = 5000
 
 
-def rebuild(source: EventStoreSource, engine: Engine, progress: Callable[[int], None] = lambda n: None,
-            stop: int | None = None) -> Replay:
+def rebuild(
+    source: EventStoreSource, engine: Engine, progress: Callable[[int], None] = lambda n: None, stop: int | None = None
+) -> Replay:
     """Replays the events after the store's position, up to `stop` (the head if None)."""
     migrate(engine, quiet=True)
     projector = Projector(engine)
@@ -104,7 +108,8 @@ def scratch_store(live: Engine) -> Iterator[Engine]:
         # tables in public would be visible, so they would count as existing and never be created.
         # synchronous_commit off: a scratch store need not survive a crash (it is dropped after).
         engine = create_engine(
-            live.url, connect_args={"options": f"-csearch_path={schema},public -csynchronous_commit=off"},
+            live.url,
+            connect_args={"options": f"-csearch_path={schema},public -csynchronous_commit=off"},
             execution_options={"schema_translate_map": {None: schema}},
         )
         try:
@@ -136,7 +141,8 @@ def _selection(table):
     if table is not result_numbers:
         return select(*columns)
     return select(results.c.id, *columns).select_from(
-        result_numbers.outerjoin(results, results.c.seq == result_numbers.c.seq))
+        result_numbers.outerjoin(results, results.c.seq == result_numbers.c.seq)
+    )
 
 
 def _rows(conn: Connection, table) -> set[tuple]:

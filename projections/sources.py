@@ -34,8 +34,9 @@ class EventStoreSource:
         try:
             return self.store.mapper.to_domain_event(notification)
         except Exception as error:
-            return Undecodable(notification.topic, notification.originator_id, notification.originator_version,
-                               repr(error))
+            return Undecodable(
+                notification.topic, notification.originator_id, notification.originator_version, repr(error)
+            )
 
     def head(self) -> int:
         return self.store.recorder.max_notification_id() or 0

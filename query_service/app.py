@@ -32,8 +32,8 @@ class ServedByCommandService:
 def _allow_head(resource) -> None:
     """HEAD answers like GET (without a body)."""
     for name in dir(resource):
-        if name.startswith("on_get") and not hasattr(resource, "on_head" + name[len("on_get"):]):
-            setattr(resource, "on_head" + name[len("on_get"):], getattr(resource, name))
+        if name.startswith("on_get") and not hasattr(resource, "on_head" + name[len("on_get") :]):
+            setattr(resource, "on_head" + name[len("on_get") :], getattr(resource, name))
 
 
 def create_app(settings: Settings, engine: Engine, verifier: TokenVerifier, head: Callable[[], int] | None = None):
@@ -42,6 +42,7 @@ def create_app(settings: Settings, engine: Engine, verifier: TokenVerifier, head
     if engine.dialect.name == "postgresql":
         # A page and its total come from one snapshot, even while the projector writes.
         engine = engine.execution_options(isolation_level="REPEATABLE READ")
+
     def is_registered(identity: Identity) -> bool:
         with engine.connect() as conn:
             return registration(conn, identity.sub, identity.iss) is not None
@@ -60,7 +61,9 @@ def create_app(settings: Settings, engine: Engine, verifier: TokenVerifier, head
         "/benchmarks": (benchmarks, None),
         "/benchmarks:search": (benchmarks, "search"),
         "/benchmarks/{benchmark_id:uuid}": (
-            catalog.CatalogItem(engine, views.BENCHMARKS, "Benchmark {id} not found in the database"), None),
+            catalog.CatalogItem(engine, views.BENCHMARKS, "Benchmark {id} not found in the database"),
+            None,
+        ),
         "/sites": (sites, None),
         "/sites:search": (sites, "search"),
         "/sites/{site_id:uuid}": (catalog.CatalogItem(engine, views.SITES), None),
@@ -87,13 +90,21 @@ def create_app(settings: Settings, engine: Engine, verifier: TokenVerifier, head
         "/users/self/claims": (results.OwnClaims(engine), None),
     }
     gate = RequestGate(
-        verifier, settings.admin_entitlements, development=settings.development, is_registered=is_registered,
+        verifier,
+        settings.admin_entitlements,
+        development=settings.development,
+        is_registered=is_registered,
         limits=settings.limits,
     )
     freshness = MinPosition(current_position, settings.read_wait_seconds, settings.read_waiters)
     # The cache comes after the admission's wait: an answer of an older position would not
     # show the caller's write.
-    middleware = [RouteTemplate(), ResponseHeaders(), freshness, Admission(gate, RequestLimits(settings.query_limits), freshness)]
+    middleware = [
+        RouteTemplate(),
+        ResponseHeaders(),
+        freshness,
+        Admission(gate, RequestLimits(settings.query_limits), freshness),
+    ]
     if settings.query_cache_mb > 0:
         middleware.append(ResponseCache(current_position, int(settings.query_cache_mb * 2**20)))
     app = falcon.App(middleware=middleware)

@@ -27,8 +27,9 @@ CATCH_UP_RATE = 100_000
 
 
 def _retry_shortly(text: str) -> errors.ApiError:
-    return errors.ApiError(503, {"code": 503, "status": "Service Unavailable", "errors": {"error": text}},
-                           headers={"Retry-After": "1"})
+    return errors.ApiError(
+        503, {"code": 503, "status": "Service Unavailable", "errors": {"error": text}}, headers={"Retry-After": "1"}
+    )
 
 
 def not_reached(wanted: int) -> errors.ApiError:
@@ -42,8 +43,9 @@ def too_many_waiting() -> errors.ApiError:
 def _position(raw: str) -> int:
     if POSITION.fullmatch(raw) and int(raw) <= LARGEST:
         return int(raw)
-    raise errors.message(400, f"X-Min-Position must be an event position (a whole number from 0 to {LARGEST}), "
-                              f"not {raw[:40]!r}")
+    raise errors.message(
+        400, f"X-Min-Position must be an event position (a whole number from 0 to {LARGEST}), not {raw[:40]!r}"
+    )
 
 
 class MinPosition:
@@ -86,4 +88,3 @@ class MinPosition:
                 raise not_reached(wanted)
         finally:
             self.waiting.release()
-

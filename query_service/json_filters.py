@@ -49,34 +49,50 @@ def _path(text: str, location: str, sent: str) -> tuple[str, ...]:
     if any('"' in key for key in keys):
         raise _invalid_path(location, sent, f"Invalid JSON path '{text}': keys may not contain '\"'")
     if sum(1 for key in keys if ARRAY_INDEX.fullmatch(key)) > ARRAY_STEPS:
-        raise _invalid_path(location, sent, f"Invalid JSON path '{text}': at most {ARRAY_STEPS} keys may be "
-                                            "numbers (array indexes)")
+        raise _invalid_path(
+            location, sent, f"Invalid JSON path '{text}': at most {ARRAY_STEPS} keys may be numbers (array indexes)"
+        )
     return keys
 
 
 def _invalid_path(location: str, sent: str, reason: str) -> errors.ApiError:
-    return errors.detailed(422, location, {
-        "filter": sent, "reason": [reason], "hint": "Use dot-separated keys, e.g. machine.cpu.count",
-        "example": FILTER_EXAMPLE})
+    return errors.detailed(
+        422,
+        location,
+        {
+            "filter": sent,
+            "reason": [reason],
+            "hint": "Use dot-separated keys, e.g. machine.cpu.count",
+            "example": FILTER_EXAMPLE,
+        },
+    )
 
 
 def parse_filter(sent: str) -> JsonFilter:
     parts = sent.split(" ")
     if len(parts) != 3:
-        raise errors.detailed(422, "errors", {
-            "filter": sent,
-            "reason": [f"Expected 3 space-separated parts (path operator value), got {len(parts)}"],
-            "hint": "Probably missing spaces (%20)",
-            "example": FILTER_EXAMPLE,
-        })
+        raise errors.detailed(
+            422,
+            "errors",
+            {
+                "filter": sent,
+                "reason": [f"Expected 3 space-separated parts (path operator value), got {len(parts)}"],
+                "hint": "Probably missing spaces (%20)",
+                "example": FILTER_EXAMPLE,
+            },
+        )
     path, operator, value = parts
     if operator not in OPERATORS:
-        raise errors.detailed(422, "message", {
-            "filter": sent,
-            "reason": [f"Unknown operator '{operator}'"],
-            "hint": f"Use only one of {list(OPERATORS)}",
-            "example": FILTER_EXAMPLE,
-        })
+        raise errors.detailed(
+            422,
+            "message",
+            {
+                "filter": sent,
+                "reason": [f"Unknown operator '{operator}'"],
+                "hint": f"Use only one of {list(OPERATORS)}",
+                "example": FILTER_EXAMPLE,
+            },
+        )
     keys = _path(path, "errors", sent)
     number = _float(value)
     if number is not None:
@@ -101,13 +117,17 @@ def sort_path(name: str) -> tuple[str, ...] | None:
         return ()
     if not name.startswith("json."):
         return None
-    keys = tuple(name[len("json."):].split("."))
+    keys = tuple(name[len("json.") :].split("."))
     return None if any('"' in key for key in keys) else keys
 
 
 def compare(left, operator: str, right) -> ColumnElement:
     return {
-        "==": left == right, ">": left > right, "<": left < right, ">=": left >= right, "<=": left <= right,
+        "==": left == right,
+        ">": left > right,
+        "<": left < right,
+        ">=": left >= right,
+        "<=": left <= right,
     }[operator]
 
 
@@ -163,9 +183,12 @@ class SqliteJson:
         if flt.kind == "boolean":
             lowered = func.lower(func.trim(cast(value, String), " "))
             as_boolean = case(
-                (kind == "true", 1), (kind == "false", 0),
-                *((and_(kind.in_(("integer", "text")), lowered == text), number)
-                  for text, number in BOOLEAN_TEXT.items()),
+                (kind == "true", 1),
+                (kind == "false", 0),
+                *(
+                    (and_(kind.in_(("integer", "text")), lowered == text), number)
+                    for text, number in BOOLEAN_TEXT.items()
+                ),
                 else_=null(),
             )
             return compare(as_boolean, flt.operator, int(flt.value))
@@ -182,8 +205,12 @@ class SqliteJson:
         path = self._path(keys, index_arrays=False)
         kind = func.json_type(self.column, path)
         rank = case(
-            (kind == "null", 0), (kind == "text", 1), (kind.in_(("integer", "real")), 2),
-            (kind.in_(("true", "false")), 3), (kind == "array", 4), (kind == "object", 5),
+            (kind == "null", 0),
+            (kind == "text", 1),
+            (kind.in_(("integer", "real")), 2),
+            (kind.in_(("true", "false")), 3),
+            (kind == "array", 4),
+            (kind == "object", 5),
         )
         value = case(
             (kind.in_(("array", "object")), getattr(func, ORDER_FUNCTION)(self._raw(path))),
@@ -212,8 +239,10 @@ class PostgresJson:
             lowered = func.lower(func.btrim(text, " "))
             as_boolean = case(
                 (kind == "boolean", case((text == "true", 1), else_=0)),
-                *((and_(kind.in_(("number", "string")), lowered == word), number)
-                  for word, number in BOOLEAN_TEXT.items()),
+                *(
+                    (and_(kind.in_(("number", "string")), lowered == word), number)
+                    for word, number in BOOLEAN_TEXT.items()
+                ),
                 else_=null(),
             )
             return compare(as_boolean, flt.operator, int(flt.value))
@@ -230,8 +259,12 @@ class PostgresJson:
             value, text = value.op("->")(step), value.op("->>", return_type=String)(step)
         kind = func.jsonb_typeof(value)
         rank = case(
-            (kind == "null", 0), (kind == "string", 1), (kind == "number", 2), (kind == "boolean", 3),
-            (kind == "array", 4), (kind == "object", 5),
+            (kind == "null", 0),
+            (kind == "string", 1),
+            (kind == "number", 2),
+            (kind == "boolean", 3),
+            (kind == "array", 4),
+            (kind == "object", 5),
         )
         string = case((kind == "string", text.collate("C")), else_=null())
         return [value.is_(None), rank, string, value]

@@ -49,7 +49,8 @@ def _indexed_path(keys: tuple[str, ...], *, indexes_arrays: bool) -> str | None:
 
 def _unsafe_numbers(conn: Connection, path: str, benchmark_id: str | None) -> int:
     statement = select(func.coalesce(func.sum(result_number_paths.c.unsafe), 0)).where(
-        result_number_paths.c.path == path)
+        result_number_paths.c.path == path
+    )
     if benchmark_id is not None:
         statement = statement.where(result_number_paths.c.benchmark_id == benchmark_id)
     return conn.execute(statement).scalar_one()
@@ -98,8 +99,9 @@ class NumberSort:
         return and_(self.numbers.c.seq == seq, self.at_path)
 
 
-def number_sort(conn: Connection, keys: tuple[str, ...], benchmark_id: str | None, visible: bool,
-                name: str) -> NumberSort | None:
+def number_sort(
+    conn: Connection, keys: tuple[str, ...], benchmark_id: str | None, visible: bool, name: str
+) -> NumberSort | None:
     """When every result of the benchmark has a number at the path (none beyond ±2^53), sorting
     by those numbers is sorting by the JSON expressions; `name` names the joined table."""
     path = _indexed_path(keys, indexes_arrays=False)
@@ -107,9 +109,15 @@ def number_sort(conn: Connection, keys: tuple[str, ...], benchmark_id: str | Non
         return None
     kept = conn.execute(
         select(benchmark_results.c.results, result_number_paths.c.results, result_number_paths.c.unsafe)
-        .select_from(benchmark_results.outerjoin(result_number_paths, and_(
-            result_number_paths.c.benchmark_id == benchmark_results.c.benchmark_id,
-            result_number_paths.c.path == path)))
+        .select_from(
+            benchmark_results.outerjoin(
+                result_number_paths,
+                and_(
+                    result_number_paths.c.benchmark_id == benchmark_results.c.benchmark_id,
+                    result_number_paths.c.path == path,
+                ),
+            )
+        )
         .where(benchmark_results.c.benchmark_id == benchmark_id)
     ).first()
     if kept is None or kept[1] != kept[0] or kept[2]:

@@ -18,8 +18,7 @@ import math
 import re
 import struct
 
-_TYPE = {"null": b"\x00", "string": b"\x01", "number": b"\x02", "boolean": b"\x03", "array": b"\x10",
-         "object": b"\x11"}
+_TYPE = {"null": b"\x00", "string": b"\x01", "number": b"\x02", "boolean": b"\x03", "array": b"\x10", "object": b"\x11"}
 
 
 def _text_bytes(text: str) -> bytes:

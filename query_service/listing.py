@@ -144,14 +144,21 @@ def paginate(
     if request.page != 1 and offset >= total:
         raise errors.abort(404)
     if page_key is None:
-        statement = (select(*columns).select_from(from_clause).where(where).order_by(*order)
-                     .limit(request.per_page).offset(offset))
+        statement = (
+            select(*columns)
+            .select_from(from_clause)
+            .where(where)
+            .order_by(*order)
+            .limit(request.per_page)
+            .offset(offset)
+        )
     else:
         if page_choice is None:
             page_choice = select(page_key.label("page_key")).select_from(count_from).where(where).order_by(*order)
         chosen = page_choice.limit(request.per_page).offset(offset).subquery("page")
         # The same order again, over the page's rows only (it ends with the unique key: no ties).
-        statement = (select(*columns).select_from(from_clause.join(chosen, chosen.c.page_key == page_key))
-                     .order_by(*order))
+        statement = (
+            select(*columns).select_from(from_clause.join(chosen, chosen.c.page_key == page_key)).order_by(*order)
+        )
     rows = conn.execute(statement).all()
     return page_document(render(rows), total, request)

@@ -26,8 +26,11 @@ class RequestLimits:
             if len(items) > most:
                 found[name] = [f"At most {most} per request, not {len(items)}."]
                 continue
-            too_long = {str(index): [f"Longer than {limits.term_length} characters."]
-                        for index, item in enumerate(items) if len(str(item)) > limits.term_length}
+            too_long = {
+                str(index): [f"Longer than {limits.term_length} characters."]
+                for index, item in enumerate(items)
+                if len(str(item)) > limits.term_length
+            }
             if too_long:
                 found[name] = too_long
         if "sort_by" in query:

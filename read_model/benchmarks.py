@@ -27,13 +27,21 @@ def _columns(id, upload_datetime, docker_image, docker_tag, url, json_schema, de
 def benchmark_submitted(conn: Connection, event: Benchmark.Submitted) -> None:
     when = utc(event.timestamp)
     columns = _columns(
-        event.originator_id, when, event.docker_image, event.docker_tag, event.url, event.json_schema,
+        event.originator_id,
+        when,
+        event.docker_image,
+        event.docker_tag,
+        event.url,
+        event.json_schema,
         event.description,
     )
     conn.execute(
         benchmarks.insert().values(
-            id=str(event.originator_id), status=STATUS["on_review"], upload_datetime=when,
-            **uploader_columns(event.actor), **columns,
+            id=str(event.originator_id),
+            status=STATUS["on_review"],
+            upload_datetime=when,
+            **uploader_columns(event.actor),
+            **columns,
         )
     )
     review.open_submit(conn, "benchmark", event.originator_id, when, event.actor)

@@ -16,8 +16,12 @@ def claim_submitted(conn: Connection, event: Claim.Submitted) -> None:
     when = utc(event.timestamp)
     conn.execute(
         claims.insert().values(
-            id=str(event.originator_id), result_id=str(event.result_id), message=event.message,
-            status=STATUS["on_review"], upload_datetime=when, **uploader_columns(event.actor),
+            id=str(event.originator_id),
+            result_id=str(event.result_id),
+            message=event.message,
+            status=STATUS["on_review"],
+            upload_datetime=when,
+            **uploader_columns(event.actor),
         )
     )
     review.open_submit(conn, "claim", event.originator_id, when, event.actor)

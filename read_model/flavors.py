@@ -22,8 +22,11 @@ def flavor_submitted(conn: Connection, event: Flavor.Submitted) -> None:
     when = utc(event.timestamp)
     conn.execute(
         flavors.insert().values(
-            id=str(event.originator_id), site_id=str(event.site_id), status=STATUS["on_review"],
-            upload_datetime=when, **uploader_columns(event.actor),
+            id=str(event.originator_id),
+            site_id=str(event.site_id),
+            status=STATUS["on_review"],
+            upload_datetime=when,
+            **uploader_columns(event.actor),
             **_columns(event.originator_id, when, event.name, event.description),
         )
     )

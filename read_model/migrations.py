@@ -109,8 +109,14 @@ def _mail_give_up(conn: Connection) -> None:
 # Indexes of text columns before migration 9: b-trees on the whole text (PostgreSQL refuses an
 # entry of more than 2704 bytes), replaced by the bounded ones of read_model/tables.py.
 UNBOUNDED_INDEXES = (
-    "users_identity", "users_email", "benchmarks_status_image", "sites_status_name", "flavors_site_status_name",
-    "tags_name", "results_uploader", "claims_uploader",
+    "users_identity",
+    "users_email",
+    "benchmarks_status_image",
+    "sites_status_name",
+    "flavors_site_status_name",
+    "tags_name",
+    "results_uploader",
+    "claims_uploader",
 )
 
 

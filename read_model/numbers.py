@@ -106,8 +106,12 @@ def results_added(conn: Connection, added: Sequence[tuple[int, str, bool, dict]]
             unsafe[benchmark_id, path] += _is_unsafe(value)
     if rows:
         insert_rows(conn, result_numbers, _COLUMNS, rows)  # COPY on PostgreSQL
-    _upsert_counts(conn, result_number_paths, ("benchmark_id", "path"),
-                   {key: (count, unsafe[key]) for key, count in per_path.items()})
+    _upsert_counts(
+        conn,
+        result_number_paths,
+        ("benchmark_id", "path"),
+        {key: (count, unsafe[key]) for key, count in per_path.items()},
+    )
     _upsert_counts(conn, benchmark_results, ("benchmark_id",), {(b,): (count,) for b, count in per_benchmark.items()})
 
 
@@ -121,14 +125,20 @@ def results_removed(conn: Connection, condition) -> None:
         .group_by(result_numbers.c.benchmark_id, result_numbers.c.path)
     ).all():
         key = (result_number_paths.c.benchmark_id == benchmark_id) & (result_number_paths.c.path == path)
-        conn.execute(result_number_paths.update().where(key).values(
-            results=result_number_paths.c.results - count, unsafe=result_number_paths.c.unsafe - unsafe_count))
+        conn.execute(
+            result_number_paths.update()
+            .where(key)
+            .values(results=result_number_paths.c.results - count, unsafe=result_number_paths.c.unsafe - unsafe_count)
+        )
     conn.execute(result_number_paths.delete().where(result_number_paths.c.results == 0))
     for benchmark_id, count in conn.execute(
         select(results.c.benchmark_id, func.count()).where(condition).group_by(results.c.benchmark_id)
     ).all():
-        conn.execute(benchmark_results.update().where(benchmark_results.c.benchmark_id == benchmark_id)
-                     .values(results=benchmark_results.c.results - count))
+        conn.execute(
+            benchmark_results.update()
+            .where(benchmark_results.c.benchmark_id == benchmark_id)
+            .values(results=benchmark_results.c.results - count)
+        )
     conn.execute(benchmark_results.delete().where(benchmark_results.c.results == 0))
     conn.execute(result_numbers.delete().where(result_numbers.c.seq.in_(doomed)))
 
@@ -141,8 +151,11 @@ def visibility_changed(conn: Connection, result_id: str, hidden: bool) -> None:
 def forget_long_paths(conn: Connection) -> None:
     """Drops the numbers at paths longer than MAX_PATH_BYTES (kept before the bound: a
     migration), with their per-path counts."""
+
     def long(path):
-        in_bytes = func.octet_length(path) if conn.dialect.name == "postgresql" else func.length(cast(path, LargeBinary))
+        in_bytes = (
+            func.octet_length(path) if conn.dialect.name == "postgresql" else func.length(cast(path, LargeBinary))
+        )
         return in_bytes > MAX_PATH_BYTES
 
     conn.execute(result_numbers.delete().where(long(result_numbers.c.path)))
@@ -155,7 +168,9 @@ def backfill(conn: Connection, chunk: int = 5000) -> None:
     while True:
         stored = conn.execute(
             select(results.c.seq, results.c.benchmark_id, results.c.hidden, results.c.json_text)
-            .where(results.c.seq > last).order_by(results.c.seq).limit(chunk)
+            .where(results.c.seq > last)
+            .order_by(results.c.seq)
+            .limit(chunk)
         ).all()
         if not stored:
             return

@@ -43,10 +43,13 @@ def connect(url: str, *, pool_size: int = 5, statement_seconds: float | None = N
             _bound_sqlite_statements(engine, statement_seconds)
         return engine
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]  # psycopg 3, as the event store
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]  # psycopg 3, as the event store
     # The server itself cancels a statement past the limit, planning included.
-    options = {} if statement_seconds is None else {
-        "options": f"-c statement_timeout={max(1, round(statement_seconds * 1000))}"}
+    options = (
+        {}
+        if statement_seconds is None
+        else {"options": f"-c statement_timeout={max(1, round(statement_seconds * 1000))}"}
+    )
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, connect_args=options)
 
 
@@ -58,8 +61,7 @@ def _bound_sqlite_statements(engine: Engine, seconds: float) -> None:
     @event.listens_for(engine, "connect")
     def _progress_handler(dbapi_connection, record):
         info = record.info  # the `info` of every Connection that checks this one out
-        dbapi_connection.set_progress_handler(lambda: time.monotonic() > info.get(DEADLINE, math.inf),
-                                              PROGRESS_STEPS)
+        dbapi_connection.set_progress_handler(lambda: time.monotonic() > info.get(DEADLINE, math.inf), PROGRESS_STEPS)
 
     @event.listens_for(engine, "before_cursor_execute")
     def _deadline(conn, cursor, statement, parameters, context, executemany):

@@ -43,15 +43,22 @@ def _registered(conn: Connection, actors: set[tuple[str, str]]) -> set[tuple[str
 def results_uploaded(conn: Connection, events: Sequence[Result.Uploaded]) -> None:
     """A run of uploads, in order. Each is kept only when its benchmark, flavor, site and
     uploader are still there (a removal projected first took it with the cascade)."""
-    benchmark_names = dict(conn.execute(
-        select(benchmarks.c.id, benchmarks.c.name).where(benchmarks.c.id.in_({str(e.benchmark_id) for e in events}))
-    ).all())
-    flavor_names = dict(conn.execute(
-        select(flavors.c.id, flavors.c.name).where(flavors.c.id.in_({str(e.flavor_id) for e in events}))
-    ).all())
-    site_rows = {row.id: row for row in conn.execute(
-        select(sites.c.id, sites.c.name, sites.c.address).where(sites.c.id.in_({str(e.site_id) for e in events}))
-    )}
+    benchmark_names = dict(
+        conn.execute(
+            select(benchmarks.c.id, benchmarks.c.name).where(benchmarks.c.id.in_({str(e.benchmark_id) for e in events}))
+        ).all()
+    )
+    flavor_names = dict(
+        conn.execute(
+            select(flavors.c.id, flavors.c.name).where(flavors.c.id.in_({str(e.flavor_id) for e in events}))
+        ).all()
+    )
+    site_rows = {
+        row.id: row
+        for row in conn.execute(
+            select(sites.c.id, sites.c.name, sites.c.address).where(sites.c.id.in_({str(e.site_id) for e in events}))
+        )
+    }
     registered = _registered(conn, {(e.actor.sub, e.actor.iss) for e in events})
     known_tags = _existing_tags(conn, {str(tag_id) for e in events for tag_id in e.tags_ids})
     postgres = conn.dialect.name == "postgresql"
@@ -61,19 +68,36 @@ def results_uploaded(conn: Connection, events: Sequence[Result.Uploaded]) -> Non
         benchmark_name = benchmark_names.get(benchmark_id)
         flavor_name = flavor_names.get(flavor_id)
         site = site_rows.get(site_id)
-        if benchmark_name is None or flavor_name is None or site is None or (
-            (event.actor.sub, event.actor.iss) not in registered
+        if (
+            benchmark_name is None
+            or flavor_name is None
+            or site is None
+            or ((event.actor.sub, event.actor.iss) not in registered)
         ):
             continue
         id = str(event.originator_id)
         json_text = documents.dumps(event.json)
         documents_of[id] = (benchmark_id, False, event.json)  # (benchmark, hidden, document)
-        rows.append((
-            id, benchmark_id, site_id, flavor_id, benchmark_name, site.name, site.address, flavor_name,
-            _stored_time(utc(event.execution_datetime), postgres), _stored_time(utc(event.timestamp), postgres),
-            json_text,  # the same document: jsonb parses it; SQLite keeps the text
-            json_text, False, False, event.actor.sub, event.actor.iss,
-        ))
+        rows.append(
+            (
+                id,
+                benchmark_id,
+                site_id,
+                flavor_id,
+                benchmark_name,
+                site.name,
+                site.address,
+                flavor_name,
+                _stored_time(utc(event.execution_datetime), postgres),
+                _stored_time(utc(event.timestamp), postgres),
+                json_text,  # the same document: jsonb parses it; SQLite keeps the text
+                json_text,
+                False,
+                False,
+                event.actor.sub,
+                event.actor.iss,
+            )
+        )
         # A new result has no tag rows yet: removals delete a result's tag rows with it.
         tag_rows += [(id, tag_id) for tag_id in sorted({str(t) for t in event.tags_ids} & known_tags)]
     if rows:
@@ -86,8 +110,21 @@ def results_uploaded(conn: Connection, events: Sequence[Result.Uploaded]) -> Non
 
 
 _RESULT_COLUMNS = (
-    "id", "benchmark_id", "site_id", "flavor_id", "benchmark_name", "site_name", "site_address", "flavor_name",
-    "execution_datetime", "upload_datetime", "json", "json_text", "hidden", "deleted", "uploader_sub",
+    "id",
+    "benchmark_id",
+    "site_id",
+    "flavor_id",
+    "benchmark_name",
+    "site_name",
+    "site_address",
+    "flavor_name",
+    "execution_datetime",
+    "upload_datetime",
+    "json",
+    "json_text",
+    "hidden",
+    "deleted",
+    "uploader_sub",
     "uploader_iss",
 )
 
@@ -97,7 +134,13 @@ def _stored_time(value, postgres: bool):
     if postgres:
         return value
     return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # years before 1000 too (strftime would not pad)
-        value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
     )
 
 

@@ -12,7 +12,9 @@ from read_model.tables import STATUS, submits
 def open_submit(conn: Connection, resource_type: str, resource_id, when, uploader: Actor) -> None:
     conn.execute(
         submits.insert().values(
-            resource_id=str(resource_id), resource_type=resource_type, upload_datetime=when,
+            resource_id=str(resource_id),
+            resource_type=resource_type,
+            upload_datetime=when,
             **uploader_columns(uploader),
         )
     )

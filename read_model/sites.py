@@ -20,7 +20,9 @@ def site_submitted(conn: Connection, event: Site.Submitted) -> None:
     when = utc(event.timestamp)
     conn.execute(
         sites.insert().values(
-            id=str(event.originator_id), status=STATUS["on_review"], upload_datetime=when,
+            id=str(event.originator_id),
+            status=STATUS["on_review"],
+            upload_datetime=when,
             **uploader_columns(event.actor),
             **_columns(event.originator_id, when, event.name, event.address, event.description),
         )
@@ -35,9 +37,9 @@ def site_updated(conn: Connection, event: Site.Updated) -> None:
         return
     description = row.description if event.description is None else event.description
     conn.execute(
-        sites.update().where(sites.c.id == id).values(
-            **_columns(id, row.upload_datetime, event.name, event.address, description)
-        )
+        sites.update()
+        .where(sites.c.id == id)
+        .values(**_columns(id, row.upload_datetime, event.name, event.address, description))
     )
     conn.execute(
         results.update().where(results.c.site_id == id).values(site_name=event.name, site_address=event.address)

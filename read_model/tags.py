@@ -15,7 +15,9 @@ def _columns(id, name, description) -> dict:
 
 def tag_created(conn: Connection, event: Tag.Created) -> None:
     conn.execute(
-        tags.insert().values(id=str(event.originator_id), **_columns(event.originator_id, event.name, event.description))
+        tags.insert().values(
+            id=str(event.originator_id), **_columns(event.originator_id, event.name, event.description)
+        )
     )
 
 

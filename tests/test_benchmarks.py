@@ -27,7 +27,13 @@ def test_a_submitted_benchmark_is_on_review_until_approved(api, callers):
     assert answer.status_code == 201, answer.text
     benchmark = answer.json
     assert set(benchmark) == {
-        "id", "upload_datetime", "docker_image", "docker_tag", "url", "json_schema", "description"
+        "id",
+        "upload_datetime",
+        "docker_image",
+        "docker_tag",
+        "url",
+        "json_schema",
+        "description",
     }
     assert benchmark["json_schema"] == SCHEMA
     uploaded = datetime.fromisoformat(benchmark["upload_datetime"])
@@ -97,7 +103,9 @@ def test_an_unknown_benchmark_is_not_found(api):
     answer = api.get(f"/benchmarks/{id}")
     assert answer.status_code == 404
     assert answer.json == {
-        "code": 404, "status": "Not Found", "errors": {"error": f"Benchmark {id} not found in the database"}
+        "code": 404,
+        "status": "Not Found",
+        "errors": {"error": f"Benchmark {id} not found in the database"},
     }
 
 
@@ -145,7 +153,8 @@ def test_benchmarks_are_listed_by_image(api, catalog):
 
 def test_benchmarks_are_filtered_by_exact_image_and_tag(api, catalog):
     assert images(api.get("/benchmarks", query_string="docker_image=a/one&sort_by=%2Bdocker_tag").json) == [
-        "a/one:1", "a/one:2"
+        "a/one:1",
+        "a/one:2",
     ]
     assert images(api.get("/benchmarks", query_string="docker_image=a/one&docker_tag=2").json) == ["a/one:2"]
     assert api.get("/benchmarks", query_string="docker_image=a/").json["items"] == []

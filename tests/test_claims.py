@@ -63,8 +63,12 @@ def test_a_claim_hides_the_result_from_lists_and_search_at_once(api, callers, re
 
 def test_hidden_results_stay_hidden_under_every_filter(api, callers, result):
     catalog.claim(api, callers.other, result["id"])
-    for arguments in ({"benchmark_id": result["benchmark"]["id"]}, {"filters": "time == 1"},
-                      {"sort_by": "+json.time"}, {"site_id": result["site"]["id"]}):
+    for arguments in (
+        {"benchmark_id": result["benchmark"]["id"]},
+        {"filters": "time == 1"},
+        {"sort_by": "+json.time"},
+        {"site_id": result["site"]["id"]},
+    ):
         assert listed(api, **arguments) == []
     assert ids(api.get("/results:search", query_string=f"terms={result['site']['name']}").json) == []
 
@@ -106,11 +110,15 @@ def test_a_user_has_at_most_one_open_claim_per_result(api, callers, result):
     first = catalog.claim(api, callers.other, result["id"], "first")
     answer = api.post(f"/results/{result['id']}:claim", callers.other, json={"message": "again"})
     assert answer.status_code == 409
-    assert answer.json == {"code": 409, "status": "Conflict", "errors": {
-        "error": f"Result {result['id']} was already claimed by this user"}}
+    assert answer.json == {
+        "code": 409,
+        "status": "Conflict",
+        "errors": {"error": f"Result {result['id']} was already claimed by this user"},
+    }
     assert claims_page(api, callers.admin, status="on_review") == [first]
     assert [s["resource_id"] for s in claims_page(api, callers.admin, "/reports/submits", resource_type="claim")] == [
-        first["id"]]
+        first["id"]
+    ]
     assert api.post(f"/reports/claims/{first['id']}:approve", callers.admin).status_code == 204
     assert api.post(f"/results/{result['id']}:claim", callers.other, json={"message": "x"}).status_code == 409
     second = catalog.claim(api, callers.admin, result["id"], "another user")
@@ -139,15 +147,18 @@ def test_many_claims_per_result_each_keep_the_result(api, callers, result):
     for claim in (first, second, third):
         assert api.get(f"/reports/claims/{claim['id']}", callers.admin).json["resource_id"] == result["id"]
     assert claims_page(api, callers.user, f"/results/{result['id']}/claims", status="on_review") == as_owner_sees(
-        *pending)
+        *pending
+    )
 
 
 # --- listing claims and submits -------------------------------------------------------------
 def test_claim_lists_default_to_approved_claims(api, callers, result):
     claim = catalog.claim(api, callers.other, result["id"])
-    readers = (("/reports/claims", callers.admin, [claim]),
-               (f"/results/{result['id']}/claims", callers.user, as_owner_sees(claim)),
-               ("/users/self/claims", callers.other, [claim]))
+    readers = (
+        ("/reports/claims", callers.admin, [claim]),
+        (f"/results/{result['id']}/claims", callers.user, as_owner_sees(claim)),
+        ("/users/self/claims", callers.other, [claim]),
+    )
     for path, token, seen in readers:
         assert claims_page(api, token, path) == [], path
         assert claims_page(api, token, path, status="on_review") == seen, path
@@ -160,8 +171,14 @@ def test_claim_lists_default_to_approved_claims(api, callers, result):
 def test_pending_claims_are_submits_of_type_claim(api, callers, result):
     claim = catalog.claim(api, callers.other, result["id"])
     submits = claims_page(api, callers.admin, "/reports/submits", resource_type="claim")
-    assert submits == [{"resource_type": "claim", "resource_id": claim["id"], "upload_datetime": claim["upload_datetime"],
-                        "uploader": user_of(api, callers.other)}]
+    assert submits == [
+        {
+            "resource_type": "claim",
+            "resource_id": claim["id"],
+            "upload_datetime": claim["upload_datetime"],
+            "uploader": user_of(api, callers.other),
+        }
+    ]
     assert claim["id"] in [s["resource_id"] for s in claims_page(api, callers.admin, "/reports/submits")]
     assert api.post(f"/reports/claims/{claim['id']}:approve", callers.admin).status_code == 204
     assert claims_page(api, callers.admin, "/reports/submits", resource_type="claim") == []
@@ -185,9 +202,11 @@ def test_claim_lists_sort_and_filter_by_date(api, callers, result):
     second = catalog.claim(api, callers.other, another["id"], "b")
     admins = catalog.claim(api, callers.admin, result["id"], "a")
     day = first["upload_datetime"][:10]
-    for path, token, oldest_first in (("/reports/claims", callers.admin, [first, second, admins]),
-                                      (f"/results/{result['id']}/claims", callers.admin, [first, admins]),
-                                      ("/users/self/claims", callers.other, [first, second])):
+    for path, token, oldest_first in (
+        ("/reports/claims", callers.admin, [first, second, admins]),
+        (f"/results/{result['id']}/claims", callers.admin, [first, admins]),
+        ("/users/self/claims", callers.other, [first, second]),
+    ):
         newest_first = oldest_first[::-1]
         assert claims_page(api, token, path, status="on_review", sort_by="-upload_datetime") == newest_first
         assert claims_page(api, token, path, status="on_review", sort_by="+message") == newest_first
@@ -266,8 +285,11 @@ def test_approving_a_claim_keeps_the_result_hidden(api, callers, result):
     for action in ("approve", "reject"):
         again = api.post(f"/reports/claims/{claim['id']}:{action}", callers.admin)
         assert again.status_code == 422
-        assert again.json == {"code": 422, "status": "Unprocessable Entity",
-                              "errors": {"error": f"Resource {claim['id']} was already approved"}}
+        assert again.json == {
+            "code": 422,
+            "status": "Unprocessable Entity",
+            "errors": {"error": f"Resource {claim['id']} was already approved"},
+        }
     assert api.get(f"/reports/claims/{claim['id']}", callers.admin).json == claim
 
 

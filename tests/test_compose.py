@@ -61,6 +61,7 @@ def test_docker_compose_accepts_the_file_where_the_plugin_is_installed():
     docker = shutil.which("docker")
     if docker is None or subprocess.run([docker, "compose", "version"], capture_output=True).returncode != 0:
         return  # no compose plugin on this machine: the checks above stand in for it
-    checked = subprocess.run([docker, "compose", "-f", str(COMPOSE), "config", "--quiet"], capture_output=True,
-                             text=True, timeout=60)
+    checked = subprocess.run(
+        [docker, "compose", "-f", str(COMPOSE), "config", "--quiet"], capture_output=True, text=True, timeout=60
+    )
     assert checked.returncode == 0, checked.stderr

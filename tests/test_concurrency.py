@@ -37,16 +37,20 @@ def test_racing_site_submissions_create_one_site(api, callers):
     for round in range(ROUNDS):
         name = f"raced-{round}"
         body = {"name": name, "address": "a"}
-        site = one_winner(race(api, [("POST", "/sites", callers.user, body), ("POST", "/sites", callers.other, body)]),
-                          f"Site {name} already submitted/exists")
+        site = one_winner(
+            race(api, [("POST", "/sites", callers.user, body), ("POST", "/sites", callers.other, body)]),
+            f"Site {name} already submitted/exists",
+        )
         assert api.get("/sites", query_string=f"status=on_review&name={name}").json["items"] == [site]
 
 
 def test_racing_tag_creations_create_one_tag(api, callers):
     for round in range(ROUNDS):
         body = {"name": f"tag-{round}"}
-        tag = one_winner(race(api, [("POST", "/tags", callers.user, body), ("POST", "/tags", callers.other, body)]),
-                         f"Tag tag-{round} already submitted/exists")
+        tag = one_winner(
+            race(api, [("POST", "/tags", callers.user, body), ("POST", "/tags", callers.other, body)]),
+            f"Tag tag-{round} already submitted/exists",
+        )
         assert api.get("/tags", query_string=f"name=tag-{round}").json["items"] == [tag]
 
 
@@ -85,8 +89,10 @@ def test_racing_renames_onto_one_name_rename_one_site(api, callers):
     first = api.post("/sites", callers.user, json={"name": "first", "address": "a"}).json
     second = api.post("/sites", callers.user, json={"name": "second", "address": "a"}).json
     body = {"name": "wanted", "address": "a"}
-    answers = race(api, [("PUT", f"/sites/{first['id']}", callers.admin, body),
-                         ("PUT", f"/sites/{second['id']}", callers.admin, body)])
+    answers = race(
+        api,
+        [("PUT", f"/sites/{first['id']}", callers.admin, body), ("PUT", f"/sites/{second['id']}", callers.admin, body)],
+    )
     assert sorted(answer.status_code for answer in answers) == [204, 409], [a.text for a in answers]
     listed = names(api.get("/sites", query_string="status=on_review&sort_by=%2Bname").json)
     assert listed.count("wanted") == 1 and len(listed) == 2

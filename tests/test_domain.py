@@ -26,8 +26,15 @@ def event_names(aggregate) -> list[str]:
 
 
 def a_result() -> Result:
-    return Result(benchmark_id=uuid4(), flavor_id=uuid4(), site_id=uuid4(), execution_datetime=datetime(2024, 1, 1),
-                  json={"score": 1}, tags_ids=[], actor=ALICE)
+    return Result(
+        benchmark_id=uuid4(),
+        flavor_id=uuid4(),
+        site_id=uuid4(),
+        execution_datetime=datetime(2024, 1, 1),
+        json={"score": 1},
+        tags_ids=[],
+        actor=ALICE,
+    )
 
 
 def test_a_submitted_item_starts_on_review_and_is_approved_once():

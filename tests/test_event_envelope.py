@@ -85,8 +85,12 @@ def test_every_domain_event_comes_back_equal_from_its_envelope(cls):
 
 def test_the_fast_envelope_bytes_equal_the_walked_ones_for_values_json_lacks():
     event = sample_event(Result.Uploaded)
-    for document in ({"ids": {uuid4(), uuid4()}}, {"when": datetime(2024, 1, 2)}, {uuid4(): "a key JSON lacks"},
-                     {"pair": (1, Actor("a", "b"))}):
+    for document in (
+        {"ids": {uuid4(), uuid4()}},
+        {"when": datetime(2024, 1, 2)},
+        {uuid4(): "a key JSON lacks"},
+        {"pair": (1, Actor("a", "b"))},
+    ):
         object.__setattr__(event, "json", document)
         assert envelope.envelope_bytes(7, event) == envelope.to_bytes(envelope.envelope(7, event))
 

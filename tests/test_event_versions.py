@@ -53,8 +53,10 @@ def _stored_version(entry: dict) -> int:
 def test_every_event_class_and_version_the_domain_stores_has_a_frozen_stored_form():
     frozen = {(entry["stored"]["topic"], _stored_version(entry)) for entry in load()}
     missing = {(topic, version) for topic, version in stored_event_classes().items()} - frozen
-    assert not missing, (f"event classes without a frozen stored form: {sorted(missing)}; add them as "
-                         "tests/support/stored_events.py says")
+    assert not missing, (
+        f"event classes without a frozen stored form: {sorted(missing)}; add them as "
+        "tests/support/stored_events.py says"
+    )
     assert ("domain.user:User.Removed", 1) in frozen  # the form stored before the ban
 
 
@@ -79,7 +81,9 @@ def test_each_frozen_event_decodes_to_the_envelope_it_gave_and_back(tmp_path):
 def test_the_frozen_log_replays_into_the_read_model_and_the_mailer_without_a_fault(tmp_path):
     store = _store(tmp_path)
     source = EventStoreSource(store)
-    assert [n for n, _event in source.read(0)] == [entry["stored"]["notification_id"] for entry in load()][:source.batch]
+    assert [n for n, _event in source.read(0)] == [entry["stored"]["notification_id"] for entry in load()][
+        : source.batch
+    ]
     engine = read_store.connect(f"sqlite:///{tmp_path / 'read.sqlite'}")
     migrate(engine)
 

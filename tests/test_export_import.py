@@ -22,8 +22,11 @@ from tests.support.stored_events import as_stored, load
 
 
 def export(capsys, data, file: Path, *more: str) -> list[bytes]:
-    code, _out, err = (data.run(capsys, "export", str(file), *more) if isinstance(data, Target)
-                       else run(capsys, "export", str(file), "--data", str(data), *more))
+    code, _out, err = (
+        data.run(capsys, "export", str(file), *more)
+        if isinstance(data, Target)
+        else run(capsys, "export", str(file), "--data", str(data), *more)
+    )
     assert code == 0, err
     return file.read_bytes().splitlines(keepends=True)
 
@@ -31,8 +34,12 @@ def export(capsys, data, file: Path, *more: str) -> list[bytes]:
 def test_export_import_export_is_byte_identical_and_verify_passes(capsys, tmp_path, source, target):
     first = export(capsys, source, tmp_path / "first.jsonl")
     assert len(first) == len(load()) + 2  # header, events, end line
-    assert json.loads(first[0]) == {"format": "eosc-perf-event-log", "format_version": 1, "since": 0,
-                                    "head": GAP * len(load())}
+    assert json.loads(first[0]) == {
+        "format": "eosc-perf-event-log",
+        "format_version": 1,
+        "since": 0,
+        "head": GAP * len(load()),
+    }
 
     code, out, err = target.run(capsys, "import", str(tmp_path / "first.jsonl"))
     assert code == 0, err
@@ -45,8 +52,15 @@ def test_export_import_export_is_byte_identical_and_verify_passes(capsys, tmp_pa
     store = target.store()  # kept: the library closes a store's connections when it goes
     stored = store.recorder.select_notifications(start=1, limit=10**6)
     assert [(n.id, str(n.originator_id), n.originator_version, n.topic, bytes(n.state)) for n in stored] == [
-        (GAP * e["stored"]["notification_id"], e["stored"]["originator_id"], e["stored"]["originator_version"],
-         e["stored"]["topic"], e["stored"]["state"].encode()) for e in load()]
+        (
+            GAP * e["stored"]["notification_id"],
+            e["stored"]["originator_id"],
+            e["stored"]["originator_version"],
+            e["stored"]["topic"],
+            e["stored"]["state"].encode(),
+        )
+        for e in load()
+    ]
     code, out, err = target.run(capsys, "verify")
     assert code == 0, out + err
     assert "read tables equal a fresh replay" in out
@@ -96,17 +110,20 @@ def _two_lines_swapped(lines):
 
 
 def _not_json(lines):
-    return b"".join([*lines[:9], b"{\"notification_id\": 9,\n", *lines[10:]]), "line 10: not JSON"
+    return b"".join([*lines[:9], b'{"notification_id": 9,\n', *lines[10:]]), "line 10: not JSON"
 
 
 def _not_an_export(lines):
     return b"".join([b'{"some": "thing"}\n', *lines[1:]]), "line 1: not an event log exported by eosc-perf"
 
 
-@pytest.mark.parametrize("damage", [_cut_in_a_line, _without_end_line, _a_byte_changed_in_a_state,
-                                    _two_lines_swapped, _not_json, _not_an_export])
+@pytest.mark.parametrize(
+    "damage",
+    [_cut_in_a_line, _without_end_line, _a_byte_changed_in_a_state, _two_lines_swapped, _not_json, _not_an_export],
+)
 def test_a_cut_off_or_changed_file_is_refused_with_its_line_and_leaves_nothing_behind(
-        capsys, tmp_path, source, target, damage):
+    capsys, tmp_path, source, target, damage
+):
     lines = export(capsys, source, tmp_path / "log.jsonl")
     damaged, message = damage(lines)
     (tmp_path / "damaged.jsonl").write_bytes(damaged)

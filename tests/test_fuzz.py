@@ -85,8 +85,10 @@ class FuzzedService:
 
     def seed(self, tag: str = "1") -> dict[str, str]:
         """`tag` tells apart the items of several calls (names are unique)."""
-        benchmark = self._create("/benchmarks", {"docker_image": "org/bench", "docker_tag": tag, "url": "u",
-                                                 "json_schema": {"type": "object"}})
+        benchmark = self._create(
+            "/benchmarks",
+            {"docker_image": "org/bench", "docker_tag": tag, "url": "u", "json_schema": {"type": "object"}},
+        )
         site = self._create("/sites", {"name": f"site {tag}", "address": "address"})
         flavor = self._create(f"/sites/{site}/flavors", {"name": "flavor"})
         for path in (f"/benchmarks/{benchmark}", f"/sites/{site}", f"/flavors/{flavor}"):
@@ -96,8 +98,14 @@ class FuzzedService:
         result = self._create("/results", {"machine": {"cpu": {"count": 4}}, "score": 1.5}, f"{context}&tags_ids={tag}")
         claimed = self._create("/results", {"score": "text"}, context)
         claim = self._create(f"/results/{claimed}:claim", {"message": "doubtful"})
-        return {"benchmark_id": benchmark, "site_id": site, "flavor_id": flavor, "tag_id": tag,
-                "result_id": result, "report_id": claim}
+        return {
+            "benchmark_id": benchmark,
+            "site_id": site,
+            "flavor_id": flavor,
+            "tag_id": tag,
+            "result_id": result,
+            "report_id": claim,
+        }
 
 
 @pytest.fixture(scope="module")
@@ -210,9 +218,14 @@ def test_no_sequence_of_linked_calls_makes_the_service_fail(fuzzed: FuzzedServic
         def validate_response(self, response, case, additional_checks=None, **kwargs):
             case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
 
-    settings = hypothesis.settings(max_examples=SCENARIOS, stateful_step_count=STEPS_PER_SCENARIO,
-                                   database=None, deadline=None, phases=[hypothesis.Phase.generate],
-                                   suppress_health_check=list(hypothesis.HealthCheck))
+    settings = hypothesis.settings(
+        max_examples=SCENARIOS,
+        stateful_step_count=STEPS_PER_SCENARIO,
+        database=None,
+        deadline=None,
+        phases=[hypothesis.Phase.generate],
+        suppress_health_check=list(hypothesis.HealthCheck),
+    )
     try:
         hypothesis.seed(SEED)(Workflow).run(settings=settings)
     except hypothesis.errors.FlakyStrategyDefinition:
@@ -222,8 +235,12 @@ def test_no_sequence_of_linked_calls_makes_the_service_fail(fuzzed: FuzzedServic
         pass
     assert not server_errors, server_errors
     # The links led somewhere: items were created and used through them, one and two links deep.
-    assert {"POST /sites/{site_id}/flavors", "POST /flavors/{flavor_id}:approve", "PUT /tags/{tag_id}",
-            "POST /benchmarks/{benchmark_id}:approve"} <= succeeded, sorted(succeeded)
+    assert {
+        "POST /sites/{site_id}/flavors",
+        "POST /flavors/{flavor_id}:approve",
+        "PUT /tags/{tag_id}",
+        "POST /benchmarks/{benchmark_id}:approve",
+    } <= succeeded, sorted(succeeded)
 
 
 # --- regressions: each of these answered 500 ---------------------------------------------------
@@ -253,23 +270,33 @@ def test_a_result_document_with_non_finite_numbers_is_an_invalid_body(api, calle
     benchmark, _, flavor = result_setup(api, callers.user, callers.admin)
     query = f"execution_datetime=2024-01-01T00:00:00%2B00:00&benchmark_id={benchmark['id']}&flavor_id={flavor['id']}"
     for document in (b'{"time": NaN}', b'{"time": 1e999}'):
-        answer = api.post("/results", callers.user, body=document, query_string=query,
-                          headers={"Content-Type": "application/json"})
+        answer = api.post(
+            "/results", callers.user, body=document, query_string=query, headers={"Content-Type": "application/json"}
+        )
         assert answer.status_code == 400, document[:20]
     assert api.get("/results").json["total"] == 0
 
 
 def test_json_too_deep_for_the_parser_is_over_the_depth_limit(api, callers):
     """(It was a 400, "Invalid JSON body", before the depth became a limit of its own.)"""
-    too_deep = {"code": 422, "status": "Unprocessable Entity",
-                "errors": {"error": f"Nested deeper than {Limits().json_depth} levels", "path": "$"}}
-    answer = api.post("/sites", callers.user, body=b"[" * 100_000 + b"]" * 100_000,
-                      headers={"Content-Type": "application/json"})
+    too_deep = {
+        "code": 422,
+        "status": "Unprocessable Entity",
+        "errors": {"error": f"Nested deeper than {Limits().json_depth} levels", "path": "$"},
+    }
+    answer = api.post(
+        "/sites", callers.user, body=b"[" * 100_000 + b"]" * 100_000, headers={"Content-Type": "application/json"}
+    )
     assert (answer.status_code, answer.json) == (422, too_deep)
     benchmark, _, flavor = result_setup(api, callers.user, callers.admin)
     query = f"execution_datetime=2024-01-01T00:00:00%2B00:00&benchmark_id={benchmark['id']}&flavor_id={flavor['id']}"
-    answer = api.post("/results", callers.user, body=b'{"deep": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
-                      query_string=query, headers={"Content-Type": "application/json"})
+    answer = api.post(
+        "/results",
+        callers.user,
+        body=b'{"deep": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+        query_string=query,
+        headers={"Content-Type": "application/json"},
+    )
     assert (answer.status_code, answer.json) == (422, too_deep)
     assert api.get("/results").json["total"] == 0
 
@@ -295,24 +322,41 @@ def test_a_result_against_a_schema_that_cannot_validate_is_refused(api, callers)
     flavor = add_flavor(api, callers.user, site["id"])
     for kind, item in (("benchmarks", benchmark), ("sites", site), ("flavors", flavor)):
         approve(api, callers.admin, kind, item["id"])
-    query = {"execution_datetime": "2024-01-01T00:00:00+00:00", "benchmark_id": benchmark["id"],
-             "flavor_id": flavor["id"]}
+    query = {
+        "execution_datetime": "2024-01-01T00:00:00+00:00",
+        "benchmark_id": benchmark["id"],
+        "flavor_id": flavor["id"],
+    }
     answer = api.post("/results", callers.user, json={"v": [1]}, params=query)
     assert answer.status_code == 422, answer.text
-    assert answer.json["errors"] == {"error": "[{'type': 'string'}] is not of type 'object', 'boolean'",
-                                     "path": "$.properties.v.items"}
+    assert answer.json["errors"] == {
+        "error": "[{'type': 'string'}] is not of type 'object', 'boolean'",
+        "path": "$.properties.v.items",
+    }
 
 
 def test_a_schema_replaced_by_put_is_checked_again_when_results_arrive(api, callers):
     """PUT meta-validates as Draft-7 [Q-12]; what only the schema's own draft refuses is refused at upload."""
     benchmark, _, flavor = result_setup(api, callers.user, callers.admin)
-    replaced = {"docker_image": benchmark["docker_image"], "docker_tag": benchmark["docker_tag"], "url": "u",
-                "json_schema": DRAFT_7_TUPLE_ITEMS}
+    replaced = {
+        "docker_image": benchmark["docker_image"],
+        "docker_tag": benchmark["docker_tag"],
+        "url": "u",
+        "json_schema": DRAFT_7_TUPLE_ITEMS,
+    }
     assert api.put(f"/benchmarks/{benchmark['id']}", callers.admin, json=replaced).status_code == 204
-    query = {"execution_datetime": "2024-01-01T00:00:00+00:00", "benchmark_id": benchmark["id"],
-             "flavor_id": flavor["id"]}
-    answer = api.post("/results", callers.user, body=json.dumps({"time": 1}), params=query,
-                      headers={"Content-Type": "application/json"})
+    query = {
+        "execution_datetime": "2024-01-01T00:00:00+00:00",
+        "benchmark_id": benchmark["id"],
+        "flavor_id": flavor["id"],
+    }
+    answer = api.post(
+        "/results",
+        callers.user,
+        body=json.dumps({"time": 1}),
+        params=query,
+        headers={"Content-Type": "application/json"},
+    )
     assert answer.status_code == 422
     assert answer.json["errors"]["path"] == "$.properties.v.items"
 

@@ -30,8 +30,12 @@ class Registries:
     outsider: LocalRegistry
 
     def environment(self) -> dict[str, str]:
-        return {"IMAGE_CHECK": "on", "IMAGE_REGISTRY_URL": self.listed.url, "IMAGE_REGISTRIES": self.listed.url,
-                "IMAGE_CHECK_SECONDS": str(DEADLINE)}
+        return {
+            "IMAGE_CHECK": "on",
+            "IMAGE_REGISTRY_URL": self.listed.url,
+            "IMAGE_REGISTRIES": self.listed.url,
+            "IMAGE_CHECK_SECONDS": str(DEADLINE),
+        }
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +53,17 @@ def registries(started_registries) -> Registries:
 
 @pytest.fixture(scope="module")
 def checked_stack(tmp_path_factory, identity_provider, started_registries) -> Iterator[ProductionStack]:
-    stack = ProductionStack(tmp_path_factory.mktemp("checked-stack"), {
-        "EOSC_PERF_ENV": "production", "TRUSTED_OP_LIST": identity_provider.issuer,
-        "OIDC_TIMEOUT": str(PROVIDER_TIMEOUT), "ADMIN_ENTITLEMENTS": ADMIN_ENTITLEMENT, "MAIL_SERVER": "", **started_registries.environment(),
-    }).up()
+    stack = ProductionStack(
+        tmp_path_factory.mktemp("checked-stack"),
+        {
+            "EOSC_PERF_ENV": "production",
+            "TRUSTED_OP_LIST": identity_provider.issuer,
+            "OIDC_TIMEOUT": str(PROVIDER_TIMEOUT),
+            "ADMIN_ENTITLEMENTS": ADMIN_ENTITLEMENT,
+            "MAIL_SERVER": "",
+            **started_registries.environment(),
+        },
+    ).up()
     yield stack
     stack.down()
 
@@ -62,8 +73,12 @@ def checked_api(request, tmp_path, identity_provider, registries) -> Iterator[Ap
     """A deployment whose benchmarks are checked against the local registries."""
     if request.param == "embedded":
         settings = service_settings(
-            tmp_path / "checked", identity_provider, image_check=True, image_registry_url=registries.listed.url,
-            image_registries=(registries.listed.url,), image_check_seconds=DEADLINE,
+            tmp_path / "checked",
+            identity_provider,
+            image_check=True,
+            image_registry_url=registries.listed.url,
+            image_registries=(registries.listed.url,),
+            image_check_seconds=DEADLINE,
         )
         service = build(settings)
         yield Api(service, falcon.testing.TestClient(service.app), identity_provider)

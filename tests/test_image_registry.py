@@ -62,8 +62,16 @@ def test_missing_tag_is_manifest_not_found(container_registry):
 
 @pytest.mark.parametrize(
     "image, tag",
-    [("", "1.0"), ("org/bench", ""), ("Org/Bench", "1.0"), ("org/../bench", "1.0"), ("org/bench", "1.0?x=1"),
-     ("org//bench", "1.0"), ("org/bench", "-bad"), (None, "1.0")],
+    [
+        ("", "1.0"),
+        ("org/bench", ""),
+        ("Org/Bench", "1.0"),
+        ("org/../bench", "1.0"),
+        ("org/bench", "1.0?x=1"),
+        ("org//bench", "1.0"),
+        ("org/bench", "-bad"),
+        (None, "1.0"),
+    ],
 )
 def test_malformed_reference_is_manifest_not_found_without_asking(container_registry, image, tag):
     assert failure(listed(container_registry), image, tag) == NOT_FOUND
@@ -113,8 +121,18 @@ def test_basic_auth_challenge_is_not_authorized(container_registry):
     assert failure(listed(container_registry), "org/secret", "1.0") == NOT_AUTHORIZED
 
 
-@pytest.mark.parametrize("realm", ["", "ftp://127.0.0.1/token", "not a url", "http://127.0.0.1:9/token", "http://[::1",
-                                   "http://127.0.0.1:x/token", "http://user@127.0.0.1/token"])
+@pytest.mark.parametrize(
+    "realm",
+    [
+        "",
+        "ftp://127.0.0.1/token",
+        "not a url",
+        "http://127.0.0.1:9/token",
+        "http://[::1",
+        "http://127.0.0.1:x/token",
+        "http://user@127.0.0.1/token",
+    ],
+)
 def test_broken_token_challenge_is_pulling_manifest(container_registry, realm):
     container_registry.require_token = True
     container_registry.realm = realm
@@ -258,11 +276,29 @@ def test_an_answer_larger_than_the_cap_is_not_read(container_registry):
     listed(container_registry).check("org/bench", "1.0")
 
 
-@pytest.mark.parametrize("address", [
-    "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
-    "224.0.0.1", "255.255.255.255", "::1", "::", "fe80::1", "fc00::1", "::ffff:127.0.0.1", "::ffff:169.254.169.254",
-    "2002:7f00:1::", "64:ff9b::a9fe:a9fe", "ff02::1",
-])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "224.0.0.1",
+        "255.255.255.255",
+        "::1",
+        "::",
+        "fe80::1",
+        "fc00::1",
+        "::ffff:127.0.0.1",
+        "::ffff:169.254.169.254",
+        "2002:7f00:1::",
+        "64:ff9b::a9fe:a9fe",
+        "ff02::1",
+    ],
+)
 def test_non_public_addresses(address):
     assert not is_public(ipaddress.ip_address(address))
 
@@ -288,8 +324,13 @@ def test_head_fallback_with_token_auth(container_registry):
     listed(container_registry).check("org/bench", "1.0")
 
 
-LISTED = ["https://ghcr.io", "registry.example.org:5000", "http://localhost", "http://127.0.0.1:5000",
-          "http://[::1]:5000"]
+LISTED = [
+    "https://ghcr.io",
+    "registry.example.org:5000",
+    "http://localhost",
+    "http://127.0.0.1:5000",
+    "http://[::1]:5000",
+]
 
 
 @pytest.mark.parametrize(
@@ -310,12 +351,22 @@ LISTED = ["https://ghcr.io", "registry.example.org:5000", "http://localhost", "h
 )
 def test_reference_parsing(image, expected):
     ref = ImageRegistry("https://registry-1.docker.io", [u if "://" in u else f"https://{u}" for u in LISTED])._parse(
-        image, "1.0")
+        image, "1.0"
+    )
     assert (ref.registry.authority, ref.repository) == expected
 
 
-@pytest.mark.parametrize("image", ["quay.io/org/img", "ghcr.io:443/org/img", "127.0.0.1:5001/x", "localhost:5000/x",
-                                   "169.254.169.254/latest", "[::2]:5000/x"])
+@pytest.mark.parametrize(
+    "image",
+    [
+        "quay.io/org/img",
+        "ghcr.io:443/org/img",
+        "127.0.0.1:5001/x",
+        "localhost:5000/x",
+        "169.254.169.254/latest",
+        "[::2]:5000/x",
+    ],
+)
 def test_images_on_unlisted_registries_are_refused(image):
     checker = ImageRegistry("https://registry-1.docker.io", [u if "://" in u else f"https://{u}" for u in LISTED])
     assert failure(checker, image, "1.0") == REFUSED
@@ -325,5 +376,9 @@ def test_docker_hub_is_refused_when_another_default_does_not_list_it():
     checker = ImageRegistry("https://mirror.example.org")
     assert failure(checker, "docker.io/ubuntu", "1.0") == REFUSED
     assert checker._parse("ubuntu", "1.0").registry.authority == "mirror.example.org"
-    assert ImageRegistry("https://mirror.example.org", ["https://docker.io"])._parse(
-        "docker.io/ubuntu", "1.0").registry.authority == "registry-1.docker.io"
+    assert (
+        ImageRegistry("https://mirror.example.org", ["https://docker.io"])
+        ._parse("docker.io/ubuntu", "1.0")
+        .registry.authority
+        == "registry-1.docker.io"
+    )

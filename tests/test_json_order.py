@@ -17,11 +17,14 @@ from tests.support.json_reference import TRICKY_DOCUMENTS
 def random_value(rng: random.Random, depth: int = 0):
     choice = rng.random()
     if depth > 4 or choice < 0.4:
-        return rng.choice([None, True, False, 0, -0.0, 7, 1.5, 1e-07, 1e300, 2**70, -(2**64), "", "ü ✓", "a\u0000b",
-                           'q"\\', "\u2028"])
+        return rng.choice(
+            [None, True, False, 0, -0.0, 7, 1.5, 1e-07, 1e300, 2**70, -(2**64), "", "ü ✓", "a\u0000b", 'q"\\', "\u2028"]
+        )
     if choice < 0.7:
         return [random_value(rng, depth + 1) for _ in range(rng.randint(0, 4))]
-    return {rng.choice(["a", "bb", "", "é", "0", "_type_"]): random_value(rng, depth + 1) for _ in range(rng.randint(0, 4))}
+    return {
+        rng.choice(["a", "bb", "", "é", "0", "_type_"]): random_value(rng, depth + 1) for _ in range(rng.randint(0, 4))
+    }
 
 
 def test_stored_text_reads_back_as_json_loads_reads_it():
@@ -45,8 +48,28 @@ def test_what_is_no_json_text_is_refused(text):
 def test_the_order_is_that_of_jsonb():
     """null < string < number < boolean < array < object; arrays by length first, objects by
     their number of pairs first, then pair by pair."""
-    ordered = [None, "", "a", "b", -1e300, -1, 0, 0.5, 2**70, False, True, [], [None], [1], [0, 0], {},
-               {"a": 2}, {"aa": 0}, {"b": 1}, {"a": 1, "b": 1}]
+    ordered = [
+        None,
+        "",
+        "a",
+        "b",
+        -1e300,
+        -1,
+        0,
+        0.5,
+        2**70,
+        False,
+        True,
+        [],
+        [None],
+        [1],
+        [0, 0],
+        {},
+        {"a": 2},
+        {"aa": 0},
+        {"b": 1},
+        {"a": 1, "b": 1},
+    ]
     shuffled = ordered[:]
     random.Random(1).shuffle(shuffled)
     assert sorted(shuffled, key=order_bytes) == ordered

@@ -78,7 +78,7 @@ def kafka_stack(tmp_path_factory, identity_provider, mail_server) -> Iterator[Ka
             "MAIL_PORT": str(mail_server.port),
             "MAIL_FROM": FROM,
             "MAIL_SUPPORT": SUPPORT,
-        }
+        },
     ).up()
     yield stack
     stack.down()
@@ -129,10 +129,12 @@ def received(sink: SmtpSink, to: str) -> list[str]:
 def waiting_on_a_lock(stack: KafkaStack, statement: str) -> bool:
     """A backend is blocked on a lock while running a statement LIKE `statement`."""
     with stack.database() as conn:
-        return bool(conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE %s",
-            (statement,),
-        ).fetchone()[0])
+        return bool(
+            conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE %s",
+                (statement,),
+            ).fetchone()[0]
+        )
 
 
 def assert_recovered(stack: KafkaStack, sink: SmtpSink) -> None:
@@ -155,9 +157,7 @@ def assert_recovered(stack: KafkaStack, sink: SmtpSink) -> None:
 # -- end to end -------------------------------------------------------------------------------
 
 
-def test_a_write_reaches_the_query_service_and_the_mail_server_through_kafka(
-    bus_api, kafka_stack, mail_server, topic
-):
+def test_a_write_reaches_the_query_service_and_the_mail_server_through_kafka(bus_api, kafka_stack, mail_server, topic):
     alice, admin = unique("alice"), unique("admin")
     token, admin_token = register(bus_api, alice), register(bus_api, admin, admin=True)
     site_id = submit_site(bus_api, token)
@@ -176,11 +176,20 @@ def test_a_write_reaches_the_query_service_and_the_mail_server_through_kafka(
     # The topic holds the documented envelope, keyed by aggregate id, in notification order.
     records = topic.messages()
     messages = [envelope.from_bytes(record.value) for record in records]
-    submitted = [m for m in messages if m["event_type"] == "domain.site:Site.Submitted" and m["aggregate_id"] == site_id]
+    submitted = [
+        m for m in messages if m["event_type"] == "domain.site:Site.Submitted" and m["aggregate_id"] == site_id
+    ]
     assert len(submitted) == 1
     [message] = submitted
-    assert set(message) == {"notification_id", "event_type", "aggregate_id", "aggregate_version", "timestamp",
-                            "actor", "payload"}
+    assert set(message) == {
+        "notification_id",
+        "event_type",
+        "aggregate_id",
+        "aggregate_version",
+        "timestamp",
+        "actor",
+        "payload",
+    }
     assert message["aggregate_version"] == 1
     assert message["actor"]["sub"] == alice
     assert message["payload"]["address"] == "Santiago"
@@ -193,9 +202,7 @@ def test_a_write_reaches_the_query_service_and_the_mail_server_through_kafka(
     wait_until(kafka_stack.caught_up, CATCH_UP, "every consumer at the head")
     lag = kafka_stack.lag()  # the operator's view: `eosc-perf lag --json`
     assert {c["name"]: c["behind"] for c in lag["consumers"]} == {"relay": 0, "read_model": 0, "mailer": 0}
-    assert {c["name"]: c["messages_behind"] for c in lag["consumers"]} == {
-        "relay": None, "read_model": 0, "mailer": 0
-    }
+    assert {c["name"]: c["messages_behind"] for c in lag["consumers"]} == {"relay": None, "read_model": 0, "mailer": 0}
     assert lag["end_offset"] == len(records)
     assert_recovered(kafka_stack, mail_server)
 
@@ -233,7 +240,11 @@ def test_a_relay_killed_after_publishing_and_before_recording_its_position_publi
             return max(envelope.from_bytes(r.value)["notification_id"] for r in topic.messages()) == head
 
         wait_until(published_up_to_head, 30, "the relay to publish the new events")
-        wait_until(lambda: waiting_on_a_lock(kafka_stack, "%INSERT INTO %kafkarelay_tracking%"), 30, "the relay to wait on its position")
+        wait_until(
+            lambda: waiting_on_a_lock(kafka_stack, "%INSERT INTO %kafkarelay_tracking%"),
+            30,
+            "the relay to wait on its position",
+        )
         assert kafka_stack.positions()["relay"] == recorded  # published, not recorded
         kafka_stack.kill("relay")
         lock.execute("ROLLBACK")
@@ -250,8 +261,15 @@ def test_a_relay_killed_after_publishing_and_before_recording_its_position_publi
 def test_a_relay_refuses_a_topic_that_holds_another_event_store_s_log(kafka_stack):
     bus = BusSettings(kafka_stack.environment["KAFKA_BOOTSTRAP_SERVERS"], "another-deployment.events")
     ensure_topic(bus)
-    foreign = {"notification_id": 1, "event_type": "domain.tag:Tag.Deleted", "aggregate_id": str(uuid4()),
-               "aggregate_version": 2, "timestamp": "2024-01-01T00:00:00+00:00", "actor": None, "payload": {}}
+    foreign = {
+        "notification_id": 1,
+        "event_type": "domain.tag:Tag.Deleted",
+        "aggregate_id": str(uuid4()),
+        "aggregate_version": 2,
+        "timestamp": "2024-01-01T00:00:00+00:00",
+        "actor": None,
+        "payload": {},
+    }
     sender = producer(bus)
     sender.send(bus.topic, envelope.to_bytes(foreign)).get(timeout=30)
     sender.close()
@@ -312,9 +330,7 @@ def test_a_relay_killed_again_and_again_during_a_write_burst_loses_nothing(bus_a
 # -- the projector ----------------------------------------------------------------------------
 
 
-def test_a_projector_killed_in_the_middle_of_a_batch_applies_it_once_after_restart(
-    bus_api, kafka_stack, mail_server
-):
+def test_a_projector_killed_in_the_middle_of_a_batch_applies_it_once_after_restart(bus_api, kafka_stack, mail_server):
     owner, admin = register(bus_api, unique("owner")), register(bus_api, unique("root"), admin=True)
     first = submit_site(bus_api, owner)
     wait_until(lambda: kafka_stack.caught_up("read_model"), CATCH_UP, "the projector")
@@ -384,7 +400,9 @@ def test_a_mailer_killed_while_queueing_a_batch_queues_it_once_after_restart(bus
         lock.execute("BEGIN")
         lock.execute("SELECT 1 FROM positions WHERE name = 'mailer' FOR UPDATE")
         register(bus_api, user)
-        wait_until(lambda: waiting_on_a_lock(kafka_stack, "SELECT positions.%FOR UPDATE%"), CATCH_UP, "the mailer mid-batch")
+        wait_until(
+            lambda: waiting_on_a_lock(kafka_stack, "SELECT positions.%FOR UPDATE%"), CATCH_UP, "the mailer mid-batch"
+        )
         kafka_stack.kill("mailer")
         lock.execute("ROLLBACK")
     kafka_stack.start("mailer", "mailer", "--source", "kafka")
@@ -395,9 +413,7 @@ def test_a_mailer_killed_while_queueing_a_batch_queues_it_once_after_restart(bus
 # -- the broker -------------------------------------------------------------------------------
 
 
-def test_writes_go_on_while_the_broker_is_down_and_every_consumer_catches_up_after(
-    bus_api, kafka_stack, mail_server
-):
+def test_writes_go_on_while_the_broker_is_down_and_every_consumer_catches_up_after(bus_api, kafka_stack, mail_server):
     wait_until(kafka_stack.caught_up, CATCH_UP, "every consumer at the head before the outage")
     kafka_stack.kafka_down()
     users = [unique("outage") for _ in range(10)]
@@ -443,10 +459,17 @@ def test_events_the_relay_or_the_consumers_cannot_handle_are_parked_and_the_rest
         consumers_parked = set(conn.execute("SELECT consumer, notification_id FROM parked_events").fetchall())
     assert relay_parked == {undecodable, too_large}
     assert consumers_parked == {(name, n) for name in ("read_model", "mailer") for n in (text_actor, no_email)}
-    assert {c["name"]: c["parked"] for c in kafka_stack.lag()["consumers"]} == {"relay": 2, "read_model": 2, "mailer": 2}
+    assert {c["name"]: c["parked"] for c in kafka_stack.lag()["consumers"]} == {
+        "relay": 2,
+        "read_model": 2,
+        "mailer": 2,
+    }
 
-    for name, command in (("relay", ("relay",)), ("projector", ("project", "--source", "kafka")),
-                          ("mailer", ("mailer", "--source", "kafka"))):
+    for name, command in (
+        ("relay", ("relay",)),
+        ("projector", ("project", "--source", "kafka")),
+        ("mailer", ("mailer", "--source", "kafka")),
+    ):
         kafka_stack.kill(name)
         kafka_stack.start(name, *command)
     site = submit_site(bus_api, token)

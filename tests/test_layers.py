@@ -10,8 +10,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = (
-    "domain", "configuration", "identity", "http_api", "read_model", "observability",
-    "command_service", "query_service", "projections", "legacy_import", "log_transfer", "eosc_perf",
+    "domain",
+    "configuration",
+    "identity",
+    "http_api",
+    "read_model",
+    "observability",
+    "command_service",
+    "query_service",
+    "projections",
+    "legacy_import",
+    "log_transfer",
+    "eosc_perf",
 )
 SERVICES = {"command_service", "query_service"}
 # package -> the project packages it must never import
@@ -83,10 +93,16 @@ def test_no_test_module_imports_another():
     found = []
     for path in sorted((ROOT / "tests").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else (
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            found += [f"{path.relative_to(ROOT)} imports {name}" for name in names
-                      if name.startswith(("tests.test_", "tests.conftest"))]
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            )
+            found += [
+                f"{path.relative_to(ROOT)} imports {name}"
+                for name in names
+                if name.startswith(("tests.test_", "tests.conftest"))
+            ]
     assert found == []
 
 

@@ -58,8 +58,9 @@ def _import_production(request, provider, legacy_url: str, report: Path) -> Api:
     return Api(None, HttpClient(stack.base_url), provider)
 
 
-@pytest.fixture(params=[(name, backend) for name in RECORDINGS for backend in BACKENDS],
-                ids=lambda param: f"{param[0]}-{param[1]}")
+@pytest.fixture(
+    params=[(name, backend) for name in RECORDINGS for backend in BACKENDS], ids=lambda param: f"{param[0]}-{param[1]}"
+)
 def imported(request, tmp_path: Path, identity_provider: LocalOpenIDProvider) -> Iterator[Imported]:
     name, backend = request.param
     header, exchanges = legacy_recordings.read(legacy_recordings.FIXTURES / RECORDINGS[name])
@@ -80,18 +81,27 @@ def imported(request, tmp_path: Path, identity_provider: LocalOpenIDProvider) ->
 def _differences(legacy_url: str, callers: dict) -> legacy_answers.Differences:
     """Where design §6 decided to differ, found in the legacy database itself."""
     with psycopg.connect(legacy_url) as legacy:
-        orphans = {row[0] for row in legacy.execute(
-            "SELECT id::text FROM claim c WHERE NOT EXISTS (SELECT 1 FROM result r WHERE r._claim_report_id = c.id)")}
-        deleted = {row[0] for row in legacy.execute(
-            "SELECT id::text FROM result WHERE deleted AND _claim_report_id IS NULL")}
-        registrations = {(sub, iss): first.isoformat() for sub, iss, first in legacy.execute(
-            'SELECT u.sub, u.iss, min(up.t) FROM "user" u JOIN ('
-            " SELECT uploader_sub s, uploader_iss i, upload_datetime t FROM benchmark UNION ALL"
-            " SELECT uploader_sub, uploader_iss, upload_datetime FROM site UNION ALL"
-            " SELECT uploader_sub, uploader_iss, upload_datetime FROM flavor UNION ALL"
-            " SELECT uploader_sub, uploader_iss, upload_datetime FROM result UNION ALL"
-            " SELECT uploader_sub, uploader_iss, upload_datetime FROM claim) up ON up.s = u.sub AND up.i = u.iss"
-            " GROUP BY u.sub, u.iss, u.registration_datetime HAVING min(up.t) < u.registration_datetime")}
+        orphans = {
+            row[0]
+            for row in legacy.execute(
+                "SELECT id::text FROM claim c WHERE NOT EXISTS (SELECT 1 FROM result r WHERE r._claim_report_id = c.id)"
+            )
+        }
+        deleted = {
+            row[0] for row in legacy.execute("SELECT id::text FROM result WHERE deleted AND _claim_report_id IS NULL")
+        }
+        registrations = {
+            (sub, iss): first.isoformat()
+            for sub, iss, first in legacy.execute(
+                'SELECT u.sub, u.iss, min(up.t) FROM "user" u JOIN ('
+                " SELECT uploader_sub s, uploader_iss i, upload_datetime t FROM benchmark UNION ALL"
+                " SELECT uploader_sub, uploader_iss, upload_datetime FROM site UNION ALL"
+                " SELECT uploader_sub, uploader_iss, upload_datetime FROM flavor UNION ALL"
+                " SELECT uploader_sub, uploader_iss, upload_datetime FROM result UNION ALL"
+                " SELECT uploader_sub, uploader_iss, upload_datetime FROM claim) up ON up.s = u.sub AND up.i = u.iss"
+                " GROUP BY u.sub, u.iss, u.registration_datetime HAVING min(up.t) < u.registration_datetime"
+            )
+        }
     non_admins = {role for role, caller in callers.items() if not caller["admin"]}
     return legacy_answers.Differences(orphans, deleted, registrations, non_admins)
 
@@ -111,14 +121,16 @@ def test_the_imported_database_answers_as_the_original_did(imported: Imported):
     issuer = api.provider.issuer
     exchanges = [_with_issuer(exchange, header["issuer"], issuer) for exchange in imported.exchanges]
     differences = _differences(imported.legacy_url, header["callers"])
-    tokens = {
-        role: api.token(caller["sub"], admin=caller["admin"]) for role, caller in header["callers"].items()
-    }
+    tokens = {role: api.token(caller["sub"], admin=caller["admin"]) for role, caller in header["callers"].items()}
     expected = legacy_answers.expected_answers(exchanges, differences)
     answers, found = [], []
     for item in expected:
         exchange = item.exchange
-        answer = api.get(exchange["path"], tokens.get(exchange["caller"]), query_string=urlencode([tuple(pair) for pair in exchange["query"]]))
+        answer = api.get(
+            exchange["path"],
+            tokens.get(exchange["caller"]),
+            query_string=urlencode([tuple(pair) for pair in exchange["query"]]),
+        )
         body = answer.json if answer.text else None
         answers.append((answer.status_code, body))
         found += legacy_answers.problems(item, answer.status_code, body)

@@ -54,8 +54,10 @@ def run(capsys, *args: str) -> tuple[int, str, str]:
 def events_of(data: Path) -> list[tuple]:
     """Every stored event: (notification id, aggregate id, version, topic)."""
     store = open_event_store(f"sqlite:///{data / 'events.sqlite'}")
-    return [(n.id, n.originator_id, n.originator_version, n.topic)
-            for n in store.recorder.select_notifications(start=1, limit=10**9)]
+    return [
+        (n.id, n.originator_id, n.originator_version, n.topic)
+        for n in store.recorder.select_notifications(start=1, limit=10**9)
+    ]
 
 
 def service(data: Path, provider: LocalOpenIDProvider) -> Api:
@@ -103,11 +105,13 @@ def test_imported_events_keep_the_original_times_and_ids(capsys, tmp_path, mixed
     data = tmp_path / "data"
     assert run(capsys, mixed, "--data", str(data))[0] == 0
     with psycopg.connect(mixed) as legacy:
-        id, uploaded = legacy.execute("SELECT id, upload_datetime FROM benchmark WHERE status = 'approved' "
-                                      "ORDER BY id LIMIT 1").fetchone()
+        id, uploaded = legacy.execute(
+            "SELECT id, upload_datetime FROM benchmark WHERE status = 'approved' ORDER BY id LIMIT 1"
+        ).fetchone()
         claim, claimed, result = legacy.execute(
             "SELECT c.id, c.upload_datetime, r.id FROM claim c JOIN result r ON r._claim_report_id = c.id "
-            "WHERE c.status = 'approved' ORDER BY c.id LIMIT 1").fetchone()
+            "WHERE c.status = 'approved' ORDER BY c.id LIMIT 1"
+        ).fetchone()
     store = open_event_store(f"sqlite:///{data / 'events.sqlite'}")
     benchmark = list(history_lines(store, id))
     assert benchmark[0].startswith(f"v1  {uploaded.isoformat()}Z  Benchmark.Submitted  by {USER}@")
@@ -127,10 +131,16 @@ def test_an_event_store_that_holds_other_events_is_refused(capsys, tmp_path, mix
     assert "the event store already holds events (up to position 1): the import starts the event store of a new" in err
 
 
-@pytest.mark.parametrize("sql, message", [
-    ("DROP TABLE alembic_version", "has no alembic_version table: not a database of the original"),
-    ("UPDATE alembic_version SET version_num = 'ffffffffffff'", "is at Alembic revision ffffffffffff; the import knows"),
-])
+@pytest.mark.parametrize(
+    "sql, message",
+    [
+        ("DROP TABLE alembic_version", "has no alembic_version table: not a database of the original"),
+        (
+            "UPDATE alembic_version SET version_num = 'ffffffffffff'",
+            "is at Alembic revision ffffffffffff; the import knows",
+        ),
+    ],
+)
 def test_a_database_the_import_does_not_know_is_refused(capsys, tmp_path, sql, message):
     with restored(dump_text(MIXED)) as url:
         with psycopg.connect(url, autocommit=True) as legacy:
@@ -174,6 +184,7 @@ def test_an_interrupted_import_continues_after_its_last_batch(tmp_path, mixed):
     the first did not, and the store ends as one uninterrupted import leaves it."""
     interrupted = open_event_store(f"sqlite:///{tmp_path / 'interrupted.sqlite'}")
     with LegacySource(mixed) as source:
+
         def cut_at_the_40th_result(table, done, *_args, **_kwargs):
             if table == "result" and done == 40:
                 with psycopg.connect(mixed, autocommit=True) as other:
@@ -193,9 +204,11 @@ def test_an_interrupted_import_continues_after_its_last_batch(tmp_path, mixed):
         Importer(source, fresh, "tester", progress=lambda *a, **k: None, rows_per_batch=25).run()
 
     def aggregates(store):
-        return sorted((str(n.originator_id), n.originator_version, n.topic)
-                      for n in store.recorder.select_notifications(start=1, limit=10**9)
-                      if n.originator_id != IMPORT_ID)
+        return sorted(
+            (str(n.originator_id), n.originator_version, n.topic)
+            for n in store.recorder.select_notifications(start=1, limit=10**9)
+            if n.originator_id != IMPORT_ID
+        )
 
     assert aggregates(interrupted) == aggregates(fresh)
 
@@ -205,8 +218,11 @@ def test_results_translated_in_worker_processes_are_written_as_in_one(tmp_path, 
         store = open_event_store(f"sqlite:///{tmp_path / f'{workers}.sqlite'}")
         with LegacySource(mixed) as source:
             Importer(source, store, "tester", progress=lambda *a, **k: None, workers=workers).run()
-        return [(n.originator_id, n.originator_version, n.topic, json.loads(n.state).get("json"))
-                for n in store.recorder.select_notifications(start=1, limit=10**9) if n.originator_id != IMPORT_ID]
+        return [
+            (n.originator_id, n.originator_version, n.topic, json.loads(n.state).get("json"))
+            for n in store.recorder.select_notifications(start=1, limit=10**9)
+            if n.originator_id != IMPORT_ID
+        ]
 
     assert stored(2) == stored(0)
 
@@ -270,18 +286,23 @@ EXPECTED_FINDINGS = {
 
 
 def test_odd_rows_are_imported_as_faithfully_as_possible_or_skipped_and_each_is_named(
-    capsys, tmp_path, identity_provider,
+    capsys,
+    tmp_path,
+    identity_provider,
 ):
     with restored(dump_text(MIXED, identity_provider.issuer, RECORDED_ISSUER)) as url:
         with psycopg.connect(url, autocommit=True) as legacy:
             legacy.execute(ODD_ROWS)
-            pending_site = legacy.execute("SELECT id FROM site WHERE status = 'on_review' AND _submit_report_id IS NULL"
-                                          ).fetchone()[0]
-            unapproved = legacy.execute("SELECT id FROM result WHERE benchmark_id = "
-                                        "'2d3a94c9-aa6a-4708-80de-fa523387760d'").fetchone()[0]
-            dangling = legacy.execute("SELECT id FROM submit s WHERE NOT EXISTS "
-                                      "(SELECT 1 FROM site WHERE _submit_report_id = s.id) AND resource_type = 'site'"
-                                      ).fetchall()
+            pending_site = legacy.execute(
+                "SELECT id FROM site WHERE status = 'on_review' AND _submit_report_id IS NULL"
+            ).fetchone()[0]
+            unapproved = legacy.execute(
+                "SELECT id FROM result WHERE benchmark_id = '2d3a94c9-aa6a-4708-80de-fa523387760d'"
+            ).fetchone()[0]
+            dangling = legacy.execute(
+                "SELECT id FROM submit s WHERE NOT EXISTS "
+                "(SELECT 1 FROM site WHERE _submit_report_id = s.id) AND resource_type = 'site'"
+            ).fetchall()
         data, report = tmp_path / "data", tmp_path / "report.json"
         code, out, err = run(capsys, url, "--data", str(data), "--report", str(report))
     assert code == 0, err
@@ -336,8 +357,9 @@ def test_an_import_sends_no_mail_but_what_happens_after_it_does(capsys, tmp_path
         with api.service.projection.consumer.engine.connect() as conn:
             assert conn.execute(select(mail_outbox)).all() == []
         with psycopg.connect(mixed) as legacy:
-            pending = legacy.execute("SELECT id FROM benchmark WHERE status = 'on_review' AND uploader_sub = %s "
-                                     "ORDER BY id LIMIT 1", (USER,)).fetchone()[0]
+            pending = legacy.execute(
+                "SELECT id FROM benchmark WHERE status = 'on_review' AND uploader_sub = %s ORDER BY id LIMIT 1", (USER,)
+            ).fetchone()[0]
         assert api.post(f"/benchmarks/{pending}:approve", api.token(ADMIN, admin=True)).status_code == 204
         api.service.mail.work()
         with api.service.projection.consumer.engine.connect() as conn:
@@ -354,20 +376,31 @@ def test_imported_items_take_part_in_commands_as_if_created_here(capsys, tmp_pat
     try:
         admin, user, other = (api.token(ADMIN, admin=True), api.token(USER), api.token(OTHER))
         with psycopg.connect(mixed) as legacy:
-            site_name, = legacy.execute("SELECT name FROM site ORDER BY id LIMIT 1").fetchone()
+            (site_name,) = legacy.execute("SELECT name FROM site ORDER BY id LIMIT 1").fetchone()
             benchmark, flavor = legacy.execute(
                 "SELECT r.benchmark_id, r.flavor_id FROM result r JOIN benchmark b ON b.id = r.benchmark_id "
                 "JOIN flavor f ON f.id = r.flavor_id WHERE b.status = 'approved' AND f.status = 'approved' "
-                "AND r.uploader_sub = %s ORDER BY r.id LIMIT 1", (USER,)).fetchone()
-            visible, = legacy.execute("SELECT id FROM result WHERE NOT deleted AND uploader_sub = %s ORDER BY id "
-                                      "LIMIT 1", (USER,)).fetchone()
-            claim, = legacy.execute("SELECT c.id FROM claim c JOIN result r ON r._claim_report_id = c.id "
-                                    "WHERE c.status = 'on_review' ORDER BY c.id LIMIT 1").fetchone()
+                "AND r.uploader_sub = %s ORDER BY r.id LIMIT 1",
+                (USER,),
+            ).fetchone()
+            (visible,) = legacy.execute(
+                "SELECT id FROM result WHERE NOT deleted AND uploader_sub = %s ORDER BY id LIMIT 1", (USER,)
+            ).fetchone()
+            (claim,) = legacy.execute(
+                "SELECT c.id FROM claim c JOIN result r ON r._claim_report_id = c.id "
+                "WHERE c.status = 'on_review' ORDER BY c.id LIMIT 1"
+            ).fetchone()
         assert api.post("/sites", user, json={"name": site_name, "address": "x"}).status_code == 409
         assert api.post(f"/results/{visible}:claim", other, json={"message": "too fast"}).status_code == 201
         assert api.post(f"/reports/claims/{claim}:reject", admin).status_code == 204
-        uploaded = api.post("/results", user, json={"time": 3}, query_string=(
-            f"execution_datetime=2026-11-01T00:00:00%2B00:00&benchmark_id={benchmark}&flavor_id={flavor}"))
+        uploaded = api.post(
+            "/results",
+            user,
+            json={"time": 3},
+            query_string=(
+                f"execution_datetime=2026-11-01T00:00:00%2B00:00&benchmark_id={benchmark}&flavor_id={flavor}"
+            ),
+        )
         assert uploaded.status_code == 201, uploaded.text
         assert api.get("/users/self", user).json["sub"] == USER
     finally:
@@ -380,13 +413,20 @@ def test_imported_items_take_part_in_commands_as_if_created_here(capsys, tmp_pat
 def test_an_import_into_postgresql_stores_what_one_into_sqlite_does(tmp_path, mixed):
     """The import writes PostgreSQL its own way (legacy_import/event_writes.py): the same events
     in the same order, readable by the library, each batch with its marker."""
+
     def imported(store) -> list[tuple]:
         with LegacySource(mixed) as source:
             Importer(source, store, "tester", progress=lambda *a, **k: None, rows_per_batch=25).run()
         # Some events take the import's start as their time (tags no result used): not compared.
-        return [(n.originator_id, n.originator_version, n.topic,
-                 {**json.loads(n.state), "timestamp": None} if n.originator_id != IMPORT_ID else None)
-                for n in store.recorder.select_notifications(start=1, limit=10**9)]
+        return [
+            (
+                n.originator_id,
+                n.originator_version,
+                n.topic,
+                {**json.loads(n.state), "timestamp": None} if n.originator_id != IMPORT_ID else None,
+            )
+            for n in store.recorder.select_notifications(start=1, limit=10**9)
+        ]
 
     with restored("") as events_url:
         into_postgresql = open_event_store(events_url)

@@ -91,39 +91,71 @@ def test_a_body_just_within_the_limit_is_taken(api, callers):
 def test_names_longer_than_the_name_limit_are_refused_on_create_and_update(api, callers):
     long = "n" * (LIMITS.name_length + 1)
     refused(api.post("/tags", callers.user, json={"name": long}), 422, too_long("name", LIMITS.name_length))
-    refused(api.post("/sites", callers.user, json={"name": long, "address": "a"}), 422,
-            too_long("name", LIMITS.name_length))
+    refused(
+        api.post("/sites", callers.user, json={"name": long, "address": "a"}), 422, too_long("name", LIMITS.name_length)
+    )
     site = api.post("/sites", callers.user, json={"name": "s", "address": "a"}).json
-    refused(api.post(f"/sites/{site['id']}/flavors", callers.user, json={"name": long}), 422,
-            too_long("name", LIMITS.name_length))
+    refused(
+        api.post(f"/sites/{site['id']}/flavors", callers.user, json={"name": long}),
+        422,
+        too_long("name", LIMITS.name_length),
+    )
     benchmark = {"docker_image": "org/image", "docker_tag": "1.0", "url": "https://example.org", "json_schema": {}}
     for field in ("docker_image", "docker_tag"):
-        refused(api.post("/benchmarks", callers.user, json={**benchmark, field: long}), 422,
-                too_long(field, LIMITS.name_length))
+        refused(
+            api.post("/benchmarks", callers.user, json={**benchmark, field: long}),
+            422,
+            too_long(field, LIMITS.name_length),
+        )
     tag = api.post("/tags", callers.user, json={"name": "t"}).json
     flavor = api.post(f"/sites/{site['id']}/flavors", callers.user, json={"name": "f"}).json
-    refused(api.put(f"/tags/{tag['id']}", callers.admin, json={"name": long}), 422, too_long("name", LIMITS.name_length))
-    refused(api.put(f"/sites/{site['id']}", callers.admin, json={"name": long, "address": "a"}), 422,
-            too_long("name", LIMITS.name_length))
-    refused(api.put(f"/flavors/{flavor['id']}", callers.admin, json={"name": long}), 422,
-            too_long("name", LIMITS.name_length))
+    refused(
+        api.put(f"/tags/{tag['id']}", callers.admin, json={"name": long}), 422, too_long("name", LIMITS.name_length)
+    )
+    refused(
+        api.put(f"/sites/{site['id']}", callers.admin, json={"name": long, "address": "a"}),
+        422,
+        too_long("name", LIMITS.name_length),
+    )
+    refused(
+        api.put(f"/flavors/{flavor['id']}", callers.admin, json={"name": long}),
+        422,
+        too_long("name", LIMITS.name_length),
+    )
     assert [t["name"] for t in api.get("/tags").json["items"]] == ["t"]
 
 
 def test_urls_and_free_texts_have_their_own_limits(api, callers):
     text = "t" * (LIMITS.text_length + 1)
     benchmark = {"docker_image": "org/image", "docker_tag": "1.0", "url": "https://example.org", "json_schema": {}}
-    refused(api.post("/benchmarks", callers.user, json={**benchmark, "url": "u" * (LIMITS.url_length + 1)}), 422,
-            too_long("url", LIMITS.url_length))
-    refused(api.post("/benchmarks", callers.user, json={**benchmark, "description": text}), 422,
-            too_long("description", LIMITS.text_length))
+    refused(
+        api.post("/benchmarks", callers.user, json={**benchmark, "url": "u" * (LIMITS.url_length + 1)}),
+        422,
+        too_long("url", LIMITS.url_length),
+    )
+    refused(
+        api.post("/benchmarks", callers.user, json={**benchmark, "description": text}),
+        422,
+        too_long("description", LIMITS.text_length),
+    )
     answer = api.post("/sites", callers.user, json={"name": "n" * (LIMITS.name_length + 1), "address": text})
-    refused(answer, 422, {"json": {"name": [f"Longer than maximum length {LIMITS.name_length}."],
-                                   "address": [f"Longer than maximum length {LIMITS.text_length}."]}})
+    refused(
+        answer,
+        422,
+        {
+            "json": {
+                "name": [f"Longer than maximum length {LIMITS.name_length}."],
+                "address": [f"Longer than maximum length {LIMITS.text_length}."],
+            }
+        },
+    )
     where = catalog.setup(api, callers.user, callers.admin)
     result = catalog.upload(api, callers.user, where, {"score": 1})
-    refused(api.post(f"/results/{result['id']}:claim", callers.other, json={"message": text}), 422,
-            too_long("message", LIMITS.text_length))
+    refused(
+        api.post(f"/results/{result['id']}:claim", callers.other, json={"message": text}),
+        422,
+        too_long("message", LIMITS.text_length),
+    )
     # At the limit, a text is kept as sent.
     claim = api.post(f"/results/{result['id']}:claim", callers.other, json={"message": text[1:]})
     assert claim.status_code == 201 and claim.json["message"] == text[1:]
@@ -131,8 +163,11 @@ def test_urls_and_free_texts_have_their_own_limits(api, callers):
 
 def test_a_json_schema_over_its_size_is_refused(api, callers):
     schema = {"type": "object", "description": "d" * LIMITS.schema_bytes}
-    answer = api.post("/benchmarks", callers.user, json={
-        "docker_image": "org/image", "docker_tag": "1.0", "url": "https://example.org", "json_schema": schema})
+    answer = api.post(
+        "/benchmarks",
+        callers.user,
+        json={"docker_image": "org/image", "docker_tag": "1.0", "url": "https://example.org", "json_schema": schema},
+    )
     refused(answer, 422, {"json": {"json_schema": [f"Larger than maximum size {LIMITS.schema_bytes} bytes."]}})
     assert total(api, "/benchmarks?status=on_review") == 0
 
@@ -143,24 +178,39 @@ def test_a_json_schema_over_its_size_is_refused(api, callers):
 def test_a_document_nested_deeper_than_the_limit_is_refused(api, callers):
     where = catalog.setup(api, callers.user, callers.admin)
     deepest = "$" + ".a" * LIMITS.json_depth
-    refused(upload(api, callers.user, where, nested(LIMITS.json_depth + 1)), 422,
-            document_error(f"Nested deeper than {LIMITS.json_depth} levels", deepest))
-    refused(upload(api, callers.user, where, {"list": nested(LIMITS.json_depth - 2, leaf=[[]])}), 422,
-            document_error(f"Nested deeper than {LIMITS.json_depth} levels", "$.list" + ".a" * (LIMITS.json_depth - 2)
-                           + "[0]"))
+    refused(
+        upload(api, callers.user, where, nested(LIMITS.json_depth + 1)),
+        422,
+        document_error(f"Nested deeper than {LIMITS.json_depth} levels", deepest),
+    )
+    refused(
+        upload(api, callers.user, where, {"list": nested(LIMITS.json_depth - 2, leaf=[[]])}),
+        422,
+        document_error(
+            f"Nested deeper than {LIMITS.json_depth} levels", "$.list" + ".a" * (LIMITS.json_depth - 2) + "[0]"
+        ),
+    )
     assert upload(api, callers.user, where, nested(LIMITS.json_depth)).status_code == 201
 
 
 def test_too_many_keys_or_numbers_or_a_key_too_long_are_refused(api, callers):
     where = catalog.setup(api, callers.user, callers.admin)
     many_keys = {"k": {str(i): "v" for i in range(LIMITS.json_keys)}}
-    refused(upload(api, callers.user, where, many_keys), 422, document_error(f"More than {LIMITS.json_keys} keys", "$.k"))
+    refused(
+        upload(api, callers.user, where, many_keys), 422, document_error(f"More than {LIMITS.json_keys} keys", "$.k")
+    )
     many_numbers = {"series": [1.5] * (LIMITS.json_numbers + 1)}
-    refused(upload(api, callers.user, where, many_numbers), 422,
-            document_error(f"More than {LIMITS.json_numbers} numbers", f"$.series[{LIMITS.json_numbers}]"))
+    refused(
+        upload(api, callers.user, where, many_numbers),
+        422,
+        document_error(f"More than {LIMITS.json_numbers} numbers", f"$.series[{LIMITS.json_numbers}]"),
+    )
     long_key = "k" * (LIMITS.key_length + 1)
-    refused(upload(api, callers.user, where, {"m": {long_key: 1}}), 422,
-            document_error(f"A key is longer than {LIMITS.key_length} characters: {long_key[:40]!r}...", "$.m"))
+    refused(
+        upload(api, callers.user, where, {"m": {long_key: 1}}),
+        422,
+        document_error(f"A key is longer than {LIMITS.key_length} characters: {long_key[:40]!r}...", "$.m"),
+    )
     assert total(api, "/results") == 0
     within = {"series": [1.5] * (LIMITS.json_numbers - 1), "k" * LIMITS.key_length: 1}
     assert upload(api, callers.user, where, within).status_code == 201
@@ -174,8 +224,11 @@ def test_the_event_stores_own_shape_is_refused_in_any_body(api, callers):
     for shape in ({"_type_": "uuid_hex", "_data_": "0" * 32}, {"_data_": 1, "_type_": "unknown"}):
         refused(upload(api, callers.user, where, {"x": [shape]}), 422, document_error(reserved, "$.x[0]"))
     schema = {"type": "object", "properties": {"_type_": {"_type_": "a", "_data_": "b"}}}
-    answer = api.post("/benchmarks", callers.user, json={
-        "docker_image": "org/image", "docker_tag": "2.0", "url": "https://example.org", "json_schema": schema})
+    answer = api.post(
+        "/benchmarks",
+        callers.user,
+        json={"docker_image": "org/image", "docker_tag": "2.0", "url": "https://example.org", "json_schema": schema},
+    )
     refused(answer, 422, document_error(reserved, "$.json_schema.properties._type_"))
     kept = {"_type_": "uuid_hex", "_data_": "0" * 32, "note": "a third key: an ordinary object"}
     uploaded = upload(api, callers.user, where, kept)
@@ -189,10 +242,14 @@ def test_the_event_stores_own_shape_is_refused_in_any_body(api, callers):
 POISONS = {
     "tag name of 8,000 characters": lambda where: ("/tags", json.dumps({"name": "t" * 8000})),
     "site name of 8,000 characters": lambda where: ("/sites", json.dumps({"name": "s" * 8000, "address": "a"})),
-    "flavor name of 8,000 characters": lambda where: (f"/sites/{where.site['id']}/flavors",
-                                                      json.dumps({"name": "f" * 8000})),
-    "benchmark image of 8,000 characters": lambda where: ("/benchmarks", json.dumps({
-        "docker_image": "i" * 8000, "docker_tag": "1", "url": "https://example.org", "json_schema": {}})),
+    "flavor name of 8,000 characters": lambda where: (
+        f"/sites/{where.site['id']}/flavors",
+        json.dumps({"name": "f" * 8000}),
+    ),
+    "benchmark image of 8,000 characters": lambda where: (
+        "/benchmarks",
+        json.dumps({"docker_image": "i" * 8000, "docker_tag": "1", "url": "https://example.org", "json_schema": {}}),
+    ),
     "a number under a key of 8,000 characters": lambda where: ("result", json.dumps({"k" * 8000: 1})),
     "0.33 MB, 800 levels with long keys": lambda where: ("result", nested_text(800, key="k" * 400)),
     "4 MB of 1e15": lambda where: ("result", '{"n":[' + ",".join(["1e15"] * 800_000) + "]}"),
@@ -242,10 +299,16 @@ def test_limits_come_from_the_settings_and_the_api_document_states_them(embedded
     user = api.register("alice")
     refused(api.post("/tags", user, json={"name": "n" * 11}), 422, too_long("name", 10))
     assert api.post("/tags", user, json={"name": "n" * 10}).status_code == 201
-    refused(api.post("/tags", user, body=json.dumps({"name": "n", "description": "d" * 1000}), headers=JSON), 413,
-            body_too_large(limits))
-    refused(api.post("/tags", user, json={"name": "deep", "x": [[[]]]}), 422,
-            document_error("Nested deeper than 3 levels", "$.x[0][0]"))
+    refused(
+        api.post("/tags", user, body=json.dumps({"name": "n", "description": "d" * 1000}), headers=JSON),
+        413,
+        body_too_large(limits),
+    )
+    refused(
+        api.post("/tags", user, json={"name": "deep", "x": [[[]]]}),
+        422,
+        document_error("Nested deeper than 3 levels", "$.x[0][0]"),
+    )
     body = api.get("/api-spec.json").json["paths"]["/tags"]["post"]["requestBody"]
     assert body["content"]["application/json"]["schema"]["properties"]["name"]["maxLength"] == 10
 
@@ -255,7 +318,9 @@ def test_the_default_api_document_states_the_default_limits():
     site = document["paths"]["/sites"]["post"]
     properties = site["requestBody"]["content"]["application/json"]["schema"]["properties"]
     assert (properties["name"]["maxLength"], properties["address"]["maxLength"]) == (
-        LIMITS.name_length, LIMITS.text_length)
+        LIMITS.name_length,
+        LIMITS.text_length,
+    )
     assert "413" in site["responses"]
 
 

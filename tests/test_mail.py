@@ -103,7 +103,9 @@ def test_submitting_benchmarks_sites_and_flavors_mails_the_uploader_and_support(
     _, *mails = smtp_sink.wait_for(4)
     for mail, kind, item in zip(mails, ("benchmark", "site", "flavor"), (benchmark, site, flavor)):
         assert_mail(
-            mail, to="alice@example.org", subject=f"New {kind} resource submitted: {item['id']}",
+            mail,
+            to="alice@example.org",
+            subject=f"New {kind} resource submitted: {item['id']}",
             Resource_ID=item["id"],
         )
         assert kind in mail.get_content() and item["id"] in mail.get_content()
@@ -168,8 +170,11 @@ def test_claiming_a_result_mails_its_uploader(claimed, smtp_sink):
     result, claim, _, sent = claimed
     mail = smtp_sink.messages[sent - 1]
     assert_mail(
-        mail, to="alice@example.org", subject=f"Claim submitted on result: {result['id']}",
-        Result_ID=result["id"], Claim_ID=claim["id"],
+        mail,
+        to="alice@example.org",
+        subject=f"Claim submitted on result: {result['id']}",
+        Result_ID=result["id"],
+        Claim_ID=claim["id"],
     )
 
 
@@ -260,7 +265,8 @@ def test_a_recipient_refused_for_good_is_given_up_logged_and_counted(mail_api, s
     with mail_api.service.mail.postman.engine.connect() as conn:
         assert directory.given_up(conn) == 1
         assert lines(LagReport(0, None, [], mails_given_up=directory.given_up(conn)))[-1] == (
-            "mails given up (refused for good by the SMTP server): 1")
+            "mails given up (refused for good by the SMTP server): 1"
+        )
 
 
 def test_an_address_no_mail_header_can_hold_is_given_up(mail_api, smtp_sink):
@@ -287,7 +293,9 @@ def test_a_restarted_service_sends_nothing_twice(tmp_path, identity_provider, sm
         register(second, "marker")
         mails = smtp_sink.wait_for(3)
         assert [m["Subject"] for m in mails] == [
-            "Thank you for registering", f"New site resource submitted: {site['id']}", "Thank you for registering"
+            "Thank you for registering",
+            f"New site resource submitted: {site['id']}",
+            "Thank you for registering",
         ]
         assert mails[2]["To"] == "marker@example.org"
     finally:

@@ -32,8 +32,11 @@ MISSING = str(uuid.UUID(int=0))
 
 def samples(text: str) -> dict[tuple[str, frozenset], float]:
     """(sample name, labels) -> value of a Prometheus text answer."""
-    return {(sample.name, frozenset(sample.labels.items())): sample.value
-            for family in text_string_to_metric_families(text) for sample in family.samples}
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 def requests_counted(text: str, **labels: str) -> float:
@@ -41,6 +44,7 @@ def requests_counted(text: str, **labels: str) -> float:
 
 
 # --- the embedded app ------------------------------------------------------------------------
+
 
 def test_requests_are_counted_by_route_template_method_and_status(embedded_api):
     client = embedded_api.client
@@ -66,10 +70,13 @@ def test_requests_are_counted_by_route_template_method_and_status(embedded_api):
     # (a route template may hold dashes, /swagger-ui/{name}, but never an id)
     uuid_text = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-")
     assert "/tags/" + MISSING not in after and not any(
-        uuid_text.search(dict(labels).get("route", "")) for _, labels in samples(after))
+        uuid_text.search(dict(labels).get("route", "")) for _, labels in samples(after)
+    )
     histogram = samples(after)
-    count = ("eosc_perf_http_request_duration_seconds_count",
-             frozenset({"service": "query", "route": "/tags/{tag_id:uuid}", "method": "GET"}.items()))
+    count = (
+        "eosc_perf_http_request_duration_seconds_count",
+        frozenset({"service": "query", "route": "/tags/{tag_id:uuid}", "method": "GET"}.items()),
+    )
     assert histogram[count] >= 3
 
 
@@ -97,8 +104,12 @@ def test_mails_sent_failed_and_given_up_are_counted(tmp_path, identity_provider,
             register(api, sub)
         smtp_sink.wait_for(1)
         wait_until(lambda: [row for row in outbox(api) if row.given_up_at is not None], what="given up")
-        wait_until(lambda: [row for row in outbox(api) if row.attempts >= 1 and row.sent_at is None
-                            and row.given_up_at is None], what="deferred")
+        wait_until(
+            lambda: [
+                row for row in outbox(api) if row.attempts >= 1 and row.sent_at is None and row.given_up_at is None
+            ],
+            what="deferred",
+        )
         smtp_sink.defer.clear()
         smtp_sink.wait_for(2)
         wait_until(lambda: all(row.sent_at or row.given_up_at for row in outbox(api)), what="all sent")
@@ -114,7 +125,8 @@ def test_mails_sent_failed_and_given_up_are_counted(tmp_path, identity_provider,
     assert grew("eosc_perf_mails_failed_total") >= 1  # carol's deferrals
     mailer = frozenset({"consumer": "mailer"}.items())
     assert after[("eosc_perf_events_projected_total", mailer)] > before.get(
-        ("eosc_perf_events_projected_total", mailer), 0)
+        ("eosc_perf_events_projected_total", mailer), 0
+    )
 
 
 def test_metrics_stay_out_of_the_contract(embedded_api):
@@ -128,8 +140,10 @@ def test_metrics_stay_out_of_the_contract(embedded_api):
 
 def test_request_ids_are_kept_when_sane_and_made_otherwise(embedded_api):
     client = embedded_api.client
-    assert client.simulate_get("/benchmarks", headers={"X-Request-ID": "abc-123.X_y:1"}).headers[
-        "X-Request-ID"] == "abc-123.X_y:1"
+    assert (
+        client.simulate_get("/benchmarks", headers={"X-Request-ID": "abc-123.X_y:1"}).headers["X-Request-ID"]
+        == "abc-123.X_y:1"
+    )
     for insane in ("", "a b", "x" * 129, "<script>"):
         made = client.simulate_get("/benchmarks", headers={"X-Request-ID": insane}).headers["X-Request-ID"]
         assert made != insane and len(made) == 32 and int(made, 16) >= 0
@@ -139,14 +153,22 @@ def test_request_ids_are_kept_when_sane_and_made_otherwise(embedded_api):
 
 # --- the log format ------------------------------------------------------------------------
 
+
 def test_the_json_formatter_writes_one_parsable_object_per_record():
     record = logging.LogRecord("http_api.access", logging.INFO, __file__, 1, "GET %s 200", ("/x\ny",), None)
     record.request_id, record.route, record.status, record.duration_ms = "r1", "/x", 200, 1.5
     line = JsonFormatter().format(record)
     assert "\n" not in line
     assert json.loads(line) | {"time": None} == {
-        "time": None, "level": "INFO", "logger": "http_api.access", "message": "GET /x\ny 200",
-        "request_id": "r1", "route": "/x", "status": 200, "duration_ms": 1.5}
+        "time": None,
+        "level": "INFO",
+        "logger": "http_api.access",
+        "message": "GET /x\ny 200",
+        "request_id": "r1",
+        "route": "/x",
+        "status": 200,
+        "duration_ms": 1.5,
+    }
     try:
         raise ValueError("boom")
     except ValueError:
@@ -179,7 +201,8 @@ def test_a_failed_requests_traceback_carries_its_request_id():
     logger.addHandler(written)
     try:
         answer = falcon.testing.TestClient(observed(app, "query")).simulate_get(
-            "/broken", headers={"X-Request-ID": "bug-7"})
+            "/broken", headers={"X-Request-ID": "bug-7"}
+        )
     finally:
         logger.removeHandler(written)
     assert answer.status_code == 500 and answer.headers["X-Request-ID"] == "bug-7"
@@ -218,6 +241,7 @@ def test_serve_logs_json_lines_in_production_and_plain_text_in_development(tmp_p
 
 
 # --- the production stack ------------------------------------------------------------------
+
 
 @pytest.fixture
 def stack_api(production_stack, identity_provider) -> Api:

@@ -16,13 +16,21 @@ from tests.support.api import service_settings
 
 PAGE = {"page", "per_page"}
 UPLOAD = {"upload_before", "upload_after"}
-RESULT_QUERY = PAGE | UPLOAD | {"execution_before", "execution_after", "benchmark_id", "site_id", "flavor_id",
-                                "tags_ids", "filters", "sort_by"}
+RESULT_QUERY = (
+    PAGE
+    | UPLOAD
+    | {"execution_before", "execution_after", "benchmark_id", "site_id", "flavor_id", "tags_ids", "filters", "sort_by"}
+)
 CLAIM_QUERY = PAGE | UPLOAD | {"status", "sort_by"}
 
 # operationId: (method, path, access, query parameters) — contract §5.1-§5.7.
 CONTRACT = {
-    "ListBenchmarks": ("get", "/benchmarks", "public", PAGE | UPLOAD | {"status", "docker_image", "docker_tag", "sort_by"}),
+    "ListBenchmarks": (
+        "get",
+        "/benchmarks",
+        "public",
+        PAGE | UPLOAD | {"status", "docker_image", "docker_tag", "sort_by"},
+    ),
     "CreateBenchmark": ("post", "/benchmarks", "user", set()),
     "SearchBenchmarks": ("get", "/benchmarks:search", "public", PAGE | UPLOAD | {"status", "terms", "sort_by"}),
     "GetBenchmark": ("get", "/benchmarks/{benchmark_id}", "public", set()),
@@ -40,7 +48,12 @@ CONTRACT = {
     "RejectSite": ("post", "/sites/{site_id}:reject", "admin", set()),
     "ListFlavors": ("get", "/sites/{site_id}/flavors", "public", PAGE | UPLOAD | {"status", "name", "sort_by"}),
     "AddFlavor": ("post", "/sites/{site_id}/flavors", "user", set()),
-    "SearchFlavor": ("get", "/sites/{site_id}/flavors:search", "public", PAGE | UPLOAD | {"status", "terms", "sort_by"}),
+    "SearchFlavor": (
+        "get",
+        "/sites/{site_id}/flavors:search",
+        "public",
+        PAGE | UPLOAD | {"status", "terms", "sort_by"},
+    ),
     "GetFlavor": ("get", "/flavors/{flavor_id}", "public", set()),
     "UpdateFlavor": ("put", "/flavors/{flavor_id}", "admin", set()),
     "DeleteFlavor": ("delete", "/flavors/{flavor_id}", "admin", set()),
@@ -128,8 +141,17 @@ def test_info_servers_and_security_are_the_originals(document):
 
 def test_the_description_says_what_the_parameters_schemas_cannot(document):
     guide = document["info"]["description"]
-    for needed in ("eosc-perf dev-token", "POST /users:register", "%2B", "filters=score > 1", "sort_by=-json.score",
-                   "X-Event-Position", "X-Min-Position", "Retry-After", "413"):
+    for needed in (
+        "eosc-perf dev-token",
+        "POST /users:register",
+        "%2B",
+        "filters=score > 1",
+        "sort_by=-json.score",
+        "X-Event-Position",
+        "X-Min-Position",
+        "Retry-After",
+        "413",
+    ):
         assert needed in guide, needed
 
 
@@ -164,7 +186,8 @@ def test_every_declared_parameter_appears(document, operation_id):
             assert schema == {"type": "string", "format": "uuid"}, parameter["name"]
         assert parameter["required"] is (
             parameter["in"] == "path"
-            or parameter["name"] in {"execution_datetime", "benchmark_id", "flavor_id"} and operation_id == "CreateResult"
+            or parameter["name"] in {"execution_datetime", "benchmark_id", "flavor_id"}
+            and operation_id == "CreateResult"
             or operation_id == "RestoreUser"  # one user: both halves of its key
         ), parameter["name"]
 

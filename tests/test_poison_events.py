@@ -172,7 +172,9 @@ def test_the_production_projector_restarts_over_parked_events(production_stack, 
     assert api.post("/tags", user, json={"name": "after"}).status_code == 201
     assert {t["name"] for t in api.get("/tags").json["items"]} == {"after", "before", long_tag}
     with psycopg.connect(stack.database_url) as conn:
-        parked = {row[0] for row in conn.execute("SELECT notification_id FROM parked_events WHERE consumer = 'read_model'")}
+        parked = {
+            row[0] for row in conn.execute("SELECT notification_id FROM parked_events WHERE consumer = 'read_model'")
+        }
     assert parked == poisoned
 
 
@@ -185,8 +187,11 @@ def test_the_embedded_server_starts_over_events_it_cannot_handle(tmp_path):
     assert server.post("/users:register", token).status_code == 201
     server.stop()
     store = open_event_store(f"sqlite:///{data / 'events.sqlite'}")
-    poisoned = {poisons.undecodable(store), poisons.user_without_email(store, DEV_ISSUER),
-                poisons.site_with_a_text_actor(store)}
+    poisoned = {
+        poisons.undecodable(store),
+        poisons.user_without_email(store, DEV_ISSUER),
+        poisons.site_with_a_text_actor(store),
+    }
     long_tag = poisons.long_names(store, Actor("alice", DEV_ISSUER))["tag"][1]  # issue 10's, projected now
     del store
     server = ServedProcess(data).start()
@@ -209,8 +214,11 @@ def _impatient(engine):
     if engine.dialect.name == "sqlite":
         return create_engine(engine.url, connect_args={"timeout": 0.2})
     schema = engine.get_execution_options()["schema_translate_map"][None]  # a scratch schema (store_for)
-    return create_engine(engine.url, connect_args={"options": f"-csearch_path={schema},public -clock_timeout=200"},
-                         execution_options={"schema_translate_map": {None: schema}})
+    return create_engine(
+        engine.url,
+        connect_args={"options": f"-csearch_path={schema},public -clock_timeout=200"},
+        execution_options={"schema_translate_map": {None: schema}},
+    )
 
 
 @pytest.mark.parametrize("backend", ["embedded", "postgres"])
@@ -230,8 +238,11 @@ def test_a_locked_read_store_is_an_outage_retried_and_nothing_is_parked(backend,
         holder = engine.raw_connection()
         try:
             cursor = holder.cursor()
-            cursor.execute("BEGIN EXCLUSIVE" if engine.dialect.name == "sqlite"
-                           else "LOCK TABLE positions IN ACCESS EXCLUSIVE MODE")
+            cursor.execute(
+                "BEGIN EXCLUSIVE"
+                if engine.dialect.name == "sqlite"
+                else "LOCK TABLE positions IN ACCESS EXCLUSIVE MODE"
+            )
             with pytest.raises(sqlalchemy.exc.OperationalError) as outage:
                 Projector(impatient).apply(history)
             assert not parking.is_poison(outage.value)

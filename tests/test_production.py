@@ -36,8 +36,7 @@ def bearer(token: str) -> dict:
 
 
 def register(client: HttpClient, identity_provider, sub: str, admin: bool = False) -> dict:
-    token = identity_provider.mint(sub, email=f"{sub}@example.org",
-                                   entitlements=(ADMIN_ENTITLEMENT,) if admin else ())
+    token = identity_provider.mint(sub, email=f"{sub}@example.org", entitlements=(ADMIN_ENTITLEMENT,) if admin else ())
     answer = client.simulate_post("/users:register", headers=bearer(token))
     assert answer.status_code == 201, answer.text
     return bearer(token)
@@ -69,16 +68,25 @@ def approved_catalog(client: HttpClient, admin: dict) -> dict:
     client.simulate_post(f"/sites/{site['id']}:approve", headers=admin)
     flavor = client.simulate_post(f"/sites/{site['id']}/flavors", headers=admin, json={"name": "f"}).json
     client.simulate_post(f"/flavors/{flavor['id']}:approve", headers=admin)
-    benchmark = client.simulate_post("/benchmarks", headers=admin, json={
-        "docker_image": "org/bench", "docker_tag": "1", "url": "https://example.org",
-        "json_schema": {"type": "object"}}).json
+    benchmark = client.simulate_post(
+        "/benchmarks",
+        headers=admin,
+        json={
+            "docker_image": "org/bench",
+            "docker_tag": "1",
+            "url": "https://example.org",
+            "json_schema": {"type": "object"},
+        },
+    ).json
     client.simulate_post(f"/benchmarks/{benchmark['id']}:approve", headers=admin)
     return {"benchmark": benchmark["id"], "flavor": flavor["id"]}
 
 
 def upload(client: HttpClient, who: dict, catalog: dict, document: dict):
-    query = (f"execution_datetime=2024-01-01T00:00:00%2B00:00&benchmark_id={catalog['benchmark']}"
-             f"&flavor_id={catalog['flavor']}")
+    query = (
+        f"execution_datetime=2024-01-01T00:00:00%2B00:00&benchmark_id={catalog['benchmark']}"
+        f"&flavor_id={catalog['flavor']}"
+    )
     return client.simulate_post("/results", headers=who, query_string=query, json=document)
 
 
@@ -103,18 +111,22 @@ def test_parallel_writers_leave_one_winner_and_consistent_tables(stack, client, 
     assert sorted(a.status_code for a in tags) == [201] + [409] * 7
 
     pending = client.simulate_post("/sites", headers=users[1], json={"name": "pending", "address": "x"}).json
-    reviews = race([
-        (lambda verb=verb: client.simulate_post(f"/sites/{pending['id']}:{verb}", headers=admin))
-        for verb in ("approve", "reject") * 4
-    ])
+    reviews = race(
+        [
+            (lambda verb=verb: client.simulate_post(f"/sites/{pending['id']}:{verb}", headers=admin))
+            for verb in ("approve", "reject") * 4
+        ]
+    )
     codes = sorted(a.status_code for a in reviews)
     assert codes.count(204) == 1, codes
     assert set(codes) <= {204, 404, 422}, codes
 
-    claims = race([
-        (lambda who=who: client.simulate_post(f"/results/{result['id']}:claim", headers=who, json={"message": "?"}))
-        for who in users
-    ])
+    claims = race(
+        [
+            (lambda who=who: client.simulate_post(f"/results/{result['id']}:claim", headers=who, json={"message": "?"}))
+            for who in users
+        ]
+    )
     assert [a.status_code for a in claims] == [201] * len(users)
     listed = client.simulate_get(f"/results/{result['id']}/claims", headers=admin, query_string="status=on_review")
     assert listed.json["total"] == len(users)

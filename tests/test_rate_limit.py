@@ -55,8 +55,11 @@ def test_a_burst_beyond_the_limit_answers_429_and_stores_nothing(limited):
     answer = writer.post("/tags", token, json={"name": f"{sub}-too-many"})
     assert answer.status_code == 429
     assert answer.headers["Retry-After"] == "12"  # one write per 60/5 s
-    assert answer.json == {"code": 429, "status": "Too Many Requests", "errors": {
-        "error": "Too many writes: at most 5 a minute per user; retry in 12 s"}}
+    assert answer.json == {
+        "code": 429,
+        "status": "Too Many Requests",
+        "errors": {"error": "Too many writes: at most 5 a minute per user; retry in 12 s"},
+    }
     assert writer.post("/tags", token, json=[]).status_code == 429  # before the body is even parsed
 
     other = writer.token(f"calm-{next(_fresh)}", admin=True)
@@ -67,7 +70,8 @@ def test_a_burst_beyond_the_limit_answers_429_and_stores_nothing(limited):
     seen = {"X-Min-Position": last.headers["X-Event-Position"]}
     names = [tag["name"] for tag in reader.get("/tags", headers=seen, query_string="per_page=100").json["items"]]
     assert sorted(name for name in names if name.startswith(sub)) == sorted(
-        [f"{sub}-{n}" for n in range(PER_MINUTE - 2)] + [f"{sub}-by-another"])
+        [f"{sub}-{n}" for n in range(PER_MINUTE - 2)] + [f"{sub}-by-another"]
+    )
     assert reader.get("/users/self", token).status_code == 200  # reads are not limited
 
 

@@ -32,8 +32,10 @@ def created_tag_position(api, token, name: str) -> int:
 
 @pytest.mark.parametrize("value", ["soon", "-1", "1.5", "+7", "1_000", "9223372036854775808", "9" * 100])
 def test_a_value_that_is_no_event_position_is_a_400(api, value):
-    for answer in (api.get("/tags", headers={"X-Min-Position": value}),
-                   api.get("/tags", query_string=f"min_position={quote(value)}")):
+    for answer in (
+        api.get("/tags", headers={"X-Min-Position": value}),
+        api.get("/tags", query_string=f"min_position={quote(value)}"),
+    ):
         assert answer.status_code == 400, answer.text
         assert answer.json["errors"]["error"].startswith(NOT_AN_EVENT_POSITION)
 
@@ -49,8 +51,10 @@ def test_the_position_is_judged_after_routing_authentication_and_validation(api)
 
 def test_a_reached_position_is_answered_with_the_write(api, callers):
     position = created_tag_position(api, callers.user, "written")
-    for answer in (api.get("/tags", headers={"X-Min-Position": str(position)}),
-                   api.get("/tags", query_string=f"min_position={position}&per_page=5")):
+    for answer in (
+        api.get("/tags", headers={"X-Min-Position": str(position)}),
+        api.get("/tags", query_string=f"min_position={position}&per_page=5"),
+    ):
         assert answer.status_code == 200, answer.text
         assert [tag["name"] for tag in answer.json["items"]] == ["written"]
 
@@ -118,8 +122,12 @@ def wait_until(condition: Callable[[], bool], seconds: float) -> None:
 @pytest.mark.stack  # the embedded variant is a served `eosc-perf serve`
 def test_waiters_beyond_the_cap_are_refused_at_once_and_other_reads_are_served(deployment):
     wanted = deployment.write_tag("before") + 1  # the next event: within reach, not there yet
-    answers, threads = concurrently(12, lambda: requests.get(
-        f"{deployment.read_url}/tags", headers={"X-Min-Position": str(wanted)}, timeout=WAIT_SECONDS * 2))
+    answers, threads = concurrently(
+        12,
+        lambda: requests.get(
+            f"{deployment.read_url}/tags", headers={"X-Min-Position": str(wanted)}, timeout=WAIT_SECONDS * 2
+        ),
+    )
     wait_until(lambda: len(answers) >= 10, seconds=WAIT_SECONDS * 2 / 3)  # ten did not wait
     refused = list(answers)
     assert [answer.status_code for answer in refused] == [503] * 10
@@ -131,8 +139,7 @@ def test_waiters_beyond_the_cap_are_refused_at_once_and_other_reads_are_served(d
     for _ in range(5):
         assert requests.get(f"{deployment.read_url}/tags", timeout=10).status_code == 200
         assert requests.get(f"{deployment.read_url}/results", timeout=10).status_code == 200
-        refused_again = requests.get(f"{deployment.read_url}/tags", headers={"X-Min-Position": str(wanted)},
-                                     timeout=10)
+        refused_again = requests.get(f"{deployment.read_url}/tags", headers={"X-Min-Position": str(wanted)}, timeout=10)
         assert refused_again.status_code == 503
     assert len(answers) == 10
 
@@ -147,13 +154,19 @@ def test_waiters_beyond_the_cap_are_refused_at_once_and_other_reads_are_served(d
 @pytest.mark.stack  # the embedded variant is a served `eosc-perf serve`
 def test_positions_beyond_reach_hold_no_thread(deployment):
     position = deployment.write_tag("only")
-    answers, threads = concurrently(20, lambda: requests.get(
-        f"{deployment.read_url}/tags", headers={"X-Min-Position": str(position + 10**9)}, timeout=WAIT_SECONDS / 2))
+    answers, threads = concurrently(
+        20,
+        lambda: requests.get(
+            f"{deployment.read_url}/tags", headers={"X-Min-Position": str(position + 10**9)}, timeout=WAIT_SECONDS / 2
+        ),
+    )
     for thread in threads:
         thread.join(timeout=WAIT_SECONDS)
     assert [answer.status_code for answer in answers] == [503] * 20  # a wait would have timed the client out
-    assert requests.get(f"{deployment.read_url}/tags", headers={"X-Min-Position": str(position)},
-                        timeout=10).status_code == 200
+    assert (
+        requests.get(f"{deployment.read_url}/tags", headers={"X-Min-Position": str(position)}, timeout=10).status_code
+        == 200
+    )
 
 
 def test_a_caller_just_registered_is_judged_at_the_position_of_its_registration(production_stack, identity_provider):
@@ -174,10 +187,18 @@ def test_a_caller_just_registered_is_judged_at_the_position_of_its_registration(
         position = registered.headers["X-Event-Position"]
         not_yet = requests.get(f"{stack.base_url}/users/self/results", headers=newcomer, timeout=10)
         assert not_yet.status_code == 403  # without the position: the read tables as they are
-        answers, threads = concurrently(1, lambda: requests.get(
-            f"{stack.base_url}/users/self/results", headers={**newcomer, "X-Min-Position": position}, timeout=30))
-        refusals, others = concurrently(1, lambda: requests.get(
-            f"{stack.base_url}/users/self/results", headers={**stranger, "X-Min-Position": position}, timeout=30))
+        answers, threads = concurrently(
+            1,
+            lambda: requests.get(
+                f"{stack.base_url}/users/self/results", headers={**newcomer, "X-Min-Position": position}, timeout=30
+            ),
+        )
+        refusals, others = concurrently(
+            1,
+            lambda: requests.get(
+                f"{stack.base_url}/users/self/results", headers={**stranger, "X-Min-Position": position}, timeout=30
+            ),
+        )
         time.sleep(1)  # both requests reach their wait meanwhile (a later one would not need it)
     finally:
         os.kill(projector, signal.SIGCONT)

@@ -18,7 +18,7 @@ RUN_SECONDS = 300
 
 def walkthrough() -> str:
     readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## Walkthrough with curl"):]
+    section = readme[readme.index("## Walkthrough with curl") :]
     return re.search(r"```sh\n(.*?)```", section, re.S).group(1)
 
 
@@ -27,8 +27,15 @@ def paste(block: str, port: int, data: Path) -> subprocess.CompletedProcess:
     started in the background (the whole process group: make and the server under it)."""
     env = {**os.environ, "PORT": str(port), "DATA": str(data)}
     env.pop("EOSC_PERF_ENV", None)
-    shell = subprocess.Popen(["bash", "-e", "-o", "pipefail", "-c", block], cwd=ROOT, env=env, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    shell = subprocess.Popen(
+        ["bash", "-e", "-o", "pipefail", "-c", block],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         stdout, stderr = shell.communicate(timeout=RUN_SECONDS)
     finally:

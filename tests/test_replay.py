@@ -37,8 +37,13 @@ def store_for(backend: str, live: Engine) -> Iterator[Engine]:
         with scratch_store(live) as engine:
             yield engine
         return
-    url = subprocess.run([str(ROOT / "deploy" / "local" / "postgres.sh"), "url"], capture_output=True, text=True,
-                         check=True).stdout.strip().splitlines()[-1]
+    url = (
+        subprocess.run(
+            [str(ROOT / "deploy" / "local" / "postgres.sh"), "url"], capture_output=True, text=True, check=True
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     server = read_store.connect(url)
     try:
         with scratch_store(server) as engine:
@@ -110,9 +115,12 @@ def test_replayed_documents_are_stored_as_uploaded(backend, embedded_api, histor
 
 def indexes(engine: Engine) -> dict[str, list]:
     inspector = inspect(engine)
-    return {table: sorted((index["name"], index["column_names"], bool(index["unique"]))
-                          for index in inspector.get_indexes(table))
-            for table in inspector.get_table_names()}
+    return {
+        table: sorted(
+            (index["name"], index["column_names"], bool(index["unique"])) for index in inspector.get_indexes(table)
+        )
+        for table in inspector.get_table_names()
+    }
 
 
 def stored_documents(engine: Engine) -> list[tuple[str, object]]:
@@ -128,10 +136,17 @@ def test_verify_refuses_a_read_store_that_lacks_migrations(tmp_path):
     engine = read_store.connect(f"sqlite:///{data / 'read.sqlite'}")
     migrate(engine)
     with engine.begin() as conn:  # as a store written by a release before the last migration
-        conn.exec_driver_sql("DELETE FROM schema_migrations WHERE version = (SELECT max(version) FROM schema_migrations)")
+        conn.exec_driver_sql(
+            "DELETE FROM schema_migrations WHERE version = (SELECT max(version) FROM schema_migrations)"
+        )
     engine.dispose()
-    answer = subprocess.run([str(ROOT / ".venv" / "bin" / "eosc-perf"), "verify", "--data", str(data)],
-                            capture_output=True, text=True, timeout=120, env={"EOSC_PERF_ENV": "development"})
+    answer = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "eosc-perf"), "verify", "--data", str(data)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"EOSC_PERF_ENV": "development"},
+    )
     assert answer.returncode != 0
     assert "lacks migrations" in answer.stderr and "eosc-perf init" in answer.stderr
     assert "Traceback" not in answer.stderr

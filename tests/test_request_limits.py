@@ -31,8 +31,9 @@ def test_more_filters_than_allowed_are_refused(api, callers, count):
     filters = [f"a < {n}" for n in range(count)]
     expected = [f"At most {LIMITS.filters} per request, not {count}."]
     refused(api.get("/results", query_string=query_string(filters=filters)), "filters", expected)
-    refused(api.get("/users/self/results", callers.user, query_string=query_string(filters=filters)),
-            "filters", expected)
+    refused(
+        api.get("/users/self/results", callers.user, query_string=query_string(filters=filters)), "filters", expected
+    )
 
 
 def test_as_many_filters_as_allowed_are_all_applied(api, callers):
@@ -46,19 +47,28 @@ def test_as_many_filters_as_allowed_are_all_applied(api, callers):
 
 def test_more_tags_than_allowed_are_refused(api, callers):
     tags = [catalog.tag(api, callers.user)["id"] for _ in range(LIMITS.filters + 1)]
-    refused(api.get("/results", query_string=query_string(tags_ids=tags)), "tags_ids",
-            [f"At most {LIMITS.filters} per request, not {len(tags)}."])
-    assert listed(api, tags_ids=tags[:LIMITS.filters]) == []
+    refused(
+        api.get("/results", query_string=query_string(tags_ids=tags)),
+        "tags_ids",
+        [f"At most {LIMITS.filters} per request, not {len(tags)}."],
+    )
+    assert listed(api, tags_ids=tags[: LIMITS.filters]) == []
 
 
 @pytest.mark.parametrize("count", [LIMITS.sort_keys + 1, 200])
 def test_more_sort_keys_than_allowed_are_refused(api, callers, count):
     """200 sort keys took three seconds of a worker to compile and run."""
     sort_by = ",".join(f"+json.k{n}" for n in range(count))
-    refused(api.get("/results", query_string=query_string(sort_by=sort_by)), "sort_by",
-            [f"At most {LIMITS.sort_keys} sort keys per request, not {count}."])
-    refused(api.get("/sites", query_string=query_string(sort_by=",".join(["+name"] * count))), "sort_by",
-            [f"At most {LIMITS.sort_keys} sort keys per request, not {count}."])
+    refused(
+        api.get("/results", query_string=query_string(sort_by=sort_by)),
+        "sort_by",
+        [f"At most {LIMITS.sort_keys} sort keys per request, not {count}."],
+    )
+    refused(
+        api.get("/sites", query_string=query_string(sort_by=",".join(["+name"] * count))),
+        "sort_by",
+        [f"At most {LIMITS.sort_keys} sort keys per request, not {count}."],
+    )
 
 
 def test_as_many_sort_keys_as_allowed_sort(api, callers):
@@ -73,27 +83,40 @@ def test_as_many_sort_keys_as_allowed_sort(api, callers):
 @pytest.mark.parametrize("path", ["/results:search", "/benchmarks:search", "/sites:search", "/tags:search"])
 def test_more_search_terms_than_allowed_are_refused(api, path):
     terms = [f"t{n}" for n in range(LIMITS.terms + 1)]
-    refused(api.get(path, query_string=query_string(terms=terms)), "terms",
-            [f"At most {LIMITS.terms} per request, not {len(terms)}."])
-    assert api.get(path, query_string=query_string(terms=terms[:LIMITS.terms])).status_code == 200
+    refused(
+        api.get(path, query_string=query_string(terms=terms)),
+        "terms",
+        [f"At most {LIMITS.terms} per request, not {len(terms)}."],
+    )
+    assert api.get(path, query_string=query_string(terms=terms[: LIMITS.terms])).status_code == 200
 
 
 def test_a_term_a_filter_or_a_sort_key_longer_than_allowed_is_refused(api, callers):
     longest = "x" * LIMITS.term_length
     too_long = longest + "x"
     tag = catalog.tag(api, callers.user, name=longest)
-    assert [item["id"] for item in api.get("/tags:search", query_string=query_string(terms=["x", longest])).json[
-        "items"]] == [tag["id"]]
-    refused(api.get("/tags:search", query_string=query_string(terms=["x", too_long])), "terms",
-            {"1": [f"Longer than {LIMITS.term_length} characters."]})
+    assert [
+        item["id"] for item in api.get("/tags:search", query_string=query_string(terms=["x", longest])).json["items"]
+    ] == [tag["id"]]
+    refused(
+        api.get("/tags:search", query_string=query_string(terms=["x", too_long])),
+        "terms",
+        {"1": [f"Longer than {LIMITS.term_length} characters."]},
+    )
 
     at_limit = "a == " + "v" * (LIMITS.term_length - len("a == "))
     assert listed(api, filters=[at_limit]) == []
-    refused(api.get("/results", query_string=query_string(filters=[at_limit + "v"])), "filters",
-            {"0": [f"Longer than {LIMITS.term_length} characters."]})
+    refused(
+        api.get("/results", query_string=query_string(filters=[at_limit + "v"])),
+        "filters",
+        {"0": [f"Longer than {LIMITS.term_length} characters."]},
+    )
 
-    refused(api.get("/results", query_string=query_string(sort_by="+json." + "k" * LIMITS.term_length)), "sort_by",
-            [f"A sort key is longer than {LIMITS.term_length} characters."])
+    refused(
+        api.get("/results", query_string=query_string(sort_by="+json." + "k" * LIMITS.term_length)),
+        "sort_by",
+        [f"A sort key is longer than {LIMITS.term_length} characters."],
+    )
 
 
 def test_a_long_sort_path_within_the_limit_sorts(api, callers):
@@ -119,8 +142,9 @@ def test_a_filter_path_with_more_array_steps_than_allowed_is_refused(api, caller
     assert answer.status_code == 422, answer.text
     assert answer.json["errors"] == {
         "filter": sent,
-        "reason": [f"Invalid JSON path '{sent.split(' ')[0]}': at most {ARRAY_STEPS} keys may be numbers "
-                   "(array indexes)"],
+        "reason": [
+            f"Invalid JSON path '{sent.split(' ')[0]}': at most {ARRAY_STEPS} keys may be numbers (array indexes)"
+        ],
         "hint": "Use dot-separated keys, e.g. machine.cpu.count",
         "example": "filters=machine.cpu.count%20%3E%205",
     }
@@ -134,15 +158,23 @@ def test_limits_are_checked_after_authentication(api):
 
 
 def test_the_limits_follow_the_settings(tmp_path, identity_provider):
-    settings = replace(service_settings(tmp_path / "data", identity_provider),
-                       query_limits=Settings.from_env({"QUERY_MAX_TERMS": "2", "QUERY_MAX_TERM_LENGTH": "3"}).query_limits)
+    settings = replace(
+        service_settings(tmp_path / "data", identity_provider),
+        query_limits=Settings.from_env({"QUERY_MAX_TERMS": "2", "QUERY_MAX_TERM_LENGTH": "3"}).query_limits,
+    )
     service = build(settings)
     client = falcon.testing.TestClient(service.app)
     try:
         assert client.simulate_get("/sites:search", query_string="terms=a&terms=bcd").status_code == 200
-        refused(client.simulate_get("/sites:search", query_string="terms=a&terms=b&terms=c"), "terms",
-                ["At most 2 per request, not 3."])
-        refused(client.simulate_get("/sites:search", query_string="terms=abcd"), "terms",
-                {"0": ["Longer than 3 characters."]})
+        refused(
+            client.simulate_get("/sites:search", query_string="terms=a&terms=b&terms=c"),
+            "terms",
+            ["At most 2 per request, not 3."],
+        )
+        refused(
+            client.simulate_get("/sites:search", query_string="terms=abcd"),
+            "terms",
+            {"0": ["Longer than 3 characters."]},
+        )
     finally:
         service.close()

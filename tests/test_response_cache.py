@@ -95,13 +95,17 @@ def test_the_cache_can_be_turned_off(tmp_path: Path, identity_provider):
         service.close()
 
 
-ENTRIES = {"a": Entry(1, "application/json", "aaa"), "b": Entry(1, "application/json", "bbb"),
-           "c": Entry(1, "application/json", "cccc")}
+ENTRIES = {
+    "a": Entry(1, "application/json", "aaa"),
+    "b": Entry(1, "application/json", "bbb"),
+    "c": Entry(1, "application/json", "cccc"),
+}
 A, B, C = (cost(key, entry) for key, entry in ENTRIES.items())
 
 
-@pytest.mark.parametrize("budget, kept", [(A + B + C, ["a", "b", "c"]), (A + B + C - 1, ["b", "c"]), (C, ["c"]),
-                                          (B, ["b"])])
+@pytest.mark.parametrize(
+    "budget, kept", [(A + B + C, ["a", "b", "c"]), (A + B + C - 1, ["b", "c"]), (C, ["c"]), (B, ["b"])]
+)
 def test_the_least_recently_used_answers_leave_first(budget, kept):
     cache = ResponseCache(lambda: 1, budget)
     for key, entry in ENTRIES.items():

@@ -16,9 +16,15 @@ NO_STORE = "no-store"
 
 def test_every_answer_says_nosniff(api, callers):
     answers = [
-        api.get("/benchmarks"), api.get("/"), api.get("/api-spec.json"), api.get("/swagger-ui/swagger-ui.css"),
-        api.get("/no/such/path"), api.get("/users/self"), api.get("/users/self", callers.user),
-        api.post("/tags", callers.user, json={"name": "t"}), api.post("/tags", callers.user, json=[]),
+        api.get("/benchmarks"),
+        api.get("/"),
+        api.get("/api-spec.json"),
+        api.get("/swagger-ui/swagger-ui.css"),
+        api.get("/no/such/path"),
+        api.get("/users/self"),
+        api.get("/users/self", callers.user),
+        api.post("/tags", callers.user, json={"name": "t"}),
+        api.post("/tags", callers.user, json=[]),
         api.delete("/benchmarks"),
     ]
     for answer in answers:
@@ -27,10 +33,14 @@ def test_every_answer_says_nosniff(api, callers):
 
 def test_answers_that_depend_on_the_token_are_never_stored(api, callers):
     personal = [
-        api.get("/users/self", callers.user), api.get("/users/self/results", callers.user),
-        api.get("/users/self/claims", callers.user), api.get("/users", callers.admin),
-        api.get("/reports/submits", callers.admin), api.get("/users/self"),  # a 401 to a personal read too
-        api.post("/users:register", api.token("carol")), api.post("/tags", callers.user, json={"name": "t"}),
+        api.get("/users/self", callers.user),
+        api.get("/users/self/results", callers.user),
+        api.get("/users/self/claims", callers.user),
+        api.get("/users", callers.admin),
+        api.get("/reports/submits", callers.admin),
+        api.get("/users/self"),  # a 401 to a personal read too
+        api.post("/users:register", api.token("carol")),
+        api.post("/tags", callers.user, json={"name": "t"}),
         api.post("/users/self:update", callers.user),
     ]
     for answer in personal:
@@ -60,10 +70,21 @@ def test_the_swagger_page_runs_only_scripts_of_this_service(api):
     assert "SwaggerUIBundle" in init.text and "specUrl" in init.text
 
 
-@pytest.mark.parametrize("forged", [
-    '/api"><script>alert(1)</script>', "/api/v1'onload='alert(1)", "//evil.example", "/a b", "/..", "/./x",
-    "javascript:alert(1)", "/" + "a" * 300, "/api/\u00e9", "/api%22",
-])
+@pytest.mark.parametrize(
+    "forged",
+    [
+        '/api"><script>alert(1)</script>',
+        "/api/v1'onload='alert(1)",
+        "//evil.example",
+        "/a b",
+        "/..",
+        "/./x",
+        "javascript:alert(1)",
+        "/" + "a" * 300,
+        "/api/\u00e9",
+        "/api%22",
+    ],
+)
 def test_a_script_name_that_is_no_plain_path_prefix_is_ignored(api, forged):
     answer = api.get("/", headers={"X-Script-Name": forged})
     assert answer.status_code == 200

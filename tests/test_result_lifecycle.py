@@ -44,8 +44,11 @@ def test_deleting_a_result_removes_it_from_every_public_read(api, callers, where
     # Q-5 fixed: gone for the public, a GET by id included ...
     assert gone_from_public_reads(api, result["id"])
     answer = api.get(f"/results/{result['id']}")
-    assert answer.json == {"code": 404, "status": "Not Found",
-                           "errors": {"error": f"Result {result['id']} not found in the database"}}
+    assert answer.json == {
+        "code": 404,
+        "status": "Not Found",
+        "errors": {"error": f"Result {result['id']} not found in the database"},
+    }
     # ... no new claims ...
     assert api.post(f"/results/{result['id']}:claim", callers.other, json={"message": "x"}).status_code == 404
     # ... deleting again is harmless ...
@@ -93,7 +96,9 @@ def test_owners_and_admins_replace_tags(api, callers, result):
     assert put_tags(api, callers.admin, result["id"], {"tags_ids": [c["id"]]}).status_code == 204
     assert shown_tags(api, result["id"]) == [c["id"]]
     # Duplicates collapse.
-    assert put_tags(api, callers.user, result["id"], {"tags_ids": [a["id"], a["id"], c["id"], a["id"]]}).status_code == 204
+    assert (
+        put_tags(api, callers.user, result["id"], {"tags_ids": [a["id"], a["id"], c["id"], a["id"]]}).status_code == 204
+    )
     assert shown_tags(api, result["id"]) == sorted([a["id"], c["id"]])
     assert listed(api, tags_ids=[a["id"], c["id"]]) == [result["id"]]
     assert listed(api, tags_ids=[b["id"]]) == []
@@ -257,11 +262,22 @@ def test_removing_a_user_removes_their_results_and_no_one_elses(api, callers, wh
 def test_updates_of_what_a_result_embeds_show_at_the_next_read(api, callers, where, result):
     tag = catalog.tag(api, callers.user, "old-tag")
     assert api.put(f"/results/{result['id']}/tags", callers.user, json={"tags_ids": [tag["id"]]}).status_code == 204
-    benchmark_body = {"docker_image": "org/renamed", "docker_tag": "v9", "url": "https://example.org/new",
-                      "json_schema": {"type": "object"}, "description": "renamed"}
+    benchmark_body = {
+        "docker_image": "org/renamed",
+        "docker_tag": "v9",
+        "url": "https://example.org/new",
+        "json_schema": {"type": "object"},
+        "description": "renamed",
+    }
     assert api.put(f"/benchmarks/{where.benchmark['id']}", callers.admin, json=benchmark_body).status_code == 204
-    assert api.put(f"/sites/{where.site['id']}", callers.admin,
-                   json={"name": "new-site", "address": "new-address", "description": "d"}).status_code == 204
+    assert (
+        api.put(
+            f"/sites/{where.site['id']}",
+            callers.admin,
+            json={"name": "new-site", "address": "new-address", "description": "d"},
+        ).status_code
+        == 204
+    )
     assert api.put(f"/flavors/{where.flavor['id']}", callers.admin, json={"name": "new-flavor"}).status_code == 204
     assert api.put(f"/tags/{tag['id']}", callers.admin, json={"name": "new-tag", "description": "t"}).status_code == 204
     current = {
@@ -278,13 +294,23 @@ def test_updates_of_what_a_result_embeds_show_at_the_next_read(api, callers, whe
     assert api.get("/results:search").json["items"] == [expected]
     assert api.get("/users/self/results", callers.user).json["items"] == [expected]
     # Search and sort use the new names.
-    for term, found in (("org/renamed:v9", True), ("bench", False), ("new-site", True), ("new-address", True),
-                        ("addr", True), ("new-flavor", True), ("new-tag", True), ("old-tag", False),
-                        (where.site["name"], False), (where.flavor["name"], False)):
+    for term, found in (
+        ("org/renamed:v9", True),
+        ("bench", False),
+        ("new-site", True),
+        ("new-address", True),
+        ("addr", True),
+        ("new-flavor", True),
+        ("new-tag", True),
+        ("old-tag", False),
+        (where.site["name"], False),
+        (where.flavor["name"], False),
+    ):
         hits = ids(api.get("/results:search", query_string=catalog.query_string(terms=term)).json)
         assert hits == ([result["id"]] if found else []), term
-    other = catalog.setup(api, callers.user, callers.admin, image="org/middle", site_name="middle-site",
-                          flavor_name="middle-flavor")
+    other = catalog.setup(
+        api, callers.user, callers.admin, image="org/middle", site_name="middle-site", flavor_name="middle-flavor"
+    )
     second = catalog.upload(api, callers.user, other)
     assert listed(api, sort_by="+benchmark_name") == [second["id"], result["id"]]
     assert listed(api, sort_by="+site_name") == [second["id"], result["id"]]
@@ -299,8 +325,9 @@ def test_own_results_include_hidden_ones_and_apply_every_filter(api, callers, wh
     red = catalog.tag(api, callers.user, "red")
     visible = catalog.upload(api, callers.user, where, {"n": 1}, tags=[red["id"]], executed="2024-01-01T10:00:00Z")
     claimed = catalog.upload(api, callers.user, where, {"n": 2}, executed="2024-02-01T10:00:00Z")
-    deleted = catalog.upload(api, callers.user, other_where, {"n": 3}, tags=[red["id"]],
-                             executed="2024-03-01T10:00:00Z")
+    deleted = catalog.upload(
+        api, callers.user, other_where, {"n": 3}, tags=[red["id"]], executed="2024-03-01T10:00:00Z"
+    )
     foreign = catalog.upload(api, callers.other, where, {"n": 4}, tags=[red["id"]])
     catalog.claim(api, callers.other, claimed["id"])
     assert api.delete(f"/results/{deleted['id']}", callers.admin).status_code == 204
@@ -344,12 +371,18 @@ def test_the_history_of_a_result_names_every_change_and_its_actor(embedded_api):
 
     lines = list(history_lines(api.service.store, UUID(result["id"])))
     issuer = api.provider.issuer
-    expected = [("Uploaded", "alice"), ("TagsReplaced", "alice"), ("Claimed", "bob"), ("ClaimDismissed", "root"),
-                ("Restored", "root"), ("Deleted", "root")]
+    expected = [
+        ("Uploaded", "alice"),
+        ("TagsReplaced", "alice"),
+        ("Claimed", "bob"),
+        ("ClaimDismissed", "root"),
+        ("Restored", "root"),
+        ("Deleted", "root"),
+    ]
     assert len(lines) == len(expected), lines
     for version, (line, (event, actor)) in enumerate(zip(lines, expected), start=1):
         assert line.startswith(f"v{version}  "), line
         assert f"Result.{event}  by {actor}@{issuer}" in line, line
-    assert f"tags_ids=[\"{tag['id']}\"]" in lines[1], lines[1]
+    assert f'tags_ids=["{tag["id"]}"]' in lines[1], lines[1]
     assert claim["id"] in lines[2] and claim["id"] in lines[3]
-    assert "json={\"time\":1}" in lines[0]
+    assert 'json={"time":1}' in lines[0]

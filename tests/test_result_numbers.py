@@ -50,14 +50,50 @@ DOCUMENTS = [
 ]
 LATER = [{"score": 2.5, "m": {"n": 9}, "é": {"ü": 1}}, {"score": -0.5, "m": {"n": 1}}]
 FILTERS = [
-    "m.n > 4", "m.n >= 8", "m.n == 8", "m.n < 0", "m.n <= 0.1", "m.n == 1e-7", "m.n < inf", "m.n > -inf",
-    "m.n < nan", "m.n <= nan", "m.n == nan", "m.n > nan", "score > 0", "score == 0", "score == -0", "score < 1.5",
-    "score == 3", "score >= 9007199254740991", "k.0 == 5", "d.e == 3", "d.e > 0", "big > 2",
-    "huge > 0", "x.y > 1", "x.y.z == 2", "é.ü > 1", "m > 1", "m.n == true", "m.n > 5x", "missing > 0",
-    f"{WIDE}.{FAR} > 4", f"{ACCENTED} == 2",
+    "m.n > 4",
+    "m.n >= 8",
+    "m.n == 8",
+    "m.n < 0",
+    "m.n <= 0.1",
+    "m.n == 1e-7",
+    "m.n < inf",
+    "m.n > -inf",
+    "m.n < nan",
+    "m.n <= nan",
+    "m.n == nan",
+    "m.n > nan",
+    "score > 0",
+    "score == 0",
+    "score == -0",
+    "score < 1.5",
+    "score == 3",
+    "score >= 9007199254740991",
+    "k.0 == 5",
+    "d.e == 3",
+    "d.e > 0",
+    "big > 2",
+    "huge > 0",
+    "x.y > 1",
+    "x.y.z == 2",
+    "é.ü > 1",
+    "m > 1",
+    "m.n == true",
+    "m.n > 5x",
+    "missing > 0",
+    f"{WIDE}.{FAR} > 4",
+    f"{ACCENTED} == 2",
 ]
-SORTS = ["-json.score", "+json.score", "+json.score,-json.m.n", "-json.m.n", "+json.k.0", "+json.é.ü",
-         "+json.m,-json.score", "-json.score,+json.score", f"-json.{WIDE}.{FAR},+json.score"]
+SORTS = [
+    "-json.score",
+    "+json.score",
+    "+json.score,-json.m.n",
+    "-json.m.n",
+    "+json.k.0",
+    "+json.é.ü",
+    "+json.m,-json.score",
+    "-json.score,+json.score",
+    f"-json.{WIDE}.{FAR},+json.score",
+]
 
 
 def _page(api, path, token=None, **arguments) -> dict:
@@ -80,8 +116,12 @@ def _mismatches(api, callers, where, shown, everything) -> list:
             for path, token, rows in (("/results", None, shown), ("/users/self/results", callers.user, everything)):
                 expected = _expected(rows, filters, sort_by)
                 arguments = dict(benchmark_id=benchmark_id, filters=filters, sort_by=sort_by, per_page=5)
-                got = [item["id"] for page in (1, 2) if (page - 1) * 5 < max(len(expected), 1)
-                       for item in _page(api, path, token, page=page, **arguments)["items"]]
+                got = [
+                    item["id"]
+                    for page in (1, 2)
+                    if (page - 1) * 5 < max(len(expected), 1)
+                    for item in _page(api, path, token, page=page, **arguments)["items"]
+                ]
                 total = _page(api, path, token, **arguments)["total"]
                 if got != expected[:10] or total != len(expected):
                     found.append((path, filters, sort_by, total, len(expected)))
@@ -89,8 +129,9 @@ def _mismatches(api, callers, where, shown, everything) -> list:
 
 
 def _upload(api, callers, where, documents) -> list[dict]:
-    return [{"id": catalog.upload(api, callers.user, where, document)["id"], "json": document}
-            for document in documents]
+    return [
+        {"id": catalog.upload(api, callers.user, where, document)["id"], "json": document} for document in documents
+    ]
 
 
 def test_number_filters_and_sorts_agree_with_the_reference(api, callers):
@@ -126,8 +167,10 @@ def test_filters_and_sorts_read_the_index(api, callers, request, tmp_path):
     engine = read_store.connect(read_store_url(api, request, tmp_path))
     sent: list[str] = []
     event.listen(engine, "before_cursor_execute", lambda conn, cursor, statement, *rest: sent.append(statement))
-    query = parse_query(BY_ROUTE[("GET", "/results")], query_string(
-        benchmark_id=where.benchmark["id"], filters="m.n > 4", sort_by="-json.score"))
+    query = parse_query(
+        BY_ROUTE[("GET", "/results")],
+        query_string(benchmark_id=where.benchmark["id"], filters="m.n > 4", sort_by="-json.score"),
+    )
     with engine.connect() as conn:
         views.list_results(conn, query)
     count = next(statement for statement in sent if "count(" in statement)
@@ -190,15 +233,25 @@ def test_numbers_are_kept_only_at_paths_within_the_bound(api, callers, request, 
 
 # The text indexes before migration 9 (b-trees of whole values), as migration 1 made them.
 UNBOUNDED_INDEXES = (
-    "CREATE INDEX users_identity ON users (sub, iss)", "CREATE INDEX users_email ON users (email)",
+    "CREATE INDEX users_identity ON users (sub, iss)",
+    "CREATE INDEX users_email ON users (email)",
     "CREATE INDEX benchmarks_status_image ON benchmarks (status, docker_image)",
     "CREATE INDEX sites_status_name ON sites (status, name)",
-    "CREATE INDEX flavors_site_status_name ON flavors (site_id, status, name)", "CREATE INDEX tags_name ON tags (name)",
+    "CREATE INDEX flavors_site_status_name ON flavors (site_id, status, name)",
+    "CREATE INDEX tags_name ON tags (name)",
     "CREATE INDEX results_uploader ON results (uploader_sub, uploader_iss)",
     "CREATE INDEX claims_uploader ON claims (uploader_sub, uploader_iss)",
 )
-BOUNDED_INDEXES = {"users_by_sub", "users_by_email", "benchmarks_by_image", "sites_by_name", "flavors_site_status",
-                   "tags_by_name", "results_by_uploader", "claims_by_uploader"}
+BOUNDED_INDEXES = {
+    "users_by_sub",
+    "users_by_email",
+    "benchmarks_by_image",
+    "sites_by_name",
+    "flavors_site_status",
+    "tags_by_name",
+    "results_by_uploader",
+    "claims_by_uploader",
+}
 
 
 def _text_indexes(engine) -> dict[str, str]:
@@ -212,8 +265,7 @@ def _text_indexes(engine) -> dict[str, str]:
         return {name: definition for name, definition in conn.execute(text(catalog_query)) if name in names}
 
 
-def test_a_store_from_before_migration_9_gets_bounded_indexes_and_keeps_no_long_paths(api, callers, request,
-                                                                                         tmp_path):
+def test_a_store_from_before_migration_9_gets_bounded_indexes_and_keeps_no_long_paths(api, callers, request, tmp_path):
     where = catalog.setup(api, callers.user, callers.admin)
     catalog.tag(api, callers.user)
     _upload(api, callers, where, DOCUMENTS)
@@ -227,10 +279,12 @@ def test_a_store_from_before_migration_9_gets_bounded_indexes_and_keeps_no_long_
         for statement in UNBOUNDED_INDEXES:
             conn.execute(text(statement))
         seq, benchmark_id = conn.execute(select(result_numbers.c.seq, result_numbers.c.benchmark_id)).first()
-        conn.execute(result_numbers.insert().values(seq=seq, path=long_path, benchmark_id=benchmark_id, hidden=False,
-                                                    value=1.0))
-        conn.execute(result_number_paths.insert().values(benchmark_id=benchmark_id, path=long_path, results=1,
-                                                         unsafe=0))
+        conn.execute(
+            result_numbers.insert().values(seq=seq, path=long_path, benchmark_id=benchmark_id, hidden=False, value=1.0)
+        )
+        conn.execute(
+            result_number_paths.insert().values(benchmark_id=benchmark_id, path=long_path, results=1, unsafe=0)
+        )
         conn.execute(delete(schema_migrations).where(schema_migrations.c.version == 9))
     assert migrate(engine) == [9]
     indexes = _text_indexes(engine)

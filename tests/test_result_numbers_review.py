@@ -33,8 +33,16 @@ TRICKY_KEYS = (" 1", "01", "+1", "1e2", "a b", "$", "[0]", "*", "x/y", "\u2028",
 def _document(i: int, score) -> dict:
     document = {"s": score, " 1": -i, "01": i % 3, "é": {"ü": (i % 4) * 0.25}, "w": float(i % 5) - 2.0}
     variants = [
-        {"n": {"o": 3}}, {"n": {"o": [{"p": 1}]}}, {"n": {"o": {"p": 2}}}, {"n": [1]}, {"n": "3"},
-        {"n": True}, {"n": None}, {"n": {"o": -0.0}}, {"n": {"o": 2**53 - 1}}, {"n": {"o": 5e-324}},
+        {"n": {"o": 3}},
+        {"n": {"o": [{"p": 1}]}},
+        {"n": {"o": {"p": 2}}},
+        {"n": [1]},
+        {"n": "3"},
+        {"n": True},
+        {"n": None},
+        {"n": {"o": -0.0}},
+        {"n": {"o": 2**53 - 1}},
+        {"n": {"o": 5e-324}},
     ]
     document.update(variants[i % len(variants)])
     for j, key in enumerate(TRICKY_KEYS):
@@ -46,23 +54,96 @@ def _document(i: int, score) -> dict:
 
 
 # (A filter splits on spaces: keys holding one, ` 1` and `a b`, are reached by sorts only.)
-SCORES = [0, -0.0, 1, 1.0, 2**53 - 1, -(2**53 - 1), 0.1, 0.30000000000000004, 5e-324, -5e-324, 1e-300,
-          0.1, 3, 3.0, 9007199254740990.0, 2.5, -2.5, 1e-07, 12345.678, 0.0, 1, 7]
+SCORES = [
+    0,
+    -0.0,
+    1,
+    1.0,
+    2**53 - 1,
+    -(2**53 - 1),
+    0.1,
+    0.30000000000000004,
+    5e-324,
+    -5e-324,
+    1e-300,
+    0.1,
+    3,
+    3.0,
+    9007199254740990.0,
+    2.5,
+    -2.5,
+    1e-07,
+    12345.678,
+    0.0,
+    1,
+    7,
+]
 FILTERS = [
-    "s > 0", "s >= 0", "s == 0", "s == -0", "s < 0", "s <= 5e-324", "s == 5e-324", "s > -5e-324", "s < 1e-320",
-    "s == 0.1", "s == 0.30000000000000004", "s == 3", "s >= 9007199254740991", "s < inf", "s > -inf",
-    "s <= nan", "s > nan", "s == 9007199254740990", "w >= 0", "w < 0", "w == -2",
-    "01 == 1", "é.ü > 0.25", "é.ü == 0.5", "n.o >= 0", "n.o == 0", "n.o < 1e-300", "n.o > 1", "n > 0",
-    "t.$ > -1", "t.[0] < 1", "t.* == 0", "t.x/y >= 0", "t.\u2028 == 2",
-    "t.\x7f > -3", "t.é <= 0", "t.01 == 0", "t.1e2 > 0", "t.+1 > 0", "missing > 0", "n.o.p > 0",
+    "s > 0",
+    "s >= 0",
+    "s == 0",
+    "s == -0",
+    "s < 0",
+    "s <= 5e-324",
+    "s == 5e-324",
+    "s > -5e-324",
+    "s < 1e-320",
+    "s == 0.1",
+    "s == 0.30000000000000004",
+    "s == 3",
+    "s >= 9007199254740991",
+    "s < inf",
+    "s > -inf",
+    "s <= nan",
+    "s > nan",
+    "s == 9007199254740990",
+    "w >= 0",
+    "w < 0",
+    "w == -2",
+    "01 == 1",
+    "é.ü > 0.25",
+    "é.ü == 0.5",
+    "n.o >= 0",
+    "n.o == 0",
+    "n.o < 1e-300",
+    "n.o > 1",
+    "n > 0",
+    "t.$ > -1",
+    "t.[0] < 1",
+    "t.* == 0",
+    "t.x/y >= 0",
+    "t.\u2028 == 2",
+    "t.\x7f > -3",
+    "t.é <= 0",
+    "t.01 == 0",
+    "t.1e2 > 0",
+    "t.+1 > 0",
+    "missing > 0",
+    "n.o.p > 0",
 ]
 SORTS = [
-    "-json.s", "+json.s", "+json.s,-json.s", "-json.s,+upload_datetime", "+upload_datetime,-json.s",
-    "-json.w,+json.s", "+json.w,-json.01", "+json.01,+json. 1", "-json. 1", "+json.é.ü,-json.w",
-    "-json.w,-json.n.o", "+json.n.o", "-json.t.é", "+json.s,+json", "-json.s,-site_name", "+execution_datetime",
+    "-json.s",
+    "+json.s",
+    "+json.s,-json.s",
+    "-json.s,+upload_datetime",
+    "+upload_datetime,-json.s",
+    "-json.w,+json.s",
+    "+json.w,-json.01",
+    "+json.01,+json. 1",
+    "-json. 1",
+    "+json.é.ü,-json.w",
+    "-json.w,-json.n.o",
+    "+json.n.o",
+    "-json.t.é",
+    "+json.s,+json",
+    "-json.s,-site_name",
+    "+execution_datetime",
 ]
-FILTER_SETS = ([[]] + [[sent] for sent in FILTERS]
-               + [["s > 0", "s < 100"], ["s >= 0", "s >= 0"], ["w >= 0", "é.ü > 0", "01 == 1"], ["s > 0", "n > 0"]])
+FILTER_SETS = (
+    [[]]
+    + [[sent] for sent in FILTERS]
+    + [["s > 0", "s < 100"], ["s >= 0", "s >= 0"], ["w >= 0", "é.ü > 0", "01 == 1"], ["s > 0", "n > 0"]]
+)
 
 
 def _answer(conn, route, query_text, actor):
@@ -92,14 +173,20 @@ def _requests(setup: Setup, other: Setup, actor: Actor, tag_id: str) -> list:
     b = setup.benchmark["id"]
     for k, filters in enumerate(FILTER_SETS):
         # Every sort with no filter and a few filter sets, a quarter of them with the others.
-        for sort_by in SORTS if k % 8 == 0 else SORTS[k % 4::4]:
+        for sort_by in SORTS if k % 8 == 0 else SORTS[k % 4 :: 4]:
             for per_page, page in ((7, 3), (100, 1)):  # a middle page and a whole listing
                 arguments = dict(benchmark_id=b, filters=filters, sort_by=sort_by, per_page=per_page, page=page)
                 text = query_string(**arguments)
                 requests.append(("/results", text, None))
                 requests.append(("/users/self/results", text, actor))
-        for extra in (dict(site_id=setup.site["id"]), dict(flavor_id=other.flavor["id"]), dict(tags_ids=[tag_id]),
-                      dict(execution_after="2020-01-01"), dict(upload_before="2000-01-01"), {}):
+        for extra in (
+            dict(site_id=setup.site["id"]),
+            dict(flavor_id=other.flavor["id"]),
+            dict(tags_ids=[tag_id]),
+            dict(execution_after="2020-01-01"),
+            dict(upload_before="2000-01-01"),
+            {},
+        ):
             for sort_by in ("-json.s", "+json.w,-json.s"):
                 arguments = dict(filters=filters, sort_by=sort_by, per_page=5, page=1, **extra)
                 if "benchmark_id" not in extra and extra:
@@ -125,8 +212,9 @@ def _settled(api, request) -> None:
 
 def _actor_of(engine, result_id: str) -> Actor:
     with engine.connect() as conn:
-        row = conn.execute(select(results.c.uploader_sub, results.c.uploader_iss)
-                           .where(results.c.id == result_id)).one()
+        row = conn.execute(
+            select(results.c.uploader_sub, results.c.uploader_iss).where(results.c.id == result_id)
+        ).one()
     return Actor(row.uploader_sub, row.uploader_iss)
 
 
@@ -134,10 +222,21 @@ def _recomputed(engine) -> tuple:
     """The three tables as the stored documents give them."""
     numbers, paths, per_benchmark, unsafe = set(), Counter(), Counter(), Counter()
     with engine.connect() as conn:
-        stored = conn.execute(select(results.c.seq, results.c.benchmark_id, results.c.hidden, results.c.json_text)).all()
+        stored = conn.execute(
+            select(results.c.seq, results.c.benchmark_id, results.c.hidden, results.c.json_text)
+        ).all()
         kept = (
-            set(conn.execute(select(result_numbers.c.seq, result_numbers.c.path, result_numbers.c.benchmark_id,
-                                    result_numbers.c.hidden, result_numbers.c.value)).all()),
+            set(
+                conn.execute(
+                    select(
+                        result_numbers.c.seq,
+                        result_numbers.c.path,
+                        result_numbers.c.benchmark_id,
+                        result_numbers.c.hidden,
+                        result_numbers.c.value,
+                    )
+                ).all()
+            ),
             {tuple(row) for row in conn.execute(select(result_number_paths)).all()},
             {tuple(row) for row in conn.execute(select(benchmark_results)).all()},
         )
@@ -147,8 +246,11 @@ def _recomputed(engine) -> tuple:
             numbers.add((seq, path, benchmark_id, bool(hidden), value))
             paths[benchmark_id, path] += 1
             unsafe[benchmark_id, path] += not abs(value) < UNSAFE
-    expected = (numbers, {(*key, count, unsafe[key]) for key, count in paths.items()},
-                {(key, count) for key, count in per_benchmark.items()})
+    expected = (
+        numbers,
+        {(*key, count, unsafe[key]) for key, count in paths.items()},
+        {(key, count) for key, count in per_benchmark.items()},
+    )
     kept = ({(seq, path, b, bool(hidden), value) for seq, path, b, hidden, value in kept[0]}, *kept[1:])
     return expected, kept
 
@@ -206,9 +308,15 @@ def test_the_side_tables_follow_every_removal(api, callers, request, tmp_path, m
     ids = []
     for i in range(8):
         document = {"s": i - 3.5, "w": i % 3, "m": {"s": i}}
-        for token, where in ((callers.user, kept), (callers.other, kept), (callers.user, in_bobs_flavor),
-                             (callers.user, bobs), (callers.other, bobs), (callers.user, emptied),
-                             (callers.user, doomed_site)):
+        for token, where in (
+            (callers.user, kept),
+            (callers.other, kept),
+            (callers.user, in_bobs_flavor),
+            (callers.user, bobs),
+            (callers.other, bobs),
+            (callers.user, emptied),
+            (callers.user, doomed_site),
+        ):
             ids.append(catalog.upload(api, token, where, document)["id"])
     engine = read_store.connect(read_store_url(api, request, tmp_path))
     try:

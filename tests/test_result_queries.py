@@ -74,9 +74,13 @@ def test_bad_list_arguments_are_refused(api, callers):
 
 
 def test_search_takes_no_list_filters(api):
-    for arguments, field in (({"filters": "a > 1"}, "filters"), ({"benchmark_id": str(uuid4())}, "benchmark_id"),
-                             ({"execution_after": "2020-01-01"}, "execution_after"),
-                             ({"tags_ids": str(uuid4())}, "tags_ids"), ({"status": "approved"}, "status")):
+    for arguments, field in (
+        ({"filters": "a > 1"}, "filters"),
+        ({"benchmark_id": str(uuid4())}, "benchmark_id"),
+        ({"execution_after": "2020-01-01"}, "execution_after"),
+        ({"tags_ids": str(uuid4())}, "tags_ids"),
+        ({"status": "approved"}, "status"),
+    ):
         answer = unprocessable(api.get("/results:search", query_string=query_string(**arguments)))
         assert answer["errors"] == {"query": {field: ["Unknown field."]}}
 
@@ -108,7 +112,9 @@ def test_upload_date_filters_are_strict(api, callers):
 
     def around(**arguments):
         found = listed(api, **{k: v.isoformat() for k, v in arguments.items()})
-        assert found == listed(api, "/users/self/results", callers.user, **{k: v.isoformat() for k, v in arguments.items()})
+        assert found == listed(
+            api, "/users/self/results", callers.user, **{k: v.isoformat() for k, v in arguments.items()}
+        )
         return found
 
     assert around(upload_before=day) == []
@@ -126,12 +132,36 @@ def test_upload_date_filters_are_strict(api, callers):
 @pytest.fixture
 def searchable(api, callers):
     """Three results with distinct names everywhere; `ids` by letter."""
-    first = catalog.setup(api, callers.user, callers.admin, image="org/alpha-bench", tag="v1.0",
-                          site_name="Karlsruhe", address="Hermann-von-Helmholtz-Platz 1", flavor_name="small_vm")
-    second = catalog.setup(api, callers.user, callers.admin, image="lab/beta", tag="2023-05",
-                           site_name="CESNET 100%", address="Zikova 4, Praha", flavor_name="gpu.large")
-    third = catalog.setup(api, callers.user, callers.admin, image="org/gamma", tag="latest",
-                          site_name="IFCA", address="Santander", flavor_name="smallXvm")
+    first = catalog.setup(
+        api,
+        callers.user,
+        callers.admin,
+        image="org/alpha-bench",
+        tag="v1.0",
+        site_name="Karlsruhe",
+        address="Hermann-von-Helmholtz-Platz 1",
+        flavor_name="small_vm",
+    )
+    second = catalog.setup(
+        api,
+        callers.user,
+        callers.admin,
+        image="lab/beta",
+        tag="2023-05",
+        site_name="CESNET 100%",
+        address="Zikova 4, Praha",
+        flavor_name="gpu.large",
+    )
+    third = catalog.setup(
+        api,
+        callers.user,
+        callers.admin,
+        image="org/gamma",
+        tag="latest",
+        site_name="IFCA",
+        address="Santander",
+        flavor_name="smallXvm",
+    )
     cpu = catalog.tag(api, callers.user, "cpu")
     gpu_tag = catalog.tag(api, callers.user, "gpu-heavy")
     a = catalog.upload(api, callers.user, first, tags=[cpu["id"]])["id"]
@@ -202,14 +232,32 @@ def test_pagination(api, callers):
     assert [ids(page) for page in pages] == [every[0:2], every[2:4], every[4:5]]
     first, middle, last = pages
     assert {k: v for k, v in first.items() if k != "items"} == {
-        "total": 5, "per_page": 2, "page": 1, "pages": 3, "has_prev": False, "has_next": True, "next_num": 2,
+        "total": 5,
+        "per_page": 2,
+        "page": 1,
+        "pages": 3,
+        "has_prev": False,
+        "has_next": True,
+        "next_num": 2,
     }
     assert {k: v for k, v in middle.items() if k != "items"} == {
-        "total": 5, "per_page": 2, "page": 2, "pages": 3, "has_prev": True, "has_next": True, "next_num": 3,
+        "total": 5,
+        "per_page": 2,
+        "page": 2,
+        "pages": 3,
+        "has_prev": True,
+        "has_next": True,
+        "next_num": 3,
         "prev_num": 1,
     }
     assert {k: v for k, v in last.items() if k != "items"} == {
-        "total": 5, "per_page": 2, "page": 3, "pages": 3, "has_prev": True, "has_next": False, "prev_num": 2,
+        "total": 5,
+        "per_page": 2,
+        "page": 3,
+        "pages": 3,
+        "has_prev": True,
+        "has_next": False,
+        "prev_num": 2,
     }
     beyond = api.get("/results", query_string="per_page=2&page=4")
     assert beyond.status_code == 404
@@ -220,8 +268,15 @@ def test_pagination(api, callers):
 
 def test_an_empty_listing_is_one_empty_page(api):
     page = api.get("/results").json
-    assert page == {"items": [], "total": 0, "per_page": 100, "page": 1, "pages": 0, "has_prev": False,
-                    "has_next": False}
+    assert page == {
+        "items": [],
+        "total": 0,
+        "per_page": 100,
+        "page": 1,
+        "pages": 0,
+        "has_prev": False,
+        "has_next": False,
+    }
     assert api.get("/results", query_string="page=2").status_code == 404
     assert api.get("/results:search", query_string="page=2").status_code == 404
 
@@ -230,15 +285,41 @@ def test_an_empty_listing_is_one_empty_page(api):
 @pytest.fixture
 def sortable(api, callers):
     """Three results whose every sortable field orders them differently."""
-    x = catalog.setup(api, callers.user, callers.admin, image="img-b", tag="1", site_name="site-c", address="addr-a",
-                      flavor_name="flavor-b")
-    y = catalog.setup(api, callers.user, callers.admin, image="img-a", tag="2", site_name="site-a", address="addr-c",
-                      flavor_name="flavor-c")
-    z = catalog.setup(api, callers.user, callers.admin, image="img-c", tag="0", site_name="site-b", address="addr-b",
-                      flavor_name="flavor-a")
+    x = catalog.setup(
+        api,
+        callers.user,
+        callers.admin,
+        image="img-b",
+        tag="1",
+        site_name="site-c",
+        address="addr-a",
+        flavor_name="flavor-b",
+    )
+    y = catalog.setup(
+        api,
+        callers.user,
+        callers.admin,
+        image="img-a",
+        tag="2",
+        site_name="site-a",
+        address="addr-c",
+        flavor_name="flavor-c",
+    )
+    z = catalog.setup(
+        api,
+        callers.user,
+        callers.admin,
+        image="img-c",
+        tag="0",
+        site_name="site-b",
+        address="addr-b",
+        flavor_name="flavor-a",
+    )
     first = catalog.upload(api, callers.user, x, {"type": "b", "s1": {"t2": 3}}, executed="2024-01-03T00:00:00Z")
     second = catalog.upload(api, callers.user, y, {"type": "c", "s1": {"t2": 1}}, executed="2024-01-01T00:00:00Z")
-    third = catalog.upload(api, callers.user, z, {"type": "a", "s1": {"t2": 2, "t3": 0}}, executed="2024-01-02T00:00:00Z")
+    third = catalog.upload(
+        api, callers.user, z, {"type": "a", "s1": {"t2": 2, "t3": 0}}, executed="2024-01-02T00:00:00Z"
+    )
     return first, second, third
 
 
@@ -279,8 +360,12 @@ def test_sorting(api, callers, sortable):
         if listed(api, "/users/self/results", callers.user, sort_by=sort_by) != wanted:
             wrong.append(("/users/self/results", sort_by))
     assert not wrong, wrong
-    for field, key in (("id", lambda r: r["id"]), ("benchmark_id", lambda r: r["benchmark"]["id"]),
-                       ("site_id", lambda r: r["site"]["id"]), ("flavor_id", lambda r: r["flavor"]["id"])):
+    for field, key in (
+        ("id", lambda r: r["id"]),
+        ("benchmark_id", lambda r: r["benchmark"]["id"]),
+        ("site_id", lambda r: r["site"]["id"]),
+        ("flavor_id", lambda r: r["flavor"]["id"]),
+    ):
         assert listed(api, sort_by=f"+{field}") == [r["id"] for r in sorted(sortable, key=key)]
         assert listed(api, sort_by=f"-{field}") == [r["id"] for r in sorted(sortable, key=key, reverse=True)]
 
@@ -348,16 +433,54 @@ def test_malformed_filters_are_refused(api, callers):
 # The reference: tests/support/json_reference.py.
 
 DOCUMENTS = [
-    {"a": 5}, {"a": 11}, {"a": 11.0}, {"a": -3.25}, {"a": 0}, {"a": 1}, {"a": 2.5}, {"a": 10}, {"a": -0.5},
-    {"a": 100.0}, {"a": "5"}, {"a": "11"}, {"a": "10"}, {"a": "1.0"}, {"a": "abc"}, {"a": "ABC"}, {"a": "x"},
-    {"a": ""}, {"a": "true"}, {"a": "Yes"}, {"a": " off "}, {"a": "t"}, {"a": "12abc"}, {"a": "ñandú"},
-    {"a": True}, {"a": False}, {"a": None}, {"a": [1, 2]}, {"a": [10]}, {"a": []}, {"a": [[1], "z"]},
-    {"a": ["b", 2, None]}, {"a": {"b": [1, 2]}}, {"a": {"b": [3]}}, {"a": {"b": {"0": 1}}},
-    {"a": {"b": 1, "c": 2}}, {"a": {}}, {"a": {"b": "11"}}, {"a": {"b": True, "0": "zero"}},
-    {"a": {"bb": 1, "c": 0}}, {"a": {"b": None}}, {}, {"x": 1, "a2": 3}, {"a": {"b": {"c": {"d": 4}}}},
-    {"a": 1, "b": {"²": 7}}, {"a": ["x", "y", "z"], "n": 2}, {"a": {"": {"b": 5}}, "": 1},
+    {"a": 5},
+    {"a": 11},
+    {"a": 11.0},
+    {"a": -3.25},
+    {"a": 0},
+    {"a": 1},
+    {"a": 2.5},
+    {"a": 10},
+    {"a": -0.5},
+    {"a": 100.0},
+    {"a": "5"},
+    {"a": "11"},
+    {"a": "10"},
+    {"a": "1.0"},
+    {"a": "abc"},
+    {"a": "ABC"},
+    {"a": "x"},
+    {"a": ""},
+    {"a": "true"},
+    {"a": "Yes"},
+    {"a": " off "},
+    {"a": "t"},
+    {"a": "12abc"},
+    {"a": "ñandú"},
+    {"a": True},
+    {"a": False},
+    {"a": None},
+    {"a": [1, 2]},
+    {"a": [10]},
+    {"a": []},
+    {"a": [[1], "z"]},
+    {"a": ["b", 2, None]},
+    {"a": {"b": [1, 2]}},
+    {"a": {"b": [3]}},
+    {"a": {"b": {"0": 1}}},
+    {"a": {"b": 1, "c": 2}},
+    {"a": {}},
+    {"a": {"b": "11"}},
+    {"a": {"b": True, "0": "zero"}},
+    {"a": {"bb": 1, "c": 0}},
+    {"a": {"b": None}},
+    {},
+    {"x": 1, "a2": 3},
+    {"a": {"b": {"c": {"d": 4}}}},
+    {"a": 1, "b": {"²": 7}},
+    {"a": ["x", "y", "z"], "n": 2},
+    {"a": {"": {"b": 5}}, "": 1},
 ]
-
 
 
 def _random_value(rng, depth: int = 0):
@@ -385,29 +508,139 @@ def _random_value(rng, depth: int = 0):
 _rng = random.Random(20240521)
 DOCUMENTS = [{**document, "r": _random_value(_rng)} if _rng.random() < 0.8 else document for document in DOCUMENTS]
 RANDOM_FILTERS = [
-    "r > 1", "r >= 0", "r == 2.0", "r < 0.5", "r == a", "r > a", "r <= B", "r == true", "r == false", "r > false",
-    "r.0 == 1", "r.0 > a", "r.-1 <= 0", "r.a >= 0", "r.a == ab", "r.ab == true", "r.é < b", "r. == 1", "r.0.a >= 0",
-    "r.a.0 == b", "r.1.0 < 1", "r.zz > 0", "r == 1", "r == 0",
+    "r > 1",
+    "r >= 0",
+    "r == 2.0",
+    "r < 0.5",
+    "r == a",
+    "r > a",
+    "r <= B",
+    "r == true",
+    "r == false",
+    "r > false",
+    "r.0 == 1",
+    "r.0 > a",
+    "r.-1 <= 0",
+    "r.a >= 0",
+    "r.a == ab",
+    "r.ab == true",
+    "r.é < b",
+    "r. == 1",
+    "r.0.a >= 0",
+    "r.a.0 == b",
+    "r.1.0 < 1",
+    "r.zz > 0",
+    "r == 1",
+    "r == 0",
 ]
 RANDOM_SORTS = ["+json.r", "-json.r", "+json.r.a", "-json.r.0", "+json.r.é", "+json.r.,-json.a"]
 
 FILTERS = [
-    "a > 5", "a >= 5", "a < 5", "a <= 5", "a == 5", "a == 11", "a == 11.0", "a == 1e1", "a == 1_0", "a > -1",
-    "a < 0", "a == 0", "a == -0", "a <= -3.25", "a == 2.5", "a == .5", "a == -.5", "a > 99.9", "a < inf",
-    "a > -Infinity", "a == inf", "a < nan", "a <= nan", "a == nan", "a > nan", "a >= NaN", "a == 100",
-    "a == true", "a == True", "a == TRUE", "a == false", "a == FALSE", "a > false", "a >= false", "a < true",
-    "a <= true", "a == abc", "a == ABC", "a > x", "a < x", "a <= x", "a >= abc", "a == 5x", 'a == "abc"',
-    "a == true1", "a == tRuE", "a < 1a", "a > Z", "a == ñandú", "a > ñ", "a == yes", "a == t", "a == 1.0x",
-    "a < [", "a > {", "a >= [1", "a == 10",
-    "a.b == 1", "a.b.0 == 1", "a.b.0 >= 1", "a.b.1 == 2", "a.0 == 1", "a.0 == x", "a.-1 == z", "a.-1 == 2",
-    "a.1 == 2", "a.2 == z", "a.3 == z", "a.0.0 == 1", "a.b > 0", "a.b == true", "a.b == 11", "a.b < 2",
-    "a.0 == zero", "a.b.c.d >= 4", "a.b.c > 0", "x == 1", "missing == 1", "a2 > 2", "n < 3", "b.² == 7",
-    "a.² == 1", "a.b.00 == 1", "a.+1 == 2", "a..b == 5", " >= 1", "a. == 5",
+    "a > 5",
+    "a >= 5",
+    "a < 5",
+    "a <= 5",
+    "a == 5",
+    "a == 11",
+    "a == 11.0",
+    "a == 1e1",
+    "a == 1_0",
+    "a > -1",
+    "a < 0",
+    "a == 0",
+    "a == -0",
+    "a <= -3.25",
+    "a == 2.5",
+    "a == .5",
+    "a == -.5",
+    "a > 99.9",
+    "a < inf",
+    "a > -Infinity",
+    "a == inf",
+    "a < nan",
+    "a <= nan",
+    "a == nan",
+    "a > nan",
+    "a >= NaN",
+    "a == 100",
+    "a == true",
+    "a == True",
+    "a == TRUE",
+    "a == false",
+    "a == FALSE",
+    "a > false",
+    "a >= false",
+    "a < true",
+    "a <= true",
+    "a == abc",
+    "a == ABC",
+    "a > x",
+    "a < x",
+    "a <= x",
+    "a >= abc",
+    "a == 5x",
+    'a == "abc"',
+    "a == true1",
+    "a == tRuE",
+    "a < 1a",
+    "a > Z",
+    "a == ñandú",
+    "a > ñ",
+    "a == yes",
+    "a == t",
+    "a == 1.0x",
+    "a < [",
+    "a > {",
+    "a >= [1",
+    "a == 10",
+    "a.b == 1",
+    "a.b.0 == 1",
+    "a.b.0 >= 1",
+    "a.b.1 == 2",
+    "a.0 == 1",
+    "a.0 == x",
+    "a.-1 == z",
+    "a.-1 == 2",
+    "a.1 == 2",
+    "a.2 == z",
+    "a.3 == z",
+    "a.0.0 == 1",
+    "a.b > 0",
+    "a.b == true",
+    "a.b == 11",
+    "a.b < 2",
+    "a.0 == zero",
+    "a.b.c.d >= 4",
+    "a.b.c > 0",
+    "x == 1",
+    "missing == 1",
+    "a2 > 2",
+    "n < 3",
+    "b.² == 7",
+    "a.² == 1",
+    "a.b.00 == 1",
+    "a.+1 == 2",
+    "a..b == 5",
+    " >= 1",
+    "a. == 5",
 ]
 FILTER_COMBINATIONS = [["a > 0", "a < 11"], ["a >= 1", "a <= true"], ["a.b >= 1", "a.c == 2"], ["n == 2", "a.0 == x"]]
-SORTS = ["+json.a", "-json.a", "+json.a.b", "-json.a.b", "+json", "-json", "+json.a.0", "-json.a.b.0", "+json.x",
-         "-json.x,+json.a", "+json.a.c,-json.a", "+json.b.²",
-         "+json.", "-json.a."]
+SORTS = [
+    "+json.a",
+    "-json.a",
+    "+json.a.b",
+    "-json.a.b",
+    "+json",
+    "-json",
+    "+json.a.0",
+    "-json.a.b.0",
+    "+json.x",
+    "-json.x,+json.a",
+    "+json.a.c,-json.a",
+    "+json.b.²",
+    "+json.",
+    "-json.a.",
+]
 
 
 @pytest.fixture
@@ -425,8 +658,12 @@ def test_the_reference_itself():
     assert matches({"a": {"b": [7, 8]}}, "a.b.-1 == 8") and not matches({"a": {"b": [7]}}, "a.b.1 == 7")
     assert matches({"a": 3}, "a < nan") and not matches({"a": 3}, "a > nan")
     assert matches({"a": "b"}, "a > B") and not matches({"a": "abc"}, 'a == "abc"')
-    rows = [{"id": i, "json": doc} for i, doc in enumerate(
-        [{"a": {}}, {"a": [0, 0]}, {"a": [5]}, {"a": True}, {"a": 2}, {"a": "z"}, {"a": None}, {}, {"a": 2.0}])]
+    rows = [
+        {"id": i, "json": doc}
+        for i, doc in enumerate(
+            [{"a": {}}, {"a": [0, 0]}, {"a": [5]}, {"a": True}, {"a": 2}, {"a": "z"}, {"a": None}, {}, {"a": 2.0}]
+        )
+    ]
     assert sorted_ids(rows, "+json.a") == [6, 5, 4, 8, 3, 2, 1, 0, 7]
     assert sorted_ids(rows, "-json.a") == [7, 0, 1, 2, 3, 4, 8, 5, 6]
     # Pairs in storage order (shorter keys first): {"c", "aa"} starts with "c", not "aa".

@@ -47,8 +47,11 @@ def test_uploading_needs_a_registered_user(api, callers, ready):
 
 
 def test_query_arguments_are_validated(api, callers, ready):
-    valid = {"execution_datetime": catalog.EXECUTED, "benchmark_id": ready.benchmark["id"],
-             "flavor_id": ready.flavor["id"]}
+    valid = {
+        "execution_datetime": catalog.EXECUTED,
+        "benchmark_id": ready.benchmark["id"],
+        "flavor_id": ready.flavor["id"],
+    }
 
     def refused(**arguments):
         answer = api.post("/results", callers.user, json={"time": 1}, query_string=catalog.query_string(**arguments))
@@ -87,8 +90,9 @@ def test_the_body_must_be_a_json_object(api, callers, ready):
     assert answer.status_code == 400
     assert answer.json == {"code": 400, "status": "Bad Request", "errors": {"json": ["Invalid JSON body."]}}
     # Validation comes before the execution date checks.
-    answer = upload_answer(api, callers.user, ready.benchmark["id"], ready.flavor["id"], [],
-                           executed="2020-01-01T00:00:00")
+    answer = upload_answer(
+        api, callers.user, ready.benchmark["id"], ready.flavor["id"], [], executed="2020-01-01T00:00:00"
+    )
     assert answer.json["errors"] == {"json": {"_schema": ["Invalid input type."]}}
     assert nothing_stored(api, callers)
 
@@ -115,7 +119,9 @@ def test_the_execution_date_needs_a_timezone_and_must_be_past(api, callers, read
         return answer.json
 
     assert refused("2020-01-01T00:00:00") == {
-        "code": 422, "status": "Unprocessable Entity", "errors": {"error": "Execution date must include timezone"},
+        "code": 422,
+        "status": "Unprocessable Entity",
+        "errors": {"error": "Execution date must include timezone"},
     }
     # A naive date in the future is refused for its missing timezone first.
     assert refused("2999-01-01T00:00:00", uuid4(), uuid4(), {"time": "x"})["errors"]["error"] == (
@@ -130,8 +136,9 @@ def test_the_execution_date_needs_a_timezone_and_must_be_past(api, callers, read
     ahead = (datetime.now(timezone.utc) + timedelta(minutes=30)).astimezone(timezone(timedelta(hours=-2)))
     assert refused(ahead.isoformat())["errors"]["error"] == "Execution date cannot be in future"
     past = (datetime.now(timezone.utc) - timedelta(minutes=30)).astimezone(timezone(timedelta(hours=5)))
-    answer = upload_answer(api, callers.user, ready.benchmark["id"], ready.flavor["id"], {"time": 1},
-                           executed=past.isoformat())
+    answer = upload_answer(
+        api, callers.user, ready.benchmark["id"], ready.flavor["id"], {"time": 1}, executed=past.isoformat()
+    )
     assert answer.status_code == 201, answer.text
 
 
@@ -142,17 +149,23 @@ def test_the_benchmark_must_exist_and_be_approved(api, callers, ready):
         return answer.status_code, answer.json
 
     missing = uuid4()
-    assert refused(missing) == (404, {"code": 404, "status": "Not Found",
-                                      "errors": {"error": f"Benchmark {missing} not in database"}})
+    assert refused(missing) == (
+        404,
+        {"code": 404, "status": "Not Found", "errors": {"error": f"Benchmark {missing} not in database"}},
+    )
     assert refused(missing, uuid4())[1]["errors"]["error"] == f"Benchmark {missing} not in database"
     assert refused(ready.site["id"])[1]["errors"]["error"] == f"Benchmark {ready.site['id']} not in database"
     pending = catalog.benchmark(api, callers.user, callers.admin, approved=False)
-    assert refused(pending["id"], uuid4()) == (422, {"code": 422, "status": "Unprocessable Entity",
-                                                     "errors": {"error": f"Benchmark {pending['id']} not approved"}})
+    assert refused(pending["id"], uuid4()) == (
+        422,
+        {"code": 422, "status": "Unprocessable Entity", "errors": {"error": f"Benchmark {pending['id']} not approved"}},
+    )
     gone = catalog.benchmark(api, callers.user, callers.admin)
     assert api.delete(f"/benchmarks/{gone['id']}", callers.admin).status_code == 204
-    assert refused(gone["id"]) == (404, {"code": 404, "status": "Not Found",
-                                         "errors": {"error": f"Benchmark {gone['id']} not in database"}})
+    assert refused(gone["id"]) == (
+        404,
+        {"code": 404, "status": "Not Found", "errors": {"error": f"Benchmark {gone['id']} not in database"}},
+    )
     assert nothing_stored(api, callers)
 
 
@@ -181,8 +194,9 @@ def test_every_tag_must_exist(api, callers, ready):
     known = catalog.tag(api, callers.user)
     missing = uuid4()
     # An unknown tag wins over a schema violation (step 6 before step 7).
-    answer = upload_answer(api, callers.user, ready.benchmark["id"], ready.flavor["id"], {"time": "bad"},
-                           tags=[known["id"], missing])
+    answer = upload_answer(
+        api, callers.user, ready.benchmark["id"], ready.flavor["id"], {"time": "bad"}, tags=[known["id"], missing]
+    )
     assert answer.status_code == 404
     assert answer.json == {"code": 404, "status": "Not Found", "errors": {"error": f"Tag {missing} not in database"}}
     gone = catalog.tag(api, callers.user)
@@ -203,16 +217,21 @@ def test_a_document_violating_the_schema_is_refused(api, callers, ready):
         answer = upload_answer(api, callers.user, ready.benchmark["id"], ready.flavor["id"], document)
         assert answer.status_code == 422
         assert answer.json == {
-            "code": 422, "status": "Unprocessable Entity", "errors": {"error": message, "path": path},
+            "code": 422,
+            "status": "Unprocessable Entity",
+            "errors": {"error": message, "path": path},
         }
     assert nothing_stored(api, callers)
     nested = {
         "type": "object",
-        "properties": {"machine": {"type": "object", "properties": {"cpus": {"type": "array",
-                                                                             "items": {"type": "integer"}}}}},
+        "properties": {
+            "machine": {"type": "object", "properties": {"cpus": {"type": "array", "items": {"type": "integer"}}}}
+        },
     }
     where = catalog.setup(api, callers.user, callers.admin, schema=nested)
-    answer = upload_answer(api, callers.user, where.benchmark["id"], where.flavor["id"], {"machine": {"cpus": [1, "x"]}})
+    answer = upload_answer(
+        api, callers.user, where.benchmark["id"], where.flavor["id"], {"machine": {"cpus": [1, "x"]}}
+    )
     assert answer.status_code == 422
     assert answer.json["errors"] == {"error": "'x' is not of type 'integer'", "path": "$.machine.cpus[1]"}
     # `{}` is a document like any other when the schema allows it.
@@ -251,9 +270,11 @@ def test_the_schema_declared_draft_picks_the_validator(api, callers):
 def test_unknown_keywords_are_allowed_and_formats_not_asserted(api, callers):
     schema = {
         "type": "object",
-        "properties": {"cpu": {"type": "string", "suggestToUser": True},
-                       "mail": {"type": "string", "format": "email"},
-                       "when": {"type": "string", "format": "date-time"}},
+        "properties": {
+            "cpu": {"type": "string", "suggestToUser": True},
+            "mail": {"type": "string", "format": "email"},
+            "when": {"type": "string", "format": "date-time"},
+        },
         "suggestToUser": ["cpu"],
         "required": ["cpu"],
     }
@@ -266,11 +287,21 @@ def test_unknown_keywords_are_allowed_and_formats_not_asserted(api, callers):
 
 # --- the created result ---------------------------------------------------------------------
 def test_the_created_result_embeds_what_it_references(api, callers, ready):
-    first, second = catalog.tag(api, callers.user, "b-tag", description="second"), catalog.tag(api, callers.user, "a-tag")
+    first, second = (
+        catalog.tag(api, callers.user, "b-tag", description="second"),
+        catalog.tag(api, callers.user, "a-tag"),
+    )
     document = {"time": 7, "machine": {"cpu": "AMD", "cores": [1, 2.5, None, True]}, "ünïcode": "✓"}
     before = datetime.now(timezone.utc).replace(tzinfo=None)
-    answer = upload_answer(api, callers.user, ready.benchmark["id"], ready.flavor["id"], document,
-                           executed="2020-05-21T10:31:00+03:00", tags=[first["id"], second["id"]])
+    answer = upload_answer(
+        api,
+        callers.user,
+        ready.benchmark["id"],
+        ready.flavor["id"],
+        document,
+        executed="2020-05-21T10:31:00+03:00",
+        tags=[first["id"], second["id"]],
+    )
     after = datetime.now(timezone.utc).replace(tzinfo=None)
     assert answer.status_code == 201, answer.text
     assert answer.headers.get("X-Event-Position")
@@ -332,7 +363,10 @@ def test_reading_one_result(api, callers, ready):
     missing = uuid4()
     answer = api.get(f"/results/{missing}")
     assert answer.status_code == 404
-    assert answer.json == {"code": 404, "status": "Not Found",
-                           "errors": {"error": f"Result {missing} not found in the database"}}
+    assert answer.json == {
+        "code": 404,
+        "status": "Not Found",
+        "errors": {"error": f"Result {missing} not found in the database"},
+    }
     assert api.get("/results/not-a-uuid").json == {"code": 404, "status": "Not Found"}
     assert api.get(f"/results/{result['id']}/").status_code == 404

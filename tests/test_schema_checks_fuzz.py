@@ -13,55 +13,131 @@ from hypothesis import strategies as st
 from command_service.services import schemas
 from http_api.errors import ApiError
 
-REFS = ["#", "#/properties/a", "#/definitions/x", "#/$defs/x", "#/items/0", "#/type", "#foo", "#/enum", "#/not",
-        "#/properties/a/type/0", "#/allOf/0", "#/prefixItems/1", "#/%25", "#/a~2", "%", "x.json", "urn:x",
-        "http://127.0.0.1:9/x", "file:///etc/hostname", "http://[::1", "http://json-schema.org/draft-07/schema#"]
-DIALECTS = ["http://json-schema.org/draft-03/schema#", "http://json-schema.org/draft-04/schema#",
-            "http://json-schema.org/draft-06/schema#", "http://json-schema.org/draft-07/schema#",
-            "https://json-schema.org/draft/2019-09/schema", "https://json-schema.org/draft/2020-12/schema",
-            "http://example.org/unknown", 5, {}, None, ["x"]]
+REFS = [
+    "#",
+    "#/properties/a",
+    "#/definitions/x",
+    "#/$defs/x",
+    "#/items/0",
+    "#/type",
+    "#foo",
+    "#/enum",
+    "#/not",
+    "#/properties/a/type/0",
+    "#/allOf/0",
+    "#/prefixItems/1",
+    "#/%25",
+    "#/a~2",
+    "%",
+    "x.json",
+    "urn:x",
+    "http://127.0.0.1:9/x",
+    "file:///etc/hostname",
+    "http://[::1",
+    "http://json-schema.org/draft-07/schema#",
+]
+DIALECTS = [
+    "http://json-schema.org/draft-03/schema#",
+    "http://json-schema.org/draft-04/schema#",
+    "http://json-schema.org/draft-06/schema#",
+    "http://json-schema.org/draft-07/schema#",
+    "https://json-schema.org/draft/2019-09/schema",
+    "https://json-schema.org/draft/2020-12/schema",
+    "http://example.org/unknown",
+    5,
+    {},
+    None,
+    ["x"],
+]
 PATTERNS = ["^a$", "(?=a)", "(a+)+$", "[", "\\1", "\\p{L}", "a{2,1}", "", "(?P<x>a)", "\\d+"]
 IDS = ["http://example.org/root.json", "sub.json", "#foo", "urn:a", 5, "http://[::1", "tag:x"]
-TYPES = ["string", "integer", "object", "array", "null", "number", "boolean", "any", "x", ["string", "null"],
-         [{"type": "x"}], 5]
+TYPES = [
+    "string",
+    "integer",
+    "object",
+    "array",
+    "null",
+    "number",
+    "boolean",
+    "any",
+    "x",
+    ["string", "null"],
+    [{"type": "x"}],
+    5,
+]
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.floats(-10, 10), st.text(max_size=3))
 
 
 def _keywords(children):
     lists = st.lists(children, max_size=2)
-    return st.fixed_dictionaries({}, optional={
-        "type": st.sampled_from(TYPES),
-        "properties": st.dictionaries(st.sampled_from(["a", "b", "id", "$id"]), children, max_size=2),
-        "patternProperties": st.dictionaries(st.sampled_from(PATTERNS), children, max_size=2),
-        "additionalProperties": children, "unevaluatedProperties": children, "unevaluatedItems": children,
-        "items": st.one_of(children, lists), "prefixItems": lists, "allOf": lists, "anyOf": lists, "oneOf": lists,
-        "not": children, "if": children, "then": children, "else": children, "contains": children,
-        "propertyNames": children, "extends": children, "disallow": st.one_of(st.sampled_from(TYPES), children),
-        "$ref": st.sampled_from(REFS), "$dynamicRef": st.sampled_from(REFS), "$recursiveRef": st.sampled_from(REFS),
-        "$id": st.sampled_from(IDS), "id": st.sampled_from(IDS), "$anchor": st.sampled_from(["foo", "bar", 5]),
-        "$dynamicAnchor": st.sampled_from(["foo", "bar"]), "$recursiveAnchor": st.booleans(),
-        "$schema": st.sampled_from(DIALECTS), "pattern": st.sampled_from(PATTERNS),
-        "enum": st.lists(SCALARS, max_size=3), "const": SCALARS, "minLength": st.integers(0, 3),
-        "multipleOf": st.sampled_from([1e-300, 0.1, 3, 0.5]), "divisibleBy": st.sampled_from([0, 2, 0.5]),
-        "uniqueItems": st.booleans(), "minContains": st.integers(0, 2), "maxContains": st.integers(0, 2),
-        "dependencies": st.dictionaries(st.sampled_from(["a", "b"]),
-                                        st.one_of(children, st.just(["a"]), st.just("b")), max_size=1),
-        "dependentSchemas": st.dictionaries(st.sampled_from(["a", "b"]), children, max_size=1),
-        "definitions": st.dictionaries(st.sampled_from(["x", "y"]), children, max_size=2),
-        "$defs": st.dictionaries(st.sampled_from(["x", "y"]), children, max_size=2),
-        "required": st.one_of(st.booleans(), st.lists(st.sampled_from(["a", "b"]), max_size=2)),
-        "format": st.sampled_from(["regex", "date", "x"]), "maximum": SCALARS,
-        "exclusiveMaximum": st.one_of(st.booleans(), SCALARS),
-    })
+    return st.fixed_dictionaries(
+        {},
+        optional={
+            "type": st.sampled_from(TYPES),
+            "properties": st.dictionaries(st.sampled_from(["a", "b", "id", "$id"]), children, max_size=2),
+            "patternProperties": st.dictionaries(st.sampled_from(PATTERNS), children, max_size=2),
+            "additionalProperties": children,
+            "unevaluatedProperties": children,
+            "unevaluatedItems": children,
+            "items": st.one_of(children, lists),
+            "prefixItems": lists,
+            "allOf": lists,
+            "anyOf": lists,
+            "oneOf": lists,
+            "not": children,
+            "if": children,
+            "then": children,
+            "else": children,
+            "contains": children,
+            "propertyNames": children,
+            "extends": children,
+            "disallow": st.one_of(st.sampled_from(TYPES), children),
+            "$ref": st.sampled_from(REFS),
+            "$dynamicRef": st.sampled_from(REFS),
+            "$recursiveRef": st.sampled_from(REFS),
+            "$id": st.sampled_from(IDS),
+            "id": st.sampled_from(IDS),
+            "$anchor": st.sampled_from(["foo", "bar", 5]),
+            "$dynamicAnchor": st.sampled_from(["foo", "bar"]),
+            "$recursiveAnchor": st.booleans(),
+            "$schema": st.sampled_from(DIALECTS),
+            "pattern": st.sampled_from(PATTERNS),
+            "enum": st.lists(SCALARS, max_size=3),
+            "const": SCALARS,
+            "minLength": st.integers(0, 3),
+            "multipleOf": st.sampled_from([1e-300, 0.1, 3, 0.5]),
+            "divisibleBy": st.sampled_from([0, 2, 0.5]),
+            "uniqueItems": st.booleans(),
+            "minContains": st.integers(0, 2),
+            "maxContains": st.integers(0, 2),
+            "dependencies": st.dictionaries(
+                st.sampled_from(["a", "b"]), st.one_of(children, st.just(["a"]), st.just("b")), max_size=1
+            ),
+            "dependentSchemas": st.dictionaries(st.sampled_from(["a", "b"]), children, max_size=1),
+            "definitions": st.dictionaries(st.sampled_from(["x", "y"]), children, max_size=2),
+            "$defs": st.dictionaries(st.sampled_from(["x", "y"]), children, max_size=2),
+            "required": st.one_of(st.booleans(), st.lists(st.sampled_from(["a", "b"]), max_size=2)),
+            "format": st.sampled_from(["regex", "date", "x"]),
+            "maximum": SCALARS,
+            "exclusiveMaximum": st.one_of(st.booleans(), SCALARS),
+        },
+    )
 
 
-SCHEMAS = st.recursive(st.one_of(st.booleans(), st.just({}), st.builds(lambda t: {"type": t}, st.sampled_from(TYPES))),
-                       _keywords, max_leaves=12).filter(lambda schema: isinstance(schema, dict))
+SCHEMAS = st.recursive(
+    st.one_of(st.booleans(), st.just({}), st.builds(lambda t: {"type": t}, st.sampled_from(TYPES))),
+    _keywords,
+    max_leaves=12,
+).filter(lambda schema: isinstance(schema, dict))
 DOCUMENTS = st.dictionaries(
     st.sampled_from(["a", "b", "id", "aaaa"]),
-    st.recursive(SCALARS, lambda c: st.one_of(st.lists(c, max_size=3),
-                                              st.dictionaries(st.sampled_from(["a", "b", "aaaa"]), c, max_size=3)),
-                 max_leaves=8),
+    st.recursive(
+        SCALARS,
+        lambda c: st.one_of(
+            st.lists(c, max_size=3), st.dictionaries(st.sampled_from(["a", "b", "aaaa"]), c, max_size=3)
+        ),
+        max_leaves=8,
+    ),
     max_size=3,
 )
 

@@ -23,7 +23,9 @@ def test_jsonschema_matches_regular_expressions_only_where_they_are_routed_to_re
         for attribute in re.findall(r"\bre\.(\w+)\(", source.read_text()):
             uses.add((source.stem, attribute))
     assert uses == {
-        ("_keywords", "search"), ("_utils", "search"), ("_legacy_keywords", "search"),  # routed to RE2
+        ("_keywords", "search"),
+        ("_utils", "search"),
+        ("_legacy_keywords", "search"),  # routed to RE2
         ("_format", "compile"),  # the `regex` format: replaced by schema_patterns.format_checker
         ("exceptions", "compile"),  # a constant pattern of jsonschema's own
     }
@@ -39,11 +41,23 @@ def test_jsonschema_matches_regular_expressions_only_where_they_are_routed_to_re
         ({"propertyNames": {"pattern": "a"}}, {"a": 1}),
         ({"patternProperties": {"a": {}}, "additionalProperties": False}, {"a": 1}),
         ({"patternProperties": {"a": {}}, "unevaluatedProperties": False}, {"a": 1}),
-        ({"$schema": "https://json-schema.org/draft/2019-09/schema", "patternProperties": {"a": {}},
-          "unevaluatedProperties": False}, {"a": 1}),
+        (
+            {
+                "$schema": "https://json-schema.org/draft/2019-09/schema",
+                "patternProperties": {"a": {}},
+                "unevaluatedProperties": False,
+            },
+            {"a": 1},
+        ),
     ],
-    ids=["pattern", "patternProperties", "propertyNames", "additionalProperties", "unevaluatedProperties",
-         "unevaluatedProperties-2019-09"],
+    ids=[
+        "pattern",
+        "patternProperties",
+        "propertyNames",
+        "additionalProperties",
+        "unevaluatedProperties",
+        "unevaluatedProperties-2019-09",
+    ],
 )
 def test_every_keyword_that_matches_spends_the_budget(schema, instance):
     """With a budget of 1 no match can be paid for: each keyword's match goes through RE2."""

@@ -19,8 +19,16 @@ RE2_NOTE = "patterns are matched with RE2: no lookaround, no backreferences, bou
 
 
 def submit(api, token, schema) -> object:
-    return api.post("/benchmarks", token, json={"docker_image": catalog.unique("org/bench"), "docker_tag": "1.0",
-                                                "url": "https://example.org/bench", "json_schema": schema})
+    return api.post(
+        "/benchmarks",
+        token,
+        json={
+            "docker_image": catalog.unique("org/bench"),
+            "docker_tag": "1.0",
+            "url": "https://example.org/bench",
+            "json_schema": schema,
+        },
+    )
 
 
 def pending_benchmarks(api, admin) -> int:
@@ -37,8 +45,9 @@ def test_a_backtracking_pattern_is_matched_in_linear_time(api, callers):
     schema = {"type": "object", "properties": {"name": {"type": "string", "pattern": "^(a+)+$"}}}
     where = catalog.setup(api, callers.user, callers.admin, schema=schema)
     started = time.monotonic()
-    answer = catalog.upload_answer(api, callers.user, where.benchmark["id"], where.flavor["id"],
-                                   {"name": "a" * 40 + "!"})
+    answer = catalog.upload_answer(
+        api, callers.user, where.benchmark["id"], where.flavor["id"], {"name": "a" * 40 + "!"}
+    )
     assert time.monotonic() - started < 5
     assert answer.status_code == 422
     assert answer.json["errors"] == {"error": f"'{'a' * 40}!' does not match '^(a+)+$'", "path": "$.name"}
@@ -54,8 +63,11 @@ def test_a_backtracking_pattern_is_matched_in_linear_time(api, callers):
         ({"properties": {"v": {"pattern": "\\p{L}{1000}"}}}, "$.properties.v.pattern", "pattern too large"),
         ({"patternProperties": {"^(?!x)": {}}}, "$.patternProperties", "invalid perl operator: (?!"),
         # In `$defs`, which Draft-7 meta-validation does not read, and reached by a reference.
-        ({"$defs": {"v": {"pattern": "(?<=a)b"}}, "$ref": "#/$defs/v"}, "$['$defs'].v.pattern",
-         "invalid perl operator: (?<"),
+        (
+            {"$defs": {"v": {"pattern": "(?<=a)b"}}, "$ref": "#/$defs/v"},
+            "$['$defs'].v.pattern",
+            "invalid perl operator: (?<",
+        ),
     ],
     ids=["lookahead", "backreference", "too-large", "pattern-properties", "reached-by-reference"],
 )
@@ -91,7 +103,7 @@ def test_a_match_beyond_the_work_budget_is_refused(api, callers):
     assert answer.status_code == 422
     assert answer.json["errors"] == {
         "error": f"Matching the result against the pattern {pattern!r} of its benchmark's JSON Schema would take "
-                 "too long",
+        "too long",
         "path": "$",
     }
     catalog.upload(api, callers.user, where, {"log": "ab" * 50 + "c"})
@@ -197,18 +209,33 @@ def test_references_within_the_schema_keep_working(api, callers):
 @pytest.mark.parametrize(
     "schema, error, path",
     [
-        ({"properties": {"a": {"$ref": "#/properties/b/type"}, "b": {"type": "integer"}}},
-         "The reference '#/properties/b/type' does not point to a schema", "$.properties.a['$ref']"),
-        ({"properties": {"a": {"$ref": "#/required"}}, "required": ["a"]},
-         "The reference '#/required' does not point to a schema", "$.properties.a['$ref']"),
-        ({"$ref": "#/definitions/missing"},
-         "The reference '#/definitions/missing' does not resolve within the schema (other documents are never "
-         "retrieved)", "$['$ref']"),
-        ({"properties": {"a": {"$ref": "#/properties/b/type/x"}, "b": {"type": "integer"}}},
-         "The reference '#/properties/b/type/x' does not resolve within the schema (other documents are never "
-         "retrieved)", "$.properties.a['$ref']"),
-        ({"$defs": {"x": {"$schema": {}}}, "properties": {"a": {"$ref": "#/$defs/x"}}},
-         "$schema must be a string", "$['$defs'].x['$schema']"),
+        (
+            {"properties": {"a": {"$ref": "#/properties/b/type"}, "b": {"type": "integer"}}},
+            "The reference '#/properties/b/type' does not point to a schema",
+            "$.properties.a['$ref']",
+        ),
+        (
+            {"properties": {"a": {"$ref": "#/required"}}, "required": ["a"]},
+            "The reference '#/required' does not point to a schema",
+            "$.properties.a['$ref']",
+        ),
+        (
+            {"$ref": "#/definitions/missing"},
+            "The reference '#/definitions/missing' does not resolve within the schema (other documents are never "
+            "retrieved)",
+            "$['$ref']",
+        ),
+        (
+            {"properties": {"a": {"$ref": "#/properties/b/type/x"}, "b": {"type": "integer"}}},
+            "The reference '#/properties/b/type/x' does not resolve within the schema (other documents are never "
+            "retrieved)",
+            "$.properties.a['$ref']",
+        ),
+        (
+            {"$defs": {"x": {"$schema": {}}}, "properties": {"a": {"$ref": "#/$defs/x"}}},
+            "$schema must be a string",
+            "$['$defs'].x['$schema']",
+        ),
         ({"$id": "http://[::1", "type": "object"}, "$id 'http://[::1' is not a URI reference", "$['$id']"),
     ],
     ids=["to-a-string", "to-a-list", "dangling", "through-a-string", "odd-nested-schema-keyword", "id-not-a-uri"],
@@ -228,8 +255,11 @@ def test_a_deeply_nested_schema_is_refused_at_submission(api, callers):
 
 @pytest.mark.parametrize(
     "schema",
-    [{"$ref": "#"}, {"allOf": [{"$ref": "#"}]},
-     {"$schema": "https://json-schema.org/draft/2019-09/schema", "$recursiveRef": "#"}],
+    [
+        {"$ref": "#"},
+        {"allOf": [{"$ref": "#"}]},
+        {"$schema": "https://json-schema.org/draft/2019-09/schema", "$recursiveRef": "#"},
+    ],
     ids=["ref", "all-of", "recursive-ref"],
 )
 def test_a_schema_that_refers_to_itself_without_end_is_refused_at_upload(api, callers, schema):
@@ -238,15 +268,16 @@ def test_a_schema_that_refers_to_itself_without_end_is_refused_at_upload(api, ca
     assert answer.status_code == 422
     assert answer.json["errors"] == {
         "error": "The result is nested too deeply for its benchmark's JSON Schema, or the schema refers to itself "
-                 "without end",
+        "without end",
         "path": "$",
     }
     assert stored_results(api) == 0
 
 
 def test_a_deep_document_against_a_recursive_schema_is_refused(api, callers):
-    where = catalog.setup(api, callers.user, callers.admin,
-                          schema={"type": "object", "properties": {"a": {"$ref": "#"}}})
+    where = catalog.setup(
+        api, callers.user, callers.admin, schema={"type": "object", "properties": {"a": {"$ref": "#"}}}
+    )
     document: dict = {}
     for _ in range(400):
         document = {"a": document}
@@ -292,25 +323,45 @@ def _nested(levels: int) -> dict:
 @pytest.mark.parametrize(
     "schema, document, error",
     [
-        ({"properties": {"v": {"$ref": "http://127.0.0.1:9/x.json"}}}, {"v": 1},
-         "The reference 'http://127.0.0.1:9/x.json' does not resolve within the schema (other documents are never "
-         "retrieved)"),
-        ({"properties": {"v": {"$ref": "file:///etc/hostname"}}}, {"v": 1},
-         "The reference 'file:///etc/hostname' does not resolve within the schema (other documents are never "
-         "retrieved)"),
-        ({"properties": {"a": {"$ref": "#/properties/b/type"}, "b": {"type": "integer"}}}, {"a": 1},
-         "The reference '#/properties/b/type' does not point to a schema"),
+        (
+            {"properties": {"v": {"$ref": "http://127.0.0.1:9/x.json"}}},
+            {"v": 1},
+            "The reference 'http://127.0.0.1:9/x.json' does not resolve within the schema (other documents are never "
+            "retrieved)",
+        ),
+        (
+            {"properties": {"v": {"$ref": "file:///etc/hostname"}}},
+            {"v": 1},
+            "The reference 'file:///etc/hostname' does not resolve within the schema (other documents are never "
+            "retrieved)",
+        ),
+        (
+            {"properties": {"a": {"$ref": "#/properties/b/type"}, "b": {"type": "integer"}}},
+            {"a": 1},
+            "The reference '#/properties/b/type' does not point to a schema",
+        ),
         ({"properties": {"v": {"pattern": "(?=a)b"}}}, {"v": "b"}, None),
         ({"properties": {"v": {"$schema": 5}}}, {"v": 1}, "5 is not of type 'string'"),
         (_nested(200), {}, "The JSON Schema is nested too deeply, or refers to itself without end"),
-        ({"$schema": "http://json-schema.org/draft-03/schema#", "type": [{"type": "x"}]}, {},
-         "The benchmark's JSON Schema names an unknown type: 'x'"),
+        (
+            {"$schema": "http://json-schema.org/draft-03/schema#", "type": [{"type": "x"}]},
+            {},
+            "The benchmark's JSON Schema names an unknown type: 'x'",
+        ),
     ],
-    ids=["http-reference", "file-reference", "reference-to-a-string", "lookahead", "odd-schema-keyword",
-         "nested-200", "unknown-type"],
+    ids=[
+        "http-reference",
+        "file-reference",
+        "reference-to-a-string",
+        "lookahead",
+        "odd-schema-keyword",
+        "nested-200",
+        "unknown-type",
+    ],
 )
-def test_uploads_against_schemas_stored_by_older_versions_are_refused(api, callers, event_store, schema, document,
-                                                                      error):
+def test_uploads_against_schemas_stored_by_older_versions_are_refused(
+    api, callers, event_store, schema, document, error
+):
     where = catalog.setup(api, callers.user, callers.admin)
     store_schema_behind_the_api(event_store, where.benchmark["id"], schema)
     answer = catalog.upload_answer(api, callers.user, where.benchmark["id"], where.flavor["id"], document)

@@ -178,8 +178,9 @@ def test_production_serve_refuses_to_start_without_admin_entitlements(tmp_path):
 
 def test_flask_env_development_alone_is_production_mode(tmp_path):
     """Only EOSC_PERF_ENV or --dev switch development mode on (dev tokens, everyone admin)."""
-    done = eosc_perf("serve", "--data", str(tmp_path / "data"), "--port", "1", cwd=tmp_path, timeout=30,
-                     FLASK_ENV="development")
+    done = eosc_perf(
+        "serve", "--data", str(tmp_path / "data"), "--port", "1", cwd=tmp_path, timeout=30, FLASK_ENV="development"
+    )
     assert done.returncode == 2
     assert "ADMIN_ENTITLEMENTS" in done.stderr and "FLASK_ENV=development is ignored" in done.stderr
     done = eosc_perf("dev-token", "--data", str(tmp_path / "data"), cwd=tmp_path, FLASK_ENV="development")

@@ -94,14 +94,22 @@ def test_the_write_rate_limit_is_writes_per_minute_per_user():
         with pytest.raises(ConfigurationError, match="WRITE_RATE_PER_MINUTE"):
             Settings.from_env({"WRITE_RATE_PER_MINUTE": wrong})
 
+
 def test_image_registries_are_normalised_urls_with_their_scheme():
     settings = Settings.from_env({"IMAGE_REGISTRIES": "ghcr.io, https://Quay.io, http://127.0.0.1:5000/,"})
     assert settings.image_registries == ("https://ghcr.io", "https://quay.io", "http://127.0.0.1:5000")
     assert Settings.from_env({}).image_registries == ()
     assert Settings.from_env({}).image_registry_url == "https://registry-1.docker.io"
     assert Settings.from_env({"IMAGE_REGISTRY_URL": "http://mirror:5000/"}).image_registry_url == "http://mirror:5000"
-    for entry in ("ftp://x", "https://x/path", "https://user@x", "x:port", "https://x?q=1", "https://ex ample.org",
-                  "https://[::1"):
+    for entry in (
+        "ftp://x",
+        "https://x/path",
+        "https://user@x",
+        "x:port",
+        "https://x?q=1",
+        "https://ex ample.org",
+        "https://[::1",
+    ):
         with pytest.raises(ConfigurationError, match="IMAGE_REGISTRIES"):
             Settings.from_env({"IMAGE_REGISTRIES": entry})
     with pytest.raises(ConfigurationError, match="IMAGE_REGISTRY_URL"):
@@ -119,24 +127,42 @@ def test_the_image_check_deadline_and_the_pattern_budget_are_bounded_numbers():
         with pytest.raises(ConfigurationError, match="SCHEMA_PATTERN_WORK"):
             Settings.from_env({"SCHEMA_PATTERN_WORK": value})
 
+
 def test_the_bounds_of_reads_come_from_the_environment():
     defaults = Settings.from_env({})
     assert defaults.query_timeout_seconds == 5
     assert defaults.query_limits == QueryLimits(filters=10, sort_keys=8, terms=10, term_length=256)
     assert defaults.read_waiters == 2
-    settings = Settings.from_env({"QUERY_TIMEOUT_SECONDS": "2.5", "QUERY_MAX_FILTERS": "3", "QUERY_MAX_SORT_KEYS": "2",
-                                  "QUERY_MAX_TERMS": "4", "QUERY_MAX_TERM_LENGTH": "50", "READ_WAITERS": "1"})
+    settings = Settings.from_env(
+        {
+            "QUERY_TIMEOUT_SECONDS": "2.5",
+            "QUERY_MAX_FILTERS": "3",
+            "QUERY_MAX_SORT_KEYS": "2",
+            "QUERY_MAX_TERMS": "4",
+            "QUERY_MAX_TERM_LENGTH": "50",
+            "READ_WAITERS": "1",
+        }
+    )
     assert settings.query_timeout_seconds == 2.5
     assert settings.query_limits == QueryLimits(filters=3, sort_keys=2, terms=4, term_length=50)
     assert settings.read_waiters == 1
 
 
-@pytest.mark.parametrize("name, value", [
-    ("QUERY_TIMEOUT_SECONDS", "0"), ("QUERY_TIMEOUT_SECONDS", "-1"), ("QUERY_TIMEOUT_SECONDS", "nan"),
-    ("QUERY_TIMEOUT_SECONDS", "forever"), ("QUERY_TIMEOUT_SECONDS", "3600"), ("QUERY_MAX_FILTERS", "0"),
-    ("QUERY_MAX_SORT_KEYS", "many"), ("QUERY_MAX_TERMS", "-2"), ("QUERY_MAX_TERM_LENGTH", "1.5"),
-    ("READ_WAITERS", "0"),
-])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("QUERY_TIMEOUT_SECONDS", "0"),
+        ("QUERY_TIMEOUT_SECONDS", "-1"),
+        ("QUERY_TIMEOUT_SECONDS", "nan"),
+        ("QUERY_TIMEOUT_SECONDS", "forever"),
+        ("QUERY_TIMEOUT_SECONDS", "3600"),
+        ("QUERY_MAX_FILTERS", "0"),
+        ("QUERY_MAX_SORT_KEYS", "many"),
+        ("QUERY_MAX_TERMS", "-2"),
+        ("QUERY_MAX_TERM_LENGTH", "1.5"),
+        ("READ_WAITERS", "0"),
+    ],
+)
 def test_bounds_that_would_not_bound_are_refused(name, value):
     with pytest.raises(ConfigurationError, match=name):
         Settings.from_env({name: value})

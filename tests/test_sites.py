@@ -50,6 +50,7 @@ def test_deleting_a_site_removes_its_flavors(api, callers):
 
 # --- more on sites (contract §5.2) --------------------------------------------------------------
 
+
 def test_site_fields_are_required_and_typed(api, callers):
     answer = api.post("/sites", callers.user, json={"name": 5})
     assert answer.status_code == 422
@@ -63,7 +64,9 @@ def test_an_unknown_site_is_not_found(api):
     answer = api.get(f"/sites/{id}")
     assert answer.status_code == 404
     assert answer.json == {
-        "code": 404, "status": "Not Found", "errors": {"error": f"Record {id} not found in the database"}
+        "code": 404,
+        "status": "Not Found",
+        "errors": {"error": f"Record {id} not found in the database"},
     }
 
 
@@ -93,8 +96,13 @@ def test_sites_are_listed_by_name(api, three_sites):
     page = api.get("/sites").json
     assert names(page) == ["alpha", "beta", "gamma"]
     assert page == {
-        "items": page["items"], "total": 3, "page": 1, "pages": 1, "per_page": 100,
-        "has_prev": False, "has_next": False,
+        "items": page["items"],
+        "total": 3,
+        "page": 1,
+        "pages": 1,
+        "per_page": 100,
+        "has_prev": False,
+        "has_next": False,
     }
     assert names(api.get("/sites", query_string="sort_by=-name").json) == ["gamma", "beta", "alpha"]
     assert names(api.get("/sites", query_string="sort_by=%2Baddress").json) == ["gamma", "alpha", "beta"]

@@ -20,8 +20,10 @@ from tests.support.served import ServedProcess, dev_token
 pytestmark = pytest.mark.stack  # a served `eosc-perf serve` or the production stack
 
 HALF_HEADERS = b"GET /tags HTTP/1.1\r\nHost: eosc-perf\r\nX-Slow: "  # no end of the headers, ever
-HALF_BODY = (b"POST /tags HTTP/1.1\r\nHost: eosc-perf\r\nContent-Type: application/json\r\n"
-             b"Content-Length: 1000\r\n\r\n{\"name\": ")  # 990 bytes of body never come
+HALF_BODY = (
+    b"POST /tags HTTP/1.1\r\nHost: eosc-perf\r\nContent-Type: application/json\r\n"
+    b'Content-Length: 1000\r\n\r\n{"name": '
+)  # 990 bytes of body never come
 
 
 @dataclass
@@ -62,6 +64,7 @@ def test_half_sent_requests_do_not_stop_the_service(target):
         assert requests.post(f"{target.url}/users:register", headers=headers, timeout=15).status_code == 201
         created = requests.post(f"{target.url}/tags", headers=headers, json={"name": "served"}, timeout=15)
         assert created.status_code == 201, created.text
-        listed = requests.get(f"{target.url}/tags", headers={"X-Min-Position": created.headers["X-Event-Position"]},
-                              timeout=15)
+        listed = requests.get(
+            f"{target.url}/tags", headers={"X-Min-Position": created.headers["X-Event-Position"]}, timeout=15
+        )
         assert [tag["name"] for tag in listed.json()["items"]] == ["served"]

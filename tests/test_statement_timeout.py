@@ -37,8 +37,12 @@ def deployment(request, identity_provider, tmp_path) -> Iterator[tuple[Api, obje
     """A deployment whose reads run under QUERY_TIMEOUT_SECONDS=1, with the request limits
     raised: (the API for writes, a client of the bounded reads)."""
     if request.param == "embedded":
-        settings = service_settings(tmp_path / "data", identity_provider, query_timeout_seconds=float(TIMEOUT),
-                                    query_limits=QueryLimits(filters=100, sort_keys=100))
+        settings = service_settings(
+            tmp_path / "data",
+            identity_provider,
+            query_timeout_seconds=float(TIMEOUT),
+            query_limits=QueryLimits(filters=100, sort_keys=100),
+        )
         service = build(settings)
         api = Api(service, falcon.testing.TestClient(service.app), identity_provider)
         yield api, api.client
@@ -101,8 +105,9 @@ ENDLESS = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELEC
 
 
 def postgres_url() -> str:
-    done = subprocess.run([str(ROOT / "deploy" / "local" / "postgres.sh"), "up"], capture_output=True, text=True,
-                          timeout=300, check=True)
+    done = subprocess.run(
+        [str(ROOT / "deploy" / "local" / "postgres.sh"), "up"], capture_output=True, text=True, timeout=300, check=True
+    )
     return done.stdout.strip().splitlines()[-1]
 
 

@@ -12,7 +12,13 @@ from tests.support.catalog import add_flavor, approve, result_setup, submit_benc
 def test_nothing_is_pending_at_first(api, callers):
     page = api.get("/reports/submits", callers.admin).json
     assert page == {
-        "items": [], "total": 0, "page": 1, "pages": 0, "per_page": 100, "has_prev": False, "has_next": False
+        "items": [],
+        "total": 0,
+        "page": 1,
+        "pages": 0,
+        "per_page": 100,
+        "has_prev": False,
+        "has_next": False,
     }
 
 
@@ -21,8 +27,12 @@ def test_each_submitted_item_is_pending_with_its_uploader(api, callers):
     submits = api.get("/reports/submits", callers.admin).json["items"]
     alice = api.get("/users/self", callers.user).json
     assert submits == [
-        {"resource_type": "site", "resource_id": site["id"], "upload_datetime": submits[0]["upload_datetime"],
-         "uploader": alice}
+        {
+            "resource_type": "site",
+            "resource_id": site["id"],
+            "upload_datetime": submits[0]["upload_datetime"],
+            "uploader": alice,
+        }
     ]
     assert "id" not in submits[0]
     when = datetime.fromisoformat(submits[0]["upload_datetime"])
@@ -57,10 +67,16 @@ def test_every_pending_kind_is_listed_by_resource_type(api, callers, pending):
 
 def test_submits_are_sorted_on_request(api, callers, pending):
     assert kinds(api.get("/reports/submits", callers.admin, query_string="sort_by=-resource_type").json) == [
-        "site", "flavor", "claim", "benchmark"
+        "site",
+        "flavor",
+        "claim",
+        "benchmark",
     ]
     assert kinds(api.get("/reports/submits", callers.admin, query_string="sort_by=%2Bupload_datetime").json) == [
-        "benchmark", "claim", "site", "flavor"
+        "benchmark",
+        "claim",
+        "site",
+        "flavor",
     ]
     by_id = api.get("/reports/submits", callers.admin, query_string="sort_by=%2Bid").json
     ids = [item["resource_id"] for item in by_id["items"]]

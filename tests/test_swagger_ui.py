@@ -26,6 +26,7 @@ WINDOW = (1280, 2000)
 
 # --- the page and its assets, in process -----------------------------------------------------
 
+
 def test_the_page_loads_the_ui_and_the_spec_from_this_service_only(api):
     answer = api.get("/", headers={"Authorization": "Bearer not-a-token"})  # public: token ignored
     assert answer.status_code == 200
@@ -33,8 +34,14 @@ def test_the_page_loads_the_ui_and_the_spec_from_this_service_only(api):
     assert "<title>EOSC Performance API</title>" in answer.text
     references = re.findall(r'(?:src|href|data-spec-url)="([^"]+)"', answer.text)
     assert sorted(references) == sorted(
-        ["/swagger-ui/swagger-ui.css", "/swagger-ui/favicon-32x32.png", "/swagger-ui/swagger-ui-bundle.js",
-         "/swagger-ui/swagger-ui-standalone-preset.js", "/swagger-ui/eosc-perf-init.js", "/api-spec.json"]
+        [
+            "/swagger-ui/swagger-ui.css",
+            "/swagger-ui/favicon-32x32.png",
+            "/swagger-ui/swagger-ui-bundle.js",
+            "/swagger-ui/swagger-ui-standalone-preset.js",
+            "/swagger-ui/eosc-perf-init.js",
+            "/api-spec.json",
+        ]
     )
     assert "//" not in "".join(references)  # no absolute URL, no CDN
 
@@ -48,8 +55,12 @@ def test_behind_a_proxy_the_page_points_below_the_script_name(api):
 
 @pytest.mark.parametrize(
     "name, media_type",
-    [("swagger-ui.css", "text/css"), ("swagger-ui-bundle.js", "javascript"),
-     ("swagger-ui-standalone-preset.js", "javascript"), ("favicon-32x32.png", "image/png")],
+    [
+        ("swagger-ui.css", "text/css"),
+        ("swagger-ui-bundle.js", "javascript"),
+        ("swagger-ui-standalone-preset.js", "javascript"),
+        ("favicon-32x32.png", "image/png"),
+    ],
 )
 def test_the_ui_assets_are_served_locally(api, name, media_type):
     answer = api.get(f"/swagger-ui/{name}")
@@ -66,6 +77,7 @@ def test_only_the_ui_assets_are_served(api, name):
 
 
 # --- the page rendered by a real browser ------------------------------------------------------
+
 
 @dataclass
 class Rendering:
@@ -113,18 +125,30 @@ def rendering(tmp_path_factory) -> Iterator[Rendering]:
         screenshot, net_log = workdir / "swagger-ui.png", workdir / "net-log.json"
         done = subprocess.run(
             [
-                chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                chromium,
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
                 f"--user-data-dir={workdir / 'profile'}",
                 "--virtual-time-budget=15000",
                 # Air-gapped: every host but the service's fails to resolve.
                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
                 f"--log-net-log={net_log}",
-                "--enable-logging=stderr", "--v=0",  # console messages on stderr
-                f"--window-size={WINDOW[0]},{WINDOW[1]}", f"--screenshot={screenshot}",
-                "--dump-dom", f"{server.url}/",
+                "--enable-logging=stderr",
+                "--v=0",  # console messages on stderr
+                f"--window-size={WINDOW[0]},{WINDOW[1]}",
+                f"--screenshot={screenshot}",
+                "--dump-dom",
+                f"{server.url}/",
             ],
-            capture_output=True, text=True, timeout=90, cwd=workdir,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            cwd=workdir,
         )
         assert done.returncode == 0, done.stderr[-3000:]
         console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
@@ -155,7 +179,7 @@ def test_the_browser_fetched_nothing_but_the_service(rendering):
     paths = {urlsplit(url).path for url in rendering.page_requests}
     assert {"/", "/api-spec.json", *(f"/swagger-ui/{name}" for name in ASSETS)} <= paths
     for name in ASSETS:  # and the service really answered them
-        assert re.search(rf' http_api.access: GET /swagger-ui/{re.escape(name)} 200 ', rendering.server_log), name
+        assert re.search(rf" http_api.access: GET /swagger-ui/{re.escape(name)} 200 ", rendering.server_log), name
 
 
 def _png_pixels(path: Path) -> tuple[int, int, bytes]:
@@ -164,9 +188,9 @@ def _png_pixels(path: Path) -> tuple[int, int, bytes]:
     width, height = struct.unpack(">II", data[16:24])
     idat, position = b"", 8
     while position < len(data):
-        length, kind = struct.unpack(">I4s", data[position:position + 8])
+        length, kind = struct.unpack(">I4s", data[position : position + 8])
         if kind == b"IDAT":
-            idat += data[position + 8:position + 8 + length]
+            idat += data[position + 8 : position + 8 + length]
         position += 12 + length
     return width, height, zlib.decompress(idat)
 

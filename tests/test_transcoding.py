@@ -30,22 +30,66 @@ LIBRARY = JSONTranscoder()
 STORE.register_transcodings(LIBRARY)
 FAST = STORE.mapper.transcoder
 
-ODD_STRINGS = ["", "plain", "é ü ß", "日本語", "😀 \U0001f680", "quote \" backslash \\ slash /", "\x00\x01\x1f\x7f",
-               "\b\f\n\r\t", "\u2028\u2029", "1e-5", "0.00001", "null", "8f14e45f-ceea-467f-a0e6-7a4f3c2b1d0e",
-               '{"_type_":"uuid_hex","_data_":"x"}', "_type_"]
-ODD_FLOATS = [0.0, -0.0, 0.1, 1.0, -1.5, 410.982, 1e15, 1e16, 9999999999999998.0, 1.5e17, 1e300, 1.7976931348623157e308,
-              1e-4, 9.999999999999999e-05, 1e-5, 1.5e-5, 1e-9, 5e-324, -2.5e-7, 10.00001, 123456789.123456789]
+ODD_STRINGS = [
+    "",
+    "plain",
+    "é ü ß",
+    "日本語",
+    "😀 \U0001f680",
+    'quote " backslash \\ slash /',
+    "\x00\x01\x1f\x7f",
+    "\b\f\n\r\t",
+    "\u2028\u2029",
+    "1e-5",
+    "0.00001",
+    "null",
+    "8f14e45f-ceea-467f-a0e6-7a4f3c2b1d0e",
+    '{"_type_":"uuid_hex","_data_":"x"}',
+    "_type_",
+]
+ODD_FLOATS = [
+    0.0,
+    -0.0,
+    0.1,
+    1.0,
+    -1.5,
+    410.982,
+    1e15,
+    1e16,
+    9999999999999998.0,
+    1.5e17,
+    1e300,
+    1.7976931348623157e308,
+    1e-4,
+    9.999999999999999e-05,
+    1e-5,
+    1.5e-5,
+    1e-9,
+    5e-324,
+    -2.5e-7,
+    10.00001,
+    123456789.123456789,
+]
 ODD_INTS = [0, -1, 1, 2**53 + 1, 2**63 - 1, -(2**63), 2**63, 2**64, -(2**63) - 1, 10**30, 123456789012345678]
 
 
 def document(variant: int) -> dict:
     """A result document of the kinds users upload: nested, unicode, numbers of every range."""
-    floats = ODD_FLOATS[variant % len(ODD_FLOATS):] + ODD_FLOATS[:variant % len(ODD_FLOATS)]
+    floats = ODD_FLOATS[variant % len(ODD_FLOATS) :] + ODD_FLOATS[: variant % len(ODD_FLOATS)]
     return {
         "test": ODD_STRINGS[variant % len(ODD_STRINGS)],
         "result": {"score": floats[0], "all": floats, "ints": ODD_INTS[: 1 + variant % len(ODD_INTS)]},
-        "machine": {"cpu": {"flags": ["sse", "avx2"] * (variant + 1), "hz": [2294608000, 0], "null": None,
-                            "ok": True, "no": False, "empty": {}, "none": []}},
+        "machine": {
+            "cpu": {
+                "flags": ["sse", "avx2"] * (variant + 1),
+                "hz": [2294608000, 0],
+                "null": None,
+                "ok": True,
+                "no": False,
+                "empty": {},
+                "none": [],
+            }
+        },
         "deep": [[[{"level": 3, "value": ODD_STRINGS[-variant % len(ODD_STRINGS)]}]]],
     }
 
@@ -59,8 +103,16 @@ def value_for(hint, variant: int):
     if origin is list:
         return [value_for(args[0], variant + index) for index in range(variant % 4)] if args else [variant]
     if origin is dict:
-        return {str(value_for(args[0], variant + index)) if args else str(index): value_for(args[1], variant + index)
-                if args else index for index in range(variant % 3)} if args else document(variant)
+        return (
+            {
+                str(value_for(args[0], variant + index)) if args else str(index): value_for(args[1], variant + index)
+                if args
+                else index
+                for index in range(variant % 3)
+            }
+            if args
+            else document(variant)
+        )
     if hint is dict:
         return document(variant)
     if hint is list:
@@ -90,23 +142,40 @@ def event_classes() -> list[type]:
     for info in pkgutil.iter_modules(domain.__path__):
         module = importlib.import_module(f"domain.{info.name}")
         for aggregate in vars(module).values():
-            if isinstance(aggregate, type) and issubclass(aggregate, Aggregate) and aggregate.__module__ == module.__name__:
+            if (
+                isinstance(aggregate, type)
+                and issubclass(aggregate, Aggregate)
+                and aggregate.__module__ == module.__name__
+            ):
                 for name in dir(aggregate):
                     event = getattr(aggregate, name)
-                    if (isinstance(event, type) and issubclass(event, DomainEvent)
-                            and event.__qualname__.startswith(aggregate.__qualname__ + ".")):
+                    if (
+                        isinstance(event, type)
+                        and issubclass(event, DomainEvent)
+                        and event.__qualname__.startswith(aggregate.__qualname__ + ".")
+                    ):
                         found[f"{event.__module__}:{event.__qualname__}"] = event
     return [found[name] for name in sorted(found)]
 
 
 def events(cls: type, variants: int = 6) -> list:
-    hints = {name: hint for name, hint in typing.get_type_hints(cls).items()
-             if typing.get_origin(hint) is not typing.ClassVar and name not in ("originator_id", "originator_version")}
+    hints = {
+        name: hint
+        for name, hint in typing.get_type_hints(cls).items()
+        if typing.get_origin(hint) is not typing.ClassVar and name not in ("originator_id", "originator_version")
+    }
     made = []
     for variant in range(variants):
         event = object.__new__(cls)
-        object.__setattr__(event, "__dict__", {"originator_id": uuid4(), "originator_version": variant + 1,
-                                               **{name: value_for(hint, variant) for name, hint in hints.items()}})
+        object.__setattr__(
+            event,
+            "__dict__",
+            {
+                "originator_id": uuid4(),
+                "originator_version": variant + 1,
+                **{name: value_for(hint, variant) for name, hint in hints.items()},
+            },
+        )
         made.append(event)
     return made
 
@@ -136,7 +205,8 @@ def assert_stored_alike(state) -> None:
 def test_there_are_events_of_every_aggregate():
     classes = event_classes()
     assert len(classes) > 50 and {"Result", "User", "Claim", "LegacyImport", "Benchmark"} <= {
-        cls.__qualname__.split(".")[0] for cls in classes}
+        cls.__qualname__.split(".")[0] for cls in classes
+    }
 
 
 @pytest.mark.parametrize("cls", event_classes(), ids=lambda cls: f"{cls.__module__}:{cls.__qualname__}")
@@ -162,24 +232,51 @@ class Name(str):
     pass
 
 
-@pytest.mark.parametrize("value", [
-    *ODD_STRINGS, *ODD_FLOATS, *ODD_INTS, math.nan, math.inf, -math.inf,
-    {"nested": {"id": uuid4(), "at": datetime.now(timezone.utc), "amount": Decimal("1.10")}},
-    [uuid4(), [datetime(2020, 1, 1)], (1, 2.5e-7, "x")], (1, 2), {"tuple": (1, "a")},
-    {1: "int key"}, {None: 1, True: 2, 1.5: 3}, {"enum": Colour.RED}, {"registered?": Size.SMALL},
-    {"name": Name("subclass")}, Name("top"), {"nan": [1, math.nan]}, {"inf": {"x": math.inf}},
-    {"surrogate": "\ud800"}, {"long": [2**64]}, {"fragment": orjson.Fragment(b"1")},
-    {"deep": json.loads("[" * 300 + "]" * 300)}, {"set": {1, 2}}, {"dt": {"_type_": "not", "_data_": 1}},
-    {"_type_": "actor", "_data_": {"sub": "s", "iss": "i"}},
-], ids=repr)
+@pytest.mark.parametrize(
+    "value",
+    [
+        *ODD_STRINGS,
+        *ODD_FLOATS,
+        *ODD_INTS,
+        math.nan,
+        math.inf,
+        -math.inf,
+        {"nested": {"id": uuid4(), "at": datetime.now(timezone.utc), "amount": Decimal("1.10")}},
+        [uuid4(), [datetime(2020, 1, 1)], (1, 2.5e-7, "x")],
+        (1, 2),
+        {"tuple": (1, "a")},
+        {1: "int key"},
+        {None: 1, True: 2, 1.5: 3},
+        {"enum": Colour.RED},
+        {"registered?": Size.SMALL},
+        {"name": Name("subclass")},
+        Name("top"),
+        {"nan": [1, math.nan]},
+        {"inf": {"x": math.inf}},
+        {"surrogate": "\ud800"},
+        {"long": [2**64]},
+        {"fragment": orjson.Fragment(b"1")},
+        {"deep": json.loads("[" * 300 + "]" * 300)},
+        {"set": {1, 2}},
+        {"dt": {"_type_": "not", "_data_": 1}},
+        {"_type_": "actor", "_data_": {"sub": "s", "iss": "i"}},
+    ],
+    ids=repr,
+)
 def test_odd_values_are_stored_as_the_library_stored_them(value):
     assert_stored_alike({"timestamp": datetime.now(timezone.utc), "value": value})
     assert_stored_alike({"document": {"inside": value}, "list": [value]})
 
 
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.floats(allow_nan=False)
-    | st.text() | st.uuids() | st.datetimes() | st.decimals(allow_nan=False, allow_infinity=False),
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False)
+    | st.text()
+    | st.uuids()
+    | st.datetimes()
+    | st.decimals(allow_nan=False, allow_infinity=False),
     lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=5), children, max_size=5),
     max_leaves=30,
 )
@@ -191,12 +288,34 @@ def test_any_value_is_stored_as_the_library_stored_it(value):
     assert_stored_alike({"timestamp": datetime(2026, 1, 1, tzinfo=timezone.utc), "value": value, "doc": {"v": value}})
 
 
-@pytest.mark.parametrize("text", [
-    '{"a":1,"a":2}', "123456789012345678", "1234567890123456789", "-9223372036854775809", "18446744073709551616",
-    "123456789012345678901234567890", "1E400", "1e-400", "NaN", "-Infinity", '"\\ud800"', "-0", "-0.0", "[1e5, 2E-3]",
-    '"\\u0000 é \\u00e9 😀"', "0.1000000000000000055511151231257827", "3.141592653589793238462643383279",
-    '{"x": [1, 2.5, {"y": null}]}', "[" * 2000 + "]" * 2000, "", "[1,]", " {} ", '"\ud800 lone"',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a":1,"a":2}',
+        "123456789012345678",
+        "1234567890123456789",
+        "-9223372036854775809",
+        "18446744073709551616",
+        "123456789012345678901234567890",
+        "1E400",
+        "1e-400",
+        "NaN",
+        "-Infinity",
+        '"\\ud800"',
+        "-0",
+        "-0.0",
+        "[1e5, 2E-3]",
+        '"\\u0000 é \\u00e9 😀"',
+        "0.1000000000000000055511151231257827",
+        "3.141592653589793238462643383279",
+        '{"x": [1, 2.5, {"y": null}]}',
+        "[" * 2000 + "]" * 2000,
+        "",
+        "[1,]",
+        " {} ",
+        '"\ud800 lone"',
+    ],
+)
 def test_loads_reads_what_json_loads_reads(text):
     try:
         expected = json.loads(text)

@@ -73,9 +73,13 @@ def test_registering_takes_the_email_from_userinfo_when_the_token_lacks_it(api):
     assert answer.json["email"] == "quiet@example.org"
 
 
-@pytest.mark.parametrize("verified, error", [
-    (False, "Email unverified by OIDC provider"), (None, "No email_verified status in user"),
-])
+@pytest.mark.parametrize(
+    "verified, error",
+    [
+        (False, "Email unverified by OIDC provider"),
+        (None, "No email_verified status in user"),
+    ],
+)
 def test_registering_needs_an_email_the_provider_verified(api, verified, error):
     token = api.provider.mint("carol", email="carol@example.org", email_verified=verified)
     answer = api.post("/users:register", token)
@@ -84,11 +88,23 @@ def test_registering_needs_an_email_the_provider_verified(api, verified, error):
     assert api.get("/users/self", token).status_code == 404
 
 
-@pytest.mark.parametrize("email", [
-    "carol@example.org\r\nBcc: victim@example.org", "carol@example.org\n", "carol@example.org, victim@example.org",
-    "Carol <carol@example.org>", '"carol"@example.org', "carol@example.org\u2028", "carol\x00@example.org",
-    "carol", "carol@localhost", "carol@@example.org", "c" * 65 + "@example.org", "carol@" + "e" * 250 + ".org",
-])
+@pytest.mark.parametrize(
+    "email",
+    [
+        "carol@example.org\r\nBcc: victim@example.org",
+        "carol@example.org\n",
+        "carol@example.org, victim@example.org",
+        "Carol <carol@example.org>",
+        '"carol"@example.org',
+        "carol@example.org\u2028",
+        "carol\x00@example.org",
+        "carol",
+        "carol@localhost",
+        "carol@@example.org",
+        "c" * 65 + "@example.org",
+        "carol@" + "e" * 250 + ".org",
+    ],
+)
 def test_registering_and_updating_need_one_well_formed_address(api, email):
     token = api.provider.mint("carol", email=email)
     refused = {"error": "Email from the OIDC provider is not a single valid address"}
@@ -331,8 +347,11 @@ def test_removing_needs_sub_and_iss_together_or_an_email(api, callers):
     for query in ("sub=bob", f"iss={api.provider.issuer}", "sub=bob&sub=alice"):
         answer = api.post("/users:remove", callers.admin, query_string=query)
         assert answer.status_code == 422, query
-        assert answer.json == {"code": 422, "status": "Unprocessable Entity", "errors": {
-            "error": "Cancelled: users are removed by sub and iss together, or by email"}}
+        assert answer.json == {
+            "code": 422,
+            "status": "Unprocessable Entity",
+            "errors": {"error": "Cancelled: users are removed by sub and iss together, or by email"},
+        }
     assert api.get("/users", callers.admin).json["total"] == 3  # nobody of the issuer went
 
 
@@ -350,10 +369,15 @@ def test_removing_a_user_removes_their_results_and_claims_but_not_the_shared_cat
 
     assert api.post("/users:remove", callers.admin, query_string="email=alice@example.org").status_code == 204
 
-    for path, item in ((f"/benchmarks/{benchmark['id']}", benchmark), (f"/sites/{site['id']}", site),
-                       (f"/flavors/{flavor['id']}", flavor), (f"/sites/{pending_site['id']}", pending_site),
-                       (f"/flavors/{pending_flavor['id']}", pending_flavor), (f"/tags/{tag['id']}", tag),
-                       (f"/results/{bobs['id']}", bobs)):
+    for path, item in (
+        (f"/benchmarks/{benchmark['id']}", benchmark),
+        (f"/sites/{site['id']}", site),
+        (f"/flavors/{flavor['id']}", flavor),
+        (f"/sites/{pending_site['id']}", pending_site),
+        (f"/flavors/{pending_flavor['id']}", pending_flavor),
+        (f"/tags/{tag['id']}", tag),
+        (f"/results/{bobs['id']}", bobs),
+    ):
         answer = api.get(path)
         assert answer.status_code == 200 and answer.json == item, path
     assert api.get(f"/results/{alices['id']}").status_code == 404
@@ -377,9 +401,16 @@ def test_a_removed_user_is_banned_until_an_admin_restores_them(api, callers):
     for token in (callers.user, api.token("alice", email="alice@elsewhere.org")):
         answer = api.post("/users:register", token)
         assert answer.status_code == 403
-        assert answer.json == {"code": 403, "status": "Forbidden", "errors": {"error": (
-            "This user was removed by an administrator and may register again only once an administrator "
-            "restores them")}}
+        assert answer.json == {
+            "code": 403,
+            "status": "Forbidden",
+            "errors": {
+                "error": (
+                    "This user was removed by an administrator and may register again only once an administrator "
+                    "restores them"
+                )
+            },
+        }
     assert api.get("/users/self", callers.user).status_code == 404
     assert api.post("/sites", callers.user, json={"name": "n", "address": "a"}).status_code == 403
 

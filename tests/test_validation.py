@@ -19,19 +19,60 @@ MISSING = ["Missing data for required field."]
 
 # The contract's "unknown q" column of the §5 tables, operation by operation.
 UNKNOWN_QUERY = {
-    "ListBenchmarks": "422", "CreateBenchmark": "ign", "SearchBenchmarks": "422", "GetBenchmark": "422",
-    "UpdateBenchmark": "ign", "DeleteBenchmark": "422", "ApproveBenchmark": "422", "RejectBenchmark": "422",
-    "ListSites": "422", "CreateSite": "ign", "SearchSites": "422", "GetSite": "ign", "UpdateSite": "ign",
-    "DeleteSite": "ign", "ApproveSite": "ign", "RejectSite": "ign", "ListFlavors": "422", "AddFlavor": "ign",
+    "ListBenchmarks": "422",
+    "CreateBenchmark": "ign",
+    "SearchBenchmarks": "422",
+    "GetBenchmark": "422",
+    "UpdateBenchmark": "ign",
+    "DeleteBenchmark": "422",
+    "ApproveBenchmark": "422",
+    "RejectBenchmark": "422",
+    "ListSites": "422",
+    "CreateSite": "ign",
+    "SearchSites": "422",
+    "GetSite": "ign",
+    "UpdateSite": "ign",
+    "DeleteSite": "ign",
+    "ApproveSite": "ign",
+    "RejectSite": "ign",
+    "ListFlavors": "422",
+    "AddFlavor": "ign",
     "SearchFlavor": "422",
-    "GetFlavor": "ign", "UpdateFlavor": "ign", "DeleteFlavor": "ign", "ApproveFlavor": "ign", "RejectFlavor": "ign",
+    "GetFlavor": "ign",
+    "UpdateFlavor": "ign",
+    "DeleteFlavor": "ign",
+    "ApproveFlavor": "ign",
+    "RejectFlavor": "ign",
     "GetFlavorSite": "ign",
-    "ListTags": "422", "CreateTag": "ign", "SearchTag": "422", "GetTag": "ign", "UpdateTag": "ign", "DeleteTag": "ign",
-    "ListResults": "422", "CreateResult": "422", "SearchResults": "422", "GetResult": "ign", "DeleteResult": "ign",
-    "ClaimReport": "ign", "UpdateResult": "ign", "ListResultClaims": "422", "ResultUploader": "ign",
-    "ListSubmits": "422", "ListClaims": "422", "GetClaim": "ign", "ApproveClaim": "422", "RejectClaim": "422",
-    "ListUsers": "422", "RegisterSelf": "ign", "RemoveUsers": "422", "SearchUsers": "422", "GetSelf": "ign",
-    "UpdateSelf": "ign", "TryAdmin": "ign", "ListUserResults": "422", "ListUserClaims": "422",
+    "ListTags": "422",
+    "CreateTag": "ign",
+    "SearchTag": "422",
+    "GetTag": "ign",
+    "UpdateTag": "ign",
+    "DeleteTag": "ign",
+    "ListResults": "422",
+    "CreateResult": "422",
+    "SearchResults": "422",
+    "GetResult": "ign",
+    "DeleteResult": "ign",
+    "ClaimReport": "ign",
+    "UpdateResult": "ign",
+    "ListResultClaims": "422",
+    "ResultUploader": "ign",
+    "ListSubmits": "422",
+    "ListClaims": "422",
+    "GetClaim": "ign",
+    "ApproveClaim": "422",
+    "RejectClaim": "422",
+    "ListUsers": "422",
+    "RegisterSelf": "ign",
+    "RemoveUsers": "422",
+    "SearchUsers": "422",
+    "GetSelf": "ign",
+    "UpdateSelf": "ign",
+    "TryAdmin": "ign",
+    "ListUserResults": "422",
+    "ListUserClaims": "422",
     "RestoreUser": "422",  # beyond the contract (design §6): declares sub and iss, refuses others
 }
 _fresh = count(1)
@@ -196,7 +237,9 @@ def test_a_body_must_be_an_object(shared, document):
     answer = api.post("/tags", callers.user, json=document)
     assert answer.status_code == 422
     assert answer.json == {
-        "code": 422, "status": "Unprocessable Entity", "errors": {"json": {"_schema": ["Invalid input type."]}}
+        "code": 422,
+        "status": "Unprocessable Entity",
+        "errors": {"json": {"_schema": ["Invalid input type."]}},
     }
 
 
@@ -255,16 +298,34 @@ def five_sites(api, callers):
 def test_a_page_object_omits_missing_neighbours(api, five_sites):
     first = api.get("/sites", query_string="per_page=2").json
     assert {k: v for k, v in first.items() if k != "items"} == {
-        "total": 5, "per_page": 2, "page": 1, "pages": 3, "has_prev": False, "has_next": True, "next_num": 2,
+        "total": 5,
+        "per_page": 2,
+        "page": 1,
+        "pages": 3,
+        "has_prev": False,
+        "has_next": True,
+        "next_num": 2,
     }
     middle = api.get("/sites", query_string="per_page=2&page=2").json
     assert {k: v for k, v in middle.items() if k != "items"} == {
-        "total": 5, "per_page": 2, "page": 2, "pages": 3, "has_prev": True, "has_next": True, "prev_num": 1,
+        "total": 5,
+        "per_page": 2,
+        "page": 2,
+        "pages": 3,
+        "has_prev": True,
+        "has_next": True,
+        "prev_num": 1,
         "next_num": 3,
     }
     last = api.get("/sites", query_string="per_page=2&page=3").json
     assert {k: v for k, v in last.items() if k != "items"} == {
-        "total": 5, "per_page": 2, "page": 3, "pages": 3, "has_prev": True, "has_next": False, "prev_num": 2,
+        "total": 5,
+        "per_page": 2,
+        "page": 3,
+        "pages": 3,
+        "has_prev": True,
+        "has_next": False,
+        "prev_num": 2,
     }
     assert names(first) + names(middle) + names(last) == ["s0", "s1", "s2", "s3", "s4"]
 
@@ -279,7 +340,13 @@ def test_a_page_past_the_end_is_not_found(api, five_sites):
 def test_an_empty_first_page_has_no_pages(api):
     page = api.get("/sites").json
     assert page == {
-        "items": [], "total": 0, "per_page": 100, "page": 1, "pages": 0, "has_prev": False, "has_next": False
+        "items": [],
+        "total": 0,
+        "per_page": 100,
+        "page": 1,
+        "pages": 0,
+        "has_prev": False,
+        "has_next": False,
     }
     assert api.get("/sites", query_string="page=2").status_code == 404
 
@@ -339,6 +406,7 @@ def test_upload_date_filters_are_strict(api, callers):
     assert benchmark["upload_datetime"][:10] == str(day)
     before, after = day - timedelta(days=1), day + timedelta(days=1)
     for kind in ("sites", "sites:search", "benchmarks", "benchmarks:search"):
+
         def total(query, kind=kind):
             answer = api.get(f"/{kind}", query_string=f"status=on_review&{query}")
             assert answer.status_code == 200, answer.text

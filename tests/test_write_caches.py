@@ -115,8 +115,9 @@ def test_the_catalog_of_a_user_removed_by_another_worker_stays_usable(two_worker
     catalog.upload(two_workers.a, two_workers.user, where, {"time": 4})
     removed = two_workers.b.post("/users:remove", two_workers.admin, query_string="email=carol@example.org")
     assert removed.status_code == 204
-    answer = catalog.upload_answer(two_workers.a, two_workers.user, where.benchmark["id"], where.flavor["id"],
-                                   {"time": 5})
+    answer = catalog.upload_answer(
+        two_workers.a, two_workers.user, where.benchmark["id"], where.flavor["id"], {"time": 5}
+    )
     assert answer.status_code == 201, answer.text
 
 
@@ -148,6 +149,7 @@ def test_uploads_across_gunicorn_workers_see_a_deletion(api, callers):
             return catalog.upload_answer(
                 api, callers.user, where.benchmark["id"], where.flavor["id"], {"time": index}
             ).status_code
+
         with ThreadPoolExecutor(4) as pool:
             return list(pool.map(one, range(count)))
 

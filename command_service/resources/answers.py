@@ -53,6 +53,12 @@ def claim(item: Claim, claimer: User) -> dict:
 def result(uploaded: Uploaded) -> dict:
     item = uploaded.result
     return documents.result(
-        item.id, item.created_on, item.execution_datetime, benchmark(uploaded.benchmark), site(uploaded.site),
-        flavor(uploaded.flavor), [tag(t) for t in uploaded.tags], item.json,
+        item.id,
+        item.created_on,
+        item.execution_datetime,
+        benchmark(uploaded.benchmark),
+        site(uploaded.site),
+        flavor(uploaded.flavor),
+        [tag(t) for t in uploaded.tags],
+        item.json,
     )

@@ -20,8 +20,14 @@ class ResultCollection:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         query = req.context.query
         uploaded, position = self.commands.run(
-            results.upload, req.context.caller.actor, query["execution_datetime"], query["benchmark_id"],
-            query["flavor_id"], query["tags_ids"], req.context.body, self.validators,
+            results.upload,
+            req.context.caller.actor,
+            query["execution_datetime"],
+            query["benchmark_id"],
+            query["flavor_id"],
+            query["tags_ids"],
+            req.context.body,
+            self.validators,
         )
         answers.answer(resp, position, 201, answers.result(uploaded))
 

@@ -52,7 +52,13 @@ def update_benchmark(session: Session, actor: Actor, id: UUID, fields: dict) -> 
     old_name = benchmark.name
     new_name = benchmarks.unique_name(fields["docker_image"], fields["docker_tag"])
     keys = uniqueness.move(
-        session, benchmarks.UNIQUE_SCOPE, old_name, new_name, id, Benchmark, "Changes conflict submitted/existing benchmark"
+        session,
+        benchmarks.UNIQUE_SCOPE,
+        old_name,
+        new_name,
+        id,
+        Benchmark,
+        "Changes conflict submitted/existing benchmark",
     )
     benchmark.update(description=fields.get("description"), actor=actor, **_benchmark_fields(fields))
     return benchmark, session.save(benchmark, *keys)
@@ -81,7 +87,11 @@ def add_flavor(session: Session, actor: Actor, site_id: UUID, fields: dict) -> t
     existing(session, Site, site_id)  # any status: flavors may be added to a site on review
     flavor = Flavor(site_id=site_id, name=fields["name"], description=fields.get("description"), actor=actor)
     key = uniqueness.reserve(
-        session, flavors.UNIQUE_SCOPE, flavors.unique_name(site_id, flavor.name), flavor.id, Flavor,
+        session,
+        flavors.UNIQUE_SCOPE,
+        flavors.unique_name(site_id, flavor.name),
+        flavor.id,
+        Flavor,
         f"Flavor {flavor.name} already submitted/exists",
     )
     return flavor, session.save(flavor, key)
@@ -90,8 +100,13 @@ def add_flavor(session: Session, actor: Actor, site_id: UUID, fields: dict) -> t
 def update_flavor(session: Session, actor: Actor, id: UUID, fields: dict) -> tuple[Flavor, int]:
     flavor = existing(session, Flavor, id)
     keys = uniqueness.move(
-        session, flavors.UNIQUE_SCOPE, flavors.unique_name(flavor.site_id, flavor.name),
-        flavors.unique_name(flavor.site_id, fields["name"]), id, Flavor, "Changes conflict submitted/existing flavor",
+        session,
+        flavors.UNIQUE_SCOPE,
+        flavors.unique_name(flavor.site_id, flavor.name),
+        flavors.unique_name(flavor.site_id, fields["name"]),
+        id,
+        Flavor,
+        "Changes conflict submitted/existing flavor",
     )
     flavor.update(name=fields["name"], description=fields.get("description"), actor=actor)
     return flavor, session.save(flavor, *keys)
@@ -127,7 +142,9 @@ def delete(session: Session, actor: Actor, kind: type, id: UUID) -> tuple[Review
 # --- tags -----------------------------------------------------------------------------------
 def create_tag(session: Session, actor: Actor, fields: dict) -> tuple[Tag, int]:
     tag = Tag(name=fields["name"], description=fields.get("description"), actor=actor)
-    key = uniqueness.reserve(session, tags.UNIQUE_SCOPE, tag.name, tag.id, Tag, f"Tag {tag.name} already submitted/exists")
+    key = uniqueness.reserve(
+        session, tags.UNIQUE_SCOPE, tag.name, tag.id, Tag, f"Tag {tag.name} already submitted/exists"
+    )
     return tag, session.save(tag, key)
 
 

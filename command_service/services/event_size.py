@@ -31,5 +31,6 @@ def check(store: EventStore, aggregates: list[Aggregate]) -> None:
             size = max(_sizes(store, event))
             if size > envelope.MAX_EVENT_BYTES:
                 raise errors.message(
-                    413, f"The request makes an event of {size} bytes; events are at most "
-                         f"{envelope.MAX_EVENT_BYTES} bytes")
+                    413,
+                    f"The request makes an event of {size} bytes; events are at most {envelope.MAX_EVENT_BYTES} bytes",
+                )

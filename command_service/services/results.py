@@ -63,8 +63,14 @@ def _check_finite(value, path: str = "$") -> None:
 
 
 def upload(
-    session: Session, actor: Actor, execution_datetime: datetime, benchmark_id: UUID, flavor_id: UUID,
-    tags_ids: list[UUID], document: dict, validators: schemas.ResultValidators,
+    session: Session,
+    actor: Actor,
+    execution_datetime: datetime,
+    benchmark_id: UUID,
+    flavor_id: UUID,
+    tags_ids: list[UUID],
+    document: dict,
+    validators: schemas.ResultValidators,
 ) -> tuple[Uploaded, int]:
     if execution_datetime.tzinfo is None:
         raise Refused("Execution date must include timezone")
@@ -85,8 +91,13 @@ def upload(
     _check_finite(document)
     schemas.check_result(document, benchmark, validators)
     result = Result(
-        benchmark_id=benchmark.id, flavor_id=flavor.id, site_id=flavor.site_id,
-        execution_datetime=executed.replace(tzinfo=None), json=document, tags_ids=[t.id for t in tags], actor=actor,
+        benchmark_id=benchmark.id,
+        flavor_id=flavor.id,
+        site_id=flavor.site_id,
+        execution_datetime=executed.replace(tzinfo=None),
+        json=document,
+        tags_ids=[t.id for t in tags],
+        actor=actor,
     )
     site = session.get(Site, flavor.site_id)
     # Listed in name order, as every read of the result lists them.

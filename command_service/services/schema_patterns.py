@@ -90,8 +90,9 @@ def compiled(pattern: object):
         reason = error.args[0] if error.args else "cannot be compiled"
         if isinstance(reason, bytes):
             reason = reason.decode("utf-8", "replace")
-        raise PatternRefused(f"The pattern {_shown(pattern)} cannot be used: {reason} ({_ENGINE_NOTE})",
-                             pattern) from None
+        raise PatternRefused(
+            f"The pattern {_shown(pattern)} cannot be used: {reason} ({_ENGINE_NOTE})", pattern
+        ) from None
 
 
 @dataclass
@@ -120,8 +121,11 @@ def check_schema_patterns(patterns: Iterable[str]) -> None:
     for pattern in dict.fromkeys(patterns):
         total += compiled(pattern).programsize
         if total > SCHEMA_PROGRAM_LIMIT:
-            raise PatternRefused(f"The patterns of the schema are too large together: more than "
-                                 f"{SCHEMA_PROGRAM_LIMIT:,} RE2 instructions ({_ENGINE_NOTE})", pattern)
+            raise PatternRefused(
+                f"The patterns of the schema are too large together: more than "
+                f"{SCHEMA_PROGRAM_LIMIT:,} RE2 instructions ({_ENGINE_NOTE})",
+                pattern,
+            )
 
 
 @functools.lru_cache(maxsize=128)  # as many as google-re2 keeps: the same programs
@@ -141,7 +145,8 @@ def _search(pattern, string):
     if budget.remaining < 0:
         raise PatternRefused(
             f"Matching the result against the pattern {_shown(pattern)} of its benchmark's JSON Schema "
-            "would take too long", pattern
+            "would take too long",
+            pattern,
         )
     return program.search(string)
 
@@ -167,6 +172,7 @@ def format_checker(validator_class: type[Validator]) -> FormatChecker:
     `check_schema_patterns` instead, with the engine that will match them and within the
     schema's limit."""
     checker = FormatChecker(formats=())
-    checker.checkers = {name: check for name, check in validator_class.FORMAT_CHECKER.checkers.items()
-                        if name != "regex"}
+    checker.checkers = {
+        name: check for name, check in validator_class.FORMAT_CHECKER.checkers.items() if name != "regex"
+    }
     return checker

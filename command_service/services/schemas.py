@@ -167,8 +167,10 @@ def check_result(document: dict, benchmark: Benchmark, validators: ResultValidat
     except UnknownType as error:
         raise _refusal(f"The benchmark's JSON Schema names an unknown type: {error.type!r}") from None
     except RecursionError:
-        raise _refusal("The result is nested too deeply for its benchmark's JSON Schema, "
-                       "or the schema refers to itself without end") from None
+        raise _refusal(
+            "The result is nested too deeply for its benchmark's JSON Schema, "
+            "or the schema refers to itself without end"
+        ) from None
     except Exception:
         # Nothing above: the validator failed on a schema shape not foreseen. The schema is the
         # client's (its benchmark's author's), so is the failure; the log keeps the trace.

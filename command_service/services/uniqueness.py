@@ -10,7 +10,9 @@ from domain.errors import Conflict
 from domain.unique_key import UniqueKey
 
 
-def reserve(session: Session, scope: str, key: str, owner_id: UUID, owner_kind: type, conflict: str) -> UniqueKey | None:
+def reserve(
+    session: Session, scope: str, key: str, owner_id: UUID, owner_kind: type, conflict: str
+) -> UniqueKey | None:
     """The key for `owner_id`, or Conflict when a living item holds it. Returns the changed
     UniqueKey to save with the owner (None when the owner already holds it)."""
     unique = session.get(UniqueKey, UniqueKey.create_id(scope, key))
@@ -37,4 +39,7 @@ def move(session: Session, scope: str, old_key: str, new_key: str, owner_id: UUI
     """Renaming: reserve the new key first (may conflict), then release the old one."""
     if old_key == new_key:
         return []
-    return [reserve(session, scope, new_key, owner_id, owner_kind, conflict), release(session, scope, old_key, owner_id)]
+    return [
+        reserve(session, scope, new_key, owner_id, owner_kind, conflict),
+        release(session, scope, old_key, owner_id),
+    ]

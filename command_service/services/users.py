@@ -34,7 +34,9 @@ def _is_address(email: str) -> bool:
     mail headers), within the SMTP length limits."""
     match = ADDRESS.fullmatch(email)
     return (
-        match is not None and len(email) <= MAX_ADDRESS and len(match["local"]) <= MAX_LOCAL_PART
+        match is not None
+        and len(email) <= MAX_ADDRESS
+        and len(match["local"]) <= MAX_LOCAL_PART
         and not any(unicodedata.category(character)[0] in "CZ" for character in email)
     )
 

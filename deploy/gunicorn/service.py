@@ -1,6 +1,6 @@
 """gunicorn settings of both API services, e.g.
-    GUNICORN_BIND=127.0.0.1:8081 gunicorn -c deploy/gunicorn/service.py eosc_perf.command_wsgi:app
-    GUNICORN_BIND=127.0.0.1:8082 gunicorn -c deploy/gunicorn/service.py eosc_perf.query_wsgi:app
+GUNICORN_BIND=127.0.0.1:8081 gunicorn -c deploy/gunicorn/service.py eosc_perf.command_wsgi:app
+GUNICORN_BIND=127.0.0.1:8082 gunicorn -c deploy/gunicorn/service.py eosc_perf.query_wsgi:app
 """
 
 import glob

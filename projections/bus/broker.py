@@ -57,16 +57,22 @@ def ensure_topic(bus: BusSettings) -> None:
     """Creates the topic with one partition unless it exists (relay and consumers both call it,
     so whichever starts first finds the topic there; the broker creates no topic by itself)."""
     admin = KafkaAdminClient(
-        bootstrap_servers=bus.servers, client_id="eosc-perf-admin", request_timeout_ms=10_000,
+        bootstrap_servers=bus.servers,
+        client_id="eosc-perf-admin",
+        request_timeout_ms=10_000,
         **_supported(
-            KafkaAdminClient, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS, api_version_auto_timeout_ms=BOOTSTRAP_TIMEOUT_MS
+            KafkaAdminClient,
+            bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
+            api_version_auto_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
         ),
     )
     try:
         if bus.topic in admin.list_topics():
             return
         topic = NewTopic(
-            bus.topic, num_partitions=1, replication_factor=1,
+            bus.topic,
+            num_partitions=1,
+            replication_factor=1,
             # Kept for ever: a rebuilt projector or a new integration reads from the start.
             topic_configs={"retention.ms": "-1", "max.message.bytes": str(MAX_MESSAGE_BYTES)},
         )
@@ -82,7 +88,6 @@ def ensure_topic(bus: BusSettings) -> None:
 def _supported(client: type, **options) -> dict:
     """The options this kafka-python version knows (2.0 lacks some, 3.x renamed one)."""
     return {name: value for name, value in options.items() if name in client.DEFAULT_CONFIG}
-
 
 
 def producer(bus: BusSettings) -> KafkaProducer:

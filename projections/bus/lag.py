@@ -125,8 +125,10 @@ def lines(report: LagReport) -> list[str]:
     out = [f"head of the event log: notification {report.head}{topic}"]
     if report.kafka_error:
         out.append(f"kafka unreachable: {report.kafka_error}")
-    out.append(f"{'consumer':<12} {'position':>10} {'behind':>8} {'parked':>8}   "
-               "kafka group (committed offset, messages behind)")
+    out.append(
+        f"{'consumer':<12} {'position':>10} {'behind':>8} {'parked':>8}   "
+        "kafka group (committed offset, messages behind)"
+    )
     for consumer in report.consumers:
         position = "-" if consumer.position is None else str(consumer.position)
         behind = "-" if consumer.behind is None else str(consumer.behind)

@@ -64,17 +64,25 @@ class RelayPositions(PostgresTrackingRecorder):
     def __init__(self, datastore: PostgresDatastore, **kwargs):
         super().__init__(datastore, **kwargs)
         self.parked = sql.SQL("{}.{}").format(sql.Identifier(datastore.schema), sql.Identifier(PARKED))
-        self.sql_create_statements.append(sql.SQL(
-            "CREATE TABLE IF NOT EXISTS {} (notification_id bigint PRIMARY KEY, event_type text NOT NULL, "
-            "aggregate_id text, aggregate_version bigint, error text NOT NULL, "
-            "parked_at timestamptz NOT NULL DEFAULT now())").format(self.parked))
+        self.sql_create_statements.append(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (notification_id bigint PRIMARY KEY, event_type text NOT NULL, "
+                "aggregate_id text, aggregate_version bigint, error text NOT NULL, "
+                "parked_at timestamptz NOT NULL DEFAULT now())"
+            ).format(self.parked)
+        )
 
     def record(self, tracking: Tracking, parked: list[tuple]) -> None:
         """`parked`: (notification id, event type, aggregate id, aggregate version, error) each."""
         with self.datastore.transaction(commit=True) as curs:
             for row in parked:
-                curs.execute(sql.SQL("INSERT INTO {} (notification_id, event_type, aggregate_id, aggregate_version, "
-                                     "error) VALUES (%s, %s, %s, %s, %s)").format(self.parked), row)
+                curs.execute(
+                    sql.SQL(
+                        "INSERT INTO {} (notification_id, event_type, aggregate_id, aggregate_version, "
+                        "error) VALUES (%s, %s, %s, %s, %s)"
+                    ).format(self.parked),
+                    row,
+                )
             self._insert_tracking(curs, tracking)
 
 
@@ -106,9 +114,12 @@ def parked_events(event_store_url: str) -> list[tuple]:
     with psycopg.connect(event_store_url, autocommit=True) as conn:
         if conn.execute("SELECT to_regclass(%s)", (PARKED,)).fetchone()[0] is None:
             return []
-        return conn.execute(sql.SQL(
-            "SELECT notification_id, event_type, aggregate_id, aggregate_version, error FROM {} "
-            "ORDER BY notification_id").format(sql.Identifier(PARKED))).fetchall()
+        return conn.execute(
+            sql.SQL(
+                "SELECT notification_id, event_type, aggregate_id, aggregate_version, error FROM {} "
+                "ORDER BY notification_id"
+            ).format(sql.Identifier(PARKED))
+        ).fetchall()
 
 
 class ForeignTopic(ConfigurationError):
@@ -139,7 +150,9 @@ def check_topic_belongs_to(store: EventStore, bus: BusSettings) -> None:
         reader.close()
     found = store.recorder.select_notifications(start=last["notification_id"], limit=1)
     if not found or (found[0].id, str(found[0].originator_id), found[0].originator_version) != (
-        last["notification_id"], last["aggregate_id"], last["aggregate_version"]
+        last["notification_id"],
+        last["aggregate_id"],
+        last["aggregate_version"],
     ):
         raise ForeignTopic(
             f"topic {bus.topic} ends with notification {last['notification_id']} of {last['aggregate_id']} "
@@ -252,13 +265,28 @@ class Relay:
                 message = envelope.envelope(notification.id, self.store.mapper.to_domain_event(notification))
                 value = envelope.to_bytes(message)
                 if len(value) > PUBLISHABLE_BYTES:
-                    raise ValueError(f"its envelope of {len(value)} bytes is larger than the {PUBLISHABLE_BYTES} "
-                                     "bytes the topic takes")
+                    raise ValueError(
+                        f"its envelope of {len(value)} bytes is larger than the {PUBLISHABLE_BYTES} "
+                        "bytes the topic takes"
+                    )
             except Exception as error:
-                log.error("relay parked notification %d (%s of %s v%d), which it cannot publish: %r", notification.id,
-                          notification.topic, notification.originator_id, notification.originator_version, error)
-                parked.append((notification.id, notification.topic, str(notification.originator_id),
-                               notification.originator_version, repr(error)[:ERROR_TEXT]))
+                log.error(
+                    "relay parked notification %d (%s of %s v%d), which it cannot publish: %r",
+                    notification.id,
+                    notification.topic,
+                    notification.originator_id,
+                    notification.originator_version,
+                    error,
+                )
+                parked.append(
+                    (
+                        notification.id,
+                        notification.topic,
+                        str(notification.originator_id),
+                        notification.originator_version,
+                        repr(error)[:ERROR_TEXT],
+                    )
+                )
                 continue
             futures.append(
                 producer.send(

@@ -151,4 +151,3 @@ class KafkaSource:
                 log.debug("closing the consumer failed", exc_info=True)
             self.consumer = None
         self._unconfirmed = False
-

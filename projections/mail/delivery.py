@@ -137,8 +137,9 @@ class Postman:
         """The server refused this mail: it waits its own backoff, or is given up when the
         refusal is permanent; the others go on."""
         if refused_for_good(error):
-            log.error("mail %s/%s to %r refused for good, given up: %s", mail.notification_id, mail.seq,
-                      mail.letter.to, error)
+            log.error(
+                "mail %s/%s to %r refused for good, given up: %s", mail.notification_id, mail.seq, mail.letter.to, error
+            )
             with self.engine.begin() as conn:
                 directory.mark_given_up(conn, mail.notification_id, mail.seq, repr(error))
             metrics.MAILS_GIVEN_UP.inc()

@@ -60,9 +60,9 @@ def forget_user(conn: Connection, user_id) -> None:
     row = conn.execute(select(mail_users).where(mail_users.c.id == str(user_id))).first()
     if row is None:
         return
-    conn.execute(mail_items.delete().where(
-        (mail_items.c.uploader_sub == row.sub) & (mail_items.c.uploader_iss == row.iss)
-    ))
+    conn.execute(
+        mail_items.delete().where((mail_items.c.uploader_sub == row.sub) & (mail_items.c.uploader_iss == row.iss))
+    )
     conn.execute(mail_users.delete().where(mail_users.c.id == row.id))
 
 
@@ -90,8 +90,14 @@ def uploader_of(conn: Connection, item_id) -> Actor | None:
 def queue(conn: Connection, notification_id: int, seq: int, letter: Letter) -> None:
     conn.execute(
         mail_outbox.insert().values(
-            notification_id=notification_id, seq=seq, to=letter.to, cc=letter.cc, subject=letter.subject,
-            headers=json.dumps(letter.headers), body=letter.body, attempts=0,
+            notification_id=notification_id,
+            seq=seq,
+            to=letter.to,
+            cc=letter.cc,
+            subject=letter.subject,
+            headers=json.dumps(letter.headers),
+            body=letter.body,
+            attempts=0,
         )
     )
 
@@ -115,7 +121,9 @@ def unsent(conn: Connection, limit: int = 100) -> list[Queued]:
     ).all()
     return [
         Queued(
-            row.notification_id, row.seq, row.attempts,
+            row.notification_id,
+            row.seq,
+            row.attempts,
             Letter(row.to, row.cc, row.subject, json.loads(row.headers), row.body),
         )
         for row in rows
@@ -144,8 +152,9 @@ def mark_given_up(conn: Connection, notification_id: int, seq: int, error: str) 
 
 def given_up(conn: Connection) -> int:
     """How many mails the SMTP server refused for good (`eosc-perf lag` shows it)."""
-    return conn.execute(select(func.count()).select_from(mail_outbox).where(mail_outbox.c.given_up_at.is_not(None))
-                        ).scalar_one()
+    return conn.execute(
+        select(func.count()).select_from(mail_outbox).where(mail_outbox.c.given_up_at.is_not(None))
+    ).scalar_one()
 
 
 def mark_failed(conn: Connection, notification_id: int, seq: int, error: str, retry_at: datetime | None) -> None:

@@ -103,7 +103,9 @@ def user_removed(conn: Connection, event: User.Removed, support: str) -> list[Le
 def submitted(kind: str) -> Handler:
     def item_submitted(conn: Connection, event, support: str) -> list[Letter]:
         directory.store_item(conn, event.originator_id, kind, event.actor)
-        return _addressed(conn, event.actor, event, lambda to: messages.submitted(kind, event.originator_id, to, support))
+        return _addressed(
+            conn, event.actor, event, lambda to: messages.submitted(kind, event.originator_id, to, support)
+        )
 
     return item_submitted
 

@@ -56,7 +56,10 @@ def email_updated(to: str) -> Letter:
 def submitted(kind: str, id, to: str, support: str) -> Letter:
     """`kind`: benchmark, site or flavor."""
     return Letter(
-        to, support, f"New {kind} resource submitted: {id}", {"Resource-ID": str(id)},
+        to,
+        support,
+        f"New {kind} resource submitted: {id}",
+        {"Resource-ID": str(id)},
         _body(f"Your {kind} {id} was submitted.", "Our administrators will review it before it is listed."),
     )
 
@@ -64,14 +67,20 @@ def submitted(kind: str, id, to: str, support: str) -> Letter:
 def approved(kind: str, id, to: str, support: str) -> Letter:
     """`kind`: benchmark, site, flavor or claim (then `to` is the claimer)."""
     return Letter(
-        to, support, f"Resource approved: {id}", {"Resource-ID": str(id)},
+        to,
+        support,
+        f"Resource approved: {id}",
+        {"Resource-ID": str(id)},
         _body(f"Your {kind} {id} was approved by our administrators."),
     )
 
 
 def rejected(kind: str, id, to: str, support: str) -> Letter:
     return Letter(
-        to, support, f"Resource rejected: {id}", {"Resource-ID": str(id)},
+        to,
+        support,
+        f"Resource rejected: {id}",
+        {"Resource-ID": str(id)},
         _body(
             f"Your {kind} {id} was rejected by our administrators.",
             "Please check what you submitted, and do not hesitate to contact us.",
@@ -82,7 +91,10 @@ def rejected(kind: str, id, to: str, support: str) -> Letter:
 def claimed(result_id, claim_id, to: str, support: str) -> Letter:
     """To the result's uploader: someone claims their result is doubtful."""
     return Letter(
-        to, support, f"Claim submitted on result: {result_id}", {"Result-ID": str(result_id), "Claim-ID": str(claim_id)},
+        to,
+        support,
+        f"Claim submitted on result: {result_id}",
+        {"Result-ID": str(result_id), "Claim-ID": str(claim_id)},
         _body(
             f"A claim ({claim_id}) was submitted on your result {result_id}.",
             "The result is hidden from listings while our administrators review the claim.",
@@ -93,6 +105,9 @@ def claimed(result_id, claim_id, to: str, support: str) -> Letter:
 def restored(result_id, to: str, support: str) -> Letter:
     """To the result's uploader once the last claim on it was rejected (design Q-3)."""
     return Letter(
-        to, support, f"Result restored: {result_id}", {"Result-ID": str(result_id)},
+        to,
+        support,
+        f"Result restored: {result_id}",
+        {"Result-ID": str(result_id)},
         _body(f"Your result {result_id} was reviewed by our administrators and restored.", "It is listed again."),
     )

@@ -61,7 +61,10 @@ def open_mail_room(settings: Settings, engine: Engine, source) -> MailRoom:
     mailer = Mailer(engine, settings.mail_support, directory.silent_until(engine, head=source.head()))
     if settings.mail_server:
         transport = SmtpTransport(
-            settings.mail_server, settings.mail_port, settings.mail_username, settings.mail_password,
+            settings.mail_server,
+            settings.mail_port,
+            settings.mail_username,
+            settings.mail_password,
             settings.mail_use_tls,
         )
     else:

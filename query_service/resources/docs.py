@@ -20,8 +20,14 @@ from http_api.openapi import openapi_document
 
 ASSETS = Path(swagger_ui_bundle.swagger_ui_path)
 SERVED_ASSETS = frozenset(
-    {"swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "favicon-32x32.png",
-     "favicon-16x16.png", "index.css"}
+    {
+        "swagger-ui.css",
+        "swagger-ui-bundle.js",
+        "swagger-ui-standalone-preset.js",
+        "favicon-32x32.png",
+        "favicon-16x16.png",
+        "index.css",
+    }
 )
 PAGE = """<!DOCTYPE html>
 <html lang="en">

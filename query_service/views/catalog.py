@@ -63,12 +63,20 @@ FLAVORS = CatalogView(
     searched=("name", "description"),
 )
 TAGS = CatalogView(
-    tags, sortable=("id", "name", "description"), exact=("name",), searched=("name", "description"), reviewed=False,
+    tags,
+    sortable=("id", "name", "description"),
+    exact=("name",),
+    searched=("name", "description"),
+    reviewed=False,
     search_order=("id",),
 )
 USERS = CatalogView(
-    users, sortable=("sub", "iss", "email", "registration_datetime"), exact=("sub", "iss", "email"),
-    searched=("email",), reviewed=False, search_order=("registration_datetime", "id"),
+    users,
+    sortable=("sub", "iss", "email", "registration_datetime"),
+    exact=("sub", "iss", "email"),
+    searched=("email",),
+    reviewed=False,
+    search_order=("registration_datetime", "id"),
 )
 
 

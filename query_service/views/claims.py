@@ -32,8 +32,13 @@ CLAIM = '{"id":"%s","message":%s,"resource_id":"%s","resource_type":"result","up
 
 
 def _claim(row, uploader: str) -> str:
-    return CLAIM % (row.id, documents.dumps(row.message), row.result_id, documents.timestamp(row.upload_datetime),
-                    uploader)
+    return CLAIM % (
+        row.id,
+        documents.dumps(row.message),
+        row.result_id,
+        documents.timestamp(row.upload_datetime),
+        uploader,
+    )
 
 
 def _render(rows) -> list[str]:

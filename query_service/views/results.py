@@ -23,8 +23,16 @@ from read_model.tables import benchmarks, flavors, result_numbers, result_tags, 
 SORTABLE = {
     name: results.c[name]
     for name in (
-        "id", "upload_datetime", "execution_datetime", "benchmark_id", "benchmark_name", "site_id", "site_name",
-        "site_address", "flavor_id", "flavor_name",
+        "id",
+        "upload_datetime",
+        "execution_datetime",
+        "benchmark_id",
+        "benchmark_name",
+        "site_id",
+        "site_name",
+        "site_address",
+        "flavor_id",
+        "flavor_name",
     )
 }
 _RENDERED_FROM = (
@@ -33,8 +41,13 @@ _RENDERED_FROM = (
     .join(flavors, flavors.c.id == results.c.flavor_id)
 )
 _COLUMNS = (
-    results.c.id, results.c.upload_datetime, results.c.execution_datetime, results.c.json_text,
-    benchmarks.c.doc.label("benchmark"), sites.c.doc.label("site"), flavors.c.doc.label("flavor"),
+    results.c.id,
+    results.c.upload_datetime,
+    results.c.execution_datetime,
+    results.c.json_text,
+    benchmarks.c.doc.label("benchmark"),
+    sites.c.doc.label("site"),
+    flavors.c.doc.label("flavor"),
 )
 
 
@@ -72,8 +85,16 @@ def _renderer(conn: Connection):
         return [
             '{"benchmark":%s,"execution_datetime":"%s","flavor":%s,"id":"%s","json":%s,"site":%s,"tags":%s,'
             '"upload_datetime":"%s"}'
-            % (row.benchmark, documents.timestamp(row.execution_datetime), row.flavor, row.id, row.json_text,
-               row.site, tag_lists.get(row.id, "[]"), documents.timestamp(row.upload_datetime))
+            % (
+                row.benchmark,
+                documents.timestamp(row.execution_datetime),
+                row.flavor,
+                row.id,
+                row.json_text,
+                row.site,
+                tag_lists.get(row.id, "[]"),
+                documents.timestamp(row.upload_datetime),
+            )
             for row in rows
         ]
 
@@ -98,8 +119,9 @@ def _benchmark_of(query: Mapping) -> str | None:
     return str(query["benchmark_id"]) if query["benchmark_id"] else None
 
 
-def _page_choice(conn: Connection, query: Mapping, conditions: list, visible: bool,
-                 only_numbers: list | None) -> Select | None:
+def _page_choice(
+    conn: Connection, query: Mapping, conditions: list, visible: bool, only_numbers: list | None
+) -> Select | None:
     """A statement choosing the page as `_order` would, with numeric JSON sort keys read from
     `result_numbers` (its index walked in value order) instead of every document; None when no
     key can be (query_service/json_numbers.py). `only_numbers`: the number filters' selections,
@@ -160,11 +182,26 @@ def _filters(conn: Connection, query: Mapping, visible: bool) -> tuple[list, lis
     return conditions, indexed
 
 
-def _page(conn: Connection, conditions: list, order: list, query: Mapping, total: int | None = None,
-          choice: Select | None = None) -> str:
+def _page(
+    conn: Connection,
+    conditions: list,
+    order: list,
+    query: Mapping,
+    total: int | None = None,
+    choice: Select | None = None,
+) -> str:
     return listing.paginate(
-        conn, _COLUMNS, _RENDERED_FROM, conditions, order, listing.PageRequest.of(query), _renderer(conn),
-        count_from=results, total=total, page_key=results.c.seq, page_choice=choice,
+        conn,
+        _COLUMNS,
+        _RENDERED_FROM,
+        conditions,
+        order,
+        listing.PageRequest.of(query),
+        _renderer(conn),
+        count_from=results,
+        total=total,
+        page_key=results.c.seq,
+        page_choice=choice,
     )
 
 
@@ -192,8 +229,13 @@ def list_uploaded_by(conn: Connection, uploader: Actor, query: Mapping) -> str:
     """The caller's own results, hidden and deleted ones included, every filter applied (Q-6)."""
     mine = [results.c.uploader_sub == uploader.sub, results.c.uploader_iss == uploader.iss]
     conditions = [*mine, *_filters(conn, query, visible=False)[0]]
-    return _page(conn, conditions, _order(conn, query["sort_by"]), query,
-                 choice=_page_choice(conn, query, conditions, False, None))
+    return _page(
+        conn,
+        conditions,
+        _order(conn, query["sort_by"]),
+        query,
+        choice=_page_choice(conn, query, conditions, False, None),
+    )
 
 
 def _search_term(conn: Connection, term: str) -> object:

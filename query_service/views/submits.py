@@ -20,17 +20,25 @@ SORTABLE = {
     "upload_datetime": submits.c.upload_datetime,
     "resource_type": submits.c.resource_type,
 }
-_FROM = submits.outerjoin(users, and_(
-    users.c.sub == submits.c.uploader_sub, users.c.iss == submits.c.uploader_iss,
-    users.c.registration_datetime <= submits.c.upload_datetime,
-))
+_FROM = submits.outerjoin(
+    users,
+    and_(
+        users.c.sub == submits.c.uploader_sub,
+        users.c.iss == submits.c.uploader_iss,
+        users.c.registration_datetime <= submits.c.upload_datetime,
+    ),
+)
 
 
 def _render(rows) -> list[str]:
     return [
         '{"resource_id":"%s","resource_type":"%s","upload_datetime":"%s"%s}'
-        % (row.resource_id, row.resource_type, documents.timestamp(row.upload_datetime),
-           ',"uploader":%s' % row.doc if row.doc is not None else "")
+        % (
+            row.resource_id,
+            row.resource_type,
+            documents.timestamp(row.upload_datetime),
+            ',"uploader":%s' % row.doc if row.doc is not None else "",
+        )
         for row in rows
     ]
 

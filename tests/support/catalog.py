@@ -36,8 +36,9 @@ def benchmark(api, user, admin, *, image=None, tag="1.0", schema=None, approved=
 
 
 def site(api, user, admin, *, name=None, address="addr", approved=True, **extra) -> dict:
-    answer = api.post("/sites", user, json={"name": unique("site") if name is None else name, "address": address,
-                                            **extra})
+    answer = api.post(
+        "/sites", user, json={"name": unique("site") if name is None else name, "address": address, **extra}
+    )
     assert answer.status_code == 201, answer.text
     if approved:
         approve(api, admin, "sites", answer.json["id"])
@@ -72,8 +73,9 @@ class Setup:
     flavor: dict
 
 
-def setup(api, user, admin, *, schema=None, image=None, tag="1.0", site_name=None, address="addr",
-          flavor_name=None) -> Setup:
+def setup(
+    api, user, admin, *, schema=None, image=None, tag="1.0", site_name=None, address="addr", flavor_name=None
+) -> Setup:
     the_site = site(api, user, admin, name=site_name, address=address)
     return Setup(
         benchmark(api, user, admin, schema=schema, image=image, tag=tag),
@@ -91,18 +93,25 @@ def query_string(**arguments) -> str:
     return "&".join(parts)
 
 
-def upload_answer(api, token, benchmark_id, flavor_id, document=None, *, executed=EXECUTED, tags=(), body=None,
-                  **extra):
+def upload_answer(
+    api, token, benchmark_id, flavor_id, document=None, *, executed=EXECUTED, tags=(), body=None, **extra
+):
     """POST /results; `body` sends raw JSON text instead of `document`."""
     arguments = {"execution_datetime": executed, "benchmark_id": benchmark_id, "flavor_id": flavor_id}
     if tags:
         arguments["tags_ids"] = list(tags)
     arguments.update(extra)
     if body is not None:
-        return api.post("/results", token, body=body, headers={"Content-Type": "application/json"},
-                        query_string=query_string(**arguments))
-    return api.post("/results", token, json={} if document is None else document,
-                    query_string=query_string(**arguments))
+        return api.post(
+            "/results",
+            token,
+            body=body,
+            headers={"Content-Type": "application/json"},
+            query_string=query_string(**arguments),
+        )
+    return api.post(
+        "/results", token, json={} if document is None else document, query_string=query_string(**arguments)
+    )
 
 
 def upload(api, token, where: Setup, document=None, **kwargs) -> dict:

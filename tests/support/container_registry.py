@@ -240,7 +240,9 @@ class _Handler(BaseHTTPRequestHandler):
         if body is not None and registry.padding:
             body = body[:-1] + b', "padding": "' + b"x" * registry.padding + b'"}'
         if body is None:
-            return self._reply(404, {"errors": [{"code": "MANIFEST_UNKNOWN", "message": "manifest unknown"}]}, send_body)
+            return self._reply(
+                404, {"errors": [{"code": "MANIFEST_UNKNOWN", "message": "manifest unknown"}]}, send_body
+            )
         digest = "sha256:" + hashlib.sha256(body).hexdigest()
         self._reply(200, body, send_body, content_type=OCI_MANIFEST, extra={"Docker-Content-Digest": digest})
 

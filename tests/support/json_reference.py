@@ -10,7 +10,7 @@ import re
 # Hard cases for storing, transcoding and ordering documents: deep nesting, escapes, big numbers.
 TRICKY_DOCUMENTS = [
     {"zeta": 1, "alpha": {"b": [1, [2, [3, {"z": None, "a": True}]]], "a": False}},
-    {"text": "ünïcödé ✓ 𝄞 日本語", "escapes": "tab\there \"quoted\" back\\slash\nnew line \u0001 \u2028"},
+    {"text": "ünïcödé ✓ 𝄞 日本語", "escapes": 'tab\there "quoted" back\\slash\nnew line \u0001 \u2028'},
     {"big": 2**80, "negative": -(2**70), "floats": [0.1, 1e-07, 1.5e300, -0.0, 3.0, 123456789.123456789]},
     {"nested": [[[]], [{}], [[{"deep": [1.25, "x"]}]]], "": "empty key", "_type_": "not a transcoding"},
 ]
@@ -34,8 +34,18 @@ TRICKY_DOCUMENTS = [
 MISSING = object()
 TRUE_WORDS = ("true", "True", "TRUE")
 FALSE_WORDS = ("false", "False", "FALSE")
-BOOLEAN_TEXT = {"true": True, "t": True, "yes": True, "on": True, "1": True,
-                "false": False, "f": False, "no": False, "off": False, "0": False}
+BOOLEAN_TEXT = {
+    "true": True,
+    "t": True,
+    "yes": True,
+    "on": True,
+    "1": True,
+    "false": False,
+    "f": False,
+    "no": False,
+    "off": False,
+    "0": False,
+}
 INDEX = re.compile(r"[+-]?[0-9]+")
 
 
@@ -67,8 +77,9 @@ def typed(text: str):
 
 
 def compare(left, operator: str, right) -> bool:
-    return {"==": left == right, ">": left > right, "<": left < right, ">=": left >= right,
-            "<=": left <= right}[operator]
+    return {"==": left == right, ">": left > right, "<": left < right, ">=": left >= right, "<=": left <= right}[
+        operator
+    ]
 
 
 def double(value: float) -> tuple:
@@ -131,7 +142,7 @@ def sorted_ids(rows, sort_by: str) -> list[str]:
     ordered = list(rows)
     for part in reversed([p for p in sort_by.split(",") if p]):
         descending, name = part[0] == "-", part[1:]
-        keys = [] if name == "json" else name[len("json."):].split(".")
+        keys = [] if name == "json" else name[len("json.") :].split(".")
 
         def key(row, keys=keys, descending=descending):
             value = value_at(row["json"], keys, index_arrays=False)

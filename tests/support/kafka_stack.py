@@ -59,8 +59,12 @@ def remove_orphans() -> None:
         pid = folder.name.rsplit("-", 1)[-1]
         if not pid.isdigit() or alive(int(pid)):
             continue
-        env = {**os.environ, "EOSC_PERF_STACK_DIR": str(folder / "stack"), "EOSC_PERF_PG_DIR": str(folder / "postgres"),
-               "EOSC_PERF_KAFKA_DIR": str(folder / "kafka")}
+        env = {
+            **os.environ,
+            "EOSC_PERF_STACK_DIR": str(folder / "stack"),
+            "EOSC_PERF_PG_DIR": str(folder / "postgres"),
+            "EOSC_PERF_KAFKA_DIR": str(folder / "kafka"),
+        }
         subprocess.run([str(LOCAL / "stack.sh"), "down"], env=env, capture_output=True, timeout=180)
         for script in ("kafka.sh", "postgres.sh"):
             subprocess.run([str(LOCAL / script), "reset"], env=env, capture_output=True, timeout=120)
@@ -103,8 +107,13 @@ class KafkaStack:
         self.state.mkdir(parents=True, exist_ok=True)
         began = time.monotonic()
         # The first run on a machine fetches the broker's jars: allow for it.
-        started = subprocess.run([str(LOCAL / "stack.sh"), "up", "--kafka"], env=self.environment,
-                                 capture_output=True, text=True, timeout=600)
+        started = subprocess.run(
+            [str(LOCAL / "stack.sh"), "up", "--kafka"],
+            env=self.environment,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         self.startup_seconds = time.monotonic() - began
         if started.returncode != 0:
             self.down()
@@ -130,8 +139,9 @@ class KafkaStack:
         shutil.rmtree(STATE_ROOT, ignore_errors=True)
 
     def _script(self, name: str, *args: str) -> str:
-        done = subprocess.run([str(LOCAL / name), *args], env=self.environment, capture_output=True, text=True,
-                              timeout=300)
+        done = subprocess.run(
+            [str(LOCAL / name), *args], env=self.environment, capture_output=True, text=True, timeout=300
+        )
         if done.returncode != 0:
             raise RuntimeError(f"{name} {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done.stdout
@@ -159,8 +169,15 @@ class KafkaStack:
     def start(self, name: str, *args: str) -> int:
         """Starts `eosc-perf ARGS` as stack.sh would: own session, log and pid file `name`."""
         log = open(self.state / f"{name}.log", "ab")
-        process = subprocess.Popen([str(EOSC_PERF), *args], env=self.environment, cwd=ROOT, stdout=log,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            [str(EOSC_PERF), *args],
+            env=self.environment,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         log.close()
         self.started.append(process)
         (self.state / f"{name}.pid").write_text(str(process.pid))
@@ -179,8 +196,14 @@ class KafkaStack:
     # -- operator commands --------------------------------------------------------------
 
     def cli(self, *args: str, timeout: float = 120, **environment: str) -> subprocess.CompletedProcess:
-        return subprocess.run([str(EOSC_PERF), *args], env={**self.environment, **environment}, cwd=ROOT,
-                              capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            [str(EOSC_PERF), *args],
+            env={**self.environment, **environment},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     def lag(self) -> dict:
         done = self.cli("lag", "--json", timeout=60)
@@ -231,8 +254,9 @@ class TopicReader:
         from kafka import KafkaConsumer, TopicPartition
 
         self.partition = TopicPartition(topic, 0)
-        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
-                                      max_partition_fetch_bytes=16 * 1024 * 1024)
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap_servers, enable_auto_commit=False, max_partition_fetch_bytes=16 * 1024 * 1024
+        )
         self.consumer.assign([self.partition])
 
     def end_offset(self) -> int:

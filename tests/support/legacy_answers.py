@@ -72,6 +72,11 @@ def canonical(value) -> str:
     return text
 
 
+def _both(ours, expected) -> str:
+    """Two differing documents, as a failure message shows them (their first 600 characters)."""
+    return f"  ours:     {canonical(ours)[:600]}\n  expected: {canonical(expected)[:600]}"
+
+
 def _is_listing(body) -> bool:
     return isinstance(body, dict) and "items" in body and "total" in body
 
@@ -159,17 +164,28 @@ def _single(exchange: dict, differences: Differences) -> tuple[int, object]:
     if path.startswith("/reports/claims/") and last in differences.orphan_claims:
         return 404, {"code": 404, "status": "Not Found", "errors": {"error": f"Claim {last} not found in the database"}}
     if path.startswith("/results/") and path.count("/") == 2 and last in differences.deleted_results:
-        return 404, {"code": 404, "status": "Not Found", "errors": {"error": f"Result {last} not found in the database"}}
+        return 404, {
+            "code": 404,
+            "status": "Not Found",
+            "errors": {"error": f"Result {last} not found in the database"},
+        }
     return exchange["status"], _redated(exchange["body"], differences)
 
 
 def _page(items: list, total: int, page: int, per_page: int) -> tuple[int, object]:
     pages = -(-total // per_page) if total else 0
-    chosen = items[(page - 1) * per_page: page * per_page]
+    chosen = items[(page - 1) * per_page : page * per_page]
     if not chosen and page != 1:
         return 404, {"code": 404, "status": "Not Found"}
-    body = {"has_next": page < pages, "has_prev": page > 1, "items": chosen, "page": page, "pages": pages,
-            "per_page": per_page, "total": total}
+    body = {
+        "has_next": page < pages,
+        "has_prev": page > 1,
+        "items": chosen,
+        "page": page,
+        "pages": pages,
+        "per_page": per_page,
+        "total": total,
+    }
     if page < pages:
         body["next_num"] = page + 1
     if page > 1:
@@ -194,10 +210,17 @@ class Expected:
 def without_claimer_emails(exchange: dict, differences: Differences) -> dict:
     """`GET /results/{id}/claims` by the result's owner who is no admin: claimers without e-mail."""
     path, body = exchange["path"], exchange["body"]
-    if not (exchange["caller"] in differences.non_admin_callers and path.startswith("/results/")
-            and path.endswith("/claims") and exchange["status"] == 200 and _is_listing(body)):
+    if not (
+        exchange["caller"] in differences.non_admin_callers
+        and path.startswith("/results/")
+        and path.endswith("/claims")
+        and exchange["status"] == 200
+        and _is_listing(body)
+    ):
         return exchange
-    items = [{**item, "uploader": {k: v for k, v in item["uploader"].items() if k != "email"}} for item in body["items"]]
+    items = [
+        {**item, "uploader": {k: v for k, v in item["uploader"].items() if k != "email"}} for item in body["items"]
+    ]
     return {**exchange, "body": {**body, "items": items}}
 
 
@@ -274,7 +297,7 @@ def problems(expected: Expected, status: int, body) -> list[str]:
         return [f"{where}: status {status}, expected {expected.status}: {str(body)[:300]}"]
     if not _is_listing(expected.body) or not _is_listing(body):
         if canonical(body) != canonical(expected.body):
-            return [f"{where}: body differs\n  ours:     {canonical(body)[:600]}\n  expected: {canonical(expected.body)[:600]}"]
+            return [f"{where}: body differs\n{_both(body, expected.body)}"]
         return []
     found = []
     for name in ("total", "pages", "page", "per_page", "has_next", "has_prev", "next_num", "prev_num"):
@@ -282,10 +305,17 @@ def problems(expected: Expected, status: int, body) -> list[str]:
             found.append(f"{where}: {name} {body.get(name)}, expected {expected.body.get(name)}")
     if found:
         return found
-    return [f"{where}: {problem}" for problem in _page_problems(
-        body["items"], expected.body["items"], sort_key(sort_spec(exchange)),
-        cut_before=body["page"] > 1, cut_after=body["has_next"], documents=expected.documents,
-    )]
+    return [
+        f"{where}: {problem}"
+        for problem in _page_problems(
+            body["items"],
+            expected.body["items"],
+            sort_key(sort_spec(exchange)),
+            cut_before=body["page"] > 1,
+            cut_after=body["has_next"],
+            documents=expected.documents,
+        )
+    ]
 
 
 def _page_problems(ours: list, theirs: list, key, *, cut_before: bool, cut_after: bool, documents: dict) -> list[str]:
@@ -308,7 +338,7 @@ def _page_problems(ours: list, theirs: list, key, *, cut_before: bool, cut_after
             if reference is None:
                 found.append(f"item {name} is not among the original's items with key {our_keys[start]}")
             elif canonical(item) != canonical(reference):
-                found.append(f"item {name} differs\n  ours:     {canonical(item)[:600]}\n  expected: {canonical(reference)[:600]}")
+                found.append(f"item {name} differs\n{_both(item, reference)}")
         start = end
     return found
 
@@ -331,6 +361,8 @@ def union_problems(expected: list[Expected], answers: list[tuple[int, object]]) 
     for key, listed in ours.items():
         missing = {identity(each) for each in wholes[key]} - set(listed)
         if len(set(listed)) != len(listed) or len(listed) != totals[key] or missing:
-            found.append(f"{key}: the whole listing has {len(listed)} items, {len(set(listed))} different, "
-                         f"total {totals[key]}; {len(missing)} the original showed are missing")
+            found.append(
+                f"{key}: the whole listing has {len(listed)} items, {len(set(listed))} different, "
+                f"total {totals[key]}; {len(missing)} the original showed are missing"
+            )
     return found

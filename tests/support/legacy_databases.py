@@ -23,8 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def server_url() -> str:
     """The local server's URL for the eosc_perf role (started when it is not running)."""
-    started = subprocess.run([str(ROOT / "deploy" / "local" / "postgres.sh"), "up"], capture_output=True, text=True,
-                             timeout=300)
+    started = subprocess.run(
+        [str(ROOT / "deploy" / "local" / "postgres.sh"), "up"], capture_output=True, text=True, timeout=300
+    )
     if started.returncode != 0:
         raise RuntimeError(f"postgres.sh up failed:\n{started.stdout}\n{started.stderr}")
     return started.stdout.strip().splitlines()[-1]
@@ -59,8 +60,14 @@ def restored(sql: str) -> Iterator[str]:
         admin.execute(f'CREATE DATABASE "{name}" OWNER eosc_perf')
     database = url.rsplit("/", 1)[0] + "/" + name
     try:
-        subprocess.run([_psql(), "-q", "-v", "ON_ERROR_STOP=1", "-d", database], input=sql, text=True,
-                       capture_output=True, check=True, timeout=300)
+        subprocess.run(
+            [_psql(), "-q", "-v", "ON_ERROR_STOP=1", "-d", database],
+            input=sql,
+            text=True,
+            capture_output=True,
+            check=True,
+            timeout=300,
+        )
         yield database
     finally:
         with psycopg.connect(admin_url(url), autocommit=True) as admin:

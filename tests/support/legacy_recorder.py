@@ -27,8 +27,13 @@ from tests.support.legacy_requests import Callers, exchanges
 
 def record(legacy_url: str, base_url: str, tokens: dict[str, str], callers: Callers) -> list[dict]:
     session = requests.Session()
-    roles = {callers.user: "user", callers.admin: "admin", callers.claimer: "claimer",
-             callers.unregistered: "unregistered", None: None}
+    roles = {
+        callers.user: "user",
+        callers.admin: "admin",
+        callers.claimer: "claimer",
+        callers.unregistered: "unregistered",
+        None: None,
+    }
 
     def fetch(caller, path, query):
         headers = {"Authorization": f"Bearer {tokens[caller]}"} if caller else {}

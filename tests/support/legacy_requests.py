@@ -56,7 +56,7 @@ def _middle_term(values: list[str]) -> str | None:
         return None
     value = Counter(values).most_common(1)[0][0]
     third = max(1, len(value) // 3)
-    return value[third:2 * third] or value
+    return value[third : 2 * third] or value
 
 
 def _json_paths(documents: list[dict]) -> tuple[list[str], list[tuple[str, str]]]:
@@ -105,8 +105,9 @@ class Recorder:
     def one(self, caller: str | None, path: str, query: Query | None = None) -> tuple[int, object]:
         query = list(query or [])
         status, body = self.fetch(caller, path, query)
-        self.exchanges.append({"caller": caller, "method": "GET", "path": path, "query": query,
-                               "status": status, "body": body})
+        self.exchanges.append(
+            {"caller": caller, "method": "GET", "path": path, "query": query, "status": status, "body": body}
+        )
         return status, body
 
     def listing(self, caller: str | None, path: str, query: Query | None = None, *, small_pages: bool = True) -> None:
@@ -156,8 +157,10 @@ def _catalog(legacy, callers: Callers, record: Recorder) -> None:
     record.listing(anonymous, "/benchmarks", [("sort_by", "-url,+description")], small_pages=False)
     record.listing(anonymous, "/benchmarks", [("upload_before", benchmark_day)])
     record.listing(anonymous, "/benchmarks", [("upload_after", benchmark_day), ("sort_by", "-docker_tag")])
-    for image, tag in _rows(legacy, "SELECT docker_image, docker_tag FROM benchmark WHERE status = 'approved' "
-                                    "ORDER BY upload_datetime LIMIT 1"):
+    for image, tag in _rows(
+        legacy,
+        "SELECT docker_image, docker_tag FROM benchmark WHERE status = 'approved' ORDER BY upload_datetime LIMIT 1",
+    ):
         record.listing(anonymous, "/benchmarks", [("docker_image", image)])
         record.listing(anonymous, "/benchmarks", [("docker_tag", tag), ("sort_by", "+upload_datetime")])
         record.listing(anonymous, "/benchmarks:search", [("terms", _middle_term([image]))])
@@ -166,9 +169,16 @@ def _catalog(legacy, callers: Callers, record: Recorder) -> None:
     record.listing(anonymous, "/benchmarks:search", [("terms", _middle_term(images)), ("sort_by", "-upload_datetime")])
     descriptions = _column(legacy, "SELECT description FROM benchmark WHERE description IS NOT NULL")
     if descriptions:
-        record.listing(anonymous, "/benchmarks:search",
-                       [("terms", _middle_term(descriptions)), ("terms", _middle_term(images)),
-                        ("status", "on_review"), ("sort_by", "+docker_tag")])
+        record.listing(
+            anonymous,
+            "/benchmarks:search",
+            [
+                ("terms", _middle_term(descriptions)),
+                ("terms", _middle_term(images)),
+                ("status", "on_review"),
+                ("sort_by", "+docker_tag"),
+            ],
+        )
     for id in _column(legacy, "SELECT id::text FROM benchmark ORDER BY id"):
         record.one(anonymous, f"/benchmarks/{id}")
 
@@ -176,8 +186,9 @@ def _catalog(legacy, callers: Callers, record: Recorder) -> None:
     _reviewed(record, "/sites", "+name,-address")
     record.listing(anonymous, "/sites", [("upload_after", site_day), ("sort_by", "+address")])
     record.listing(anonymous, "/sites", [("upload_before", site_day), ("status", "on_review")])
-    for name, address in _rows(legacy, "SELECT name, address FROM site WHERE status = 'approved' "
-                                       "ORDER BY upload_datetime LIMIT 1"):
+    for name, address in _rows(
+        legacy, "SELECT name, address FROM site WHERE status = 'approved' ORDER BY upload_datetime LIMIT 1"
+    ):
         record.listing(anonymous, "/sites", [("name", name)])
         record.listing(anonymous, "/sites", [("address", address)])
         record.listing(anonymous, "/sites:search", [("terms", _middle_term([address])), ("sort_by", "+name")])
@@ -186,15 +197,18 @@ def _catalog(legacy, callers: Callers, record: Recorder) -> None:
     for id in _column(legacy, "SELECT id::text FROM site ORDER BY id"):
         record.one(anonymous, f"/sites/{id}")
         record.listing(anonymous, f"/sites/{id}/flavors", small_pages=False)
-    for (site_id,) in _rows(legacy, "SELECT site_id::text FROM flavor GROUP BY site_id ORDER BY count(*) DESC, "
-                                    "site_id LIMIT 1"):
+    for (site_id,) in _rows(
+        legacy, "SELECT site_id::text FROM flavor GROUP BY site_id ORDER BY count(*) DESC, site_id LIMIT 1"
+    ):
         record.listing(anonymous, f"/sites/{site_id}/flavors", [("sort_by", "-upload_datetime")])
         record.listing(anonymous, f"/sites/{site_id}/flavors:search")
         flavor_names = _column(legacy, "SELECT name FROM flavor WHERE site_id = %s", site_id)
-        record.listing(anonymous, f"/sites/{site_id}/flavors:search",
-                       [("terms", _middle_term(flavor_names)), ("sort_by", "+name")])
-    for (site_id,) in _rows(legacy, "SELECT site_id::text FROM flavor WHERE status = 'on_review' "
-                                    "GROUP BY site_id ORDER BY site_id LIMIT 3"):
+        record.listing(
+            anonymous, f"/sites/{site_id}/flavors:search", [("terms", _middle_term(flavor_names)), ("sort_by", "+name")]
+        )
+    for (site_id,) in _rows(
+        legacy, "SELECT site_id::text FROM flavor WHERE status = 'on_review' GROUP BY site_id ORDER BY site_id LIMIT 3"
+    ):
         record.listing(anonymous, f"/sites/{site_id}/flavors", [("status", "on_review")])
         record.listing(anonymous, f"/sites/{site_id}/flavors:search", [("status", "on_review")])
     for id in _column(legacy, "SELECT id::text FROM flavor ORDER BY id"):
@@ -225,8 +239,15 @@ def _results(legacy, callers: Callers, record: Recorder) -> None:
 
     record.listing(anonymous, "/results")
     record.listing(anonymous, "/results:search")
-    for sort in ("+upload_datetime", "-execution_datetime", "+benchmark_name", "+site_name,+flavor_name",
-                 "-site_address", "+flavor_name,-upload_datetime", "+id"):
+    for sort in (
+        "+upload_datetime",
+        "-execution_datetime",
+        "+benchmark_name",
+        "+site_name,+flavor_name",
+        "-site_address",
+        "+flavor_name,-upload_datetime",
+        "+id",
+    ):
         record.listing(anonymous, "/results", [("sort_by", sort)], small_pages=sort != "+id")
     for path in numeric:
         record.listing(anonymous, "/results", [("sort_by", f"+json.{path}")])
@@ -241,28 +262,45 @@ def _results(legacy, callers: Callers, record: Recorder) -> None:
         record.listing(anonymous, "/results", [("sort_by", f"+json.{path},-upload_datetime")])
     if len(numeric) == 2:
         middles = [statistics.median(_numbers_at(documents, path)) for path in numeric]
-        record.listing(anonymous, "/results", [("filters", f"{numeric[0]} >= {middles[0]}"),
-                                               ("filters", f"{numeric[1]} < {middles[1]}")])
-    for day_filter, day in (("upload_before", upload_day), ("upload_after", upload_day),
-                            ("execution_before", execution_day), ("execution_after", execution_day)):
+        record.listing(
+            anonymous,
+            "/results",
+            [("filters", f"{numeric[0]} >= {middles[0]}"), ("filters", f"{numeric[1]} < {middles[1]}")],
+        )
+    for day_filter, day in (
+        ("upload_before", upload_day),
+        ("upload_after", upload_day),
+        ("execution_before", execution_day),
+        ("execution_after", execution_day),
+    ):
         record.listing(anonymous, "/results", [(day_filter, day)], small_pages=False)
     for name, column in (("benchmark_id", "benchmark_id"), ("site_id", "site_id"), ("flavor_id", "flavor_id")):
-        for (id,) in _rows(legacy, f"SELECT {column}::text FROM result WHERE NOT deleted GROUP BY {column} "
-                                   "ORDER BY count(*) DESC, 1 LIMIT 2"):
+        for (id,) in _rows(
+            legacy,
+            f"SELECT {column}::text FROM result WHERE NOT deleted GROUP BY {column} ORDER BY count(*) DESC, 1 LIMIT 2",
+        ):
             record.listing(anonymous, "/results", [(name, id)])
     tags = _column(legacy, "SELECT tag_id::text FROM result_tags GROUP BY tag_id ORDER BY count(*) DESC, 1 LIMIT 3")
     for tag_id in tags:
         record.listing(anonymous, "/results", [("tags_ids", tag_id), ("sort_by", "-upload_datetime")])
-    for first, second in _rows(legacy, "SELECT a.tag_id::text, b.tag_id::text FROM result_tags a JOIN result_tags b "
-                                       "ON a.result_id = b.result_id AND a.tag_id < b.tag_id "
-                                       "GROUP BY 1, 2 ORDER BY count(*) DESC, 1, 2 LIMIT 1"):
+    for first, second in _rows(
+        legacy,
+        "SELECT a.tag_id::text, b.tag_id::text FROM result_tags a JOIN result_tags b "
+        "ON a.result_id = b.result_id AND a.tag_id < b.tag_id "
+        "GROUP BY 1, 2 ORDER BY count(*) DESC, 1, 2 LIMIT 1",
+    ):
         record.listing(anonymous, "/results", [("tags_ids", first), ("tags_ids", second)])
-    for benchmark_id, site_id in _rows(legacy, "SELECT benchmark_id::text, site_id::text FROM result "
-                                               "WHERE NOT deleted GROUP BY 1, 2 ORDER BY count(*) DESC, 1, 2 LIMIT 1"):
+    for benchmark_id, site_id in _rows(
+        legacy,
+        "SELECT benchmark_id::text, site_id::text FROM result "
+        "WHERE NOT deleted GROUP BY 1, 2 ORDER BY count(*) DESC, 1, 2 LIMIT 1",
+    ):
         query = [("benchmark_id", benchmark_id), ("site_id", site_id), ("execution_after", execution_day)]
         if numeric:
-            query += [("filters", f"{numeric[0]} > {statistics.median(_numbers_at(documents, numeric[0]))}"),
-                      ("sort_by", f"-json.{numeric[0]}")]
+            query += [
+                ("filters", f"{numeric[0]} > {statistics.median(_numbers_at(documents, numeric[0]))}"),
+                ("sort_by", f"-json.{numeric[0]}"),
+            ]
         record.listing(anonymous, "/results", query)
 
     for image, site, address, flavor in _rows(
@@ -271,19 +309,25 @@ def _results(legacy, callers: Callers, record: Recorder) -> None:
         "JOIN site s ON s.id = r.site_id JOIN flavor f ON f.id = r.flavor_id WHERE NOT r.deleted "
         "GROUP BY 1, 2, 3, 4 ORDER BY count(*) DESC, 1, 2, 3, 4 LIMIT 1",
     ):
-        record.listing(anonymous, "/results:search", [("terms", _middle_term([image])), ("sort_by", "+upload_datetime")])
+        record.listing(
+            anonymous, "/results:search", [("terms", _middle_term([image])), ("sort_by", "+upload_datetime")]
+        )
         record.listing(anonymous, "/results:search", [("terms", site), ("sort_by", "-execution_datetime")])
-        record.listing(anonymous, "/results:search", [("terms", _middle_term([address])), ("terms", flavor),
-                                                      ("sort_by", "+id")])
+        record.listing(
+            anonymous, "/results:search", [("terms", _middle_term([address])), ("terms", flavor), ("sort_by", "+id")]
+        )
         record.listing(anonymous, "/results:search", [("terms", site), ("upload_after", upload_day)])
-    for (name,) in _rows(legacy, "SELECT t.name FROM result_tags rt JOIN tag t ON t.id = rt.tag_id "
-                                 "GROUP BY t.name ORDER BY count(*) DESC, 1 LIMIT 1"):
+    for (name,) in _rows(
+        legacy,
+        "SELECT t.name FROM result_tags rt JOIN tag t ON t.id = rt.tag_id "
+        "GROUP BY t.name ORDER BY count(*) DESC, 1 LIMIT 1",
+    ):
         record.listing(anonymous, "/results:search", [("terms", name), ("sort_by", "+execution_datetime")])
     if numeric:
         record.listing(anonymous, "/results:search", [("sort_by", f"-json.{numeric[0]}")])
 
     ids = _column(legacy, "SELECT id::text FROM result ORDER BY id")
-    owned = set(_column(legacy, 'SELECT r.id::text FROM result r WHERE r.uploader_sub = %s', callers.user))
+    owned = set(_column(legacy, "SELECT r.id::text FROM result r WHERE r.uploader_sub = %s", callers.user))
     for id in ids:
         record.one(anonymous, f"/results/{id}")
     # A result's uploader and claims: of every result in a small database, of the first ones
@@ -350,8 +394,11 @@ def _users(legacy, callers: Callers, record: Recorder) -> None:
     shared = Counter(email.split("@")[-1] for email in emails).most_common(1)
     if shared:
         record.listing(admin, "/users:search", [("terms", shared[0][0]), ("sort_by", "+sub")])
-        record.listing(admin, "/users:search", [("terms", "@"), ("terms", _middle_term(emails)),
-                                                ("sort_by", "-registration_datetime")])
+        record.listing(
+            admin,
+            "/users:search",
+            [("terms", "@"), ("terms", _middle_term(emails)), ("sort_by", "-registration_datetime")],
+        )
     registered = [callers.user, admin] + ([callers.claimer] if callers.claimer else [])
     for caller in [None, callers.unregistered, *registered]:
         record.one(caller, "/users/self")

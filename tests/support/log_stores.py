@@ -48,8 +48,10 @@ class Target:
         self.data.mkdir()
         self.env = {}
         if backend == "postgres":
-            self.env = {"EVENT_STORE_URL": stack.enter_context(restored("")),
-                        "READ_STORE_URL": stack.enter_context(restored(""))}
+            self.env = {
+                "EVENT_STORE_URL": stack.enter_context(restored("")),
+                "READ_STORE_URL": stack.enter_context(restored("")),
+            }
         with self._environment():
             self.settings = cli._settings(type("Args", (), {"data": str(self.data), "dev": False})())
 

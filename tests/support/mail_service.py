@@ -17,7 +17,6 @@ FROM = "perf@example.org"
 SUPPORT = "support@example.org"
 
 
-
 def mail_service(data_dir: Path, provider, port: int, **overrides) -> Api:
     mail = {"mail_server": "127.0.0.1", "mail_port": port, "mail_from": FROM, "mail_support": SUPPORT}
     settings = service_settings(data_dir, provider, **{**mail, **overrides})
@@ -26,9 +25,7 @@ def mail_service(data_dir: Path, provider, port: int, **overrides) -> Api:
 
 
 def register(api: Api, sub: str, *, admin: bool = False) -> str:
-    token = api.provider.mint(
-        sub, email=f"{sub}@example.org", entitlements=(ADMIN_ENTITLEMENT,) if admin else ()
-    )
+    token = api.provider.mint(sub, email=f"{sub}@example.org", entitlements=(ADMIN_ENTITLEMENT,) if admin else ())
     answer = api.post("/users:register", token)
     assert answer.status_code == 201, answer.text
     return token

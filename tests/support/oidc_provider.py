@@ -266,10 +266,14 @@ class _Handler(BaseHTTPRequestHandler):
         provider._count(path)
         if path == "/.well-known/openid-configuration":
             issuer = provider.issuer
-            return self._reply(200, {
-                "issuer": provider.discovery_issuer or issuer, "jwks_uri": f"{issuer}/jwks",
-                "userinfo_endpoint": f"{issuer}/userinfo",
-            })
+            return self._reply(
+                200,
+                {
+                    "issuer": provider.discovery_issuer or issuer,
+                    "jwks_uri": f"{issuer}/jwks",
+                    "userinfo_endpoint": f"{issuer}/userinfo",
+                },
+            )
         if path == "/jwks":
             return self._reply(200, provider.jwks())
         if path == "/userinfo":

@@ -84,15 +84,26 @@ def long_names(store: EventStore, actor: Actor) -> dict[str, tuple[int, str]]:
         "tag": saved(store, Tag(name=names["tag"], description=None, actor=actor)),
         "site": saved(store, site),
         "flavor": saved(store, Flavor(site_id=site.id, name=names["flavor"], description=None, actor=actor)),
-        "benchmark": saved(store, Benchmark(docker_image=names["benchmark"], docker_tag="1", url="u", json_schema={},
-                                            description=None, actor=actor)),
+        "benchmark": saved(
+            store,
+            Benchmark(
+                docker_image=names["benchmark"], docker_tag="1", url="u", json_schema={}, description=None, actor=actor
+            ),
+        ),
     }
     return {kind: (written[kind], names[kind]) for kind in names}
 
 
 def result(store: EventStore, actor: Actor, benchmark_id: str, flavor_id: str, site_id: str, document) -> UUID:
-    uploaded = Result(benchmark_id=UUID(benchmark_id), flavor_id=UUID(flavor_id), site_id=UUID(site_id),
-                      execution_datetime=EXECUTED, json=document, tags_ids=[], actor=actor)
+    uploaded = Result(
+        benchmark_id=UUID(benchmark_id),
+        flavor_id=UUID(flavor_id),
+        site_id=UUID(site_id),
+        execution_datetime=EXECUTED,
+        json=document,
+        tags_ids=[],
+        actor=actor,
+    )
     saved(store, uploaded)
     return uploaded.id
 
@@ -106,21 +117,31 @@ def undecodable(store: EventStore) -> int:
     return _stored(store, event, b"\xff not JSON")
 
 
-def with_the_event_stores_shape(store: EventStore, actor: Actor, benchmark_id: str, flavor_id: str,
-                                site_id: str) -> int:
+def with_the_event_stores_shape(
+    store: EventStore, actor: Actor, benchmark_id: str, flavor_id: str, site_id: str
+) -> int:
     """A result document holding `{"_type_": ..., "_data_": ...}`: the event store cannot decode
     it (it reads that shape as one of its own values)."""
-    uploaded = Result(benchmark_id=UUID(benchmark_id), flavor_id=UUID(flavor_id), site_id=UUID(site_id),
-                      execution_datetime=EXECUTED, json={"x": {"_type_": "no such type", "_data_": 1}}, tags_ids=[],
-                      actor=actor)
+    uploaded = Result(
+        benchmark_id=UUID(benchmark_id),
+        flavor_id=UUID(flavor_id),
+        site_id=UUID(site_id),
+        execution_datetime=EXECUTED,
+        json={"x": {"_type_": "no such type", "_data_": 1}},
+        tags_ids=[],
+        actor=actor,
+    )
     return saved(store, uploaded)
 
 
 def user_without_email(store: EventStore, issuer: str) -> int:
     """User.Registered lacking a field every handler of it reads (an older event's shape)."""
     sub = f"old-{uuid4().hex[:8]}"
-    return _edited(store, User(sub=sub, iss=issuer, email=f"{sub}@example.org", actor=Actor(sub, issuer)),
-                   lambda state: state.pop("email"))
+    return _edited(
+        store,
+        User(sub=sub, iss=issuer, email=f"{sub}@example.org", actor=Actor(sub, issuer)),
+        lambda state: state.pop("email"),
+    )
 
 
 def site_with_a_text_actor(store: EventStore) -> int:
@@ -138,5 +159,15 @@ def nul_in_a_name(store: EventStore, actor: Actor) -> int:
 def unpublishable_result(store: EventStore, actor: Actor) -> int:
     """Issue 10's event of over 16 MiB: 900,000 numbers `1e15`, each stored as
     `1000000000000000.0`. Of a benchmark no read model holds, so that a replay adds no row."""
-    return saved(store, Result(benchmark_id=uuid4(), flavor_id=uuid4(), site_id=uuid4(), execution_datetime=EXECUTED,
-                               json={"n": [1e15] * 900_000}, tags_ids=[], actor=actor))
+    return saved(
+        store,
+        Result(
+            benchmark_id=uuid4(),
+            flavor_id=uuid4(),
+            site_id=uuid4(),
+            execution_datetime=EXECUTED,
+            json={"n": [1e15] * 900_000},
+            tags_ids=[],
+            actor=actor,
+        ),
+    )

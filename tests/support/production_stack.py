@@ -50,8 +50,13 @@ class ProductionStack:
         self.database_url = ""
 
     def _create_database(self) -> None:
-        server = subprocess.run([str(ROOT / "deploy" / "local" / "postgres.sh"), "up"], env=self.environment,
-                                capture_output=True, text=True, timeout=300)
+        server = subprocess.run(
+            [str(ROOT / "deploy" / "local" / "postgres.sh"), "up"],
+            env=self.environment,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         if server.returncode != 0:
             raise RuntimeError(f"postgres.sh up failed:\n{server.stdout}\n{server.stderr}")
         default_url = server.stdout.strip().splitlines()[-1]
@@ -74,9 +79,7 @@ class ProductionStack:
 
     def up(self) -> "ProductionStack":
         self._create_database()
-        started = subprocess.run(
-            [str(STACK), "up"], env=self.environment, capture_output=True, text=True, timeout=300
-        )
+        started = subprocess.run([str(STACK), "up"], env=self.environment, capture_output=True, text=True, timeout=300)
         if started.returncode != 0:
             self.down()  # stop what did start, or it holds the ports for the next run
             raise RuntimeError(f"stack.sh up failed:\n{started.stdout}\n{started.stderr}")
@@ -85,17 +88,19 @@ class ProductionStack:
 
     def down(self) -> None:
         """Stops the services; the PostgreSQL server stays for other sessions, our database goes."""
-        subprocess.run([str(STACK), "down"], env=self.environment, capture_output=True,
-                       timeout=120)
+        subprocess.run([str(STACK), "down"], env=self.environment, capture_output=True, timeout=120)
         self._drop_database()
 
     def reset(self) -> None:
         """Empties the event store and the read tables between tests. Notification ids keep
         growing (no RESTART IDENTITY), so the running projector simply sees new events."""
         with psycopg.connect(self.database_url, autocommit=True) as conn:
-            tables = [row[0] for row in conn.execute(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'"
-            )]
+            tables = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'"
+                )
+            ]
             # The projector locks its position row first, then writes the read tables: taking
             # `positions` first follows the same order. A query-service transaction may still
             # meet the TRUNCATE in another order; PostgreSQL then aborts one side, so try again.
@@ -109,20 +114,31 @@ class ProductionStack:
                     if attempt == 4:
                         raise
 
-
     # --- operating the running stack, for fault tests --------------------------------------
     def pid(self, name: str) -> int:
         return int((self.state_dir / f"{name}.pid").read_text())
 
     def run_eosc_perf(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        return subprocess.run([str(ROOT / ".venv" / "bin" / "eosc-perf"), *args], env=self.environment, cwd=ROOT,
-                              capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "eosc-perf"), *args],
+            env=self.environment,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     def start_projector(self) -> int:
         """A new `eosc-perf project`, remembered where stack.sh keeps it (so `down` stops it)."""
         with open(self.state_dir / "projector.log", "a") as log:
-            process = subprocess.Popen([str(ROOT / ".venv" / "bin" / "eosc-perf"), "project"], env=self.environment,
-                                       cwd=ROOT, stdout=log, stderr=log, start_new_session=True)
+            process = subprocess.Popen(
+                [str(ROOT / ".venv" / "bin" / "eosc-perf"), "project"],
+                env=self.environment,
+                cwd=ROOT,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
         (self.state_dir / "projector.pid").write_text(str(process.pid))
         return process.pid
 
@@ -134,8 +150,17 @@ class ProductionStack:
         environment = {**self.environment, "GUNICORN_BIND": f"127.0.0.1:{port}", **variables}
         with open(self.state_dir / f"command-{port}.log", "a") as log:
             process = subprocess.Popen(
-                [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "deploy/gunicorn/service.py", "eosc_perf.command_wsgi:app"],
-                env=environment, cwd=ROOT, stdout=log, stderr=log, start_new_session=True,
+                [
+                    str(ROOT / ".venv" / "bin" / "gunicorn"),
+                    "-c",
+                    "deploy/gunicorn/service.py",
+                    "eosc_perf.command_wsgi:app",
+                ],
+                env=environment,
+                cwd=ROOT,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
             )
         try:
             url = f"http://127.0.0.1:{port}"
@@ -167,8 +192,18 @@ class ProductionStack:
         environment = {**self.environment, **variables, "GUNICORN_BIND": f"127.0.0.1:{port}"}
         with open(self.state_dir / f"query-{port}.log", "a") as log:
             process = subprocess.Popen(
-                [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "deploy/gunicorn/service.py", "eosc_perf.query_wsgi:app"],
-                env=environment, cwd=ROOT, stdout=log, stderr=log, start_new_session=True)
+                [
+                    str(ROOT / ".venv" / "bin" / "gunicorn"),
+                    "-c",
+                    "deploy/gunicorn/service.py",
+                    "eosc_perf.query_wsgi:app",
+                ],
+                env=environment,
+                cwd=ROOT,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 60
@@ -191,8 +226,13 @@ class ProductionStack:
                 process.wait(timeout=30)
 
     def postgres(self, action: str) -> None:
-        subprocess.run([str(ROOT / "deploy" / "local" / "postgres.sh"), action], env=self.environment,
-                       capture_output=True, check=True, timeout=120)
+        subprocess.run(
+            [str(ROOT / "deploy" / "local" / "postgres.sh"), action],
+            env=self.environment,
+            capture_output=True,
+            check=True,
+            timeout=120,
+        )
 
 
 class HttpResult:
@@ -224,8 +264,19 @@ class HttpClient:
             self._local.session = requests.Session()
         return self._local.session
 
-    def simulate_request(self, method: str, path: str, *, headers=None, query_string=None, json=None, body=None,
-                         params=None, content_type=None, **_ignored) -> HttpResult:
+    def simulate_request(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers=None,
+        query_string=None,
+        json=None,
+        body=None,
+        params=None,
+        content_type=None,
+        **_ignored,
+    ) -> HttpResult:
         headers = dict(headers or {})
         if content_type:
             headers["Content-Type"] = content_type
@@ -233,8 +284,9 @@ class HttpClient:
             headers["X-Min-Position"] = str(self._position)
         url = self.base_url + path + (f"?{query_string}" if query_string else "")
         data = body.encode() if isinstance(body, str) else body
-        response = self._session().request(method, url, headers=headers, json=json, data=data, params=params,
-                                           timeout=60)
+        response = self._session().request(
+            method, url, headers=headers, json=json, data=data, params=params, timeout=60
+        )
         position = response.headers.get("X-Event-Position")
         if position:
             with self._lock:

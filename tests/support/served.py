@@ -20,8 +20,15 @@ START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
 # Variables the service (settings.py) or gunicorn read; the tests set the ones they need.
 SERVICE_VARIABLES = (
-    "FLASK_ENV", "TRUSTED_OP_LIST", "ADMIN_ENTITLEMENTS", "BACKEND_ROUTE", "EVENT_STORE_URL", "READ_STORE_URL",
-    "READ_WAIT_SECONDS", "READ_WAITERS", "GUNICORN_CMD_ARGS",
+    "FLASK_ENV",
+    "TRUSTED_OP_LIST",
+    "ADMIN_ENTITLEMENTS",
+    "BACKEND_ROUTE",
+    "EVENT_STORE_URL",
+    "READ_STORE_URL",
+    "READ_WAIT_SECONDS",
+    "READ_WAITERS",
+    "GUNICORN_CMD_ARGS",
 )
 SERVICE_PREFIXES = ("EOSC_PERF_", "MAIL_", "IMAGE_", "KAFKA_", "QUERY_")
 
@@ -57,8 +64,17 @@ def eosc_perf(*args: str, cwd: Path, timeout: float = 60, **variables: str) -> s
 
 
 def dev_token(data_dir: Path, sub: str = "dev-user", email: str = "dev@example.org") -> str:
-    done = eosc_perf("dev-token", "--data", str(data_dir), "--sub", sub, "--email", email,
-                     cwd=data_dir.parent, EOSC_PERF_ENV="development")
+    done = eosc_perf(
+        "dev-token",
+        "--data",
+        str(data_dir),
+        "--sub",
+        sub,
+        "--email",
+        email,
+        cwd=data_dir.parent,
+        EOSC_PERF_ENV="development",
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 

@@ -44,14 +44,22 @@ def stored_event_classes() -> dict[str, int]:
     for module_info in pkgutil.iter_modules(domain.__path__):
         module = importlib.import_module(f"{domain.__name__}.{module_info.name}")
         for aggregate in vars(module).values():
-            if not (inspect.isclass(aggregate) and issubclass(aggregate, Aggregate)
-                    and aggregate.__module__ == module.__name__ and aggregate is not ReviewedItem):
+            if not (
+                inspect.isclass(aggregate)
+                and issubclass(aggregate, Aggregate)
+                and aggregate.__module__ == module.__name__
+                and aggregate is not ReviewedItem
+            ):
                 continue
             [first] = _created_event_classes[aggregate]  # the class of the event __init__ makes
             for name in dir(aggregate):
                 value = getattr(aggregate, name)
-                if (inspect.isclass(value) and issubclass(value, Aggregate.Event) and name != "Event"
-                        and (name != "Created" or value is first)):
+                if (
+                    inspect.isclass(value)
+                    and issubclass(value, Aggregate.Event)
+                    and name != "Event"
+                    and (name != "Created" or value is first)
+                ):
                     found[get_topic(value)] = getattr(value, "class_version", 1)
     return found
 
@@ -62,8 +70,9 @@ def load() -> list[dict]:
 
 def as_stored(entry: dict) -> StoredEvent:
     stored = entry["stored"]
-    return StoredEvent(UUID(stored["originator_id"]), stored["originator_version"], stored["topic"],
-                       stored["state"].encode())
+    return StoredEvent(
+        UUID(stored["originator_id"]), stored["originator_version"], stored["topic"], stored["state"].encode()
+    )
 
 
 def store_removal_of_version_1(service, sub: str, iss: str, admin: Actor) -> None:
@@ -96,17 +105,32 @@ def scenario(api) -> None:
     where = catalog.setup(api, alice, admin)
     benchmark, site, flavor = where.benchmark["id"], where.site["id"], where.flavor["id"]
     b = where.benchmark
-    _ok(api.put(f"/benchmarks/{benchmark}", admin, json={
-        "docker_image": b["docker_image"], "docker_tag": b["docker_tag"], "url": b["url"],
-        "json_schema": b["json_schema"], "description": "updated"}), 204)
+    _ok(
+        api.put(
+            f"/benchmarks/{benchmark}",
+            admin,
+            json={
+                "docker_image": b["docker_image"],
+                "docker_tag": b["docker_tag"],
+                "url": b["url"],
+                "json_schema": b["json_schema"],
+                "description": "updated",
+            },
+        ),
+        204,
+    )
     _ok(api.put(f"/flavors/{flavor}", admin, json={"name": where.flavor["name"], "description": "updated"}), 204)
-    for kind, made in (("benchmarks", catalog.benchmark(api, bob, admin, approved=False)),
-                       ("sites", catalog.site(api, bob, admin, approved=False)),
-                       ("flavors", catalog.flavor(api, bob, admin, site, approved=False))):
+    for kind, made in (
+        ("benchmarks", catalog.benchmark(api, bob, admin, approved=False)),
+        ("sites", catalog.site(api, bob, admin, approved=False)),
+        ("flavors", catalog.flavor(api, bob, admin, site, approved=False)),
+    ):
         _ok(api.post(f"/{kind}/{made['id']}:reject", admin), 204)
-    for kind, made in (("flavors", catalog.flavor(api, bob, admin, site)),
-                       ("benchmarks", catalog.benchmark(api, bob, admin)),
-                       ("sites", catalog.site(api, bob, admin))):
+    for kind, made in (
+        ("flavors", catalog.flavor(api, bob, admin, site)),
+        ("benchmarks", catalog.benchmark(api, bob, admin)),
+        ("sites", catalog.site(api, bob, admin)),
+    ):
         _ok(api.delete(f"/{kind}/{made['id']}", admin), 204)
     tag = catalog.tag(api, alice)
     _ok(api.put(f"/tags/{tag['id']}", admin, json={"name": catalog.unique("renamed"), "description": "d"}), 204)
@@ -165,12 +189,18 @@ def write(path: Path) -> None:
             entries = []
             for n in service.store.recorder.select_notifications(start=1, limit=10**6):
                 event = service.store.mapper.to_domain_event(n)
-                entries.append({
-                    "stored": {"notification_id": n.id, "originator_id": str(n.originator_id),
-                               "originator_version": n.originator_version, "topic": n.topic,
-                               "state": n.state.decode()},
-                    "expected": envelope(n.id, event),
-                })
+                entries.append(
+                    {
+                        "stored": {
+                            "notification_id": n.id,
+                            "originator_id": str(n.originator_id),
+                            "originator_version": n.originator_version,
+                            "topic": n.topic,
+                            "state": n.state.decode(),
+                        },
+                        "expected": envelope(n.id, event),
+                    }
+                )
         finally:
             service.close()
     path.write_text(json.dumps(entries, indent=1, ensure_ascii=False) + "\n")
