@@ -47,12 +47,30 @@ def formatter(development: bool) -> logging.Formatter:
     return logging.Formatter(PLAIN_FORMAT) if development else JsonFormatter()
 
 
+class StderrHandler(logging.StreamHandler):
+    """Writes to `sys.stderr` as it is when a record comes, not as it was when configured: a
+    caller that swaps it (a test capturing output, then closing its stream) leaves no handler
+    writing to a closed file."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass  # always the current sys.stderr
+
+
 def configure(development: bool, level: int = logging.INFO) -> None:
-    """The root logger writes to stderr in the mode's format (replacing any earlier set-up)."""
-    handler = logging.StreamHandler(sys.stderr)
+    """The root logger writes to stderr in the mode's format; a second call replaces what the
+    first set up, and handlers others installed (a test runner's) stay."""
+    handler = StderrHandler()
     handler.setFormatter(formatter(development))
     root = logging.getLogger()
-    for old in list(root.handlers):
+    for old in [existing for existing in root.handlers if isinstance(existing, StderrHandler)]:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)

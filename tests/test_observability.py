@@ -19,6 +19,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from http_api import errors
+from observability import logs
 from observability.http_layer import RouteTemplate, observed
 from observability.logs import JsonFormatter
 from projections.sources import EventStoreSource
@@ -315,3 +316,18 @@ def test_nginx_serves_metrics_to_allowed_addresses_only(production_stack):
     assert raw_get(port, "//metrics", "127.0.0.2") == 403
     assert raw_get(port, "/%6Detrics", "127.0.0.2") == 403
     assert raw_get(port, "/api/v1/metrics", "127.0.0.1") == 404
+
+
+def test_logging_set_up_twice_writes_to_the_current_stderr_and_keeps_other_handlers(capsys):
+    root = logging.getLogger()
+    others = list(root.handlers)  # pytest's own capture handlers, among them
+    try:
+        logs.configure(development=True)
+        logs.configure(development=False)
+        ours = [handler for handler in root.handlers if isinstance(handler, logs.StderrHandler)]
+        assert len(ours) == 1 and all(handler in root.handlers for handler in others)
+        logging.getLogger("eosc_perf.test").warning("to the stderr of now")
+        assert json.loads(capsys.readouterr().err.splitlines()[-1])["message"] == "to the stderr of now"
+    finally:
+        for handler in [handler for handler in root.handlers if isinstance(handler, logs.StderrHandler)]:
+            root.removeHandler(handler)

@@ -3,6 +3,7 @@ position stays the same, never once an event has moved it, and never for callers
 
 from __future__ import annotations
 
+import logging
 import threading
 import tracemalloc
 from contextlib import contextmanager
@@ -115,9 +116,11 @@ def test_the_least_recently_used_answers_leave_first(budget, kept):
     assert cache.size == sum(cost(key, cache.entries[key]) for key in kept)
 
 
-def test_many_distinct_urls_with_tiny_answers_stay_within_the_budget(tmp_path: Path, identity_provider):
+def test_many_distinct_urls_with_tiny_answers_stay_within_the_budget(tmp_path: Path, identity_provider, caplog):
     """Keys count: a client choosing long, distinct URLs (an empty page each) cannot grow a
     worker's cache beyond QUERY_CACHE_MB. Measured as the memory the process keeps."""
+    # The request log's records would be kept by pytest's log capture, and counted here.
+    caplog.set_level(logging.WARNING, logger="http_api.access")
     service = build(service_settings(tmp_path / "data", identity_provider, query_cache_mb=1))
     api = Api(service, falcon.testing.TestClient(service.app), identity_provider)
     padding = "x" * 3000
