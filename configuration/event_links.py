@@ -25,16 +25,26 @@ Numbered = tuple[int, StoredEvent]
 
 
 def link(previous: bytes, notification_id: int, event: StoredEvent) -> bytes:
-    """The one definition of a link: the writers, the import's check and `audit verify` use it."""
-    topic = event.topic.encode("utf-8")
-    digest = hashlib.sha256(previous)
-    digest.update(notification_id.to_bytes(8, "big", signed=True))
-    digest.update(_uuid(event.originator_id).bytes)
-    digest.update(event.originator_version.to_bytes(8, "big", signed=True))
-    digest.update(len(topic).to_bytes(4, "big"))
-    digest.update(topic)
-    digest.update(event.state)
-    return digest.digest()
+    """The link of a stored event: the writers and the import's check."""
+    return link_of(previous, notification_id, event.originator_id, event.originator_version, event.topic, event.state)
+
+
+def link_of(previous: bytes, notification_id: int, originator_id, version: int, topic: str, state: bytes) -> bytes:
+    """The one definition of a link, over the columns as read (`audit verify` walks rows with it)."""
+    encoded = topic.encode("utf-8")
+    return hashlib.sha256(
+        b"".join(
+            (
+                previous,
+                notification_id.to_bytes(8, "big", signed=True),
+                _uuid(originator_id).bytes,
+                version.to_bytes(8, "big", signed=True),
+                len(encoded).to_bytes(4, "big"),
+                encoded,
+                state,
+            )
+        )
+    ).digest()
 
 
 def _uuid(originator_id) -> UUID:

@@ -64,13 +64,17 @@ def history(args: argparse.Namespace) -> None:
 def init(args: argparse.Namespace) -> None:
     """Creates the event-store tables and migrates the read store; safe to re-run."""
     from configuration.stores import open_event_store
+    from log_transfer.audit import first_unlinked
     from read_model import read_store
     from read_model.migrations import migrate
 
     settings = _settings(args)
-    open_event_store(settings.event_store, create_tables=True, connection_wait=30)
+    store = open_event_store(settings.event_store, create_tables=True, connection_wait=30)
     applied = migrate(read_store.connect(settings.read_store))
     print(f"event store ready; read store migrations applied: {applied or 'none (up to date)'}")
+    unlinked = first_unlinked(store)
+    if unlinked is not None:  # a store from before the hash chain
+        print(f"events from position {unlinked} on have no chain link yet: run eosc-perf audit link once")
 
 
 def check_config(args: argparse.Namespace) -> None:

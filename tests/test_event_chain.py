@@ -171,6 +171,8 @@ def test_audit_link_gives_a_store_from_before_the_chain_its_links(capsys, tmp_pa
     store.recorder.insert_events([StoredEvent(uuid4(), 1, load()[0]["stored"]["topic"], b"{}")])
     assert audit.head(store)[0] == store.recorder.max_notification_id()  # linked from the empty chain
 
+    code, out, err = target.run(capsys, "init")
+    assert code == 0 and f"events from position {GAP} on have no chain link yet" in out, out + err
     code, out, err = target.run(capsys, "audit", "verify")
     assert code == 2 and f"event {GAP} has no link" in err and "eosc-perf audit link" in err
     code, out, err = target.run(capsys, "audit", "link")
@@ -183,6 +185,7 @@ def test_audit_link_gives_a_store_from_before_the_chain_its_links(capsys, tmp_pa
         cursor.execute(links.between(0, head[0]))
         assert bytes(cursor.fetchall()[-1]["link"]) == head[1]
     assert target.run(capsys, "audit", "link")[1] == "every event has its link: nothing to do\n"
+    assert "chain link" not in target.run(capsys, "init")[1]
 
 
 def test_an_export_without_links_loads_and_gets_them(capsys, tmp_path, source, target):
