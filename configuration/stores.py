@@ -61,7 +61,7 @@ class EventRecorder(PostgresApplicationRecorder):
     psycopg sends until the whole message is gone.
 
     The events' chain links (configuration/event_links.py) are written in the same transaction,
-    under the table lock the library takes in `_insert_events`."""
+    under the table lock the library takes in `_insert_stored_events`."""
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

@@ -71,8 +71,12 @@ def export(store: EventStore, out: BinaryIO, since: int = 0, progress: Callable[
     head = recorder.max_notification_id() or 0
     show = progress or Progress("exported", max(head - since, 0))
     links = link_table(recorder)
-    with recorder.datastore.transaction(commit=False) as cursor:
-        before = previous_link(cursor, links, since + 1) if since else None
+    before = None  # the link the file continues from: none for a whole log, or a store without links
+    if since:
+        with recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute(links.last_before(since + 1))
+            row = cursor.fetchone()
+            before = None if row is None else bytes(row["link"])
     first = file_format.header(since, head, before) + b"\n"
     out.write(first)
     digest = hashlib.sha256(first)

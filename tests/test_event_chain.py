@@ -9,7 +9,7 @@ import hashlib
 import json
 import random
 import threading
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from eventsourcing.persistence import StoredEvent
 
@@ -216,3 +216,14 @@ def _without(raw: bytes, name: str) -> bytes:
     fields = json.loads(raw)
     del fields[name]
     return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+def test_the_link_definition_is_pinned():
+    """Published heads outlive the code: a change of what a link covers, or how, fails here."""
+    event = StoredEvent(UUID("12345678-1234-5678-1234-567812345678"), 3, "domain.site:Site.Created", b'{"name":"x"}')
+    assert link(GENESIS, 7, event).hex() == "1b75c7379571b63b3efc87124592b8fba88e1ce29ff5041e29bcc08215a8ec34"
+    # the aggregate id as SQLite stores it (hex) links the same
+    assert link(GENESIS, 7, StoredEvent(event.originator_id.hex, 3, event.topic, event.state)) == link(
+        GENESIS, 7, event
+    )
+    assert link(link(GENESIS, 7, event), 8, event) != link(GENESIS, 8, event)
