@@ -227,3 +227,36 @@ def test_the_link_definition_is_pinned():
         GENESIS, 7, event
     )
     assert link(link(GENESIS, 7, event), 8, event) != link(GENESIS, 8, event)
+
+
+def test_a_file_since_a_position_loads_only_onto_the_chain_it_continues(capsys, tmp_path, source, target):
+    whole, rest = tmp_path / "whole.jsonl", tmp_path / "rest.jsonl"
+    assert cli.main(["export", str(whole), "--data", str(source)]) == 0
+    assert cli.main(["export", str(rest), "--since", "40", "--data", str(source)]) == 0
+    capsys.readouterr()
+    # The log up to 40: the whole file's first events, under a header and an end line of their own.
+    lines = whole.read_bytes().splitlines(keepends=True)
+    body = [
+        file_format.header(0, 40) + b"\n",
+        *(line for line in lines[1:-1] if json.loads(line)["notification_id"] <= 40),
+    ]
+    first = tmp_path / "first.jsonl"
+    first.write_bytes(
+        b"".join([*body, file_format.end(len(body) - 1, hashlib.sha256(b"".join(body)).hexdigest()) + b"\n"])
+    )
+    assert target.run(capsys, "import", str(first))[0] == 0
+    store = target.store()
+    links = link_table(store.recorder)
+    assert audit.head(store)[0] == 40
+    at_40 = audit.head(store)[1]
+
+    Database(store).execute(f"UPDATE {links.name} SET link = ? WHERE notification_id = 40", bytes(32))
+    code, _out, err = target.run(capsys, "import", str(rest))
+    assert code == 2 and "chain link at position 40 is not the one this file continues from" in err, err
+    assert store.recorder.max_notification_id() == 40
+
+    Database(store).execute(f"UPDATE {links.name} SET link = ? WHERE notification_id = 40", at_40)
+    code, out, err = target.run(capsys, "import", str(rest))
+    assert code == 0, out + err
+    assert audit.verify(store).problem is None
+    assert audit.head(store) == (GAP * len(load()), bytes.fromhex(json.loads(lines[-2])["link"]))
