@@ -8,7 +8,10 @@ from urllib.parse import unquote, urlsplit
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+from psycopg.sql import SQL
 
+from configuration.event_links import LinkTable, append_links
 from configuration.private_files import private_file
 from configuration.settings import ConfigurationError
 from domain.event_store import EventStore
@@ -22,7 +25,12 @@ def event_store_environment(url: str, *, create_tables: bool = True, connection_
     if parts.scheme == "sqlite":
         path = url.split("///", 1)[-1]
         private_file(Path(path))
-        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path, "CREATE_TABLE": create}
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": path,
+            "CREATE_TABLE": create,
+            "APPLICATION_RECORDER_TOPIC": f"{__name__}:{SQLiteEventRecorder.__qualname__}",
+        }
     if parts.scheme.startswith("postgresql"):
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
@@ -50,7 +58,15 @@ class EventRecorder(PostgresApplicationRecorder):
     then waits for results: when the socket did not take the whole message at once (an event of
     some MiB), the rest stays in libpq's buffer and the server waits for it, for ever, while the
     writer holds the events table's lock and every other write waits. Outside the pipeline,
-    psycopg sends until the whole message is gone."""
+    psycopg sends until the whole message is gone.
+
+    The events' chain links (configuration/event_links.py) are written in the same transaction,
+    under the table lock the library takes in `_insert_stored_events`."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.links = LinkTable(self.datastore.schema)
+        self.sql_create_statements.append(SQL(self.links.create))
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         with self.datastore.transaction(commit=True) as curs:
@@ -58,7 +74,31 @@ class EventRecorder(PostgresApplicationRecorder):
             if not stored_events:
                 return None
             self._insert_stored_events(curs, stored_events, **kwargs)
-            return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+            ids = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+            append_links(curs, self.links, list(zip(ids, stored_events)))
+            return ids
+
+
+class SQLiteEventRecorder(SQLiteApplicationRecorder):
+    """The SQLite recorder, writing the events' chain links in the insert's transaction: its
+    first statement is the insert, so it holds the database's write lock from its start."""
+
+    links = LinkTable()
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(), self.links.create]
+
+    def _insert_events(self, c, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        ids = super()._insert_events(c, stored_events, **kwargs)
+        append_links(c, self.links, list(zip(ids, stored_events)))
+        return ids
+
+
+def link_table(recorder) -> LinkTable:
+    """The link table beside a recorder's events (PostgreSQL: in its schema)."""
+    if isinstance(recorder, PostgresApplicationRecorder):
+        return LinkTable(recorder.datastore.schema)
+    return LinkTable()
 
 
 def open_event_store(url: str, *, create_tables: bool = True, connection_wait: int = 3) -> EventStore:

@@ -64,13 +64,17 @@ def history(args: argparse.Namespace) -> None:
 def init(args: argparse.Namespace) -> None:
     """Creates the event-store tables and migrates the read store; safe to re-run."""
     from configuration.stores import open_event_store
+    from log_transfer.audit import first_unlinked
     from read_model import read_store
     from read_model.migrations import migrate
 
     settings = _settings(args)
-    open_event_store(settings.event_store, create_tables=True, connection_wait=30)
+    store = open_event_store(settings.event_store, create_tables=True, connection_wait=30)
     applied = migrate(read_store.connect(settings.read_store))
     print(f"event store ready; read store migrations applied: {applied or 'none (up to date)'}")
+    unlinked = first_unlinked(store)
+    if unlinked is not None:  # a store from before the hash chain
+        print(f"events from position {unlinked} on have no chain link yet: run eosc-perf audit link once")
 
 
 def check_config(args: argparse.Namespace) -> None:
@@ -321,6 +325,29 @@ def import_log(args: argparse.Namespace) -> None:
     _project_imported(settings, store, moved.position)
 
 
+def audit(args: argparse.Namespace) -> None:
+    """The event log's hash chain: verify it, print its head, or link a store's old events."""
+    from configuration.stores import open_event_store
+    from log_transfer import audit as chain
+    from log_transfer.transfer import Progress
+
+    store = open_event_store(_settings(args).event_store, create_tables=False, connection_wait=30)
+    if args.action == "head":
+        position, link = chain.head(store)
+        print(f"{position} {link.hex()}")
+    elif args.action == "link":
+        done = chain.link_old_events(store, Progress("linked", None))
+        print(f"linked {done:,} events" if done else "every event has its link: nothing to do")
+    else:
+        verdict = chain.verify(store, Progress("checked", None))
+        if verdict.problem:
+            raise ConfigurationError(f"the event log changed: {verdict.problem}")
+        print(
+            f"the chain holds: {verdict.events:,} events in {verdict.seconds:.1f} s "
+            f"({verdict.events_per_second:,.0f} events/s); head {verdict.head} {verdict.head_link.hex()}"
+        )
+
+
 def _project_imported(settings: Settings, store, position: int) -> None:
     """Embedded default: the read tables follow now (as the next `serve` would); production:
     the projector follows the event store and folds the new events by itself."""
@@ -506,6 +533,14 @@ def parser() -> argparse.ArgumentParser:
     lagging.add_argument("--json", action="store_true", help="one JSON object instead of a table")
 
     command("verify", verify, "Replay all events into a scratch store and compare with the live read tables.")
+    chain = command("audit", audit, "The event log's hash chain (tamper evidence): verify it, print its head.")
+    chain.add_argument(
+        "action",
+        choices=("verify", "head", "link"),
+        help="verify: recompute every link and name the first changed event (exit 2); head: print the last "
+        "event position and its link, to publish elsewhere; link: give events without a link theirs "
+        "(a store from before the chain)",
+    )
 
     importing = command(
         "import-legacy",

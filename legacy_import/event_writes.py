@@ -17,6 +17,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
+from configuration.event_links import LinkTable, append_links
 from domain.event_store import EventStore
 
 
@@ -45,4 +46,6 @@ def insert(store: EventStore, stored_events: Sequence[StoredEvent]) -> int:
             cursor.execute(lock)
         cursor.execute(SQL("NOTIFY {0}").format(Identifier(recorder.channel_name)))
         cursor.execute(statement, columns)
-        return max(row["notification_id"] for row in cursor.fetchall())
+        ids = [row["notification_id"] for row in cursor.fetchall()]
+        append_links(cursor, LinkTable(datastore.schema), list(zip(ids, stored_events)))
+        return max(ids)

@@ -1,7 +1,8 @@
 """The export file: JSON lines, each event as its Kafka envelope plus what an exact restore needs.
 
     {"format": "eosc-perf-event-log", "format_version": 1, "since": 0, "head": 1234}
-    {"notification_id": 1, "event_type": …, "aggregate_id": …, … the envelope …, "topic": …, "state": "<base64>"}
+    {"notification_id": 1, "event_type": …, "aggregate_id": …, … the envelope …, "topic": …, "state": "<base64>",
+     "link": "<hex>"}
     …
     {"end": true, "events": 1234, "sha256": "<hex digest of every line above, newlines included>"}
 
@@ -9,7 +10,10 @@ The envelope (domain/envelope.py) is for readers: the event as the current code
 decodes it. A restore uses only the stored form next to it: the topic and the state bytes as
 stored (they carry the event's time), under the notification id, aggregate id and version. An
 event this code cannot decode keeps its stored form, with its envelope's decoded parts null.
-The end line makes a cut-off file visible; its digest, a changed byte anywhere.
+The end line makes a cut-off file visible; its digest, a changed byte anywhere. `link` is the
+event's link in the log's hash chain (configuration/event_links.py); an export after a position
+names the link before it in its header's `previous_link`. Both came after the first files of
+this format: a file without them still loads (its events get their links in the new store).
 """
 
 from __future__ import annotations
@@ -34,16 +38,21 @@ class ExportFileError(ValueError):
     """A file that is not a whole, unchanged export: the message names the line."""
 
 
-def header(since: int, head: int) -> bytes:
-    return to_bytes({"format": FORMAT, "format_version": FORMAT_VERSION, "since": since, "head": head})
+def header(since: int, head: int, previous_link: bytes | None = None) -> bytes:
+    fields = {"format": FORMAT, "format_version": FORMAT_VERSION, "since": since, "head": head}
+    if previous_link is not None:
+        fields["previous_link"] = previous_link.hex()
+    return to_bytes(fields)
 
 
 def end(events: int, digest: str) -> bytes:
     return to_bytes({"end": True, "events": events, "sha256": digest})
 
 
-def event_line(mapper: Mapper, notification: Notification) -> bytes:
+def event_line(mapper: Mapper, notification: Notification, link: bytes | None) -> bytes:
     stored = {"topic": notification.topic, "state": base64.b64encode(notification.state).decode("ascii")}
+    if link is not None:
+        stored["link"] = link.hex()
     try:
         event = mapper.to_domain_event(notification)
     except Exception as error:  # an event this code cannot read (parked by the consumers) is kept all the same
@@ -67,6 +76,7 @@ def event_line(mapper: Mapper, notification: Notification) -> bytes:
 class Header:
     since: int
     head: int
+    previous_link: bytes | None
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,7 @@ class Line:
     number: int
     notification_id: int
     stored: StoredEvent
+    link: bytes | None
 
 
 class Reader:
@@ -97,7 +108,7 @@ class Reader:
         since, head = fields.get("since"), fields.get("head")
         if not (_is_int(since) and _is_int(head) and 0 <= since):
             raise ExportFileError("line 1: the header lacks its `since` and `head` positions")
-        self.header = Header(since, head)
+        self.header = Header(since, head, self._link(fields, "previous_link"))
 
     def _next(self) -> bytes | None:
         raw = self.stream.readline()
@@ -154,7 +165,18 @@ class Reader:
             )
         except (KeyError, TypeError, ValueError, binascii.Error) as error:
             raise ExportFileError(f"line {self.number}: not an exported event ({error!r})") from None
-        return Line(self.number, notification_id, stored)
+        return Line(self.number, notification_id, stored, self._link(fields, "link"))
+
+    def _link(self, fields: dict, name: str) -> bytes | None:
+        value = fields.get(name)
+        if value is None:
+            return None
+        if not (isinstance(value, str) and len(value) == 64):
+            raise ExportFileError(f"line {self.number}: `{name}` is not a SHA-256 in hex: {value!r}")
+        try:
+            return bytes.fromhex(value)
+        except ValueError:
+            raise ExportFileError(f"line {self.number}: `{name}` is not a SHA-256 in hex: {value!r}") from None
 
     def _check_end(self, fields: dict, count: int, last: int) -> None:
         if fields.get("events") != count:

@@ -11,18 +11,20 @@ from eventsourcing.persistence import ApplicationRecorder, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
+from configuration.event_links import LinkTable, append_links
+
 Numbered = tuple[int, StoredEvent]
 
 
-def insert_numbered(recorder: ApplicationRecorder, events: Sequence[Numbered]) -> None:
-    """One transaction. Only for a store nobody else writes to (an import): the numbers are given."""
+def insert_numbered(recorder: ApplicationRecorder, events: Sequence[Numbered]) -> list[tuple[int, bytes]]:
+    """One transaction, the events' chain links with them (returned). Only for a store nobody else
+    writes to (an import): the numbers are given."""
     if isinstance(recorder, PostgresApplicationRecorder):
-        _postgres(recorder, events)
-    else:
-        _sqlite(recorder, events)
+        return _postgres(recorder, events)
+    return _sqlite(recorder, events)
 
 
-def _sqlite(recorder, events: Sequence[Numbered]) -> None:
+def _sqlite(recorder, events: Sequence[Numbered]) -> list[tuple[int, bytes]]:
     # The notification id is SQLite's rowid (the library's table has no other key for it).
     statement = (
         f"INSERT INTO {recorder.events_table_name} (rowid, originator_id, originator_version, topic, state) "
@@ -32,13 +34,14 @@ def _sqlite(recorder, events: Sequence[Numbered]) -> None:
         cursor.executemany(
             statement, [(n, _id(e.originator_id), e.originator_version, e.topic, e.state) for n, e in events]
         )
+        return append_links(cursor, LinkTable(), events)
 
 
 def _id(originator_id) -> str:
     return originator_id.hex if isinstance(originator_id, UUID) else originator_id
 
 
-def _postgres(recorder: PostgresApplicationRecorder, events: Sequence[Numbered]) -> None:
+def _postgres(recorder: PostgresApplicationRecorder, events: Sequence[Numbered]) -> list[tuple[int, bytes]]:
     """COPY streams the rows: outside psycopg's pipeline mode, which hangs on events of some MiB
     (see configuration/stores.py). The table lock and the notification are the recorder's own."""
     schema, table = recorder.datastore.schema, recorder.events_table_name
@@ -54,4 +57,6 @@ def _postgres(recorder: PostgresApplicationRecorder, events: Sequence[Numbered])
         cursor.execute(
             "SELECT setval(pg_get_serial_sequence(%s, 'notification_id'), %s)", (f'"{schema}"."{table}"', events[-1][0])
         )
+        linked = append_links(cursor, LinkTable(schema), events)
         recorder._notify_channel(cursor)
+        return linked

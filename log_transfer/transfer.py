@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, TextIO
 
+from configuration.event_links import GENESIS, link, previous_link
+from configuration.stores import link_table
 from domain.event_store import EventStore
 from log_transfer import file_format
-from log_transfer.file_format import Line, Reader
+from log_transfer.file_format import ExportFileError, Line, Reader
 from log_transfer.recorders import insert_numbered
 
 EXPORT_BATCH = 5000  # events per read of the log
@@ -68,7 +70,14 @@ def export(store: EventStore, out: BinaryIO, since: int = 0, progress: Callable[
     recorder, mapper = store.recorder, store.mapper
     head = recorder.max_notification_id() or 0
     show = progress or Progress("exported", max(head - since, 0))
-    first = file_format.header(since, head) + b"\n"
+    links = link_table(recorder)
+    before = None  # the link the file continues from: none for a whole log, or a store without links
+    if since:
+        with recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute(links.last_before(since + 1))
+            row = cursor.fetchone()
+            before = None if row is None else bytes(row["link"])
+    first = file_format.header(since, head, before) + b"\n"
     out.write(first)
     digest = hashlib.sha256(first)
     count, after = 0, since
@@ -76,7 +85,10 @@ def export(store: EventStore, out: BinaryIO, since: int = 0, progress: Callable[
         notifications = recorder.select_notifications(after, EXPORT_BATCH, stop=head, inclusive_of_start=False)
         if not notifications:
             break
-        chunk = b"".join(file_format.event_line(mapper, n) + b"\n" for n in notifications)
+        with recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute(links.between(after, notifications[-1].id))
+            linked = {row["notification_id"]: bytes(row["link"]) for row in cursor.fetchall()}
+        chunk = b"".join(file_format.event_line(mapper, n, linked.get(n.id)) + b"\n" for n in notifications)
         digest.update(chunk)
         out.write(chunk)
         count, after = count + len(notifications), notifications[-1].id
@@ -95,6 +107,13 @@ def import_file(
     position = recorder.max_notification_id() or 0
     header, count, at_position = _checked(path, position, progress or Progress("checked", None))
     start = _start(store, header, position, at_position, resume)
+    if start == header.since > 0 and header.previous_link is not None:
+        with recorder.datastore.transaction(commit=False) as cursor:
+            if previous_link(cursor, link_table(recorder)) != header.previous_link:
+                raise ImportRefused(
+                    f"the event store's chain link at position {start} is not the one this file continues "
+                    "from: it was exported from another log; nothing was written"
+                )
     show = progress or Progress("imported", count if start == header.since else None)
     done, batch, size = 0, [], 0
     with path.open("rb") as stream:
@@ -115,17 +134,33 @@ def import_file(
 
 
 def _checked(path: Path, position: int, show: Callable[..., None]) -> tuple[file_format.Header, int, Line | None]:
-    """Reads the whole file through its checks: (header, events, the file's line at `position`)."""
+    """Reads the whole file through its checks: (header, events, the file's line at `position`).
+    The events' chain links are checked against their bytes from the header's link on."""
     count, at_position = 0, None
     with path.open("rb") as stream:
         reader = Reader(stream)
+        previous = GENESIS if reader.header.since == 0 else reader.header.previous_link
         for line in reader.events():
             count += 1
+            previous = _linked(line, previous)
             if line.notification_id == position:
                 at_position = line
             show(count)
     show(count, final=True)
     return reader.header, count, at_position
+
+
+def _linked(line: Line, previous: bytes | None) -> bytes | None:
+    """The line's link, checked against its bytes when the link before it is known."""
+    if previous is None:
+        return line.link
+    expected = link(previous, line.notification_id, line.stored)
+    if line.link is not None and line.link != expected:
+        raise ExportFileError(
+            f"line {line.number}: event {line.notification_id}'s chain link does not match its bytes and the "
+            "link before it: the event (or one before it) was changed after it was linked"
+        )
+    return expected
 
 
 def _start(store: EventStore, header: file_format.Header, position: int, at_position: Line | None, resume: bool) -> int:

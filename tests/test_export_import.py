@@ -5,6 +5,7 @@ that is cut off or changed, are refused with nothing written; --since exports th
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -15,7 +16,7 @@ from eventsourcing.persistence import PersistenceError
 
 from configuration.stores import open_event_store
 from eosc_perf import cli
-from log_transfer import transfer
+from log_transfer import file_format, transfer
 from log_transfer.recorders import insert_numbered
 from tests.support.log_stores import GAP, Target, run
 from tests.support.stored_events import as_stored, load
@@ -64,6 +65,12 @@ def test_export_import_export_is_byte_identical_and_verify_passes(capsys, tmp_pa
     code, out, err = target.run(capsys, "verify")
     assert code == 0, out + err
     assert "read tables equal a fresh replay" in out
+    # The links moved with the events, and the imported chain holds up to the same head.
+    last = json.loads(first[-2])
+    assert all(len(json.loads(line)["link"]) == 64 for line in first[1:-1])
+    assert target.run(capsys, "audit", "head")[1] == f"{last['notification_id']} {last['link']}\n"
+    code, out, err = target.run(capsys, "audit", "verify")
+    assert code == 0 and f"the chain holds: {len(load())} events" in out, out + err
     # The store numbers the next write after the imported events, as it would have.
     next_one = as_stored(load()[0])
     assert store.recorder.insert_events([replace(next_one, originator_id=uuid4())]) == [GAP * len(load()) + 1]
@@ -102,11 +109,39 @@ def _a_byte_changed_in_a_state(lines):
     line = json.loads(lines[7])
     line["state"] = ("A" if line["state"][10] != "A" else "B").join((line["state"][:10], line["state"][11:]))
     changed = json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-    return b"".join([*lines[:7], changed, *lines[8:]]), f"line {len(lines)}: the file's SHA-256 differs"
+    # The event's chain link finds it at its line, before the end line's digest would.
+    return b"".join([*lines[:7], changed, *lines[8:]]), f"line 8: event {line['notification_id']}'s chain link"
+
+
+def _a_byte_changed_and_the_digest_rewritten(lines):
+    """Whoever rewrites the end line too still cannot give the event its link without the ones after it."""
+    damaged, message = _a_byte_changed_in_a_state(lines)
+    body = damaged.splitlines(keepends=True)[:-1]
+    end = file_format.end(len(body) - 1, hashlib.sha256(b"".join(body)).hexdigest()) + b"\n"
+    return b"".join([*body, end]), message
+
+
+def _a_line_without_its_link_before_a_changed_one(lines):
+    """A link removed (the format allows lines without one) is recomputed, so what follows still checks."""
+    return _a_byte_changed_and_the_digest_rewritten([*lines[:3], _without_link(lines[3]), *lines[4:]])
 
 
 def _two_lines_swapped(lines):
-    return b"".join([*lines[:3], lines[4], lines[3], *lines[5:]]), "line 5: notification id 6 out of order"
+    # Event 8 comes right after event 4: its link, made after event 6's, finds the swap at once.
+    return b"".join([*lines[:3], lines[4], lines[3], *lines[5:]]), "line 4: event 8's chain link"
+
+
+def _two_lines_swapped_without_links(lines):
+    unlinked = [*lines[:1], *(_without_link(line) for line in lines[1:-1])]
+    body = [*unlinked[:3], unlinked[4], unlinked[3], *unlinked[5:]]
+    end = file_format.end(len(body) - 1, hashlib.sha256(b"".join(body)).hexdigest()) + b"\n"
+    return b"".join([*body, end]), "line 5: notification id 6 out of order"
+
+
+def _without_link(raw: bytes) -> bytes:
+    line = json.loads(raw)
+    del line["link"]
+    return json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
 def _not_json(lines):
@@ -119,7 +154,17 @@ def _not_an_export(lines):
 
 @pytest.mark.parametrize(
     "damage",
-    [_cut_in_a_line, _without_end_line, _a_byte_changed_in_a_state, _two_lines_swapped, _not_json, _not_an_export],
+    [
+        _cut_in_a_line,
+        _without_end_line,
+        _a_byte_changed_in_a_state,
+        _a_byte_changed_and_the_digest_rewritten,
+        _a_line_without_its_link_before_a_changed_one,
+        _two_lines_swapped,
+        _two_lines_swapped_without_links,
+        _not_json,
+        _not_an_export,
+    ],
 )
 def test_a_cut_off_or_changed_file_is_refused_with_its_line_and_leaves_nothing_behind(
     capsys, tmp_path, source, target, damage
@@ -142,6 +187,9 @@ def test_since_exports_the_events_after_a_position_to_stdout(capsysbinary, tmp_p
 
     assert json.loads(rest[0])["since"] == 41 and json.loads(rest[0])["head"] == json.loads(whole[0])["head"]
     assert rest[1:-1] == [line for line in whole[1:-1] if json.loads(line)["notification_id"] > 41]
+    # The link the rest continues from: the last event's at or before the position.
+    [before] = [json.loads(line)["link"] for line in whole[1:-1] if json.loads(line)["notification_id"] == 40]
+    assert json.loads(rest[0])["previous_link"] == before
     (tmp_path / "rest.jsonl").write_bytes(b"".join(rest))
     code = target.main("import", str(tmp_path / "rest.jsonl"))
     assert code == 2 and "loads only into an event store at position 41" in capsysbinary.readouterr().err.decode()
