@@ -162,7 +162,9 @@ def render_domain_error(req: falcon.Request, resp: falcon.Response, error: domai
             headers={"Retry-After": "1"},
         )
     else:
-        answer = message(DOMAIN_STATUS[type(error)], error.message)
+        # By kind, not exact class: a refusal may be a subclass (command_service's ImageNotFound).
+        status = next(status for kind, status in DOMAIN_STATUS.items() if isinstance(error, kind))
+        answer = message(status, error.message)
     render(req, resp, answer, params)
 
 
