@@ -28,17 +28,8 @@ _COLUMNS = (claims.c.id, claims.c.upload_datetime, claims.c.message, claims.c.re
 _WITHOUT_EMAIL = (*_COLUMNS[:-1], users.c.sub, users.c.iss, users.c.registration_datetime)
 
 
-CLAIM = '{"id":"%s","message":%s,"resource_id":"%s","resource_type":"result","upload_datetime":"%s","uploader":%s}'
-
-
 def _claim(row, uploader: str) -> str:
-    return CLAIM % (
-        row.id,
-        documents.dumps(row.message),
-        row.result_id,
-        documents.timestamp(row.upload_datetime),
-        uploader,
-    )
+    return documents.claim(row.id, row.upload_datetime, row.message, row.result_id, uploader)
 
 
 def _render(rows) -> list[str]:

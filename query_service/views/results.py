@@ -67,8 +67,8 @@ _TAGS_OF = {
 }
 
 
-def _tags_of(conn: Connection, ids: Sequence[str]) -> dict[str, str]:
-    """The tag list JSON of each result of a page, in one query; tags in byte order of their
+def _tags_of(conn: Connection, ids: Sequence[str]) -> dict[str, list[str]]:
+    """The tag documents of each result of a page, in one query; tags in byte order of their
     names (as SQLite compares text, and as the upload answer lists them)."""
     found: dict[str, list[str]] = defaultdict(list)
     if ids:
@@ -76,24 +76,22 @@ def _tags_of(conn: Connection, ids: Sequence[str]) -> dict[str, str]:
         statement = _TAGS_OF["postgresql" if postgres else "sqlite"]
         for result_id, doc in conn.execute(statement, {"ids": list(ids) if postgres else json.dumps(list(ids))}):
             found[result_id].append(doc)
-    return {id: "[" + ",".join(docs) + "]" for id, docs in found.items()}
+    return found
 
 
 def _renderer(conn: Connection):
     def render(rows) -> list[str]:
         tag_lists = _tags_of(conn, [row.id for row in rows])
         return [
-            '{"benchmark":%s,"execution_datetime":"%s","flavor":%s,"id":"%s","json":%s,"site":%s,"tags":%s,'
-            '"upload_datetime":"%s"}'
-            % (
-                row.benchmark,
-                documents.timestamp(row.execution_datetime),
-                row.flavor,
+            documents.result(
                 row.id,
-                row.json_text,
+                row.upload_datetime,
+                row.execution_datetime,
+                row.benchmark,
                 row.site,
-                tag_lists.get(row.id, "[]"),
-                documents.timestamp(row.upload_datetime),
+                row.flavor,
+                tag_lists.get(row.id, ()),
+                row.json_text,
             )
             for row in rows
         ]
