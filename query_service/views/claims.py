@@ -46,7 +46,9 @@ def _list(conn: Connection, query: Mapping, *scope, with_email: bool = True) -> 
     conditions = [*scope, listing.status_condition(claims, query), *listing.upload_conditions(claims, query)]
     order = [*listing.order_by(query["sort_by"], SORTABLE), claims.c.upload_datetime, claims.c.id]
     columns, render = (_COLUMNS, _render) if with_email else (_WITHOUT_EMAIL, _render_without_email)
-    return listing.paginate(conn, columns, _FROM, conditions, order, listing.PageRequest.of(query), render)
+    return listing.paginate(
+        conn, listing.Rows(columns, _FROM, conditions, order, render), listing.PageRequest.of(query)
+    )
 
 
 def list_claims(conn: Connection, query: Mapping) -> str:
