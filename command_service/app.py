@@ -38,21 +38,21 @@ def create_app(
     registry = ImageRegistry(
         settings.image_registry_url, settings.image_registries, deadline=settings.image_check_seconds
     )
-    checks = catalog.BenchmarkChecks(registry if settings.image_check else None)
+    images = registry if settings.image_check else None
     validators = ResultValidators(capacity=256, pattern_work=settings.schema_pattern_work)
 
     def is_registered(identity: Identity) -> bool:
         user = Session(store).get(User, User.create_id(identity.sub, identity.iss))
         return user is not None and user.registered
 
-    benchmark_item = catalog.BenchmarkItem(commands, checks)
+    benchmark_item = catalog.BenchmarkItem(commands, images)
     site_item = catalog.SiteItem(commands)
     flavor_item = catalog.FlavorItem(commands)
     result_item = results.ResultItem(commands)
     claim_item = results.ClaimItem(commands)
     user_commands = users.Users(commands, directory)
     table = {
-        "/benchmarks": (catalog.BenchmarkCollection(commands, checks), None),
+        "/benchmarks": (catalog.BenchmarkCollection(commands, images), None),
         "/benchmarks/{benchmark_id:uuid}": (benchmark_item, None),
         "/benchmarks/{benchmark_id:uuid}:approve": (benchmark_item, "approve"),
         "/benchmarks/{benchmark_id:uuid}:reject": (benchmark_item, "reject"),

@@ -25,6 +25,7 @@ from urllib.parse import urlencode, urlsplit
 
 from command_service import registry_http
 from command_service.registry_http import Answer, Origin
+from domain.errors import Refused
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,10 @@ ANSWER_LIMIT = 4 << 20
 _PREFIX = "Could not validate container image: Error: "
 
 
-class ImageNotFound(Exception):
-    """The image could not be validated; `str(e)` is the message for the 422 answer."""
+class ImageNotFound(Refused):
+    """The image could not be validated; its message is the contract's 422 answer. A domain
+    refusal, so that ImageRegistry is the ImageCheck of the benchmark commands
+    (command_service/services/catalog.py)."""
 
     MANIFEST_NOT_FOUND = _PREFIX + "manifest not found"
     NOT_AUTHORIZED = _PREFIX + "not authorized"

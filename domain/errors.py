@@ -1,4 +1,5 @@
-"""Reasons a command is refused. The command service maps each to its HTTP answer."""
+"""Reasons a command is refused: the one error vocabulary below HTTP. http_api/errors.py maps each
+to the contract's answer, in one place. Imports nothing."""
 
 
 class DomainError(Exception):
@@ -33,3 +34,16 @@ class NotOwner(DomainError):
 class Unavailable(DomainError):
     """A part the command depends on cannot answer yet (the read model is catching up): 503,
     to be retried shortly."""
+
+
+class InvalidDocument(Refused):
+    """A document (a result, a benchmark's JSON Schema) is refused at a place in it: `path` is the
+    JSON path the contract's 422 body names beside the message."""
+
+    def __init__(self, message: str, path: str = "$"):
+        super().__init__(message)
+        self.path = path
+
+
+class TooLarge(DomainError):
+    """The command would record an event larger than the event store and the bus carry (413)."""

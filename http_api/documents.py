@@ -1,14 +1,15 @@
 """The public JSON of each resource (contract §3.2): one definition for both services.
 
 The command service renders created items from aggregates; projectors store the same
-documents in read tables. Keys are sorted and `None` values omitted, as the original does.
+documents in read tables, and the query service renders claims and results from them with the
+same functions. Keys are sorted and `None` values omitted, as the original does.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Sequence
 
 
 def timestamp(value: datetime) -> str:
@@ -69,29 +70,40 @@ def user(sub, iss, email, registration_datetime) -> dict:
     )
 
 
-def claim(id, upload_datetime, message, resource_id, uploader: dict) -> dict:
-    return _without_none(
-        {
-            "id": str(id),
-            "upload_datetime": timestamp(upload_datetime),
-            "message": message,
-            "resource_type": "result",
-            "resource_id": str(resource_id) if resource_id else None,
-            "uploader": uploader,
-        }
-    )
+# A claim and a result embed documents that each side already holds as JSON text (the query
+# service reads them from the read tables, rendering a page without parsing them): both are
+# written as text around those documents, keys in the order `dumps` sorts them.
+_CLAIM = '{"id":"%s","message":%s,"resource_id":"%s","resource_type":"result","upload_datetime":"%s","uploader":%s}'
+_RESULT = (
+    '{"benchmark":%s,"execution_datetime":"%s","flavor":%s,"id":"%s","json":%s,"site":%s,"tags":%s,'
+    '"upload_datetime":"%s"}'
+)
+
+
+def claim(id, upload_datetime, message: str, resource_id, uploader: str) -> str:
+    """`uploader`: the claimer's `user` document as JSON text."""
+    return _CLAIM % (id, dumps(message), resource_id, timestamp(upload_datetime), uploader)
 
 
 def result(
-    id, upload_datetime, execution_datetime, benchmark: dict, site: dict, flavor: dict, tags: list, json_doc
-) -> dict:
-    return {
-        "id": str(id),
-        "upload_datetime": timestamp(upload_datetime),
-        "execution_datetime": timestamp(execution_datetime),
-        "benchmark": benchmark,
-        "site": site,
-        "flavor": flavor,
-        "tags": tags,
-        "json": json_doc,
-    }
+    id,
+    upload_datetime,
+    execution_datetime,
+    benchmark: str,
+    site: str,
+    flavor: str,
+    tags: Sequence[str],
+    json_text: str,
+) -> str:
+    """The embedded documents as JSON text: `tags` in the order listed (by name), `json_text`
+    the result's own document as `dumps` writes it."""
+    return _RESULT % (
+        benchmark,
+        timestamp(execution_datetime),
+        flavor,
+        id,
+        json_text,
+        site,
+        "[" + ",".join(tags) + "]",
+        timestamp(upload_datetime),
+    )

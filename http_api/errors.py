@@ -144,14 +144,17 @@ DOMAIN_STATUS = {
     domain_errors.Conflict: 409,
     domain_errors.Refused: 422,
     domain_errors.Forbidden: 403,
+    domain_errors.TooLarge: 413,
 }
 
 
 def render_domain_error(req: falcon.Request, resp: falcon.Response, error: domain_errors.DomainError, params) -> None:
-    """A refused command in the contract's body: the message, except the bare 403 of a caller who
-    does not own the item."""
+    """A refused command in the contract's body: the message (with its path for a refused
+    document), except the bare 403 of a caller who does not own the item."""
     if isinstance(error, domain_errors.NotOwner):
         answer = abort(403)
+    elif isinstance(error, domain_errors.InvalidDocument):
+        answer = detailed(422, "errors", {"error": error.message, "path": error.path})
     elif isinstance(error, domain_errors.Unavailable):
         answer = ApiError(
             503,
@@ -159,7 +162,9 @@ def render_domain_error(req: falcon.Request, resp: falcon.Response, error: domai
             headers={"Retry-After": "1"},
         )
     else:
-        answer = message(DOMAIN_STATUS[type(error)], error.message)
+        # By kind, not exact class: a refusal may be a subclass (command_service's ImageNotFound).
+        status = next(status for kind, status in DOMAIN_STATUS.items() if isinstance(error, kind))
+        answer = message(status, error.message)
     render(req, resp, answer, params)
 
 

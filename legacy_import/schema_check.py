@@ -20,7 +20,7 @@ import fastjsonschema
 from command_service.services import schemas
 from configuration.settings import Settings
 from domain.benchmark import Benchmark
-from http_api.errors import ApiError
+from domain.errors import InvalidDocument
 
 # Keywords whose meaning is the same from draft 6 to 2020-12 (and in fastjsonschema's draft 7).
 # Names outside every draft (e.g. `suggestToUser`) are annotations to both validators.
@@ -155,12 +155,11 @@ class ResultCheck:
                 pass  # stricter than the verdict in places: ask python-jsonschema
         try:
             schemas.check_result(document, benchmark, self._validators)
-        except ApiError as error:
+        except InvalidDocument as error:
             return described(error)
         return None
 
 
-def described(error: ApiError) -> str:
+def described(error: InvalidDocument) -> str:
     """A JSON Schema refusal of the command service as one line: the message and where."""
-    details = error.body.get("errors", {})
-    return f"{details.get('error')} at {details.get('path')}"
+    return f"{error.message} at {error.path}"

@@ -29,6 +29,7 @@ from domain import tag as tags
 from domain.actor import Actor
 from domain.benchmark import Benchmark
 from domain.claim import Claim
+from domain.errors import InvalidDocument
 from domain.flavor import Flavor
 from domain.legacy_import import ACTOR
 from domain.result import Result
@@ -38,7 +39,6 @@ from domain.tag import Tag
 from domain.transcoding import loads
 from domain.unique_key import UniqueKey
 from domain.user import User
-from http_api.errors import ApiError
 from legacy_import.findings import Findings
 from legacy_import.schema_check import ResultCheck, described
 
@@ -213,7 +213,7 @@ class Translation:
         if translated.aggregates:
             try:
                 schemas.check_benchmark_schema(row["json_schema"])
-            except ApiError as error:
+            except InvalidDocument as error:
                 self.findings.add("invalid-benchmark-schema", "benchmark", row["id"], described(error))
         return translated
 

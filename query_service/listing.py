@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Mapping, Protocol, Sequence
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
@@ -64,27 +64,40 @@ def sort_keys(sort_by: str) -> list[str]:
     return [part for part in sort_by.split(",") if part]
 
 
-def order_by(
-    sort_by: str,
-    columns: Mapping[str, ColumnElement],
-    dynamic: Callable[[str], ColumnElement | list | None] | None = None,
-) -> list:
-    """`+field` ascending, `-field` descending; empty parts ignored. `dynamic` resolves fields
-    outside the whitelist (JSON paths) to an expression or a list of expressions."""
-    clauses: list = []
+@dataclass(frozen=True)
+class SortKey:
+    """One part of `sort_by`: a field and its direction."""
+
+    name: str
+    descending: bool
+
+    def applied(self, expressions: Sequence) -> list:
+        """The ORDER BY clauses of this key over the expressions its field sorts by."""
+        return [expression.desc() if self.descending else expression.asc() for expression in expressions]
+
+
+def parse_sort(sort_by: str, known: Callable[[str], bool]) -> list[SortKey]:
+    """`+field` ascending, `-field` descending, comma separated (`sort_keys`). `known`: whether
+    a field may be sorted by; the first unknown field or operator is the 422."""
+    keys = []
     for part in sort_keys(sort_by):
         operator, name = part[0], part[1:]
         # The field is judged before the operator, as the original does: `name` is the
         # operator `n` and the unknown field `ame`.
-        expression = columns.get(name)
-        if expression is None and dynamic is not None:
-            expression = dynamic(name)
-        if expression is None:
+        if not known(name):
             raise sort_error(f"Unexpected field '{name}'")
         if operator not in "+-":
             raise sort_error(f"Unknown order operator '{operator}'")
-        for key in expression if isinstance(expression, list) else [expression]:
-            clauses.append(key.asc() if operator == "+" else key.desc())
+        keys.append(SortKey(name, operator == "-"))
+    return keys
+
+
+def order_by(sort_by: str, columns: Mapping[str, ColumnElement | list]) -> list:
+    """The ORDER BY of `sort_by` over a whitelist: each field names a column, or a list of them."""
+    clauses: list = []
+    for key in parse_sort(sort_by, columns.__contains__):
+        expression = columns[key.name]
+        clauses += key.applied(expression if isinstance(expression, list) else [expression])
     return clauses
 
 
@@ -116,49 +129,51 @@ def page_document(items: Sequence[str], total: int, request: PageRequest) -> str
     return "{" + ",".join(parts) + "}"
 
 
-def paginate(
-    conn: Connection,
-    columns: Sequence,
-    from_clause,
-    conditions: Sequence[ColumnElement],
-    order: Sequence,
-    request: PageRequest,
-    render: Callable[[Sequence], list[str]] = lambda rows: [row[0] for row in rows],
-    count_from=None,
-    total: int | None = None,
-    page_key=None,
-    page_choice=None,
-) -> str:
-    """`count_from`: a narrower FROM for counting, when joins only serve the rendering;
-    `total`: the count when the caller knows it already (a count kept by the projector);
-    `page_key`: a unique column of `count_from` that ends `order`: the page is then chosen on
-    that table alone (sorting narrow rows) and only its rows are joined and rendered;
-    `page_choice`: with `page_key`, a statement selecting the keys (as `page_key`) of the rows
-    `conditions` select, in the sequence `order` gives them, faster (e.g. from an index of
-    sort values): the page is taken from it, and `order` sorts the page's rows."""
-    where = and_(True, *conditions)
-    if total is None:
-        count_table = from_clause if count_from is None else count_from
-        total = conn.execute(select(func.count()).select_from(count_table).where(where)).scalar_one()
+class Listing(Protocol):
+    """What `paginate` asks of a listing, planned before any row is read."""
+
+    def total(self, conn: Connection) -> int:
+        """How many items the listing holds."""
+
+    def items(self, conn: Connection, offset: int, limit: int) -> list[str]:
+        """The rendered items of one page."""
+
+
+def _first_column(rows: Sequence) -> list[str]:
+    return [row[0] for row in rows]
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A listing of the rows `conditions` select from `from_clause`, in `order`, rendered by
+    `render` (by default: the one column selected, a stored document)."""
+
+    columns: Sequence
+    from_clause: object
+    conditions: Sequence[ColumnElement]
+    order: Sequence
+    render: Callable[[Sequence], list[str]] = _first_column
+
+    def total(self, conn: Connection) -> int:
+        where = and_(True, *self.conditions)
+        return conn.execute(select(func.count()).select_from(self.from_clause).where(where)).scalar_one()
+
+    def items(self, conn: Connection, offset: int, limit: int) -> list[str]:
+        statement = (
+            select(*self.columns)
+            .select_from(self.from_clause)
+            .where(and_(True, *self.conditions))
+            .order_by(*self.order)
+            .limit(limit)
+            .offset(offset)
+        )
+        return self.render(conn.execute(statement).all())
+
+
+def paginate(conn: Connection, listing: Listing, request: PageRequest) -> str:
+    """The page `request` asks of `listing`; past the last page (but the first) is a 404."""
+    total = listing.total(conn)
     offset = (request.page - 1) * request.per_page
     if request.page != 1 and offset >= total:
         raise errors.abort(404)
-    if page_key is None:
-        statement = (
-            select(*columns)
-            .select_from(from_clause)
-            .where(where)
-            .order_by(*order)
-            .limit(request.per_page)
-            .offset(offset)
-        )
-    else:
-        if page_choice is None:
-            page_choice = select(page_key.label("page_key")).select_from(count_from).where(where).order_by(*order)
-        chosen = page_choice.limit(request.per_page).offset(offset).subquery("page")
-        # The same order again, over the page's rows only (it ends with the unique key: no ties).
-        statement = (
-            select(*columns).select_from(from_clause.join(chosen, chosen.c.page_key == page_key)).order_by(*order)
-        )
-    rows = conn.execute(statement).all()
-    return page_document(render(rows), total, request)
+    return page_document(listing.items(conn, offset, request.per_page), total, request)

@@ -14,43 +14,46 @@ from domain.user import User
 from http_api import documents
 
 
-def answer(resp: falcon.Response, position: int, status: int = 204, document: dict | None = None) -> None:
-    """`X-Event-Position` lets a client read its own write from the query service."""
+def answer(resp: falcon.Response, position: int, status: int = 204, document: str | None = None) -> None:
+    """`X-Event-Position` lets a client read its own write from the query service. `document`:
+    the created item's public JSON, as the functions below write it."""
     resp.status = status
     if position:
         resp.set_header("X-Event-Position", str(position))
     if document is not None:
         resp.content_type = falcon.MEDIA_JSON
-        resp.text = documents.dumps(document)
+        resp.text = document
 
 
-def benchmark(item: Benchmark) -> dict:
-    return documents.benchmark(
-        item.id, item.created_on, item.docker_image, item.docker_tag, item.url, item.json_schema, item.description
+def benchmark(item: Benchmark) -> str:
+    return documents.dumps(
+        documents.benchmark(
+            item.id, item.created_on, item.docker_image, item.docker_tag, item.url, item.json_schema, item.description
+        )
     )
 
 
-def site(item: Site) -> dict:
-    return documents.site(item.id, item.created_on, item.name, item.address, item.description)
+def site(item: Site) -> str:
+    return documents.dumps(documents.site(item.id, item.created_on, item.name, item.address, item.description))
 
 
-def flavor(item: Flavor) -> dict:
-    return documents.flavor(item.id, item.created_on, item.name, item.description)
+def flavor(item: Flavor) -> str:
+    return documents.dumps(documents.flavor(item.id, item.created_on, item.name, item.description))
 
 
-def tag(item: Tag) -> dict:
-    return documents.tag(item.id, item.name, item.description)
+def tag(item: Tag) -> str:
+    return documents.dumps(documents.tag(item.id, item.name, item.description))
 
 
-def user(item: User) -> dict:
-    return documents.user(item.sub, item.iss, item.email, item.registration_datetime)
+def user(item: User) -> str:
+    return documents.dumps(documents.user(item.sub, item.iss, item.email, item.registration_datetime))
 
 
-def claim(item: Claim, claimer: User) -> dict:
+def claim(item: Claim, claimer: User) -> str:
     return documents.claim(item.id, item.created_on, item.message, item.result_id, user(claimer))
 
 
-def result(uploaded: Uploaded) -> dict:
+def result(uploaded: Uploaded) -> str:
     item = uploaded.result
     return documents.result(
         item.id,
@@ -60,5 +63,5 @@ def result(uploaded: Uploaded) -> dict:
         site(uploaded.site),
         flavor(uploaded.flavor),
         [tag(t) for t in uploaded.tags],
-        item.json,
+        documents.dumps(item.json),
     )

@@ -6,29 +6,13 @@ from uuid import UUID
 
 import falcon
 
-from command_service.image_registry import ImageNotFound, ImageRegistry
 from command_service.resources import answers
-from command_service.services import catalog, schemas
+from command_service.services import catalog
+from command_service.services.catalog import ImageCheck
 from command_service.services.session import Commands
 from domain.benchmark import Benchmark
 from domain.flavor import Flavor
 from domain.site import Site
-from http_api import errors
-
-
-class BenchmarkChecks:
-    """What a benchmark body must pass before any command runs: image exists, schema is valid."""
-
-    def __init__(self, image_registry: ImageRegistry | None):
-        self.image_registry = image_registry  # None when IMAGE_CHECK is off
-
-    def check(self, body: dict) -> None:
-        if self.image_registry is not None:
-            try:
-                self.image_registry.check(body["docker_image"], body["docker_tag"])
-            except ImageNotFound as error:
-                raise errors.message(422, str(error)) from None
-        schemas.check_benchmark_schema(body["json_schema"])  # on PUT too (Q-12)
 
 
 class ReviewedItem:
@@ -57,26 +41,26 @@ class ReviewedItem:
 
 
 class BenchmarkCollection:
-    def __init__(self, commands: Commands, checks: BenchmarkChecks):
+    def __init__(self, commands: Commands, images: ImageCheck | None):
         self.commands = commands
-        self.checks = checks
+        self.images = images  # None when IMAGE_CHECK is off
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.checks.check(req.context.body)
-        benchmark, position = self.commands.run(catalog.submit_benchmark, req.context.caller.actor, req.context.body)
+        benchmark, position = self.commands.run(
+            catalog.submit_benchmark, self.images, req.context.caller.actor, req.context.body
+        )
         answers.answer(resp, position, 201, answers.benchmark(benchmark))
 
 
 class BenchmarkItem(ReviewedItem):
     kind = Benchmark
 
-    def __init__(self, commands: Commands, checks: BenchmarkChecks):
+    def __init__(self, commands: Commands, images: ImageCheck | None):
         super().__init__(commands)
-        self.checks = checks
+        self.images = images  # None when IMAGE_CHECK is off
 
     def _update(self, req: falcon.Request, id: UUID):
-        self.checks.check(req.context.body)
-        return self.commands.run(catalog.update_benchmark, req.context.caller.actor, id, req.context.body)
+        return self.commands.run(catalog.update_benchmark, self.images, req.context.caller.actor, id, req.context.body)
 
 
 class SiteCollection:

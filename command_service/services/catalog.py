@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Protocol
 from uuid import UUID
 
-from command_service.services import liveness, uniqueness
+from command_service.services import liveness, schemas, uniqueness
 from command_service.services.session import Session
 from domain import benchmark as benchmarks
 from domain import flavor as flavors
@@ -34,7 +35,23 @@ def existing(session: Session, kind: type, id: UUID):
 
 
 # --- benchmarks -----------------------------------------------------------------------------
-def submit_benchmark(session: Session, actor: Actor, fields: dict) -> tuple[Benchmark, int]:
+class ImageCheck(Protocol):
+    """Whether a benchmark's container image exists (command_service/image_registry.py asks its
+    registry). An image that cannot be validated is refused with a domain `Refused` (422)."""
+
+    def check(self, docker_image: str, docker_tag: str) -> None: ...
+
+
+def _check_benchmark(images: ImageCheck | None, fields: dict) -> None:
+    """What a benchmark must pass before anything is read: its image exists (`images` is None
+    when IMAGE_CHECK is off), its schema is valid; on PUT too (Q-12)."""
+    if images is not None:
+        images.check(fields["docker_image"], fields["docker_tag"])
+    schemas.check_benchmark_schema(fields["json_schema"])
+
+
+def submit_benchmark(session: Session, images: ImageCheck | None, actor: Actor, fields: dict) -> tuple[Benchmark, int]:
+    _check_benchmark(images, fields)
     benchmark = Benchmark(description=fields.get("description"), actor=actor, **_benchmark_fields(fields))
     name = benchmarks.unique_name(benchmark.docker_image, benchmark.docker_tag)
     key = uniqueness.reserve(
@@ -47,7 +64,10 @@ def _benchmark_fields(fields: dict) -> dict:
     return {name: fields[name] for name in ("docker_image", "docker_tag", "url", "json_schema")}
 
 
-def update_benchmark(session: Session, actor: Actor, id: UUID, fields: dict) -> tuple[Benchmark, int]:
+def update_benchmark(
+    session: Session, images: ImageCheck | None, actor: Actor, id: UUID, fields: dict
+) -> tuple[Benchmark, int]:
+    _check_benchmark(images, fields)
     benchmark = existing(session, Benchmark, id)
     old_name = benchmark.name
     new_name = benchmarks.unique_name(fields["docker_image"], fields["docker_tag"])

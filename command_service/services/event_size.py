@@ -11,8 +11,8 @@ from __future__ import annotations
 from eventsourcing.domain import Aggregate
 
 from domain import envelope
+from domain.errors import TooLarge
 from domain.event_store import EventStore
-from http_api import errors
 
 # The envelope's size grows with the digits of its notification id: measured with the largest.
 LARGEST_NOTIFICATION_ID = 2**63 - 1
@@ -25,12 +25,11 @@ def _sizes(store: EventStore, event) -> tuple[int, int]:
 
 
 def check(store: EventStore, aggregates: list[Aggregate]) -> None:
-    """A 413 when an event the aggregates are about to record is larger than MAX_EVENT_BYTES."""
+    """TooLarge (a 413) when an event the aggregates are about to record is larger than MAX_EVENT_BYTES."""
     for aggregate in aggregates:
         for event in aggregate.pending_events:
             size = max(_sizes(store, event))
             if size > envelope.MAX_EVENT_BYTES:
-                raise errors.message(
-                    413,
+                raise TooLarge(
                     f"The request makes an event of {size} bytes; events are at most {envelope.MAX_EVENT_BYTES} bytes",
                 )

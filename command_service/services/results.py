@@ -12,14 +12,13 @@ from command_service.services.session import Session
 from domain.actor import Actor
 from domain.benchmark import Benchmark
 from domain.claim import Claim
-from domain.errors import NotFound, NotOwner, Refused
+from domain.errors import InvalidDocument, NotFound, NotOwner, Refused
 from domain.flavor import Flavor
 from domain.result import Result
 from domain.review import APPROVED
 from domain.site import Site
 from domain.tag import Tag
 from domain.user import User
-from http_api import errors
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ def _check_finite(value, path: str = "$") -> None:
         except OverflowError:
             finite = False
         if not finite:
-            raise errors.detailed(422, "errors", {"error": "Number out of range", "path": path})
+            raise InvalidDocument("Number out of range", path)
 
 
 def upload(

@@ -24,7 +24,7 @@ from referencing.exceptions import Unresolvable
 
 from command_service.services import schema_patterns, schema_references, schema_walk
 from domain.benchmark import Benchmark
-from http_api import errors
+from domain.errors import InvalidDocument
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +36,13 @@ TOO_DEEP = "The JSON Schema is nested too deeply, or refers to itself without en
 LATEST = jsonschema.Draft202012Validator
 
 
-def _refusal(message: str, path: str = "$") -> errors.ApiError:
+def _refusal(message: str, path: str = "$") -> InvalidDocument:
     if len(message) > MESSAGE_LIMIT:
         message = message[:MESSAGE_LIMIT] + "…"
-    return errors.detailed(422, "errors", {"error": message, "path": path})
+    return InvalidDocument(message, path)
 
 
-def _violation(error: ValidationError | SchemaError) -> errors.ApiError:
+def _violation(error: ValidationError | SchemaError) -> InvalidDocument:
     return _refusal(error.message, error.json_path)
 
 
@@ -156,7 +156,7 @@ def check_result(document: dict, benchmark: Benchmark, validators: ResultValidat
         validator = validators.validator(benchmark)
         with schema_patterns.matching_budget(validators.pattern_work):
             validator.validate(document)
-    except errors.ApiError:
+    except InvalidDocument:
         raise  # the schema's own checks refused it
     except ValidationError as error:
         raise _violation(error) from None

@@ -32,13 +32,17 @@ class CatalogView:
     def list(self, conn: Connection, query: Mapping, *scope) -> str:
         conditions = [*scope, *self._common(query), *listing.equal_conditions(self.table, query, self.exact)]
         order = [*listing.order_by(query["sort_by"], self._columns()), self.table.c[self.search_order[-1]]]
-        return listing.paginate(conn, [self.table.c.doc], self.table, conditions, order, listing.PageRequest.of(query))
+        return self._page(conn, query, conditions, order)
 
     def search(self, conn: Connection, query: Mapping, *scope) -> str:
         searched = [self.table.c[name] for name in self.searched]
         conditions = [*scope, *self._common(query), *listing.search_conditions(query["terms"], searched)]
         order = listing.order_by(query["sort_by"], self._columns()) or [self.table.c[n] for n in self.search_order]
-        return listing.paginate(conn, [self.table.c.doc], self.table, conditions, order, listing.PageRequest.of(query))
+        return self._page(conn, query, conditions, order)
+
+    def _page(self, conn: Connection, query: Mapping, conditions: list, order: list) -> str:
+        rows = listing.Rows([self.table.c.doc], self.table, conditions, order)
+        return listing.paginate(conn, rows, listing.PageRequest.of(query))
 
     def get(self, conn: Connection, id) -> str | None:
         return conn.execute(select(self.table.c.doc).where(self.table.c.id == str(id))).scalar()

@@ -28,17 +28,8 @@ _COLUMNS = (claims.c.id, claims.c.upload_datetime, claims.c.message, claims.c.re
 _WITHOUT_EMAIL = (*_COLUMNS[:-1], users.c.sub, users.c.iss, users.c.registration_datetime)
 
 
-CLAIM = '{"id":"%s","message":%s,"resource_id":"%s","resource_type":"result","upload_datetime":"%s","uploader":%s}'
-
-
 def _claim(row, uploader: str) -> str:
-    return CLAIM % (
-        row.id,
-        documents.dumps(row.message),
-        row.result_id,
-        documents.timestamp(row.upload_datetime),
-        uploader,
-    )
+    return documents.claim(row.id, row.upload_datetime, row.message, row.result_id, uploader)
 
 
 def _render(rows) -> list[str]:
@@ -55,7 +46,9 @@ def _list(conn: Connection, query: Mapping, *scope, with_email: bool = True) -> 
     conditions = [*scope, listing.status_condition(claims, query), *listing.upload_conditions(claims, query)]
     order = [*listing.order_by(query["sort_by"], SORTABLE), claims.c.upload_datetime, claims.c.id]
     columns, render = (_COLUMNS, _render) if with_email else (_WITHOUT_EMAIL, _render_without_email)
-    return listing.paginate(conn, columns, _FROM, conditions, order, listing.PageRequest.of(query), render)
+    return listing.paginate(
+        conn, listing.Rows(columns, _FROM, conditions, order, render), listing.PageRequest.of(query)
+    )
 
 
 def list_claims(conn: Connection, query: Mapping) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from sqlalchemy import DateTime, Integer, Select, and_, any_, exists, false, func, or_, select, text, type_coerce
@@ -67,8 +68,8 @@ _TAGS_OF = {
 }
 
 
-def _tags_of(conn: Connection, ids: Sequence[str]) -> dict[str, str]:
-    """The tag list JSON of each result of a page, in one query; tags in byte order of their
+def _tags_of(conn: Connection, ids: Sequence[str]) -> dict[str, list[str]]:
+    """The tag documents of each result of a page, in one query; tags in byte order of their
     names (as SQLite compares text, and as the upload answer lists them)."""
     found: dict[str, list[str]] = defaultdict(list)
     if ids:
@@ -76,24 +77,22 @@ def _tags_of(conn: Connection, ids: Sequence[str]) -> dict[str, str]:
         statement = _TAGS_OF["postgresql" if postgres else "sqlite"]
         for result_id, doc in conn.execute(statement, {"ids": list(ids) if postgres else json.dumps(list(ids))}):
             found[result_id].append(doc)
-    return {id: "[" + ",".join(docs) + "]" for id, docs in found.items()}
+    return found
 
 
 def _renderer(conn: Connection):
     def render(rows) -> list[str]:
         tag_lists = _tags_of(conn, [row.id for row in rows])
         return [
-            '{"benchmark":%s,"execution_datetime":"%s","flavor":%s,"id":"%s","json":%s,"site":%s,"tags":%s,'
-            '"upload_datetime":"%s"}'
-            % (
-                row.benchmark,
-                documents.timestamp(row.execution_datetime),
-                row.flavor,
+            documents.result(
                 row.id,
-                row.json_text,
+                row.upload_datetime,
+                row.execution_datetime,
+                row.benchmark,
                 row.site,
-                tag_lists.get(row.id, "[]"),
-                documents.timestamp(row.upload_datetime),
+                row.flavor,
+                tag_lists.get(row.id, ()),
+                row.json_text,
             )
             for row in rows
         ]
@@ -105,51 +104,69 @@ def _json(conn: Connection):
     return json_dialect(conn, results)
 
 
-def _order(conn: Connection, sort_by: str) -> list:
-    json = _json(conn)
+def _sortable(name: str) -> bool:
+    return name in SORTABLE or sort_path(name) is not None
 
-    def json_field(name: str):
-        keys = sort_path(name)
-        return None if keys is None else json.sort_keys(keys)
 
-    return [*listing.order_by(sort_by, SORTABLE, json_field), results.c.seq]
+@dataclass(frozen=True)
+class _Sort:
+    """One sort key of a listing: the expressions it sorts by (a column, or the JSON
+    expressions of json_filters.py), and `number` when the index of `result_numbers` gives the
+    same order (query_service/json_numbers.py)."""
+
+    key: listing.SortKey
+    expressions: list
+    number: json_numbers.NumberSort | None = None
+
+
+def _sorts(conn: Connection, query: Mapping, keys: list[listing.SortKey], visible: bool | None) -> list[_Sort]:
+    """`visible`: whether the listing shows results not hidden only; None where the number
+    index is not asked (a search)."""
+    json, sorts = _json(conn), []
+    numbers = 0  # each number sort joins `result_numbers` under a name of its own
+    for key in keys:
+        column = SORTABLE.get(key.name)
+        if column is not None:
+            sorts.append(_Sort(key, [column]))
+            continue
+        path = sort_path(key.name)
+        found = None
+        if visible is not None:
+            found = json_numbers.number_sort(conn, path, _benchmark_of(query), visible, f"sort_{numbers}")
+            numbers += found is not None
+        sorts.append(_Sort(key, json.sort_keys(path), found))
+    return sorts
+
+
+def _order(sorts: list[_Sort]) -> list:
+    return [*(clause for sort in sorts for clause in sort.key.applied(sort.expressions)), results.c.seq]
 
 
 def _benchmark_of(query: Mapping) -> str | None:
     return str(query["benchmark_id"]) if query["benchmark_id"] else None
 
 
-def _page_choice(
-    conn: Connection, query: Mapping, conditions: list, visible: bool, only_numbers: list | None
-) -> Select | None:
+def _page_choice(sorts: list[_Sort], conditions: list, visible: bool, only_numbers: list | None) -> Select | None:
     """A statement choosing the page as `_order` would, with numeric JSON sort keys read from
     `result_numbers` (its index walked in value order) instead of every document; None when no
-    key can be (query_service/json_numbers.py). `only_numbers`: the number filters' selections,
-    when they and the benchmark alone narrow the listing (`_only_indexed`); sorted by number keys
-    alone, the page of visible results is then chosen from the index without reading results."""
-    json, sorts = _json(conn), []
-
-    def json_field(name: str):
-        keys = sort_path(name)
-        if keys is None:
-            return None
-        found = json_numbers.number_sort(conn, keys, _benchmark_of(query), visible, f"sort_{len(sorts)}")
-        if found is None:
-            return json.sort_keys(keys)
-        sorts.append(found)
-        return found.value
-
-    keys = listing.order_by(query["sort_by"], SORTABLE, json_field)
-    if not sorts:
+    key can be. `only_numbers`: the number filters' selections, when they and the benchmark
+    alone narrow the listing (`_only_indexed`); sorted by number keys alone, the page of visible
+    results is then chosen from the index without reading results."""
+    numbered = [sort.number for sort in sorts if sort.number is not None]
+    if not numbered:
         return None
-    # Each sort field gives one key or more, a number sort one: equal lengths, number sorts alone.
-    if visible and only_numbers is not None and len(keys) == len(sorts):
-        first, *others = sorts
+    keys = [
+        clause
+        for sort in sorts
+        for clause in sort.key.applied(sort.expressions if sort.number is None else [sort.number.value])
+    ]
+    if visible and only_numbers is not None and len(numbered) == len(sorts):
+        first, *others = numbered
         seq, chosen_from = first.numbers.c.seq, first.numbers
         # The first numbers' benchmark and visibility are the listing's conditions on results.
         where = [first.at_path, *(numbers.where(result_numbers.c.seq == seq).exists() for numbers in only_numbers)]
     else:
-        seq, chosen_from, others, where = results.c.seq, results, sorts, conditions
+        seq, chosen_from, others, where = results.c.seq, results, numbered, conditions
     for found in others:
         chosen_from = chosen_from.join(found.numbers, found.joined(seq))
     return select(seq.label("page_key")).select_from(chosen_from).where(*where).order_by(*keys, seq)
@@ -182,33 +199,48 @@ def _filters(conn: Connection, query: Mapping, visible: bool) -> tuple[list, lis
     return conditions, indexed
 
 
-def _page(
-    conn: Connection,
-    conditions: list,
-    order: list,
-    query: Mapping,
-    total: int | None = None,
-    choice: Select | None = None,
-) -> str:
-    return listing.paginate(
-        conn,
-        _COLUMNS,
-        _RENDERED_FROM,
-        conditions,
-        order,
-        listing.PageRequest.of(query),
-        _renderer(conn),
-        count_from=results,
-        total=total,
-        page_key=results.c.seq,
-        page_choice=choice,
-    )
+@dataclass(frozen=True)
+class ResultListing:
+    """A listing of results, planned once per request (listing.Listing): the results
+    `conditions` select, in `order` (ending with the unique seq). The page is chosen on
+    `results` alone, sorting narrow rows, or by `choice` (from the number index, `_page_choice`);
+    only its rows are joined and rendered. `known_total`: the count when it is known without
+    counting (a count kept by the projector, or the number index's)."""
+
+    conditions: list
+    order: list
+    choice: Select | None = None
+    known_total: int | None = None
+
+    def total(self, conn: Connection) -> int:
+        if self.known_total is not None:
+            return self.known_total
+        where = and_(True, *self.conditions)
+        return conn.execute(select(func.count()).select_from(results).where(where)).scalar_one()
+
+    def items(self, conn: Connection, offset: int, limit: int) -> list[str]:
+        choice = self.choice
+        if choice is None:
+            where = and_(True, *self.conditions)
+            choice = select(results.c.seq.label("page_key")).select_from(results).where(where).order_by(*self.order)
+        chosen = choice.limit(limit).offset(offset).subquery("page")
+        # The same order again, over the page's rows only (it ends with the unique key: no ties).
+        statement = (
+            select(*_COLUMNS)
+            .select_from(_RENDERED_FROM.join(chosen, chosen.c.page_key == results.c.seq))
+            .order_by(*self.order)
+        )
+        return _renderer(conn)(conn.execute(statement).all())
 
 
 def _only_indexed(query: Mapping, filters: list, indexed: list) -> bool:
     """Whether the listing is narrowed by its benchmark and number filters answered from the
     index, and nothing else. (Every other argument adds a condition of its own.)"""
     return len(filters) == len(indexed) + bool(query["benchmark_id"])
+
+
+def _page(conn: Connection, query: Mapping, plan: ResultListing) -> str:
+    return listing.paginate(conn, plan, listing.PageRequest.of(query))
 
 
 def list_results(conn: Connection, query: Mapping) -> str:
@@ -221,21 +253,17 @@ def list_results(conn: Connection, query: Mapping) -> str:
         total = json_numbers.count_shared(conn, indexed)
     else:
         total = None
-    choice = _page_choice(conn, query, conditions, True, indexed if only_indexed else None)
-    return _page(conn, conditions, _order(conn, query["sort_by"]), query, total, choice)
+    sorts = _sorts(conn, query, listing.parse_sort(query["sort_by"], _sortable), visible=True)
+    choice = _page_choice(sorts, conditions, True, indexed if only_indexed else None)
+    return _page(conn, query, ResultListing(conditions, _order(sorts), choice, total))
 
 
 def list_uploaded_by(conn: Connection, uploader: Actor, query: Mapping) -> str:
     """The caller's own results, hidden and deleted ones included, every filter applied (Q-6)."""
     mine = [results.c.uploader_sub == uploader.sub, results.c.uploader_iss == uploader.iss]
     conditions = [*mine, *_filters(conn, query, visible=False)[0]]
-    return _page(
-        conn,
-        conditions,
-        _order(conn, query["sort_by"]),
-        query,
-        choice=_page_choice(conn, query, conditions, False, None),
-    )
+    sorts = _sorts(conn, query, listing.parse_sort(query["sort_by"], _sortable), visible=False)
+    return _page(conn, query, ResultListing(conditions, _order(sorts), _page_choice(sorts, conditions, False, None)))
 
 
 def _search_term(conn: Connection, term: str) -> object:
@@ -283,7 +311,8 @@ def search_results(conn: Connection, query: Mapping) -> str:
         *listing.upload_conditions(results, query),
         *(_search_term(conn, term) for term in query["terms"]),
     ]
-    return _page(conn, conditions, _order(conn, query["sort_by"]), query)
+    sorts = _sorts(conn, query, listing.parse_sort(query["sort_by"], _sortable), visible=None)
+    return _page(conn, query, ResultListing(conditions, _order(sorts)))
 
 
 # One result by id, written once (its compiled form is cached; nothing is rebuilt per request).

@@ -49,4 +49,6 @@ def list_submits(conn: Connection, query: Mapping) -> str:
         conditions.append(submits.c.resource_type == query["resource_type"])
     order = [*listing.order_by(query["sort_by"], SORTABLE), submits.c.upload_datetime, submits.c.resource_id]
     columns = [submits.c.resource_id, submits.c.resource_type, submits.c.upload_datetime, users.c.doc]
-    return listing.paginate(conn, columns, _FROM, conditions, order, listing.PageRequest.of(query), _render)
+    return listing.paginate(
+        conn, listing.Rows(columns, _FROM, conditions, order, _render), listing.PageRequest.of(query)
+    )
