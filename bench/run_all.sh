@@ -15,7 +15,8 @@
 # BENCH_SCENARIOS (a,b,c,d,e,f,write: the order too), BENCH_VERIFY=0 skips the replay,
 # BENCH_PAUSE (seconds between scenarios, 0: at 10^6 the server finishes abandoned requests),
 # BENCH_QUERY_CACHE_MB (0: the query service's response cache off), BENCH_LAG=0 skips the
-# projection-lag probe (for runs that only compare the CPU per request of reads).
+# projection-lag probe (for runs that only compare the CPU per request of reads), BENCH_RUNS (1):
+# everything this many times, for medians (bench/medians.py).
 # Figures go to stdout (one JSON line per scenario) and are appended to $BENCH_DIR/results.jsonl.
 set -euo pipefail
 
@@ -32,6 +33,7 @@ OUT="$DIR/results.jsonl"
 SCENARIOS=${BENCH_SCENARIOS:-a,b,c,d,e,f,write}
 VERIFY=${BENCH_VERIFY:-1}
 PAUSE=${BENCH_PAUSE:-0}
+RUNS=${BENCH_RUNS:-1}
 LAG=()
 [ "${BENCH_LAG:-1}" = 0 ] || LAG=(--lag --lag-duration "$DURATION")
 ADMIN_ENTITLEMENT="urn:mace:egi.eu:group:eosc-perf:role=admin"
@@ -138,13 +140,16 @@ postgres() {  # postgres SIZE
   fi
 }
 
-for size in $SIZES; do
-  for backend in $BACKENDS; do
-    case $backend in
-      embedded) embedded "$size" ;;
-      postgres) postgres "$size" ;;
-      *) log "unknown backend $backend"; exit 2 ;;
-    esac
+for run in $(seq "$RUNS"); do
+  [ "$RUNS" = 1 ] || log "run $run of $RUNS"
+  for size in $SIZES; do
+    for backend in $BACKENDS; do
+      case $backend in
+        embedded) embedded "$size" ;;
+        postgres) postgres "$size" ;;
+        *) log "unknown backend $backend"; exit 2 ;;
+      esac
+    done
   done
 done
 log "done; figures in $OUT"
