@@ -1,8 +1,8 @@
 """The read model's position as the query service knows it, without a query per request.
 
-Every read needs the position (the response cache's key and the ETag; X-Min-Position for a
-read after a write), and reading it from `positions` was a query of its own on every request,
-two on a cache miss. Where the service can be told instead, it is:
+A public read with the response cache on needs the position (the cache's key and the ETag), and
+so does a read after a write (X-Min-Position); reading it from `positions` was a query of its
+own, two on a cache miss. Where the service can be told instead, it is:
 - embedded default: the projector runs in this process, so `Counted` is told each position
   the moment it is committed (projections/follower.py);
 - PostgreSQL: the database announces every change of `positions` (a trigger, read-store
