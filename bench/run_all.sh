@@ -14,7 +14,9 @@
 # GUNICORN_WORKERS / GUNICORN_THREADS (passed to the stack), BENCH_REUSE=1 keeps seeded data,
 # BENCH_SCENARIOS (a,b,c,d,e,f,write: the order too), BENCH_VERIFY=0 skips the replay,
 # BENCH_PAUSE (seconds between scenarios, 0: at 10^6 the server finishes abandoned requests),
-# BENCH_QUERY_CACHE_MB (0: the query service's response cache off).
+# BENCH_QUERY_CACHE_MB (0: the query service's response cache off), BENCH_LAG=0 skips the
+# projection-lag probe (for runs that only compare the CPU per request of reads), BENCH_RUNS (1):
+# everything this many times, for medians (bench/medians.py).
 # Figures go to stdout (one JSON line per scenario) and are appended to $BENCH_DIR/results.jsonl.
 set -euo pipefail
 
@@ -31,6 +33,9 @@ OUT="$DIR/results.jsonl"
 SCENARIOS=${BENCH_SCENARIOS:-a,b,c,d,e,f,write}
 VERIFY=${BENCH_VERIFY:-1}
 PAUSE=${BENCH_PAUSE:-0}
+RUNS=${BENCH_RUNS:-1}
+LAG=()
+[ "${BENCH_LAG:-1}" = 0 ] || LAG=(--lag --lag-duration "$DURATION")
 ADMIN_ENTITLEMENT="urn:mace:egi.eu:group:eosc-perf:role=admin"
 
 # The response cache would answer the unvarying scenarios (a), (d), (e) from memory: the main
@@ -38,6 +43,8 @@ ADMIN_ENTITLEMENT="urn:mace:egi.eu:group:eosc-perf:role=admin"
 export QUERY_CACHE_MB=${BENCH_QUERY_CACHE_MB:-0}
 export EOSC_PERF_PG_PORT=${BENCH_PG_PORT:-55610}
 export EOSC_PERF_PG_DIR="$DIR/postgres"
+# One database for the seed (postgres.sh) and the stack (stack.sh names its own by port otherwise).
+export EOSC_PERF_PG_DB=eosc_perf
 export EOSC_PERF_STACK_DIR="$DIR/stack"
 export STACK_PORT=$PORT COMMAND_PORT=$((PORT + 1)) QUERY_PORT=$((PORT + 2))
 
@@ -85,7 +92,7 @@ embedded() {  # embedded SIZE
   wait_http "http://127.0.0.1:$EMBEDDED_PORT/api-spec.json" 300
   "$PY" "$ROOT/bench/load.py" --url "http://127.0.0.1:$EMBEDDED_PORT" --tokens "$tokens" --duration "$DURATION" \
     --scenarios "$SCENARIOS" --pause "$PAUSE" \
-    --lag --lag-duration "$DURATION" --rss "$SERVER_PID" --cpu "$SERVER_PID" --label "embedded-$size" --out "$OUT"
+    "${LAG[@]}" --rss "$SERVER_PID" --cpu "$SERVER_PID" --label "embedded-$size" --out "$OUT"
   kill -TERM -- "-$SERVER_PID" 2>/dev/null || true
   while kill -0 "$SERVER_PID" 2>/dev/null; do sleep 0.2; done
   SERVER_PID=""
@@ -119,7 +126,7 @@ postgres() {  # postgres SIZE
   # CPU charged to a scenario: the services, nginx, and PostgreSQL (the postmaster's children)
   cpu="$services,$(cat "$EOSC_PERF_STACK_DIR/nginx.pid"),$(head -n 1 "$EOSC_PERF_PG_DIR/data/postmaster.pid")"
   "$PY" "$ROOT/bench/load.py" --url "$base" --tokens "$DIR/oidc/tokens" --duration "$DURATION" --scenarios "$SCENARIOS" --pause "$PAUSE" \
-    --lag --lag-duration "$DURATION" --lag-db "$url" --rss "$services" --cpu "$cpu" \
+    "${LAG[@]}" --lag-db "$url" --rss "$services" --cpu "$cpu" \
     --label "postgres-$size" --out "$OUT"
   "$ROOT/deploy/local/stack.sh" down >/dev/null 2>&1
   kill -TERM "$OIDC_PID" 2>/dev/null || true
@@ -133,13 +140,16 @@ postgres() {  # postgres SIZE
   fi
 }
 
-for size in $SIZES; do
-  for backend in $BACKENDS; do
-    case $backend in
-      embedded) embedded "$size" ;;
-      postgres) postgres "$size" ;;
-      *) log "unknown backend $backend"; exit 2 ;;
-    esac
+for run in $(seq "$RUNS"); do
+  [ "$RUNS" = 1 ] || log "run $run of $RUNS"
+  for size in $SIZES; do
+    for backend in $BACKENDS; do
+      case $backend in
+        embedded) embedded "$size" ;;
+        postgres) postgres "$size" ;;
+        *) log "unknown backend $backend"; exit 2 ;;
+      esac
+    done
   done
 done
 log "done; figures in $OUT"

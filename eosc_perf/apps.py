@@ -43,7 +43,11 @@ def build_query_app(
     *,
     verifier: TokenVerifier | None = None,
     head: Callable[[], int] | None = None,
+    position: Callable[[], int] | None = None,
 ) -> WsgiApp:
     """`engine`: the read tables the answers come from (a serving engine); `head`: the event
-    log's newest position, for the read model's lag in /metrics."""
-    return query_service.app.create_app(settings, engine, verifier or token_verifier(settings), head=head)
+    log's newest position, for the read model's lag in /metrics; `position`: the read model's
+    position, when this process commits it (read_model/position_feed.py)."""
+    return query_service.app.create_app(
+        settings, engine, verifier or token_verifier(settings), head=head, position=position
+    )

@@ -19,7 +19,7 @@ from projections.follower import Follower
 from projections.mail.room import MailRoom, open_mail_room
 from projections.projector import Projector
 from projections.sources import EventStoreSource
-from read_model import read_store
+from read_model import position_feed, read_store
 from read_model.migrations import migrate
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,10 @@ def build(settings: Settings) -> EmbeddedService:
     engine = read_store.connect(settings.read_store)
     migrate(engine)
     source = EventStoreSource(store)
-    projection = Follower(source, Projector(engine))
+    projector = Projector(engine)
+    # The projector runs only here: the API is told each position it commits, and asks none.
+    read_model_position = position_feed.Counted(projector.position())
+    projection = Follower(source, projector, on_applied=read_model_position.advance)
     position = projection.catch_up()  # a new or deleted read store is rebuilt from the events here
     log.info("read model at event position %d", position)
     verifier = token_verifier(settings)
@@ -65,7 +68,7 @@ def build(settings: Settings) -> EmbeddedService:
             mail.wake.set()
 
     commands = build_command_app(settings, store, reads, verifier=verifier, on_saved=on_saved)
-    queries = build_query_app(settings, reads, verifier=verifier, head=source.head)
+    queries = build_query_app(settings, reads, verifier=verifier, head=source.head, position=read_model_position)
     stop = threading.Event()
     mail.start(stop)
     return EmbeddedService(behind_proxy(reads_and_writes(queries, commands)), store, projection, reads, stop, mail)

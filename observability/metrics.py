@@ -32,9 +32,21 @@ MAILS_FAILED = Counter("eosc_perf_mails_failed", "Sending attempts that failed a
 MAILS_GIVEN_UP = Counter("eosc_perf_mails_given_up", "Mails refused for good, not retried")
 
 
+# The children of REQUESTS and LATENCY by their labels: `labels()` checks and locks on every call,
+# six times the cost of the counting itself (about 9 µs against 1.5 µs a request). The label
+# sets are bounded (see above), and so are these.
+_answered: dict[tuple, tuple] = {}
+
+
 def request_answered(service: str, route: str, method: str, status: int, seconds: float) -> None:
-    REQUESTS.labels(service, route, method, str(status)).inc()
-    LATENCY.labels(service, route, method).observe(seconds)
+    key = (service, route, method, status)
+    children = _answered.get(key)
+    if children is None:
+        children = _answered.setdefault(
+            key, (REQUESTS.labels(service, route, method, str(status)), LATENCY.labels(service, route, method))
+        )
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def events_projected(consumer: str, count: int) -> None:

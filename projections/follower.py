@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Protocol
+from typing import Callable, Protocol
 
 from projections.sources import EventStoreSource
 
@@ -21,9 +21,11 @@ class Consumer(Protocol):
 
 
 class Follower:
-    def __init__(self, source: EventStoreSource, consumer: Consumer):
+    def __init__(self, source: EventStoreSource, consumer: Consumer, on_applied: Callable[[int], None] | None = None):
+        """`on_applied` is told each position the consumer has committed, in order."""
         self.source = source
         self.consumer = consumer
+        self.on_applied = on_applied
         self._lock = threading.Lock()
 
     def catch_up(self, *_ignored) -> int:
@@ -32,6 +34,8 @@ class Follower:
             position = self.consumer.position()
             for batch in self.source.batches(position):
                 position = self.consumer.apply(batch)
+                if self.on_applied is not None:
+                    self.on_applied(position)
             return position
 
     def run(self, stop: threading.Event, interval: float = 0.5) -> None:

@@ -22,7 +22,7 @@ from query_service.resources import catalog, docs, results, users
 from query_service.response_cache import ResponseCache
 from query_service.views import catalog as views
 from query_service.views.users import registration
-from read_model import READ_MODEL, read_store
+from read_model import READ_MODEL, position_feed
 
 
 class ServedByCommandService:
@@ -36,9 +36,16 @@ def _allow_head(resource) -> None:
             setattr(resource, "on_head" + name[len("on_get") :], getattr(resource, name))
 
 
-def create_app(settings: Settings, engine: Engine, verifier: TokenVerifier, head: Callable[[], int] | None = None):
+def create_app(
+    settings: Settings,
+    engine: Engine,
+    verifier: TokenVerifier,
+    head: Callable[[], int] | None = None,
+    position: Callable[[], int] | None = None,
+):
     """The WSGI app: the routes, wrapped in observability.http_layer (GET /metrics, request logs).
-    `head` (the event log's newest position) gives /metrics the read model's lag."""
+    `head` (the event log's newest position) gives /metrics the read model's lag; `position` is
+    the read model's, when the caller keeps it (else read_model/position_feed.py follows it)."""
     if engine.dialect.name == "postgresql":
         # A page and its total come from one snapshot, even while the projector writes.
         engine = engine.execution_options(isolation_level="REPEATABLE READ")
@@ -47,9 +54,7 @@ def create_app(settings: Settings, engine: Engine, verifier: TokenVerifier, head
         with engine.connect() as conn:
             return registration(conn, identity.sub, identity.iss) is not None
 
-    def current_position() -> int:
-        return read_store.current_position(engine, READ_MODEL)
-
+    current_position = position or position_feed.feed(engine, READ_MODEL)
     benchmarks = catalog.CatalogCollection(engine, views.BENCHMARKS)
     sites = catalog.CatalogCollection(engine, views.SITES)
     site_flavors = catalog.SiteFlavors(engine)

@@ -12,7 +12,7 @@ from typing import Callable
 from sqlalchemy import BigInteger, Column, MetaData, Table, Text, func, inspect, select, text
 from sqlalchemy.engine import Connection, Engine
 
-from read_model import mail_tables
+from read_model import mail_tables, position_feed
 from read_model.tables import metadata
 
 log = logging.getLogger(__name__)
@@ -142,6 +142,46 @@ def _parked_events(conn: Connection) -> None:
     parked_events.create(conn, checkfirst=True)
 
 
+def _position_notices(conn: Connection) -> None:
+    """PostgreSQL announces every change of `positions` itself (read_model/position_feed.py), so
+    the query workers know the read model's position without asking for it on each request,
+    whatever changed it: a projector, a replay, an operator's TRUNCATE. The schema is in the
+    notice because scratch stores (replays) have `positions` of their own in the same database."""
+    if conn.dialect.name != "postgresql":
+        return
+    conn.execute(
+        text(
+            f"""
+            CREATE OR REPLACE FUNCTION announce_position() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF TG_OP = 'TRUNCATE' THEN
+                    PERFORM pg_notify('{position_feed.CHANNEL}', TG_TABLE_SCHEMA || ' ' || '{position_feed.RESET}');
+                ELSIF TG_OP = 'DELETE' THEN
+                    PERFORM pg_notify('{position_feed.CHANNEL}', TG_TABLE_SCHEMA || ' ' || OLD.name || ' 0');
+                ELSE
+                    PERFORM pg_notify(
+                        '{position_feed.CHANNEL}', TG_TABLE_SCHEMA || ' ' || NEW.name || ' ' || NEW.position
+                    );
+                END IF;
+                RETURN NULL;
+            END $$
+            """
+        )
+    )
+    conn.execute(
+        text(
+            "CREATE TRIGGER announce_position AFTER INSERT OR UPDATE OR DELETE ON positions"
+            " FOR EACH ROW EXECUTE FUNCTION announce_position()"
+        )
+    )
+    conn.execute(
+        text(
+            "CREATE TRIGGER announce_positions_reset AFTER TRUNCATE ON positions"
+            " FOR EACH STATEMENT EXECUTE FUNCTION announce_position()"
+        )
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "read tables", _read_tables),
     (2, "mailer tables", _mail_tables),
@@ -153,6 +193,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (8, "mailer: mails given up, a removed user's items by uploader", _mail_give_up),
     (9, "indexes that take text of any length; numbers kept only at paths of bounded length", _bounded_indexes),
     (10, "events the consumers could not handle and passed over", _parked_events),
+    (11, "PostgreSQL: every change of a consumer's position announced (LISTEN/NOTIFY)", _position_notices),
 ]
 
 

@@ -4,10 +4,13 @@ caller, and the deployments the API tests run against."""
 from __future__ import annotations
 
 import os
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import falcon.testing
+from sqlalchemy import event
 
 from configuration.settings import Settings
 from eosc_perf.embedded import EmbeddedService
@@ -94,3 +97,22 @@ def read_store_url(api: Api, request, tmp_path: Path) -> str:
     if api.service is None:
         return request.getfixturevalue("production_stack").database_url
     return service_settings(tmp_path / "data", api.provider).read_store
+
+
+@contextmanager
+def statements(api: Api):
+    """The SQL statements the read store runs meanwhile for requests of this thread (the
+    engine the embedded API reads through)."""
+    engine = api.service.reads
+    seen: list[str] = []
+    requests = threading.get_ident()  # falcon's test client calls the app in this thread
+
+    def record(conn, cursor, statement, *args):
+        if threading.get_ident() == requests:
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""CPU per read in-process, and a cProfile listing of where it goes (issue 16: the overhead of
+every request, whatever it asks).
+
+The embedded service over a copy of a seeded data folder (bench/seed.py --data), response cache
+off unless asked (`--cache-mb`: then every request but the first is a hit), called through a
+Falcon test client (no HTTP server, no network: the app's own work). For each path: N requests
+timed (CPU time per request), then N more under cProfile; the three scenarios of the small
+requests by default: (d) a result by id, (e) the benchmark list and (a) a page of 100 results.
+`--read-store URL` instead: the production query app alone over a seeded PostgreSQL read store,
+as one gunicorn worker runs it (its position from PostgreSQL's notices).
+
+    .venv/bin/python bench/profile_reads.py --data /var/tmp/eosc-perf/bench/embedded-10000
+    .venv/bin/python bench/profile_reads.py --data DIR --requests 2000 --paths /benchmarks --top 40
+    .venv/bin/python bench/profile_reads.py --read-store postgresql://... --cache-mb 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import falcon.testing  # noqa: E402
+
+from configuration.settings import Settings  # noqa: E402
+from eosc_perf.apps import build_query_app  # noqa: E402
+from eosc_perf.embedded import build  # noqa: E402
+from eosc_perf.production import serving_engine  # noqa: E402
+
+
+def cpu_per_request(client: falcon.testing.TestClient, path: str, query: str, requests: int) -> float:
+    """Milliseconds of this process's CPU per request."""
+    started = time.process_time()
+    for _ in range(requests):
+        answer = client.simulate_get(path, query_string=query)
+        assert answer.status_code == 200, answer.text[:200]
+    return (time.process_time() - started) * 1000 / requests
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", help="a seeded embedded data folder (copied, left unchanged)")
+    parser.add_argument("--read-store", help="or a seeded PostgreSQL read store URL")
+    parser.add_argument("--requests", type=int, default=1000, help="per path, timed; as many again profiled")
+    parser.add_argument("--paths", help="comma-separated paths (default: (d), (e), (a))")
+    parser.add_argument("--top", type=int, default=30, help="rows of each cumulative listing")
+    parser.add_argument("--cache-mb", type=float, default=0, help="the response cache (0: off; on, every request hits)")
+    args = parser.parse_args()
+    if bool(args.data) == bool(args.read_store):
+        parser.error("give either --data or --read-store")
+    with tempfile.TemporaryDirectory(prefix="profile-reads-") as scratch:
+        common = {"mode": "development", "query_cache_mb": args.cache_mb}
+        if args.data:
+            data = Path(scratch) / "data"
+            shutil.copytree(args.data, data)
+            service = build(Settings.from_env({}, data_dir=data, **common))
+            app, close = service.app, service.close
+        else:
+            env = {"EVENT_STORE_URL": args.read_store, "READ_STORE_URL": args.read_store}
+            settings = Settings.from_env(env, data_dir=Path(scratch), **common)
+            engine = serving_engine(settings)
+            app, close = build_query_app(settings, engine), engine.dispose
+        try:
+            client = falcon.testing.TestClient(app)
+            some_id = client.simulate_get("/results", query_string="per_page=1").json["items"][0]["id"]
+            scenarios = (
+                [(path, "") for path in args.paths.split(",")]
+                if args.paths
+                else [(f"/results/{some_id}", ""), ("/benchmarks", ""), ("/results", "per_page=100")]
+            )
+            for path, query in scenarios:
+                cpu_per_request(client, path, query, 50)  # warm-up: statement caches, first connections
+                ms = cpu_per_request(client, path, query, args.requests)
+                profile = cProfile.Profile()
+                profile.enable()
+                cpu_per_request(client, path, query, args.requests)
+                profile.disable()
+                listing = io.StringIO()
+                pstats.Stats(profile, stream=listing).sort_stats("cumulative").print_stats(args.top)
+                print(f"## GET {path}{'?' + query if query else ''}: {ms:.3f} ms CPU per request")
+                print(listing.getvalue())
+        finally:
+            close()
+
+
+if __name__ == "__main__":
+    main()
