@@ -625,6 +625,70 @@ OPERATIONS: tuple[Operation, ...] = (
         response="Page:Claim",
         default_sort="+upload_datetime",
     ),
+    # --- histories, audit search, change feed (issue 12; docs/audit.md) -----------------------
+    *(
+        Operation(
+            f"Get{kind}History",
+            "GET",
+            f"{item}/history",
+            f"The events of a {label}, oldest first{extra}",
+            tag,
+            access="user",
+            query=PAGE,
+            response="Page:Event",
+        )
+        for kind, item, label, tag, extra in (
+            ("Benchmark", "/benchmarks/{benchmark_id}", "benchmark", "benchmarks", ""),
+            ("Site", "/sites/{site_id}", "site", "sites", ""),
+            ("Flavor", "/flavors/{flavor_id}", "flavor", "flavors", ""),
+            ("Tag", "/tags/{tag_id}", "tag", "tags", ""),
+            ("Result", "/results/{result_id}", "result", "results", ", its claims' included"),
+            ("Claim", "/reports/claims/{report_id}", "claim", "reports", ""),
+        )
+    ),
+    Operation(
+        "GetUserHistory",
+        "GET",
+        "/users/self/history",
+        "The events of the caller's registration, oldest first",
+        "users",
+        access="user",
+        query=PAGE,
+        response="Page:Event",
+    ),
+    Operation(
+        "SearchEvents",
+        "GET",
+        "/reports/events",
+        "Search the event log (audit)",
+        "reports",
+        access="admin",
+        query=(
+            *PAGE,
+            Field("item_id", "uuid", description="Events of this item."),
+            Field("type", description="Event type, e.g. Result.Claimed."),
+            Field("actor_sub", description="Events caused by this identity (with actor_iss)."),
+            Field("actor_iss"),
+            Field("after", "datetime", description="Recorded after this time (ISO 8601; UTC without offset)."),
+            Field("before", "datetime", description="Recorded before this time (ISO 8601; UTC without offset)."),
+            Field("from_position", "integer", minimum=0, description="Events at this position or later."),
+            sort_by("+position", "position"),
+        ),
+        response="Page:Event",
+        default_sort="+position",
+    ),
+    Operation(
+        "ListEvents",
+        "GET",
+        "/events",
+        "The change feed: events after a position, without personal data",
+        "events",
+        query=(
+            Field("after", "integer", default=0, minimum=0, description="Events after this position."),
+            Field("limit", "integer", default=100, minimum=1, maximum=1000, description="At most this many events."),
+        ),
+        response="EventFeed",
+    ),
 )
 
 BY_ID = {operation.operation_id: operation for operation in OPERATIONS}
