@@ -689,6 +689,14 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         response="EventFeed",
     ),
+    Operation(
+        "StreamEvents",
+        "GET",
+        "/events:stream",
+        "The change feed as Server-Sent Events, resumed after the Last-Event-ID header if sent",
+        "events",
+        query=(Field("after", "integer", default=0, minimum=0, description="Events after this position."),),
+    ),
 )
 
 BY_ID = {operation.operation_id: operation for operation in OPERATIONS}

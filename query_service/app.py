@@ -106,6 +106,10 @@ def create_app(settings: Settings, engine: Engine, verifier: TokenVerifier, head
         "/users/self/history": (history.OwnHistory(engine), None),
         "/reports/events": (history.EventSearch(engine), None),
         "/events": (history.EventFeed(engine), None),
+        "/events:stream": (
+            history.EventStream(engine, settings.event_streams, settings.event_stream_seconds),
+            None,
+        ),
     }
     gate = RequestGate(
         verifier,

@@ -4,8 +4,11 @@ read from the events index the projector keeps (read_model/events_index.py)."""
 from __future__ import annotations
 
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 from uuid import uuid4
 
+import falcon.testing
 import pytest
 
 from configuration.stores import open_event_store
@@ -239,3 +242,65 @@ def test_the_feed_pages_by_position_without_gaps_or_repeats(api, callers, items)
     assert seen == everything
     for bad in ("limit=0", "limit=1001", "after=-1", "after=x"):
         assert api.get("/events", query_string=bad).status_code == 422, bad
+
+
+# --- the feed as Server-Sent Events ---------------------------------------------------------
+def stream(api, after=None, last_event_id=None):
+    """A whole stream (it ends after EVENT_STREAM_SECONDS): (its retry line, [(id, envelope)])."""
+    headers = {"Last-Event-ID": last_event_id} if last_event_id is not None else {}
+    answer = api.get("/events:stream", query_string=f"after={after}" if after is not None else None, headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["Content-Type"].startswith("text/event-stream")
+    blocks = [block for block in answer.text.split("\n\n") if block]
+    events = []
+    for block in blocks[1:]:
+        if block.startswith(":"):
+            continue  # a heartbeat
+        fields = dict(line.split(": ", 1) for line in block.split("\n"))
+        assert fields["event"] == "event"
+        events.append((int(fields["id"]), json.loads(fields["data"])))
+    return blocks[0], events
+
+
+def test_the_stream_sends_the_feed_and_resumes_after_the_last_event_id(api, callers, items):
+    everything = api.get("/events", query_string="limit=1000").json["events"]
+    retry, events = stream(api)
+    assert retry == "retry: 1000"
+    assert [event for _, event in events] == everything
+    assert [position for position, _ in events] == [event["notification_id"] for event in everything]
+    # A client dropped after the third event reconnects with its id: no gap, no repeat.
+    cut = events[2][0]
+    _, resumed = stream(api, after=0, last_event_id=str(cut))
+    assert events[:3] + resumed == events
+    _, after_all = stream(api, after=events[-1][0])
+    assert after_all == []
+    answer = api.get("/events:stream", headers={"Last-Event-ID": "x"})
+    assert answer.status_code == 422, answer.text
+
+
+def test_the_stream_sends_what_is_written_while_it_is_open(api, callers, items):
+    head = api.get("/events", query_string="limit=1000").json["last_position"]
+    with ThreadPoolExecutor(1) as pool:
+        opened = pool.submit(stream, api, head)
+        time.sleep(0.5)
+        tag = catalog.tag(api, callers.user)
+        _, events = opened.result()
+    assert tag["id"] in {event["aggregate_id"] for _, event in events}
+    assert all(position > head for position, _ in events)
+
+
+def test_streams_are_capped_per_process_and_a_dropped_client_frees_its_slot(embedded_api):
+    api = embedded_api  # one process: the cap is per process
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(stream, api)
+        time.sleep(0.5)
+        busy = api.get("/events:stream")
+        assert busy.status_code == 503, busy.text
+        assert busy.headers["Retry-After"] == "1"
+        first.result()
+    # A client that goes away: the server closes the stream, which frees the slot at once.
+    environ = falcon.testing.create_environ("/events:stream")
+    body = api.service.app(environ, lambda status, headers, exc_info=None: None)
+    assert next(iter(body)) == b"retry: 1000\n\n"
+    body.close()
+    assert api.get("/events:stream", query_string="after=0").status_code == 200

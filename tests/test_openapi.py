@@ -105,6 +105,7 @@ CONTRACT = {
         PAGE | {"item_id", "type", "actor_sub", "actor_iss", "after", "before", "from_position", "sort_by"},
     ),
     "ListEvents": ("get", "/events", "public", {"after", "limit"}),
+    "StreamEvents": ("get", "/events:stream", "public", {"after"}),
 }
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 

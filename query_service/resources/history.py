@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from typing import Iterator
 from uuid import UUID
 
 import falcon
@@ -56,3 +59,66 @@ class EventFeed(ReadResource):
         query = req.context.query
         with self.engine.connect() as conn:
             self.send(resp, history.feed(conn, query["after"], query["limit"]))
+
+
+class EventStream(ReadResource):
+    """GET /events:stream: the change feed as Server-Sent Events, from `after` or the client's
+    `Last-Event-ID`. Each open stream holds a request thread, so a process keeps at most
+    `streams` open (more answer 503 at once) and ends each after `seconds`: the client
+    reconnects with the id of the last event it got, and the next stream goes on after it."""
+
+    HEARTBEAT_SECONDS = 10.0  # a comment line, so proxies and clients see a live connection
+    POLL_SECONDS = 0.5  # how often an idle stream looks for new events
+    BATCH = 100
+
+    def __init__(self, engine, streams: int, seconds: float):
+        super().__init__(engine)
+        self.slots = threading.BoundedSemaphore(streams) if streams else None
+        self.seconds = seconds
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        after = _resumed_from(req)
+        resp.content_type = "text/event-stream"
+        resp.cache_control = ["no-store"]
+        resp.set_header("X-Accel-Buffering", "no")  # nginx passes each event on at once
+        if req.method == "HEAD":
+            return  # nothing is streamed, so no slot is taken
+        if self.slots is None or not self.slots.acquire(blocking=False):
+            raise errors.retry_shortly("Too many event streams open")
+        resp.stream = self._events(after, time.monotonic() + self.seconds)
+
+    def _events(self, after: int, deadline: float) -> Iterator[bytes]:
+        """Ends at `deadline`; the slot is released when it ends, also when the client goes
+        away (the server closes the stream at its next write)."""
+        try:
+            yield b"retry: 1000\n\n"
+            beat = time.monotonic()
+            while True:
+                with self.engine.connect() as conn:
+                    events = history.feed_events(conn, after, self.BATCH)
+                for position, text in events:
+                    yield b"id: %d\nevent: event\ndata: %s\n\n" % (position, text.encode())
+                    after = position
+                now = time.monotonic()
+                if now >= deadline:
+                    return
+                if len(events) == self.BATCH:
+                    continue  # catching up: no wait
+                if events:
+                    beat = now
+                elif now - beat >= self.HEARTBEAT_SECONDS:
+                    yield b": heartbeat\n\n"
+                    beat = now
+                time.sleep(min(self.POLL_SECONDS, deadline - now))
+        finally:
+            self.slots.release()
+
+
+def _resumed_from(req: falcon.Request) -> int:
+    """The position a stream starts after: the `Last-Event-ID` a reconnecting client sends, else `after`."""
+    last = req.get_header("Last-Event-ID")
+    if last is None:
+        return req.context.query["after"]
+    if not last.isdigit():
+        raise errors.invalid("headers", {"Last-Event-ID": ["Not a valid event position."]})
+    return int(last)

@@ -153,25 +153,33 @@ def public_payload(type_name: str, data: str) -> str:
     return documents.dumps({name: value for name, value in fields.items() if name not in personal})
 
 
-def feed(conn: Connection, after: int, limit: int) -> str:
-    """The events after position `after`, at most `limit`, as envelopes (docs/event-bus.md)
-    without personal data: actors as roles. `last_position`: where the next request starts."""
+def feed_events(conn: Connection, after: int, limit: int) -> list[tuple[int, str]]:
+    """(position, envelope) of the events after position `after`, at most `limit`: envelopes of
+    docs/event-bus.md without personal data, actors as roles."""
     rows = conn.execute(
         select(*_COLUMNS).where(events_index.c.position > after).order_by(events_index.c.position).limit(limit)
     ).all()
-    envelopes = [
-        '{"notification_id":%d,"event_type":%s,"aggregate_id":"%s","aggregate_version":%d,'
-        '"timestamp":"%s+00:00","actor":%s,"payload":%s}'
-        % (
+    return [
+        (
             row.position,
-            documents.dumps(row.topic),
-            row.item_id,
-            row.version,
-            row.timestamp.isoformat(),
-            documents.dumps(row.role),
-            public_payload(row.type, row.data),
+            '{"notification_id":%d,"event_type":%s,"aggregate_id":"%s","aggregate_version":%d,'
+            '"timestamp":"%s+00:00","actor":%s,"payload":%s}'
+            % (
+                row.position,
+                documents.dumps(row.topic),
+                row.item_id,
+                row.version,
+                row.timestamp.isoformat(),
+                documents.dumps(row.role),
+                public_payload(row.type, row.data),
+            ),
         )
         for row in rows
     ]
-    last = rows[-1].position if rows else after
-    return '{"events":[%s],"last_position":%d}' % (",".join(envelopes), last)
+
+
+def feed(conn: Connection, after: int, limit: int) -> str:
+    """GET /events: `last_position` is where the next request starts."""
+    events = feed_events(conn, after, limit)
+    last = events[-1][0] if events else after
+    return '{"events":[%s],"last_position":%d}' % (",".join(text for _, text in events), last)
