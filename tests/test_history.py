@@ -13,7 +13,9 @@ import pytest
 
 from configuration.stores import open_event_store
 from domain.envelope import envelope
+from eosc_perf import cli
 from tests.support import catalog
+from tests.support.api import ADMIN_ENTITLEMENT, CLIENT_ID
 from tests.support.catalog import query_string
 
 
@@ -304,3 +306,30 @@ def test_streams_are_capped_per_process_and_a_dropped_client_frees_its_slot(embe
     assert next(iter(body)) == b"retry: 1000\n\n"
     body.close()
     assert api.get("/events:stream", query_string="after=0").status_code == 200
+
+
+# --- eosc-perf show -------------------------------------------------------------------------
+def test_show_answers_a_get_from_the_command_line_as_the_api_does(embedded_api, capsys, monkeypatch, tmp_path):
+    api = embedded_api
+    admin = api.register("root", admin=True)
+    where = catalog.setup(api, api.register("alice"), admin)
+    for name, value in (
+        ("TRUSTED_OP_LIST", api.provider.issuer),
+        ("OIDC_CLIENT_IDS", CLIENT_ID),
+        ("ADMIN_ENTITLEMENTS", ADMIN_ENTITLEMENT),
+    ):
+        monkeypatch.setenv(name, value)
+    data = str(tmp_path / "data")
+    for path, token in (
+        ("/events?after=2&limit=3", None),
+        (f"/sites/{where.site['id']}/history", admin),
+        ("/reports/events?type=Site.Approved", admin),
+    ):
+        arguments = ["show", path, "--data", data] + (["--token", token] if token else [])
+        assert cli.main(arguments) == 0
+        assert capsys.readouterr().out == api.get(path, token).text + "\n"
+    with pytest.raises(SystemExit) as refused:
+        cli.main(["show", "/reports/events", "--data", data])
+    assert refused.value.code == 1
+    out, err = capsys.readouterr()
+    assert json.loads(out)["error"] == "Unauthenticated" and "401" in err
