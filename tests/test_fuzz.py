@@ -68,7 +68,11 @@ class FuzzedService:
     and a claim, with a registered admin (development mode without ADMIN_ENTITLEMENTS)."""
 
     def __init__(self, workdir: Path):
-        self.server = ServedProcess(workdir / "data", WRITE_RATE_PER_MINUTE="0")  # thousands of writes by one admin
+        self.server = ServedProcess(
+            workdir / "data",
+            WRITE_RATE_PER_MINUTE="0",  # thousands of writes by one admin
+            EVENT_STREAM_SECONDS="0.2",  # each call of /events:stream holds the run that long
+        )
         self.admin = ""
 
     def start(self) -> "FuzzedService":

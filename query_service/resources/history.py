@@ -79,7 +79,6 @@ class EventStream(ReadResource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         after = _resumed_from(req)
         resp.content_type = "text/event-stream"
-        resp.cache_control = ["no-store"]
         resp.set_header("X-Accel-Buffering", "no")  # nginx passes each event on at once
         if req.method == "HEAD":
             return  # nothing is streamed, so no slot is taken
