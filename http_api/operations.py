@@ -56,6 +56,11 @@ STATUS = Field("status", "enum", default="approved", choices=("on_review", "appr
 TERMS = Field("terms", many=True, default=(), description="Search terms; every term must match a field.")
 
 
+# Event positions are BIGINT in the stores: a larger number is refused (422), not sent to the database.
+POSITION_MAX = 2**63 - 1
+AFTER = Field("after", "integer", default=0, minimum=0, maximum=POSITION_MAX, description="Events after this position.")
+
+
 def sort_by(default: str, fields: str) -> Field:
     return Field(
         "sort_by",
@@ -671,7 +676,13 @@ OPERATIONS: tuple[Operation, ...] = (
             Field("actor_iss"),
             Field("after", "datetime", description="Recorded after this time (ISO 8601; UTC without offset)."),
             Field("before", "datetime", description="Recorded before this time (ISO 8601; UTC without offset)."),
-            Field("from_position", "integer", minimum=0, description="Events at this position or later."),
+            Field(
+                "from_position",
+                "integer",
+                minimum=0,
+                maximum=POSITION_MAX,
+                description="Events at this position or later.",
+            ),
             sort_by("+position", "position"),
         ),
         response="Page:Event",
@@ -684,7 +695,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "The change feed: events after a position, without personal data",
         "events",
         query=(
-            Field("after", "integer", default=0, minimum=0, description="Events after this position."),
+            AFTER,
             Field("limit", "integer", default=100, minimum=1, maximum=1000, description="At most this many events."),
         ),
         response="EventFeed",
@@ -695,7 +706,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "/events:stream",
         "The change feed as Server-Sent Events, resumed after the Last-Event-ID header if sent",
         "events",
-        query=(Field("after", "integer", default=0, minimum=0, description="Events after this position."),),
+        query=(AFTER,),
     ),
 )
 

@@ -193,7 +193,14 @@ def test_the_audit_search_bounds_times(api, callers, items):
     assert entries(api, callers.admin, "/reports/events", after=first + "+00:00") == [
         entry for entry in everything if entry["timestamp"] > first
     ]
-    for bad in ("after=yesterday", "before=2024-01-01", "sort_by=%2Bitem_id", "from_position=-1", "type="):
+    for bad in (
+        "after=yesterday",
+        "before=2024-01-01",
+        "sort_by=%2Bitem_id",
+        "from_position=-1",
+        "type=",
+        f"from_position={2**63}",
+    ):
         answer = api.get("/reports/events", callers.admin, query_string=bad)
         assert answer.status_code in (200, 422), answer.text
         if not bad.startswith("type="):
@@ -242,7 +249,7 @@ def test_the_feed_pages_by_position_without_gaps_or_repeats(api, callers, items)
         seen += answer.json["events"]
         after = answer.json["last_position"]
     assert seen == everything
-    for bad in ("limit=0", "limit=1001", "after=-1", "after=x"):
+    for bad in ("limit=0", "limit=1001", "after=-1", "after=x", f"after={2**63}"):
         assert api.get("/events", query_string=bad).status_code == 422, bad
 
 
@@ -276,8 +283,9 @@ def test_the_stream_sends_the_feed_and_resumes_after_the_last_event_id(api, call
     assert events[:3] + resumed == events
     _, after_all = stream(api, after=events[-1][0])
     assert after_all == []
-    answer = api.get("/events:stream", headers={"Last-Event-ID": "x"})
-    assert answer.status_code == 422, answer.text
+    for bad in ("x", "²", "-1", str(2**63)):
+        answer = api.get("/events:stream", headers={"Last-Event-ID": bad})
+        assert answer.status_code == 422, answer.text
 
 
 def test_the_stream_sends_what_is_written_while_it_is_open(api, callers, items):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import Iterator
@@ -11,8 +12,11 @@ import falcon
 
 from domain.user import User
 from http_api import errors
+from http_api.operations import POSITION_MAX
 from query_service.resources.reading import ReadResource
 from query_service.views import history
+
+POSITION = re.compile(r"[0-9]{1,19}")  # ASCII digits only: str.isdigit() takes other scripts' digits
 
 
 class ItemHistory(ReadResource):
@@ -118,6 +122,6 @@ def _resumed_from(req: falcon.Request) -> int:
     last = req.get_header("Last-Event-ID")
     if last is None:
         return req.context.query["after"]
-    if not last.isdigit():
+    if not POSITION.fullmatch(last) or int(last) > POSITION_MAX:
         raise errors.invalid("headers", {"Last-Event-ID": ["Not a valid event position."]})
     return int(last)
