@@ -314,6 +314,9 @@ def test_streams_are_capped_per_process_and_a_dropped_client_frees_its_slot(embe
     assert next(iter(body)) == b"retry: 1000\n\n"
     body.close()
     assert api.get("/events:stream", query_string="after=0").status_code == 200
+    # An answer whose body is never read (the server only closes it) frees its slot too.
+    api.service.app(falcon.testing.create_environ("/events:stream"), lambda *_: None).close()
+    assert api.get("/events:stream", query_string="after=0").status_code == 200
 
 
 # --- eosc-perf show -------------------------------------------------------------------------

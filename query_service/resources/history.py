@@ -88,33 +88,55 @@ class EventStream(ReadResource):
             return  # nothing is streamed, so no slot is taken
         if self.slots is None or not self.slots.acquire(blocking=False):
             raise errors.retry_shortly("Too many event streams open")
-        resp.stream = self._events(after, time.monotonic() + self.seconds)
+        resp.stream = _Slotted(self._events(after, time.monotonic() + self.seconds), self.slots)
 
     def _events(self, after: int, deadline: float) -> Iterator[bytes]:
-        """Ends at `deadline`; the slot is released when it ends, also when the client goes
-        away (the server closes the stream at its next write)."""
-        try:
-            yield b"retry: 1000\n\n"
-            beat = time.monotonic()
-            while True:
-                with self.engine.connect() as conn:
-                    events = history.feed_events(conn, after, self.BATCH)
-                for position, text in events:
-                    yield b"id: %d\nevent: event\ndata: %s\n\n" % (position, text.encode())
-                    after = position
-                now = time.monotonic()
-                if now >= deadline:
-                    return
-                if len(events) == self.BATCH:
-                    continue  # catching up: no wait
-                if events:
-                    beat = now
-                elif now - beat >= self.HEARTBEAT_SECONDS:
-                    yield b": heartbeat\n\n"
-                    beat = now
-                time.sleep(min(self.POLL_SECONDS, deadline - now))
-        finally:
-            self.slots.release()
+        """Ends at `deadline`."""
+        yield b"retry: 1000\n\n"
+        beat = time.monotonic()
+        while True:
+            with self.engine.connect() as conn:
+                events = history.feed_events(conn, after, self.BATCH)
+            for position, text in events:
+                yield b"id: %d\nevent: event\ndata: %s\n\n" % (position, text.encode())
+                after = position
+            now = time.monotonic()
+            if now >= deadline:
+                return
+            if len(events) == self.BATCH:
+                continue  # catching up: no wait
+            if events:
+                beat = now
+            elif now - beat >= self.HEARTBEAT_SECONDS:
+                yield b": heartbeat\n\n"
+                beat = now
+            time.sleep(min(self.POLL_SECONDS, deadline - now))
+
+
+class _Slotted:
+    """A stream that gives its slot back once: when it ends, before the server sends the last
+    chunk (a client that reconnects at once finds it free), or when the server closes it, which
+    every WSGI server does, also when the client went away or the body was never read."""
+
+    def __init__(self, events: Iterator[bytes], slots: threading.BoundedSemaphore):
+        self.events = events
+        self.slots = slots
+        self.lock = threading.Lock()
+        self.held = True
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self.events
+        self._release()
+
+    def close(self) -> None:
+        self.events.close()
+        self._release()
+
+    def _release(self) -> None:
+        with self.lock:
+            if self.held:
+                self.held = False
+                self.slots.release()
 
 
 def _resumed_from(req: falcon.Request) -> int:
