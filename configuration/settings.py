@@ -209,6 +209,8 @@ class Settings:
     read_store_url: str = ""
     read_wait_seconds: float = 5.0
     read_waiters: int = 2  # per process: reads waiting for X-Min-Position at once
+    event_streams: int = 1  # per process: open GET /events:stream answers, each holding a thread
+    event_stream_seconds: float = 30.0  # how long one stream stays open before the client reconnects
     query_timeout_seconds: float = 5.0  # one SQL statement of a read, on either service
     query_limits: QueryLimits = QueryLimits()
     query_cache_mb: float = 32.0  # per query worker; 0 turns the response cache off
@@ -278,6 +280,8 @@ class Settings:
             read_store_url=env.get("READ_STORE_URL", ""),
             read_wait_seconds=read_wait,
             read_waiters=_number(env, "READ_WAITERS", cls.read_waiters, kind=int, least=1),
+            event_streams=_number(env, "EVENT_STREAMS", cls.event_streams, kind=int, least=0),
+            event_stream_seconds=_number(env, "EVENT_STREAM_SECONDS", cls.event_stream_seconds, above=0, most=300),
             query_timeout_seconds=query_timeout,
             query_limits=QueryLimits(
                 filters=_number(env, "QUERY_MAX_FILTERS", QueryLimits.filters, kind=int, least=1),

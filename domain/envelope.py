@@ -59,7 +59,7 @@ def _members(value: Any) -> dict | list | None:
     return None
 
 
-def _plain_scalar(value: Any) -> Any:
+def plain_scalar(value: Any) -> Any:
     if isinstance(value, (UUID, Decimal)):
         return str(value)
     if isinstance(value, (datetime, date)):
@@ -67,16 +67,17 @@ def _plain_scalar(value: Any) -> Any:
     return value
 
 
-def plain(value: Any) -> Any:
+def plain(value: Any, scalar: Callable[[Any], Any] = plain_scalar) -> Any:
     """The JSON form of an event field's value. Built without recursion: a result's document
-    may nest as deep as an earlier version accepted, and the relay must still publish it."""
+    may nest as deep as an earlier version accepted, and the relay must still publish it.
+    `scalar`: the form of a value that holds no others (the read model writes times as the API does)."""
     top: list = [None]
     pending = [(value, top, 0)]  # (value, the container its JSON form goes into, at this key or index)
     while pending:
         item, into, at = pending.pop()
         members = _members(item)
         if members is None:
-            into[at] = _plain_scalar(item)
+            into[at] = scalar(item)
             continue
         into[at] = made = dict.fromkeys(members) if isinstance(members, dict) else [None] * len(members)
         pending += (
@@ -115,7 +116,7 @@ def _unlike_json(value: Any) -> Any:
         members = _members(value)
         if members is not None:
             return members
-        made = _plain_scalar(value)
+        made = plain_scalar(value)
         if made is not value:
             return made
     raise TypeError(f"{type(value).__name__} is not plain")

@@ -61,6 +61,34 @@ def history(args: argparse.Namespace) -> None:
     print("\n".join(lines))
 
 
+def show(args: argparse.Namespace) -> None:
+    """Answers one GET of the API from the read store, as the query service would over HTTP."""
+    from io import BytesIO
+    from wsgiref.util import setup_testing_defaults
+
+    from eosc_perf import production
+    from eosc_perf.apps import build_query_app
+
+    settings = _settings(args)
+    engine = production.serving_engine(settings, pool_size=1)
+    path, _, query = args.path.partition("?")
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": query, "wsgi.input": BytesIO()}
+    if args.token:
+        environ["HTTP_AUTHORIZATION"] = f"Bearer {args.token}"
+    setup_testing_defaults(environ)
+    answer: dict = {}
+
+    def start_response(status: str, headers: list, exc_info=None) -> None:
+        answer["status"] = status
+
+    body = b"".join(build_query_app(settings, engine)(environ, start_response))
+    engine.dispose()
+    sys.stdout.write(body.decode() + "\n")
+    if not answer["status"].startswith("2"):
+        print(f"eosc-perf: GET {args.path} answered {answer['status']}", file=sys.stderr)
+        raise SystemExit(1)
+
+
 def init(args: argparse.Namespace) -> None:
     """Creates the event-store tables and migrates the read store; safe to re-run."""
     from configuration.stores import open_event_store
@@ -571,6 +599,9 @@ def parser() -> argparse.ArgumentParser:
     trail = command("history", history, "Print the event history of any aggregate (item id).")
     trail.add_argument("id", type=UUID, help="id of a benchmark, site, flavor, tag, result, claim or user")
     trail.add_argument("--json", action="store_true", help="one JSON object per event, values as the API writes them")
+    showing = command("show", show, "Answer one GET of the API from the read store, e.g. /results/ID/history.")
+    showing.add_argument("path", help="the path with its query, as after the API's base URL: '/events?after=10'")
+    showing.add_argument("--token", help="a bearer token, for what is not public (eosc-perf dev-token in development)")
     return top
 
 

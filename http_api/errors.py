@@ -41,6 +41,13 @@ def message(status: int, text: str) -> ApiError:
     return ApiError(status, {"code": status, "status": ApiError.reason(status), "errors": {"error": text}})
 
 
+def retry_shortly(text: str) -> ApiError:
+    """A 503 the client may retry after a second: a busy wait or stream slot, a position not reached."""
+    return ApiError(
+        503, {"code": 503, "status": "Service Unavailable", "errors": {"error": text}}, headers={"Retry-After": "1"}
+    )
+
+
 def invalid(location: str, errors: dict) -> ApiError:
     """Request validation failure: `errors.<query|json>.<field> = [messages]`."""
     return ApiError(422, {"code": 422, "status": "Unprocessable Entity", "errors": {location: errors}})

@@ -87,6 +87,28 @@ SCHEMAS = {
         },
         ["upload_datetime", "resource_type", "resource_id"],
     ),
+    # An entry of a history or the audit search (docs/audit.md): `actor` is {sub, iss}, or
+    # only a role ("user", "admin") when a non-admin reads another's event.
+    "Event": _object(
+        {
+            "position": {"type": "integer"},
+            "item_id": UUID,
+            "version": {"type": "integer"},
+            "type": TEXT,
+            "timestamp": DATETIME,
+            "actor": {"nullable": True},
+            "data": {"type": "object"},
+        },
+        ["position", "item_id", "version", "type", "timestamp", "actor", "data"],
+    ),
+    # GET /events: envelopes of docs/event-bus.md, actors as roles, no personal data.
+    "EventFeed": _object(
+        {
+            "events": {"type": "array", "items": {"type": "object"}},
+            "last_position": {"type": "integer"},
+        },
+        ["events", "last_position"],
+    ),
     "Error": {
         "type": "object",
         "properties": {

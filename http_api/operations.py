@@ -56,6 +56,11 @@ STATUS = Field("status", "enum", default="approved", choices=("on_review", "appr
 TERMS = Field("terms", many=True, default=(), description="Search terms; every term must match a field.")
 
 
+# Event positions are BIGINT in the stores: a larger number is refused (422), not sent to the database.
+POSITION_MAX = 2**63 - 1
+AFTER = Field("after", "integer", default=0, minimum=0, maximum=POSITION_MAX, description="Events after this position.")
+
+
 def sort_by(default: str, fields: str) -> Field:
     return Field(
         "sort_by",
@@ -624,6 +629,84 @@ OPERATIONS: tuple[Operation, ...] = (
         query=(*PAGE, *UPLOAD_DATES, STATUS, sort_by("+upload_datetime", CLAIM_SORT)),
         response="Page:Claim",
         default_sort="+upload_datetime",
+    ),
+    # --- histories, audit search, change feed (issue 12; docs/audit.md) -----------------------
+    *(
+        Operation(
+            f"Get{kind}History",
+            "GET",
+            f"{item}/history",
+            f"The events of a {label}, oldest first{extra}",
+            tag,
+            access="user",
+            query=PAGE,
+            response="Page:Event",
+        )
+        for kind, item, label, tag, extra in (
+            ("Benchmark", "/benchmarks/{benchmark_id}", "benchmark", "benchmarks", ""),
+            ("Site", "/sites/{site_id}", "site", "sites", ""),
+            ("Flavor", "/flavors/{flavor_id}", "flavor", "flavors", ""),
+            ("Tag", "/tags/{tag_id}", "tag", "tags", ""),
+            ("Result", "/results/{result_id}", "result", "results", ", its claims' included"),
+            ("Claim", "/reports/claims/{report_id}", "claim", "reports", ""),
+        )
+    ),
+    Operation(
+        "GetUserHistory",
+        "GET",
+        "/users/self/history",
+        "The events of the caller's registration, oldest first",
+        "users",
+        access="user",
+        query=PAGE,
+        response="Page:Event",
+    ),
+    Operation(
+        "SearchEvents",
+        "GET",
+        "/reports/events",
+        "Search the event log (audit)",
+        "reports",
+        access="admin",
+        query=(
+            *PAGE,
+            Field("item_id", "uuid", description="Events of this item."),
+            Field("type", description="Event type, e.g. Result.Claimed."),
+            Field("actor_sub", description="Events caused by this identity (with actor_iss)."),
+            Field("actor_iss"),
+            Field("after", "datetime", description="Recorded after this time (ISO 8601; UTC without offset)."),
+            Field("before", "datetime", description="Recorded before this time (ISO 8601; UTC without offset)."),
+            Field(
+                "from_position",
+                "integer",
+                minimum=0,
+                maximum=POSITION_MAX,
+                description="Events at this position or later.",
+            ),
+            sort_by("+position", "position"),
+        ),
+        response="Page:Event",
+        default_sort="+position",
+    ),
+    Operation(
+        "ListEvents",
+        "GET",
+        "/events",
+        "The change feed: events after a position, without personal data",
+        "events",
+        query=(
+            AFTER,
+            Field("limit", "integer", default=100, minimum=1, maximum=1000, description="At most this many events."),
+        ),
+        response="EventFeed",
+    ),
+    Operation(
+        "StreamEvents",
+        "GET",
+        "/events:stream",
+        "The change feed as Server-Sent Events, resumed after the Last-Event-ID header if sent",
+        "events",
+        query=(AFTER,),
     ),
 )
 

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from observability import metrics
 from projections import parking
-from read_model import READ_MODEL, read_store
+from read_model import READ_MODEL, events_index, read_store
 from read_model.handlers import BULK_HANDLERS, HANDLERS
 
 log = logging.getLogger(__name__)
@@ -115,8 +115,9 @@ class PositionedConsumer(ABC):
 
 
 class Projector(PositionedConsumer):
-    """The read model: one handler per event type (read_model/). A run of
-    consecutive events of a type with a bulk handler (uploads) is folded in one call."""
+    """The read model: one handler per event type (read_model/), and every event in the events
+    index (read_model/events_index.py). A run of consecutive events of a type with a bulk
+    handler (uploads) is folded in one call."""
 
     def __init__(
         self,
@@ -131,19 +132,24 @@ class Projector(PositionedConsumer):
         self.bulk_handlers = bulk_handlers
 
     def handle_all(self, conn: Connection, items: list[tuple[int, DomainEventProtocol]]) -> None:
+        events_index.record(conn, items)
         run: list = []
-        for notification_id, event in items:
+        for _, event in items:
             if run and type(event) is not type(run[0]):
                 self.bulk_handlers[type(run[0])](conn, run)
                 run = []
             if type(event) in self.bulk_handlers:
                 run.append(event)
             else:
-                self.handle(conn, notification_id, event)
+                self._fold(conn, event)
         if run:
             self.bulk_handlers[type(run[0])](conn, run)
 
     def handle(self, conn: Connection, notification_id: int, event: DomainEventProtocol) -> None:
+        events_index.record(conn, [(notification_id, event)])
+        self._fold(conn, event)
+
+    def _fold(self, conn: Connection, event: DomainEventProtocol) -> None:
         handler = self.handlers.get(type(event))
         if handler is not None:
             handler(conn, event)

@@ -46,6 +46,11 @@ READER_ONLY_INDEXES = (
     "results_listing",
     "results_benchmark_listing",  # PostgreSQL only (migration 3)
     "result_numbers_range",  # handlers find numbers by their key (seq, path)
+    # The events index's searches (the projector looks up only by item: events_index_item).
+    "events_index_related",
+    "events_index_type",
+    "events_index_timestamp",
+    "events_index_actor",
 )
 # Events per read and per transaction: fewer commits, and fewer look-ups per run of uploads.
 REPLAY_BATCH = 5000

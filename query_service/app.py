@@ -18,7 +18,7 @@ from observability.metrics import Positions
 from query_service.admission import Admission
 from query_service.freshness import MinPosition
 from query_service.request_limits import RequestLimits
-from query_service.resources import catalog, docs, results, users
+from query_service.resources import catalog, docs, history, results, users
 from query_service.response_cache import ResponseCache
 from query_service.views import catalog as views
 from query_service.views.users import registration
@@ -93,6 +93,28 @@ def create_app(
         "/users/self:try_admin": (self_, "try_admin"),
         "/users/self/results": (results.OwnResults(engine), None),
         "/users/self/claims": (results.OwnClaims(engine), None),
+        "/benchmarks/{benchmark_id:uuid}/history": (
+            history.ItemHistory(engine, "Benchmark", "Benchmark {id} not found in the database"),
+            None,
+        ),
+        "/sites/{site_id:uuid}/history": (history.ItemHistory(engine, "Site", catalog.RECORD_NOT_FOUND), None),
+        "/flavors/{flavor_id:uuid}/history": (history.ItemHistory(engine, "Flavor", catalog.RECORD_NOT_FOUND), None),
+        "/tags/{tag_id:uuid}/history": (history.ItemHistory(engine, "Tag", catalog.RECORD_NOT_FOUND), None),
+        "/results/{result_id:uuid}/history": (
+            history.ItemHistory(engine, "Result", "Result {id} not found in the database", with_related=True),
+            None,
+        ),
+        "/reports/claims/{report_id:uuid}/history": (
+            history.ItemHistory(engine, "Claim", "Claim {id} not found in the database"),
+            None,
+        ),
+        "/users/self/history": (history.OwnHistory(engine), None),
+        "/reports/events": (history.EventSearch(engine), None),
+        "/events": (history.EventFeed(engine), None),
+        "/events:stream": (
+            history.EventStream(engine, settings.event_streams, settings.event_stream_seconds),
+            None,
+        ),
     }
     gate = RequestGate(
         verifier,

@@ -26,18 +26,12 @@ LARGEST = 2**63 - 1  # notification ids are PostgreSQL bigints
 CATCH_UP_RATE = 100_000
 
 
-def _retry_shortly(text: str) -> errors.ApiError:
-    return errors.ApiError(
-        503, {"code": 503, "status": "Service Unavailable", "errors": {"error": text}}, headers={"Retry-After": "1"}
-    )
-
-
 def not_reached(wanted: int) -> errors.ApiError:
-    return _retry_shortly(f"The read model has not reached event position {wanted} yet")
+    return errors.retry_shortly(f"The read model has not reached event position {wanted} yet")
 
 
 def too_many_waiting() -> errors.ApiError:
-    return _retry_shortly("Too many reads are waiting for the read model; retry shortly")
+    return errors.retry_shortly("Too many reads are waiting for the read model; retry shortly")
 
 
 def _position(raw: str) -> int:

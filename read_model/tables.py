@@ -234,3 +234,26 @@ submits = Table(
     Column("upload_datetime", DateTime, nullable=False),
     *_uploader(),
 )
+
+# Every event of the log, one row each, written by the projector with the other read tables
+# (read_model/events_index.py): item histories, the audit search and the public change feed.
+events_index = Table(
+    "events_index",
+    metadata,
+    Column("position", BigInteger, primary_key=True, autoincrement=False),  # the notification id
+    Column("item_id", ID, nullable=False),  # the aggregate's id
+    Column("related_id", ID),  # the item whose history also shows this event: a claim's result
+    Column("version", BigInteger, nullable=False),
+    Column("topic", Text, nullable=False),  # as the envelope names it: domain.result:Result.Claimed
+    Column("type", String(64), nullable=False),  # Result.Claimed
+    Column("timestamp", DateTime, nullable=False),  # naive UTC
+    Column("actor_sub", Text),  # None for events without an actor (unique keys, the legacy import's own)
+    Column("actor_iss", Text),
+    Column("role", String(8)),  # the capacity the event was caused in: "user" or "admin"
+    Column("data", Text, nullable=False),  # the event's other fields as JSON, dates as the API writes them
+    Index("events_index_item", "item_id", "position"),
+    Index("events_index_related", "related_id", "position"),
+    Index("events_index_type", "type", "position"),
+    Index("events_index_timestamp", "timestamp", "position"),
+    _text_index("events_index_actor", "actor_sub"),
+)

@@ -14,6 +14,7 @@ from tests.support.api import (
     ADMIN_ENTITLEMENT,
     BACKENDS,
     CLIENT_ID,
+    EVENT_STREAM_SECONDS,
     NO_WRITE_LIMIT,
     PROVIDER_TIMEOUT,
     Api,
@@ -78,6 +79,7 @@ def production_stack(tmp_path_factory, identity_provider: LocalOpenIDProvider) -
             "ADMIN_ENTITLEMENTS": ADMIN_ENTITLEMENT,
             "IMAGE_CHECK": "off",
             "MAIL_SERVER": "",
+            "EVENT_STREAM_SECONDS": str(EVENT_STREAM_SECONDS),
         },
     ).up()
     yield stack

@@ -90,6 +90,22 @@ CONTRACT = {
     "TryAdmin": ("get", "/users/self:try_admin", "admin", set()),
     "ListUserResults": ("get", "/users/self/results", "user", RESULT_QUERY),
     "ListUserClaims": ("get", "/users/self/claims", "user", CLAIM_QUERY),
+    # Beyond the contract: histories, the audit search and the change feed (issue 12, docs/audit.md).
+    "GetBenchmarkHistory": ("get", "/benchmarks/{benchmark_id}/history", "user", PAGE),
+    "GetSiteHistory": ("get", "/sites/{site_id}/history", "user", PAGE),
+    "GetFlavorHistory": ("get", "/flavors/{flavor_id}/history", "user", PAGE),
+    "GetTagHistory": ("get", "/tags/{tag_id}/history", "user", PAGE),
+    "GetResultHistory": ("get", "/results/{result_id}/history", "user", PAGE),
+    "GetClaimHistory": ("get", "/reports/claims/{report_id}/history", "user", PAGE),
+    "GetUserHistory": ("get", "/users/self/history", "user", PAGE),
+    "SearchEvents": (
+        "get",
+        "/reports/events",
+        "admin",
+        PAGE | {"item_id", "type", "actor_sub", "actor_iss", "after", "before", "from_position", "sort_by"},
+    ),
+    "ListEvents": ("get", "/events", "public", {"after", "limit"}),
+    "StreamEvents": ("get", "/events:stream", "public", {"after"}),
 }
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
@@ -243,7 +259,8 @@ def test_links_lead_from_a_created_item_to_the_operations_on_it(document):
     assert add_flavor == {"operationId": "AddFlavor", "parameters": {"site_id": "$response.body#/id"}}
     upload = by_id["AddFlavor"][1]["responses"]["201"]["links"]["CreateResult"]
     assert upload["parameters"] == {"query.flavor_id": "$response.body#/id"}
-    assert set(by_id["ClaimReport"][1]["responses"]["201"]["links"]) == {"GetClaim", "ApproveClaim", "RejectClaim"}
+    links = set(by_id["ClaimReport"][1]["responses"]["201"]["links"])
+    assert links == {"GetClaim", "ApproveClaim", "RejectClaim", "GetClaimHistory"}
     for source, (_, operation) in by_id.items():
         for status, response in operation["responses"].items():
             for link in response.get("links", {}).values():

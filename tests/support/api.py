@@ -32,6 +32,10 @@ PROVIDER_TIMEOUT = 15.0
 BACKENDS = os.environ.get("EOSC_PERF_TEST_BACKENDS", "embedded,postgres").split(",")
 
 
+# A test reads an event stream whole: it ends this soon (production: 30 s).
+EVENT_STREAM_SECONDS = 2.0
+
+
 def service_settings(data_dir: Path, provider: LocalOpenIDProvider, **overrides) -> Settings:
     return Settings.from_env(
         {},
@@ -40,7 +44,12 @@ def service_settings(data_dir: Path, provider: LocalOpenIDProvider, **overrides)
         trusted_op_list=(provider.issuer,),
         oidc_client_ids=(CLIENT_ID,),
         admin_entitlements=(ADMIN_ENTITLEMENT,),
-        **{"write_rate_per_minute": NO_WRITE_LIMIT, "oidc_timeout": PROVIDER_TIMEOUT, **overrides},
+        **{
+            "write_rate_per_minute": NO_WRITE_LIMIT,
+            "oidc_timeout": PROVIDER_TIMEOUT,
+            "event_stream_seconds": EVENT_STREAM_SECONDS,
+            **overrides,
+        },
     )
 
 

@@ -1,0 +1,112 @@
+"""The events index: one row per event of the log, whatever its type, written by the projector
+in the same transaction as the other read tables. Item histories, the admins' audit search and
+the public change feed read it (query_service/views/history.py), never the event store.
+
+The role is the capacity an event was caused in, known from its type: the API lets only admins
+approve, reject, update, delete, remove and restore, so those events are "admin"; uploads,
+submits, claims, tag changes and a user's own registration are "user". An identity is no admin
+by itself (admins are named by their token's entitlements, which events do not keep)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Iterable
+from uuid import UUID
+
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.utils import get_topic
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from domain import envelope
+from http_api import documents
+from read_model.rows import utc
+from read_model.tables import events_index
+
+USER_EVENTS = frozenset(
+    {
+        "Benchmark.Submitted",
+        "Site.Submitted",
+        "Flavor.Submitted",
+        "Claim.Submitted",
+        "Result.Uploaded",
+        "Result.TagsReplaced",
+        "Result.Claimed",
+        "Tag.Created",
+        "User.Registered",
+        "User.RegisteredAgain",
+        "User.EmailUpdated",
+    }
+)
+# The field naming the item a claim is about: the claim's events show in that result's history.
+RELATED_FIELD = "result_id"
+
+
+def _api_scalar(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return documents.timestamp(value)
+    return envelope.plain_scalar(value)
+
+
+def event_type(topic: str) -> str:
+    """`Result.Claimed` of `domain.result:Result.Claimed`."""
+    return topic.rpartition(":")[2]
+
+
+def role(type_name: str, actor) -> str | None:
+    if actor is None:
+        return None
+    return "user" if type_name in USER_EVENTS else "admin"
+
+
+# Besides the envelope's lifted fields: the aggregate's class of a creation event, which its type names.
+NOT_DATA = frozenset({*envelope.LIFTED, "originator_topic"})
+
+
+def data_of(event: DomainEventProtocol) -> str:
+    fields = {name: value for name, value in vars(event).items() if name not in NOT_DATA}
+    return documents.dumps(envelope.plain(fields, _api_scalar))
+
+
+def _related_of(conn: Connection, item_id: str, known: dict[str, str | None]) -> str | None:
+    """The related item of an item's earlier events (the result of a claim being reviewed)."""
+    if item_id not in known:
+        known[item_id] = conn.execute(
+            select(events_index.c.related_id).where(events_index.c.item_id == item_id, events_index.c.version == 1)
+        ).scalar()
+    return known[item_id]
+
+
+def record(conn: Connection, items: Iterable[tuple[int, DomainEventProtocol]]) -> None:
+    """Indexes a batch of (notification id, event), in order."""
+    rows = []
+    related_of: dict[str, str | None] = {}  # item id -> related id, for the batch's later events
+    for notification_id, event in items:
+        topic = get_topic(type(event))
+        type_name = event_type(topic)
+        item_id = str(event.originator_id)
+        related = getattr(event, RELATED_FIELD, None)
+        if isinstance(related, UUID):
+            related_of[item_id] = related = str(related)
+        elif event.originator_version > 1:
+            related = _related_of(conn, item_id, related_of)
+        else:
+            related_of[item_id] = related = None
+        actor = getattr(event, "actor", None)
+        rows.append(
+            {
+                "position": notification_id,
+                "item_id": item_id,
+                "related_id": related,
+                "version": event.originator_version,
+                "topic": topic,
+                "type": type_name,
+                "timestamp": utc(event.timestamp),
+                "actor_sub": actor.sub if actor is not None else None,
+                "actor_iss": actor.iss if actor is not None else None,
+                "role": role(type_name, actor),
+                "data": data_of(event),
+            }
+        )
+    if rows:
+        conn.execute(events_index.insert(), rows)
