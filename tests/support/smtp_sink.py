@@ -63,7 +63,7 @@ class SmtpSink:
         with self._changed:
             return [delivery.message for delivery in self.deliveries]
 
-    def wait_for(self, count: int, timeout: float = 10.0) -> list[EmailMessage]:
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[EmailMessage]:
         """The first `count` messages, once that many arrived; fails after `timeout` seconds."""
         deadline = time.monotonic() + timeout
         with self._changed:
