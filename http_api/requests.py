@@ -64,11 +64,25 @@ def _body(req: falcon.Request, limits: Limits) -> bytes:
     length (a chunked body does not)."""
     too_large = errors.message(413, f"The request body is larger than {limits.body_bytes} bytes")
     if req.content_length is not None and req.content_length > limits.body_bytes:
+        _discard(req, DISCARDED_BYTES)
         raise too_large
     raw = req.bounded_stream.read(limits.body_bytes + 1)
     if len(raw) > limits.body_bytes:
+        _discard(req, DISCARDED_BYTES)
         raise too_large
     return raw
+
+
+# A refused body is read and dropped, up to this much, before the 413: a server that closes the
+# connection with a body unread makes the kernel reset it, and a proxy still sending the body
+# (nginx, which allows up to 10 MiB) may meet the reset before the answer and report a 502.
+DISCARDED_BYTES = 16 * 2**20
+_CHUNK = 2**16
+
+
+def _discard(req: falcon.Request, most: int) -> None:
+    while most > 0 and (chunk := req.bounded_stream.read(min(_CHUNK, most))):
+        most -= len(chunk)
 
 
 def _document(req: falcon.Request, limits: Limits) -> Any:

@@ -74,6 +74,17 @@ UNKNOWN_QUERY = {
     "ListUserResults": "422",
     "ListUserClaims": "422",
     "RestoreUser": "422",  # beyond the contract (design §6): declares sub and iss, refuses others
+    # Histories, the audit search and the change feed (issue 12): unknown arguments are refused.
+    "GetBenchmarkHistory": "422",
+    "GetSiteHistory": "422",
+    "GetFlavorHistory": "422",
+    "GetTagHistory": "422",
+    "GetResultHistory": "422",
+    "GetClaimHistory": "422",
+    "GetUserHistory": "422",
+    "SearchEvents": "422",
+    "ListEvents": "422",
+    "StreamEvents": "422",
 }
 _fresh = count(1)
 
