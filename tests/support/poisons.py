@@ -158,8 +158,8 @@ def nul_in_a_name(store: EventStore, actor: Actor) -> int:
 
 def unpublishable_result(store: EventStore, actor: Actor) -> int:
     """Issue 10's event of over 16 MiB: 900,000 numbers `1e15`, each stored as
-    `1000000000000000.0`. Of a benchmark no read model holds: a replay adds only its events index row, which `verify` knows a
-    Kafka-fed read model cannot have (the relay parks the event)."""
+    `1000000000000000.0`. Of a benchmark no read model holds: a replay adds only its events index
+    row, which `verify` knows a Kafka-fed read model cannot have (the relay parks the event)."""
     return saved(
         store,
         Result(
