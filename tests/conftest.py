@@ -3,6 +3,7 @@ provider for tokens, and callers of each class the contract distinguishes."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Iterator
 
@@ -10,6 +11,7 @@ import falcon.testing
 import pytest
 
 from eosc_perf.embedded import build
+from observability import logs
 from tests.support.api import (
     ADMIN_ENTITLEMENT,
     BACKENDS,
@@ -57,6 +59,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if needs_stack(item):
             item.add_marker(pytest.mark.stack)
+
+
+@pytest.fixture(autouse=True)
+def logging_as_found() -> Iterator[None]:
+    """A test that runs `eosc-perf` in this process (cli.main) sets up the root logger for a
+    command; afterwards the suite's own threads log through pytest's capture again, not onto the
+    terminal between tests."""
+    yield
+    root = logging.getLogger()
+    for handler in [handler for handler in root.handlers if isinstance(handler, logs.StderrHandler)]:
+        root.removeHandler(handler)
 
 
 @pytest.fixture(scope="session")
