@@ -4,12 +4,12 @@ read from the events index the projector keeps (read_model/events_index.py)."""
 from __future__ import annotations
 
 import json
-import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from uuid import uuid4
 
 import falcon.testing
 import pytest
+import requests
 
 from configuration.stores import open_event_store
 from domain.envelope import envelope
@@ -261,14 +261,40 @@ def stream(api, after=None, last_event_id=None):
     assert answer.status_code == 200, answer.text
     assert answer.headers["Content-Type"].startswith("text/event-stream")
     blocks = [block for block in answer.text.split("\n\n") if block]
-    events = []
-    for block in blocks[1:]:
-        if block.startswith(":"):
-            continue  # a heartbeat
-        fields = dict(line.split(": ", 1) for line in block.split("\n"))
-        assert fields["event"] == "event"
-        events.append((int(fields["id"]), json.loads(fields["data"])))
-    return blocks[0], events
+    return blocks[0], [event for block in blocks[1:] if (event := stream_event(block))]
+
+
+def stream_event(block: str) -> tuple[int, dict] | None:
+    """One block of a stream as (id, envelope), or None for a heartbeat."""
+    if block.startswith(":"):
+        return None
+    fields = dict(line.split(": ", 1) for line in block.split("\n"))
+    assert fields["event"] == "event"
+    return int(fields["id"]), json.loads(fields["data"])
+
+
+def open_stream(api, after: int) -> tuple[Iterator[str], Callable[[], None]]:
+    """A stream read as it comes: (its blocks, a way to drop the connection). The embedded app is
+    called as a WSGI server would; the production stack is read over HTTP."""
+    if api.service is not None:
+        environ = falcon.testing.create_environ("/events:stream", query_string=f"after={after}")
+        body = api.service.app(environ, lambda *_: None)
+        chunks = (chunk.decode() for chunk in body)
+        close = body.close
+    else:
+        answer = requests.get(f"{api.client.base_url}/events:stream", params={"after": after}, stream=True, timeout=30)
+        assert answer.status_code == 200, answer.text
+        chunks = answer.iter_content(chunk_size=None, decode_unicode=True)
+        close = answer.close
+
+    def blocks() -> Iterator[str]:
+        pending = ""
+        for chunk in chunks:
+            pending += chunk
+            *complete, pending = pending.split("\n\n")
+            yield from complete
+
+    return blocks(), close
 
 
 def test_the_stream_sends_the_feed_and_resumes_after_the_last_event_id(api, callers, items):
@@ -290,24 +316,32 @@ def test_the_stream_sends_the_feed_and_resumes_after_the_last_event_id(api, call
 
 def test_the_stream_sends_what_is_written_while_it_is_open(api, callers, items):
     head = api.get("/events", query_string="limit=1000").json["last_position"]
-    with ThreadPoolExecutor(1) as pool:
-        opened = pool.submit(stream, api, head)
-        time.sleep(0.5)
+    blocks, close = open_stream(api, head)
+    try:
+        assert next(blocks) == "retry: 1000"  # the stream is open, with nothing after the head yet
         tag = catalog.tag(api, callers.user)
-        _, events = opened.result()
+        events = []
+        for block in blocks:  # until the tag's event comes, or the stream ends (EVENT_STREAM_SECONDS)
+            if event := stream_event(block):
+                events.append(event)
+                if event[1]["aggregate_id"] == tag["id"]:
+                    break
+    finally:
+        close()
     assert tag["id"] in {event["aggregate_id"] for _, event in events}
     assert all(position > head for position, _ in events)
 
 
 def test_streams_are_capped_per_process_and_a_dropped_client_frees_its_slot(embedded_api):
     api = embedded_api  # one process: the cap is per process
-    with ThreadPoolExecutor(1) as pool:
-        first = pool.submit(stream, api)
-        time.sleep(0.5)
-        busy = api.get("/events:stream")
-        assert busy.status_code == 503, busy.text
-        assert busy.headers["Retry-After"] == "1"
-        first.result()
+    blocks, close = open_stream(api, after=0)
+    assert next(blocks) == "retry: 1000"
+    busy = api.get("/events:stream")
+    assert busy.status_code == 503, busy.text
+    assert busy.headers["Retry-After"] == "1"
+    list(blocks)  # the stream ends on its own after EVENT_STREAM_SECONDS, and gives its slot back
+    close()
+    assert api.get("/events:stream", query_string="after=0").status_code == 200
     # A client that goes away: the server closes the stream, which frees the slot at once.
     environ = falcon.testing.create_environ("/events:stream")
     body = api.service.app(environ, lambda status, headers, exc_info=None: None)

@@ -31,9 +31,10 @@ from domain.actor import Actor
 from projections.bus.broker import BusSettings, ensure_topic, producer
 from tests.support import catalog, poisons
 from tests.support.api import ADMIN_ENTITLEMENT, PROVIDER_TIMEOUT, Api
-from tests.support.kafka_stack import KafkaStack, TopicReader, alive, wait_until
+from tests.support.kafka_stack import KafkaStack, TopicReader, alive
 from tests.support.production_stack import HttpClient
 from tests.support.smtp_sink import SmtpSink
+from tests.support.waiting import wait_until
 
 FROM = "perf@example.org"
 SUPPORT = "support@example.org"

@@ -6,7 +6,6 @@ differences design §6 decided (tests/support/legacy_answers.py)."""
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -51,10 +50,7 @@ def _import_production(request, provider, legacy_url: str, report: Path) -> Api:
     stack.reset()
     done = stack.run_eosc_perf("import-legacy", legacy_url, "--report", str(report))
     assert done.returncode == 0, done.stderr
-    deadline = time.monotonic() + 120
-    while (positions := stack.positions())[1] < positions[0]:
-        assert time.monotonic() < deadline, f"the projector did not catch up: {positions}"
-        time.sleep(0.2)
+    stack.wait_until_projected(120)
     return Api(None, HttpClient(stack.base_url), provider)
 
 

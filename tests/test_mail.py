@@ -26,8 +26,9 @@ from read_model.migrations import migrate, schema_migrations
 from tests.support.api import BACKENDS, Api, service_settings
 from tests.support.catalog import add_flavor, result_setup, submit_benchmark, submit_site, upload_result
 from tests.support.catalog import tag as create_tag
-from tests.support.mail_service import FROM, SUPPORT, mail_service, outbox, register, wait_until
+from tests.support.mail_service import FROM, SUPPORT, mail_service, outbox, register
 from tests.support.smtp_sink import SmtpSink, closed_port
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture

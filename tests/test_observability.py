@@ -8,7 +8,6 @@ import logging
 import re
 import socket
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -24,9 +23,10 @@ from observability.http_layer import RouteTemplate, observed
 from observability.logs import JsonFormatter
 from projections.sources import EventStoreSource
 from tests.support.api import Api
-from tests.support.mail_service import mail_service, outbox, register, wait_until
+from tests.support.mail_service import mail_service, outbox, register
 from tests.support.production_stack import HttpClient
 from tests.support.served import ServedProcess
+from tests.support.waiting import wait_until
 
 MISSING = str(uuid.UUID(int=0))
 
@@ -272,15 +272,15 @@ def test_the_projector_serves_its_position_and_lag(stack_api, production_stack):
     token = api.register("metrics-user")
     assert api.post("/tags", token, json={"name": "metrics-tag"}).status_code == 201
     port = production_stack.environment["PROJECTOR_METRICS_PORT"]
-    deadline = time.monotonic() + 30
-    while True:
+    read_model = frozenset({"consumer": "read_model"}.items())
+
+    def caught_up() -> tuple[int, dict] | None:
+        """The projector follows on its own: (head, its samples) once they show the head."""
         head, position = production_stack.positions()
         found = samples(requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text)
-        read_model = frozenset({"consumer": "read_model"}.items())
-        if found.get(("eosc_perf_consumer_position", read_model)) == position == head:
-            break
-        assert time.monotonic() < deadline, found
-        time.sleep(0.2)  # the projector follows on its own; poll until it shows the head
+        return (head, found) if found.get(("eosc_perf_consumer_position", read_model)) == position == head else None
+
+    head, found = wait_until(caught_up, 30, "the projector's metrics to show the head", interval=0.2)
     assert found[("eosc_perf_event_log_head", frozenset())] == head
     assert found[("eosc_perf_consumer_lag_events", read_model)] == 0
     assert found[("eosc_perf_events_projected_total", read_model)] > 0
@@ -291,11 +291,8 @@ def test_service_logs_are_json_lines_with_the_request_id(production_stack):
     answer = requests.get(f"{production_stack.base_url}/benchmarks", headers={"X-Request-ID": rid}, timeout=10)
     assert answer.headers["X-Request-ID"] == rid  # through nginx
     log = production_stack.state_dir / "query.log"
-    deadline = time.monotonic() + 10
-    while not [line for line in json_lines(log.read_text()) if line.get("request_id") == rid]:
-        assert time.monotonic() < deadline, log.read_text()[-2000:]
-        time.sleep(0.1)  # the line is written right after the answer
-    [line] = [line for line in json_lines(log.read_text()) if line.get("request_id") == rid]
+    # The line is written right after the answer.
+    [line] = wait_until(lambda: [line for line in json_lines(log.read_text()) if line.get("request_id") == rid])
     assert (line["route"], line["method"], line["status"]) == ("/benchmarks", "GET", 200)
     # gunicorn's own lines are JSON too: every line of the log parses
     assert all(json.loads(text) for text in log.read_text().splitlines() if text.strip())

@@ -31,9 +31,9 @@ from read_model.migrations import migrate
 from read_model.tables import parked_events, result_numbers, results
 from tests.support import catalog, poisons
 from tests.support.api import Api, service_settings
-from tests.support.kafka_stack import wait_until
 from tests.support.production_stack import HttpClient
 from tests.support.served import ServedProcess, dev_token, eosc_perf
+from tests.support.waiting import wait_until
 
 DEV_ISSUER = "urn:eosc-perf:dev"
 

@@ -4,9 +4,7 @@ PostgreSQL's notices of every change of `positions`, whatever made it."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Callable
 
 import falcon.testing
 import pytest
@@ -18,15 +16,7 @@ from read_model import READ_MODEL, read_store
 from read_model.migrations import migrate
 from read_model.position_feed import APPLICATION_NAME, Notified
 from tests.support.api import Api, service_settings, statements
-
-
-def eventually(check: Callable[[], bool], seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
+from tests.support.waiting import wait_until
 
 
 def test_the_embedded_api_reads_no_position_and_is_told_each_write(tmp_path: Path, identity_provider):
@@ -71,25 +61,25 @@ def test_a_worker_follows_the_notices_of_its_own_schema_only(production_stack):
             migrate(other, quiet=True)
             position = Notified(mine, READ_MODEL, idle_seconds=0.5)
             assert position() == 0  # read from the store while the listener connects
-            assert eventually(lambda: position.value == 0)
+            wait_until(lambda: position.value == 0, what="position.value == 0")
 
             queries: list[str] = []
             event.listen(mine, "before_cursor_execute", lambda *args: queries.append(args[2]))
             with mine.begin() as conn:
                 read_store.set_position(conn, READ_MODEL, 7)
-            assert eventually(lambda: position() == 7)
+            wait_until(lambda: position() == 7, what="position() == 7")
             with other.begin() as conn:  # a replay's scratch store: another schema's `positions`
                 read_store.set_position(conn, READ_MODEL, 99)
             with mine.begin() as conn:
                 read_store.set_position(conn, READ_MODEL, 8)
             seen = []
-            assert eventually(lambda: seen.append(position()) or seen[-1] == 8)
+            wait_until(lambda: seen.append(position()) or seen[-1] == 8, what="position 8")
             assert 99 not in seen  # notices arrive in commit order: 99's came before 8's
             assert not any(query.lstrip().upper().startswith("SELECT") for query in queries)  # told, never asked
 
             with mine.begin() as conn:  # as the test stack's reset between tests
                 conn.execute(text("TRUNCATE positions"))
-            assert eventually(lambda: position() == 0)
+            wait_until(lambda: position() == 0, what="position() == 0")
             position.close()
     finally:
         live.dispose()
@@ -103,7 +93,7 @@ def test_a_lost_listener_reads_per_request_until_it_reconnects(production_stack)
             migrate(mine, quiet=True)
             position = Notified(mine, READ_MODEL, idle_seconds=0.5, pause=0.2)
             position()
-            assert eventually(lambda: position.value == 0)
+            wait_until(lambda: position.value == 0, what="position.value == 0")
             with live.begin() as conn:
                 conn.execute(
                     # the stack's query workers lose theirs too, and reconnect as this one must
@@ -112,10 +102,12 @@ def test_a_lost_listener_reads_per_request_until_it_reconnects(production_stack)
                 )
             with mine.begin() as conn:
                 read_store.set_position(conn, READ_MODEL, 5)
-            assert eventually(lambda: position() == 5)  # from the store, or the new listener's first read
+            wait_until(
+                lambda: position() == 5, what="position() == 5"
+            )  # from the store, or the new listener's first read
             with mine.begin() as conn:
                 read_store.set_position(conn, READ_MODEL, 6)
-            assert eventually(lambda: position.value == 6)  # listening again
+            wait_until(lambda: position.value == 6, what="position.value == 6")  # listening again
             position.close()
     finally:
         live.dispose()

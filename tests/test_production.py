@@ -42,18 +42,8 @@ def register(client: HttpClient, identity_provider, sub: str, admin: bool = Fals
     return bearer(token)
 
 
-def wait_until_projected(stack: ProductionStack, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        head, position = stack.positions()
-        if position >= head:
-            return
-        assert time.monotonic() < deadline, f"projector stuck at {position} of {head}"
-        time.sleep(0.05)
-
-
 def assert_read_tables_equal_a_replay(stack: ProductionStack) -> None:
-    wait_until_projected(stack)
+    stack.wait_until_projected()
     verified = stack.run_eosc_perf("verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr
     # It names the stores it compared, without their passwords, and not the scratch store's migrations.

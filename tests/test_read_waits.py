@@ -20,6 +20,7 @@ import requests
 from tests.support.api import BACKENDS
 from tests.support.production_stack import HttpClient
 from tests.support.served import ServedProcess, dev_token
+from tests.support.waiting import wait_until
 
 NOT_AN_EVENT_POSITION = "X-Min-Position must be an event position (a whole number from 0 to 9223372036854775807)"
 
@@ -112,13 +113,6 @@ def concurrently(count: int, call: Callable[[], requests.Response]) -> tuple[lis
     return answers, threads
 
 
-def wait_until(condition: Callable[[], bool], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "not within the deadline"
-        time.sleep(0.05)  # poll interval, bounded by the deadline
-
-
 @pytest.mark.stack  # the embedded variant is a served `eosc-perf serve`
 def test_waiters_beyond_the_cap_are_refused_at_once_and_other_reads_are_served(deployment):
     wanted = deployment.write_tag("before") + 1  # the next event: within reach, not there yet
@@ -128,7 +122,7 @@ def test_waiters_beyond_the_cap_are_refused_at_once_and_other_reads_are_served(d
             f"{deployment.read_url}/tags", headers={"X-Min-Position": str(wanted)}, timeout=WAIT_SECONDS * 2
         ),
     )
-    wait_until(lambda: len(answers) >= 10, seconds=WAIT_SECONDS * 2 / 3)  # ten did not wait
+    wait_until(lambda: len(answers) >= 10, WAIT_SECONDS * 2 / 3, "ten answers")  # ten did not wait
     refused = list(answers)
     assert [answer.status_code for answer in refused] == [503] * 10
     for answer in refused:

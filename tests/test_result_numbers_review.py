@@ -7,7 +7,6 @@ then the side tables are recomputed from the stored documents after every kind o
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 
 from sqlalchemy import select
@@ -204,10 +203,7 @@ def _settled(api, request) -> None:
     if api.service is not None:
         return
     stack = request.getfixturevalue("production_stack")
-    deadline = time.monotonic() + 30
-    while (positions := stack.positions())[0] != positions[1]:
-        assert time.monotonic() < deadline, positions
-        time.sleep(0.05)
+    stack.wait_until_projected(30)
 
 
 def _actor_of(engine, result_id: str) -> Actor:

@@ -8,13 +8,13 @@ import os
 import re
 import socket
 import stat
-import time
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
 
 from tests.support.served import ServedProcess, dev_token, eosc_perf
+from tests.support.waiting import wait_until
 
 DEV_ISSUER = "urn:eosc-perf:dev"
 
@@ -37,15 +37,6 @@ def serve(data_dir: Path) -> Iterator[Callable[..., ServedProcess]]:
     yield start
     for process in started:
         process.stop()
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)  # poll interval, bounded by the deadline
-    return condition()
 
 
 def register(server: ServedProcess, token: str) -> dict:
@@ -105,7 +96,7 @@ def test_a_registered_user_survives_a_restart(serve, data_dir):
     user = register(server, token)
     assert user["sub"] == "alice" and user["iss"] == DEV_ISSUER
     # No MAIL_SERVER: the welcome mail is written to the log by the served process.
-    assert wait_for(lambda: "Subject: Thank you for registering" in server.log()), server.log()
+    wait_until(lambda: "Subject: Thank you for registering" in server.log(), what="the registration mail in the log")
     assert server.stop() == 0  # SIGTERM: a clean stop
     assert "Traceback" not in server.log()
 

@@ -16,11 +16,11 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Callable
 
 import psycopg
 
 from tests.support.smtp_sink import free_port
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL = ROOT / "deploy" / "local"
@@ -29,18 +29,6 @@ EOSC_PERF = ROOT / ".venv" / "bin" / "eosc-perf"
 # One folder per test session, so that two sessions on one machine never share a store.
 STATE_PARENT = Path(os.environ.get("EOSC_PERF_TEST_STATE", "/var/tmp/eosc-perf"))
 STATE_ROOT = STATE_PARENT / f"test-kafka-{os.getpid()}"
-
-
-def wait_until(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.05):
-    """Polls `condition` until it returns something true; fails after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 def alive(pid: int) -> bool:

@@ -3,7 +3,6 @@ e-mails wait on (tests/test_mail.py, tests/test_observability.py)."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import falcon.testing
@@ -35,11 +34,3 @@ def outbox(api: Api) -> list:
     engine = api.service.mail.postman.engine
     with engine.connect() as conn:
         return conn.execute(select(mail_outbox).order_by(mail_outbox.c.notification_id, mail_outbox.c.seq)).all()
-
-
-def wait_until(condition, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-    return value

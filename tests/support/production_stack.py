@@ -18,6 +18,8 @@ from typing import Iterator
 import psycopg
 import requests
 
+from tests.support.waiting import wait_until
+
 ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "deploy" / "local" / "stack.sh"
 
@@ -183,6 +185,10 @@ class ProductionStack:
             head = conn.execute("SELECT coalesce(max(notification_id), 0) FROM eoscperf_events").fetchone()[0]
             row = conn.execute("SELECT position FROM positions WHERE name = 'read_model'").fetchone()
         return head, (row[0] if row else 0)
+
+    def wait_until_projected(self, timeout: float = 60) -> None:
+        """Until the projector, which follows on its own, has applied every event of the log."""
+        wait_until(lambda: (positions := self.positions())[1] >= positions[0], timeout, "the projector to catch up")
 
     @contextmanager
     def query_service(self, **variables: str) -> Iterator[str]:
