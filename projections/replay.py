@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 from uuid import uuid4
 
-from sqlalchemy import create_engine, event, func, select, text
+from sqlalchemy import create_engine, event, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from projections.projector import Projector
@@ -154,16 +154,6 @@ def _rows(conn: Connection, table) -> set[tuple]:
     return {tuple(row) for row in conn.execute(_selection(table))}
 
 
-def _counts_disagree(conn: Connection) -> bool:
-    """Whether the projector's count of visible results differs from the rows. (A missing row,
-    after the tables were emptied by hand, is not kept: readers count the rows then.)"""
-    kept = counts.visible(conn)
-    if kept is None:
-        return False
-    actual = conn.execute(select(func.count()).select_from(results).where(results.c.hidden.is_(False))).scalar_one()
-    return kept != actual
-
-
 # Consumers' bookkeeping, not content: left out of the comparison.
 BOOKKEEPING = ("positions", "counters", "parked_events")
 
@@ -187,7 +177,7 @@ def snapshot(engine: Engine) -> Snapshot:
             conn.exec_driver_sql("BEGIN")
         position = read_store.position(conn, READ_MODEL)
         rows = {table.name: _rows(conn, table) for table in metadata.sorted_tables if table.name not in BOOKKEEPING}
-        counts_off = _counts_disagree(conn)
+        counts_off = counts.disagree(conn)
         conn.rollback()
     return Snapshot(position, rows, counts_off)
 

@@ -1,27 +1,42 @@
 """Counts the projector keeps with the rows, in the same transaction: the number of visible
-results answers an unfiltered `GET /results` without counting the table (query_service)."""
+results answers an unfiltered `GET /results`, and the number of events (of each type) the audit
+search's broad questions, without counting the table (query_service). A missing row (tables
+emptied by hand, e.g. TRUNCATE, or a store from before the count) is made from a count of the rows
+at the next change, so the counts heal themselves; until then readers count the rows."""
 
 from __future__ import annotations
+
+from collections import Counter
 
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection
 
-from read_model.tables import counters, results
+from read_model.tables import counters, events_index, results
 
 VISIBLE_RESULTS = "visible_results"  # results not hidden (by a claim or a deletion)
+EVENTS = "events"  # rows of the events index
+EVENTS_OF_TYPE = "events:"  # + a type name (Result.Claimed): its rows of the events index
+
+
+def _add(conn: Connection, name: str, delta: int, rows_now) -> None:
+    """After the rows changed by `delta`; `rows_now` counts them when the row is missing."""
+    if not delta:
+        return
+    updated = conn.execute(counters.update().where(counters.c.name == name).values(value=counters.c.value + delta))
+    if not updated.rowcount:
+        conn.execute(counters.insert().values(name=name, value=conn.execute(rows_now).scalar_one()))
 
 
 def add_visible(conn: Connection, delta: int) -> None:
-    """After the rows changed by `delta` visible results. A missing row (tables emptied by hand,
-    e.g. TRUNCATE) is created from a count of the rows, so the count heals itself."""
-    if not delta:
-        return
-    updated = conn.execute(
-        counters.update().where(counters.c.name == VISIBLE_RESULTS).values(value=counters.c.value + delta)
-    ).rowcount
-    if not updated:
-        visible_now = select(func.count()).select_from(results).where(results.c.hidden.is_(False))
-        conn.execute(counters.insert().values(name=VISIBLE_RESULTS, value=conn.execute(visible_now).scalar_one()))
+    _add(conn, VISIBLE_RESULTS, delta, select(func.count()).select_from(results).where(results.c.hidden.is_(False)))
+
+
+def add_events(conn: Connection, types: Counter) -> None:
+    """After the events index gained rows of these types (type name -> rows)."""
+    _add(conn, EVENTS, types.total(), select(func.count()).select_from(events_index))
+    for type_name, delta in types.items():
+        of_type = select(func.count()).select_from(events_index).where(events_index.c.type == type_name)
+        _add(conn, EVENTS_OF_TYPE + type_name, delta, of_type)
 
 
 _VISIBLE = text(f"SELECT value FROM counters WHERE name = '{VISIBLE_RESULTS}'")  # read on every unfiltered page
@@ -29,3 +44,29 @@ _VISIBLE = text(f"SELECT value FROM counters WHERE name = '{VISIBLE_RESULTS}'") 
 
 def visible(conn: Connection) -> int | None:
     return conn.execute(_VISIBLE).scalar()
+
+
+def events(conn: Connection, type_name: str | None = None) -> int | None:
+    """The events index's rows (of one type), or None when the count is not kept (yet)."""
+    name = EVENTS if type_name is None else EVENTS_OF_TYPE + type_name
+    return conn.execute(select(counters.c.value).where(counters.c.name == name)).scalar()
+
+
+def recount(conn: Connection) -> dict[str, int]:
+    """Every count, from the rows."""
+    found = {
+        VISIBLE_RESULTS: conn.execute(
+            select(func.count()).select_from(results).where(results.c.hidden.is_(False))
+        ).scalar_one(),
+        EVENTS: conn.execute(select(func.count()).select_from(events_index)).scalar_one(),
+    }
+    of_type = select(events_index.c.type, func.count()).group_by(events_index.c.type)
+    found.update((EVENTS_OF_TYPE + type_name, rows) for type_name, rows in conn.execute(of_type))
+    return found
+
+
+def disagree(conn: Connection) -> bool:
+    """Whether a kept count differs from the rows it counts. (A missing one is no difference:
+    readers count the rows then.)"""
+    actual = recount(conn)
+    return any(actual.get(name, 0) != value for name, value in conn.execute(select(counters.c.name, counters.c.value)))

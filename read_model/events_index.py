@@ -9,6 +9,7 @@ by itself (admins are named by their token's entitlements, which events do not k
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from typing import Any, Iterable
 from uuid import UUID
@@ -20,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from domain import envelope
 from http_api import documents
+from read_model import counts
 from read_model.rows import utc
 from read_model.tables import events_index
 
@@ -110,3 +112,4 @@ def record(conn: Connection, items: Iterable[tuple[int, DomainEventProtocol]]) -
         )
     if rows:
         conn.execute(events_index.insert(), rows)
+        counts.add_events(conn, Counter(row["type"] for row in rows))

@@ -185,6 +185,37 @@ def test_the_audit_search_is_for_admins(api, callers, items):
     ]
 
 
+def test_the_audit_search_pages_add_up_to_what_it_finds(api, callers, items):
+    everything = entries(api, callers.admin, "/reports/events")
+    middle = everything[len(everything) // 2]["timestamp"]
+    searches = {  # the broad ones take their totals from the projector's counts, or from one scan
+        (): everything,
+        (("type", "Result.Uploaded"),): [entry for entry in everything if entry["type"] == "Result.Uploaded"],
+        (("after", middle),): [entry for entry in everything if entry["timestamp"] > middle],
+        (("after", everything[1]["timestamp"]), ("before", middle)): [
+            entry for entry in everything if everything[1]["timestamp"] < entry["timestamp"] < middle
+        ],
+        (("type", "No.Such"),): [],
+        (("from_position", everything[1]["position"]),): everything[1:],
+        (("from_position", everything[-1]["position"]),): everything[-1:],
+    }
+    for arguments, expected in searches.items():
+        for sort_by, order in (("+position", expected), ("-position", expected[::-1])):
+            found, page = [], 1
+            while True:
+                query = query_string(per_page=2, page=page, sort_by=sort_by, **dict(arguments))
+                answer = api.get("/reports/events", callers.admin, query_string=query)
+                assert answer.status_code == (200 if page == 1 or order else 404), answer.text
+                if answer.status_code == 404:
+                    break
+                assert answer.json["total"] == len(expected), arguments
+                found += answer.json["items"]
+                if not answer.json["has_next"]:
+                    break
+                page += 1
+            assert found == order, arguments
+
+
 def test_the_audit_search_bounds_times(api, callers, items):
     everything = entries(api, callers.admin, "/reports/events")
     first, last = everything[0]["timestamp"], everything[-1]["timestamp"]

@@ -19,9 +19,9 @@ from http_api import documents
 from projections.projector import Projector
 from projections.replay import READER_ONLY_INDEXES, REPLAY_BATCH, differences, rebuild, scratch_store
 from projections.sources import EventStoreSource
-from read_model import read_store
+from read_model import counts, read_store
 from read_model.migrations import migrate
-from read_model.tables import results
+from read_model.tables import counters, results
 from tests.support import catalog
 from tests.support.api import BACKENDS
 from tests.support.json_reference import TRICKY_DOCUMENTS
@@ -100,6 +100,22 @@ def test_the_embedded_read_tables_equal_a_replay(embedded_api, history):
     with scratch_store(live) as replayed:
         rebuild(EventStoreSource(history.store, REPLAY_BATCH), replayed)
         assert differences(live, replayed) == {}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_kept_counts_equal_the_rows_and_a_wrong_one_is_found(backend, embedded_api, history):
+    live = embedded_api.service.projection.consumer.engine
+    with store_for(backend, live) as replayed:
+        rebuild(EventStoreSource(history.store, REPLAY_BATCH), replayed)
+        for engine in (live, replayed):
+            with engine.connect() as conn:
+                kept = dict(conn.execute(select(counters.c.name, counters.c.value)).all())
+                assert kept == counts.recount(conn)
+                assert kept[counts.EVENTS] == history.head()
+                assert kept[counts.EVENTS_OF_TYPE + "Result.Uploaded"] == len(TRICKY_DOCUMENTS) + 3
+        with replayed.begin() as conn:
+            conn.execute(counters.update().where(counters.c.name == counts.EVENTS).values(value=counters.c.value + 1))
+        assert differences(live, replayed) == {"counters": (0, 1)}
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

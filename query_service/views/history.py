@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Mapping
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 
 from domain.actor import Actor
 from http_api import documents
 from query_service import listing
+from read_model import counts
 from read_model.tables import events_index
 
 _COLUMNS = (
@@ -100,10 +101,40 @@ def _render(actor: Callable[[object], str]) -> Callable[[list], list[str]]:
     return render
 
 
-def _page(conn: Connection, conditions: list, query: Mapping, viewer: Actor | None) -> str:
+@dataclass(frozen=True)
+class _Events:
+    """A listing of the index's rows (query_service/listing.py). A page's positions are found
+    first, from the indexes alone, then their rows: a deep page skips positions, not rows."""
+
+    conditions: list
+    order: list
+    render: Callable[[list], list[str]]
+    counted: int | None  # the total, when known without counting
+
+    def total(self, conn: Connection) -> int:
+        if self.counted is not None:
+            return self.counted
+        return conn.execute(
+            select(func.count()).select_from(events_index).where(and_(True, *self.conditions))
+        ).scalar_one()
+
+    def items(self, conn: Connection, offset: int, limit: int) -> list[str]:
+        page = (
+            select(events_index.c.position)
+            .where(and_(True, *self.conditions))
+            .order_by(*self.order)
+            .limit(limit)
+            .offset(offset)
+            .subquery()
+        )
+        rows = select(*_COLUMNS).join(page, page.c.position == events_index.c.position).order_by(*self.order)
+        return self.render(conn.execute(rows).all())
+
+
+def _page(conn: Connection, conditions: list, query: Mapping, viewer: Actor | None, counted: int | None = None) -> str:
     order = listing.order_by(query.get("sort_by") or "+position", SORTABLE)
-    rows = listing.Rows(_COLUMNS, events_index, conditions, order, _render(_as_seen_by(viewer)))
-    return listing.paginate(conn, rows, listing.PageRequest.of(query))
+    events = _Events(conditions, order, _render(_as_seen_by(viewer)), counted)
+    return listing.paginate(conn, events, listing.PageRequest.of(query))
 
 
 def history(conn: Connection, item_id, query: Mapping, viewer: Actor | None, *, with_related: bool = False) -> str:
@@ -121,6 +152,26 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
 
 
+SEARCH_FILTERS = ("item_id", "type", "actor_sub", "actor_iss", "after", "before", "from_position")
+
+
+def _counted(conn: Connection, query: Mapping) -> int | None:
+    """The total of a broad search, which would count up to every row of the index: everything,
+    or one type, as the projector counts them, or from a position on; None when the rows are to
+    be counted."""
+    given = [name for name in SEARCH_FILTERS if query.get(name) is not None]
+    if not given:
+        return counts.events(conn)
+    if given == ["type"]:
+        return counts.events(conn, query["type"])
+    everything = counts.events(conn)
+    if given == ["from_position"] and everything is not None and query["from_position"] <= everything // 2:
+        # Fewer rows before it than after it (positions are nearly row numbers): count those.
+        before = select(func.count()).select_from(events_index).where(events_index.c.position < query["from_position"])
+        return everything - conn.execute(before).scalar_one()
+    return None
+
+
 def search(conn: Connection, query: Mapping) -> str:
     """The admins' audit search."""
     conditions = []
@@ -135,7 +186,17 @@ def search(conn: Connection, query: Mapping) -> str:
         conditions.append(events_index.c.timestamp < _utc(query["before"]))
     if query.get("from_position") is not None:
         conditions.append(events_index.c.position >= query["from_position"])
-    return _page(conn, conditions, query, None)
+    if query.get("after") is None and query.get("before") is None:
+        return _page(conn, conditions, query, None, _counted(conn, query))
+    # A time window: its events' positions span a part of the log, where the page is looked for
+    # (the events of a window are close in the log, but walking the positions from the first
+    # would read every event before them). One scan of the time index counts them too.
+    total, first, last = conn.execute(
+        select(func.count(), func.min(events_index.c.position), func.max(events_index.c.position)).where(*conditions)
+    ).one()
+    if total:
+        conditions.append(events_index.c.position.between(first, last))
+    return _page(conn, conditions, query, None, total)
 
 
 def public_payload(type_name: str, data: str) -> str:
