@@ -31,6 +31,7 @@ from uuid import uuid4
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
+from projections.projector import Projector
 from projections.replay import compare, snapshot, without_unpublished
 from projections.replay import rebuild as replay
 from projections.sources import EventStoreSource
@@ -97,6 +98,8 @@ def build_and_switch(
         differences = compare(live, without_unpublished(live, rebuilt, unpublished()))
         if differences:
             raise RebuildRefused(differences)
+        # What the projector folded meanwhile, before the lock, so that little is left under it.
+        done += replay(source, new, replayed, stop=read_store.current_position(old, READ_MODEL)).events
         # Step 3.
         switch_seconds, position, caught_up = _switch(active, old, new, location, source)
         done += caught_up
@@ -133,7 +136,12 @@ def _new_store(active: ActiveStore) -> tuple[str, Engine]:
 
 
 def _on_path(cparams: dict, schema: str) -> None:
-    cparams["options"] = f"{cparams.get('options', '')} -csearch_path={schema}".strip()
+    """The rebuild's own connections: to the new schema, and committing without waiting for the
+    disk. A crash may lose the last of those commits but never tears one (PostgreSQL's log stays
+    consistent), and the switch's own commit, later in the log, flushes them all before the
+    pointer names the store."""
+    options = f"-csearch_path={schema} -csynchronous_commit=off"
+    cparams["options"] = f"{cparams.get('options', '')} {options}".strip()
 
 
 def _switch(active: ActiveStore, old: Engine, new: Engine, location: str, source) -> tuple[float, int, int]:
@@ -154,7 +162,7 @@ def _switch(active: ActiveStore, old: Engine, new: Engine, location: str, source
             conn.exec_driver_sql("BEGIN IMMEDIATE")  # the projector's writes wait from here on
             locked = time.perf_counter()
             position = read_store.position(conn, READ_MODEL)
-        caught_up = replay(source, new, stop=position).events
+        caught_up = _catch_up(source, new, position)
         active_store.retire(conn)
         if active.postgres:
             active_store.point_schema(conn, active.home, location)
@@ -163,6 +171,15 @@ def _switch(active: ActiveStore, old: Engine, new: Engine, location: str, source
         conn.commit()
         held = time.perf_counter() - locked
     return held, position, caught_up
+
+
+def _catch_up(source: EventStoreSource, engine: Engine, position: int) -> int:
+    """The last few events, under the switch's lock: no migration check, no index juggling."""
+    projector, count = Projector(engine), 0
+    for batch in source.batches(projector.position(), position):
+        projector.apply(batch)
+        count += len(batch)
+    return count
 
 
 def drop_after(url: str, old_location: str | None, grace: float, wait: Callable[[float], None] = time.sleep) -> None:

@@ -14,7 +14,8 @@ Each process reads the pointer once when it opens its engines, not per request.
 What a request pays for it: nothing but one comparison. Engines opened through `ActiveStore`
 connect to the store pointed at when each connection is made (its search path is the active
 schema, or its file the active file), and label the connection with it; when a connection is
-checked out whose label is not the current location, the pool replaces it. The current
+checked out whose label is not the current location, it is moved (PostgreSQL: its search path
+set, one round trip) or replaced (SQLite: a new connection to the new file). The current
 location is an attribute of this process, moved by:
 - the position feed's listener, on the switch's notice (query and command workers; a worker
   forked with an older pointer reads it again when its listener connects);
@@ -65,6 +66,11 @@ class ActiveStore:
             with self._pointer_engine.connect() as conn:
                 self.home = conn.execute(text("SELECT current_schema()")).scalar()
         self.location: str | None = self.pointed()
+        self._read_here = True  # the pointer was read in this process (a forked child reads it again)
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._read_here = False
 
     # --- the pointer ----------------------------------------------------------------------
     def pointer_file(self) -> Path:
@@ -78,10 +84,13 @@ class ActiveStore:
             except FileNotFoundError:
                 return None
             return str(self.pointer_file().parent / name) if name else None
-        with self._pointer_engine.connect() as conn:
-            if conn.execute(text("SELECT to_regclass(:name)"), {"name": POINTER_TABLE}).scalar() is None:
-                return None
-            return conn.execute(text(f"SELECT location FROM {POINTER_TABLE}")).scalar()
+        try:
+            with self._pointer_engine.connect() as conn:
+                if conn.execute(text("SELECT to_regclass(:name)"), {"name": POINTER_TABLE}).scalar() is None:
+                    return None
+                return conn.execute(text(f"SELECT location FROM {POINTER_TABLE}")).scalar()
+        finally:
+            self._pointer_engine.dispose()  # no connection kept: a forked process must not share it
 
     def refresh(self) -> bool:
         """Follows the pointer; whether the location changed."""
@@ -112,8 +121,20 @@ class ActiveStore:
 
         @event.listens_for(engine, "checkout")
         def _current(dbapi_connection, record, proxy):
-            if record.info.get(LOCATION) != self.location:
-                raise exc.DisconnectionError("the read store was switched")  # the pool connects anew
+            if not self._read_here:  # once per forked process, before its first statement
+                self._read_here = True
+                self.refresh()
+            location = self.location
+            if record.info.get(LOCATION) == location:
+                return
+            if self.postgres and location is not None:
+                # One round trip instead of a new connection. SET is transactional: committed
+                # at once, so that the request's own rollback keeps it.
+                dbapi_connection.execute(f"SET search_path TO {location}")
+                dbapi_connection.commit()
+                record.info[LOCATION] = location
+                return
+            raise exc.DisconnectionError("the read store was switched")  # the pool connects anew
 
         return engine
 
@@ -153,9 +174,14 @@ def point_schema(conn: Connection, home: str, schema: str) -> None:
     from read_model.position_feed import CHANNEL  # the feed imports this module
 
     pointer = f'"{home}".{POINTER_TABLE}'
-    conn.execute(text(f"CREATE TABLE IF NOT EXISTS {pointer} (location text NOT NULL)"))
+    conn.execute(
+        text(f"CREATE TABLE IF NOT EXISTS {pointer} (location text NOT NULL, switched_at timestamptz NOT NULL)")
+    )
     conn.execute(text(f"DELETE FROM {pointer}"))
-    conn.execute(text(f"INSERT INTO {pointer} (location) VALUES (:location)"), {"location": schema})
+    conn.execute(
+        text(f"INSERT INTO {pointer} (location, switched_at) VALUES (:location, clock_timestamp())"),
+        {"location": schema},
+    )
     conn.execute(
         text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": f"{SWITCH_NOTICE} {schema}"}
     )

@@ -73,6 +73,9 @@ class Notified:
         if value is not None:
             return value
         self._start()
+        active = active_store.of(self.engine)
+        if active is not None:  # until the listener hears of switches, the pointer is read per call
+            active.refresh()
         return read_store.current_position(self.engine, self.name)
 
     def close(self) -> None:
