@@ -63,9 +63,28 @@ def role(type_name: str, actor) -> str | None:
 NOT_DATA = frozenset({*envelope.LIFTED, "originator_topic"})
 
 
+def _api_member(value: Any) -> Any:
+    """What JSON lacks, for the encoder: the members of a container, the form of a scalar."""
+    members = envelope.members_of(value)
+    if members is not None:
+        return members
+    scalar = _api_scalar(value)
+    if scalar is value:
+        raise TypeError(f"{type(value).__name__} has no JSON form")
+    return scalar
+
+
 def data_of(event: DomainEventProtocol) -> str:
+    """The event's fields as JSON. The encoder walks them in C and asks `_api_member` only for
+    what JSON lacks (ids, times, sets, dataclasses): a result document is already JSON, and
+    walking it in Python (`envelope.plain`) was most of a replay's time. The same text: keys of
+    the events' dicts are text (documents come from JSON), so the encoder names them alike. A
+    document nested deeper than the encoder recurses is walked by `envelope.plain`."""
     fields = {name: value for name, value in vars(event).items() if name not in NOT_DATA}
-    return documents.dumps(envelope.plain(fields, _api_scalar))
+    try:
+        return documents.dumps(fields, default=_api_member)
+    except (RecursionError, TypeError):
+        return documents.dumps(envelope.plain(fields, _api_scalar))
 
 
 def _related_of(conn: Connection, item_id: str, known: dict[str, str | None]) -> str | None:
