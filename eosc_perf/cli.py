@@ -176,6 +176,7 @@ def verify(args: argparse.Namespace) -> None:
         without_unpublished,
     )
     from projections.sources import EventStoreSource
+    from read_model import READ_MODEL, read_store
     from read_model.active_store import ActiveStore
     from read_model.migrations import pending
 
@@ -209,11 +210,18 @@ def verify(args: argparse.Namespace) -> None:
         f"replayed {replay.events} events up to event position {pinned.position} (the live read model's; "
         f"the log's head: {source.head()}) in {replay.seconds:.2f} s ({replay.events_per_second:,.0f} events/s)"
     )
-    with live.connect() as conn:
-        parked = [
-            (row.consumer, row.notification_id, row.event_type, row.aggregate_id, row.aggregate_version, row.error)
-            for row in parking.listed(conn)
-        ]
+    # The read model's parked events are in its store; the mailer's stay in the configured one
+    # when a rebuild moved the read model (read_model/active_store.py).
+    configured = read_store.connect(settings.read_store, pool_size=1)
+    parked = []
+    for engine, read_model_only in ((configured, False), (live, True)):
+        with engine.connect() as conn:
+            parked += [
+                (row.consumer, row.notification_id, row.event_type, row.aggregate_id, row.aggregate_version, row.error)
+                for row in parking.listed(conn)
+                if (row.consumer == READ_MODEL) == read_model_only
+            ]
+    configured.dispose()
     parked += [("relay", *row) for row in _relay_parked(settings)]
     unpublished = {notification_id for consumer, notification_id, *_ in parked if consumer == "relay"}
     found = compare(pinned, without_unpublished(pinned, replayed, unpublished))
@@ -559,6 +567,7 @@ def lag(args: argparse.Namespace) -> None:
     from configuration.stores import open_event_store
     from projections.bus.lag import lag_report, lines
     from read_model import read_store
+    from read_model.active_store import ActiveStore
 
     settings = _settings(args)
     bus = _bus(settings) if settings.extra.get("KAFKA_BOOTSTRAP_SERVERS") else None
@@ -567,6 +576,7 @@ def lag(args: argparse.Namespace) -> None:
         settings.event_store,
         read_store.connect(settings.read_store, pool_size=1),
         bus,
+        ActiveStore(settings.read_store).connect(pool_size=1),
     )
     print(json.dumps(report.as_dict()) if args.json else "\n".join(lines(report)))
 

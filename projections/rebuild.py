@@ -146,6 +146,9 @@ def _on_path(cparams: dict, schema: str) -> None:
 
 def _switch(active: ActiveStore, old: Engine, new: Engine, location: str, source) -> tuple[float, int, int]:
     """(seconds the projector's lock was held, the position switched at, events caught up)."""
+    if active.postgres:
+        with old.begin() as conn:
+            active_store.create_pointer(conn, active.home)
     with old.connect() as conn:
         if active.postgres:
             locked = time.perf_counter()

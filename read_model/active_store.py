@@ -71,6 +71,8 @@ class ActiveStore:
 
     def _forget(self) -> None:
         self._read_here = False
+        if self._pointer_engine is not None:
+            self._pointer_engine.dispose(close=False)  # the parent's connection stays the parent's
 
     # --- the pointer ----------------------------------------------------------------------
     def pointer_file(self) -> Path:
@@ -84,13 +86,10 @@ class ActiveStore:
             except FileNotFoundError:
                 return None
             return str(self.pointer_file().parent / name) if name else None
-        try:
-            with self._pointer_engine.connect() as conn:
-                if conn.execute(text("SELECT to_regclass(:name)"), {"name": POINTER_TABLE}).scalar() is None:
-                    return None
-                return conn.execute(text(f"SELECT location FROM {POINTER_TABLE}")).scalar()
-        finally:
-            self._pointer_engine.dispose()  # no connection kept: a forked process must not share it
+        with self._pointer_engine.connect() as conn:
+            if conn.execute(text("SELECT to_regclass(:name)"), {"name": POINTER_TABLE}).scalar() is None:
+                return None
+            return conn.execute(text(f"SELECT location FROM {POINTER_TABLE}")).scalar()
 
     def refresh(self) -> bool:
         """Follows the pointer; whether the location changed."""
@@ -168,15 +167,22 @@ def point_file(url: str, location: Path) -> None:
     os.replace(staged, pointer)
 
 
+def create_pointer(conn: Connection, home: str) -> None:
+    """PostgreSQL: the pointer's table, in schema `home` (the configured one), before a switch."""
+    conn.execute(
+        text(
+            f'CREATE TABLE IF NOT EXISTS "{home}".{POINTER_TABLE} '
+            "(location text NOT NULL, switched_at timestamptz NOT NULL)"
+        )
+    )
+
+
 def point_schema(conn: Connection, home: str, schema: str) -> None:
-    """PostgreSQL: in `conn`'s transaction, the pointer (in schema `home`, the configured one)
-    names `schema`, and the switch is announced to the position feeds when it commits."""
+    """PostgreSQL: in `conn`'s transaction, the pointer (in schema `home`) names `schema`, and
+    the switch is announced to the position feeds when it commits."""
     from read_model.position_feed import CHANNEL  # the feed imports this module
 
     pointer = f'"{home}".{POINTER_TABLE}'
-    conn.execute(
-        text(f"CREATE TABLE IF NOT EXISTS {pointer} (location text NOT NULL, switched_at timestamptz NOT NULL)")
-    )
     conn.execute(text(f"DELETE FROM {pointer}"))
     conn.execute(
         text(f"INSERT INTO {pointer} (location, switched_at) VALUES (:location, clock_timestamp())"),

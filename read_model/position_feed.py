@@ -34,7 +34,11 @@ RESET = "*"  # `positions` was truncated: every consumer's position is to be rea
 
 
 class _Switched(Exception):
-    """A rebuild switched the read store: the listener connects to the new one."""
+    """A rebuild switched the read store to `schema`: the listener follows it."""
+
+    def __init__(self, schema: str):
+        super().__init__(schema)
+        self.schema = schema
 
 
 class Counted:
@@ -115,11 +119,13 @@ class Notified:
                         not self._closed.is_set()
                     ):  # read again after a reset, and after `idle_seconds` without notices
                         self.value = self._read(conn)
-                        for notice in conn.notifies(timeout=self.idle_seconds):
-                            if not self._take(schema, notice.payload):
-                                break  # no query while notifies() holds the connection
-            except _Switched:
-                continue  # connect again, to the new store, at once
+                        try:
+                            for notice in conn.notifies(timeout=self.idle_seconds):
+                                if not self._take(schema, notice.payload):
+                                    break  # no query while notifies() holds the connection
+                        except _Switched as switched:  # this connection moves too, still listening
+                            conn.execute(f"SET search_path TO {switched.schema}")
+                            schema = switched.schema
             except Exception:  # the database restarted or the connection broke: read per request meanwhile
                 self.value = None
                 log.warning("position notices lost; reading the position per request until reconnected", exc_info=True)
@@ -134,7 +140,7 @@ class Notified:
             active = active_store.of(self.engine)
             if active is not None and parts[1] != schema:
                 active.follow(parts[1])
-                raise _Switched()
+                raise _Switched(parts[1])
             return True
         if parts[0] != schema:
             return True  # another schema's `positions`: a replay's scratch store
