@@ -4,19 +4,22 @@ fails, and no answer to a client that sends X-Min-Position is older than what it
 
 from __future__ import annotations
 
+import io
 import logging
 from typing import Iterator
 
 import falcon.testing
 import psycopg
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from eosc_perf import cli
 from eosc_perf.embedded import build
+from log_transfer.transfer import Progress
 from read_model import read_store
 from read_model.active_store import POINTER_TABLE, ActiveStore
 from tests.support.api import Api, service_settings, stack_environment
+from tests.support.log_stores import GAP, imported
 from tests.support.production_stack import HttpClient, ProductionStack
 from tests.support.read_load import log_pause, under_load
 
@@ -82,3 +85,56 @@ def test_rebuild_on_the_production_stack_switches_every_service(own_stack, ident
 def test_rebuild_refuses_a_negative_grace(capsys, tmp_path):
     assert cli.main(["rebuild", "--data", str(tmp_path), "--grace", "-1"]) == 2
     assert "--grace takes seconds (0 or more), not -1.0" in capsys.readouterr().err
+
+
+def stores(target) -> set[str]:
+    """The read stores beside the configured one: schemas `read_<hex>`, or files `read-<hex>.sqlite`."""
+    if target.backend == "postgres":
+        with psycopg.connect(target.settings.read_store) as conn:
+            return {row[0] for row in conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'read\\_%'")}
+    return {path.name for path in target.data.glob("read-*.sqlite")}
+
+
+def test_a_rebuild_that_differs_from_the_live_store_switches_nothing(capsys, tmp_path, source, target):
+    imported(capsys, tmp_path, source, target)
+    engine = read_store.connect(target.settings.read_store)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE sites SET name = 'changed by hand'"))
+    engine.dispose()
+
+    with pytest.raises(SystemExit) as exit:
+        target.run(capsys, "rebuild", "--grace", "0")
+    assert exit.value.code == 1
+    out = capsys.readouterr().out
+    assert "sites: " in out and "nothing switched" in out
+    assert ActiveStore(target.settings.read_store).location is None
+    assert stores(target) == set()  # the new store dropped
+
+
+def test_a_rebuild_with_keep_leaves_the_old_store_and_verify_follows_the_new_one(capsys, tmp_path, source, target):
+    head = imported(capsys, tmp_path, source, target)
+    code, out, err = target.run(capsys, "rebuild", "--keep")
+    assert code == 0, out + err
+    assert f"at event position {head}" in out and "the old store is kept" in out
+    assert f"replayed {head // GAP} of {head // GAP} events (" in err  # progress on stderr
+    [new] = stores(target)
+    assert ActiveStore(target.settings.read_store).location.endswith(new)
+    engine = read_store.connect(target.settings.read_store)
+    assert "results" in inspect(engine).get_table_names()  # kept
+    with engine.begin() as conn:  # a change to the old store is no change to the one served
+        conn.execute(text("UPDATE sites SET name = 'changed by hand'"))
+    engine.dispose()
+    code, out, err = target.run(capsys, "verify")
+    assert code == 0, out + err
+
+
+def test_progress_tells_the_time_left_while_the_total_is_known():
+    shown = io.StringIO()
+    progress = Progress("replayed", None, shown, interval=0)
+    progress(10)
+    progress(50, total=100)
+    progress(100, final=True)
+    first, middle, last = shown.getvalue().splitlines()
+    assert first.startswith("  replayed 10 events (") and "left" not in first
+    assert middle.startswith("  replayed 50 of 100 events (") and middle.endswith(" s left)")
+    assert last.startswith("  replayed 100 of 100 events (") and "left" not in last
