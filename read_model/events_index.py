@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 from domain import envelope
 from http_api import documents
-from read_model.rows import utc
+from read_model.rows import insert_rows, stored_time, utc
 from read_model.tables import events_index
 
 USER_EVENTS = frozenset(
@@ -96,10 +96,27 @@ def _related_of(conn: Connection, item_id: str, known: dict[str, str | None]) ->
     return known[item_id]
 
 
+_COLUMNS = (
+    "position",
+    "item_id",
+    "related_id",
+    "version",
+    "topic",
+    "type",
+    "timestamp",
+    "actor_sub",
+    "actor_iss",
+    "role",
+    "data",
+)
+
+
 def record(conn: Connection, items: Iterable[tuple[int, DomainEventProtocol]]) -> None:
-    """Indexes a batch of (notification id, event), in order."""
+    """Indexes a batch of (notification id, event), in order: straight through the driver
+    (read_model/rows.py), as a replay's other bulk inserts."""
     rows = []
     related_of: dict[str, str | None] = {}  # item id -> related id, for the batch's later events
+    postgres = conn.dialect.name == "postgresql"
     for notification_id, event in items:
         topic = get_topic(type(event))
         type_name = event_type(topic)
@@ -113,19 +130,19 @@ def record(conn: Connection, items: Iterable[tuple[int, DomainEventProtocol]]) -
             related_of[item_id] = related = None
         actor = getattr(event, "actor", None)
         rows.append(
-            {
-                "position": notification_id,
-                "item_id": item_id,
-                "related_id": related,
-                "version": event.originator_version,
-                "topic": topic,
-                "type": type_name,
-                "timestamp": utc(event.timestamp),
-                "actor_sub": actor.sub if actor is not None else None,
-                "actor_iss": actor.iss if actor is not None else None,
-                "role": role(type_name, actor),
-                "data": data_of(event),
-            }
+            (
+                notification_id,
+                item_id,
+                related,
+                event.originator_version,
+                topic,
+                type_name,
+                stored_time(utc(event.timestamp), postgres),
+                actor.sub if actor is not None else None,
+                actor.iss if actor is not None else None,
+                role(type_name, actor),
+                data_of(event),
+            )
         )
     if rows:
-        conn.execute(events_index.insert(), rows)
+        insert_rows(conn, events_index, _COLUMNS, rows)
