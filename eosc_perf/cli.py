@@ -263,7 +263,7 @@ def rebuild(args: argparse.Namespace) -> None:
     the services to it, and drops the old one after a grace period (projections/rebuild.py)."""
     from configuration.stores import open_event_store
     from log_transfer.transfer import Progress
-    from projections.rebuild import RebuildRefused, build_and_switch, drop_after
+    from projections.rebuild import RebuildRefused, SwitchedMeanwhile, build_and_switch, drop_after
     from projections.replay import REPLAY_BATCH
     from projections.sources import EventStoreSource
     from read_model.active_store import ActiveStore
@@ -294,6 +294,9 @@ def rebuild(args: argparse.Namespace) -> None:
             lambda count, total: shown(count, total=total),
             lambda: {row[0] for row in _relay_parked(settings)},
         )
+    except SwitchedMeanwhile:
+        print("another rebuild switched the read store meanwhile: nothing switched; run it again if needed")
+        raise SystemExit(1) from None
     except RebuildRefused as refused:
         for table, (only_live, only_rebuilt) in sorted(refused.differences.items()):
             print(f"  {table}: {only_live} rows only in the live tables, {only_rebuilt} only in the rebuild")

@@ -41,6 +41,10 @@ from read_model.mail_tables import metadata as mail_metadata
 from read_model.tables import metadata, parked_events, positions
 
 
+class SwitchedMeanwhile(Exception):
+    """Another rebuild switched the store away while this one was building: nothing switched."""
+
+
 class RebuildRefused(Exception):
     """The rebuilt store differs from the active one: nothing was switched."""
 
@@ -165,6 +169,8 @@ def _switch(active: ActiveStore, old: Engine, new: Engine, location: str, source
             conn.exec_driver_sql("BEGIN IMMEDIATE")  # the projector's writes wait from here on
             locked = time.perf_counter()
             position = read_store.position(conn, READ_MODEL)
+        if active_store.is_retired(conn):  # the lock is held: no other switch can come between
+            raise SwitchedMeanwhile()
         caught_up = _catch_up(source, new, position)
         active_store.retire(conn)
         if active.postgres:

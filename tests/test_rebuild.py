@@ -16,6 +16,8 @@ from sqlalchemy import inspect, text
 from eosc_perf import cli
 from eosc_perf.embedded import build
 from log_transfer.transfer import Progress
+from projections.rebuild import SwitchedMeanwhile, build_and_switch
+from projections.sources import EventStoreSource
 from read_model import read_store
 from read_model.active_store import POINTER_TABLE, ActiveStore
 from tests.support.api import Api, service_settings, stack_environment
@@ -138,3 +140,20 @@ def test_progress_tells_the_time_left_while_the_total_is_known():
     assert first.startswith("  replayed 10 events (") and "left" not in first
     assert middle.startswith("  replayed 50 of 100 events (") and middle.endswith(" s left)")
     assert last.startswith("  replayed 100 of 100 events (") and "left" not in last
+
+
+def test_a_rebuild_that_another_one_switched_away_from_meanwhile_switches_nothing(capsys, tmp_path, source, target):
+    imported(capsys, tmp_path, source, target)
+    others: list[int] = []
+
+    def another_rebuild_first(done: int, total: int) -> None:
+        if not others:  # within the first rebuild's replay: a second one runs whole, and switches
+            others.append(target.main("rebuild", "--keep"))
+
+    with target._environment():
+        store = target.store()
+        with pytest.raises(SwitchedMeanwhile):
+            build_and_switch(target.settings.read_store, EventStoreSource(store), another_rebuild_first)
+    assert others == [0]
+    [switched] = stores(target)  # the first one's new store dropped; the pointer names the second's
+    assert ActiveStore(target.settings.read_store).location.endswith(switched)
