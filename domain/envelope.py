@@ -48,7 +48,7 @@ class EnvelopeError(ValueError):
     """A message that is not an envelope of a known event."""
 
 
-def _members(value: Any) -> dict | list | None:
+def members_of(value: Any) -> dict | list | None:
     """A container's members as the JSON form keeps them (not yet plain), None for a scalar."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
@@ -75,7 +75,7 @@ def plain(value: Any, scalar: Callable[[Any], Any] = plain_scalar) -> Any:
     pending = [(value, top, 0)]  # (value, the container its JSON form goes into, at this key or index)
     while pending:
         item, into, at = pending.pop()
-        members = _members(item)
+        members = members_of(item)
         if members is None:
             into[at] = scalar(item)
             continue
@@ -113,7 +113,7 @@ def to_bytes(message: dict) -> bytes:
 def _unlike_json(value: Any) -> Any:
     """What `plain` makes of a value JSON lacks, one level deep: the encoder goes on into it."""
     if not isinstance(value, (dict, list, tuple)):
-        members = _members(value)
+        members = members_of(value)
         if members is not None:
             return members
         made = plain_scalar(value)

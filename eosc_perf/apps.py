@@ -27,11 +27,13 @@ def build_command_app(
     *,
     verifier: TokenVerifier | None = None,
     on_saved: Callable[[int], None] = lambda position: None,
+    position: Callable[[], int] | None = None,
 ) -> WsgiApp:
     """`engine`: the read tables, which the command side reads only to find users and claims (a
     serving engine: its statements are bounded). `verifier` defaults to the settings' own;
-    `on_saved` is called with the position of every saved write."""
-    directory = ReadModelUserDirectory(engine, EventStoreSource(store).head, settings.read_wait_seconds)
+    `on_saved` is called with the position of every saved write; `position`: the read model's,
+    when this process commits it (read_model/position_feed.py)."""
+    directory = ReadModelUserDirectory(engine, EventStoreSource(store).head, settings.read_wait_seconds, position)
     return command_service.app.create_app(
         settings, store, verifier or token_verifier(settings), directory=directory, on_saved=on_saved
     )

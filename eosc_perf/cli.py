@@ -93,12 +93,12 @@ def init(args: argparse.Namespace) -> None:
     """Creates the event-store tables and migrates the read store; safe to re-run."""
     from configuration.stores import open_event_store
     from log_transfer.audit import first_unlinked
-    from read_model import read_store
+    from read_model.active_store import ActiveStore
     from read_model.migrations import migrate
 
     settings = _settings(args)
     store = open_event_store(settings.event_store, create_tables=True, connection_wait=30)
-    applied = migrate(read_store.connect(settings.read_store))
+    applied = migrate(ActiveStore(settings.read_store).connect())  # a rebuilt store, once switched to
     print(f"event store ready; read store migrations applied: {applied or 'none (up to date)'}")
     unlinked = first_unlinked(store)
     if unlinked is not None:  # a store from before the hash chain
@@ -151,7 +151,7 @@ def project(args: argparse.Namespace) -> None:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    projector = Projector(production.read_engine(settings, pool_size=2))
+    projector = Projector(production.projector_engine(settings))
     store = production.event_store(settings)
     _serve_metrics(args, settings, projector, store)
     print(f"projecting from event position {projector.position()}", flush=True)
@@ -166,7 +166,6 @@ def verify(args: argparse.Namespace) -> None:
     and names the events the consumers parked (the replay parks the read model's too)."""
     from configuration.stores import open_event_store
     from projections import parking
-    from projections.bus import relay
     from projections.replay import (
         REPLAY_BATCH,
         compare,
@@ -177,12 +176,13 @@ def verify(args: argparse.Namespace) -> None:
         without_unpublished,
     )
     from projections.sources import EventStoreSource
-    from read_model import read_store
+    from read_model import READ_MODEL, read_store
+    from read_model.active_store import ActiveStore
     from read_model.migrations import pending
 
     settings = _settings(args)
     store = open_event_store(settings.event_store, create_tables=False, connection_wait=30)
-    live = read_store.connect(settings.read_store)
+    live = ActiveStore(settings.read_store).connect()
     missing = pending(live)
     if missing:  # the comparison would meet tables this code expects but the store lacks
         raise ConfigurationError(
@@ -210,13 +210,19 @@ def verify(args: argparse.Namespace) -> None:
         f"replayed {replay.events} events up to event position {pinned.position} (the live read model's; "
         f"the log's head: {source.head()}) in {replay.seconds:.2f} s ({replay.events_per_second:,.0f} events/s)"
     )
-    with live.connect() as conn:
-        parked = [
-            (row.consumer, row.notification_id, row.event_type, row.aggregate_id, row.aggregate_version, row.error)
-            for row in parking.listed(conn)
-        ]
-    if settings.event_store.startswith("postgres"):
-        parked += [("relay", *row) for row in relay.parked_events(settings.event_store)]
+    # The read model's parked events are in its store; the mailer's stay in the configured one
+    # when a rebuild moved the read model (read_model/active_store.py).
+    configured = read_store.connect(settings.read_store, pool_size=1)
+    parked = []
+    for engine, read_model_only in ((configured, False), (live, True)):
+        with engine.connect() as conn:
+            parked += [
+                (row.consumer, row.notification_id, row.event_type, row.aggregate_id, row.aggregate_version, row.error)
+                for row in parking.listed(conn)
+                if (row.consumer == READ_MODEL) == read_model_only
+            ]
+    configured.dispose()
+    parked += [("relay", *row) for row in _relay_parked(settings)]
     unpublished = {notification_id for consumer, notification_id, *_ in parked if consumer == "relay"}
     found = compare(pinned, without_unpublished(pinned, replayed, unpublished))
     if parked:
@@ -240,6 +246,75 @@ def verify(args: argparse.Namespace) -> None:
         "read tables equal a fresh replay of the event store"
         + (f"; {len(parked)} events parked (listed above)" if parked else "")
     )
+
+
+def _relay_parked(settings: Settings) -> list[tuple]:
+    """The events the Kafka relay parked (none without PostgreSQL): a read model fed by Kafka
+    lacks them, a replay from the event store has them."""
+    if not settings.event_store.startswith("postgres"):
+        return []
+    from projections.bus import relay
+
+    return relay.parked_events(settings.event_store)
+
+
+def rebuild(args: argparse.Namespace) -> None:
+    """Builds a new read store from the event log while the old one serves, checks it, switches
+    the services to it, and drops the old one after a grace period (projections/rebuild.py)."""
+    from configuration.stores import open_event_store
+    from log_transfer.transfer import Progress
+    from projections.rebuild import RebuildRefused, SwitchedMeanwhile, build_and_switch, drop_after
+    from projections.replay import REPLAY_BATCH
+    from projections.sources import EventStoreSource
+    from read_model.active_store import ActiveStore
+    from read_model.migrations import pending
+
+    if args.grace < 0:
+        raise ConfigurationError(f"--grace takes seconds (0 or more), not {args.grace}")
+    settings = _settings(args)
+    store = open_event_store(settings.event_store, create_tables=False, connection_wait=30)
+    active = ActiveStore(settings.read_store)
+    old = active.location
+    engine = active.connect()
+    missing = pending(engine)
+    engine.dispose()
+    active.close()
+    if missing:  # the live store would be compared with tables it lacks
+        raise ConfigurationError(f"the read store lacks migrations {missing}: run `eosc-perf init` first")
+    print(
+        f"rebuilding the read store {_shown(settings.read_store)} ({old or 'the configured store'}) from the "
+        f"event store {_shown(settings.event_store)}",
+        flush=True,
+    )
+    shown = Progress("replayed", None)
+    try:
+        done = build_and_switch(
+            settings.read_store,
+            EventStoreSource(store, REPLAY_BATCH),
+            lambda count, total: shown(count, total=total),
+            lambda: {row[0] for row in _relay_parked(settings)},
+        )
+    except SwitchedMeanwhile:
+        print("another rebuild switched the read store meanwhile: nothing switched; run it again if needed")
+        raise SystemExit(1) from None
+    except RebuildRefused as refused:
+        for table, (only_live, only_rebuilt) in sorted(refused.differences.items()):
+            print(f"  {table}: {only_live} rows only in the live tables, {only_rebuilt} only in the rebuild")
+        print("the rebuilt store differs from the live one (eosc-perf verify names the rows): nothing switched")
+        raise SystemExit(1) from None
+    shown(done.events, final=True)
+    print(
+        f"switched to {done.location} at event position {done.position}: {done.events:,} events in "
+        f"{done.seconds:.1f} s ({done.events_per_second:,.0f} events/s, {done.cpu_seconds:.1f} s CPU); "
+        f"the projector's lock held {done.switch_seconds * 1000:.0f} ms",
+        flush=True,
+    )
+    if args.keep:
+        print(f"the old store is kept: {old or 'the configured store'}")
+        return
+    print(f"dropping the old store in {args.grace:g} s ...", flush=True)
+    drop_after(settings.read_store, old, args.grace)
+    print(f"dropped the old store ({old or 'the read tables of the configured store'})")
 
 
 def _shown(url: str) -> str:
@@ -333,11 +408,11 @@ def import_log(args: argparse.Namespace) -> None:
     from log_transfer.file_format import ExportFileError
     from log_transfer.transfer import ImportRefused, import_file
     from projections.projector import Projector
-    from read_model import read_store
+    from read_model.active_store import ActiveStore
     from read_model.migrations import migrate
 
     settings = _settings(args)
-    engine = read_store.connect(settings.read_store)
+    engine = ActiveStore(settings.read_store).connect()
     migrate(engine)
     store = open_event_store(settings.event_store, connection_wait=30)
     folded = Projector(engine).position()
@@ -397,10 +472,10 @@ def _project_imported(settings: Settings, store, position: int) -> None:
     from projections.follower import Follower
     from projections.projector import Projector
     from projections.sources import EventStoreSource
-    from read_model import read_store
+    from read_model.active_store import ActiveStore
     from read_model.migrations import migrate
 
-    engine = read_store.connect(settings.read_store)
+    engine = ActiveStore(settings.read_store).connect()
     migrate(engine)
     print(f"projecting into {settings.read_store} ...", flush=True)
     print(f"read model at event position {Follower(EventStoreSource(store), Projector(engine)).catch_up()}")
@@ -449,7 +524,7 @@ def project_from(args: argparse.Namespace) -> None:
 
     settings = production.settings()
     stop = _stop_on_signals()
-    projector = Projector(production.read_engine(settings, pool_size=2))
+    projector = Projector(production.projector_engine(settings))
     _serve_metrics(args, settings, projector, production.event_store(settings))
     source = KafkaSource(_bus(settings), group_id(projector.name), stop=stop)
     print(f"projecting from kafka group {source.group}, event position {projector.position()}", flush=True)
@@ -495,6 +570,7 @@ def lag(args: argparse.Namespace) -> None:
     from configuration.stores import open_event_store
     from projections.bus.lag import lag_report, lines
     from read_model import read_store
+    from read_model.active_store import ActiveStore
 
     settings = _settings(args)
     bus = _bus(settings) if settings.extra.get("KAFKA_BOOTSTRAP_SERVERS") else None
@@ -503,6 +579,7 @@ def lag(args: argparse.Namespace) -> None:
         settings.event_store,
         read_store.connect(settings.read_store, pool_size=1),
         bus,
+        ActiveStore(settings.read_store).connect(pool_size=1),
     )
     print(json.dumps(report.as_dict()) if args.json else "\n".join(lines(report)))
 
@@ -570,6 +647,19 @@ def parser() -> argparse.ArgumentParser:
     lagging.add_argument("--json", action="store_true", help="one JSON object instead of a table")
 
     command("verify", verify, "Replay all events into a scratch store and compare with the live read tables.")
+    rebuilding = command(
+        "rebuild",
+        rebuild,
+        "Build a new read store from the event log while the old one serves, check it, and switch to it.",
+    )
+    rebuilding.add_argument("--keep", action="store_true", help="keep the old store after the switch")
+    rebuilding.add_argument(
+        "--grace",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long the old store stays for requests still running in it before it is dropped",
+    )
     chain = command("audit", audit, "The event log's hash chain (tamper evidence): verify it, print its head.")
     chain.add_argument(
         "action",

@@ -20,6 +20,7 @@ from projections.mail.room import MailRoom, open_mail_room
 from projections.projector import Projector
 from projections.sources import EventStoreSource
 from read_model import position_feed, read_store
+from read_model.active_store import ActiveStore
 from read_model.migrations import migrate
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,10 @@ class EmbeddedService:
 def build(settings: Settings) -> EmbeddedService:
     settings.check()
     store = open_event_store(settings.event_store)
-    engine = read_store.connect(settings.read_store)
+    # The read model lives in the store `eosc-perf rebuild` last switched to; the mailer's tables
+    # stay in the configured one (read_model/active_store.py).
+    active = ActiveStore(settings.read_store)
+    engine = active.connect()
     migrate(engine)
     source = EventStoreSource(store)
     projector = Projector(engine)
@@ -54,10 +58,10 @@ def build(settings: Settings) -> EmbeddedService:
     position = projection.catch_up()  # a new or deleted read store is rebuilt from the events here
     log.info("read model at event position %d", position)
     verifier = token_verifier(settings)
-    mail = open_mail_room(settings, engine, source)
+    mail = open_mail_room(settings, read_store.connect(settings.read_store), source)
     # The API's reads get their own connections, each statement bounded in time; the
     # projector's writes keep theirs, unbounded.
-    reads = serving_engine(settings)
+    reads = serving_engine(settings, active=active)
 
     def on_saved(position: int) -> None:
         """Reads see the write at once; its mails go out from the mail thread, never delaying
@@ -67,8 +71,28 @@ def build(settings: Settings) -> EmbeddedService:
         finally:
             mail.wake.set()
 
-    commands = build_command_app(settings, store, reads, verifier=verifier, on_saved=on_saved)
+    commands = build_command_app(
+        settings, store, reads, verifier=verifier, on_saved=on_saved, position=read_model_position
+    )
     queries = build_query_app(settings, reads, verifier=verifier, head=source.head, position=read_model_position)
     stop = threading.Event()
     mail.start(stop)
+    threading.Thread(
+        target=_watch_pointer, args=(active, projection, stop), name="read-store-pointer", daemon=True
+    ).start()
     return EmbeddedService(behind_proxy(reads_and_writes(queries, commands)), store, projection, reads, stop, mail)
+
+
+POINTER_WATCH_SECONDS = 0.05  # how soon reads move to a store `eosc-perf rebuild` switched to
+
+
+def _watch_pointer(active: ActiveStore, projection: Follower, stop: threading.Event) -> None:
+    """Moves this process to the store the pointer names once a rebuild has switched it: the
+    projector (between two batches) and the reads, told the new store's position. One look at
+    the pointer file each time, not per request: requests only compare the location."""
+    while not stop.wait(POINTER_WATCH_SECONDS):
+        try:
+            if active.pointed() != active.location:
+                projection.follow_pointer(active)
+        except Exception:  # a half-written store folder; the next look tries again
+            log.exception("following the read store pointer failed")

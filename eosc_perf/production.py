@@ -13,6 +13,7 @@ from domain.event_store import EventStore
 from identity.dev_tokens import LocalIssuer
 from identity.tokens import TokenVerifier
 from read_model import read_store
+from read_model.active_store import ActiveStore
 
 
 def settings() -> Settings:
@@ -26,14 +27,23 @@ def event_store(loaded: Settings) -> EventStore:
 
 
 def read_engine(loaded: Settings, *, pool_size: int = 5) -> Engine:
-    """The projector's engine: its writes run as long as they need."""
+    """The configured read store, whatever store a rebuild switched the read model to: the
+    mailer's tables stay there (read_model/active_store.py)."""
     return read_store.connect(loaded.read_store, pool_size=pool_size)
 
 
-def serving_engine(loaded: Settings, *, pool_size: int = 5) -> Engine:
-    """An engine of the API services, which only read the read tables: every statement is
-    bounded by QUERY_TIMEOUT_SECONDS, so no request holds a worker and the database longer."""
-    return read_store.connect(loaded.read_store, pool_size=pool_size, statement_seconds=loaded.query_timeout_seconds)
+def projector_engine(loaded: Settings, *, pool_size: int = 2, active: ActiveStore | None = None) -> Engine:
+    """The read model's projector's engine, in the active read store: its writes run as long as they need."""
+    return (active or ActiveStore(loaded.read_store)).connect(pool_size=pool_size)
+
+
+def serving_engine(loaded: Settings, *, pool_size: int = 5, active: ActiveStore | None = None) -> Engine:
+    """An engine of the API services, which only read the read tables (of the active store):
+    every statement is bounded by QUERY_TIMEOUT_SECONDS, so no request holds a worker and the
+    database longer."""
+    return (active or ActiveStore(loaded.read_store)).connect(
+        pool_size=pool_size, statement_seconds=loaded.query_timeout_seconds
+    )
 
 
 def token_verifier(loaded: Settings) -> TokenVerifier:

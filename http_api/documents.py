@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 
 def timestamp(value: datetime) -> str:
@@ -19,8 +19,9 @@ def timestamp(value: datetime) -> str:
     return value.isoformat()
 
 
-def dumps(document: Any) -> str:
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def dumps(document: Any, default: Callable[[Any], Any] | None = None) -> str:
+    """`default`: the JSON form of a value JSON lacks (as json.dumps takes it)."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=default)
 
 
 def _without_none(fields: dict) -> dict:

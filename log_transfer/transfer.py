@@ -46,7 +46,8 @@ class Moved:
 
 
 class Progress:
-    """One line on stderr about every second: events so far and events/s."""
+    """One line on stderr about every second: events so far, events/s, and the time left when
+    the total is known (`total` may grow as it goes: a log written meanwhile)."""
 
     def __init__(self, verb: str, total: int | None, stream: TextIO | None = None, interval: float = 1.0):
         self.verb, self.total = verb, total
@@ -54,14 +55,17 @@ class Progress:
         self.interval = interval
         self.started = self._shown = time.monotonic()
 
-    def __call__(self, done: int, final: bool = False) -> None:
+    def __call__(self, done: int, final: bool = False, total: int | None = None) -> None:
+        if total is not None:
+            self.total = total
         now = time.monotonic()
         if not final and now - self._shown < self.interval:
             return
         self._shown = now
         rate = done / (now - self.started) if now > self.started else 0.0
         of = "" if self.total is None else f" of {self.total:,}"
-        print(f"  {self.verb} {done:,}{of} events ({rate:,.0f} events/s)", file=self.stream, flush=True)
+        left = f", {(self.total - done) / rate:,.0f} s left" if self.total is not None and rate and not final else ""
+        print(f"  {self.verb} {done:,}{of} events ({rate:,.0f} events/s{left})", file=self.stream, flush=True)
 
 
 def export(store: EventStore, out: BinaryIO, since: int = 0, progress: Callable[..., None] | None = None) -> Moved:

@@ -38,6 +38,14 @@ class Follower:
                     self.on_applied(position)
             return position
 
+    def follow_pointer(self, active) -> None:
+        """After a rebuild's switch (read_model/active_store.py): the consumer's engine moves to
+        the store the pointer names, between two batches, and `on_applied` is told its position
+        (the new store's, at least the old one's)."""
+        with self._lock:
+            if active.refresh() and self.on_applied is not None:
+                self.on_applied(self.consumer.position())
+
     def run(self, stop: threading.Event, interval: float = 0.5) -> None:
         while not stop.is_set():
             try:

@@ -16,7 +16,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from observability import metrics
 from projections import parking
-from read_model import READ_MODEL, events_index, read_store
+from read_model import READ_MODEL, active_store, events_index, read_store
+from read_model.active_store import ActiveStore
 from read_model.handlers import BULK_HANDLERS, HANDLERS
 
 log = logging.getLogger(__name__)
@@ -34,18 +35,34 @@ class _Poisoned(Exception):
         self.error = error
 
 
+class _Retired(Exception):
+    """The store was switched away from (read_model/active_store.py): the batch is rolled back."""
+
+
 class PositionedConsumer(ABC):
     """Applies batches of (notification id, event) past its stored position, exactly once in
-    effect: the effects and the new position commit together. Subclasses define `handle`."""
+    effect: the effects and the new position commit together. Subclasses define `handle`.
+
+    `active`: the store the engine follows, when a rebuild may switch it (the read model's
+    projector): each batch that moved the position checks, in its transaction, that the store
+    is not retired, and if it is, the batch goes to the store pointed at now."""
 
     name: str
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, active: ActiveStore | None = None):
         self.engine = engine
+        self.active = active
 
     def position(self) -> int:
-        with self.engine.connect() as conn:
-            return read_store.position(conn, self.name)
+        try:
+            with self.engine.connect() as conn:
+                return read_store.position(conn, self.name)
+        except Exception:
+            self._follow_pointer()  # the store may be gone: a rebuild dropped it after its switch
+            raise
+
+    def _follow_pointer(self) -> bool:
+        return self.active is not None and self.active.refresh()
 
     @abstractmethod
     def handle(self, conn: Connection, notification_id: int, event: DomainEventProtocol) -> None:
@@ -68,7 +85,13 @@ class PositionedConsumer(ABC):
                 return position
             except _Poisoned as poisoned:
                 parked[poisoned.notification_id] = repr(poisoned.error)
+            except _Retired:
+                if not self._follow_pointer():
+                    raise RuntimeError("the read store is retired but the pointer names it still") from None
+                log.info("read store switched: %s now projects into %s", self.name, self.active.location)
             except Exception as error:
+                if self._follow_pointer():
+                    continue  # failed in a store switched away from (and dropped): the new one takes it
                 if one_by_one or not parking.is_poison(error):
                     raise  # an outage (or a failure outside any one event): retried later, nothing parked
                 one_by_one = True
@@ -91,6 +114,10 @@ class PositionedConsumer(ABC):
                 self.handle_all(conn, fresh)
             if fresh:
                 read_store.set_position(conn, self.name, current)
+                # After the position's write: the switch holds the same lock while it retires the
+                # store, so a batch sees the mark or commits before the switch.
+                if self.active is not None and active_store.is_retired(conn):
+                    raise _Retired()
         return current, len(fresh), parked_now
 
     def _handle_or_park(
@@ -126,7 +153,7 @@ class Projector(PositionedConsumer):
         handlers: Mapping[type, Handler] = HANDLERS,
         bulk_handlers: Mapping[type, BulkHandler] = BULK_HANDLERS,
     ):
-        super().__init__(engine)
+        super().__init__(engine, active_store.of(engine))
         self.name = name
         self.handlers = handlers
         self.bulk_handlers = bulk_handlers

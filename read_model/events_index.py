@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from domain import envelope
 from http_api import documents
 from read_model import counts
-from read_model.rows import utc
+from read_model.rows import insert_rows, stored_time, utc
 from read_model.tables import events_index
 
 USER_EVENTS = frozenset(
@@ -65,9 +65,28 @@ def role(type_name: str, actor) -> str | None:
 NOT_DATA = frozenset({*envelope.LIFTED, "originator_topic"})
 
 
+def _api_member(value: Any) -> Any:
+    """What JSON lacks, for the encoder: the members of a container, the form of a scalar."""
+    members = envelope.members_of(value)
+    if members is not None:
+        return members
+    scalar = _api_scalar(value)
+    if scalar is value:
+        raise TypeError(f"{type(value).__name__} has no JSON form")
+    return scalar
+
+
 def data_of(event: DomainEventProtocol) -> str:
+    """The event's fields as JSON. The encoder walks them in C and asks `_api_member` only for
+    what JSON lacks (ids, times, sets, dataclasses): a result document is already JSON, and
+    walking it in Python (`envelope.plain`) was most of a replay's time. The same text: keys of
+    the events' dicts are text (documents come from JSON), so the encoder names them alike. A
+    document nested deeper than the encoder recurses is walked by `envelope.plain`."""
     fields = {name: value for name, value in vars(event).items() if name not in NOT_DATA}
-    return documents.dumps(envelope.plain(fields, _api_scalar))
+    try:
+        return documents.dumps(fields, default=_api_member)
+    except (RecursionError, TypeError):
+        return documents.dumps(envelope.plain(fields, _api_scalar))
 
 
 def _related_of(conn: Connection, item_id: str, known: dict[str, str | None]) -> str | None:
@@ -79,10 +98,27 @@ def _related_of(conn: Connection, item_id: str, known: dict[str, str | None]) ->
     return known[item_id]
 
 
+_COLUMNS = (
+    "position",
+    "item_id",
+    "related_id",
+    "version",
+    "topic",
+    "type",
+    "timestamp",
+    "actor_sub",
+    "actor_iss",
+    "role",
+    "data",
+)
+
+
 def record(conn: Connection, items: Iterable[tuple[int, DomainEventProtocol]]) -> None:
-    """Indexes a batch of (notification id, event), in order."""
+    """Indexes a batch of (notification id, event), in order: straight through the driver
+    (read_model/rows.py), as a replay's other bulk inserts."""
     rows = []
     related_of: dict[str, str | None] = {}  # item id -> related id, for the batch's later events
+    postgres = conn.dialect.name == "postgresql"
     for notification_id, event in items:
         topic = get_topic(type(event))
         type_name = event_type(topic)
@@ -96,20 +132,20 @@ def record(conn: Connection, items: Iterable[tuple[int, DomainEventProtocol]]) -
             related_of[item_id] = related = None
         actor = getattr(event, "actor", None)
         rows.append(
-            {
-                "position": notification_id,
-                "item_id": item_id,
-                "related_id": related,
-                "version": event.originator_version,
-                "topic": topic,
-                "type": type_name,
-                "timestamp": utc(event.timestamp),
-                "actor_sub": actor.sub if actor is not None else None,
-                "actor_iss": actor.iss if actor is not None else None,
-                "role": role(type_name, actor),
-                "data": data_of(event),
-            }
+            (
+                notification_id,
+                item_id,
+                related,
+                event.originator_version,
+                topic,
+                type_name,
+                stored_time(utc(event.timestamp), postgres),
+                actor.sub if actor is not None else None,
+                actor.iss if actor is not None else None,
+                role(type_name, actor),
+                data_of(event),
+            )
         )
     if rows:
-        conn.execute(events_index.insert(), rows)
-        counts.add_events(conn, Counter(row["type"] for row in rows))
+        insert_rows(conn, events_index, _COLUMNS, rows)
+        counts.add_events(conn, Counter(row[5] for row in rows))  # by type

@@ -23,13 +23,22 @@ from typing import Callable
 import psycopg
 from sqlalchemy.engine import Engine
 
-from read_model import read_store
+from read_model import active_store, read_store
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "eosc_perf_positions"  # notices: "<schema> <consumer> <position>" or "<schema> *"
+# notices: "<schema> <consumer> <position>", "<schema> *", or a rebuild's switch "@ <schema>"
+CHANNEL = "eosc_perf_positions"
 APPLICATION_NAME = "eosc-perf position feed"
 RESET = "*"  # `positions` was truncated: every consumer's position is to be read again
+
+
+class _Switched(Exception):
+    """A rebuild switched the read store to `schema`: the listener follows it."""
+
+    def __init__(self, schema: str):
+        super().__init__(schema)
+        self.schema = schema
 
 
 class Counted:
@@ -68,6 +77,9 @@ class Notified:
         if value is not None:
             return value
         self._start()
+        active = active_store.of(self.engine)
+        if active is not None:  # until the listener hears of switches, the pointer is read per call
+            active.refresh()
         return read_store.current_position(self.engine, self.name)
 
     def close(self) -> None:
@@ -99,14 +111,21 @@ class Notified:
             try:
                 with self._connect() as conn:
                     conn.execute(f"LISTEN {CHANNEL}")  # before the first read: no change falls between
+                    active = active_store.of(self.engine)
+                    if active is not None and active.refresh():
+                        continue  # a rebuild switched the store since this process read the pointer
                     schema = conn.execute("SELECT current_schema()").fetchone()[0]
                     while (
                         not self._closed.is_set()
                     ):  # read again after a reset, and after `idle_seconds` without notices
                         self.value = self._read(conn)
-                        for notice in conn.notifies(timeout=self.idle_seconds):
-                            if not self._take(schema, notice.payload):
-                                break  # no query while notifies() holds the connection
+                        try:
+                            for notice in conn.notifies(timeout=self.idle_seconds):
+                                if not self._take(schema, notice.payload):
+                                    break  # no query while notifies() holds the connection
+                        except _Switched as switched:  # this connection moves too, still listening
+                            conn.execute(f"SET search_path TO {switched.schema}")
+                            schema = switched.schema
             except Exception:  # the database restarted or the connection broke: read per request meanwhile
                 self.value = None
                 log.warning("position notices lost; reading the position per request until reconnected", exc_info=True)
@@ -114,8 +133,15 @@ class Notified:
         self.value = None
 
     def _take(self, schema: str, payload: str) -> bool:
-        """Follows one notice; False when the position is to be read again (a reset)."""
+        """Follows one notice; False when the position is to be read again (a reset), or read
+        from another store (a switch: the listening connection is to move there too)."""
         parts = payload.split(" ")
+        if parts[0] == active_store.SWITCH_NOTICE:
+            active = active_store.of(self.engine)
+            if active is not None and parts[1] != schema:
+                active.follow(parts[1])
+                raise _Switched(parts[1])
+            return True
         if parts[0] != schema:
             return True  # another schema's `positions`: a replay's scratch store
         if parts[1] == RESET:

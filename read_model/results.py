@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from domain.result import Result
 from http_api import documents
 from read_model import counts, numbers
-from read_model.rows import insert_rows, utc
+from read_model.rows import insert_rows, stored_time, utc
 from read_model.tables import benchmarks, flavors, result_tags, results, sites, tags, users
 
 
@@ -88,8 +88,8 @@ def results_uploaded(conn: Connection, events: Sequence[Result.Uploaded]) -> Non
                 site.name,
                 site.address,
                 flavor_name,
-                _stored_time(utc(event.execution_datetime), postgres),
-                _stored_time(utc(event.timestamp), postgres),
+                stored_time(utc(event.execution_datetime), postgres),
+                stored_time(utc(event.timestamp), postgres),
                 json_text,  # the same document: jsonb parses it; SQLite keeps the text
                 json_text,
                 False,
@@ -127,21 +127,6 @@ _RESULT_COLUMNS = (
     "uploader_sub",
     "uploader_iss",
 )
-
-
-def _stored_time(value, postgres: bool):
-    """As SQLAlchemy's DateTime stores it: a timestamp on PostgreSQL, fixed-width text on SQLite."""
-    if postgres:
-        return value
-    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # years before 1000 too (strftime would not pad)
-        value.year,
-        value.month,
-        value.day,
-        value.hour,
-        value.minute,
-        value.second,
-        value.microsecond,
-    )
 
 
 def result_uploaded(conn: Connection, event: Result.Uploaded) -> None:

@@ -43,3 +43,18 @@ def insert_rows(conn: Connection, table, columns: tuple[str, ...], rows: list[tu
 
 def row_exists(conn: Connection, table, id) -> bool:
     return conn.execute(select(exists().where(table.c.id == str(id)))).scalar()
+
+
+def stored_time(value, postgres: bool):
+    """As SQLAlchemy's DateTime stores it: a timestamp on PostgreSQL, fixed-width text on SQLite."""
+    if postgres:
+        return value
+    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # years before 1000 too (strftime would not pad)
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+    )

@@ -13,15 +13,12 @@ import pytest
 from eosc_perf.embedded import build
 from observability import logs
 from tests.support.api import (
-    ADMIN_ENTITLEMENT,
     BACKENDS,
     CLIENT_ID,
-    EVENT_STREAM_SECONDS,
-    NO_WRITE_LIMIT,
-    PROVIDER_TIMEOUT,
     Api,
     Callers,
     service_settings,
+    stack_environment,
 )
 from tests.support.oidc_provider import LocalOpenIDProvider
 from tests.support.production_stack import HttpClient, ProductionStack
@@ -81,20 +78,7 @@ def identity_provider() -> Iterator[LocalOpenIDProvider]:
 
 @pytest.fixture(scope="session")
 def production_stack(tmp_path_factory, identity_provider: LocalOpenIDProvider) -> Iterator[ProductionStack]:
-    stack = ProductionStack(
-        tmp_path_factory.mktemp("stack"),
-        {
-            "EOSC_PERF_ENV": "production",
-            "TRUSTED_OP_LIST": identity_provider.issuer,
-            "OIDC_CLIENT_IDS": CLIENT_ID,
-            "WRITE_RATE_PER_MINUTE": str(NO_WRITE_LIMIT),
-            "OIDC_TIMEOUT": str(PROVIDER_TIMEOUT),
-            "ADMIN_ENTITLEMENTS": ADMIN_ENTITLEMENT,
-            "IMAGE_CHECK": "off",
-            "MAIL_SERVER": "",
-            "EVENT_STREAM_SECONDS": str(EVENT_STREAM_SECONDS),
-        },
-    ).up()
+    stack = ProductionStack(tmp_path_factory.mktemp("stack"), stack_environment(identity_provider)).up()
     yield stack
     stack.down()
 

@@ -33,6 +33,7 @@ from tests.support import catalog, poisons
 from tests.support.api import ADMIN_ENTITLEMENT, PROVIDER_TIMEOUT, Api
 from tests.support.kafka_stack import KafkaStack, TopicReader, alive
 from tests.support.production_stack import HttpClient
+from tests.support.read_load import log_pause, under_load
 from tests.support.smtp_sink import SmtpSink
 from tests.support.waiting import wait_until
 
@@ -479,3 +480,29 @@ def test_events_the_relay_or_the_consumers_cannot_handle_are_parked_and_the_rest
     verified = kafka_stack.cli("verify").stdout
     for consumer, notification_id in [("relay", undecodable), ("relay", too_large), *consumers_parked]:
         assert f"parked by {consumer}: notification {notification_id} " in verified
+
+
+# -- last: it moves the read model out of `public`, where the checks above read its position ----
+
+
+def test_a_rebuild_switches_the_projector_that_kafka_feeds(bus_api, kafka_stack, mail_server):
+    """`eosc-perf rebuild` under reads and uploads: the projector fed by Kafka (and its standby)
+    moves to the new store at the switch, and the read model equals a replay after it."""
+
+    def rebuild() -> None:
+        done = kafka_stack.cli("rebuild", "--grace", "1", timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    # One reader: behind Kafka every read waits for its upload's projection, and more waiting
+    # readers than a worker admits (READ_WAITERS) are answered 503, rebuild or not. An upload a
+    # second: this stack keeps the write limit (120 a minute per user).
+    load = under_load(bus_api, rebuild, readers=1, pause=1.0)
+    with kafka_stack.database() as conn:
+        schema, switched_at = conn.execute(
+            "SELECT location, extract(epoch FROM switched_at) FROM read_store_pointer"
+        ).fetchone()
+        position = conn.execute(f'SELECT position FROM "{schema}".positions WHERE name = %s', ("read_model",))
+        assert position.fetchone()[0] >= load.uploaded[-1][0]  # the uploads after the switch are in the new store
+    log_pause(load, "Kafka stack", float(switched_at))
+    verified = kafka_stack.cli("verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr

@@ -11,17 +11,8 @@ import pytest
 from sqlalchemy import text
 
 from read_model import read_store
-from tests.support.log_stores import GAP, run
+from tests.support.log_stores import imported
 from tests.support.stored_events import as_stored, load
-
-
-def imported(capsys, tmp_path, source, target) -> int:
-    """The frozen log imported into the target and projected; returns the head."""
-    assert run(capsys, "export", str(tmp_path / "log.jsonl"), "--data", str(source))[0] == 0
-    code, _out, err = target.run(capsys, "import", str(tmp_path / "log.jsonl"))
-    assert code == 0, err
-    target.project()
-    return GAP * len(load())
 
 
 def test_events_the_projector_has_not_folded_yet_are_no_difference(capsys, tmp_path, source, target):

@@ -12,21 +12,26 @@ from sqlalchemy import and_, select
 from sqlalchemy.engine import Engine
 
 from domain.errors import Unavailable
-from read_model import READ_MODEL, read_store
+from read_model import READ_MODEL, position_feed, read_store
 from read_model.tables import claims, users
 
 
 class ReadModelUserDirectory:
-    def __init__(self, engine: Engine, event_head: Callable[[], int], wait_seconds: float = 5.0):
+    def __init__(
+        self,
+        engine: Engine,
+        event_head: Callable[[], int],
+        wait_seconds: float = 5.0,
+        position: Callable[[], int] | None = None,
+    ):
+        """`position`: the read model's, as the process follows it (read_model/position_feed.py)."""
         self.engine = engine
         self.event_head = event_head
         self.wait_seconds = wait_seconds
+        self.position = position or position_feed.feed(engine, READ_MODEL)
 
     def _caught_up(self) -> None:
-        def current() -> int:
-            return read_store.current_position(self.engine, READ_MODEL)
-
-        if not read_store.wait_for_position(current, self.event_head(), self.wait_seconds):
+        if not read_store.wait_for_position(self.position, self.event_head(), self.wait_seconds):
             raise Unavailable("The read model is catching up; retry shortly")
 
     def users(self, sub: str | None, iss: str | None, email: str | None) -> list[tuple[str, str]]:

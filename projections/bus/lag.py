@@ -77,19 +77,28 @@ def _kafka_offsets(bus: BusSettings, groups: list[str]) -> tuple[int, dict[str, 
     return end, committed
 
 
-def lag_report(store: EventStore, event_store_url: str, engine: Engine, bus: BusSettings | None) -> LagReport:
+def lag_report(
+    store: EventStore,
+    event_store_url: str,
+    engine: Engine,
+    bus: BusSettings | None,
+    read_model_engine: Engine | None = None,
+) -> LagReport:
+    """`engine`: the configured read store (the mailer's tables); `read_model_engine`: the read
+    model's, when a rebuild switched it elsewhere (read_model/active_store.py)."""
     head = store.recorder.max_notification_id() or 0
     postgres = event_store_url.startswith("postgres")
     published = relay.published_position(event_store_url, store.name) if postgres else None
-    read_model = Projector(engine).name
+    read_engine = read_model_engine or engine
+    read_model = Projector(read_engine).name
     positions = {
         "relay": published,
-        read_model: _stored_position(engine, read_model),
+        read_model: _stored_position(read_engine, read_model),
         Mailer.name: _stored_position(engine, Mailer.name),
     }
     parked = {
         "relay": len(relay.parked_events(event_store_url)) if postgres else None,
-        read_model: _parked(engine, read_model),
+        read_model: _parked(read_engine, read_model),
         Mailer.name: _parked(engine, Mailer.name),
     }
     groups = {name: broker.group_id(name) for name in positions if name != "relay"}

@@ -53,6 +53,21 @@ def service_settings(data_dir: Path, provider: LocalOpenIDProvider, **overrides)
     )
 
 
+def stack_environment(identity_provider: LocalOpenIDProvider) -> dict[str, str]:
+    """The API tests' configuration of a production stack."""
+    return {
+        "EOSC_PERF_ENV": "production",
+        "TRUSTED_OP_LIST": identity_provider.issuer,
+        "OIDC_CLIENT_IDS": CLIENT_ID,
+        "WRITE_RATE_PER_MINUTE": str(NO_WRITE_LIMIT),
+        "OIDC_TIMEOUT": str(PROVIDER_TIMEOUT),
+        "ADMIN_ENTITLEMENTS": ADMIN_ENTITLEMENT,
+        "IMAGE_CHECK": "off",
+        "MAIL_SERVER": "",
+        "EVENT_STREAM_SECONDS": str(EVENT_STREAM_SECONDS),
+    }
+
+
 @dataclass
 class Api:
     """A deployment of the service behind a test client, with tokens for each class of caller.

@@ -90,3 +90,12 @@ class Target:
 def target(request, tmp_path, monkeypatch):
     with ExitStack() as stack:
         yield Target(request.param, tmp_path, monkeypatch, stack)
+
+
+def imported(capsys, tmp_path, source, target) -> int:
+    """The frozen log imported into the target and projected; returns the head."""
+    assert run(capsys, "export", str(tmp_path / "log.jsonl"), "--data", str(source))[0] == 0
+    code, _out, err = target.run(capsys, "import", str(tmp_path / "log.jsonl"))
+    assert code == 0, err
+    target.project()
+    return GAP * len(load())
