@@ -450,8 +450,9 @@ def project_from(args: argparse.Namespace) -> None:
     settings = production.settings()
     stop = _stop_on_signals()
     projector = Projector(production.read_engine(settings, pool_size=2))
-    _serve_metrics(args, settings, projector, production.event_store(settings))
-    source = KafkaSource(_bus(settings), group_id(projector.name), stop=stop)
+    store = production.event_store(settings)
+    _serve_metrics(args, settings, projector, store)
+    source = KafkaSource(_bus(settings), group_id(projector.name), store.mapper.keyring, stop=stop)
     print(f"projecting from kafka group {source.group}, event position {projector.position()}", flush=True)
     try:
         Follower(source, projector).run(stop, interval=0.0)  # each round waits in Kafka's poll
@@ -473,7 +474,9 @@ def mailer(args: argparse.Namespace) -> None:
     store = production.event_store(settings)
     store_source = EventStoreSource(store)
     if args.source == "kafka":
-        source = KafkaSource(_bus(settings), group_id(Mailer.name), head=store_source.head, stop=stop)
+        source = KafkaSource(
+            _bus(settings), group_id(Mailer.name), store.mapper.keyring, head=store_source.head, stop=stop
+        )
     else:
         source = store_source
     room = open_mail_room(settings, production.read_engine(settings, pool_size=2), source)

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 
 from domain.actor import Actor
+from domain.personal_data import ERASED
 from domain.user import User
 from projections.mail.messages import Letter
 from read_model import read_store
@@ -64,6 +65,13 @@ def forget_user(conn: Connection, user_id) -> None:
         mail_items.delete().where((mail_items.c.uploader_sub == row.sub) & (mail_items.c.uploader_iss == row.iss))
     )
     conn.execute(mail_users.delete().where(mail_users.c.id == row.id))
+    # Their address leaves the outbox too: sent mails keep their record without it, unsent ones
+    # are given up (crypto-shredding, docs/security.md).
+    to_them = mail_outbox.c.to == row.email
+    conn.execute(
+        mail_outbox.update().where(to_them, mail_outbox.c.sent_at.is_(None)).values(given_up_at=now(), to=ERASED)
+    )
+    conn.execute(mail_outbox.update().where(to_them).values(to=ERASED))
 
 
 def email_of(conn: Connection, user: Actor) -> str | None:

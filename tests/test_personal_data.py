@@ -1,0 +1,80 @@
+"""Crypto-shredding (docs/security.md, "Erasure of personal data"): e-mail addresses are stored
+sealed under a key per user, outside the log; removing the user destroys the key in the
+removal's transaction, after which the address's bytes are in no database file, histories show
+it erased, and the hash chain and the replay still agree."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sqlalchemy import select
+
+from domain.personal_data import ERASED
+from domain.user import User
+from eosc_perf import cli
+from projections.mail.directory import mail_outbox
+from read_model.tables import events_index
+from tests.support.catalog import site
+
+REMOVED = "carol.erased@example.org"
+
+
+def _files_holding(folder: Path, needle: bytes) -> list[str]:
+    return sorted(str(path) for path in folder.rglob("*") if path.is_file() and needle in path.read_bytes())
+
+
+def _catch_up(api) -> None:
+    """The projector and the mailer have applied every event (the mail thread was stopped: its
+    rounds run here, one at a time)."""
+    api.service.projection.catch_up()
+    api.service.mail.work()
+
+
+def _mail_to(api, address: str) -> list:
+    with api.service.reads.connect() as conn:
+        return conn.execute(select(mail_outbox).where(mail_outbox.c.to == address)).all()
+
+
+def test_a_removed_users_address_is_in_no_database_file_and_the_others_still_get_mail(embedded_api, capsys):
+    api = embedded_api
+    api.service.stop.set()
+    api.service.mail.join()
+    admin = api.register("admin", admin=True)
+    carol = api.token("carol", email=REMOVED)
+    assert api.post("/users:register", carol).status_code == 201
+    site(api, carol, admin)  # mails to carol: her site was submitted, then approved
+    bob = api.register("bob")
+    _catch_up(api)
+    folder = Path(api.service.store.env["SQLITE_DBNAME"]).parent
+    assert _files_holding(folder, REMOVED.encode()) != []  # the read store and the outbox hold it while she is a user
+    assert REMOVED.encode() not in b"".join(
+        bytes(n.state) for n in api.service.store.recorder.select_notifications(1, 10**6)
+    )  # the log never held it in plain
+
+    removed = api.post(f"/users:remove?email={REMOVED}", admin)
+    assert removed.status_code == 204, removed.text
+    _catch_up(api)
+
+    assert _files_holding(folder, REMOVED.encode()) == []
+    user_id = str(User.create_id("carol", api.provider.issuer))
+    with api.service.reads.connect() as conn:
+        indexed = select(events_index.c.data).where(
+            events_index.c.item_id == user_id, events_index.c.type == "User.Registered"
+        )
+        shown = [json.loads(data) for data in conn.execute(indexed).scalars()]
+    assert shown == [{"email": ERASED, "iss": api.provider.issuer, "sub": "carol"}]
+    history = api.service.store.events.get(User.create_id("carol", api.provider.issuer))
+    assert next(iter(history)).email == ERASED
+
+    # The chain holds (the log did not change) and a replay, reading the address as erased,
+    # equals the live read tables, which erased it when the removal came.
+    for command in (["verify"], ["audit", "verify"]):
+        assert cli.main([*command, "--data", str(folder)]) == 0, capsys.readouterr()
+    assert "read tables equal a fresh replay" in capsys.readouterr().out
+
+    # bob is unaffected: his address opens, and his mail still goes out
+    site(api, bob, admin, approved=True)
+    _catch_up(api)
+    assert api.service.store.repository.get(User.create_id("bob", api.provider.issuer)).email == "bob@example.org"
+    assert _mail_to(api, "bob@example.org")
