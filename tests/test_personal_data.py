@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from configuration.stores import open_event_store
 from domain.personal_data import ERASED
 from domain.user import User
 from eosc_perf import cli
@@ -78,3 +79,24 @@ def test_a_removed_users_address_is_in_no_database_file_and_the_others_still_get
     _catch_up(api)
     assert api.service.store.repository.get(User.create_id("bob", api.provider.issuer)).email == "bob@example.org"
     assert _mail_to(api, "bob@example.org")
+
+
+def test_an_export_after_a_removal_carries_the_living_users_keys_and_not_the_removed_address(
+    embedded_api, capsys, tmp_path
+):
+    api = embedded_api
+    admin = api.register("admin", admin=True)
+    assert api.post("/users:register", api.token("carol", email=REMOVED)).status_code == 201
+    api.register("bob")
+    assert api.post(f"/users:remove?sub=carol&iss={api.provider.issuer}", admin).status_code == 204
+    folder = Path(api.service.store.env["SQLITE_DBNAME"]).parent
+    exported = tmp_path / "log.jsonl"
+    assert cli.main(["export", str(exported), "--data", str(folder)]) == 0
+
+    assert REMOVED.encode() not in exported.read_bytes()
+    restored = tmp_path / "restored"
+    assert cli.main(["import", str(exported), "--data", str(restored)]) == 0
+    capsys.readouterr()
+    store = open_event_store(f"sqlite:///{restored / 'events.sqlite'}")
+    assert store.repository.get(User.create_id("bob", api.provider.issuer)).email == "bob@example.org"
+    assert store.repository.get(User.create_id("carol", api.provider.issuer)).email == ERASED
