@@ -112,6 +112,11 @@ class DatabaseKeyring:
             cursor.execute(self.table.every)
             return [(row["key_id"], row["user_id"], bytes(row["key"])) for row in cursor.fetchall()]
 
+    def erase(self, erasing_event) -> None:
+        """Erases the key of an erasing event's user at once (a copy that seals a log as it goes)."""
+        with self.datastore.transaction(commit=True) as cursor:
+            erase_keys(cursor, self.table, [erasing_event])
+
     def restore(self, keys: Iterable[tuple[str, str, bytes]]) -> None:
         """Writes keys an export carried (an import into an empty store)."""
         with self.datastore.transaction(commit=True) as cursor:

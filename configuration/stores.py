@@ -98,7 +98,7 @@ class SQLiteEventRecorder(SQLiteApplicationRecorder):
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         ids = super().insert_events(stored_events, **kwargs)
         if any(event.topic in ERASING_TOPICS for event in stored_events):
-            checkpoint(self.datastore)
+            checkpoint(self)
         return ids
 
     def _insert_events(self, c, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
@@ -108,11 +108,13 @@ class SQLiteEventRecorder(SQLiteApplicationRecorder):
         return ids
 
 
-def checkpoint(datastore) -> None:
-    """Copies the write-ahead log into the database file and empties it: the log may still hold a
-    page as it was before a deletion (an erased key). Waits for readers of older snapshots."""
-    with datastore.get_connection(commit=True) as connection, connection.cursor() as cursor:
-        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+def checkpoint(recorder) -> None:
+    """SQLite: copies the write-ahead log into the database file and empties it, since the log may
+    still hold a page as it was before a deletion (an erased key); waits for readers of older
+    snapshots. PostgreSQL: nothing to do here (its WAL is the server's, see docs/security.md)."""
+    if isinstance(recorder, SQLiteApplicationRecorder):
+        with recorder.datastore.get_connection(commit=True) as connection, connection.cursor() as cursor:
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def link_table(recorder) -> LinkTable:

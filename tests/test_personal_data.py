@@ -14,9 +14,17 @@ from configuration.stores import open_event_store
 from domain.personal_data import ERASED
 from domain.user import User
 from eosc_perf import cli
+from log_transfer import audit
+from projections.follower import Follower
 from projections.mail.directory import mail_outbox
+from projections.projector import Projector
+from projections.sources import EventStoreSource
+from read_model import read_store
+from read_model.migrations import migrate
 from read_model.tables import events_index
 from tests.support.catalog import site
+from tests.support.log_stores import GAP, run
+from tests.support.stored_events import load
 
 REMOVED = "carol.erased@example.org"
 
@@ -100,3 +108,54 @@ def test_an_export_after_a_removal_carries_the_living_users_keys_and_not_the_rem
     store = open_event_store(f"sqlite:///{restored / 'events.sqlite'}")
     assert store.repository.get(User.create_id("bob", api.provider.issuer)).email == "bob@example.org"
     assert store.repository.get(User.create_id("carol", api.provider.issuer)).email == ERASED
+
+
+def _stored_bytes(store) -> bytes:
+    return b"".join(bytes(n.state) for n in store.recorder.select_notifications(1, 10**6))
+
+
+def test_a_store_from_before_sealing_is_copied_sealed_and_its_removed_users_erased(capsys, source, target):
+    """The frozen log (every event class as stored before sealing, plain addresses): carol was
+    removed, bob removed and registered again, admin and alice live."""
+    old = open_event_store(f"sqlite:///{source / 'events.sqlite'}")
+    assert b"carol@example.org" in _stored_bytes(old) and b"alice@example.org" in _stored_bytes(old)
+
+    seal = ("seal-personal-data", "--into", target.settings.event_store, "--data", str(source))
+    code, out, err = run(capsys, *seal)
+    assert code == 0, out + err
+    assert f"sealed {len(load())} events" in out and "events/s" in err  # with progress
+    store = target.store()
+    position, link = audit.head(store)
+    assert f"new chain head: {position} {link.hex()}" in out and position == GAP * len(load())
+
+    copied = store.recorder.select_notifications(1, 10**6)
+    assert [(n.id, n.originator_id, n.originator_version, n.topic) for n in copied] == [
+        (n.id, n.originator_id, n.originator_version, n.topic) for n in old.recorder.select_notifications(1, 10**6)
+    ]
+    assert b"@example.org" not in _stored_bytes(store)  # no address in plain (the subs stay: docs/security.md)
+    users = {sub: store.repository.get(User.create_id(sub, _issuer())) for sub in ("admin", "alice", "bob", "carol")}
+    assert {sub: user.email for sub, user in users.items()} == {
+        "admin": "admin@example.org",
+        "alice": "alice@example.org",
+        "bob": "bob@example.org",  # registered again after his removal: his new address opens
+        "carol": ERASED,
+    }
+    bob = list(store.events.get(User.create_id("bob", _issuer())))
+    assert bob[0].email == ERASED  # what he stored before his removal is erased
+
+    engine = read_store.connect(target.settings.read_store)
+    migrate(engine)
+    Follower(EventStoreSource(store), Projector(engine)).catch_up()
+    engine.dispose()
+    if target.backend == "sqlite":
+        assert _files_holding(target.data, b"carol@example.org") == []
+    for command in (["verify"], ["audit", "verify"]):
+        code, out, err = target.run(capsys, *command)
+        assert code == 0, out + err
+    code, out, err = run(capsys, *seal)
+    assert code != 0 and "not empty" in err
+
+
+def _issuer() -> str:
+    [registered] = [e for e in load() if e["stored"]["topic"] == "domain.user:User.Registered"][:1]
+    return json.loads(registered["stored"]["state"])["iss"]
