@@ -27,6 +27,7 @@ from tests.support.log_stores import GAP, run
 from tests.support.stored_events import load
 
 REMOVED = "carol.erased@example.org"
+FORMER = "carol.before@example.org"
 
 
 def _files_holding(folder: Path, needle: bytes) -> list[str]:
@@ -50,13 +51,16 @@ def test_a_removed_users_address_is_in_no_database_file_and_the_others_still_get
     api.service.stop.set()
     api.service.mail.join()
     admin = api.register("admin", admin=True)
+    assert api.post("/users:register", api.token("carol", email=FORMER)).status_code == 201
+    _catch_up(api)  # her welcome goes out to her first address
     carol = api.token("carol", email=REMOVED)
-    assert api.post("/users:register", carol).status_code == 201
+    assert api.post("/users/self:update", carol).status_code == 204
     site(api, carol, admin)  # mails to carol: her site was submitted, then approved
     bob = api.register("bob")
     _catch_up(api)
     folder = Path(api.service.store.env["SQLITE_DBNAME"]).parent
     assert _files_holding(folder, REMOVED.encode()) != []  # the read store and the outbox hold it while she is a user
+    assert _files_holding(folder, FORMER.encode()) != []  # her history (the events index) shows it
     assert REMOVED.encode() not in b"".join(
         bytes(n.state) for n in api.service.store.recorder.select_notifications(1, 10**6)
     )  # the log never held it in plain
@@ -66,6 +70,7 @@ def test_a_removed_users_address_is_in_no_database_file_and_the_others_still_get
     _catch_up(api)
 
     assert _files_holding(folder, REMOVED.encode()) == []
+    assert _files_holding(folder, FORMER.encode()) == []  # the address she had before, too
     user_id = str(User.create_id("carol", api.provider.issuer))
     with api.service.reads.connect() as conn:
         indexed = select(events_index.c.data).where(
