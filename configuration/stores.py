@@ -12,9 +12,11 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg.sql import SQL
 
 from configuration.event_links import LinkTable, append_links
+from configuration.personal_keys import DatabaseKeyring, KeyTable, erase_keys
 from configuration.private_files import private_file
 from configuration.settings import ConfigurationError
 from domain.event_store import EventStore
+from domain.personal_data import ERASING_TOPICS
 
 
 def event_store_environment(url: str, *, create_tables: bool = True, connection_wait: int = 3) -> dict[str, str]:
@@ -61,12 +63,14 @@ class EventRecorder(PostgresApplicationRecorder):
     psycopg sends until the whole message is gone.
 
     The events' chain links (configuration/event_links.py) are written in the same transaction,
-    under the table lock the library takes in `_insert_stored_events`."""
+    under the table lock the library takes in `_insert_stored_events`, and so is the erasure of
+    the personal-data keys of removed users (configuration/personal_keys.py)."""
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.links = LinkTable(self.datastore.schema)
-        self.sql_create_statements.append(SQL(self.links.create))
+        self.keys = KeyTable(self.datastore.schema)
+        self.sql_create_statements += [SQL(self.links.create), SQL(self.keys.create)]
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         with self.datastore.transaction(commit=True) as curs:
@@ -76,22 +80,41 @@ class EventRecorder(PostgresApplicationRecorder):
             self._insert_stored_events(curs, stored_events, **kwargs)
             ids = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
             append_links(curs, self.links, list(zip(ids, stored_events)))
+            erase_keys(curs, self.keys, stored_events)
             return ids
 
 
 class SQLiteEventRecorder(SQLiteApplicationRecorder):
-    """The SQLite recorder, writing the events' chain links in the insert's transaction: its
-    first statement is the insert, so it holds the database's write lock from its start."""
+    """The SQLite recorder, writing the events' chain links and erasing removed users' keys in
+    the insert's transaction: its first statement is the insert, so it holds the database's
+    write lock from its start."""
 
     links = LinkTable()
+    keys = KeyTable()
 
     def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(), self.links.create]
+        return [*super().construct_create_table_statements(), self.links.create, self.keys.create]
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        ids = super().insert_events(stored_events, **kwargs)
+        if any(event.topic in ERASING_TOPICS for event in stored_events):
+            checkpoint(self)
+        return ids
 
     def _insert_events(self, c, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
         append_links(c, self.links, list(zip(ids, stored_events)))
+        erase_keys(c, self.keys, stored_events)
         return ids
+
+
+def checkpoint(recorder) -> None:
+    """SQLite: copies the write-ahead log into the database file and empties it, since the log may
+    still hold a page as it was before a deletion (an erased key); waits for readers of older
+    snapshots. PostgreSQL: nothing to do here (its WAL is the server's, see docs/security.md)."""
+    if isinstance(recorder, SQLiteApplicationRecorder):
+        with recorder.datastore.get_connection(commit=True) as connection, connection.cursor() as cursor:
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def link_table(recorder) -> LinkTable:
@@ -101,5 +124,14 @@ def link_table(recorder) -> LinkTable:
     return LinkTable()
 
 
+def key_table(recorder) -> KeyTable:
+    """The personal-data key table beside a recorder's events (PostgreSQL: in its schema)."""
+    if isinstance(recorder, PostgresApplicationRecorder):
+        return KeyTable(recorder.datastore.schema)
+    return KeyTable()
+
+
 def open_event_store(url: str, *, create_tables: bool = True, connection_wait: int = 3) -> EventStore:
-    return EventStore(env=event_store_environment(url, create_tables=create_tables, connection_wait=connection_wait))
+    store = EventStore(env=event_store_environment(url, create_tables=create_tables, connection_wait=connection_wait))
+    store.mapper.keyring = DatabaseKeyring(store.recorder.datastore, key_table(store.recorder))
+    return store

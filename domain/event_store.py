@@ -8,9 +8,10 @@ notification log of this same application.
 from __future__ import annotations
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import JSONTranscoder, Transcoder, Transcoding
+from eventsourcing.persistence import JSONTranscoder, Mapper, Transcoder, Transcoding
 
 from domain.actor import Actor
+from domain.personal_data import PersonalDataMapper, SealedAsDict
 from domain.transcoding import FastJSONTranscoder
 
 
@@ -29,6 +30,10 @@ class EventStore(Application):
     name = "eoscperf"  # PostgreSQL table prefix and tracking key: never rename
     log_section_size = 500
 
+    def construct_mapper(self) -> Mapper:
+        """Personal data is sealed on the way in, opened on the way out (domain/personal_data.py)."""
+        return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=PersonalDataMapper)
+
     def construct_transcoder(self) -> Transcoder:
         """The library's JSON, written and read by orjson (domain/transcoding.py); the stored bytes
         are the same, so this is no setting (the library's TRANSCODER_TOPIC is not read)."""
@@ -39,3 +44,4 @@ class EventStore(Application):
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(ActorAsDict())
+        transcoder.register(SealedAsDict())

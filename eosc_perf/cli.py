@@ -437,6 +437,25 @@ def import_log(args: argparse.Namespace) -> None:
     _project_imported(settings, store, moved.position)
 
 
+def seal_personal_data(args: argparse.Namespace) -> None:
+    """Copies the event log into a new, empty event store with its personal data sealed."""
+    from configuration.stores import open_event_store
+    from log_transfer import audit as chain
+    from log_transfer.sealing import SealingRefused, seal_copy
+
+    source = open_event_store(_settings(args).event_store, create_tables=False, connection_wait=30)
+    target = open_event_store(args.into, connection_wait=30)
+    try:
+        moved = seal_copy(source, target)
+    except SealingRefused as error:
+        raise ConfigurationError(f"{args.into}: {error}") from None
+    position, link = chain.head(target)
+    print(
+        f"sealed {moved.events:,} events in {moved.seconds:.1f} s ({moved.events_per_second:,.0f} events/s) "
+        f"into {args.into}\nnew chain head: {position} {link.hex()}"
+    )
+
+
 def audit(args: argparse.Namespace) -> None:
     """The event log's hash chain: verify it, print its head, or link a store's old events."""
     from configuration.stores import open_event_store
@@ -525,8 +544,9 @@ def project_from(args: argparse.Namespace) -> None:
     settings = production.settings()
     stop = _stop_on_signals()
     projector = Projector(production.projector_engine(settings))
-    _serve_metrics(args, settings, projector, production.event_store(settings))
-    source = KafkaSource(_bus(settings), group_id(projector.name), stop=stop)
+    store = production.event_store(settings)
+    _serve_metrics(args, settings, projector, store)
+    source = KafkaSource(_bus(settings), group_id(projector.name), store.mapper.keyring, stop=stop)
     print(f"projecting from kafka group {source.group}, event position {projector.position()}", flush=True)
     try:
         Follower(source, projector).run(stop, interval=0.0)  # each round waits in Kafka's poll
@@ -548,7 +568,9 @@ def mailer(args: argparse.Namespace) -> None:
     store = production.event_store(settings)
     store_source = EventStoreSource(store)
     if args.source == "kafka":
-        source = KafkaSource(_bus(settings), group_id(Mailer.name), head=store_source.head, stop=stop)
+        source = KafkaSource(
+            _bus(settings), group_id(Mailer.name), store.mapper.keyring, head=store_source.head, stop=stop
+        )
     else:
         source = store_source
     room = open_mail_room(settings, production.read_engine(settings, pool_size=2), source)
@@ -694,6 +716,14 @@ def parser() -> argparse.ArgumentParser:
     loading.add_argument(
         "--resume", action="store_true", help="continue an interrupted import of this file after the events it wrote"
     )
+
+    sealing = command(
+        "seal-personal-data",
+        seal_personal_data,
+        "Copy an event log stored before crypto-shredding into a new, empty event store, sealing its "
+        "e-mail addresses (once per store; prints the new chain head).",
+    )
+    sealing.add_argument("--into", required=True, help="the new event store: sqlite:///PATH or postgresql://...")
 
     trail = command("history", history, "Print the event history of any aggregate (item id).")
     trail.add_argument("id", type=UUID, help="id of a benchmark, site, flavor, tag, result, claim or user")

@@ -4,6 +4,7 @@
     {"notification_id": 1, "event_type": …, "aggregate_id": …, … the envelope …, "topic": …, "state": "<base64>",
      "link": "<hex>"}
     …
+    {"personal_keys": [["<key id>", "<user id>", "<base64 key>"], …]}
     {"end": true, "events": 1234, "sha256": "<hex digest of every line above, newlines included>"}
 
 The envelope (domain/envelope.py) is for readers: the event as the current code
@@ -14,6 +15,10 @@ The end line makes a cut-off file visible; its digest, a changed byte anywhere. 
 event's link in the log's hash chain (configuration/event_links.py); an export after a position
 names the link before it in its header's `previous_link`. Both came after the first files of
 this format: a file without them still loads (its events get their links in the new store).
+`personal_keys` are the keys of the users living when the export ended, which open their sealed
+personal data (domain/personal_data.py); a removed user's key is gone, so an export made after the
+removal holds their address neither in the envelope (it reads erased) nor in a form that opens.
+A file without that line (made before sealing) loads with no keys.
 """
 
 from __future__ import annotations
@@ -43,6 +48,12 @@ def header(since: int, head: int, previous_link: bytes | None = None) -> bytes:
     if previous_link is not None:
         fields["previous_link"] = previous_link.hex()
     return to_bytes(fields)
+
+
+def personal_keys(keys: list[tuple[str, str, bytes]]) -> bytes:
+    return to_bytes(
+        {"personal_keys": [[key_id, user_id, base64.b64encode(key).decode("ascii")] for key_id, user_id, key in keys]}
+    )
 
 
 def end(events: int, digest: str) -> bytes:
@@ -109,6 +120,7 @@ class Reader:
         if not (_is_int(since) and _is_int(head) and 0 <= since):
             raise ExportFileError("line 1: the header lacks its `since` and `head` positions")
         self.header = Header(since, head, self._link(fields, "previous_link"))
+        self.keys: list[tuple[str, str, bytes]] = []  # read with the events
 
     def _next(self) -> bytes | None:
         raw = self.stream.readline()
@@ -139,6 +151,9 @@ class Reader:
                 self._check_end(fields, count, previous)
                 return
             self.digest.update(raw)
+            if "personal_keys" in fields:
+                self.keys = self._keys(fields["personal_keys"])
+                continue
             line = self._event(fields)
             if not previous < line.notification_id <= self.header.head:
                 raise ExportFileError(
@@ -166,6 +181,15 @@ class Reader:
         except (KeyError, TypeError, ValueError, binascii.Error) as error:
             raise ExportFileError(f"line {self.number}: not an exported event ({error!r})") from None
         return Line(self.number, notification_id, stored, self._link(fields, "link"))
+
+    def _keys(self, rows) -> list[tuple[str, str, bytes]]:
+        try:
+            return [
+                (key_id, str(UUID(user_id)), binascii.a2b_base64(key, strict_mode=True))
+                for key_id, user_id, key in rows
+            ]
+        except (TypeError, ValueError, binascii.Error) as error:
+            raise ExportFileError(f"line {self.number}: not the users' personal-data keys ({error!r})") from None
 
     def _link(self, fields: dict, name: str) -> bytes | None:
         value = fields.get(name)

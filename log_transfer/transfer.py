@@ -97,6 +97,9 @@ def export(store: EventStore, out: BinaryIO, since: int = 0, progress: Callable[
         out.write(chunk)
         count, after = count + len(notifications), notifications[-1].id
         show(count)
+    keys = file_format.personal_keys(store.mapper.keyring.keys()) + b"\n"  # of the users living now
+    digest.update(keys)
+    out.write(keys)
     out.write(file_format.end(count, digest.hexdigest()) + b"\n")
     out.flush()
     show(count, final=True)
@@ -121,7 +124,8 @@ def import_file(
     show = progress or Progress("imported", count if start == header.since else None)
     done, batch, size = 0, [], 0
     with path.open("rb") as stream:
-        for line in Reader(stream).events():
+        reader = Reader(stream)
+        for line in reader.events():
             if line.notification_id <= start:
                 continue
             batch.append((line.notification_id, line.stored))
@@ -133,6 +137,7 @@ def import_file(
     if batch:
         insert_numbered(recorder, batch)
         done += len(batch)
+    store.mapper.keyring.restore(reader.keys)
     show(done, final=True)
     return Moved(done, time.perf_counter() - started, recorder.max_notification_id() or 0)
 

@@ -14,6 +14,7 @@ from typing import Callable, Iterable, Mapping
 from eventsourcing.domain import DomainEventProtocol
 from sqlalchemy.engine import Connection, Engine
 
+from domain.personal_data import ERASING
 from observability import metrics
 from projections import parking
 from read_model import READ_MODEL, active_store, events_index, read_store
@@ -78,6 +79,8 @@ class PositionedConsumer(ABC):
         while True:
             try:
                 position, applied, parked_now = self._apply(batch, parked, one_by_one)
+                if any(type(event) in ERASING for _, event in batch):
+                    read_store.checkpoint(self.engine)  # a removed user's rows must leave SQLite's write-ahead log too
                 metrics.events_projected(self.name, applied - len(parked_now))
                 for notification_id, event, error in parked_now:
                     parking.log_parked(self.name, notification_id, event, error)

@@ -9,6 +9,7 @@ by itself (admins are named by their token's entitlements, which events do not k
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import datetime
 from typing import Any, Iterable
@@ -16,10 +17,11 @@ from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.utils import get_topic
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from domain import envelope
+from domain.personal_data import ERASED, PERSONAL_FIELDS
 from http_api import documents
 from read_model import counts
 from read_model.rows import insert_rows, stored_time, utc
@@ -149,3 +151,23 @@ def record(conn: Connection, items: Iterable[tuple[int, DomainEventProtocol]]) -
     if rows:
         insert_rows(conn, events_index, _COLUMNS, rows)
         counts.add_events(conn, Counter(row[5] for row in rows))  # by type
+
+
+# Type name (as the index keeps it) -> the fields of that event type that hold personal data.
+_PERSONAL = {event_type(get_topic(cls)): fields for cls, fields in PERSONAL_FIELDS.items()}
+
+
+def erase_personal_data(conn: Connection, user_id) -> None:
+    """A removed user's personal fields in their indexed events read as erased, as a replay
+    reads them once the user's key is gone (domain/personal_data.py), so both agree."""
+    rows = conn.execute(
+        select(events_index.c.position, events_index.c.type, events_index.c.data).where(
+            events_index.c.item_id == str(user_id), events_index.c.type.in_(_PERSONAL)
+        )
+    ).all()
+    for position, type_name, data in rows:
+        fields = json.loads(data)
+        fields.update(dict.fromkeys(_PERSONAL[type_name], ERASED))
+        conn.execute(
+            update(events_index).where(events_index.c.position == position).values(data=documents.dumps(fields))
+        )

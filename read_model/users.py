@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from domain.user import User
 from http_api import documents
-from read_model import cascades
+from read_model import cascades, events_index
 from read_model.rows import utc
 from read_model.tables import benchmarks, claims, flavors, results, sites, users
 
@@ -43,6 +43,7 @@ def user_email_updated(conn: Connection, event: User.EmailUpdated) -> None:
 
 
 def user_removed(conn: Connection, event: User.Removed) -> None:
+    events_index.erase_personal_data(conn, event.originator_id)
     row = conn.execute(select(users).where(users.c.id == str(event.originator_id))).first()
     if row is None:
         return

@@ -5,13 +5,16 @@ current code, each still decodes to the envelope it gave, and the log replays wi
 
 from __future__ import annotations
 
+import base64
 import json
 
+from eventsourcing.utils import get_topic
 from sqlalchemy import func, select
 
 from configuration.stores import open_event_store
 from domain.actor import Actor
 from domain.envelope import decode, envelope, from_bytes, to_bytes
+from domain.personal_data import ERASED, PERSONAL_FIELDS, opened
 from domain.user import User
 from projections import parking
 from projections.mail.directory import mail_outbox
@@ -22,7 +25,13 @@ from read_model import read_store
 from read_model.migrations import migrate
 from read_model.tables import results, sites, users
 from tests.support.catalog import site
-from tests.support.stored_events import as_stored, load, store_removal_of_version_1, stored_event_classes
+from tests.support.stored_events import (
+    as_stored,
+    load,
+    load_sealed,
+    store_removal_of_version_1,
+    stored_event_classes,
+)
 
 
 def test_a_removal_stored_before_the_ban_still_takes_the_users_catalog_along(embedded_api):
@@ -101,3 +110,36 @@ def test_the_frozen_log_replays_into_the_read_model_and_the_mailer_without_a_fau
         assert count(results) == 2 and count(sites) == 2  # carol's site went with her; a pending one
         assert count(mail_outbox) > 0
     assert mailer.position() == replay.events
+
+
+def _sealed_store(tmp_path, *, with_keys: bool):
+    frozen = load_sealed()
+    store = open_event_store(f"sqlite:///{tmp_path / 'sealed.sqlite'}")
+    store.recorder.insert_events([as_stored(entry) for entry in frozen["events"]])
+    if with_keys:
+        store.mapper.keyring.restore(
+            (key_id, user_id, base64.b64decode(key)) for key_id, user_id, key in frozen["keys"]
+        )
+    return store, frozen["events"]
+
+
+def test_every_event_class_with_personal_data_has_a_frozen_sealed_form():
+    sealed = {entry["stored"]["topic"] for entry in load_sealed()["events"]}
+    assert sealed == {get_topic(cls) for cls in PERSONAL_FIELDS}
+    assert all('"_type_":"sealed"' in entry["stored"]["state"] for entry in load_sealed()["events"])
+
+
+def test_each_frozen_sealed_event_opens_with_its_key_and_reads_erased_without(tmp_path):
+    store, events = _sealed_store(tmp_path, with_keys=True)
+    for entry in events:
+        stored = as_stored(entry)
+        assert envelope(entry["stored"]["notification_id"], store.mapper.to_domain_event(stored)) == entry["expected"]
+        # The relay publishes it sealed; a Kafka consumer opens it with the same keys.
+        published = envelope(entry["stored"]["notification_id"], store.mapper.sealed_domain_event(stored))
+        assert "@" not in json.dumps(published["payload"])
+        _, consumed = decode(from_bytes(to_bytes(published)))
+        assert vars(opened(consumed, store.mapper.keyring)) == vars(store.mapper.to_domain_event(stored))
+
+    keyless, _ = _sealed_store(tmp_path / "keyless", with_keys=False)
+    for entry in events:
+        assert keyless.mapper.to_domain_event(as_stored(entry)).email == ERASED

@@ -34,7 +34,7 @@ def export(capsys, data, file: Path, *more: str) -> list[bytes]:
 
 def test_export_import_export_is_byte_identical_and_verify_passes(capsys, tmp_path, source, target):
     first = export(capsys, source, tmp_path / "first.jsonl")
-    assert len(first) == len(load()) + 2  # header, events, end line
+    assert len(first) == len(load()) + 3  # header, events, the living users' keys, end line
     assert json.loads(first[0]) == {
         "format": "eosc-perf-event-log",
         "format_version": 1,
@@ -66,8 +66,8 @@ def test_export_import_export_is_byte_identical_and_verify_passes(capsys, tmp_pa
     assert code == 0, out + err
     assert "read tables equal a fresh replay" in out
     # The links moved with the events, and the imported chain holds up to the same head.
-    last = json.loads(first[-2])
-    assert all(len(json.loads(line)["link"]) == 64 for line in first[1:-1])
+    last = json.loads(first[-3])
+    assert all(len(json.loads(line)["link"]) == 64 for line in first[1:-2])
     assert target.run(capsys, "audit", "head")[1] == f"{last['notification_id']} {last['link']}\n"
     code, out, err = target.run(capsys, "audit", "verify")
     assert code == 0 and f"the chain holds: {len(load())} events" in out, out + err
@@ -132,9 +132,9 @@ def _two_lines_swapped(lines):
 
 
 def _two_lines_swapped_without_links(lines):
-    unlinked = [*lines[:1], *(_without_link(line) for line in lines[1:-1])]
+    unlinked = [*lines[:1], *(_without_link(line) for line in lines[1:-2]), lines[-2]]  # the keys line has none
     body = [*unlinked[:3], unlinked[4], unlinked[3], *unlinked[5:]]
-    end = file_format.end(len(body) - 1, hashlib.sha256(b"".join(body)).hexdigest()) + b"\n"
+    end = file_format.end(len(body) - 2, hashlib.sha256(b"".join(body)).hexdigest()) + b"\n"
     return b"".join([*body, end]), "line 5: notification id 6 out of order"
 
 
@@ -186,9 +186,9 @@ def test_since_exports_the_events_after_a_position_to_stdout(capsysbinary, tmp_p
     rest = capsysbinary.readouterr().out.splitlines(keepends=True)
 
     assert json.loads(rest[0])["since"] == 41 and json.loads(rest[0])["head"] == json.loads(whole[0])["head"]
-    assert rest[1:-1] == [line for line in whole[1:-1] if json.loads(line)["notification_id"] > 41]
+    assert rest[1:-2] == [line for line in whole[1:-2] if json.loads(line)["notification_id"] > 41]
     # The link the rest continues from: the last event's at or before the position.
-    [before] = [json.loads(line)["link"] for line in whole[1:-1] if json.loads(line)["notification_id"] == 40]
+    [before] = [json.loads(line)["link"] for line in whole[1:-2] if json.loads(line)["notification_id"] == 40]
     assert json.loads(rest[0])["previous_link"] == before
     (tmp_path / "rest.jsonl").write_bytes(b"".join(rest))
     code = target.main("import", str(tmp_path / "rest.jsonl"))

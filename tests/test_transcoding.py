@@ -211,13 +211,14 @@ def test_there_are_events_of_every_aggregate():
 
 @pytest.mark.parametrize("cls", event_classes(), ids=lambda cls: f"{cls.__module__}:{cls.__qualname__}")
 def test_every_event_type_is_stored_byte_for_byte_as_the_library_stored_it(cls):
-    library_mapper, fast_mapper = Mapper(LIBRARY), STORE.mapper
+    # The transcoders alone: the store's mapper also seals personal data (tests/test_personal_data.py).
+    library_mapper, fast_mapper = Mapper(LIBRARY), Mapper(FAST)
     for event in events(cls):
         expected = library_mapper.to_stored_event(event)
         stored = fast_mapper.to_stored_event(event)
         assert stored == expected, f"{cls.__qualname__}: {stored.state!r} != {expected.state!r}"
-        # An old stored log reads back into the same event.
-        assert same(vars(fast_mapper.to_domain_event(expected)), vars(library_mapper.to_domain_event(expected)))
+        # An old stored log reads back into the same event, through the store's mapper too.
+        assert same(vars(STORE.mapper.to_domain_event(expected)), vars(library_mapper.to_domain_event(expected)))
 
 
 class Colour(enum.Enum):

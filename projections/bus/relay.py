@@ -262,7 +262,10 @@ class Relay:
         futures, parked = [], []
         for notification in notifications:
             try:  # decoding and encoding are computation on the stored event alone: a failure is its own
-                message = envelope.envelope(notification.id, self.store.mapper.to_domain_event(notification))
+                # Personal data travels sealed, as stored: once its key is destroyed, the topic's copy
+                # opens to nothing either (domain/personal_data.py).
+                event = self.store.mapper.sealed_domain_event(notification)
+                message = envelope.envelope(notification.id, event)
                 value = envelope.to_bytes(message)
                 if len(value) > PUBLISHABLE_BYTES:
                     raise ValueError(

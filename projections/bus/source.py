@@ -30,6 +30,7 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer
 from kafka.errors import KafkaError
 
 from domain import envelope
+from domain.personal_data import Keyring, opened
 from projections.bus import broker
 from projections.bus.broker import BusSettings
 from projections.parking import Undecodable
@@ -74,6 +75,7 @@ class KafkaSource:
         self,
         bus: BusSettings,
         group: str,
+        keyring: Keyring,
         head: Callable[[], int] = lambda: 0,
         *,
         batch: int = BATCH,
@@ -82,10 +84,12 @@ class KafkaSource:
     ):
         """`group`: the consumer group (one per consumer kind: its members share the work, a
         standby takes over a dead member's partition). `head`: the last notification id of
-        the log, for those who ask (the mailer's first run). `poll_seconds`: how long one
+        the log, for those who ask (the mailer's first run). `keyring`: the event store's
+        personal-data keys, which open the envelopes' sealed fields. `poll_seconds`: how long one
         `batches()` waits for a first message when none is there."""
         self.bus = bus
         self.group = group
+        self.keyring = keyring
         self.head = head
         self.batch = batch
         self.poll_ms = int(poll_seconds * 1000)
@@ -105,8 +109,8 @@ class KafkaSource:
                 records = self._poll()
                 if not records:
                     return
-                batch = [decoded for decoded in map(_decoded, records) if decoded is not None]
-                self._unconfirmed = True
+                self._unconfirmed = True  # from here on the records must come again if the batch fails
+                batch = [self._opened(decoded) for decoded in map(_decoded, records) if decoded is not None]
                 yield batch  # the consumer applies it, then asks for the next one:
                 self._confirm()
         except KafkaError as error:
@@ -114,6 +118,15 @@ class KafkaSource:
             log.warning("kafka source %s: %r; reconnecting", self.group, error)
             self.close()
             self.stop.wait(1.0)
+
+    def _opened(self, decoded: tuple[int, DomainEventProtocol | Undecodable]) -> tuple:
+        """The event with its sealed personal fields opened with the event store's keys. Not part
+        of decoding: a key table out of reach is an outage (raised, the batch comes again), not a
+        poison to park."""
+        notification_id, event = decoded
+        if isinstance(event, Undecodable):
+            return decoded
+        return notification_id, opened(event, self.keyring)
 
     def _connect(self) -> None:
         if self.consumer is None:

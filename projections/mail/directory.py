@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 
 from domain.actor import Actor
+from domain.personal_data import ERASED
 from domain.user import User
 from projections.mail.messages import Letter
 from read_model import read_store
@@ -51,7 +52,23 @@ def store_user(conn: Connection, user_id, sub: str, iss: str, email: str) -> Non
 
 
 def update_email(conn: Connection, user_id, email: str) -> None:
+    """The mails already sent to the old address keep their record without it, so that a later
+    removal of the user leaves none behind (the mailer keeps only current addresses)."""
+    old = conn.execute(select(mail_users.c.email).where(mail_users.c.id == str(user_id))).scalar()
     conn.execute(mail_users.update().where(mail_users.c.id == str(user_id)).values(email=email))
+    if old is not None and old != email:
+        _erase_address(conn, old, unsent=False)
+
+
+def _erase_address(conn: Connection, email: str, *, unsent: bool) -> None:
+    """`email` leaves the outbox (crypto-shredding, docs/security.md): the sent mails to it keep
+    their record without it; with `unsent`, the mails not yet sent are given up too."""
+    to_them = mail_outbox.c.to == email
+    if unsent:
+        conn.execute(
+            mail_outbox.update().where(to_them, mail_outbox.c.sent_at.is_(None)).values(given_up_at=now(), to=ERASED)
+        )
+    conn.execute(mail_outbox.update().where(to_them, mail_outbox.c.sent_at.is_not(None)).values(to=ERASED))
 
 
 def forget_user(conn: Connection, user_id) -> None:
@@ -64,6 +81,7 @@ def forget_user(conn: Connection, user_id) -> None:
         mail_items.delete().where((mail_items.c.uploader_sub == row.sub) & (mail_items.c.uploader_iss == row.iss))
     )
     conn.execute(mail_users.delete().where(mail_users.c.id == row.id))
+    _erase_address(conn, row.email, unsent=True)
 
 
 def email_of(conn: Connection, user: Actor) -> str | None:

@@ -19,6 +19,7 @@ from domain.benchmark import Benchmark
 from domain.claim import Claim
 from domain.flavor import Flavor
 from domain.legacy_import import LegacyImport
+from domain.personal_data import ERASED
 from domain.result import Result
 from domain.site import Site
 from domain.user import User
@@ -70,26 +71,31 @@ def _addressed(
     if not email:
         log.warning("no e-mail known for the recipient of %s %s", type(event).__qualname__, event.originator_id)
         return []
-    return [letter(email)]
+    return _to(email, letter)
 
 
 # -- users --------------------------------------------------------------------------------
 
 
+def _to(email: str, letter: Callable[[str], Letter]) -> list[Letter]:
+    """The letter, unless the address was erased (the user was removed before the mailer got here)."""
+    return [] if email == ERASED else [letter(email)]
+
+
 def user_registered(conn: Connection, event: User.Registered, support: str) -> list[Letter]:
     directory.store_user(conn, event.originator_id, event.sub, event.iss, event.email)
-    return [messages.registered(event.email)]
+    return _to(event.email, messages.registered)
 
 
 def user_registered_again(conn: Connection, event: User.RegisteredAgain, support: str) -> list[Letter]:
     # Only users register themselves, so the actor is the user's identity.
     directory.store_user(conn, event.originator_id, event.actor.sub, event.actor.iss, event.email)
-    return [messages.registered(event.email)]
+    return _to(event.email, messages.registered)
 
 
 def user_email_updated(conn: Connection, event: User.EmailUpdated, support: str) -> list[Letter]:
     directory.update_email(conn, event.originator_id, event.email)
-    return [messages.email_updated(event.email)]
+    return _to(event.email, messages.email_updated)
 
 
 def user_removed(conn: Connection, event: User.Removed, support: str) -> list[Letter]:

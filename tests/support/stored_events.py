@@ -8,16 +8,22 @@ envelope its decoding gave then (`expected`). Never rewrite the `stored` part of
 what old stores hold. A new event class: run the module into a scratch file, copy the new
 class's entries over. A new class version: an upcaster, and the old entries' `expected`
 envelopes gain the upcast fields by hand.
+
+The log's user events hold their e-mail addresses in plain, as stored before crypto-shredding
+(domain/personal_data.py); their sealed forms, with the keys that open them, are frozen apart in
+sealed.json (`python -m tests.support.stored_events --sealed FILE`), never rewritten either.
 """
 
 from __future__ import annotations
 
+import base64
 import importlib
 import inspect
 import json
 import pkgutil
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from uuid import UUID
 
@@ -30,10 +36,13 @@ import domain
 from domain.actor import Actor
 from domain.envelope import envelope
 from domain.legacy_import import LegacyImport
+from domain.personal_data import PERSONAL_FIELDS
 from domain.review import ReviewedItem
 from domain.user import User
 
 LOG = Path(__file__).parent.parent / "fixtures" / "stored_events" / "log.json"
+# The sealed forms of the events that hold personal data, with the keys that open them.
+SEALED = LOG.with_name("sealed.json")
 
 
 def stored_event_classes() -> dict[str, int]:
@@ -177,7 +186,9 @@ def _legacy_import(store, pending_site: UUID) -> None:
     store.save(record)
 
 
-def write(path: Path) -> None:
+@contextmanager
+def _serving():
+    """A fresh embedded service behind a test client."""
     from eosc_perf.embedded import build
     from tests.support.api import CLIENT_ID, Api, service_settings
     from tests.support.oidc_provider import LocalOpenIDProvider
@@ -185,26 +196,62 @@ def write(path: Path) -> None:
     with LocalOpenIDProvider(audience=CLIENT_ID) as provider, tempfile.TemporaryDirectory() as folder:
         service = build(service_settings(Path(folder), provider))
         try:
-            scenario(Api(service, falcon.testing.TestClient(service.app), provider))
-            entries = []
-            for n in service.store.recorder.select_notifications(start=1, limit=10**6):
-                event = service.store.mapper.to_domain_event(n)
-                entries.append(
-                    {
-                        "stored": {
-                            "notification_id": n.id,
-                            "originator_id": str(n.originator_id),
-                            "originator_version": n.originator_version,
-                            "topic": n.topic,
-                            "state": n.state.decode(),
-                        },
-                        "expected": envelope(n.id, event),
-                    }
-                )
+            yield Api(service, falcon.testing.TestClient(service.app), provider)
         finally:
             service.close()
+
+
+def _entries(store, topics: frozenset[str] | None = None) -> list[dict]:
+    """Each stored event (of `topics`) with the envelope its decoding gives now."""
+    entries = []
+    for n in store.recorder.select_notifications(start=1, limit=10**6):
+        if topics is None or n.topic in topics:
+            stored = {
+                "notification_id": n.id,
+                "originator_id": str(n.originator_id),
+                "originator_version": n.originator_version,
+                "topic": n.topic,
+                "state": n.state.decode(),
+            }
+            entries.append({"stored": stored, "expected": envelope(n.id, store.mapper.to_domain_event(n))})
+    return entries
+
+
+def write(path: Path) -> None:
+    with _serving() as api:
+        scenario(api)
+        entries = _entries(api.service.store)
     path.write_text(json.dumps(entries, indent=1, ensure_ascii=False) + "\n")
 
 
+def sealed_scenario(api) -> None:
+    """The sealed forms (domain/personal_data.py): dana registers, updates her address, is removed
+    (her key destroyed), restored and registers again (a new key); erin registers."""
+    issuer = api.provider.issuer
+    admin = api.register("admin", admin=True)
+    _ok(api.post("/users:register", api.token("dana", email="dana@example.org")), 201)
+    _ok(api.post("/users/self:update", api.token("dana", email="dana@new.example.org")), 204)
+    _ok(api.post(f"/users:remove?sub=dana&iss={issuer}", admin), 204)
+    _ok(api.post(f"/users:restore?sub=dana&iss={issuer}", admin), 204)
+    _ok(api.post("/users:register", api.token("dana", email="dana@again.example.org")), 201)
+    _ok(api.post("/users:register", api.token("erin", email="erin@example.org")), 201)
+
+
+def write_sealed(path: Path) -> None:
+    """The personal events of `sealed_scenario` and the keys living at its end."""
+    with _serving() as api:
+        sealed_scenario(api)
+        store = api.service.store
+        entries = _entries(store, frozenset(map(get_topic, PERSONAL_FIELDS)))
+        keys = [
+            [key_id, user_id, base64.b64encode(key).decode()] for key_id, user_id, key in store.mapper.keyring.keys()
+        ]
+    path.write_text(json.dumps({"keys": keys, "events": entries}, indent=1, ensure_ascii=False) + "\n")
+
+
+def load_sealed() -> dict:
+    return json.loads(SEALED.read_text())
+
+
 if __name__ == "__main__":
-    write(Path(sys.argv[1]))
+    (write_sealed if sys.argv[1:2] == ["--sealed"] else write)(Path(sys.argv[-1]))
