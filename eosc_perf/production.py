@@ -32,8 +32,12 @@ def read_engine(loaded: Settings, *, pool_size: int = 5) -> Engine:
 
 def serving_engine(loaded: Settings, *, pool_size: int = 5) -> Engine:
     """An engine of the API services, which only read the read tables: every statement is
-    bounded by QUERY_TIMEOUT_SECONDS, so no request holds a worker and the database longer."""
-    return read_store.connect(loaded.read_store, pool_size=pool_size, statement_seconds=loaded.query_timeout_seconds)
+    bounded by QUERY_TIMEOUT_SECONDS, so no request holds a worker and the database longer.
+    No ping per checkout: it was a round trip on every request, to spare the few requests
+    that meet a database restart a 503 they may retry (issue 16)."""
+    return read_store.connect(
+        loaded.read_store, pool_size=pool_size, statement_seconds=loaded.query_timeout_seconds, ping=False
+    )
 
 
 def token_verifier(loaded: Settings) -> TokenVerifier:

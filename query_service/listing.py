@@ -170,6 +170,26 @@ class Rows:
         return self.render(conn.execute(statement).all())
 
 
+def paginate_counted(conn: Connection, rows: Rows, request: PageRequest) -> str:
+    """`paginate` in one statement, for listings of few rows (the catalog, users): each row of
+    the page carries the count of the whole listing (a window count, which reads every match),
+    so the page needs no second statement nor a transaction around the two. A page without rows
+    is past the end (a 404) or the first of an empty listing."""
+    offset = (request.page - 1) * request.per_page
+    statement = (
+        select(*rows.columns, func.count().over().label("listing_total"))
+        .select_from(rows.from_clause)
+        .where(and_(True, *rows.conditions))
+        .order_by(*rows.order)
+        .limit(request.per_page)
+        .offset(offset)
+    )
+    found = conn.execute(statement).all()
+    if not found and request.page != 1:
+        raise errors.abort(404)
+    return page_document(rows.render(found), found[0].listing_total if found else 0, request)
+
+
 def paginate(conn: Connection, listing: Listing, request: PageRequest) -> str:
     """The page `request` asks of `listing`; past the last page (but the first) is a 404."""
     total = listing.total(conn)

@@ -20,10 +20,13 @@ PROGRESS_STEPS = 10_000
 DEADLINE = "statement_deadline"  # in a connection's `info`: when its running statement must stop
 
 
-def connect(url: str, *, pool_size: int = 5, statement_seconds: float | None = None) -> Engine:
+def connect(url: str, *, pool_size: int = 5, statement_seconds: float | None = None, ping: bool = True) -> Engine:
     """`statement_seconds`: the longest any one statement may run on this engine (for the
     engines that serve reads; the projector's and the tools' writes are never cut short). A
-    statement past it fails with PostgreSQL's QueryCanceled or SQLite's SQLITE_INTERRUPT."""
+    statement past it fails with PostgreSQL's QueryCanceled or SQLite's SQLITE_INTERRUPT.
+    `ping` (PostgreSQL): each checkout first proves its connection alive, one round trip more.
+    Without it a connection the server dropped fails the statement that uses it (a 503 from
+    the API), and that failure discards every pooled connection of that time at once."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -50,7 +53,7 @@ def connect(url: str, *, pool_size: int = 5, statement_seconds: float | None = N
         if statement_seconds is None
         else {"options": f"-c statement_timeout={max(1, round(statement_seconds * 1000))}"}
     )
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, connect_args=options)
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=ping, connect_args=options)
 
 
 def _bound_sqlite_statements(engine: Engine, seconds: float) -> None:

@@ -42,7 +42,7 @@ class CatalogView:
 
     def _page(self, conn: Connection, query: Mapping, conditions: list, order: list) -> str:
         rows = listing.Rows([self.table.c.doc], self.table, conditions, order)
-        return listing.paginate(conn, rows, listing.PageRequest.of(query))
+        return listing.paginate_counted(conn, rows, listing.PageRequest.of(query))
 
     def get(self, conn: Connection, id) -> str | None:
         return conn.execute(select(self.table.c.doc).where(self.table.c.id == str(id))).scalar()
