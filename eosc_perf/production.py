@@ -34,9 +34,14 @@ def serving_engine(loaded: Settings, *, pool_size: int = 5) -> Engine:
     """An engine of the API services, which only read the read tables: every statement is
     bounded by QUERY_TIMEOUT_SECONDS, so no request holds a worker and the database longer.
     No ping per checkout: it was a round trip on every request, to spare the few requests
-    that meet a database restart a 503 they may retry (issue 16)."""
+    that meet a database restart a 503 they may retry; no parallel workers: CPU per request
+    counts more than one request's latency (issue 16)."""
     return read_store.connect(
-        loaded.read_store, pool_size=pool_size, statement_seconds=loaded.query_timeout_seconds, ping=False
+        loaded.read_store,
+        pool_size=pool_size,
+        statement_seconds=loaded.query_timeout_seconds,
+        ping=False,
+        parallel=False,
     )
 
 
