@@ -40,9 +40,11 @@ def projector_engine(loaded: Settings, *, pool_size: int = 2, active: ActiveStor
 def serving_engine(loaded: Settings, *, pool_size: int = 5, active: ActiveStore | None = None) -> Engine:
     """An engine of the API services, which only read the read tables (of the active store):
     every statement is bounded by QUERY_TIMEOUT_SECONDS, so no request holds a worker and the
-    database longer."""
+    database longer. No ping per checkout: it was a round trip on every request, to spare the few
+    requests that meet a database restart a 503 they may retry; no parallel workers: CPU per
+    request counts more than one request's latency (issue 16)."""
     return (active or ActiveStore(loaded.read_store)).connect(
-        pool_size=pool_size, statement_seconds=loaded.query_timeout_seconds
+        pool_size=pool_size, statement_seconds=loaded.query_timeout_seconds, ping=False, parallel=False
     )
 
 

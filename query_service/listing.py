@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Callable, Mapping, Protocol, Sequence
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -168,6 +168,29 @@ class Rows:
             .offset(offset)
         )
         return self.render(conn.execute(statement).all())
+
+
+def counted_page(rows: Rows, request: PageRequest) -> Select:
+    """The statement of `paginate_counted`: the page, each row with the listing's total."""
+    return (
+        select(*rows.columns, func.count().over().label("listing_total"))
+        .select_from(rows.from_clause)
+        .where(and_(True, *rows.conditions))
+        .order_by(*rows.order)
+        .limit(request.per_page)
+        .offset((request.page - 1) * request.per_page)
+    )
+
+
+def paginate_counted(conn: Connection, statement: Select, request: PageRequest) -> str:
+    """`paginate` in one statement (`counted_page`), for listings of few rows (the catalog,
+    users): each row of the page carries the count of the whole listing (a window count, which
+    reads every match), so the page needs no second statement nor a transaction around the two.
+    A page without rows is past the end (a 404) or the first of an empty listing."""
+    found = conn.execute(statement).all()
+    if not found and request.page != 1:
+        raise errors.abort(404)
+    return page_document(_first_column(found), found[0].listing_total if found else 0, request)
 
 
 def paginate(conn: Connection, listing: Listing, request: PageRequest) -> str:

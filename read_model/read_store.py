@@ -20,10 +20,18 @@ PROGRESS_STEPS = 10_000
 DEADLINE = "statement_deadline"  # in a connection's `info`: when its running statement must stop
 
 
-def connect(url: str, *, pool_size: int = 5, statement_seconds: float | None = None) -> Engine:
+def connect(
+    url: str, *, pool_size: int = 5, statement_seconds: float | None = None, ping: bool = True, parallel: bool = True
+) -> Engine:
     """`statement_seconds`: the longest any one statement may run on this engine (for the
     engines that serve reads; the projector's and the tools' writes are never cut short). A
-    statement past it fails with PostgreSQL's QueryCanceled or SQLite's SQLITE_INTERRUPT."""
+    statement past it fails with PostgreSQL's QueryCanceled or SQLite's SQLITE_INTERRUPT.
+    `ping` (PostgreSQL): each checkout first proves its connection alive, one round trip more.
+    Without it a connection the server dropped fails the statement that uses it (a 503 from
+    the API), and that failure discards every pooled connection of that time at once.
+    `parallel=False` (PostgreSQL): no parallel workers for a statement. They shorten a long scan
+    but cost more CPU in all (each started for the one statement): with every core busy serving
+    requests, a page that walks thousands of index entries is cheaper in one process."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -47,12 +55,11 @@ def connect(url: str, *, pool_size: int = 5, statement_seconds: float | None = N
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]  # psycopg 3, as the event store
     # The server itself cancels a statement past the limit, planning included.
-    options = (
-        {}
-        if statement_seconds is None
-        else {"options": f"-c statement_timeout={max(1, round(statement_seconds * 1000))}"}
-    )
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, connect_args=options)
+    settings = [] if parallel else ["-c max_parallel_workers_per_gather=0"]
+    if statement_seconds is not None:
+        settings.append(f"-c statement_timeout={max(1, round(statement_seconds * 1000))}")
+    options = {"options": " ".join(settings)} if settings else {}
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=ping, connect_args=options)
 
 
 def checkpoint(engine: Engine) -> None:

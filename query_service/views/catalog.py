@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.engine import Connection
 
 from query_service import listing
 from read_model.tables import benchmarks, flavors, sites, tags, users
+
+# Built listing statements are kept for queries of short arguments only, and few of them (one
+# is about 6 KB): the memory they hold stays bounded, whatever URLs clients choose.
+STATEMENTS_KEPT = 64
+ARGUMENT_CHARS_KEPT = 200
+
+
+def _key(query: Mapping) -> tuple | None:
+    """The query's arguments as a key of a kept statement (lists as tuples), or None: an
+    argument without a hash, or texts longer than ARGUMENT_CHARS_KEPT in all."""
+    arguments = tuple(sorted((name, tuple(v) if isinstance(v, list) else v) for name, v in query.items()))
+    if sum(len(str(value)) for _, value in arguments if value is not None) > ARGUMENT_CHARS_KEPT:
+        return None
+    try:
+        hash(arguments)
+    except TypeError:
+        return None
+    return arguments
 
 
 @dataclass(frozen=True)
@@ -30,22 +49,39 @@ class CatalogView:
         return [listing.status_condition(self.table, query), *listing.upload_conditions(self.table, query)]
 
     def list(self, conn: Connection, query: Mapping, *scope) -> str:
-        conditions = [*scope, *self._common(query), *listing.equal_conditions(self.table, query, self.exact)]
-        order = [*listing.order_by(query["sort_by"], self._columns()), self.table.c[self.search_order[-1]]]
-        return self._page(conn, query, conditions, order)
+        return self._page(conn, "list", query, scope)
 
     def search(self, conn: Connection, query: Mapping, *scope) -> str:
-        searched = [self.table.c[name] for name in self.searched]
-        conditions = [*scope, *self._common(query), *listing.search_conditions(query["terms"], searched)]
-        order = listing.order_by(query["sort_by"], self._columns()) or [self.table.c[n] for n in self.search_order]
-        return self._page(conn, query, conditions, order)
+        return self._page(conn, "search", query, scope)
 
-    def _page(self, conn: Connection, query: Mapping, conditions: list, order: list) -> str:
+    def _statement(self, kind: str, query: Mapping, scope: Sequence) -> Select:
+        if kind == "list":
+            conditions = [*scope, *self._common(query), *listing.equal_conditions(self.table, query, self.exact)]
+            order = [*listing.order_by(query["sort_by"], self._columns()), self.table.c[self.search_order[-1]]]
+        else:
+            searched = [self.table.c[name] for name in self.searched]
+            conditions = [*scope, *self._common(query), *listing.search_conditions(query["terms"], searched)]
+            order = listing.order_by(query["sort_by"], self._columns()) or [self.table.c[n] for n in self.search_order]
         rows = listing.Rows([self.table.c.doc], self.table, conditions, order)
-        return listing.paginate(conn, rows, listing.PageRequest.of(query))
+        return listing.counted_page(rows, listing.PageRequest.of(query))
+
+    def _page(self, conn: Connection, kind: str, query: Mapping, scope: Sequence) -> str:
+        # Building a statement (and its cache key, which SQLAlchemy keeps with it) cost about as
+        # much CPU as running it: the same arguments get the statement built before.
+        arguments = None if scope else _key(query)
+        if arguments is None:
+            statement = self._statement(kind, query, scope)
+        else:
+            statement = _kept_statement(self, kind, arguments)
+        return listing.paginate_counted(conn, statement, listing.PageRequest.of(query))
 
     def get(self, conn: Connection, id) -> str | None:
         return conn.execute(select(self.table.c.doc).where(self.table.c.id == str(id))).scalar()
+
+
+@functools.lru_cache(maxsize=STATEMENTS_KEPT)  # the statements built last, over every view
+def _kept_statement(view: CatalogView, kind: str, arguments: tuple) -> Select:
+    return view._statement(kind, dict(arguments), ())
 
 
 BENCHMARKS = CatalogView(

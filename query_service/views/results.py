@@ -6,13 +6,27 @@ current documents of its benchmark, site, flavor and tags (so their updates show
 
 from __future__ import annotations
 
-import json
-from collections import defaultdict
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Callable, Mapping
 
-from sqlalchemy import DateTime, Integer, Select, and_, any_, exists, false, func, or_, select, text, type_coerce
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    Select,
+    and_,
+    any_,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    type_coerce,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.selectable import Subquery
 
 from domain.actor import Actor
 from http_api import documents
@@ -50,54 +64,41 @@ _COLUMNS = (
     sites.c.doc.label("site"),
     flavors.c.doc.label("flavor"),
 )
-
-
-# The tags of a page's results in one statement, written once per dialect: the ids travel as
-# one parameter (a JSON array on SQLite, an array on PostgreSQL), so nothing is rebuilt per id.
-_TAGS_OF = {
-    "sqlite": text(
-        "SELECT result_tags.result_id, tags.doc FROM result_tags JOIN tags ON tags.id = result_tags.tag_id"
-        " WHERE result_tags.result_id IN (SELECT value FROM json_each(:ids))"
-        " ORDER BY result_tags.result_id, tags.name"
-    ),
-    "postgresql": text(
-        "SELECT result_tags.result_id, tags.doc FROM result_tags JOIN tags ON tags.id = result_tags.tag_id"
-        " WHERE result_tags.result_id = ANY(CAST(:ids AS VARCHAR[]))"
-        ' ORDER BY result_tags.result_id, tags.name COLLATE "C"'
-    ),
+_TAGGED = result_tags.join(tags, tags.c.id == result_tags.c.tag_id)
+# A result's tag documents as one column of its row (NULL without tags), so a page or a result
+# is read in one statement: comma-separated in byte order of their names (as SQLite compares
+# text, and as the upload answer lists them). SQLite (3.40) has no ORDER BY inside an
+# aggregate; as a window function over the whole frame its order is the window's.
+_TAGS = {
+    "postgresql": select(func.string_agg(tags.c.doc, aggregate_order_by(literal(","), tags.c.name.collate("C"))))
+    .select_from(_TAGGED)
+    .where(result_tags.c.result_id == results.c.id)
+    .scalar_subquery()
+    .label("tags"),
+    "sqlite": select(func.group_concat(tags.c.doc, ",").over(order_by=tags.c.name, rows=(None, None)))
+    .select_from(_TAGGED)
+    .where(result_tags.c.result_id == results.c.id)
+    .limit(1)
+    .scalar_subquery()
+    .label("tags"),
 }
+_RENDERED = {dialect: (*_COLUMNS, tags_column) for dialect, tags_column in _TAGS.items()}
 
 
-def _tags_of(conn: Connection, ids: Sequence[str]) -> dict[str, list[str]]:
-    """The tag documents of each result of a page, in one query; tags in byte order of their
-    names (as SQLite compares text, and as the upload answer lists them)."""
-    found: dict[str, list[str]] = defaultdict(list)
-    if ids:
-        postgres = conn.dialect.name == "postgresql"
-        statement = _TAGS_OF["postgresql" if postgres else "sqlite"]
-        for result_id, doc in conn.execute(statement, {"ids": list(ids) if postgres else json.dumps(list(ids))}):
-            found[result_id].append(doc)
-    return found
-
-
-def _renderer(conn: Connection):
-    def render(rows) -> list[str]:
-        tag_lists = _tags_of(conn, [row.id for row in rows])
-        return [
-            documents.result(
-                row.id,
-                row.upload_datetime,
-                row.execution_datetime,
-                row.benchmark,
-                row.site,
-                row.flavor,
-                tag_lists.get(row.id, ()),
-                row.json_text,
-            )
-            for row in rows
-        ]
-
-    return render
+def _render(rows) -> list[str]:
+    return [
+        documents.result(
+            row.id,
+            row.upload_datetime,
+            row.execution_datetime,
+            row.benchmark,
+            row.site,
+            row.flavor,
+            (row.tags,) if row.tags else (),
+            row.json_text,
+        )
+        for row in rows
+    ]
 
 
 def _json(conn: Connection):
@@ -169,7 +170,25 @@ def _page_choice(sorts: list[_Sort], conditions: list, visible: bool, only_numbe
         seq, chosen_from, others, where = results.c.seq, results, numbered, conditions
     for found in others:
         chosen_from = chosen_from.join(found.numbers, found.joined(seq))
-    return select(seq.label("page_key")).select_from(chosen_from).where(*where).order_by(*keys, seq)
+    # The numbers the page is sorted by come along: the rows of the page are put in order by them
+    # again (`_chosen_order`), instead of by the JSON expressions over each row's document.
+    values = [sort.number.value.label(f"page_sort_{i}") for i, sort in enumerate(sorts) if sort.number is not None]
+    return select(seq.label("page_key"), *values).select_from(chosen_from).where(*where).order_by(*keys, seq)
+
+
+def _chosen_order(sorts: list[_Sort]) -> Callable[[Subquery], list]:
+    """The order of `_order` over the rows of a page chosen by `_page_choice`, each number key
+    read from the page's own column: the same order (json_numbers.py), without reading every
+    row's document again (PostgreSQL's sort of a page by the JSON expressions detoasted 100
+    documents; ordered by the numbers, the plan needs no sort at all)."""
+
+    def order(page: Subquery) -> list:
+        clauses = []
+        for i, sort in enumerate(sorts):
+            clauses += sort.key.applied(sort.expressions if sort.number is None else [page.c[f"page_sort_{i}"]])
+        return [*clauses, results.c.seq]
+
+    return order
 
 
 def _has_tag(tag_id) -> object:
@@ -211,6 +230,7 @@ class ResultListing:
     order: list
     choice: Select | None = None
     known_total: int | None = None
+    chosen_order: Callable[[Subquery], list] | None = None  # the order over `choice`'s rows
 
     def total(self, conn: Connection) -> int:
         if self.known_total is not None:
@@ -226,11 +246,11 @@ class ResultListing:
         chosen = choice.limit(limit).offset(offset).subquery("page")
         # The same order again, over the page's rows only (it ends with the unique key: no ties).
         statement = (
-            select(*_COLUMNS)
+            select(*_RENDERED[conn.dialect.name])
             .select_from(_RENDERED_FROM.join(chosen, chosen.c.page_key == results.c.seq))
-            .order_by(*self.order)
+            .order_by(*(self.order if self.chosen_order is None else self.chosen_order(chosen)))
         )
-        return _renderer(conn)(conn.execute(statement).all())
+        return _render(conn.execute(statement).all())
 
 
 def _only_indexed(query: Mapping, filters: list, indexed: list) -> bool:
@@ -255,7 +275,7 @@ def list_results(conn: Connection, query: Mapping) -> str:
         total = None
     sorts = _sorts(conn, query, listing.parse_sort(query["sort_by"], _sortable), visible=True)
     choice = _page_choice(sorts, conditions, True, indexed if only_indexed else None)
-    return _page(conn, query, ResultListing(conditions, _order(sorts), choice, total))
+    return _page(conn, query, ResultListing(conditions, _order(sorts), choice, total, _chosen_order(sorts)))
 
 
 def list_uploaded_by(conn: Connection, uploader: Actor, query: Mapping) -> str:
@@ -263,7 +283,8 @@ def list_uploaded_by(conn: Connection, uploader: Actor, query: Mapping) -> str:
     mine = [results.c.uploader_sub == uploader.sub, results.c.uploader_iss == uploader.iss]
     conditions = [*mine, *_filters(conn, query, visible=False)[0]]
     sorts = _sorts(conn, query, listing.parse_sort(query["sort_by"], _sortable), visible=False)
-    return _page(conn, query, ResultListing(conditions, _order(sorts), _page_choice(sorts, conditions, False, None)))
+    choice = _page_choice(sorts, conditions, False, None)
+    return _page(conn, query, ResultListing(conditions, _order(sorts), choice, chosen_order=_chosen_order(sorts)))
 
 
 def _search_term(conn: Connection, term: str) -> object:
@@ -315,20 +336,32 @@ def search_results(conn: Connection, query: Mapping) -> str:
     return _page(conn, query, ResultListing(conditions, _order(sorts)))
 
 
-# One result by id, written once (its compiled form is cached; nothing is rebuilt per request).
-_ONE_RESULT = text(
-    "SELECT results.id, results.upload_datetime, results.execution_datetime, results.json_text,"
-    " benchmarks.doc AS benchmark, sites.doc AS site, flavors.doc AS flavor"
-    " FROM results JOIN benchmarks ON benchmarks.id = results.benchmark_id"
-    " JOIN sites ON sites.id = results.site_id JOIN flavors ON flavors.id = results.flavor_id"
-    " WHERE results.id = :id AND results.deleted = :deleted"
-).columns(upload_datetime=DateTime, execution_datetime=DateTime)
+# One result by id, written once per dialect (its compiled form is cached; nothing is built per
+# request), its tags included as in a page.
+_ONE_RESULT = {
+    dialect: text(
+        "SELECT results.id, results.upload_datetime, results.execution_datetime, results.json_text,"
+        " benchmarks.doc AS benchmark, sites.doc AS site, flavors.doc AS flavor,"
+        f" ({tags_of}) AS tags"
+        " FROM results JOIN benchmarks ON benchmarks.id = results.benchmark_id"
+        " JOIN sites ON sites.id = results.site_id JOIN flavors ON flavors.id = results.flavor_id"
+        " WHERE results.id = :id AND results.deleted = :deleted"
+    ).columns(upload_datetime=DateTime, execution_datetime=DateTime)
+    for dialect, tags_of in {
+        "postgresql": "SELECT string_agg(tags.doc, ',' ORDER BY tags.name COLLATE \"C\")"
+        " FROM result_tags JOIN tags ON tags.id = result_tags.tag_id WHERE result_tags.result_id = results.id",
+        "sqlite": "SELECT group_concat(tags.doc, ',') OVER"
+        " (ORDER BY tags.name ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)"
+        " FROM result_tags JOIN tags ON tags.id = result_tags.tag_id WHERE result_tags.result_id = results.id"
+        " LIMIT 1",
+    }.items()
+}
 
 
 def get_result(conn: Connection, id) -> str | None:
     """Claimed results stay readable by id; admin-deleted ones are gone (Q-5)."""
-    rows = conn.execute(_ONE_RESULT, {"id": str(id), "deleted": False}).all()
-    return _renderer(conn)(rows)[0] if rows else None
+    rows = conn.execute(_ONE_RESULT[conn.dialect.name], {"id": str(id), "deleted": False}).all()
+    return _render(rows)[0] if rows else None
 
 
 def uploader_of(conn: Connection, id) -> Actor | None:
