@@ -16,6 +16,7 @@ from identity.tokens import Identity, TokenVerifier
 from observability.http_layer import RouteTemplate, observed
 from observability.metrics import Positions
 from query_service.admission import Admission
+from query_service.as_of import AsOf, read_as_of
 from query_service.freshness import MinPosition
 from query_service.request_limits import RequestLimits
 from query_service.resources import catalog, docs, history, results, users
@@ -49,6 +50,7 @@ def create_app(
     if engine.dialect.name == "postgresql":
         # A page and its total come from one snapshot, even while the projector writes.
         engine = engine.execution_options(isolation_level="REPEATABLE READ")
+    read_as_of(engine)
 
     def is_registered(identity: Identity) -> bool:
         with engine.connect() as conn:
@@ -125,12 +127,13 @@ def create_app(
     )
     freshness = MinPosition(current_position, settings.read_wait_seconds, settings.read_waiters)
     # The cache comes after the admission's wait: an answer of an older position would not
-    # show the caller's write.
+    # show the caller's write; and after `as_of`, which its key includes.
     middleware = [
         RouteTemplate(),
         ResponseHeaders(),
         freshness,
         Admission(gate, RequestLimits(settings.query_limits), freshness),
+        AsOf(engine, current_position),
     ]
     if settings.query_cache_mb > 0:
         middleware.append(ResponseCache(current_position, int(settings.query_cache_mb * 2**20)))
