@@ -28,6 +28,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 
 from http_api import errors, fields
+from http_api.operations import WITHOUT_AS_OF
 from query_service.response_cache import tag
 from read_model import row_versions
 from read_model.tables import events_index
@@ -35,7 +36,6 @@ from read_model.tables import events_index
 PARAMETER = "as_of"
 POSITION = re.compile(r"[0-9]{1,19}")
 LARGEST = 2**63 - 1  # notification ids are PostgreSQL bigints
-STREAMS = ("/events:stream",)  # an answer that goes on after the request: it has no past state
 # An as-of answer never changes: a year, as long as RFC 9111 advises for "never expires".
 IMMUTABLE = ["public", "max-age=31536000", "immutable"]
 HEADER = "X-Event-Position"  # the position of every answer known to be of one, private ones too
@@ -92,7 +92,7 @@ class AsOf:
         if given is None:
             req.context.tag_position = self.current_position()
             return
-        if req.uri_template in STREAMS:
+        if req.context.operation.operation_id in WITHOUT_AS_OF:
             raise errors.message(422, "as_of does not apply to a stream: read /events?after=... instead")
         position = self._resolve(given)
         req.context.as_of = position

@@ -171,3 +171,14 @@ def test_public_answers_as_of_a_position_are_immutable_and_revalidate_with_their
     private = api.get("/users/self", callers.user, query_string=f"as_of={position}")
     assert private.headers["Cache-Control"] == "no-store"
     assert "etag" not in private.headers and private.headers["X-Event-Position"] == str(position)
+
+
+def test_the_change_feed_reads_as_of_a_position_but_its_stream_has_no_past(api, callers):
+    position = _etag(api.get("/tags"))
+    catalog.tag(api, callers.user)
+    feed = api.get("/events", query_string=f"after=0&as_of={position}")
+    assert feed.status_code == 200
+    assert feed.json["last_position"] == position  # the events after it are not in the log as of it
+    answer = api.get("/events:stream", query_string=f"as_of={position}")
+    assert answer.status_code == 422
+    assert "stream" in answer.json["errors"]["error"]
