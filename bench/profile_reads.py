@@ -6,7 +6,8 @@ The embedded service over a copy of a seeded data folder (bench/seed.py --data),
 off unless asked (`--cache-mb`: then every request but the first is a hit), called through a
 Falcon test client (no HTTP server, no network: the app's own work). For each path: N requests
 timed (CPU time per request), then N more under cProfile; the three scenarios of the small
-requests by default: (d) a result by id, (e) the benchmark list and (a) a page of 100 results.
+requests by default: (d) a result by id, (e) the benchmark list and (a) a page of 100 results;
+`--as-of`: each of them again as of a past position (issue 12).
 `--read-store URL` instead: the production query app alone over a seeded PostgreSQL read store,
 as one gunicorn worker runs it (its position from PostgreSQL's notices).
 
@@ -47,6 +48,14 @@ def cpu_per_request(client: falcon.testing.TestClient, path: str, query: str, re
     return (time.process_time() - started) * 1000 / requests
 
 
+def _with_as_of(client: falcon.testing.TestClient, query: str, as_of: str) -> str:
+    """The query with `as_of`: a position, or the read model's ('head') or half of it ('half')."""
+    if as_of in ("head", "half"):
+        head = int(client.simulate_get("/tags").headers["X-Event-Position"])
+        as_of = str(head if as_of == "head" else head // 2)
+    return "&".join(part for part in (query, f"as_of={as_of}") if part)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", help="a seeded embedded data folder (copied, left unchanged)")
@@ -55,6 +64,10 @@ def main() -> None:
     parser.add_argument("--paths", help="comma-separated paths (default: (d), (e), (a))")
     parser.add_argument("--top", type=int, default=30, help="rows of each cumulative listing")
     parser.add_argument("--cache-mb", type=float, default=0, help="the response cache (0: off; on, every request hits)")
+    parser.add_argument(
+        "--as-of",
+        help="every path also as of this position (`as_of`; 'head': the read model's, 'half': half of it)",
+    )
     args = parser.parse_args()
     if bool(args.data) == bool(args.read_store):
         parser.error("give either --data or --read-store")
@@ -78,6 +91,8 @@ def main() -> None:
                 if args.paths
                 else [(f"/results/{some_id}", ""), ("/benchmarks", ""), ("/results", "per_page=100")]
             )
+            if args.as_of:
+                scenarios += [(path, _with_as_of(client, query, args.as_of)) for path, query in scenarios]
             for path, query in scenarios:
                 cpu_per_request(client, path, query, 50)  # warm-up: statement caches, first connections
                 ms = cpu_per_request(client, path, query, args.requests)

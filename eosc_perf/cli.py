@@ -64,6 +64,7 @@ def history(args: argparse.Namespace) -> None:
 def show(args: argparse.Namespace) -> None:
     """Answers one GET of the API from the read store, as the query service would over HTTP."""
     from io import BytesIO
+    from urllib.parse import urlencode
     from wsgiref.util import setup_testing_defaults
 
     from eosc_perf import production
@@ -72,6 +73,8 @@ def show(args: argparse.Namespace) -> None:
     settings = _settings(args)
     engine = production.serving_engine(settings, pool_size=1)
     path, _, query = args.path.partition("?")
+    if args.as_of is not None:  # the query service's own argument (query_service/as_of.py)
+        query = "&".join(part for part in (query, urlencode({"as_of": args.as_of})) if part)
     environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": query, "wsgi.input": BytesIO()}
     if args.token:
         environ["HTTP_AUTHORIZATION"] = f"Bearer {args.token}"
@@ -731,6 +734,11 @@ def parser() -> argparse.ArgumentParser:
     showing = command("show", show, "Answer one GET of the API from the read store, e.g. /results/ID/history.")
     showing.add_argument("path", help="the path with its query, as after the API's base URL: '/events?after=10'")
     showing.add_argument("--token", help="a bearer token, for what is not public (eosc-perf dev-token in development)")
+    showing.add_argument(
+        "--as-of",
+        metavar="POSITION|TIME",
+        help="answer as the read model was at this event position, or at this time (ISO 8601 with offset)",
+    )
     return top
 
 

@@ -70,6 +70,14 @@ def _datetime(text: str) -> datetime:
         raise Invalid(["Not a valid datetime."]) from None
 
 
+def datetime_with_offset(text: str) -> datetime:
+    """A datetime that names its offset from UTC (a moment, not a wall-clock time)."""
+    value = _datetime(text)
+    if value.tzinfo is None:
+        raise Invalid(["Not a valid datetime."])
+    return value
+
+
 def _string(value: Any) -> str:
     if not isinstance(value, str):
         raise Invalid(["Not a valid string."])

@@ -7,7 +7,7 @@ import re
 from configuration.settings import Limits
 from http_api.fields import Field
 from http_api.guide import GUIDE
-from http_api.operations import ANY_OBJECT, OPERATIONS, Operation
+from http_api.operations import ANY_OBJECT, OPERATIONS, WITHOUT_AS_OF, Operation
 
 LICENSE_URL = "https://github.com/EOSC-synergy/eosc-perf-backend/blob/main/LICENSE"
 # Answers carry datetimes without offset (contract §1.5), which `format: date-time` (RFC 3339: an offset
@@ -163,8 +163,22 @@ def _field_schema(field: Field) -> dict:
     return schema
 
 
+# Every read but the stream answers as of a past position (query_service/as_of.py).
+AS_OF = {
+    "name": "as_of",
+    "in": "query",
+    "required": False,
+    "schema": {"oneOf": [{"type": "integer", "minimum": 0}, {"type": "string", "format": "date-time"}]},
+    "description": "Answer as the read model was at this event position (an ETag or X-Event-Position"
+    " of an earlier answer), or after the last event at or before this time (ISO 8601 with offset)."
+    " Beyond the newest position: 422.",
+}
+
+
 def _parameters(operation: Operation) -> list[dict]:
     parameters = [{"name": name, "in": "path", "required": True, "schema": dict(UUID)} for name in _path_ids(operation)]
+    if operation.method == "GET" and operation.operation_id not in WITHOUT_AS_OF:
+        parameters.append(dict(AS_OF))
     for field in operation.query or ():
         parameter = {"name": field.name, "in": "query", "required": field.required, "schema": _field_schema(field)}
         if field.many:

@@ -710,6 +710,9 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
 )
 
+# Reads without `as_of` (query_service/as_of.py): a stream goes on after the request, it has no past state.
+WITHOUT_AS_OF = frozenset({"StreamEvents"})
+
 BY_ID = {operation.operation_id: operation for operation in OPERATIONS}
 BY_ROUTE = {(operation.method, operation.route): operation for operation in OPERATIONS}
 ROUTES = tuple(dict.fromkeys(operation.route for operation in OPERATIONS))

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 from domain.personal_data import ERASING
 from observability import metrics
 from projections import parking
-from read_model import READ_MODEL, active_store, events_index, read_store
+from read_model import READ_MODEL, active_store, events_index, read_store, row_versions
 from read_model.active_store import ActiveStore
 from read_model.handlers import BULK_HANDLERS, HANDLERS
 
@@ -162,24 +162,33 @@ class Projector(PositionedConsumer):
         self.bulk_handlers = bulk_handlers
 
     def handle_all(self, conn: Connection, items: list[tuple[int, DomainEventProtocol]]) -> None:
+        """Each change is stamped with its event's position (read_model/row_versions.py); a run
+        folded in one call, with the position of the run's last event."""
         events_index.record(conn, items)
         run: list = []
-        for _, event in items:
-            if run and type(event) is not type(run[0]):
-                self.bulk_handlers[type(run[0])](conn, run)
+        for notification_id, event in items:
+            if run and type(event) is not type(run[0][1]):
+                self._fold_run(conn, run)
                 run = []
             if type(event) in self.bulk_handlers:
-                run.append(event)
+                run.append((notification_id, event))
             else:
-                self._fold(conn, event)
+                self._fold(conn, notification_id, event)
         if run:
-            self.bulk_handlers[type(run[0])](conn, run)
+            self._fold_run(conn, run)
+        row_versions.set_clock(conn, None)
 
     def handle(self, conn: Connection, notification_id: int, event: DomainEventProtocol) -> None:
         events_index.record(conn, [(notification_id, event)])
-        self._fold(conn, event)
+        self._fold(conn, notification_id, event)
+        row_versions.set_clock(conn, None)
 
-    def _fold(self, conn: Connection, event: DomainEventProtocol) -> None:
+    def _fold_run(self, conn: Connection, run: list[tuple[int, DomainEventProtocol]]) -> None:
+        row_versions.set_clock(conn, run[-1][0])
+        self.bulk_handlers[type(run[0][1])](conn, [event for _, event in run])
+
+    def _fold(self, conn: Connection, notification_id: int, event: DomainEventProtocol) -> None:
         handler = self.handlers.get(type(event))
         if handler is not None:
+            row_versions.set_clock(conn, notification_id)
             handler(conn, event)

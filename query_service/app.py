@@ -16,6 +16,7 @@ from identity.tokens import Identity, TokenVerifier
 from observability.http_layer import RouteTemplate, observed
 from observability.metrics import Positions
 from query_service.admission import Admission
+from query_service.as_of import AsOf, read_as_of
 from query_service.freshness import MinPosition
 from query_service.request_limits import RequestLimits
 from query_service.resources import catalog, docs, history, results, users
@@ -46,6 +47,7 @@ def create_app(
     """The WSGI app: the routes, wrapped in observability.http_layer (GET /metrics, request logs).
     `head` (the event log's newest position) gives /metrics the read model's lag; `position` is
     the read model's, when the caller keeps it (else read_model/position_feed.py follows it)."""
+    read_as_of(engine)  # before the engines of other options are made from it: they share its listeners
     one_statement = engine  # for the reads of one statement
     if engine.dialect.name == "postgresql":
         # A page and its total come from one snapshot, even while the projector writes.
@@ -128,12 +130,13 @@ def create_app(
     )
     freshness = MinPosition(current_position, settings.read_wait_seconds, settings.read_waiters)
     # The cache comes after the admission's wait: an answer of an older position would not
-    # show the caller's write.
+    # show the caller's write; and after `as_of`, which its key includes.
     middleware = [
         RouteTemplate(),
         ResponseHeaders(),
         freshness,
         Admission(gate, RequestLimits(settings.query_limits), freshness),
+        AsOf(engine, current_position),
     ]
     if settings.query_cache_mb > 0:
         middleware.append(ResponseCache(current_position, int(settings.query_cache_mb * 2**20)))

@@ -59,8 +59,10 @@ class ResponseCache:
         operation = BY_ROUTE.get(("GET", req.uri_template))
         if operation is None or operation.access != "public":
             return
-        key = f"{req.path}?{req.query_string}"
-        position = self.current_position()
+        # An as-of answer is the same for as long as it is kept: its position is its own.
+        as_of = req.context.get("as_of")
+        key = f"{req.path}?{req.query_string}" + ("" if as_of is None else f"#as_of={as_of}")
+        position = self.current_position() if as_of is None else as_of
         with self.lock:
             entry = self.entries.get(key)
             hit = entry is not None and entry.position == position
@@ -69,7 +71,7 @@ class ResponseCache:
         if hit:
             resp.content_type = entry.content_type
             resp.text = entry.text
-            _tag(req, resp, position)
+            tag(req, resp, position)
             resp.complete = True
             return
         req.context.cache_key, req.context.cache_position = key, position
@@ -79,13 +81,13 @@ class ResponseCache:
         if key is None or not req_succeeded or resp.status not in (200, falcon.HTTP_200) or resp.text is None:
             return
         position = req.context.cache_position
-        if self.current_position() != position:
+        if req.context.get("as_of") is None and self.current_position() != position:
             return  # the projector committed while this answer was computed: its snapshot is unknown
         entry = Entry(position, resp.content_type, resp.text)
         if cost(key, entry) <= self.max_bytes:
             with self.lock:
                 self._put(key, entry)
-        _tag(req, resp, position)
+        tag(req, resp, position)
 
     def _put(self, key: str, entry: Entry) -> None:
         old = self.entries.pop(key, None)
@@ -98,7 +100,7 @@ class ResponseCache:
             self.size -= cost(dropped_key, dropped)
 
 
-def _tag(req: falcon.Request, resp: falcon.Response, position: int) -> None:
+def tag(req: falcon.Request, resp: falcon.Response, position: int) -> None:
     """Tags a 200 known to be of `position`; a client holding that tag gets 304 instead. Only a
     2xx answer may become a 304: an invalid request stays refused whatever it sends."""
     resp.etag = f'"{position}"'

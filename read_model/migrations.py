@@ -191,6 +191,15 @@ def _events_index(conn: Connection) -> None:
     events_index.create(conn, checkfirst=True)
 
 
+def _row_versions(conn: Connection) -> None:
+    """Every read table keeps its rows' superseded versions (read_model/row_versions.py), for
+    answers as of a past position. The state before this migration is not known: reads as of an
+    older position are refused until the read store is rebuilt from the log."""
+    from read_model import row_versions
+
+    row_versions.install(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "read tables", _read_tables),
     (2, "mailer tables", _mail_tables),
@@ -204,7 +213,9 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (10, "events the consumers could not handle and passed over", _parked_events),
     (11, "PostgreSQL: every change of a consumer's position announced (LISTEN/NOTIFY)", _position_notices),
     (12, "the events index: every event, for histories, the audit search and the change feed", _events_index),
+    (13, "row versions of every read table, for answers as of a past position", _row_versions),
 ]
+ROW_VERSIONS = 13
 
 
 def pending(engine: Engine) -> list[int]:
@@ -233,4 +244,19 @@ def migrate(engine: Engine, *, quiet: bool = False) -> list[int]:
             apply(conn)
             conn.execute(schema_migrations.insert().values(version=version, description=description))
             applied_now.append(version)
+    if applied_now and ROW_VERSIONS not in applied_now:
+        _renew_row_versions(engine)
     return applied_now
+
+
+def _renew_row_versions(engine: Engine) -> None:
+    """After migrations that came after the row versions' (or were applied again): tables and
+    columns they added get versions and triggers too (read_model/row_versions.py)."""
+    from read_model import row_versions
+
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK})
+        done = conn.execute(select(schema_migrations.c.version).where(schema_migrations.c.version == ROW_VERSIONS))
+        if done.first():
+            row_versions.install(conn)

@@ -10,11 +10,14 @@ from __future__ import annotations
 from sqlalchemy import and_, select
 from sqlalchemy.engine import Connection
 
+from domain.personal_data import ERASED
 from domain.user import User
 from http_api import documents
-from read_model import cascades, events_index
+from read_model import cascades, events_index, row_versions
 from read_model.rows import utc
 from read_model.tables import benchmarks, claims, flavors, results, sites, users
+
+_USERS_VERSIONS = row_versions.versions_of(users)
 
 
 def _store(conn: Connection, user_id, sub: str, iss: str, email: str, registration) -> None:
@@ -42,6 +45,20 @@ def user_email_updated(conn: Connection, event: User.EmailUpdated) -> None:
         _store(conn, row.id, row.sub, row.iss, event.email, row.registration_datetime)
 
 
+def _erase_versions(conn: Connection, user_id) -> None:
+    """The removed user's address leaves the superseded versions of their row too
+    (read_model/row_versions.py): as-of reads show it erased, as a replay stores it once the
+    user's key is gone."""
+    versions = _USERS_VERSIONS
+    for row in conn.execute(select(versions).where(versions.c.id == str(user_id))).all():
+        doc = documents.dumps(documents.user(row.sub, row.iss, ERASED, row.registration_datetime))
+        conn.execute(
+            versions.update()
+            .where(versions.c.id == row.id, versions.c.valid_to == row.valid_to)
+            .values(email=ERASED, doc=doc)
+        )
+
+
 def user_removed(conn: Connection, event: User.Removed) -> None:
     events_index.erase_personal_data(conn, event.originator_id)
     row = conn.execute(select(users).where(users.c.id == str(event.originator_id))).first()
@@ -62,6 +79,7 @@ def user_removed(conn: Connection, event: User.Removed) -> None:
     for claim_id in conn.execute(select(claims.c.id).where(uploaded_by(claims))).scalars().all():
         cascades.remove_claim(conn, claim_id)
     conn.execute(users.delete().where(users.c.id == row.id))
+    _erase_versions(conn, row.id)  # the versions kept of the row, the one the delete just kept too
 
 
 HANDLERS = {

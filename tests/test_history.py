@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from uuid import uuid4
 
 import falcon.testing
@@ -404,6 +405,12 @@ def test_show_answers_a_get_from_the_command_line_as_the_api_does(embedded_api, 
         arguments = ["show", path, "--data", data] + (["--token", token] if token else [])
         assert cli.main(arguments) == 0
         assert capsys.readouterr().out == api.get(path, token).text + "\n"
+    before = api.get("/sites")
+    moment = datetime.now(timezone.utc).isoformat()
+    catalog.site(api, api.register("bob"), admin)
+    for as_of in (before.headers["etag"].strip('"'), moment):
+        assert cli.main(["show", "/sites", "--data", data, "--as-of", as_of]) == 0
+        assert capsys.readouterr().out == before.text + "\n"
     with pytest.raises(SystemExit) as refused:
         cli.main(["show", "/reports/events", "--data", data])
     assert refused.value.code == 1

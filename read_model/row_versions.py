@@ -1,0 +1,231 @@
+"""Row versions: every read table as it was at any past event position (`as_of` reads).
+
+Each versioned read table has a `valid_from` column: the position of the event that wrote its
+current row. Triggers the migration creates (and `install` renews whenever the migrations add
+tables or columns) copy a row's superseded version, as the projector updates or deletes it, into
+`<table>_versions` with `valid_to`, the position of the event that superseded it, in the same
+transaction. Current rows keep their tables and indexes; reads of the current state are unchanged.
+
+The position of the event being folded (the clock) comes from the projector (`set_clock`): a
+transaction-local setting on PostgreSQL, a one-row table on SQLite (whose triggers cannot read
+anything else). Writes outside the projector (a migration's backfill) take the read model's
+position. A run of uploads the projector folds in one call (projections/projector.py) is stamped
+with the position of its last event: an as-of read inside such a run shows the state before it.
+
+A table as of position N is "current rows with valid_from <= N, and superseded versions with
+valid_from <= N < valid_to". `as_of_prefix` writes that as one common table expression per table,
+named like the table, to put before a SELECT: the statement, whatever built it, reads the tables
+as they were at N. `events_index` is append-only: as of N it holds the events up to N.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, MetaData, Table, inspect, select, text
+from sqlalchemy.engine import Connection
+
+from read_model import READ_MODEL
+from read_model.tables import metadata
+
+VALID_FROM = "valid_from"
+VALID_TO = "valid_to"
+SUFFIX = "_versions"
+# Bookkeeping of the consumers, and the append-only events index (read as of N by its positions).
+UNVERSIONED = frozenset({"positions", "parked_events", "events_index"})
+APPEND_ONLY = {"events_index": "position"}  # table -> the column holding each row's event position
+CLOCK_SETTING = "eosc_perf.row_clock"  # PostgreSQL: the position of the event being folded
+
+_bookkeeping = MetaData()
+# One row: since when versions are kept (`since`: the read model's position when the migration
+# ran; an older state is unknown), and on SQLite the clock.
+row_versions = Table(
+    "row_versions",
+    _bookkeeping,
+    Column("since", BigInteger, nullable=False),
+    Column("clock", BigInteger),
+)
+
+
+def versioned_tables() -> list[Table]:
+    return [table for table in metadata.sorted_tables if table.name not in UNVERSIONED]
+
+
+def versions_of(table: Table) -> Table:
+    """`<table>_versions` as SQLAlchemy sees it, for the few writes into versions (an erasure)."""
+    return Table(
+        table.name + SUFFIX,
+        MetaData(),
+        *(Column(column.name, column.type) for column in table.columns if column.name != VALID_FROM),
+        Column(VALID_FROM, BigInteger),
+        Column(VALID_TO, BigInteger),
+    )
+
+
+def _quote(conn: Connection, name: str) -> str:
+    return conn.dialect.identifier_preparer.quote(name)
+
+
+def install(conn: Connection) -> None:
+    """Creates or renews what keeps the versions of every read table: its `valid_from`, its
+    versions table with every column it has now, and its triggers. Idempotent."""
+    postgres = conn.dialect.name == "postgresql"
+    if not inspect(conn).has_table(row_versions.name):
+        row_versions.create(conn)
+        start = conn.execute(text("SELECT position FROM positions WHERE name = :name"), {"name": READ_MODEL}).scalar()
+        conn.execute(row_versions.insert().values(since=start or 0, clock=None))
+    if postgres:
+        conn.exec_driver_sql(
+            f"""
+                CREATE OR REPLACE FUNCTION row_clock() RETURNS bigint LANGUAGE sql STABLE AS $$
+                    SELECT COALESCE(
+                        NULLIF(current_setting('{CLOCK_SETTING}', true), '')::bigint,
+                        (SELECT position FROM positions WHERE name = '{READ_MODEL}'),
+                        0
+                    )
+                $$
+                """
+        )
+    for table in versioned_tables():
+        inspector = inspect(conn)
+        columns = {column["name"]: column for column in inspector.get_columns(table.name)}
+        if VALID_FROM not in columns:
+            _add_valid_from(conn, table.name, postgres)
+            columns = {column["name"]: column for column in inspect(conn).get_columns(table.name)}
+        _versions_table(conn, table.name, columns)
+        names = list(columns)
+        keys = inspect(conn).get_pk_constraint(table.name)["constrained_columns"]
+        (_postgres_triggers if postgres else _sqlite_triggers)(conn, table.name, names, keys)
+
+
+def _add_valid_from(conn: Connection, name: str, postgres: bool) -> None:
+    """The rows there are date from `since`. PostgreSQL stores a constant default without
+    rewriting the table (its trigger stamps every insert); SQLite's insert trigger stamps only
+    rows inserted without a stamp, so its default stays empty."""
+    since = int(conn.execute(select(row_versions.c.since)).scalar_one())
+    table = _quote(conn, name)
+    if postgres:
+        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {VALID_FROM} BIGINT NOT NULL DEFAULT {since}")
+    else:
+        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {VALID_FROM} BIGINT")
+        conn.exec_driver_sql(f"UPDATE {table} SET {VALID_FROM} = {since}")
+
+
+def _versions_table(conn: Connection, name: str, columns: dict) -> None:
+    """`<name>_versions`: the table's columns (without constraints) and `valid_to`; columns the
+    table gained since are added."""
+    versions = name + SUFFIX
+    inspector = inspect(conn)
+    if not inspector.has_table(versions):
+        table = Table(
+            versions,
+            MetaData(),
+            *(Column(column, info["type"], nullable=True) for column, info in columns.items()),
+            Column(VALID_TO, BigInteger, nullable=False),
+        )
+        table.create(conn)
+        conn.execute(text(f"CREATE INDEX {_quote(conn, versions + '_valid')} ON {versions} ({VALID_TO}, {VALID_FROM})"))
+        return
+    present = {column["name"] for column in inspector.get_columns(versions)}
+    for column, info in columns.items():
+        if column not in present:
+            kind = info["type"].compile(dialect=conn.dialect)
+            conn.execute(text(f"ALTER TABLE {versions} ADD COLUMN {_quote(conn, column)} {kind}"))
+
+
+def _postgres_triggers(conn: Connection, name: str, columns: list[str], keys: list[str]) -> None:
+    quoted = ", ".join(_quote(conn, column) for column in columns)
+    old = ", ".join(f"OLD.{_quote(conn, column)}" for column in columns)
+    function = _quote(conn, f"{name}_keep_version")
+    conn.exec_driver_sql(
+        f"""
+            CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
+            DECLARE
+                clock bigint := row_clock();
+            BEGIN
+                IF TG_OP = 'INSERT' THEN
+                    NEW.{VALID_FROM} := clock;
+                    RETURN NEW;
+                END IF;
+                -- A version written and superseded by one event was never seen at any position.
+                IF OLD.{VALID_FROM} < clock THEN
+                    INSERT INTO {name}{SUFFIX} ({quoted}, {VALID_TO}) VALUES ({old}, clock);
+                END IF;
+                IF TG_OP = 'UPDATE' THEN
+                    NEW.{VALID_FROM} := clock;
+                    RETURN NEW;
+                END IF;
+                RETURN OLD;
+            END $$
+            """
+    )
+    trigger, table = _quote(conn, f"{name}_keep_version"), _quote(conn, name)
+    conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
+    conn.exec_driver_sql(
+        f"CREATE TRIGGER {trigger} BEFORE INSERT OR UPDATE OR DELETE ON {table}"
+        f" FOR EACH ROW EXECUTE FUNCTION {function}()"
+    )
+
+
+_SQLITE_CLOCK = (
+    f"COALESCE((SELECT clock FROM row_versions), (SELECT position FROM positions WHERE name = '{READ_MODEL}'), 0)"
+)
+
+
+def _sqlite_triggers(conn: Connection, name: str, columns: list[str], keys: list[str]) -> None:
+    """SQLite's triggers cannot change the row being written: the stamp is a second update,
+    which fires no trigger of its own (recursive triggers are off)."""
+    quoted = ", ".join(f'"{column}"' for column in columns)
+    old = ", ".join(f'OLD."{column}"' for column in columns)
+    same_row = " AND ".join(f'"{key}" = NEW."{key}"' for key in keys)
+    for suffix in ("inserted", "updated", "deleted"):
+        conn.exec_driver_sql(f'DROP TRIGGER IF EXISTS "{name}_{suffix}"')
+    conn.exec_driver_sql(
+        f'CREATE TRIGGER "{name}_inserted" AFTER INSERT ON "{name}" WHEN NEW.{VALID_FROM} IS NULL BEGIN'
+        f' UPDATE "{name}" SET {VALID_FROM} = {_SQLITE_CLOCK} WHERE {same_row}; END'
+    )
+    conn.exec_driver_sql(
+        f'CREATE TRIGGER "{name}_updated" AFTER UPDATE ON "{name}" WHEN OLD.{VALID_FROM} < {_SQLITE_CLOCK} BEGIN'
+        f' INSERT INTO "{name}{SUFFIX}" ({quoted}, {VALID_TO}) VALUES ({old}, {_SQLITE_CLOCK});'
+        f' UPDATE "{name}" SET {VALID_FROM} = {_SQLITE_CLOCK} WHERE {same_row}; END'
+    )
+    conn.exec_driver_sql(
+        f'CREATE TRIGGER "{name}_deleted" AFTER DELETE ON "{name}" WHEN OLD.{VALID_FROM} < {_SQLITE_CLOCK} BEGIN'
+        f' INSERT INTO "{name}{SUFFIX}" ({quoted}, {VALID_TO}) VALUES ({old}, {_SQLITE_CLOCK}); END'
+    )
+
+
+def set_clock(conn: Connection, position: int | None) -> None:
+    """The position of the event the projector folds next (None: no event; on SQLite the clock
+    is a row, which a transaction must leave empty)."""
+    if conn.dialect.name == "postgresql":
+        if position is not None:
+            conn.exec_driver_sql(f"SELECT set_config('{CLOCK_SETTING}', '{int(position)}', true)")
+    else:
+        conn.execute(row_versions.update().values(clock=position))
+
+
+def since(conn: Connection) -> int | None:
+    """The oldest position whose state the versions give; None on a store without them. (Tables
+    emptied by hand, e.g. TRUNCATE, hold no row: every state since is known.)"""
+    if not inspect(conn).has_table(row_versions.name):
+        return None
+    return conn.execute(select(row_versions.c.since)).scalar() or 0
+
+
+def as_of_prefix(dialect: str, position: int) -> str:
+    """The common table expressions that stand for every read table as of `position`, to put
+    after the WITH of a SELECT. SQLite names the stored tables by schema (`main.`): an expression
+    naming its own name would be recursive there; in PostgreSQL a plain WITH cannot see itself."""
+    stored = "main." if dialect == "sqlite" else ""
+    n = int(position)
+    parts = []
+    for table in versioned_tables():
+        columns = ", ".join(f'"{column.name}"' for column in table.columns)
+        parts.append(
+            f'"{table.name}" AS NOT MATERIALIZED ('
+            f'SELECT {columns} FROM {stored}"{table.name}" WHERE {VALID_FROM} <= {n}'
+            f' UNION ALL SELECT {columns} FROM {stored}"{table.name}{SUFFIX}"'
+            f" WHERE {VALID_FROM} <= {n} AND {VALID_TO} > {n})"
+        )
+    for name, column in APPEND_ONLY.items():
+        parts.append(f'"{name}" AS NOT MATERIALIZED (SELECT * FROM {stored}"{name}" WHERE "{column}" <= {n})')
+    return ", ".join(parts)

@@ -1,0 +1,184 @@
+"""`as_of` on every GET (issue 12 part 1): an answer recorded with its ETag while writes, claims,
+approvals, renames and deletions go on is answered again, byte for byte, as of that ETag."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from uuid import uuid4
+
+from tests.support import catalog
+from tests.support.catalog import query_string
+
+
+def _etag(answer) -> int | None:
+    """The position an answer is of: its ETag, or for a caller's own answer X-Event-Position."""
+    tag = answer.headers.get("etag")
+    position = answer.headers.get("x-event-position")
+    if tag is not None:
+        assert tag == f'"{position}"'
+    return int(position) if position else None
+
+
+def _urls(where: catalog.Setup, results: list[str], claims: list[str], tag_name: str, callers) -> list[tuple]:
+    """(path, query, token): listings with filters, sorts, pages and searches, and items."""
+    site_id, benchmark_id = where.site["id"], where.benchmark["id"]
+    anonymous, user, admin = callers.anonymous, callers.user, callers.admin
+    urls = [
+        ("/results", "", anonymous),
+        ("/results", "per_page=2&page=2", anonymous),
+        ("/results", query_string(sort_by="-execution_datetime,+id"), anonymous),
+        ("/results", query_string(benchmark_id=benchmark_id, filters="time > 1", sort_by="-json.time"), anonymous),
+        ("/results", query_string(benchmark_id=benchmark_id, sort_by="+json.time"), anonymous),
+        ("/results:search", query_string(terms=where.site["name"]), anonymous),
+        ("/results:search", query_string(terms=tag_name), anonymous),
+        ("/benchmarks", "", anonymous),
+        ("/benchmarks", "status=on_review", anonymous),
+        ("/sites", query_string(sort_by="-name"), anonymous),
+        ("/sites:search", query_string(terms="renamed"), anonymous),
+        (f"/sites/{site_id}", "", anonymous),
+        (f"/sites/{site_id}/flavors", "", anonymous),
+        (f"/flavors/{where.flavor['id']}/site", "", anonymous),
+        ("/tags", "", anonymous),
+        ("/users/self", "", user),
+        ("/users/self/results", query_string(sort_by="+upload_datetime"), user),
+        ("/users/self/claims", "", admin),
+        ("/reports/submits", "", admin),
+        ("/reports/claims", "", admin),
+        ("/reports/claims", "status=approved", admin),
+        ("/users", "", admin),
+        ("/users:search", query_string(terms="example"), admin),
+    ]
+    for result_id in results:
+        urls += [
+            (f"/results/{result_id}", "", anonymous),
+            (f"/results/{result_id}/claims", "", admin),
+            (f"/results/{result_id}/uploader", "", admin),
+        ]
+    urls += [(f"/reports/claims/{claim_id}", "", admin) for claim_id in claims]
+    return urls
+
+
+def _record(api, urls, seen: list) -> None:
+    for path, query, token in urls:
+        answer = api.get(path, token, query_string=query)
+        position = _etag(answer)
+        if answer.status_code == 200:
+            assert position is not None, (path, query)
+        if position is not None:
+            seen.append((path, query, token, position, answer.status_code, answer.text))
+
+
+def test_every_recorded_answer_is_answered_again_as_of_its_etag(api, callers):
+    user, admin = callers.user, callers.admin
+    where = catalog.setup(api, user, admin, schema=catalog.TIME_SCHEMA)
+    other_site = catalog.site(api, user, admin)
+    tag = catalog.tag(api, user)
+    results: list[str] = []
+    claims: list[str] = []
+    seen: list = []
+
+    def record():
+        _record(api, _urls(where, results, claims, tag["name"], callers), seen)
+
+    record()
+    for time in (3, 1, 2):
+        results.append(catalog.upload(api, user, where, {"time": time}, tags=[tag["id"]])["id"])
+        record()
+    claims.append(catalog.claim(api, callers.other, results[0])["id"])
+    record()
+    assert api.post(f"/reports/claims/{claims[0]}:approve", admin).status_code == 204  # hides the result
+    record()
+    claims.append(catalog.claim(api, admin, results[1], "again")["id"])
+    record()
+    assert api.post(f"/reports/claims/{claims[1]}:reject", admin).status_code == 204
+    record()
+    answer = api.put(f"/sites/{where.site['id']}", admin, json={"name": "renamed", "address": "elsewhere"})
+    assert answer.status_code == 204, answer.text
+    record()
+    assert api.put(f"/results/{results[2]}/tags", user, json={"tags_ids": []}).status_code == 204
+    record()
+    assert api.delete(f"/results/{results[1]}", admin).status_code == 204
+    record()
+    catalog.submit_benchmark(api, user)
+    record()
+    assert api.delete(f"/sites/{other_site['id']}", admin).status_code == 204
+    assert api.delete(f"/tags/{tag['id']}", admin).status_code == 204
+    record()
+
+    assert len({position for *_, position, _, _ in seen}) >= 12
+    now = {(path, query): api.get(path, token, query_string=query).text for path, query, token, *_ in seen}
+    assert sum(text != now[path, query] for path, query, _, _, _, text in seen) > len(seen) / 3  # many past states
+    for path, query, token, position, status, text in seen:
+        again = api.get(path, token, query_string="&".join(part for part in (query, f"as_of={position}") if part))
+        assert (again.status_code, again.text) == (status, text), (path, query, position)
+        assert _etag(again) == position
+
+
+def test_an_item_that_did_not_exist_yet_is_not_found_as_of_before_it(api, callers):
+    before = _etag(api.get("/tags"))
+    tag = catalog.tag(api, callers.user)
+    assert api.get(f"/tags/{tag['id']}").status_code == 200
+    answer = api.get(f"/tags/{tag['id']}", query_string=f"as_of={before}")
+    assert answer.status_code == 404
+    assert answer.json["code"] == 404
+
+
+def test_a_position_beyond_the_head_is_refused(api, callers):
+    head = _etag(api.get("/tags"))
+    answer = api.get("/tags", query_string=f"as_of={head + 1000}")
+    assert answer.status_code == 422
+    assert "beyond the newest event position" in answer.json["errors"]["error"]
+
+
+def test_a_value_that_is_no_position_or_time_is_refused_as_other_arguments_are(api, callers):
+    for value in ("yesterday", "-1", "2024-01-01T10:00:00", "1.5", str(2**63)):
+        answer = api.get("/results", query_string=query_string(as_of=value))
+        assert answer.status_code == 422, value
+        assert answer.json["errors"] == {
+            "query": {"as_of": ["Not a valid event position or ISO 8601 time with offset."]}
+        }
+
+
+def test_a_time_reads_the_state_after_the_last_event_at_or_before_it(api, callers):
+    tag = catalog.tag(api, callers.user, name=f"first-{uuid4().hex[:6]}")
+    first = api.get("/tags")
+    moment = datetime.now(timezone.utc)
+    catalog.tag(api, callers.user, name=f"second-{uuid4().hex[:6]}")
+    assert tag["name"] in first.text
+    at_time = api.get("/tags", query_string=query_string(as_of=moment.isoformat()))
+    assert (at_time.status_code, at_time.text) == (200, first.text)
+    assert _etag(at_time) == _etag(first)
+    long_ago = (moment - timedelta(days=3650)).isoformat()
+    assert api.get(f"/tags/{tag['id']}", query_string=query_string(as_of=long_ago)).status_code == 404
+
+
+def test_the_same_access_rules_apply_as_of_a_past_position(api, callers):
+    position = _etag(api.get("/tags"))
+    for path in ("/reports/claims", "/users"):
+        assert api.get(path, query_string=f"as_of={position}").status_code == 401
+        assert api.get(path, callers.user, query_string=f"as_of={position}").status_code == 403
+    assert api.get("/users/self", query_string=f"as_of={position}").status_code == 401
+
+
+def test_public_answers_as_of_a_position_are_immutable_and_revalidate_with_their_tag(api, callers):
+    catalog.tag(api, callers.user)
+    position = _etag(api.get("/tags"))
+    catalog.tag(api, callers.user)
+    answer = api.get("/tags", query_string=f"as_of={position}")
+    assert "immutable" in answer.headers["Cache-Control"]
+    again = api.get("/tags", query_string=f"as_of={position}", headers={"If-None-Match": f'"{position}"'})
+    assert again.status_code == 304
+    private = api.get("/users/self", callers.user, query_string=f"as_of={position}")
+    assert private.headers["Cache-Control"] == "no-store"
+    assert "etag" not in private.headers and private.headers["X-Event-Position"] == str(position)
+
+
+def test_the_change_feed_reads_as_of_a_position_but_its_stream_has_no_past(api, callers):
+    position = _etag(api.get("/tags"))
+    catalog.tag(api, callers.user)
+    feed = api.get("/events", query_string=f"after=0&as_of={position}")
+    assert feed.status_code == 200
+    assert feed.json["last_position"] == position  # the events after it are not in the log as of it
+    answer = api.get("/events:stream", query_string=f"as_of={position}")
+    assert answer.status_code == 422
+    assert "stream" in answer.json["errors"]["error"]
