@@ -60,6 +60,20 @@ def versions_of(table: Table) -> Table:
     )
 
 
+def _schema(conn: Connection) -> str | None:
+    """The schema of the connection's tables: a scratch store (projections/replay.py) names its
+    own by a translate map, while its search path shows the live tables too."""
+    return (conn.get_execution_options().get("schema_translate_map") or {}).get(None)
+
+
+def _has_table(conn: Connection, name: str) -> bool:
+    return inspect(conn).has_table(name, schema=_schema(conn))
+
+
+def _columns(conn: Connection, name: str) -> dict:
+    return {column["name"]: column for column in inspect(conn).get_columns(name, schema=_schema(conn))}
+
+
 def _quote(conn: Connection, name: str) -> str:
     return conn.dialect.identifier_preparer.quote(name)
 
@@ -68,7 +82,7 @@ def install(conn: Connection) -> None:
     """Creates or renews what keeps the versions of every read table: its `valid_from`, its
     versions table with every column it has now, and its triggers. Idempotent."""
     postgres = conn.dialect.name == "postgresql"
-    if not inspect(conn).has_table(row_versions.name):
+    if not _has_table(conn, row_versions.name):
         row_versions.create(conn)
         start = conn.execute(text("SELECT position FROM positions WHERE name = :name"), {"name": READ_MODEL}).scalar()
         conn.execute(row_versions.insert().values(since=start or 0, clock=None))
@@ -85,14 +99,13 @@ def install(conn: Connection) -> None:
                 """
         )
     for table in versioned_tables():
-        inspector = inspect(conn)
-        columns = {column["name"]: column for column in inspector.get_columns(table.name)}
+        columns = _columns(conn, table.name)
         if VALID_FROM not in columns:
             _add_valid_from(conn, table.name, postgres)
-            columns = {column["name"]: column for column in inspect(conn).get_columns(table.name)}
+            columns = _columns(conn, table.name)
         _versions_table(conn, table.name, columns)
         names = list(columns)
-        keys = inspect(conn).get_pk_constraint(table.name)["constrained_columns"]
+        keys = inspect(conn).get_pk_constraint(table.name, schema=_schema(conn))["constrained_columns"]
         (_postgres_triggers if postgres else _sqlite_triggers)(conn, table.name, names, keys)
 
 
@@ -113,8 +126,7 @@ def _versions_table(conn: Connection, name: str, columns: dict) -> None:
     """`<name>_versions`: the table's columns (without constraints) and `valid_to`; columns the
     table gained since are added."""
     versions = name + SUFFIX
-    inspector = inspect(conn)
-    if not inspector.has_table(versions):
+    if not _has_table(conn, versions):
         table = Table(
             versions,
             MetaData(),
@@ -124,7 +136,7 @@ def _versions_table(conn: Connection, name: str, columns: dict) -> None:
         table.create(conn)
         conn.execute(text(f"CREATE INDEX {_quote(conn, versions + '_valid')} ON {versions} ({VALID_TO}, {VALID_FROM})"))
         return
-    present = {column["name"] for column in inspector.get_columns(versions)}
+    present = set(_columns(conn, versions))
     for column, info in columns.items():
         if column not in present:
             kind = info["type"].compile(dialect=conn.dialect)
@@ -206,7 +218,7 @@ def set_clock(conn: Connection, position: int | None) -> None:
 def since(conn: Connection) -> int | None:
     """The oldest position whose state the versions give; None on a store without them. (Tables
     emptied by hand, e.g. TRUNCATE, hold no row: every state since is known.)"""
-    if not inspect(conn).has_table(row_versions.name):
+    if not _has_table(conn, row_versions.name):
         return None
     return conn.execute(select(row_versions.c.since)).scalar() or 0
 
