@@ -58,7 +58,7 @@ def install(conn: Connection) -> None:
     """Creates or renews what keeps the versions of every read table: its `valid_from`, its
     versions table with every column it has now, and its triggers. Idempotent."""
     postgres = conn.dialect.name == "postgresql"
-    if not inspect(conn).has_table(row_versions.name):
+    if not _has_table(conn, row_versions.name):
         row_versions.create(conn)
         start = conn.execute(text("SELECT position FROM positions WHERE name = :name"), {"name": READ_MODEL}).scalar()
         conn.execute(row_versions.insert().values(since=start or 0, clock=None))
@@ -86,6 +86,15 @@ def install(conn: Connection) -> None:
         (_postgres_triggers if postgres else _sqlite_triggers)(conn, table.name, names, keys)
 
 
+def _has_table(conn: Connection, name: str) -> bool:
+    """Whether the schema tables are created in has it. (On PostgreSQL the inspector's answer
+    counts any table on the search path: a replay's scratch schema would see the live ones.)"""
+    if conn.dialect.name != "postgresql":
+        return inspect(conn).has_table(name)
+    found = text("SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = :name")
+    return conn.execute(found, {"name": name}).first() is not None
+
+
 def _add_valid_from(conn: Connection, name: str, postgres: bool) -> None:
     """The rows there are date from `since`. PostgreSQL stores a constant default without
     rewriting the table (its trigger stamps every insert); SQLite's insert trigger stamps only
@@ -103,8 +112,7 @@ def _versions_table(conn: Connection, name: str, columns: dict) -> None:
     """`<name>_versions`: the table's columns (without constraints) and `valid_to`; columns the
     table gained since are added."""
     versions = name + SUFFIX
-    inspector = inspect(conn)
-    if not inspector.has_table(versions):
+    if not _has_table(conn, versions):
         table = Table(
             versions,
             MetaData(),
@@ -114,7 +122,7 @@ def _versions_table(conn: Connection, name: str, columns: dict) -> None:
         table.create(conn)
         conn.execute(text(f"CREATE INDEX {_quote(conn, versions + '_valid')} ON {versions} ({VALID_TO}, {VALID_FROM})"))
         return
-    present = {column["name"] for column in inspector.get_columns(versions)}
+    present = {column["name"] for column in inspect(conn).get_columns(versions)}
     for column, info in columns.items():
         if column not in present:
             kind = info["type"].compile(dialect=conn.dialect)
