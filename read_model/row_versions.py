@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, MetaData, Table, inspect, select, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from read_model import READ_MODEL
 from read_model.tables import metadata
@@ -218,9 +219,11 @@ def set_clock(conn: Connection, position: int | None) -> None:
 def since(conn: Connection) -> int | None:
     """The oldest position whose state the versions give; None on a store without them. (Tables
     emptied by hand, e.g. TRUNCATE, hold no row: every state since is known.)"""
-    if not _has_table(conn, row_versions.name):
+    try:
+        return conn.execute(select(row_versions.c.since)).scalar() or 0
+    except DBAPIError:  # no such table: a store not migrated yet
+        conn.rollback()
         return None
-    return conn.execute(select(row_versions.c.since)).scalar() or 0
 
 
 def as_of_prefix(dialect: str, position: int) -> str:
