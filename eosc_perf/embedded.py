@@ -19,7 +19,7 @@ from projections.follower import Follower
 from projections.mail.room import MailRoom, open_mail_room
 from projections.projector import Projector
 from projections.sources import EventStoreSource
-from read_model import position_feed, read_store
+from read_model import active_store, position_feed, read_store
 from read_model.active_store import ActiveStore
 from read_model.migrations import migrate
 
@@ -89,10 +89,17 @@ POINTER_WATCH_SECONDS = 0.05  # how soon reads move to a store `eosc-perf rebuil
 def _watch_pointer(active: ActiveStore, projection: Follower, stop: threading.Event) -> None:
     """Moves this process to the store the pointer names once a rebuild has switched it: the
     projector (between two batches) and the reads, told the new store's position. One look at
-    the pointer file each time, not per request: requests only compare the location."""
+    the pointer file each time, not per request: requests only compare the location. A
+    pointer that names another store is followed once the served store is marked retired: the
+    switch's transaction has committed then (the rebuild writes the file just before)."""
     while not stop.wait(POINTER_WATCH_SECONDS):
         try:
-            if active.pointed() != active.location:
+            if active.pointed() != active.location and _retired(projection.consumer.engine):
                 projection.follow_pointer(active)
         except Exception:  # a half-written store folder; the next look tries again
             log.exception("following the read store pointer failed")
+
+
+def _retired(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return active_store.is_retired(conn)

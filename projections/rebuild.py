@@ -106,16 +106,16 @@ def build_and_switch(
         done += replay(source, new, replayed, stop=read_store.current_position(old, READ_MODEL)).events
         # Step 3.
         switch_seconds, position, caught_up = _switch(active, old, new, location, source)
-        done += caught_up
-        progress(done, done)
-    except BaseException:
+    except BaseException:  # before the switch committed: the served store is as it was
         new.dispose()
-        _drop(active, location)
+        _drop(ActiveStore(url), location)
         raise
     finally:
         old.dispose()
         active.close()
     new.dispose()
+    done += caught_up
+    progress(done, done)
     return Rebuilt(
         location,
         position,
@@ -175,9 +175,17 @@ def _switch(active: ActiveStore, old: Engine, new: Engine, location: str, source
         active_store.retire(conn)
         if active.postgres:
             active_store.point_schema(conn, active.home, location)
+            conn.commit()
         else:
+            # The pointer file first: a projector that finds the mark must find the new store
+            # named. The embedded server follows the file only once the old store is retired.
+            before = active.location
             active_store.point_file(active.url, Path(location))
-        conn.commit()
+            try:
+                conn.commit()
+            except BaseException:
+                active_store.point_file(active.url, None if before is None else Path(before))
+                raise
         held = time.perf_counter() - locked
     return held, position, caught_up
 
@@ -200,20 +208,20 @@ def drop_after(url: str, old_location: str | None, grace: float, wait: Callable[
 def _drop(active: ActiveStore, location: str | None) -> None:
     """Drops a store. The configured one keeps the mailer's tables, and `positions` and
     `parked_events`, which it shares with the read model: only the read model's tables go."""
+    active.close()
+    if location is not None and not active.postgres:
+        for suffix in ("", "-wal", "-shm"):
+            Path(location + suffix).unlink(missing_ok=True)
+        return
+    engine = read_store.connect(active.url)  # in the configured schema
     try:
-        if location is not None and active.postgres:
-            with read_store.connect(active.url).begin() as conn:
+        with engine.begin() as conn:
+            if location is not None:
                 conn.execute(text(f'DROP SCHEMA IF EXISTS "{location}" CASCADE'))
-        elif location is not None:
-            for suffix in ("", "-wal", "-shm"):
-                Path(location + suffix).unlink(missing_ok=True)
-        else:
+                return
             kept = {positions.name, parked_events.name, *mail_metadata.tables}
-            engine = read_store.connect(active.url)
-            with engine.begin() as conn:
-                for table in reversed(metadata.sorted_tables):
-                    if table.name not in kept:
-                        table.drop(conn, checkfirst=True)
-            engine.dispose()
+            for table in reversed(metadata.sorted_tables):
+                if table.name not in kept:
+                    table.drop(conn, checkfirst=True)
     finally:
-        active.close()
+        engine.dispose()

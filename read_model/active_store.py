@@ -159,9 +159,13 @@ def retire(conn: Connection) -> None:
     read_store.set_position(conn, RETIRED, 1)
 
 
-def point_file(url: str, location: Path) -> None:
-    """SQLite: the pointer file names `location` (a file in the same folder), replaced atomically."""
+def point_file(url: str, location: Path | None) -> None:
+    """SQLite: the pointer file names `location` (a file in the same folder), replaced
+    atomically; None: no pointer, the configured file."""
     pointer = Path(f"{sqlite_path(url)}.active")
+    if location is None:
+        pointer.unlink(missing_ok=True)
+        return
     staged = pointer.with_name(pointer.name + ".new")
     staged.write_text(location.name + "\n")
     os.replace(staged, pointer)
