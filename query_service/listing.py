@@ -170,15 +170,22 @@ class Rows:
         return self.render(conn.execute(statement).all())
 
 
+LARGEST_OFFSET = 2**63 - 1  # PostgreSQL's bigint, SQLite's integer
+
+
 def counted_page(rows: Rows, request: PageRequest) -> Select:
-    """The statement of `paginate_counted`: the page, each row with the listing's total."""
+    """The statement of `paginate_counted`: the page, each row with the listing's total. A page
+    whose offset no database integer holds is past the end of any listing: a 404."""
+    offset = (request.page - 1) * request.per_page
+    if offset > LARGEST_OFFSET:
+        raise errors.abort(404)
     return (
         select(*rows.columns, func.count().over().label("listing_total"))
         .select_from(rows.from_clause)
         .where(and_(True, *rows.conditions))
         .order_by(*rows.order)
         .limit(request.per_page)
-        .offset((request.page - 1) * request.per_page)
+        .offset(offset)
     )
 
 

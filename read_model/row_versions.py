@@ -114,7 +114,8 @@ def _add_valid_from(conn: Connection, name: str, postgres: bool) -> None:
     """The rows there are date from `since`. PostgreSQL stores a constant default without
     rewriting the table (its trigger stamps every insert); SQLite's insert trigger stamps only
     rows inserted without a stamp, so its default stays empty."""
-    since = int(conn.execute(select(row_versions.c.since)).scalar_one())
+    # No row: the tables were emptied by hand (TRUNCATE), and every state since is known.
+    since = int(conn.execute(select(row_versions.c.since)).scalar() or 0)
     table = _quote(conn, name)
     if postgres:
         conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {VALID_FROM} BIGINT NOT NULL DEFAULT {since}")

@@ -281,6 +281,15 @@ def test_an_empty_listing_is_one_empty_page(api):
     assert api.get("/results:search", query_string="page=2").status_code == 404
 
 
+def test_a_page_past_any_database_integer_is_past_the_end(api, callers):
+    """Its offset (page x per_page) is more than a database integer holds: still a 404."""
+    far = f"page={2**63 // 100 + 1}&per_page=100"
+    for path in ("/results", "/results:search", "/benchmarks", "/benchmarks:search", "/tags", "/sites"):
+        assert api.get(path, query_string=far).status_code == 404, path
+    for path in ("/users", "/users:search"):
+        assert api.get(path, callers.admin, query_string=far).status_code == 404, path
+
+
 # --- sorting --------------------------------------------------------------------------------
 @pytest.fixture
 def sortable(api, callers):
