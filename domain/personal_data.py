@@ -64,6 +64,11 @@ class SealedAsDict(Transcoding):
         return Sealed(data["key"], data["box"])
 
 
+class BrokenSeal(ValueError):
+    """A sealed value that its key, which exists, does not open: the event's bytes or the key
+    table were changed. The event's own fault, unlike a key table out of reach (an outage)."""
+
+
 class Keyring(Protocol):
     def key_for(self, user_id: UUID) -> tuple[str, bytes]:
         """(key id, key) of the user's live key, made when the user has none."""
@@ -84,8 +89,8 @@ def seal(key_id: str, key: bytes, user_id: UUID, field: str, value: str) -> Seal
 
 
 def unseal(keyring: Keyring, user_id: UUID, field: str, sealed: Sealed) -> str:
-    """The plain value, or ERASED when its key was destroyed. A key that exists but does not open
-    the box means the box or the key table was changed: that is an error, not an erasure."""
+    """The plain value, or ERASED when its key was destroyed; BrokenSeal when the key does not open
+    it (the box or the key table was changed: an error, not an erasure)."""
     key = keyring.key(sealed.key)
     if key is None:
         return ERASED
@@ -93,7 +98,7 @@ def unseal(keyring: Keyring, user_id: UUID, field: str, sealed: Sealed) -> str:
     try:
         return AESGCM(key).decrypt(box[:NONCE_BYTES], box[NONCE_BYTES:], _context(user_id, field)).decode("utf-8")
     except InvalidTag as error:
-        raise ValueError(f"sealed {field} of user {user_id} does not open with its key {sealed.key}") from error
+        raise BrokenSeal(f"sealed {field} of user {user_id} does not open with its key {sealed.key}") from error
 
 
 def opened(event: DomainEventProtocol, keyring: Keyring) -> DomainEventProtocol:
