@@ -40,6 +40,7 @@ PERSONAL_FIELDS: dict[type, tuple[str, ...]] = {
     User.RegisteredAgain: ("email",),
     User.EmailUpdated: ("email",),
 }
+PERSONAL_TOPICS = frozenset(map(get_topic, PERSONAL_FIELDS))
 # Event classes whose storing destroys their user's key, in the same transaction.
 ERASING = frozenset({User.Removed})
 ERASING_TOPICS = frozenset(map(get_topic, ERASING))
