@@ -7,7 +7,7 @@ transaction: the sealed bytes stay in the immutable log, linked in its hash chai
 can open them any more. Every reader passes through the event store's mapper, which opens the
 sealed fields (`PersonalDataMapper`), so the projector, the mailer and replays see plain values;
 a field whose key is gone reads as `ERASED`. Events stored before sealing carry the plain value,
-which reads as it always did (`eosc-perf personal-data migrate` copies such a log into a sealed one).
+which reads as it always did (`eosc-perf seal-personal-data` copies such a log into a sealed one).
 
 The Kafka envelope carries a sealed field as `{"key": …, "box": …}` (the relay publishes what
 the store holds); its consumers open it with the same key table (`opened`).
