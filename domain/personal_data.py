@@ -7,7 +7,7 @@ transaction: the sealed bytes stay in the immutable log, linked in its hash chai
 can open them any more. Every reader passes through the event store's mapper, which opens the
 sealed fields (`PersonalDataMapper`), so the projector, the mailer and replays see plain values;
 a field whose key is gone reads as `ERASED`. Events stored before sealing carry the plain value,
-which reads as it always did (`eosc-perf personal-data migrate` copies such a log into a sealed one).
+which reads as it always did (`eosc-perf seal-personal-data` copies such a log into a sealed one).
 
 The Kafka envelope carries a sealed field as `{"key": …, "box": …}` (the relay publishes what
 the store holds); its consumers open it with the same key table (`opened`).
@@ -40,6 +40,7 @@ PERSONAL_FIELDS: dict[type, tuple[str, ...]] = {
     User.RegisteredAgain: ("email",),
     User.EmailUpdated: ("email",),
 }
+PERSONAL_TOPICS = frozenset(map(get_topic, PERSONAL_FIELDS))
 # Event classes whose storing destroys their user's key, in the same transaction.
 ERASING = frozenset({User.Removed})
 ERASING_TOPICS = frozenset(map(get_topic, ERASING))
@@ -64,6 +65,11 @@ class SealedAsDict(Transcoding):
         return Sealed(data["key"], data["box"])
 
 
+class BrokenSeal(ValueError):
+    """A sealed value that its key, which exists, does not open: the event's bytes or the key
+    table were changed. The event's own fault, unlike a key table out of reach (an outage)."""
+
+
 class Keyring(Protocol):
     def key_for(self, user_id: UUID) -> tuple[str, bytes]:
         """(key id, key) of the user's live key, made when the user has none."""
@@ -84,8 +90,8 @@ def seal(key_id: str, key: bytes, user_id: UUID, field: str, value: str) -> Seal
 
 
 def unseal(keyring: Keyring, user_id: UUID, field: str, sealed: Sealed) -> str:
-    """The plain value, or ERASED when its key was destroyed. A key that exists but does not open
-    the box means the box or the key table was changed: that is an error, not an erasure."""
+    """The plain value, or ERASED when its key was destroyed; BrokenSeal when the key does not open
+    it (the box or the key table was changed: an error, not an erasure)."""
     key = keyring.key(sealed.key)
     if key is None:
         return ERASED
@@ -93,7 +99,7 @@ def unseal(keyring: Keyring, user_id: UUID, field: str, sealed: Sealed) -> str:
     try:
         return AESGCM(key).decrypt(box[:NONCE_BYTES], box[NONCE_BYTES:], _context(user_id, field)).decode("utf-8")
     except InvalidTag as error:
-        raise ValueError(f"sealed {field} of user {user_id} does not open with its key {sealed.key}") from error
+        raise BrokenSeal(f"sealed {field} of user {user_id} does not open with its key {sealed.key}") from error
 
 
 def opened(event: DomainEventProtocol, keyring: Keyring) -> DomainEventProtocol:

@@ -31,9 +31,10 @@ from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 from uuid import UUID
 
-from eventsourcing.persistence import Mapper, Notification, StoredEvent
+from eventsourcing.persistence import Notification, StoredEvent
 
 from domain.envelope import envelope_bytes, to_bytes
+from domain.personal_data import BrokenSeal, PersonalDataMapper, opened
 
 FORMAT = "eosc-perf-event-log"
 FORMAT_VERSION = 1
@@ -60,27 +61,35 @@ def end(events: int, digest: str) -> bytes:
     return to_bytes({"end": True, "events": events, "sha256": digest})
 
 
-def event_line(mapper: Mapper, notification: Notification, link: bytes | None) -> bytes:
+def event_line(mapper: PersonalDataMapper, notification: Notification, link: bytes | None) -> bytes:
     stored = {"topic": notification.topic, "state": base64.b64encode(notification.state).decode("ascii")}
     if link is not None:
         stored["link"] = link.hex()
     try:
-        event = mapper.to_domain_event(notification)
+        event = mapper.sealed_domain_event(notification)
     except Exception as error:  # an event this code cannot read (parked by the consumers) is kept all the same
-        return to_bytes(
-            {
-                "notification_id": notification.id,
-                "event_type": notification.topic,
-                "aggregate_id": str(notification.originator_id),
-                "aggregate_version": notification.originator_version,
-                "timestamp": None,
-                "actor": None,
-                "payload": None,
-                "undecodable": repr(error),
-                **stored,
-            }
-        )
+        return _undecodable(notification, error, stored)
+    try:
+        event = opened(event, mapper.keyring)
+    except BrokenSeal as error:  # other failures reading the keys are outages: raised, the export stops
+        return _undecodable(notification, error, stored)
     return envelope_bytes(notification.id, event, **stored)
+
+
+def _undecodable(notification: Notification, error: Exception, stored: dict) -> bytes:
+    return to_bytes(
+        {
+            "notification_id": notification.id,
+            "event_type": notification.topic,
+            "aggregate_id": str(notification.originator_id),
+            "aggregate_version": notification.originator_version,
+            "timestamp": None,
+            "actor": None,
+            "payload": None,
+            "undecodable": repr(error),
+            **stored,
+        }
+    )
 
 
 @dataclass(frozen=True)

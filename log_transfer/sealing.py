@@ -20,7 +20,7 @@ from eventsourcing.persistence import Notification, StoredEvent
 
 from configuration.stores import checkpoint
 from domain.event_store import EventStore
-from domain.personal_data import ERASED, ERASING_TOPICS, PERSONAL_FIELDS
+from domain.personal_data import ERASED, ERASING_TOPICS, PERSONAL_FIELDS, PERSONAL_TOPICS
 from log_transfer.recorders import insert_numbered
 from log_transfer.transfer import Moved, Progress
 
@@ -61,8 +61,9 @@ def _sealed(source: EventStore, target: EventStore, notification: Notification) 
     if notification.topic in ERASING_TOPICS:
         target.mapper.keyring.erase(stored)  # before the events after it are sealed (a registration anew)
         return stored
+    if notification.topic not in PERSONAL_TOPICS:
+        return stored  # not decoded: the bytes stay as they are
     event = source.mapper.to_domain_event(notification)
-    fields = PERSONAL_FIELDS.get(type(event), ())
-    if not fields or all(getattr(event, field) == ERASED for field in fields):
+    if all(getattr(event, field) == ERASED for field in PERSONAL_FIELDS[type(event)]):
         return stored
     return target.mapper.to_stored_event(event)

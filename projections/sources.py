@@ -10,9 +10,14 @@ from typing import Iterator
 from eventsourcing.domain import DomainEventProtocol
 
 from domain.event_store import EventStore
+from domain.personal_data import BrokenSeal, opened
 from projections.parking import Undecodable
 
 BATCH = 500
+
+
+def _undecodable(notification, error: Exception) -> Undecodable:
+    return Undecodable(notification.topic, notification.originator_id, notification.originator_version, repr(error))
 
 
 class EventStoreSource:
@@ -30,13 +35,17 @@ class EventStoreSource:
 
     def decode(self, notification) -> DomainEventProtocol | Undecodable:
         """Decoding is computation on the stored bytes alone (no outage can fail it): whatever
-        fails it, fails it again, so it is the event's doing."""
+        fails it, fails it again, so it is the event's doing. Opening its sealed personal data
+        reads the key table: an outage there is raised (the batch is retried), a seal its key
+        does not open is the event's doing too."""
         try:
-            return self.store.mapper.to_domain_event(notification)
+            event = self.store.mapper.sealed_domain_event(notification)
         except Exception as error:
-            return Undecodable(
-                notification.topic, notification.originator_id, notification.originator_version, repr(error)
-            )
+            return _undecodable(notification, error)
+        try:
+            return opened(event, self.store.mapper.keyring)
+        except BrokenSeal as error:  # any other failure reading the keys is an outage: raised, retried
+            return _undecodable(notification, error)
 
     def head(self) -> int:
         return self.store.recorder.max_notification_id() or 0

@@ -5,18 +5,23 @@ it erased, and the hash chain and the replay still agree."""
 
 from __future__ import annotations
 
+import base64
 import json
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from configuration.stores import open_event_store
+from domain.actor import Actor
 from domain.personal_data import ERASED
 from domain.user import User
 from eosc_perf import cli
 from log_transfer import audit
 from projections.follower import Follower
 from projections.mail.directory import mail_outbox
+from projections.parking import Undecodable
 from projections.projector import Projector
 from projections.sources import EventStoreSource
 from read_model import read_store
@@ -164,3 +169,24 @@ def test_a_store_from_before_sealing_is_copied_sealed_and_its_removed_users_eras
 def _issuer() -> str:
     [registered] = [e for e in load() if e["stored"]["topic"] == "domain.user:User.Registered"][:1]
     return json.loads(registered["stored"]["state"])["iss"]
+
+
+def test_a_seal_its_key_does_not_open_is_parked_and_a_key_table_out_of_reach_is_an_outage(tmp_path):
+    store = open_event_store(f"sqlite:///{tmp_path / 'events.sqlite'}")
+    user = User(sub="dana", iss="https://issuer.example", email="dana@example.org", actor=Actor("dana", "x"))
+    store.save(user)
+    [notification] = store.recorder.select_notifications(1, 1)
+    state = json.loads(notification.state)
+    box = bytearray(base64.b64decode(state["email"]["_data_"]["box"]))
+    box[-1] ^= 1  # one bit of the tag
+    state["email"]["_data_"]["box"] = base64.b64encode(bytes(box)).decode()
+    changed = replace(notification, state=json.dumps(state).encode())
+    source = EventStoreSource(store)
+
+    assert source.decode(notification).email == "dana@example.org"
+    parked = source.decode(changed)
+    assert isinstance(parked, Undecodable) and "BrokenSeal" in parked.error
+    with store.recorder.datastore.transaction(commit=True) as cursor:
+        cursor.execute("DROP TABLE personal_keys")
+    with pytest.raises(Exception, match="personal_keys"):
+        source.decode(notification)

@@ -26,11 +26,12 @@ import threading
 from typing import Callable, Iterator
 
 from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.utils import get_topic
 from kafka import ConsumerRebalanceListener, KafkaConsumer
 from kafka.errors import KafkaError
 
 from domain import envelope
-from domain.personal_data import Keyring, opened
+from domain.personal_data import BrokenSeal, Keyring, opened
 from projections.bus import broker
 from projections.bus.broker import BusSettings
 from projections.parking import Undecodable
@@ -122,11 +123,16 @@ class KafkaSource:
     def _opened(self, decoded: tuple[int, DomainEventProtocol | Undecodable]) -> tuple:
         """The event with its sealed personal fields opened with the event store's keys. Not part
         of decoding: a key table out of reach is an outage (raised, the batch comes again), not a
-        poison to park."""
+        poison to park; a seal its key does not open is the message's doing (parked)."""
         notification_id, event = decoded
         if isinstance(event, Undecodable):
             return decoded
-        return notification_id, opened(event, self.keyring)
+        try:
+            return notification_id, opened(event, self.keyring)
+        except BrokenSeal as error:  # the message's doing: parked
+            return notification_id, Undecodable(
+                get_topic(type(event)), event.originator_id, event.originator_version, repr(error)
+            )
 
     def _connect(self) -> None:
         if self.consumer is None:

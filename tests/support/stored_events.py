@@ -36,7 +36,7 @@ import domain
 from domain.actor import Actor
 from domain.envelope import envelope
 from domain.legacy_import import LegacyImport
-from domain.personal_data import PERSONAL_FIELDS
+from domain.personal_data import PERSONAL_TOPICS
 from domain.review import ReviewedItem
 from domain.user import User
 
@@ -242,7 +242,7 @@ def write_sealed(path: Path) -> None:
     with _serving() as api:
         sealed_scenario(api)
         store = api.service.store
-        entries = _entries(store, frozenset(map(get_topic, PERSONAL_FIELDS)))
+        entries = _entries(store, PERSONAL_TOPICS)
         keys = [
             [key_id, user_id, base64.b64encode(key).decode()] for key_id, user_id, key in store.mapper.keyring.keys()
         ]
