@@ -11,6 +11,7 @@ from typing import Callable
 
 from tests.support.api import Api
 from tests.support.catalog import result_setup, unique, upload_answer, upload_result
+from tests.support.waiting import wait_until
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class Load:
                 self.failures.append(f"upload: {answer.status_code} {answer.text[:200]}")
                 continue
             self.uploaded.append((int(answer.headers["X-Event-Position"]), answer.json["id"]))
-            time.sleep(self.pause)
+            self.stop.wait(self.pause)  # pacing, cut short when the load stops
 
 
 def under_load(api: Api, rebuild: Callable[[], None], readers: int = 3, pause: float = 0.02) -> Load:
@@ -90,9 +91,11 @@ def under_load(api: Api, rebuild: Callable[[], None], readers: int = 3, pause: f
     for thread in threads:
         thread.start()
     try:
-        time.sleep(0.3)  # the load runs before, during and after the rebuild
+        # The load runs before, during and after the rebuild: readers and the uploader have each
+        # been answered a few times on either side of it.
+        _going_on(load, "the load before the rebuild")
         rebuild()
-        time.sleep(0.5)
+        _going_on(load, "the load after the rebuild")
     finally:
         load.stop.set()
         for thread in threads:
@@ -104,6 +107,15 @@ def under_load(api: Api, rebuild: Callable[[], None], readers: int = 3, pause: f
     assert api.get(f"/results/{result['id']}").status_code == 200
     assert api.get("/results").json["total"] == before + len(load.uploaded) + 1
     return load
+
+
+def _going_on(load: Load, what: str, reads: int = 20, uploads: int = 3) -> None:
+    reads_before, uploads_before = len(load.reads), len(load.uploaded)
+    wait_until(
+        lambda: len(load.reads) >= reads_before + reads and len(load.uploaded) >= uploads_before + uploads,
+        timeout=60,
+        what=what,
+    )
 
 
 def log_pause(load: Load, deployment: str, switched_at: float) -> None:
