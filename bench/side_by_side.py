@@ -348,6 +348,8 @@ def main() -> None:
     )
     args = parser.parse_args()
 
+    # A TERM (timeout, kill) unwinds through the `finally` below: nothing is left running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     checkout = args.original.resolve()
