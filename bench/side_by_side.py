@@ -45,6 +45,7 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -162,6 +163,11 @@ def stop_group(process: subprocess.Popen | None, seconds: float = 20) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(5)
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def postmaster_pid(pg_dir: Path) -> int:
@@ -348,14 +354,18 @@ def main() -> None:
     )
     args = parser.parse_args()
 
+    for name, port in (("--pg-port", args.pg_port), ("--original-port", args.original_port)):
+        if listening(port):  # (stack.sh checks its own ports)
+            raise SystemExit(f"{name} {port}: something listens there on 127.0.0.1; give a free port")
     # A TERM (timeout, kill) unwinds through the `finally` below: nothing is left running.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     checkout = args.original.resolve()
     venv = original_venv(checkout, args.python, work)
-    out = work / "results.jsonl"
+    out, warmup = work / "results.jsonl", work / "warmup.jsonl"
     out.unlink(missing_ok=True)
+    warmup.unlink(missing_ok=True)
     pg_env = {
         **os.environ,
         "EOSC_PERF_PG_PORT": str(args.pg_port),
@@ -374,7 +384,7 @@ def main() -> None:
                 [*postgres, "up"],
                 env={**pg_env, "EOSC_PERF_PG_DB": database},
                 check=True,
-                capture_output=True,
+                stdout=subprocess.PIPE,
                 text=True,
             ).stdout.splitlines()[-1]
         with psycopg.connect(urls["this"]) as conn:
@@ -427,9 +437,7 @@ def main() -> None:
         # Each worker's first requests build what it caches (the original's schemas, this
         # service's compiled statements): a short unrecorded pass of each scenario first.
         for deployment in ("original", "this"):
-            load(
-                deployment, 0, bases[deployment], args.scenarios, [], args, work / "warmup.jsonl", duration=args.warmup
-            )
+            load(deployment, 0, bases[deployment], args.scenarios, [], args, warmup, duration=args.warmup)
         log(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()}")
         for run in range(1, args.runs + 1):
             for deployment in ("original", "this"):
@@ -444,7 +452,7 @@ def main() -> None:
                     "write",
                     [],
                     args,
-                    work / "warmup.jsonl",
+                    warmup,
                     tokens[deployment],
                     duration=args.warmup,
                 )
