@@ -261,6 +261,8 @@ def stack_env(work: Path, args, issuer: str) -> dict:
         "MAIL_SERVER": "",
         "GUNICORN_ACCESSLOG": "",
         "QUERY_CACHE_MB": "0",
+        # The original limits no one: uploads measure capacity, not the per-user limit's 429s.
+        "WRITE_RATE_PER_MINUTE": "0",
     }
 
 
