@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import ssl
 import threading
 import time
 from collections import Counter
@@ -61,10 +62,13 @@ class LocalOpenIDProvider:
       discovery_issuer  the `issuer` its discovery document names (None: its own, as it must)
     `hits` counts requests per path, e.g. `hits["/jwks"]`, to check the verifier's caching.
     `audience`: the `aud` of the tokens it mints unless `mint` says otherwise (None: no aud).
+    `tls`: a server context to serve HTTPS with (its issuer then says https://), for verifiers
+    that ask only https:// issuers, as the original backend's flaat does (bench/side_by_side.py).
     """
 
-    def __init__(self, audience: str | None = None):
+    def __init__(self, audience: str | None = None, tls: ssl.SSLContext | None = None):
         self.audience = audience
+        self.tls = tls
         self.hits: Counter[str] = Counter()
         self.fail_userinfo = False
         self.publish_alg = True
@@ -84,12 +88,15 @@ class LocalOpenIDProvider:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         # A short poll interval keeps stop(), and so every test's teardown, quick.
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, name="local-oidc", daemon=True
         )
         self._thread.start()
-        self._issuer = f"http://127.0.0.1:{self._server.server_address[1]}"
+        scheme = "http" if self.tls is None else "https"
+        self._issuer = f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
         return self
 
     def stop(self) -> None:
