@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Replay speed: every event of an event store replayed into a fresh, empty read store, the code
+`eosc-perf verify` and `eosc-perf rebuild` run (projections/replay.py `rebuild`), in events per
+second by the clock and per CPU second of this process (a PostgreSQL server's CPU comes on top).
+
+    # a SQLite scratch file beside nothing (as `verify` on the embedded default)
+    .venv/bin/python bench/replay.py --event-store sqlite:////var/tmp/bench/e5/events.sqlite
+    # a new schema in a PostgreSQL database (as `verify` and `rebuild` on PostgreSQL)
+    .venv/bin/python bench/replay.py --event-store sqlite:///... --read-store postgresql://...
+
+`--rounds N` replays N times into N fresh stores and prints each; `--profile FILE` writes a
+cProfile of the last round (read it with `python -m pstats FILE`). The last stdout line is a
+JSON summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from configuration.stores import open_event_store  # noqa: E402
+from projections.replay import REPLAY_BATCH, rebuild, scratch_store  # noqa: E402
+from projections.sources import EventStoreSource  # noqa: E402
+from read_model import read_store  # noqa: E402
+
+
+def one_round(source: EventStoreSource, live, profile: str | None) -> dict:
+    with scratch_store(live) as scratch:
+        profiler = cProfile.Profile() if profile else None
+        cpu = time.process_time()
+        if profiler:
+            profiler.enable()
+        replay = rebuild(source, scratch)
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(profile)
+        cpu = time.process_time() - cpu
+    return {
+        "events": replay.events,
+        "seconds": round(replay.seconds, 3),
+        "cpu_seconds": round(cpu, 3),
+        "events_per_second": round(replay.events_per_second),
+        "events_per_cpu_second": round(replay.events / cpu) if cpu else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--event-store", required=True, help="event store URL")
+    parser.add_argument(
+        "--read-store",
+        default="sqlite://",
+        help="a PostgreSQL URL to replay into a new schema there; default: a SQLite scratch file",
+    )
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--profile", help="write a cProfile of the last round to this file")
+    args = parser.parse_args()
+    store = open_event_store(args.event_store, create_tables=False)
+    source = EventStoreSource(store, REPLAY_BATCH)
+    live = read_store.connect(args.read_store)
+    rounds = []
+    for number in range(args.rounds):
+        rounds.append(one_round(source, live, args.profile if number == args.rounds - 1 else None))
+        print(json.dumps(rounds[-1]), file=sys.stderr, flush=True)
+    live.dispose()
+    best = max(rounds, key=lambda r: r["events_per_cpu_second"] or 0)
+    print(json.dumps({"rounds": rounds, "best": best}))
+
+
+if __name__ == "__main__":
+    main()
