@@ -30,14 +30,25 @@ from projections.replay import REPLAY_BATCH, rebuild, scratch_store  # noqa: E40
 from projections.sources import EventStoreSource  # noqa: E402
 from read_model import read_store  # noqa: E402
 
+# The replay's sessions name themselves, so that other sessions' backends are not counted.
+APPLICATION = "bench-replay"
+
 
 def server_cpu(engine) -> dict[int, float]:
-    """PostgreSQL: CPU seconds so far of each of the server's processes (on this machine): the
-    backends of every session and the background writers, as pg_stat_activity lists them."""
+    """PostgreSQL: CPU seconds so far of the server's processes (on this machine) that work for
+    the replay: its own sessions' backends and the server's background processes (writers,
+    checkpointer, autovacuum), as pg_stat_activity lists them."""
     if engine.dialect.name != "postgresql":
         return {}
     with engine.connect() as conn:
-        pids = conn.exec_driver_sql("SELECT pid FROM pg_stat_activity").scalars().all()
+        pids = (
+            conn.exec_driver_sql(
+                "SELECT pid FROM pg_stat_activity WHERE backend_type <> 'client backend' OR application_name = %s",
+                (APPLICATION,),
+            )
+            .scalars()
+            .all()
+        )
     ticks = os.sysconf("SC_CLK_TCK")
     seconds = {}
     for pid in pids:
@@ -86,7 +97,10 @@ def main() -> None:
     args = parser.parse_args()
     store = open_event_store(args.event_store, create_tables=False)
     source = EventStoreSource(store, REPLAY_BATCH)
-    live = read_store.connect(args.read_store)
+    url = args.read_store
+    if url.startswith("postgresql"):  # the scratch schema's engine is made from this URL
+        url += ("&" if "?" in url else "?") + f"application_name={APPLICATION}"
+    live = read_store.connect(url)
     rounds = []
     for number in range(args.rounds):
         rounds.append(one_round(source, live, args.profile if number == args.rounds - 1 else None))
