@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--event-store", required=True, help="event store URL")
     parser.add_argument(
         "--read-store",
-        default="sqlite://",
+        default="sqlite:///:memory:",
         help="a PostgreSQL URL to replay into a new schema there; default: a SQLite scratch file",
     )
     parser.add_argument("--rounds", type=int, default=1)
