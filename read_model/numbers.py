@@ -18,6 +18,7 @@ import json
 import math
 import re
 from collections import Counter
+from functools import lru_cache
 from typing import Iterator, Sequence
 
 from sqlalchemy import LargeBinary, case, cast, func, select
@@ -57,6 +58,14 @@ def _double(number) -> float:
         return math.inf if number > 0 else -math.inf
 
 
+@lru_cache(maxsize=4096)
+def _kept_child(prefix: str, key: str) -> str | None:
+    """The path of member `key` under `prefix` when numbers there are kept, else None. Cached:
+    documents of one benchmark repeat their keys, and this is most of a replay's walk."""
+    path = prefix + key
+    return path if plain_key(key) and kept_path(path) else None
+
+
 def numbers_of(document: dict) -> Iterator[tuple[str, float]]:
     """(path, value) of every number reachable through plain object keys at a kept path;
     booleans are no numbers. A path too long ends the walk there: all below it is longer."""
@@ -64,12 +73,13 @@ def numbers_of(document: dict) -> Iterator[tuple[str, float]]:
     while pending:
         prefix, members = pending.pop()
         for key, value in members.items():
-            if not plain_key(key) or not kept_path(prefix + key):
+            path = _kept_child(prefix, key)
+            if path is None:
                 continue
             if isinstance(value, dict):
-                pending.append((f"{prefix}{key}.", value))
+                pending.append((path + ".", value))
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                yield prefix + key, _double(value)
+                yield path, _double(value)
 
 
 def _is_unsafe(value: float) -> bool:

@@ -112,7 +112,8 @@ def install(conn: Connection) -> None:
 
 def _add_valid_from(conn: Connection, name: str, postgres: bool) -> None:
     """The rows there are date from `since`. PostgreSQL stores a constant default without
-    rewriting the table (its trigger stamps every insert); SQLite's insert trigger stamps only
+    rewriting the table (then the clock becomes its default: `_postgres_triggers`); SQLite's
+    insert trigger stamps only
     rows inserted without a stamp, so its default stays empty."""
     # No row: the tables were emptied by hand (TRUNCATE), and every state since is known.
     since = int(conn.execute(select(row_versions.c.since)).scalar() or 0)
@@ -146,19 +147,20 @@ def _versions_table(conn: Connection, name: str, columns: dict) -> None:
 
 
 def _postgres_triggers(conn: Connection, name: str, columns: list[str], keys: list[str]) -> None:
+    """An insert is stamped by the column's default (the clock), not by the trigger: a bulk
+    insert that knows the clock (`clock`) may stamp its rows itself, and the server then runs no
+    function per inserted row. Updates and deletes keep the superseded version."""
     quoted = ", ".join(_quote(conn, column) for column in columns)
     old = ", ".join(f"OLD.{_quote(conn, column)}" for column in columns)
     function = _quote(conn, f"{name}_keep_version")
+    table = _quote(conn, name)
+    conn.exec_driver_sql(f"ALTER TABLE {table} ALTER COLUMN {VALID_FROM} SET DEFAULT row_clock()")
     conn.exec_driver_sql(
         f"""
             CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
             DECLARE
                 clock bigint := row_clock();
             BEGIN
-                IF TG_OP = 'INSERT' THEN
-                    NEW.{VALID_FROM} := clock;
-                    RETURN NEW;
-                END IF;
                 -- A version written and superseded by one event was never seen at any position.
                 IF OLD.{VALID_FROM} < clock THEN
                     INSERT INTO {name}{SUFFIX} ({quoted}, {VALID_TO}) VALUES ({old}, clock);
@@ -171,11 +173,10 @@ def _postgres_triggers(conn: Connection, name: str, columns: list[str], keys: li
             END $$
             """
     )
-    trigger, table = _quote(conn, f"{name}_keep_version"), _quote(conn, name)
+    trigger = _quote(conn, f"{name}_keep_version")
     conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
     conn.exec_driver_sql(
-        f"CREATE TRIGGER {trigger} BEFORE INSERT OR UPDATE OR DELETE ON {table}"
-        f" FOR EACH ROW EXECUTE FUNCTION {function}()"
+        f"CREATE TRIGGER {trigger} BEFORE UPDATE OR DELETE ON {table} FOR EACH ROW EXECUTE FUNCTION {function}()"
     )
 
 
@@ -215,6 +216,19 @@ def set_clock(conn: Connection, position: int | None) -> None:
             conn.exec_driver_sql(f"SELECT set_config('{CLOCK_SETTING}', '{int(position)}', true)")
     else:
         conn.execute(row_versions.update().values(clock=position))
+    conn.info[_KNOWN_CLOCK] = (conn.get_transaction(), position)
+
+
+# conn.info key: (the transaction, the clock set_clock set in it), so that a clock set in a
+# transaction that failed is not taken for one in the next on the same connection.
+_KNOWN_CLOCK = "eosc_perf.row_clock"
+
+
+def clock(conn: Connection) -> int | None:
+    """The clock set in this transaction by `set_clock`, None if none is: a bulk insert stamps
+    `valid_from` with it itself (read_model/rows.py), as the trigger or default would have."""
+    transaction, position = conn.info.get(_KNOWN_CLOCK, (None, None))
+    return position if transaction is not None and transaction is conn.get_transaction() else None
 
 
 def since(conn: Connection) -> int | None:

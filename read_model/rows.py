@@ -8,6 +8,7 @@ from sqlalchemy import and_, exists, select
 from sqlalchemy.engine import Connection
 
 from domain.actor import Actor
+from read_model import row_versions
 from read_model.tables import users
 
 
@@ -29,16 +30,20 @@ def insert_rows(conn: Connection, table, columns: tuple[str, ...], rows: list[tu
     """A multi-row insert straight through the driver (executemany): the bulk path of a replay,
     without SQLAlchemy's per-row parameter processing (values are prepared as it would).
     PostgreSQL takes them by COPY: one stream rather than a statement per row, with each value
-    parsed from its text as an insert's parameter is."""
+    parsed from its text as an insert's parameter is. Rows of a versioned table are stamped
+    with the projector's clock here when it is known: the database then runs nothing per row for
+    it (SQLite's insert trigger skips stamped rows; PostgreSQL's default is not evaluated)."""
+    clock = row_versions.clock(conn) if table.name not in row_versions.UNVERSIONED else None
+    names = ", ".join(columns) + ("" if clock is None else f", {row_versions.VALID_FROM}")
     if conn.dialect.name == "postgresql":
         with conn.connection.cursor() as cursor:
-            with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+            with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
                 for row in rows:
-                    copy.write_row(row)
+                    copy.write_row(row if clock is None else (*row, clock))
         return
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
-    conn.exec_driver_sql(statement, rows)
+    marks = ", ".join([mark] * len(columns)) + ("" if clock is None else f", {int(clock)}")
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
 
 
 def row_exists(conn: Connection, table, id) -> bool:

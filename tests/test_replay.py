@@ -12,15 +12,16 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Engine
 
 from http_api import documents
 from projections.projector import Projector
 from projections.replay import READER_ONLY_INDEXES, REPLAY_BATCH, differences, rebuild, scratch_store
 from projections.sources import EventStoreSource
-from read_model import counts, read_store
+from read_model import READ_MODEL, counts, read_store, row_versions
 from read_model.migrations import migrate
+from read_model.rows import insert_rows
 from read_model.tables import counters, results
 from tests.support import catalog
 from tests.support.api import BACKENDS
@@ -166,3 +167,32 @@ def test_verify_refuses_a_read_store_that_lacks_migrations(tmp_path):
     assert answer.returncode != 0
     assert "lacks migrations" in answer.stderr and "eosc-perf init" in answer.stderr
     assert "Traceback" not in answer.stderr
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_bulk_insert_stamps_its_rows_as_the_database_would(backend, embedded_api):
+    """Rows the bulk path inserts carry the clock set in their transaction, as rows inserted
+    any other way do; without a clock (or with one set in a transaction that failed) both take
+    the read model's position."""
+    with store_for(backend, embedded_api.service.projection.consumer.engine) as engine:
+        migrate(engine)
+        with engine.begin() as conn:
+            read_store.set_position(conn, READ_MODEL, 7)
+            row_versions.set_clock(conn, 42)
+            insert_rows(conn, counters, ("name", "value"), [("bulk", 1)])
+            conn.execute(counters.insert().values(name="single", value=1))
+            row_versions.set_clock(conn, None)
+        with pytest.raises(RuntimeError), engine.begin() as conn:
+            row_versions.set_clock(conn, 43)
+            raise RuntimeError("the batch failed")
+        with engine.begin() as conn:  # the same pooled connection, a new transaction
+            insert_rows(conn, counters, ("name", "value"), [("bulk later", 1)])
+            conn.execute(counters.insert().values(name="single later", value=1))
+        with engine.connect() as conn:
+            stamps = dict(conn.execute(text(f"SELECT name, {row_versions.VALID_FROM} FROM counters")).all())
+    assert {name: stamps[name] for name in ("bulk", "single", "bulk later", "single later")} == {
+        "bulk": 42,
+        "single": 42,
+        "bulk later": 7,
+        "single later": 7,
+    }

@@ -24,6 +24,7 @@ import domain
 from domain.actor import Actor
 from domain.event_store import EventStore
 from domain.transcoding import FastJSONTranscoder, loads
+from http_api import documents
 
 STORE = EventStore(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
 LIBRARY = JSONTranscoder()
@@ -287,6 +288,21 @@ JSON_VALUES = st.recursive(
 @given(JSON_VALUES)
 def test_any_value_is_stored_as_the_library_stored_it(value):
     assert_stored_alike({"timestamp": datetime(2026, 1, 1, tzinfo=timezone.utc), "value": value, "doc": {"v": value}})
+
+
+DOCUMENTS = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.floats() | st.text(),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=5), children, max_size=5),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.dictionaries(st.text(max_size=5), DOCUMENTS, max_size=6) | st.lists(DOCUMENTS, max_size=5))
+def test_a_document_is_written_as_json_writes_it_with_sorted_keys(document):
+    """documents.dumps takes orjson's text when it is the same: keys of any plane, escapes, floats."""
+    expected = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert documents.dumps(document) == expected
 
 
 @pytest.mark.parametrize(
