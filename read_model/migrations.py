@@ -200,6 +200,14 @@ def _row_versions(conn: Connection) -> None:
     row_versions.install(conn)
 
 
+def _row_version_indexes(conn: Connection) -> None:
+    """The versions tables get their tables' indexes: an as-of listing walks them as a current
+    one walks its table's (read_model/row_versions.py, query_service/as_of_pages.py)."""
+    from read_model import row_versions
+
+    row_versions.mirror_indexes(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "read tables", _read_tables),
     (2, "mailer tables", _mail_tables),
@@ -214,6 +222,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (11, "PostgreSQL: every change of a consumer's position announced (LISTEN/NOTIFY)", _position_notices),
     (12, "the events index: every event, for histories, the audit search and the change feed", _events_index),
     (13, "row versions of every read table, for answers as of a past position", _row_versions),
+    (15, "indexes of the row versions, as their tables have, for as-of listings", _row_version_indexes),
 ]
 ROW_VERSIONS = 13
 

@@ -114,6 +114,44 @@ def test_every_recorded_answer_is_answered_again_as_of_its_etag(api, callers):
         assert _etag(again) == position
 
 
+def test_pages_mixing_stored_rows_and_versions_are_answered_again_in_order(api, callers):
+    """An as-of page is chosen from the stored rows and the superseded versions at once
+    (query_service/as_of_pages.py): pages in which both interleave, in several orders, filtered
+    and not, deep ones and the one past the end, are answered again byte for byte."""
+    user, admin = callers.user, callers.admin
+    first, second = catalog.setup(api, user, admin), catalog.setup(api, user, admin)
+    results = []
+    for hour in range(8):
+        where = (first, second)[hour % 2]
+        executed = f"2024-01-01T{10 + (hour * 5) % 8:02d}:00:00+00:00"  # not in upload order
+        results.append(catalog.upload(api, user, where, {"hour": hour}, executed=executed)["id"])
+    urls = [
+        ("/results", query_string(per_page=3, page=page, **sort), callers.anonymous)
+        for page in (1, 2, 3, 4)
+        for sort in ({}, {"sort_by": "-execution_datetime"}, {"sort_by": "+site_name,-upload_datetime"})
+    ]
+    urls += [
+        ("/results", query_string(per_page=2, page=2, site_id=first.site["id"]), callers.anonymous),
+        ("/users/self/results", query_string(per_page=3, page=2), user),
+    ]
+    seen: list = []
+    _record(api, urls, seen)
+    # The first site's results get new rows (their site's name is copied into them); the second's stay.
+    answer = api.put(f"/sites/{first.site['id']}", admin, json={"name": "renamed first", "address": "here"})
+    assert answer.status_code == 204, answer.text
+    _record(api, urls, seen)
+    claim = catalog.claim(api, callers.other, results[3])["id"]
+    assert api.post(f"/reports/claims/{claim}:approve", admin).status_code == 204  # hides it
+    assert api.delete(f"/results/{results[4]}", admin).status_code == 204
+    _record(api, urls, seen)
+    assert len({position for *_, position, _, _ in seen}) == 3
+    now = {(path, query): api.get(path, token, query_string=query).text for path, query, token, *_ in seen}
+    assert sum(text != now[path, query] for path, query, _, _, _, text in seen) > len(seen) / 2
+    for path, query, token, position, status, text in seen:
+        again = api.get(path, token, query_string=f"{query}&as_of={position}")
+        assert (again.status_code, again.text) == (status, text), (path, query, position)
+
+
 def test_an_item_that_did_not_exist_yet_is_not_found_as_of_before_it(api, callers):
     before = _etag(api.get("/tags"))
     tag = catalog.tag(api, callers.user)
