@@ -53,33 +53,36 @@ def _ordered(expression, descending: bool):
     return expression.desc() if descending else expression.asc()
 
 
-def _half(half: Table, valid: Sequence, conditions: Sequence, order: Sequence, rows: int) -> Select:
+def _half(half: Table, valid: Sequence, conditions: Sequence, order: Sequence, rows: int | None) -> Select:
+    """The page keys and sort values of one half, in the listing's order (`rows`: at most)."""
     keys = [_split(_on(half, clause)) for clause in order]
-    return (
-        select(
-            half.c.seq.label("page_key"),
-            *(expression.label(f"page_sort_{i}") for i, (expression, _) in enumerate(keys)),
-        )
-        .where(*valid, *(_on(half, condition) for condition in conditions))
-        .order_by(*(_ordered(expression, descending) for expression, descending in keys))
-        .limit(rows)
-    )
+    chosen = select(
+        half.c.seq.label("page_key"),
+        *(expression.label(f"page_sort_{i}") for i, (expression, _) in enumerate(keys)),
+    ).where(*valid, *(_on(half, condition) for condition in conditions))
+    if rows is None:
+        return chosen
+    return chosen.order_by(*(_ordered(expression, descending) for expression, descending in keys)).limit(rows)
 
 
 def page_keys(
     conn: Connection, position: int, conditions: Sequence, order: Sequence, offset: int, limit: int
 ) -> list[int]:
-    """The `seq` of the results on the page as of `position`, in the listing's order."""
+    """The `seq` of the results on the page as of `position`, in the listing's order.
+
+    SQLite merges a compound select ordered as a whole from its halves, each walked in order,
+    and stops at the page's end. PostgreSQL plans such a compound as one sort of both halves
+    (an arm with a condition is not pulled up into an ordered append): there each half is
+    limited to the page's end in its own order, which it reads from an index, and the halves
+    are merged (Merge Append)."""
     n = int(position)
-    current = _half(_STORED, [_STORED.c.valid_from <= n], conditions, order, offset + limit).subquery("current")
-    past = _half(
-        _VERSIONS, [_VERSIONS.c.valid_from <= n, _VERSIONS.c.valid_to > n], conditions, order, offset + limit
-    ).subquery("past")
-    both = union_all(select(*current.c), select(*past.c))
-    statement = (
-        select(both.subquery("page").c.page_key)
-        .order_by(*(_ordered(literal_column(f"page_sort_{i}"), _split(clause)[1]) for i, clause in enumerate(order)))
-        .limit(limit)
-        .offset(offset)
-    )
-    return list(conn.execute(statement).scalars())
+    rows = None if conn.dialect.name == "sqlite" else offset + limit
+    halves = [
+        _half(_STORED, [_STORED.c.valid_from <= n], conditions, order, rows),
+        _half(_VERSIONS, [_VERSIONS.c.valid_from <= n, _VERSIONS.c.valid_to > n], conditions, order, rows),
+    ]
+    if rows is not None:
+        halves = [select(*half.subquery(name).c) for half, name in zip(halves, ("current", "past"))]
+    in_order = [_ordered(literal_column(f"page_sort_{i}"), _split(clause)[1]) for i, clause in enumerate(order)]
+    statement = union_all(*halves).order_by(*in_order).limit(limit).offset(offset)
+    return [row.page_key for row in conn.execute(statement)]
