@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from sqlalchemy import Select, Table, literal_column, select, union_all
+from sqlalchemy import Select, Table, func, literal_column, select, union_all
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import operators, visitors
 from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
@@ -65,6 +65,25 @@ def _half(half: Table, valid: Sequence, conditions: Sequence, order: Sequence, r
     return chosen.order_by(*(_ordered(expression, descending) for expression, descending in keys)).limit(rows)
 
 
+def _halves(position: int) -> list[tuple[Table, list]]:
+    """Each half of `results` and its rows valid at the position."""
+    n = int(position)
+    return [
+        (_STORED, [_STORED.c.valid_from <= n]),
+        (_VERSIONS, [_VERSIONS.c.valid_from <= n, _VERSIONS.c.valid_to > n]),
+    ]
+
+
+def total(conn: Connection, position: int, conditions: Sequence) -> int:
+    """How many results the conditions select as of `position`: the two halves counted apart
+    (counted over their union, each row of both is read whole, not from a covering index)."""
+    counts = [
+        select(func.count()).select_from(half).where(*valid, *(_on(half, c) for c in conditions)).scalar_subquery()
+        for half, valid in _halves(position)
+    ]
+    return conn.execute(select(counts[0] + counts[1])).scalar_one()
+
+
 def page_keys(
     conn: Connection, position: int, conditions: Sequence, order: Sequence, offset: int, limit: int
 ) -> list[int]:
@@ -75,12 +94,8 @@ def page_keys(
     (an arm with a condition is not pulled up into an ordered append): there each half is
     limited to the page's end in its own order, which it reads from an index, and the halves
     are merged (Merge Append)."""
-    n = int(position)
     rows = None if conn.dialect.name == "sqlite" else offset + limit
-    halves = [
-        _half(_STORED, [_STORED.c.valid_from <= n], conditions, order, rows),
-        _half(_VERSIONS, [_VERSIONS.c.valid_from <= n, _VERSIONS.c.valid_to > n], conditions, order, rows),
-    ]
+    halves = [_half(half, valid, conditions, order, rows) for half, valid in _halves(position)]
     if rows is not None:
         halves = [select(*half.subquery(name).c) for half, name in zip(halves, ("current", "past"))]
     in_order = [_ordered(literal_column(f"page_sort_{i}"), _split(clause)[1]) for i, clause in enumerate(order)]

@@ -200,24 +200,33 @@ def _row_versions(conn: Connection) -> None:
     row_versions.install(conn)
 
 
-# The default result listing's index with each row's `valid_from`: an as-of page walks it and
-# skips the rows stamped after its position without reading them (query_service/as_of_pages.py);
-# SQLite keeps `valid_from` after the documents (added by ALTER TABLE), often on overflow pages.
-AS_OF_LISTING_INDEX = {
-    "sqlite": "CREATE INDEX IF NOT EXISTS results_listing_as_of"
-    " ON results (hidden, execution_datetime, seq, valid_from)",
-    "postgresql": "CREATE INDEX IF NOT EXISTS results_listing_as_of"
-    " ON results (hidden, execution_datetime, seq) INCLUDE (valid_from)",
+# The result listings' indexes (all results; one benchmark's) with each row's `valid_from`: an
+# as-of page and count walk them and skip the rows stamped after their position without reading
+# the rows (query_service/as_of_pages.py); SQLite keeps `valid_from` after the documents (added
+# by ALTER TABLE), often on overflow pages.
+AS_OF_LISTING_INDEXES = {
+    "sqlite": (
+        "CREATE INDEX IF NOT EXISTS results_listing_as_of ON results (hidden, execution_datetime, seq, valid_from)",
+        "CREATE INDEX IF NOT EXISTS results_benchmark_as_of"
+        " ON results (benchmark_id, hidden, execution_datetime, seq, valid_from)",
+    ),
+    "postgresql": (
+        "CREATE INDEX IF NOT EXISTS results_listing_as_of"
+        " ON results (hidden, execution_datetime, seq) INCLUDE (valid_from)",
+        "CREATE INDEX IF NOT EXISTS results_benchmark_as_of"
+        " ON results (benchmark_id, hidden, execution_datetime, seq) INCLUDE (valid_from)",
+    ),
 }
 
 
 def _row_version_indexes(conn: Connection) -> None:
-    """The versions tables get their tables' indexes, and the default result listing an index
-    with the rows' positions: an as-of listing walks them as a current one walks its table's
+    """The versions tables get their tables' indexes, and the result listings indexes with the
+    rows' positions: an as-of listing walks them as a current one walks its table's
     (read_model/row_versions.py, query_service/as_of_pages.py)."""
     from read_model import row_versions
 
-    conn.execute(text(AS_OF_LISTING_INDEX[conn.dialect.name]))
+    for statement in AS_OF_LISTING_INDEXES[conn.dialect.name]:
+        conn.execute(text(statement))
     row_versions.mirror_indexes(conn)
 
 

@@ -235,6 +235,9 @@ class ResultListing:
     def total(self, conn: Connection) -> int:
         if self.known_total is not None:
             return self.known_total
+        as_of_position = as_of.position()
+        if as_of_position is not None:
+            return as_of_pages.total(conn, as_of_position, self.conditions)
         where = and_(True, *self.conditions)
         return conn.execute(select(func.count()).select_from(results).where(where)).scalar_one()
 
