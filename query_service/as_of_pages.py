@@ -3,12 +3,12 @@
 As of N, `results` is "stored rows with valid_from <= N, UNION ALL versions valid at N"
 (read_model/row_versions.py). Neither database plans a listing's page well over that union: SQLite
 builds and sorts the whole union, and PostgreSQL cannot pull an arm with a condition up into its
-query, so it reads no index in the listing's order either. Here each half is a statement of its
+query, so it reads no index in the listing's order either. Here each half is a select of its
 own: the listing's conditions and order over the stored table (read through `results@stored`,
 its index walked as a current listing walks it, skipping rows stamped after N) and over the
-versions (with their mirrored indexes), each limited to the rows up to the end of the page; the
-page is then the listing's order over those at most 2 × (offset + limit) rows. Its keys are read
-first and its rows rendered by key, which both databases look up by index in each half.
+versions (with their mirrored indexes); the page is the listing's order over both, merged from
+the two ordered walks (`page_keys`). Its keys are read first and its rows rendered by key,
+which both databases look up by index in each half.
 
 The conditions and the order are the listing's own expressions, their `results` columns swapped
 for each half's: anything else they read (the tags of a result, the number index) stays the
