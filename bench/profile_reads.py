@@ -62,7 +62,7 @@ def main() -> None:
     parser.add_argument("--data", help="a seeded embedded data folder (copied, left unchanged)")
     parser.add_argument("--read-store", help="or a seeded PostgreSQL read store URL")
     parser.add_argument("--requests", type=int, default=1000, help="per path, timed; as many again profiled")
-    parser.add_argument("--paths", help="comma-separated paths (default: (d), (e), (a))")
+    parser.add_argument("--paths", help="comma-separated paths, each with its query (default: (d), (e), (a))")
     parser.add_argument("--top", type=int, default=30, help="rows of each cumulative listing")
     parser.add_argument("--cache-mb", type=float, default=0, help="the response cache (0: off; on, every request hits)")
     parser.add_argument(
@@ -88,7 +88,7 @@ def main() -> None:
             client = falcon.testing.TestClient(app)
             some_id = client.simulate_get("/results", query_string="per_page=1").json["items"][0]["id"]
             scenarios = (
-                [(path, "") for path in args.paths.split(",")]
+                [tuple(path.partition("?")[::2]) for path in args.paths.split(",")]
                 if args.paths
                 else [(f"/results/{some_id}", ""), ("/benchmarks", ""), ("/results", "per_page=100")]
             )

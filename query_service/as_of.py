@@ -44,6 +44,11 @@ INVALID = "Not a valid event position or ISO 8601 time with offset."
 _position: ContextVar[int | None] = ContextVar("as_of_position", default=None)
 
 
+def position() -> int | None:
+    """The position the request's reads are as of (None: the current state)."""
+    return _position.get()
+
+
 @lru_cache(maxsize=256)
 def _prefix(dialect: str, position: int) -> str:
     return row_versions.as_of_prefix(dialect, position)

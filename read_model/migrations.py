@@ -200,6 +200,36 @@ def _row_versions(conn: Connection) -> None:
     row_versions.install(conn)
 
 
+# The result listings' indexes (all results; one benchmark's) with each row's `valid_from`: an
+# as-of page and count walk them and skip the rows stamped after their position without reading
+# the rows (query_service/as_of_pages.py); SQLite keeps `valid_from` after the documents (added
+# by ALTER TABLE), often on overflow pages.
+AS_OF_LISTING_INDEXES = {
+    "sqlite": (
+        "CREATE INDEX IF NOT EXISTS results_listing_as_of ON results (hidden, execution_datetime, seq, valid_from)",
+        "CREATE INDEX IF NOT EXISTS results_benchmark_as_of"
+        " ON results (benchmark_id, hidden, execution_datetime, seq, valid_from)",
+    ),
+    "postgresql": (
+        "CREATE INDEX IF NOT EXISTS results_listing_as_of"
+        " ON results (hidden, execution_datetime, seq) INCLUDE (valid_from)",
+        "CREATE INDEX IF NOT EXISTS results_benchmark_as_of"
+        " ON results (benchmark_id, hidden, execution_datetime, seq) INCLUDE (valid_from)",
+    ),
+}
+
+
+def _row_version_indexes(conn: Connection) -> None:
+    """The versions tables get their tables' indexes, and the result listings indexes with the
+    rows' positions: an as-of listing walks them as a current one walks its table's
+    (read_model/row_versions.py, query_service/as_of_pages.py)."""
+    from read_model import row_versions
+
+    for statement in AS_OF_LISTING_INDEXES[conn.dialect.name]:
+        conn.execute(text(statement))
+    row_versions.mirror_indexes(conn)
+
+
 def _row_versions_stamped_by_default(conn: Connection) -> None:
     """PostgreSQL: an inserted row's `valid_from` comes from the column's default (the clock)
     rather than a trigger per row, so a bulk insert may stamp its rows itself (read_model/rows.py);
@@ -224,6 +254,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (11, "PostgreSQL: every change of a consumer's position announced (LISTEN/NOTIFY)", _position_notices),
     (12, "the events index: every event, for histories, the audit search and the change feed", _events_index),
     (13, "row versions of every read table, for answers as of a past position", _row_versions),
+    (15, "indexes of the row versions, as their tables have, for as-of listings", _row_version_indexes),
     (
         16,
         "row versions: inserts stamped by the column default, not a trigger per row",

@@ -33,6 +33,11 @@ SUFFIX = "_versions"
 # Bookkeeping of the consumers, and the append-only events index (read as of N by its positions).
 UNVERSIONED = frozenset({"positions", "parked_events", "events_index"})
 APPEND_ONLY = {"events_index": "position"}  # table -> the column holding each row's event position
+# Tables whose as-of listings choose a page from their two halves (query_service/as_of_pages.py):
+# as of N their stored table is named `<table>@stored` too (the table's own name is its state
+# as of N there).
+PAGED = ("results",)
+STORED = "@stored"
 CLOCK_SETTING = "eosc_perf.row_clock"  # PostgreSQL: the position of the event being folded
 
 _bookkeeping = MetaData()
@@ -51,13 +56,25 @@ def versioned_tables() -> list[Table]:
 
 
 def versions_of(table: Table) -> Table:
-    """`<table>_versions` as SQLAlchemy sees it, for the few writes into versions (an erasure)."""
+    """`<table>_versions` as SQLAlchemy sees it, for the few writes into versions (an erasure),
+    and as-of pages."""
     return Table(
         table.name + SUFFIX,
         MetaData(),
         *(Column(column.name, column.type) for column in table.columns if column.name != VALID_FROM),
         Column(VALID_FROM, BigInteger),
         Column(VALID_TO, BigInteger),
+    )
+
+
+def stored(table: Table) -> Table:
+    """The stored table (its current rows and their `valid_from`) in a statement read as of a
+    position, where the table's name is its state then (`as_of_prefix`); for tables in PAGED."""
+    return Table(
+        table.name + STORED,
+        MetaData(),
+        *(Column(column.name, column.type) for column in table.columns),
+        Column(VALID_FROM, BigInteger),
     )
 
 
@@ -108,6 +125,7 @@ def install(conn: Connection) -> None:
         names = list(columns)
         keys = inspect(conn).get_pk_constraint(table.name, schema=_schema(conn))["constrained_columns"]
         (_postgres_triggers if postgres else _sqlite_triggers)(conn, table.name, names, keys)
+        _mirror_indexes(conn, table.name)
 
 
 def _add_valid_from(conn: Connection, name: str, postgres: bool) -> None:
@@ -144,6 +162,46 @@ def _versions_table(conn: Connection, name: str, columns: dict) -> None:
         if column not in present:
             kind = info["type"].compile(dialect=conn.dialect)
             conn.execute(text(f"ALTER TABLE {versions} ADD COLUMN {_quote(conn, column)} {kind}"))
+
+
+def mirror_indexes(conn: Connection) -> None:
+    """Every versions table gets the indexes of its table (`_mirror_indexes`). Idempotent."""
+    for table in versioned_tables():
+        _mirror_indexes(conn, table.name)
+
+
+def _mirror_indexes(conn: Connection, name: str) -> None:
+    """The indexes of the table on its versions table, each followed by the primary key (none
+    unique: a key has many versions): an as-of read walks the same kinds of index over both
+    halves of a table as of N (an as-of listing's page merges the two walks in order; the page's
+    rows are found by key). Indexes of expressions are not mirrored. Renewed with the triggers:
+    indexes later migrations add are mirrored too."""
+    versions = name + SUFFIX
+    keys = inspect(conn).get_pk_constraint(name, schema=_schema(conn))["constrained_columns"]
+    found = inspect(conn).get_indexes(name, schema=_schema(conn))
+    wanted = [(f"{name}_pkey", [], None)] if keys else []
+    wanted += [
+        (index["name"], index["column_names"], index.get("dialect_options", {}).get("postgresql_using"))
+        for index in found
+        if index["column_names"] and None not in index["column_names"]
+    ]
+    wanted += [
+        (f"{name}_{constraint['name'] or '_'.join(constraint['column_names'])}", constraint["column_names"], None)
+        for constraint in inspect(conn).get_unique_constraints(name, schema=_schema(conn))
+    ]
+    mirrored_columns = set()
+    for index_name, columns, using in wanted:
+        if using not in (None, "btree"):  # a hash index finds equal values only: its key alone
+            listed = columns
+        else:
+            listed = columns + [key for key in keys if key not in columns]
+        if (tuple(listed), using) in mirrored_columns:  # a unique constraint is an index too
+            continue
+        mirrored_columns.add((tuple(listed), using))
+        quoted = ", ".join(_quote(conn, column) for column in listed)
+        method = f" USING {using}" if using not in (None, "btree") else ""
+        mirrored = _quote(conn, f"{index_name}{SUFFIX}")
+        conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {mirrored} ON {_quote(conn, versions)}{method} ({quoted})")
 
 
 def _postgres_triggers(conn: Connection, name: str, columns: list[str], keys: list[str]) -> None:
@@ -247,7 +305,8 @@ def as_of_prefix(dialect: str, position: int) -> str:
     naming its own name would be recursive there; in PostgreSQL a plain WITH cannot see itself."""
     stored = "main." if dialect == "sqlite" else ""
     n = int(position)
-    parts = []
+    # First: in PostgreSQL a later expression would see the one named like the table.
+    parts = [f'"{name}{STORED}" AS NOT MATERIALIZED (SELECT * FROM {stored}"{name}")' for name in PAGED]
     for table in versioned_tables():
         columns = ", ".join(f'"{column.name}"' for column in table.columns)
         parts.append(

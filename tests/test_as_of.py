@@ -6,7 +6,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from uuid import uuid4
 
+from sqlalchemy import delete, inspect
+
+from read_model import read_store, row_versions
+from read_model.migrations import migrate, schema_migrations
 from tests.support import catalog
+from tests.support.api import read_store_url
 from tests.support.catalog import query_string
 
 
@@ -112,6 +117,81 @@ def test_every_recorded_answer_is_answered_again_as_of_its_etag(api, callers):
         again = api.get(path, token, query_string="&".join(part for part in (query, f"as_of={position}") if part))
         assert (again.status_code, again.text) == (status, text), (path, query, position)
         assert _etag(again) == position
+
+
+def test_pages_mixing_stored_rows_and_versions_are_answered_again_in_order(api, callers):
+    """An as-of page is chosen from the stored rows and the superseded versions at once
+    (query_service/as_of_pages.py): pages in which both interleave, in several orders, filtered
+    and not, deep ones and the one past the end, are answered again byte for byte."""
+    user, admin = callers.user, callers.admin
+    first, second = catalog.setup(api, user, admin), catalog.setup(api, user, admin)
+    results = []
+    for hour in range(8):
+        where = (first, second)[hour % 2]
+        executed = f"2024-01-01T{10 + (hour * 5) % 8:02d}:00:00+00:00"  # not in upload order
+        results.append(catalog.upload(api, user, where, {"hour": hour}, executed=executed)["id"])
+    urls = [
+        ("/results", query_string(per_page=3, page=page, **sort), callers.anonymous)
+        for page in (1, 2, 3, 4)
+        for sort in ({}, {"sort_by": "-execution_datetime"}, {"sort_by": "+site_name,-upload_datetime"})
+    ]
+    urls += [
+        ("/results", query_string(per_page=2, page=2, site_id=first.site["id"]), callers.anonymous),
+        ("/users/self/results", query_string(per_page=3, page=2), user),
+    ]
+    seen: list = []
+    _record(api, urls, seen)
+    # The first site's results get new rows (their site's name is copied into them); the second's stay.
+    answer = api.put(f"/sites/{first.site['id']}", admin, json={"name": "renamed first", "address": "here"})
+    assert answer.status_code == 204, answer.text
+    _record(api, urls, seen)
+    claim = catalog.claim(api, callers.other, results[3])["id"]
+    assert api.post(f"/reports/claims/{claim}:approve", admin).status_code == 204  # hides it
+    assert api.delete(f"/results/{results[4]}", admin).status_code == 204
+    _record(api, urls, seen)
+    assert len({position for *_, position, _, _ in seen}) == 3
+    now = {(path, query): api.get(path, token, query_string=query).text for path, query, token, *_ in seen}
+    assert sum(text != now[path, query] for path, query, _, _, _, text in seen) > len(seen) / 2
+    for path, query, token, position, status, text in seen:
+        again = api.get(path, token, query_string=f"{query}&as_of={position}")
+        assert (again.status_code, again.text) == (status, text), (path, query, position)
+
+
+def _as_of_indexes(engine) -> set[tuple[str, str]]:
+    """(table, index) of what migration 15 adds: the versions tables' copies of their tables'
+    indexes (not their own `valid_to` one), and the result listings' indexes with `valid_from`."""
+    found = set()
+    for table in row_versions.versioned_tables():
+        versions = table.name + row_versions.SUFFIX
+        found |= {(versions, index["name"]) for index in inspect(engine).get_indexes(versions)}
+    found = {(table, name) for table, name in found if not name.endswith("_valid")}
+    return found | {("results", i["name"]) for i in inspect(engine).get_indexes("results") if "as_of" in i["name"]}
+
+
+def test_a_store_from_before_the_as_of_indexes_gets_them_and_answers_alike(api, callers, request, tmp_path):
+    """Read-store migration 15 on a store without it: the indexes come, the answers stay."""
+    user, admin = callers.user, callers.admin
+    where = catalog.setup(api, user, admin)
+    for hour in range(3):
+        catalog.upload(api, user, where, {"hour": hour})
+    before = _etag(api.get("/results"))
+    answer = api.put(f"/sites/{where.site['id']}", admin, json={"name": "moved away", "address": "there"})
+    assert answer.status_code == 204, answer.text
+    query = query_string(per_page=2, site_id=where.site["id"], as_of=before)
+    answered = api.get("/results", query_string=query).text
+    engine = read_store.connect(read_store_url(api, request, tmp_path))
+    indexes = _as_of_indexes(engine)
+    assert ("results_versions", "results_pkey_versions") in indexes and ("results", "results_listing_as_of") in indexes
+    with engine.begin() as conn:
+        for _table, name in indexes:
+            conn.exec_driver_sql(f'DROP INDEX "{name}"')
+        conn.execute(delete(schema_migrations).where(schema_migrations.c.version == 15))
+    assert _as_of_indexes(engine) == set()
+    assert api.get("/results", query_string=query).text == answered  # slower, the same
+    assert migrate(engine) == [15]
+    assert _as_of_indexes(engine) == indexes
+    assert api.get("/results", query_string=query).text == answered
+    engine.dispose()
 
 
 def test_an_item_that_did_not_exist_yet_is_not_found_as_of_before_it(api, callers):

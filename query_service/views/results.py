@@ -30,7 +30,7 @@ from sqlalchemy.sql.selectable import Subquery
 
 from domain.actor import Actor
 from http_api import documents
-from query_service import json_numbers, listing
+from query_service import as_of, as_of_pages, json_numbers, listing
 from query_service.json_filters import json_dialect, parse_filter, sort_path
 from read_model import counts
 from read_model.tables import benchmarks, flavors, result_numbers, result_tags, results, sites, tags
@@ -235,11 +235,17 @@ class ResultListing:
     def total(self, conn: Connection) -> int:
         if self.known_total is not None:
             return self.known_total
+        as_of_position = as_of.position()
+        if as_of_position is not None:
+            return as_of_pages.total(conn, as_of_position, self.conditions)
         where = and_(True, *self.conditions)
         return conn.execute(select(func.count()).select_from(results).where(where)).scalar_one()
 
     def items(self, conn: Connection, offset: int, limit: int) -> list[str]:
         choice = self.choice
+        as_of_position = as_of.position()
+        if choice is None and as_of_position is not None:
+            return self._as_of_items(conn, as_of_position, offset, limit)
         if choice is None:
             where = and_(True, *self.conditions)
             choice = select(results.c.seq.label("page_key")).select_from(results).where(where).order_by(*self.order)
@@ -249,6 +255,18 @@ class ResultListing:
             select(*_RENDERED[conn.dialect.name])
             .select_from(_RENDERED_FROM.join(chosen, chosen.c.page_key == results.c.seq))
             .order_by(*(self.order if self.chosen_order is None else self.chosen_order(chosen)))
+        )
+        return _render(conn.execute(statement).all())
+
+    def _as_of_items(self, conn: Connection, position: int, offset: int, limit: int) -> list[str]:
+        """The page's keys chosen first from the two halves of `results` as of the position,
+        then its rows by key (query_service/as_of_pages.py)."""
+        keys = as_of_pages.page_keys(conn, position, self.conditions, self.order, offset, limit)
+        statement = (
+            select(*_RENDERED[conn.dialect.name])
+            .select_from(_RENDERED_FROM)
+            .where(results.c.seq.in_(keys))
+            .order_by(*self.order)
         )
         return _render(conn.execute(statement).all())
 
