@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Callable, Mapping
 
 from sqlalchemy import (
-    DateTime,
     Integer,
     Select,
     and_,
@@ -18,7 +17,7 @@ from sqlalchemy import (
     exists,
     false,
     func,
-    literal,
+    literal_column,
     or_,
     select,
     text,
@@ -55,50 +54,52 @@ _RENDERED_FROM = (
     .join(sites, sites.c.id == results.c.site_id)
     .join(flavors, flavors.c.id == results.c.flavor_id)
 )
-_COLUMNS = (
-    results.c.id,
-    results.c.upload_datetime,
-    results.c.execution_datetime,
-    results.c.json_text,
-    benchmarks.c.doc.label("benchmark"),
-    sites.c.doc.label("site"),
-    flavors.c.doc.label("flavor"),
-)
-_TAGGED = result_tags.join(tags, tags.c.id == result_tags.c.tag_id)
-# A result's tag documents as one column of its row (NULL without tags), so a page or a result
-# is read in one statement: comma-separated in byte order of their names (as SQLite compares
-# text, and as the upload answer lists them). SQLite (3.40) has no ORDER BY inside an
-# aggregate; as a window function over the whole frame its order is the window's.
+# A result's tag documents (NULL without tags), comma-separated in byte order of their names
+# (as SQLite compares text, and as the upload answer lists them). SQLite (3.40) has no ORDER BY
+# inside an aggregate; as a window function over the whole frame its order is the window's.
 _TAGS = {
-    "postgresql": select(func.string_agg(tags.c.doc, aggregate_order_by(literal(","), tags.c.name.collate("C"))))
-    .select_from(_TAGGED)
-    .where(result_tags.c.result_id == results.c.id)
-    .scalar_subquery()
-    .label("tags"),
-    "sqlite": select(func.group_concat(tags.c.doc, ",").over(order_by=tags.c.name, rows=(None, None)))
-    .select_from(_TAGGED)
-    .where(result_tags.c.result_id == results.c.id)
-    .limit(1)
-    .scalar_subquery()
-    .label("tags"),
+    "postgresql": "SELECT string_agg(tags.doc, ',' ORDER BY tags.name COLLATE \"C\")"
+    " FROM result_tags JOIN tags ON tags.id = result_tags.tag_id WHERE result_tags.result_id = results.id",
+    "sqlite": "SELECT group_concat(tags.doc, ',') OVER"
+    " (ORDER BY tags.name ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)"
+    " FROM result_tags JOIN tags ON tags.id = result_tags.tag_id WHERE result_tags.result_id = results.id"
+    " LIMIT 1",
 }
-_RENDERED = {dialect: (*_COLUMNS, tags_column) for dialect, tags_column in _TAGS.items()}
+# A stored time as `documents.timestamp` writes it: ISO 8601, microseconds only when not zero.
+# SQLite holds SQLAlchemy's text (`2021-07-05 17:22:02.000000`; without the fraction if a row
+# was written by other means); PostgreSQL a `timestamp` (no time zone: to_char reads no setting).
+_TIMESTAMP = {
+    "postgresql": "to_char({0}, 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+    " || CASE to_char({0}, 'US') WHEN '000000' THEN '' ELSE to_char({0}, '.US') END",
+    "sqlite": "substr({0}, 1, 10) || 'T'"
+    " || CASE WHEN substr({0}, 20) IN ('', '.000000') THEN substr({0}, 12, 8) ELSE substr({0}, 12) END",
+}
 
 
-def _render(rows) -> list[str]:
-    return [
-        documents.result(
-            row.id,
-            row.upload_datetime,
-            row.execution_datetime,
-            row.benchmark,
-            row.site,
-            row.flavor,
-            (row.tags,) if row.tags else (),
-            row.json_text,
-        )
-        for row in rows
-    ]
+def _document(dialect: str) -> str:
+    """A result's whole document as one SQL expression over the rendering joins: the database
+    writes it (`documents.RESULT` around the stored documents, times and tags), so a page is
+    neither decoded nor formatted row by row in Python."""
+    timestamp = _TIMESTAMP[dialect].format
+    values = (
+        "benchmarks.doc",
+        timestamp("results.execution_datetime"),
+        "flavors.doc",
+        "results.id",
+        "results.json_text",
+        "sites.doc",
+        f"'[' || coalesce(({_TAGS[dialect]}), '') || ']'",
+        timestamp("results.upload_datetime"),
+    )
+    parts = documents.RESULT.split("%s")
+    quoted = ["'" + part.replace("'", "''") + "'" for part in parts]
+    pieces = [quoted[0]]
+    for value, after in zip(values, quoted[1:]):
+        pieces += [f"({value})", after]
+    return " || ".join(pieces)
+
+
+_DOCUMENT = {dialect: literal_column(_document(dialect)) for dialect in _TAGS}
 
 
 def _json(conn: Connection):
@@ -245,12 +246,15 @@ class ResultListing:
             choice = select(results.c.seq.label("page_key")).select_from(results).where(where).order_by(*self.order)
         chosen = choice.limit(limit).offset(offset).subquery("page")
         # The same order again, over the page's rows only (it ends with the unique key: no ties).
-        statement = (
-            select(*_RENDERED[conn.dialect.name])
-            .select_from(_RENDERED_FROM.join(chosen, chosen.c.page_key == results.c.seq))
-            .order_by(*(self.order if self.chosen_order is None else self.chosen_order(chosen)))
-        )
-        return _render(conn.execute(statement).all())
+        order = self.order if self.chosen_order is None else self.chosen_order(chosen)
+        rendered_from = _RENDERED_FROM.join(chosen, chosen.c.page_key == results.c.seq)
+        document = _DOCUMENT[conn.dialect.name]
+        if conn.dialect.name == "postgresql":  # the whole page as one text
+            joined = func.string_agg(document, aggregate_order_by(literal_column("','"), *order))
+            page = conn.execute(select(joined).select_from(rendered_from)).scalar_one()
+            return [page] if page is not None else []
+        # SQLite (3.40) orders an aggregate's input only as a window's: the rows are joined here.
+        return list(conn.execute(select(document).select_from(rendered_from).order_by(*order)).scalars())
 
 
 def _only_indexed(query: Mapping, filters: list, indexed: list) -> bool:
@@ -337,31 +341,22 @@ def search_results(conn: Connection, query: Mapping) -> str:
 
 
 # One result by id, written once per dialect (its compiled form is cached; nothing is built per
-# request), its tags included as in a page.
+# request). Its colons are escaped: text() would read `:MI` of a time format as a parameter.
 _ONE_RESULT = {
     dialect: text(
-        "SELECT results.id, results.upload_datetime, results.execution_datetime, results.json_text,"
-        " benchmarks.doc AS benchmark, sites.doc AS site, flavors.doc AS flavor,"
-        f" ({tags_of}) AS tags"
-        " FROM results JOIN benchmarks ON benchmarks.id = results.benchmark_id"
+        "SELECT "
+        + _document(dialect).replace(":", "\\:")
+        + " FROM results JOIN benchmarks ON benchmarks.id = results.benchmark_id"
         " JOIN sites ON sites.id = results.site_id JOIN flavors ON flavors.id = results.flavor_id"
         " WHERE results.id = :id AND results.deleted = :deleted"
-    ).columns(upload_datetime=DateTime, execution_datetime=DateTime)
-    for dialect, tags_of in {
-        "postgresql": "SELECT string_agg(tags.doc, ',' ORDER BY tags.name COLLATE \"C\")"
-        " FROM result_tags JOIN tags ON tags.id = result_tags.tag_id WHERE result_tags.result_id = results.id",
-        "sqlite": "SELECT group_concat(tags.doc, ',') OVER"
-        " (ORDER BY tags.name ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)"
-        " FROM result_tags JOIN tags ON tags.id = result_tags.tag_id WHERE result_tags.result_id = results.id"
-        " LIMIT 1",
-    }.items()
+    )
+    for dialect in _TAGS
 }
 
 
 def get_result(conn: Connection, id) -> str | None:
     """Claimed results stay readable by id; admin-deleted ones are gone (Q-5)."""
-    rows = conn.execute(_ONE_RESULT[conn.dialect.name], {"id": str(id), "deleted": False}).all()
-    return _render(rows)[0] if rows else None
+    return conn.execute(_ONE_RESULT[conn.dialect.name], {"id": str(id), "deleted": False}).scalar_one_or_none()
 
 
 def uploader_of(conn: Connection, id) -> Actor | None:
