@@ -25,10 +25,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
 
 from domain.actor import Actor
-from http_api import documents
+from http_api import documents, errors
 from query_service import json_numbers, listing
 from query_service.json_filters import json_dialect, parse_filter, sort_path
 from read_model import counts
@@ -239,7 +240,9 @@ class ResultListing:
         where = and_(True, *self.conditions)
         return conn.execute(select(func.count()).select_from(results).where(where)).scalar_one()
 
-    def items(self, conn: Connection, offset: int, limit: int) -> list[str]:
+    def _rendered(self, dialect: str, offset: int, limit: int) -> Select:
+        """The page's documents: on PostgreSQL one row, the page as one text (NULL when empty);
+        on SQLite a row per document, in order."""
         choice = self.choice
         if choice is None:
             where = and_(True, *self.conditions)
@@ -248,13 +251,28 @@ class ResultListing:
         # The same order again, over the page's rows only (it ends with the unique key: no ties).
         order = self.order if self.chosen_order is None else self.chosen_order(chosen)
         rendered_from = _RENDERED_FROM.join(chosen, chosen.c.page_key == results.c.seq)
-        document = _DOCUMENT[conn.dialect.name]
-        if conn.dialect.name == "postgresql":  # the whole page as one text
-            joined = func.string_agg(document, aggregate_order_by(literal_column("','"), *order))
-            page = conn.execute(select(joined).select_from(rendered_from)).scalar_one()
-            return [page] if page is not None else []
-        # SQLite (3.40) orders an aggregate's input only as a window's: the rows are joined here.
-        return list(conn.execute(select(document).select_from(rendered_from).order_by(*order)).scalars())
+        if dialect == "postgresql":
+            joined = func.string_agg(_DOCUMENT[dialect], aggregate_order_by(literal_column("','"), *order))
+            return select(joined).select_from(rendered_from)
+        # SQLite (3.40) orders an aggregate's input only as a window's: the rows are joined by `items`.
+        return select(_DOCUMENT[dialect]).select_from(rendered_from).order_by(*order)
+
+    def items(self, conn: Connection, offset: int, limit: int) -> list[str]:
+        found = conn.execute(self._rendered(conn.dialect.name, offset, limit)).scalars().all()
+        return [document for document in found if document is not None]
+
+    def page_with_total(self, conn: Connection, total: ColumnElement, request: listing.PageRequest) -> str:
+        """`listing.paginate` in one statement on PostgreSQL, `total` its expression of the
+        count: one round trip instead of two. A page without rows is past the end (a 404) or
+        the first of an empty listing, as in `listing.paginate`."""
+        offset = (request.page - 1) * request.per_page
+        if offset > listing.LARGEST_OFFSET:
+            raise errors.abort(404)
+        page = self._rendered(conn.dialect.name, offset, request.per_page).scalar_subquery()
+        found = conn.execute(select(total.label("total"), page.label("page"))).one()
+        if found.page is None and request.page != 1:
+            raise errors.abort(404)
+        return listing.page_document([found.page] if found.page is not None else [], found.total, request)
 
 
 def _only_indexed(query: Mapping, filters: list, indexed: list) -> bool:
@@ -272,14 +290,17 @@ def list_results(conn: Connection, query: Mapping) -> str:
     conditions = [results.c.hidden.is_(False), *filters]
     only_indexed = _only_indexed(query, filters, indexed)
     if not filters:  # the total is every visible result: the projector keeps that count
-        total = counts.visible(conn)
+        total = None if conn.dialect.name == "postgresql" else counts.visible(conn)
     elif indexed and only_indexed:  # the index entries the number filters share
         total = json_numbers.count_shared(conn, indexed)
     else:
         total = None
     sorts = _sorts(conn, query, listing.parse_sort(query["sort_by"], _sortable), visible=True)
     choice = _page_choice(sorts, conditions, True, indexed if only_indexed else None)
-    return _page(conn, query, ResultListing(conditions, _order(sorts), choice, total, _chosen_order(sorts)))
+    plan = ResultListing(conditions, _order(sorts), choice, total, _chosen_order(sorts))
+    if not filters and conn.dialect.name == "postgresql":  # the kept count read with the page
+        return plan.page_with_total(conn, counts.visible_expression(), listing.PageRequest.of(query))
+    return _page(conn, query, plan)
 
 
 def list_uploaded_by(conn: Connection, uploader: Actor, query: Mapping) -> str:
