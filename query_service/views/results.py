@@ -1,7 +1,8 @@
 """Results: listing with every filter, JSON filters and sorting, search, and one by id.
 
 A result is rendered by concatenating stored JSON: its own document and times, and the
-current documents of its benchmark, site, flavor and tags (so their updates show at once).
+current documents of its benchmark, site, flavor and tags (so their updates show at once). The
+database does the concatenation (`_document`): a page arrives written, one text on PostgreSQL.
 """
 
 from __future__ import annotations
