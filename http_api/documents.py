@@ -81,9 +81,11 @@ def user(sub, iss, email, registration_datetime) -> dict:
 
 # A claim and a result embed documents that each side already holds as JSON text (the query
 # service reads them from the read tables, rendering a page without parsing them): both are
-# written as text around those documents, keys in the order `dumps` sorts them.
+# written as text around those documents, keys in the order `dumps` sorts them. The query
+# service has the database write a result from the same template (`RESULT`'s parts around the
+# same values), so both services send the same bytes.
 _CLAIM = '{"id":"%s","message":%s,"resource_id":"%s","resource_type":"result","upload_datetime":"%s","uploader":%s}'
-_RESULT = (
+RESULT = (
     '{"benchmark":%s,"execution_datetime":"%s","flavor":%s,"id":"%s","json":%s,"site":%s,"tags":%s,'
     '"upload_datetime":"%s"}'
 )
@@ -106,7 +108,7 @@ def result(
 ) -> str:
     """The embedded documents as JSON text: `tags` in the order listed (by name), `json_text`
     the result's own document as `dumps` writes it."""
-    return _RESULT % (
+    return RESULT % (
         benchmark,
         timestamp(execution_datetime),
         flavor,

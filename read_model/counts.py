@@ -10,6 +10,7 @@ from collections import Counter
 
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
 
 from read_model.tables import counters, events_index, results
 
@@ -44,6 +45,14 @@ _VISIBLE = text(f"SELECT value FROM counters WHERE name = '{VISIBLE_RESULTS}'") 
 
 def visible(conn: Connection) -> int | None:
     return conn.execute(_VISIBLE).scalar()
+
+
+def visible_expression() -> ColumnElement:
+    """`visible` as an expression of another statement (read in the same snapshot as the page it
+    counts): the rows counted when the count is not kept (yet)."""
+    kept = select(counters.c.value).where(counters.c.name == VISIBLE_RESULTS).scalar_subquery()
+    counted = select(func.count()).select_from(results).where(results.c.hidden.is_(False)).scalar_subquery()
+    return func.coalesce(kept, counted)
 
 
 def events(conn: Connection, type_name: str | None = None) -> int | None:

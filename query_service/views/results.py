@@ -1,7 +1,8 @@
 """Results: listing with every filter, JSON filters and sorting, search, and one by id.
 
 A result is rendered by concatenating stored JSON: its own document and times, and the
-current documents of its benchmark, site, flavor and tags (so their updates show at once).
+current documents of its benchmark, site, flavor and tags (so their updates show at once). The
+database does the concatenation (`_document`): a page arrives written, one text on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from dataclasses import dataclass
 from typing import Callable, Mapping
 
 from sqlalchemy import (
-    DateTime,
     Integer,
     Select,
     and_,
@@ -18,7 +18,7 @@ from sqlalchemy import (
     exists,
     false,
     func,
-    literal,
+    literal_column,
     or_,
     select,
     text,
@@ -26,10 +26,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
 
 from domain.actor import Actor
-from http_api import documents
+from http_api import documents, errors
 from query_service import as_of, as_of_pages, json_numbers, listing
 from query_service.json_filters import json_dialect, parse_filter, sort_path
 from read_model import counts
@@ -55,50 +56,52 @@ _RENDERED_FROM = (
     .join(sites, sites.c.id == results.c.site_id)
     .join(flavors, flavors.c.id == results.c.flavor_id)
 )
-_COLUMNS = (
-    results.c.id,
-    results.c.upload_datetime,
-    results.c.execution_datetime,
-    results.c.json_text,
-    benchmarks.c.doc.label("benchmark"),
-    sites.c.doc.label("site"),
-    flavors.c.doc.label("flavor"),
-)
-_TAGGED = result_tags.join(tags, tags.c.id == result_tags.c.tag_id)
-# A result's tag documents as one column of its row (NULL without tags), so a page or a result
-# is read in one statement: comma-separated in byte order of their names (as SQLite compares
-# text, and as the upload answer lists them). SQLite (3.40) has no ORDER BY inside an
-# aggregate; as a window function over the whole frame its order is the window's.
+# A result's tag documents (NULL without tags), comma-separated in byte order of their names
+# (as SQLite compares text, and as the upload answer lists them). SQLite (3.40) has no ORDER BY
+# inside an aggregate; as a window function over the whole frame its order is the window's.
 _TAGS = {
-    "postgresql": select(func.string_agg(tags.c.doc, aggregate_order_by(literal(","), tags.c.name.collate("C"))))
-    .select_from(_TAGGED)
-    .where(result_tags.c.result_id == results.c.id)
-    .scalar_subquery()
-    .label("tags"),
-    "sqlite": select(func.group_concat(tags.c.doc, ",").over(order_by=tags.c.name, rows=(None, None)))
-    .select_from(_TAGGED)
-    .where(result_tags.c.result_id == results.c.id)
-    .limit(1)
-    .scalar_subquery()
-    .label("tags"),
+    "postgresql": "SELECT string_agg(tags.doc, ',' ORDER BY tags.name COLLATE \"C\")"
+    " FROM result_tags JOIN tags ON tags.id = result_tags.tag_id WHERE result_tags.result_id = results.id",
+    "sqlite": "SELECT group_concat(tags.doc, ',') OVER"
+    " (ORDER BY tags.name ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)"
+    " FROM result_tags JOIN tags ON tags.id = result_tags.tag_id WHERE result_tags.result_id = results.id"
+    " LIMIT 1",
 }
-_RENDERED = {dialect: (*_COLUMNS, tags_column) for dialect, tags_column in _TAGS.items()}
+# A stored time as `documents.timestamp` writes it: ISO 8601, microseconds only when not zero.
+# SQLite holds SQLAlchemy's text (`2021-07-05 17:22:02.000000`; without the fraction if a row
+# was written by other means); PostgreSQL a `timestamp` (no time zone: to_char reads no setting).
+_TIMESTAMP = {
+    "postgresql": "to_char({0}, 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+    " || CASE to_char({0}, 'US') WHEN '000000' THEN '' ELSE to_char({0}, '.US') END",
+    "sqlite": "substr({0}, 1, 10) || 'T'"
+    " || CASE WHEN substr({0}, 20) IN ('', '.000000') THEN substr({0}, 12, 8) ELSE substr({0}, 12) END",
+}
 
 
-def _render(rows) -> list[str]:
-    return [
-        documents.result(
-            row.id,
-            row.upload_datetime,
-            row.execution_datetime,
-            row.benchmark,
-            row.site,
-            row.flavor,
-            (row.tags,) if row.tags else (),
-            row.json_text,
-        )
-        for row in rows
-    ]
+def _document(dialect: str) -> str:
+    """A result's whole document as one SQL expression over the rendering joins: the database
+    writes it (`documents.RESULT` around the stored documents, times and tags), so a page is
+    neither decoded nor formatted row by row in Python."""
+    timestamp = _TIMESTAMP[dialect].format
+    values = (
+        "benchmarks.doc",
+        timestamp("results.execution_datetime"),
+        "flavors.doc",
+        "results.id",
+        "results.json_text",
+        "sites.doc",
+        f"'[' || coalesce(({_TAGS[dialect]}), '') || ']'",
+        timestamp("results.upload_datetime"),
+    )
+    parts = documents.RESULT.split("%s")
+    quoted = ["'" + part.replace("'", "''") + "'" for part in parts]
+    pieces = [quoted[0]]
+    for value, after in zip(values, quoted[1:]):
+        pieces += [f"({value})", after]
+    return " || ".join(pieces)
+
+
+_DOCUMENT = {dialect: literal_column(_document(dialect)) for dialect in _TAGS}
 
 
 def _json(conn: Connection):
@@ -241,34 +244,54 @@ class ResultListing:
         where = and_(True, *self.conditions)
         return conn.execute(select(func.count()).select_from(results).where(where)).scalar_one()
 
-    def items(self, conn: Connection, offset: int, limit: int) -> list[str]:
+    def _rendered(self, dialect: str, offset: int, limit: int) -> Select:
+        """The page's documents: on PostgreSQL one row, the page as one text (NULL when empty);
+        on SQLite a row per document, in order."""
         choice = self.choice
-        as_of_position = as_of.position()
-        if choice is None and as_of_position is not None:
-            return self._as_of_items(conn, as_of_position, offset, limit)
         if choice is None:
             where = and_(True, *self.conditions)
             choice = select(results.c.seq.label("page_key")).select_from(results).where(where).order_by(*self.order)
         chosen = choice.limit(limit).offset(offset).subquery("page")
         # The same order again, over the page's rows only (it ends with the unique key: no ties).
-        statement = (
-            select(*_RENDERED[conn.dialect.name])
-            .select_from(_RENDERED_FROM.join(chosen, chosen.c.page_key == results.c.seq))
-            .order_by(*(self.order if self.chosen_order is None else self.chosen_order(chosen)))
-        )
-        return _render(conn.execute(statement).all())
+        order = self.order if self.chosen_order is None else self.chosen_order(chosen)
+        rendered_from = _RENDERED_FROM.join(chosen, chosen.c.page_key == results.c.seq)
+        if dialect == "postgresql":
+            joined = func.string_agg(_DOCUMENT[dialect], aggregate_order_by(literal_column("','"), *order))
+            return select(joined).select_from(rendered_from)
+        # SQLite (3.40) orders an aggregate's input only as a window's: the rows are joined by `items`.
+        return select(_DOCUMENT[dialect]).select_from(rendered_from).order_by(*order)
+
+    def items(self, conn: Connection, offset: int, limit: int) -> list[str]:
+        as_of_position = as_of.position()
+        if self.choice is None and as_of_position is not None:
+            return self._as_of_items(conn, as_of_position, offset, limit)
+        found = conn.execute(self._rendered(conn.dialect.name, offset, limit)).scalars().all()
+        return [document for document in found if document is not None]
+
+    def page_with_total(self, conn: Connection, total: ColumnElement, request: listing.PageRequest) -> str:
+        """`listing.paginate` in one statement on PostgreSQL, `total` its expression of the
+        count: one round trip instead of two. A page without rows is past the end (a 404) or
+        the first of an empty listing, as in `listing.paginate`."""
+        offset = (request.page - 1) * request.per_page
+        if offset > listing.LARGEST_OFFSET:
+            raise errors.abort(404)
+        page = self._rendered(conn.dialect.name, offset, request.per_page).scalar_subquery()
+        found = conn.execute(select(total.label("total"), page.label("page"))).one()
+        if found.page is None and request.page != 1:
+            raise errors.abort(404)
+        return listing.page_document([found.page] if found.page is not None else [], found.total, request)
 
     def _as_of_items(self, conn: Connection, position: int, offset: int, limit: int) -> list[str]:
         """The page's keys chosen first from the two halves of `results` as of the position,
         then its rows by key (query_service/as_of_pages.py)."""
         keys = as_of_pages.page_keys(conn, position, self.conditions, self.order, offset, limit)
         statement = (
-            select(*_RENDERED[conn.dialect.name])
+            select(_DOCUMENT[conn.dialect.name])
             .select_from(_RENDERED_FROM)
             .where(results.c.seq.in_(keys))
             .order_by(*self.order)
         )
-        return _render(conn.execute(statement).all())
+        return list(conn.execute(statement).scalars())
 
 
 def _only_indexed(query: Mapping, filters: list, indexed: list) -> bool:
@@ -286,14 +309,18 @@ def list_results(conn: Connection, query: Mapping) -> str:
     conditions = [results.c.hidden.is_(False), *filters]
     only_indexed = _only_indexed(query, filters, indexed)
     if not filters:  # the total is every visible result: the projector keeps that count
-        total = counts.visible(conn)
+        total = None if conn.dialect.name == "postgresql" else counts.visible(conn)
     elif indexed and only_indexed:  # the index entries the number filters share
         total = json_numbers.count_shared(conn, indexed)
     else:
         total = None
     sorts = _sorts(conn, query, listing.parse_sort(query["sort_by"], _sortable), visible=True)
     choice = _page_choice(sorts, conditions, True, indexed if only_indexed else None)
-    return _page(conn, query, ResultListing(conditions, _order(sorts), choice, total, _chosen_order(sorts)))
+    plan = ResultListing(conditions, _order(sorts), choice, total, _chosen_order(sorts))
+    # The kept count read with the page (as of a past position, the count of as_of_pages).
+    if not filters and conn.dialect.name == "postgresql" and as_of.position() is None:
+        return plan.page_with_total(conn, counts.visible_expression(), listing.PageRequest.of(query))
+    return _page(conn, query, plan)
 
 
 def list_uploaded_by(conn: Connection, uploader: Actor, query: Mapping) -> str:
@@ -355,31 +382,22 @@ def search_results(conn: Connection, query: Mapping) -> str:
 
 
 # One result by id, written once per dialect (its compiled form is cached; nothing is built per
-# request), its tags included as in a page.
+# request). Its colons are escaped: text() would read `:MI` of a time format as a parameter.
 _ONE_RESULT = {
     dialect: text(
-        "SELECT results.id, results.upload_datetime, results.execution_datetime, results.json_text,"
-        " benchmarks.doc AS benchmark, sites.doc AS site, flavors.doc AS flavor,"
-        f" ({tags_of}) AS tags"
-        " FROM results JOIN benchmarks ON benchmarks.id = results.benchmark_id"
+        "SELECT "
+        + _document(dialect).replace(":", "\\:")
+        + " FROM results JOIN benchmarks ON benchmarks.id = results.benchmark_id"
         " JOIN sites ON sites.id = results.site_id JOIN flavors ON flavors.id = results.flavor_id"
         " WHERE results.id = :id AND results.deleted = :deleted"
-    ).columns(upload_datetime=DateTime, execution_datetime=DateTime)
-    for dialect, tags_of in {
-        "postgresql": "SELECT string_agg(tags.doc, ',' ORDER BY tags.name COLLATE \"C\")"
-        " FROM result_tags JOIN tags ON tags.id = result_tags.tag_id WHERE result_tags.result_id = results.id",
-        "sqlite": "SELECT group_concat(tags.doc, ',') OVER"
-        " (ORDER BY tags.name ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)"
-        " FROM result_tags JOIN tags ON tags.id = result_tags.tag_id WHERE result_tags.result_id = results.id"
-        " LIMIT 1",
-    }.items()
+    )
+    for dialect in _TAGS
 }
 
 
 def get_result(conn: Connection, id) -> str | None:
     """Claimed results stay readable by id; admin-deleted ones are gone (Q-5)."""
-    rows = conn.execute(_ONE_RESULT[conn.dialect.name], {"id": str(id), "deleted": False}).all()
-    return _render(rows)[0] if rows else None
+    return conn.execute(_ONE_RESULT[conn.dialect.name], {"id": str(id), "deleted": False}).scalar_one_or_none()
 
 
 def uploader_of(conn: Connection, id) -> Actor | None:
