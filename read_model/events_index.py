@@ -69,11 +69,8 @@ NOT_DATA = frozenset({*envelope.LIFTED, "originator_topic"})
 
 def _api_member(value: Any) -> Any:
     """What JSON lacks, for the encoder: the members of a container, the form of a scalar."""
-    kind = type(value)
-    if kind is UUID:  # most of what an event holds besides JSON: its ids (as `_api_scalar` writes them)
-        return str(value)
-    if kind is datetime:
-        return documents.timestamp(value)
+    if type(value) in (UUID, datetime):  # most of what an event holds besides JSON: ids and times
+        return _api_scalar(value)
     members = envelope.members_of(value)
     if members is not None:
         return members

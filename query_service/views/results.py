@@ -308,8 +308,10 @@ def list_results(conn: Connection, query: Mapping) -> str:
     filters, indexed = _filters(conn, query, visible=True)
     conditions = [results.c.hidden.is_(False), *filters]
     only_indexed = _only_indexed(query, filters, indexed)
+    # PostgreSQL reads the projector's kept count with the current page, in one statement.
+    counted_with_page = not filters and conn.dialect.name == "postgresql" and as_of.position() is None
     if not filters:  # the total is every visible result: the projector keeps that count
-        total = None if conn.dialect.name == "postgresql" else counts.visible(conn)
+        total = None if counted_with_page else counts.visible(conn)
     elif indexed and only_indexed:  # the index entries the number filters share
         total = json_numbers.count_shared(conn, indexed)
     else:
@@ -317,8 +319,7 @@ def list_results(conn: Connection, query: Mapping) -> str:
     sorts = _sorts(conn, query, listing.parse_sort(query["sort_by"], _sortable), visible=True)
     choice = _page_choice(sorts, conditions, True, indexed if only_indexed else None)
     plan = ResultListing(conditions, _order(sorts), choice, total, _chosen_order(sorts))
-    # The kept count read with the page (as of a past position, the count of as_of_pages).
-    if not filters and conn.dialect.name == "postgresql" and as_of.position() is None:
+    if counted_with_page:
         return plan.page_with_total(conn, counts.visible_expression(), listing.PageRequest.of(query))
     return _page(conn, query, plan)
 
