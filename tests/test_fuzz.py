@@ -318,6 +318,23 @@ def test_an_execution_datetime_without_a_utc_equivalent_is_not_a_valid_datetime(
     assert answer.json["errors"] == {"query": {"execution_datetime": ["Not a valid datetime."]}}
 
 
+@pytest.mark.parametrize(
+    "executed",
+    ["0001-01-01T00:00:00+00:00", "0999-12-31T23:59:59.000001+00:00", "2024-05-21T10:31:00.999999+00:00"],
+)
+def test_a_result_of_any_year_reads_back_as_its_upload_answered(api, callers, executed):
+    """The database writes a result's times for the reads (query_service/views/results.py):
+    years of fewer than four digits and microseconds at their edges read as the upload wrote them
+    (times in the future are refused)."""
+    benchmark, _, flavor = result_setup(api, callers.user, callers.admin)
+    query = {"execution_datetime": executed, "benchmark_id": benchmark["id"], "flavor_id": flavor["id"]}
+    uploaded = api.post("/results", callers.user, json={"time": 1}, params=query)
+    assert uploaded.status_code == 201, uploaded.text
+    assert uploaded.json["execution_datetime"] == executed.removesuffix("+00:00")
+    assert api.get(f"/results/{uploaded.json['id']}").text == uploaded.text
+    assert api.get("/results").json["items"] == [uploaded.json]
+
+
 # Valid Draft-7 (checked on create), but results are validated with the schema's own draft,
 # 2020-12 by default, where `items` must be one schema. (References that cannot resolve are
 # refused on create and PUT: tests/test_schema_safety.py.)
