@@ -97,8 +97,8 @@ def api(request, identity_provider: LocalOpenIDProvider) -> Iterator[Api]:
         yield request.getfixturevalue("embedded_api")
         return
     stack: ProductionStack = request.getfixturevalue("production_stack")
-    stack.reset()
-    yield Api(None, HttpClient(stack.base_url), identity_provider)
+    fence = stack.reset()
+    yield Api(None, HttpClient(stack.base_url, fence), identity_provider)
 
 
 @pytest.fixture

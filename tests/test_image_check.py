@@ -85,8 +85,8 @@ def checked_api(request, tmp_path, identity_provider, registries) -> Iterator[Ap
         service.close()
         return
     stack = request.getfixturevalue("checked_stack")
-    stack.reset()
-    yield Api(None, HttpClient(stack.base_url), identity_provider)
+    fence = stack.reset()
+    yield Api(None, HttpClient(stack.base_url, fence), identity_provider)
 
 
 def body(image="org/img", tag="1.0") -> dict:

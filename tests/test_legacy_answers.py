@@ -47,11 +47,11 @@ def _import_production(request, provider, legacy_url: str, report: Path) -> Api:
     from tests.support.production_stack import HttpClient
 
     stack = request.getfixturevalue("production_stack")
-    stack.reset()
+    fence = stack.reset()
     done = stack.run_eosc_perf("import-legacy", legacy_url, "--report", str(report))
     assert done.returncode == 0, done.stderr
     stack.wait_until_projected(120)
-    return Api(None, HttpClient(stack.base_url), provider)
+    return Api(None, HttpClient(stack.base_url, fence), provider)
 
 
 @pytest.fixture(

@@ -246,8 +246,8 @@ def test_serve_logs_json_lines_in_production_and_plain_text_in_development(tmp_p
 
 @pytest.fixture
 def stack_api(production_stack, identity_provider) -> Api:
-    production_stack.reset()
-    return Api(None, HttpClient(production_stack.base_url), identity_provider)
+    fence = production_stack.reset()
+    return Api(None, HttpClient(production_stack.base_url, fence), identity_provider)
 
 
 def test_both_gunicorn_workers_are_summed(production_stack):

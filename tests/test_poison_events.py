@@ -159,8 +159,8 @@ def lag(deployment: Deployment) -> dict[str, int | None]:
 
 def test_the_production_projector_restarts_over_parked_events(production_stack, identity_provider):
     stack = production_stack
-    stack.reset()
-    api = Api(None, HttpClient(stack.base_url), identity_provider)
+    fence = stack.reset()
+    api = Api(None, HttpClient(stack.base_url, fence), identity_provider)
     store = open_event_store(stack.database_url, create_tables=False)
     user = api.register("alice")
     poisoned = {poisons.undecodable(store), poisons.user_without_email(store, api.provider.issuer)}

@@ -37,10 +37,12 @@ def limited(request, tmp_path, identity_provider) -> Iterator[Limited]:
         service.close()
         return
     stack = request.getfixturevalue("production_stack")
-    stack.reset()
+    fence = stack.reset()
     # One worker: the count is per process (docs/security.md), so one worker makes it exact.
     with stack.another_command_service(WRITE_RATE_PER_MINUTE=str(PER_MINUTE), GUNICORN_WORKERS="1") as client:
-        yield Limited(Api(None, client, identity_provider), Api(None, HttpClient(stack.base_url), identity_provider))
+        yield Limited(
+            Api(None, client, identity_provider), Api(None, HttpClient(stack.base_url, fence), identity_provider)
+        )
 
 
 def test_a_burst_beyond_the_limit_answers_429_and_stores_nothing(limited):

@@ -90,8 +90,8 @@ def deployment(request, tmp_path, identity_provider) -> Iterator[Deployment]:
         server.stop()
         return
     stack = request.getfixturevalue("production_stack")
-    stack.reset()
-    writes = HttpClient(stack.base_url)
+    fence = stack.reset()
+    writes = HttpClient(stack.base_url, fence)
     token = identity_provider.mint("alice", email="alice@example.org")
     headers = {"Authorization": f"Bearer {token}"}
     assert writes.simulate_post("/users:register", headers=headers).status_code == 201
@@ -169,8 +169,8 @@ def test_a_caller_just_registered_is_judged_at_the_position_of_its_registration(
     (rather than a 403 for a registration not projected yet) and answers once the projector goes
     on. An identity that is not registered still gets its 403, judged at that position."""
     stack = production_stack
-    stack.reset()
-    client = HttpClient(stack.base_url)
+    fence = stack.reset()
+    client = HttpClient(stack.base_url, fence)
     newcomer = {"Authorization": f"Bearer {identity_provider.mint('newcomer', email='newcomer@example.org')}"}
     stranger = {"Authorization": f"Bearer {identity_provider.mint('stranger', email='stranger@example.org')}"}
     projector = stack.pid("projector")

@@ -49,9 +49,9 @@ def deployment(request, identity_provider, tmp_path) -> Iterator[tuple[Api, obje
         service.close()
         return
     stack = request.getfixturevalue("production_stack")
-    stack.reset()
+    fence = stack.reset()
     with stack.query_service(QUERY_TIMEOUT_SECONDS=TIMEOUT, **LIMITS) as url:
-        yield Api(None, HttpClient(stack.base_url), identity_provider), HttpClient(url)
+        yield Api(None, HttpClient(stack.base_url, fence), identity_provider), HttpClient(url)
 
 
 def expensive_query() -> str:

@@ -93,15 +93,32 @@ class ProductionStack:
         subprocess.run([str(STACK), "down"], env=self.environment, capture_output=True, timeout=120)
         self._drop_database()
 
-    def reset(self) -> None:
-        """Empties the event store and the read tables between tests. Notification ids keep
-        growing (no RESTART IDENTITY), so the running projector simply sees new events."""
+    def reset(self) -> int:
+        """Empties the event store and the read tables between tests; returns the fence: a
+        position past every event the store held, which every consumer is set to. Two things of
+        the previous test may still be in flight: a projector batch read before the TRUNCATE
+        (its events are at or below the fence, so it is skipped, not written into the emptied
+        tables) and the query workers' cached answers at the old head (they learn the position
+        from a notice, a moment after the commit; a read that names the fence in X-Min-Position
+        waits for it, and no answer is kept at a position never reached before)."""
         with psycopg.connect(self.database_url, autocommit=True) as conn:
             tables = [
                 row[0]
                 for row in conn.execute(
-                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'"
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                    " AND tablename NOT IN ('schema_migrations', 'positions')"
                 )
+            ]
+            # The event store's notification ids (and any other sequence of a table emptied
+            # here) keep growing: the fence is one value taken from each, so new events lie past it.
+            sequences = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT pg_get_serial_sequence(quote_ident(table_name), column_name)"
+                    " FROM information_schema.columns WHERE table_schema = 'public'"
+                    " AND column_name = 'notification_id'"
+                )
+                if row[0] is not None
             ]
             # The projector locks its position row first, then writes the read tables: taking
             # `positions` first follows the same order. A query-service transaction may still
@@ -110,8 +127,10 @@ class ProductionStack:
                 try:
                     with conn.transaction():
                         conn.execute("LOCK TABLE positions IN ACCESS EXCLUSIVE MODE")
+                        fence = max([0, *(conn.execute("SELECT nextval(%s)", [s]).fetchone()[0] for s in sequences)])
                         conn.execute("TRUNCATE " + ", ".join(f'"{name}"' for name in tables))
-                    return
+                        conn.execute("UPDATE positions SET position = %s", [fence])
+                    return fence
                 except psycopg.errors.DeadlockDetected:
                     if attempt == 4:
                         raise
@@ -259,9 +278,9 @@ class HttpResult:
 class HttpClient:
     """Sends requests to a base URL; after a write, reads wait for it (X-Min-Position)."""
 
-    def __init__(self, base_url: str):
+    def __init__(self, base_url: str, position: int = 0):
         self.base_url = base_url
-        self._position = 0
+        self._position = position
         self._lock = threading.Lock()
         self._local = threading.local()
 
@@ -286,7 +305,10 @@ class HttpClient:
         headers = dict(headers or {})
         if content_type:
             headers["Content-Type"] = content_type
-        if method in ("GET", "HEAD") and self._position and "X-Min-Position" not in headers:
+        named = (
+            "X-Min-Position" in headers or "min_position" in (query_string or "") or "min_position" in (params or {})
+        )
+        if method in ("GET", "HEAD") and self._position and not named:
             headers["X-Min-Position"] = str(self._position)
         url = self.base_url + path + (f"?{query_string}" if query_string else "")
         data = body.encode() if isinstance(body, str) else body
