@@ -36,9 +36,10 @@ class Replay:
 
 
 # Indexes that only readers use: no projector handler finds rows through them. (Handlers find
-# results by id, benchmark, uploader, and by site or flavor through (site_id, hidden) and
-# (flavor_id, hidden).) A replay into an empty store creates them after the load, one sort per
-# index instead of one index update per row: inserts into `results` cost about a third less.
+# results by id, benchmark, uploader, and by site or flavor through the indexes of migration
+# 17, which start with (site_id, hidden) and (flavor_id, hidden).) A replay into an empty store
+# creates them after the load, one sort per index instead of one index update per row: inserts
+# into `results` cost about a third less.
 READER_ONLY_INDEXES = (
     "results_visible_execution",
     "results_site",

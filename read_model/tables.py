@@ -164,9 +164,7 @@ results = Table(
     Index("results_benchmark", "benchmark_id", "hidden", "execution_datetime"),
     Index("results_site", "site_id"),
     Index("results_flavor", "flavor_id"),
-    # Searches select results by site or flavor and count the visible ones from the index alone.
-    Index("results_site_visible", "site_id", "hidden"),
-    Index("results_flavor_visible", "flavor_id", "hidden"),
+    # (site_id, hidden, ...) and (flavor_id, hidden, ...): read-store migration 17.
     _text_index("results_by_uploader", "uploader_sub"),
 )
 

@@ -158,7 +158,7 @@ def test_pages_mixing_stored_rows_and_versions_are_answered_again_in_order(api, 
 
 
 def _as_of_indexes(engine) -> set[tuple[str, str]]:
-    """(table, index) of what migration 15 adds: the versions tables' copies of their tables'
+    """(table, index) of what migrations 15 and 17 add: the versions tables' copies of their tables'
     indexes (not their own `valid_to` one), and the result listings' indexes with `valid_from`."""
     found = set()
     for table in row_versions.versioned_tables():
@@ -169,7 +169,9 @@ def _as_of_indexes(engine) -> set[tuple[str, str]]:
 
 
 def test_a_store_from_before_the_as_of_indexes_gets_them_and_answers_alike(api, callers, request, tmp_path):
-    """Read-store migration 15 on a store without it: the indexes come, the answers stay."""
+    """Read-store migrations 15 and 17 on a store without them (and with the (site_id, hidden)
+    and (flavor_id, hidden) indexes 17 replaces): the indexes come, the replaced go, the
+    answers stay."""
     user, admin = callers.user, callers.admin
     where = catalog.setup(api, user, admin)
     for hour in range(3):
@@ -182,14 +184,20 @@ def test_a_store_from_before_the_as_of_indexes_gets_them_and_answers_alike(api, 
     engine = read_store.connect(read_store_url(api, request, tmp_path))
     indexes = _as_of_indexes(engine)
     assert ("results_versions", "results_pkey_versions") in indexes and ("results", "results_listing_as_of") in indexes
+    assert {("results", "results_site_as_of"), ("results_versions", "results_flavor_as_of_versions")} <= indexes
     with engine.begin() as conn:
         for _table, name in indexes:
             conn.exec_driver_sql(f'DROP INDEX "{name}"')
-        conn.execute(delete(schema_migrations).where(schema_migrations.c.version == 15))
+        conn.exec_driver_sql("CREATE INDEX results_site_visible ON results (site_id, hidden)")
+        conn.exec_driver_sql("CREATE INDEX results_flavor_visible ON results (flavor_id, hidden)")
+        conn.execute(delete(schema_migrations).where(schema_migrations.c.version.in_([15, 17])))
     assert _as_of_indexes(engine) == set()
     assert api.get("/results", query_string=query).text == answered  # slower, the same
-    assert migrate(engine) == [15]
+    assert migrate(engine) == [15, 17]
     assert _as_of_indexes(engine) == indexes
+    assert not {"results_site_visible", "results_flavor_visible"} & {
+        index["name"] for index in inspect(engine).get_indexes("results")
+    }
     assert api.get("/results", query_string=query).text == answered
     engine.dispose()
 
