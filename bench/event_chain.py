@@ -75,9 +75,9 @@ def main() -> None:
     args = parser.parse_args()
 
     source = args.source
+    shutil.rmtree(args.work, ignore_errors=True)
+    args.work.mkdir(parents=True)  # with --source too: the PostgreSQL copy goes through a file there
     if source is None:
-        shutil.rmtree(args.work, ignore_errors=True)
-        args.work.mkdir(parents=True)
         seeded = args.work / "seeded"
         subprocess.run(
             [sys.executable, str(ROOT / "bench" / "seed.py"), "--results", str(args.results), "--data", str(seeded)]
