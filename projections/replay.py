@@ -48,7 +48,7 @@ READER_ONLY_INDEXES = (
     "results_benchmark_listing",  # PostgreSQL only (migration 3)
     "results_listing_as_of",
     "results_benchmark_as_of",  # as-of listings (migration 15)
-    "result_numbers_range",  # handlers find numbers by their key (seq, path)
+    "result_numbers_as_of",  # handlers find numbers by their key (seq, path)
     # The events index's searches (the projector looks up only by item: events_index_item).
     "events_index_related",
     "events_index_type",

@@ -1,4 +1,5 @@
-"""The page of a result listing as of a past position, chosen from the two halves of `results`.
+"""The page of a result listing as of a past position, chosen from the two halves of `results`
+(or of `result_numbers`, for a page chosen from the number index).
 
 As of N, `results` is "stored rows with valid_from <= N, UNION ALL versions valid at N"
 (read_model/row_versions.py). Neither database plans a listing's page well over that union: SQLite
@@ -11,31 +12,41 @@ the two ordered walks (`page_keys`). Its keys are read first and its rows render
 which both databases look up by index in each half.
 
 The conditions and the order are the listing's own expressions, their `results` columns swapped
-for each half's: anything else they read (the tags of a result, the number index) stays the
-state as of N by its name.
+for each half's: anything else they read (the tags of a result) stays the state as of N by its
+name, but for the number index, whose selections an as-of listing asks of its two halves too
+(`holds`). A page chosen from the number index (a numeric sort) is chosen from the two halves
+of `result_numbers` in the same way.
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
-from sqlalchemy import Select, Table, func, literal_column, select, union_all
+from sqlalchemy import Select, Table, func, literal_column, or_, select, union_all
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import operators, visitors
 from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
+from sqlalchemy.sql.expression import FromClause
 
 from read_model import row_versions
-from read_model.tables import results
+from read_model.tables import result_numbers, results
 
-_STORED = row_versions.stored(results)
-_VERSIONS = row_versions.versions_of(results)
+# Each table in row_versions.PAGED: its stored half and its versions; and the same under names of
+# their own, for a half read within a statement that reads the halves too (`holds`).
+_HALVES = {
+    table.name: (row_versions.stored(table), row_versions.versions_of(table)) for table in (results, result_numbers)
+}
+_NAMED_HALVES = {
+    name: (stored.alias(f"{name}_held"), versions.alias(f"{name}_held_before"))
+    for name, (stored, versions) in _HALVES.items()
+}
 
 
-def _on(half: Table, clause):
-    """`clause` with every column of `results` in it read from `half` instead."""
+def _on(source: FromClause, half: Table, clause):
+    """`clause` with every column of `source` in it read from `half` instead."""
 
     def swap(element):
-        if isinstance(element, ColumnElement) and getattr(element, "table", None) is results:
+        if isinstance(element, ColumnElement) and getattr(element, "table", None) is source:
             return half.c[element.name]
         return None
 
@@ -53,41 +64,85 @@ def _ordered(expression, descending: bool):
     return expression.desc() if descending else expression.asc()
 
 
-def _half(half: Table, valid: Sequence, conditions: Sequence, order: Sequence, rows: int | None) -> Select:
+def _half(
+    source: FromClause, half: Table, valid: Sequence, conditions: Sequence, order: Sequence, rows: int | None
+) -> Select:
     """The page keys and sort values of one half, in the listing's order (`rows`: at most)."""
-    keys = [_split(_on(half, clause)) for clause in order]
+    keys = [_split(_on(source, half, clause)) for clause in order]
     chosen = select(
         half.c.seq.label("page_key"),
         *(expression.label(f"page_sort_{i}") for i, (expression, _) in enumerate(keys)),
-    ).where(*valid, *(_on(half, condition) for condition in conditions))
+    ).where(*valid, *(_on(source, half, condition) for condition in conditions))
     if rows is None:
         return chosen
     return chosen.order_by(*(_ordered(expression, descending) for expression, descending in keys)).limit(rows)
 
 
-def _halves(position: int) -> list[tuple[Table, list]]:
-    """Each half of `results` and its rows valid at the position."""
+def _halves(source: FromClause, position: int, named: bool = False) -> list[tuple[FromClause, list]]:
+    """Each half of the table `source` is (or is a name of), and its rows valid at the position.
+    `named`: each half under a name of its own (within a statement that reads the halves too)."""
+    name = source.name if isinstance(source, Table) else source.element.name
+    stored, versions = (_NAMED_HALVES if named else _HALVES)[name]
     n = int(position)
     return [
-        (_STORED, [_STORED.c.valid_from <= n]),
-        (_VERSIONS, [_VERSIONS.c.valid_from <= n, _VERSIONS.c.valid_to > n]),
+        (stored, [stored.c.valid_from <= n]),
+        (versions, [versions.c.valid_from <= n, versions.c.valid_to > n]),
     ]
 
 
-def total(conn: Connection, position: int, conditions: Sequence) -> int:
-    """How many results the conditions select as of `position`: the two halves counted apart
-    (counted over their union, each row of both is read whole, not from a covering index)."""
+def holds(position: int, numbers: Select, seq: ColumnElement) -> ColumnElement:
+    """As of the position: whether `numbers` (`result_numbers` rows by their conditions) holds
+    a row of the result `seq` names, asked of each half of `result_numbers` apart, each read from
+    its index. Asked of their union, each row of the stored half is read for its `valid_from`,
+    and PostgreSQL cannot look a row up in the union by key (it is not pulled up into the
+    query): a numeric sort's page sorted every matching row instead of walking its index.
+
+    For the listing's own results (`seq` is `results.seq`) each half's rows are collected once,
+    as the current listing collects them: a filter that few results pass finds them without
+    walking the others. For another row (a page chosen from the number index), each half is
+    asked for that row by key, as the walk of the sort key's index reaches it."""
+    halves = _halves(result_numbers, position, named=True)
+    if seq is results.c.seq:
+        return or_(
+            *(
+                seq.in_(select(half.c.seq).where(*valid, _on(result_numbers, half, numbers.whereclause)))
+                for half, valid in halves
+            )
+        )
+    conditions = [numbers.whereclause, result_numbers.c.seq == seq]
+    return or_(
+        *(
+            select(half.c.seq).where(*valid, *(_on(result_numbers, half, c) for c in conditions)).exists()
+            for half, valid in halves
+        )
+    )
+
+
+def total(conn: Connection, position: int, conditions: Sequence, source: FromClause = results) -> int:
+    """How many rows of `source` the conditions select as of `position`: the two halves counted
+    apart (counted over their union, each row of both is read whole, not from a covering index)."""
     counts = [
-        select(func.count()).select_from(half).where(*valid, *(_on(half, c) for c in conditions)).scalar_subquery()
-        for half, valid in _halves(position)
+        select(func.count())
+        .select_from(half)
+        .where(*valid, *(_on(source, half, c) for c in conditions))
+        .scalar_subquery()
+        for half, valid in _halves(source, position)
     ]
     return conn.execute(select(counts[0] + counts[1])).scalar_one()
 
 
 def page_keys(
-    conn: Connection, position: int, conditions: Sequence, order: Sequence, offset: int, limit: int
+    conn: Connection,
+    position: int,
+    conditions: Sequence,
+    order: Sequence,
+    offset: int,
+    limit: int,
+    source: FromClause = results,
 ) -> list[int]:
-    """The `seq` of the results on the page as of `position`, in the listing's order.
+    """The `seq` of the results on the page as of `position`, in the listing's order, chosen
+    from the rows of `source` (`results`, or a name of `result_numbers`: a page chosen from the
+    number index) that the conditions select.
 
     SQLite merges a compound select ordered as a whole from its halves, each walked in order,
     and stops at the page's end. PostgreSQL plans such a compound as one sort of both halves
@@ -95,7 +150,7 @@ def page_keys(
     limited to the page's end in its own order, which it reads from an index, and the halves
     are merged (Merge Append)."""
     rows = None if conn.dialect.name == "sqlite" else offset + limit
-    halves = [_half(half, valid, conditions, order, rows) for half, valid in _halves(position)]
+    halves = [_half(source, half, valid, conditions, order, rows) for half, valid in _halves(source, position)]
     if rows is not None:
         halves = [select(*half.subquery(name).c) for half, name in zip(halves, ("current", "past"))]
     in_order = [_ordered(literal_column(f"page_sort_{i}"), _split(clause)[1]) for i, clause in enumerate(order)]

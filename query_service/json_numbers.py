@@ -28,6 +28,7 @@ from sqlalchemy import Select, and_, false, func, intersect, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+from query_service import as_of, as_of_pages
 from query_service.json_filters import JsonFilter, compare
 from read_model.numbers import kept_path, plain_key
 from read_model.tables import benchmark_results, result_number_paths, result_numbers
@@ -78,7 +79,12 @@ def matching_numbers(conn: Connection, flt: JsonFilter, benchmark_id: str | None
 def count_shared(conn: Connection, matching: Sequence[Select]) -> int:
     """How many results every one of these selections holds. It is the total of a listing
     narrowed by them alone (and by the benchmark and visibility they repeat): their rows
-    mirror the results' benchmark and visibility, one row per result and path."""
+    mirror the results' benchmark and visibility, one row per result and path. As of a past
+    position, one selection is counted in the two halves of `result_numbers` apart (each from
+    its index, query_service/as_of_pages.py)."""
+    position = as_of.position()
+    if position is not None and len(matching) == 1:
+        return as_of_pages.total(conn, position, [matching[0].whereclause], result_numbers)
     shared = matching[0] if len(matching) == 1 else intersect(*matching)
     return conn.execute(select(func.count()).select_from(shared.subquery())).scalar_one()
 

@@ -206,4 +206,7 @@ def paginate(conn: Connection, listing: Listing, request: PageRequest) -> str:
     offset = (request.page - 1) * request.per_page
     if request.page != 1 and offset >= total:
         raise errors.abort(404)
-    return page_document(listing.items(conn, offset, request.per_page), total, request)
+    # The first page of an empty listing is known empty: its page is not looked for (a filter
+    # that nothing passes would otherwise walk every candidate to find no row).
+    items = listing.items(conn, offset, request.per_page) if offset < total else []
+    return page_document(items, total, request)

@@ -266,6 +266,23 @@ def _narrowed_as_of_indexes(conn: Connection) -> None:
     row_versions.mirror_indexes(conn)
 
 
+def _numbers_as_of_index(conn: Connection) -> None:
+    """The number index (migration 7) with each number's `valid_from`: a number filter's count
+    and a numeric sort's page as of N walk it and skip the numbers stamped after N without
+    reading them (query_service/as_of_pages.py), as migration 15's indexes serve the result
+    listings. It replaces (benchmark_id, path, hidden, value, seq) and that one's versions'
+    mirror: an upload writes as many index entries as before, and a current filter or sort walks
+    it as it walked that one. The new one is mirrored."""
+    from read_model import row_versions
+
+    key = "benchmark_id, path, hidden, value, seq"
+    columns = f"({key}) INCLUDE (valid_from)" if conn.dialect.name == "postgresql" else f"({key}, valid_from)"
+    conn.execute(text(f"CREATE INDEX IF NOT EXISTS result_numbers_as_of ON result_numbers {columns}"))
+    conn.execute(text("DROP INDEX IF EXISTS result_numbers_range"))
+    conn.execute(text(f"DROP INDEX IF EXISTS result_numbers_range{row_versions.SUFFIX}"))
+    row_versions.mirror_indexes(conn)
+
+
 def _row_versions_stamped_by_default(conn: Connection) -> None:
     """PostgreSQL: an inserted row's `valid_from` comes from the column's default (the clock)
     rather than a trigger per row, so a bulk insert may stamp its rows itself (read_model/rows.py);
@@ -297,6 +314,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
         _row_versions_stamped_by_default,
     ),
     (17, "as-of indexes of the results by site and by flavor", _narrowed_as_of_indexes),
+    (18, "as-of index of the numbers of result documents", _numbers_as_of_index),
 ]
 ROW_VERSIONS = 13
 

@@ -33,10 +33,10 @@ SUFFIX = "_versions"
 # Bookkeeping of the consumers, and the append-only events index (read as of N by its positions).
 UNVERSIONED = frozenset({"positions", "parked_events", "events_index"})
 APPEND_ONLY = {"events_index": "position"}  # table -> the column holding each row's event position
-# Tables whose as-of listings choose a page from their two halves (query_service/as_of_pages.py):
-# as of N their stored table is named `<table>@stored` too (the table's own name is its state
-# as of N there).
-PAGED = ("results",)
+# Tables an as-of listing reads by their two halves (its page and count, a number filter's rows:
+# query_service/as_of_pages.py): as of N their stored table is named `<table>@stored` too (the
+# table's own name is its state as of N there).
+PAGED = ("results", "result_numbers")
 STORED = "@stored"
 CLOCK_SETTING = "eosc_perf.row_clock"  # PostgreSQL: the position of the event being folded
 

@@ -179,7 +179,8 @@ result_numbers = Table(
     Column("benchmark_id", ID, nullable=False),
     Column("hidden", Boolean, nullable=False),  # a copy of results.hidden
     Column("value", Double, nullable=False),  # the number as a double (beyond its range: infinite)
-    Index("result_numbers_range", "benchmark_id", "path", "hidden", "value", "seq"),
+    # Its range index, (benchmark_id, path, hidden, value, seq) with each number's valid_from:
+    # read-store migration 18.
     sqlite_with_rowid=False,  # the key is the table: one b-tree less to write per number
 )
 

@@ -139,6 +139,19 @@ def test_pages_mixing_stored_rows_and_versions_are_answered_again_in_order(api, 
         ("/results", query_string(per_page=2, page=2, site_id=first.site["id"]), callers.anonymous),
         ("/users/self/results", query_string(per_page=3, page=2), user),
     ]
+    # Pages chosen from the number index (a number filter, a numeric sort, both), whose rows of a
+    # hidden or deleted result go to the numbers' versions.
+    for where in (first, second):
+        benchmark = where.benchmark["id"]
+        urls += [
+            ("/results", query_string(per_page=2, page=page, benchmark_id=benchmark, **arguments), callers.anonymous)
+            for page in (1, 2, 3)
+            for arguments in (
+                {"filters": "hour > 0", "sort_by": "-json.hour"},
+                {"sort_by": "+json.hour"},
+                {"filters": "hour < 7"},
+            )
+        ]
     seen: list = []
     _record(api, urls, seen)
     # The first site's results get new rows (their site's name is copied into them); the second's stay.
@@ -158,47 +171,61 @@ def test_pages_mixing_stored_rows_and_versions_are_answered_again_in_order(api, 
 
 
 def _as_of_indexes(engine) -> set[tuple[str, str]]:
-    """(table, index) of what migrations 15 and 17 add: the versions tables' copies of their tables'
-    indexes (not their own `valid_to` one), and the result listings' indexes with `valid_from`."""
+    """(table, index) of what migrations 15, 17 and 18 add: the versions tables' copies of their
+    tables' indexes (not their own `valid_to` one), and the result listings' and the number
+    index's indexes with `valid_from`."""
     found = set()
     for table in row_versions.versioned_tables():
         versions = table.name + row_versions.SUFFIX
         found |= {(versions, index["name"]) for index in inspect(engine).get_indexes(versions)}
     found = {(table, name) for table, name in found if not name.endswith("_valid")}
-    return found | {("results", i["name"]) for i in inspect(engine).get_indexes("results") if "as_of" in i["name"]}
+    for table in ("results", "result_numbers"):
+        found |= {(table, i["name"]) for i in inspect(engine).get_indexes(table) if "as_of" in i["name"]}
+    return found
 
 
 def test_a_store_from_before_the_as_of_indexes_gets_them_and_answers_alike(api, callers, request, tmp_path):
-    """Read-store migrations 15 and 17 on a store without them (and with the (site_id, hidden)
-    and (flavor_id, hidden) indexes 17 replaces): the indexes come, the replaced go, the
-    answers stay."""
+    """Read-store migrations 15, 17 and 18 on a store without them (and with the (site_id,
+    hidden), (flavor_id, hidden) and number indexes 17 and 18 replace): the indexes come, the
+    replaced go, the answers stay."""
     user, admin = callers.user, callers.admin
     where = catalog.setup(api, user, admin)
-    for hour in range(3):
-        catalog.upload(api, user, where, {"hour": hour})
+    results = [catalog.upload(api, user, where, {"hour": hour})["id"] for hour in range(3)]
     before = _etag(api.get("/results"))
     answer = api.put(f"/sites/{where.site['id']}", admin, json={"name": "moved away", "address": "there"})
     assert answer.status_code == 204, answer.text
-    query = query_string(per_page=2, site_id=where.site["id"], as_of=before)
-    answered = api.get("/results", query_string=query).text
+    assert api.delete(f"/results/{results[1]}", admin).status_code == 204  # its numbers become versions
+    queries = [
+        query_string(per_page=2, site_id=where.site["id"], as_of=before),
+        query_string(benchmark_id=where.benchmark["id"], filters="hour > 0", sort_by="-json.hour", as_of=before),
+    ]
+    answered = [api.get("/results", query_string=query).text for query in queries]
     engine = read_store.connect(read_store_url(api, request, tmp_path))
     indexes = _as_of_indexes(engine)
     assert ("results_versions", "results_pkey_versions") in indexes and ("results", "results_listing_as_of") in indexes
     assert {("results", "results_site_as_of"), ("results_versions", "results_flavor_as_of_versions")} <= indexes
+    assert {
+        ("result_numbers", "result_numbers_as_of"),
+        ("result_numbers_versions", "result_numbers_as_of_versions"),
+    } <= indexes
     with engine.begin() as conn:
         for _table, name in indexes:
             conn.exec_driver_sql(f'DROP INDEX "{name}"')
         conn.exec_driver_sql("CREATE INDEX results_site_visible ON results (site_id, hidden)")
         conn.exec_driver_sql("CREATE INDEX results_flavor_visible ON results (flavor_id, hidden)")
-        conn.execute(delete(schema_migrations).where(schema_migrations.c.version.in_([15, 17])))
+        conn.exec_driver_sql(
+            "CREATE INDEX result_numbers_range ON result_numbers (benchmark_id, path, hidden, value, seq)"
+        )
+        conn.execute(delete(schema_migrations).where(schema_migrations.c.version.in_([15, 17, 18])))
     assert _as_of_indexes(engine) == set()
-    assert api.get("/results", query_string=query).text == answered  # slower, the same
-    assert migrate(engine) == [15, 17]
+    assert [api.get("/results", query_string=query).text for query in queries] == answered  # slower, the same
+    assert migrate(engine) == [15, 17, 18]
     assert _as_of_indexes(engine) == indexes
     assert not {"results_site_visible", "results_flavor_visible"} & {
         index["name"] for index in inspect(engine).get_indexes("results")
     }
-    assert api.get("/results", query_string=query).text == answered
+    assert "result_numbers_range" not in {index["name"] for index in inspect(engine).get_indexes("result_numbers")}
+    assert [api.get("/results", query_string=query).text for query in queries] == answered
     engine.dispose()
 
 

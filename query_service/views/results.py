@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.selectable import Subquery
+from sqlalchemy.sql.selectable import FromClause, Subquery
 
 from domain.actor import Actor
 from http_api import documents, errors
@@ -150,7 +150,18 @@ def _benchmark_of(query: Mapping) -> str | None:
     return str(query["benchmark_id"]) if query["benchmark_id"] else None
 
 
-def _page_choice(sorts: list[_Sort], conditions: list, visible: bool, only_numbers: list | None) -> Select | None:
+@dataclass(frozen=True)
+class _Choice:
+    """A page chosen from the number index (`_page_choice`): the statement choosing it, and,
+    when it is chosen from the rows of one number sort alone, those rows (a name of
+    `result_numbers`), their conditions and their order: an as-of page is chosen by these from
+    the two halves of `result_numbers` (query_service/as_of_pages.py)."""
+
+    statement: Select
+    halves: tuple[FromClause, list, list] | None = None
+
+
+def _page_choice(sorts: list[_Sort], conditions: list, visible: bool, only_numbers: list | None) -> _Choice | None:
     """A statement choosing the page as `_order` would, with numeric JSON sort keys read from
     `result_numbers` (its index walked in value order) instead of every document; None when no
     key can be. `only_numbers`: the number filters' selections, when they and the benchmark
@@ -168,15 +179,17 @@ def _page_choice(sorts: list[_Sort], conditions: list, visible: bool, only_numbe
         first, *others = numbered
         seq, chosen_from = first.numbers.c.seq, first.numbers
         # The first numbers' benchmark and visibility are the listing's conditions on results.
-        where = [first.at_path, *(numbers.where(result_numbers.c.seq == seq).exists() for numbers in only_numbers)]
+        where = [first.at_path, *(_holds(numbers, seq) for numbers in only_numbers)]
     else:
         seq, chosen_from, others, where = results.c.seq, results, numbered, conditions
+    halves = (chosen_from, where, [*keys, seq]) if chosen_from is not results and not others else None
     for found in others:
         chosen_from = chosen_from.join(found.numbers, found.joined(seq))
     # The numbers the page is sorted by come along: the rows of the page are put in order by them
     # again (`_chosen_order`), instead of by the JSON expressions over each row's document.
     values = [sort.number.value.label(f"page_sort_{i}") for i, sort in enumerate(sorts) if sort.number is not None]
-    return select(seq.label("page_key"), *values).select_from(chosen_from).where(*where).order_by(*keys, seq)
+    statement = select(seq.label("page_key"), *values).select_from(chosen_from).where(*where).order_by(*keys, seq)
+    return _Choice(statement, halves)
 
 
 def _chosen_order(sorts: list[_Sort]) -> Callable[[Subquery], list]:
@@ -192,6 +205,17 @@ def _chosen_order(sorts: list[_Sort]) -> Callable[[Subquery], list]:
         return [*clauses, results.c.seq]
 
     return order
+
+
+def _holds(numbers: Select, seq) -> ColumnElement:
+    """Whether the selection of `result_numbers` rows holds one of the result `seq` names (as of
+    a past position, asked of the two halves of `result_numbers` apart: as_of_pages.holds)."""
+    position = as_of.position()
+    if position is not None:
+        return as_of_pages.holds(position, numbers, seq)
+    if seq is results.c.seq:
+        return seq.in_(numbers)
+    return numbers.where(result_numbers.c.seq == seq).exists()
 
 
 def _has_tag(tag_id) -> object:
@@ -216,7 +240,7 @@ def _filters(conn: Connection, query: Mapping, visible: bool) -> tuple[list, lis
         if numbers is None:
             conditions.append(json.condition(flt))
         else:
-            conditions.append(results.c.seq.in_(numbers))
+            conditions.append(_holds(numbers, results.c.seq))
             indexed.append(numbers)
     return conditions, indexed
 
@@ -231,7 +255,7 @@ class ResultListing:
 
     conditions: list
     order: list
-    choice: Select | None = None
+    choice: _Choice | None = None
     known_total: int | None = None
     chosen_order: Callable[[Subquery], list] | None = None  # the order over `choice`'s rows
 
@@ -247,10 +271,11 @@ class ResultListing:
     def _rendered(self, dialect: str, offset: int, limit: int) -> Select:
         """The page's documents: on PostgreSQL one row, the page as one text (NULL when empty);
         on SQLite a row per document, in order."""
-        choice = self.choice
-        if choice is None:
+        if self.choice is None:
             where = and_(True, *self.conditions)
             choice = select(results.c.seq.label("page_key")).select_from(results).where(where).order_by(*self.order)
+        else:
+            choice = self.choice.statement
         chosen = choice.limit(limit).offset(offset).subquery("page")
         # The same order again, over the page's rows only (it ends with the unique key: no ties).
         order = self.order if self.chosen_order is None else self.chosen_order(chosen)
@@ -263,8 +288,10 @@ class ResultListing:
 
     def items(self, conn: Connection, offset: int, limit: int) -> list[str]:
         as_of_position = as_of.position()
-        if self.choice is None and as_of_position is not None:
-            return self._as_of_items(conn, as_of_position, offset, limit)
+        if as_of_position is not None and self.choice is None:
+            return self._as_of_items(conn, as_of_position, (results, self.conditions, self.order), offset, limit)
+        if as_of_position is not None and self.choice.halves is not None:
+            return self._as_of_items(conn, as_of_position, self.choice.halves, offset, limit)
         found = conn.execute(self._rendered(conn.dialect.name, offset, limit)).scalars().all()
         return [document for document in found if document is not None]
 
@@ -281,17 +308,17 @@ class ResultListing:
             raise errors.abort(404)
         return listing.page_document([found.page] if found.page is not None else [], found.total, request)
 
-    def _as_of_items(self, conn: Connection, position: int, offset: int, limit: int) -> list[str]:
-        """The page's keys chosen first from the two halves of `results` as of the position,
-        then its rows by key (query_service/as_of_pages.py)."""
-        keys = as_of_pages.page_keys(conn, position, self.conditions, self.order, offset, limit)
-        statement = (
-            select(_DOCUMENT[conn.dialect.name])
-            .select_from(_RENDERED_FROM)
-            .where(results.c.seq.in_(keys))
-            .order_by(*self.order)
-        )
-        return list(conn.execute(statement).scalars())
+    def _as_of_items(
+        self, conn: Connection, position: int, chosen: tuple[FromClause, list, list], offset: int, limit: int
+    ) -> list[str]:
+        """The page's keys chosen first from the two halves of the rows `chosen` names (`results`,
+        or the numbers of a number sort) as of the position, then its rows by key, put in the
+        keys' order (query_service/as_of_pages.py)."""
+        source, conditions, order = chosen
+        keys = as_of_pages.page_keys(conn, position, conditions, order, offset, limit, source)
+        statement = select(results.c.seq, _DOCUMENT[conn.dialect.name]).select_from(_RENDERED_FROM)
+        rendered = {seq: document for seq, document in conn.execute(statement.where(results.c.seq.in_(keys)))}
+        return [rendered[key] for key in keys]
 
 
 def _only_indexed(query: Mapping, filters: list, indexed: list) -> bool:
