@@ -49,9 +49,13 @@ def position() -> int | None:
     return _position.get()
 
 
+# A statement's execution option: the tables its as-of state computes once (row_versions.as_of_prefix).
+MATERIALIZED = "as_of_materialized"
+
+
 @lru_cache(maxsize=256)
-def _prefix(dialect: str, position: int) -> str:
-    return row_versions.as_of_prefix(dialect, position)
+def _prefix(dialect: str, position: int, materialized: frozenset[str]) -> str:
+    return row_versions.as_of_prefix(dialect, position, materialized)
 
 
 def _as_of(conn, cursor, statement: str, parameters, context, executemany):
@@ -59,7 +63,7 @@ def _as_of(conn, cursor, statement: str, parameters, context, executemany):
     if position is None:
         return statement, parameters
     start = statement.lstrip()[:6].upper()
-    prefix = _prefix(conn.dialect.name, position)
+    prefix = _prefix(conn.dialect.name, position, context.execution_options.get(MATERIALIZED, frozenset()))
     if start == "SELECT":
         return f"WITH {prefix} {statement}", parameters
     if start.startswith("WITH"):  # the statement's own expressions may name the tables too

@@ -299,18 +299,21 @@ def since(conn: Connection) -> int | None:
         return None
 
 
-def as_of_prefix(dialect: str, position: int) -> str:
+def as_of_prefix(dialect: str, position: int, materialized: frozenset[str] = frozenset()) -> str:
     """The common table expressions that stand for every read table as of `position`, to put
     after the WITH of a SELECT. SQLite names the stored tables by schema (`main.`): an expression
-    naming its own name would be recursive there; in PostgreSQL a plain WITH cannot see itself."""
+    naming its own name would be recursive there; in PostgreSQL a plain WITH cannot see itself.
+    The tables named in `materialized` are computed once for the statement; the others are read
+    where the statement reads them (each of their conditions pushed into both halves)."""
     stored = "main." if dialect == "sqlite" else ""
     n = int(position)
     # First: in PostgreSQL a later expression would see the one named like the table.
     parts = [f'"{name}{STORED}" AS NOT MATERIALIZED (SELECT * FROM {stored}"{name}")' for name in PAGED]
     for table in versioned_tables():
         columns = ", ".join(f'"{column.name}"' for column in table.columns)
+        hint = "MATERIALIZED" if table.name in materialized else "NOT MATERIALIZED"
         parts.append(
-            f'"{table.name}" AS NOT MATERIALIZED ('
+            f'"{table.name}" AS {hint} ('
             f'SELECT {columns} FROM {stored}"{table.name}" WHERE {VALID_FROM} <= {n}'
             f' UNION ALL SELECT {columns} FROM {stored}"{table.name}{SUFFIX}"'
             f" WHERE {VALID_FROM} <= {n} AND {VALID_TO} > {n})"
