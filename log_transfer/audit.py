@@ -9,11 +9,9 @@ to publish elsewhere: a rewrite of the whole chain changes it.
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
@@ -21,6 +19,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from configuration.event_links import GENESIS, LinkTable, chained, link_of, previous_link, write_links
 from configuration.stores import link_table
 from domain.event_store import EventStore
+from log_transfer.read_ahead import read_ahead
 
 BATCH = 10_000
 
@@ -85,35 +84,19 @@ def first_unlinked(store: EventStore) -> int | None:
 
 def verify(store: EventStore, progress: Callable[..., None] = lambda done, final=False: None) -> Verdict:
     """Walks the chain up to its head as it is when the walk starts (writers may go on). The
-    rows come from a reader thread a batch ahead: the database sends the next batch while this
-    thread hashes the current one (on PostgreSQL the walk otherwise waited two thirds of its time)."""
+    rows are read a batch ahead (log_transfer/read_ahead.py) while this thread hashes them."""
     started = time.perf_counter()
     last, _ = head(store)
     previous, count, problem = GENESIS, 0, None
-    batches: queue.Queue = queue.Queue(maxsize=2)
-    stop = threading.Event()
-    reader = threading.Thread(target=_read_batches, args=(store, last, batches, stop), daemon=True)
-    reader.start()
-    try:
-        while problem is None:
-            rows = batches.get()
-            if isinstance(rows, BaseException):
-                raise rows
-            if rows is None:
+    for rows in read_ahead(_linked_events(store, last)):
+        for row in rows:
+            problem = _checked(row, previous)
+            if problem:
                 break
-            for row in rows:
-                problem = _checked(row, previous)
-                if problem:
-                    break
-                previous, count = bytes(row["link"]), count + 1
-            progress(count)
-    finally:
-        stop.set()
-        while reader.is_alive():  # a reader blocked on a full queue sees the stop once it can put
-            try:
-                batches.get(timeout=0.1)
-            except queue.Empty:
-                pass
+            previous, count = bytes(row["link"]), count + 1
+        progress(count)
+        if problem is not None:
+            break
     unlinked = first_unlinked(store) if problem is None else None
     if unlinked is not None:
         problem = (
@@ -124,31 +107,27 @@ def verify(store: EventStore, progress: Callable[..., None] = lambda done, final
     return Verdict(count, last, previous, time.perf_counter() - started, problem)
 
 
-def _read_batches(store: EventStore, last: int, batches: queue.Queue, stop: threading.Event) -> None:
-    """Puts the linked events up to `last` in order, BATCH rows at a time, then None; or the
-    error that stopped it. In one transaction of its own connection."""
+def _linked_events(store: EventStore, last: int) -> Iterator[list]:
+    """The links up to `last` with their stored events, in order, BATCH rows at a time, in one
+    transaction of its own connection."""
     links, events = link_table(store.recorder), Events.of(store)
     after = 0
-    try:
-        with store.recorder.datastore.transaction(commit=False) as cursor:
-            while after < last and not stop.is_set():
-                rows = events.select(
-                    cursor,
-                    f"SELECT l.notification_id AS n, l.link AS link, e.{events.id} AS present, e.originator_id AS "
-                    f"originator_id, e.originator_version AS version, e.topic AS topic, e.state AS state "
-                    f"FROM {links.name} l LEFT JOIN {events.name} e ON e.{events.id} = l.notification_id "
-                    # the range on both sides: else PostgreSQL's merge join scans the events from the first
-                    f"AND e.{events.id} > {after} AND e.{events.id} <= {last} "
-                    f"WHERE l.notification_id > {after} AND l.notification_id <= {last} "
-                    f"ORDER BY l.notification_id LIMIT {BATCH}",
-                )
-                if not rows:
-                    break
-                batches.put(rows)
-                after = rows[-1]["n"]
-        batches.put(None)
-    except BaseException as error:  # the walk raises it in its own thread
-        batches.put(error)
+    with store.recorder.datastore.transaction(commit=False) as cursor:
+        while after < last:
+            rows = events.select(
+                cursor,
+                f"SELECT l.notification_id AS n, l.link AS link, e.{events.id} AS present, e.originator_id AS "
+                f"originator_id, e.originator_version AS version, e.topic AS topic, e.state AS state "
+                f"FROM {links.name} l LEFT JOIN {events.name} e ON e.{events.id} = l.notification_id "
+                # the range on both sides: else PostgreSQL's merge join scans the events from the first
+                f"AND e.{events.id} > {after} AND e.{events.id} <= {last} "
+                f"WHERE l.notification_id > {after} AND l.notification_id <= {last} "
+                f"ORDER BY l.notification_id LIMIT {BATCH}",
+            )
+            if not rows:
+                return
+            yield rows
+            after = rows[-1]["n"]
 
 
 def _checked(row, previous: bytes) -> str | None:

@@ -15,13 +15,14 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable, TextIO
+from typing import BinaryIO, Callable, Iterator, TextIO
 
 from configuration.event_links import GENESIS, link, previous_link
 from configuration.stores import link_table
 from domain.event_store import EventStore
 from log_transfer import file_format
 from log_transfer.file_format import ExportFileError, Line, Reader
+from log_transfer.read_ahead import read_ahead
 from log_transfer.recorders import insert_numbered
 
 EXPORT_BATCH = 5000  # events per read of the log
@@ -84,18 +85,12 @@ def export(store: EventStore, out: BinaryIO, since: int = 0, progress: Callable[
     first = file_format.header(since, head, before) + b"\n"
     out.write(first)
     digest = hashlib.sha256(first)
-    count, after = 0, since
-    while after < head:
-        notifications = recorder.select_notifications(after, EXPORT_BATCH, stop=head, inclusive_of_start=False)
-        if not notifications:
-            break
-        with recorder.datastore.transaction(commit=False) as cursor:
-            cursor.execute(links.between(after, notifications[-1].id))
-            linked = {row["notification_id"]: bytes(row["link"]) for row in cursor.fetchall()}
+    count = 0
+    for notifications, linked in read_ahead(_batches(recorder, links, since, head)):
         chunk = b"".join(file_format.event_line(mapper, n, linked.get(n.id)) + b"\n" for n in notifications)
         digest.update(chunk)
         out.write(chunk)
-        count, after = count + len(notifications), notifications[-1].id
+        count += len(notifications)
         show(count)
     keys = file_format.personal_keys(store.mapper.keyring.keys()) + b"\n"  # of the users living now
     digest.update(keys)
@@ -104,6 +99,20 @@ def export(store: EventStore, out: BinaryIO, since: int = 0, progress: Callable[
     out.flush()
     show(count, final=True)
     return Moved(count, time.perf_counter() - started, head)
+
+
+def _batches(recorder, links, after: int, head: int) -> Iterator[tuple[list, dict[int, bytes]]]:
+    """The events after `after` up to `head`, EXPORT_BATCH at a time, each with its links by
+    notification id; read a batch ahead (log_transfer/read_ahead.py) while the export encodes."""
+    while after < head:
+        notifications = recorder.select_notifications(after, EXPORT_BATCH, stop=head, inclusive_of_start=False)
+        if not notifications:
+            return
+        with recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute(links.between(after, notifications[-1].id))
+            linked = {row["notification_id"]: bytes(row["link"]) for row in cursor.fetchall()}
+        yield notifications, linked
+        after = notifications[-1].id
 
 
 def import_file(
