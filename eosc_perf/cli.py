@@ -168,18 +168,16 @@ def verify(args: argparse.Namespace) -> None:
     """Replays every event into a scratch store and compares it with the live read tables,
     and names the events the consumers parked (the replay parks the read model's too)."""
     from configuration.stores import open_event_store
-    from projections import parking
     from projections.replay import (
         REPLAY_BATCH,
         compare,
+        compared_tables,
         differing_rows,
         rebuild,
         scratch_store,
         snapshot,
-        without_unpublished,
     )
     from projections.sources import EventStoreSource
-    from read_model import READ_MODEL, read_store
     from read_model.active_store import ActiveStore
     from read_model.migrations import pending
 
@@ -193,28 +191,57 @@ def verify(args: argparse.Namespace) -> None:
             "(or start the service once) before verifying it"
         )
     source = EventStoreSource(store, REPLAY_BATCH)
-    # The live tables as they are at one event position; the replay stops there, so a projector
-    # that moves on meanwhile changes nothing compared.
-    pinned = snapshot(live)
+    # The live tables as they are at one event position, held there (one read transaction) while
+    # the replay runs and the two are compared: a projector that moves on meanwhile changes
+    # nothing compared. The tables are compared in key order, a table at a time, not held.
+    with snapshot(live) as pinned:
+        print(
+            f"verifying the read store {_shown(settings.read_store)} against the event store "
+            f"{_shown(settings.event_store)} at event position {pinned.position}",
+            flush=True,
+        )
+
+        def progress(count: int) -> None:
+            if count % 10_000 < source.batch:
+                print(f"  replayed {count} of about {pinned.position} events", file=sys.stderr, flush=True)
+
+        with scratch_store(live) as scratch:
+            replay = rebuild(source, scratch, progress, stop=pinned.position)
+            print(
+                f"replayed {replay.events} events up to event position {pinned.position} (the live read model's; "
+                f"the log's head: {source.head()}) in {replay.seconds:.2f} s ({replay.events_per_second:,.0f} events/s)"
+            )
+            parked = _parked_events(settings, live)
+            unpublished = frozenset(notification_id for consumer, notification_id, *_ in parked if consumer == "relay")
+            with snapshot(scratch) as replayed:
+                found = compare(pinned, replayed, unpublished)
+                if parked:
+                    print(f"{len(parked)} events parked (passed over by a consumer that cannot handle them):")
+                for consumer, notification_id, event_type, aggregate_id, version, error in parked:
+                    print(
+                        f"  parked by {consumer}: notification {notification_id} ({event_type} of {aggregate_id} "
+                        f"v{version}): {error}"
+                    )
+                for table, (only_live, only_replayed) in sorted(found.items()):
+                    print(f"  {table}: {only_live} rows only in the live tables, {only_replayed} only in the replay")
+                    if table in compared_tables():
+                        named = itertools.islice(differing_rows(pinned, replayed, table, unpublished), SHOWN_ROWS + 1)
+                        for number, line in enumerate(named):
+                            print(f"    {line}" if number < SHOWN_ROWS else f"    ... (the first {SHOWN_ROWS} shown)")
+    if found:
+        raise SystemExit(1)
     print(
-        f"verifying the read store {_shown(settings.read_store)} against the event store "
-        f"{_shown(settings.event_store)} at event position {pinned.position}",
-        flush=True,
+        "read tables equal a fresh replay of the event store"
+        + (f"; {len(parked)} events parked (listed above)" if parked else "")
     )
 
-    def progress(count: int) -> None:
-        if count % 10_000 < source.batch:
-            print(f"  replayed {count} of about {pinned.position} events", file=sys.stderr, flush=True)
 
-    with scratch_store(live) as scratch:
-        replay = rebuild(source, scratch, progress, stop=pinned.position)
-        replayed = snapshot(scratch)
-    print(
-        f"replayed {replay.events} events up to event position {pinned.position} (the live read model's; "
-        f"the log's head: {source.head()}) in {replay.seconds:.2f} s ({replay.events_per_second:,.0f} events/s)"
-    )
-    # The read model's parked events are in its store; the mailer's stay in the configured one
-    # when a rebuild moved the read model (read_model/active_store.py).
+def _parked_events(settings: Settings, live) -> list[tuple]:
+    """The events every consumer parked. The read model's are in its store; the mailer's stay in
+    the configured one when a rebuild moved the read model (read_model/active_store.py)."""
+    from projections import parking
+    from read_model import READ_MODEL, read_store
+
     configured = read_store.connect(settings.read_store, pool_size=1)
     parked = []
     for engine, read_model_only in ((configured, False), (live, True)):
@@ -225,30 +252,7 @@ def verify(args: argparse.Namespace) -> None:
                 if (row.consumer == READ_MODEL) == read_model_only
             ]
     configured.dispose()
-    parked += [("relay", *row) for row in _relay_parked(settings)]
-    unpublished = {notification_id for consumer, notification_id, *_ in parked if consumer == "relay"}
-    found = compare(pinned, without_unpublished(pinned, replayed, unpublished))
-    if parked:
-        print(f"{len(parked)} events parked (passed over by a consumer that cannot handle them):")
-    for consumer, notification_id, event_type, aggregate_id, version, error in parked:
-        print(
-            f"  parked by {consumer}: notification {notification_id} ({event_type} of {aggregate_id} v{version}): "
-            f"{error}"
-        )
-    if found:
-        for table, (only_live, only_replayed) in sorted(found.items()):
-            print(f"  {table}: {only_live} rows only in the live tables, {only_replayed} only in the replay")
-            if table in pinned.rows:
-                named = list(itertools.islice(differing_rows(pinned, replayed, table), SHOWN_ROWS + 1))
-                for line in named[:SHOWN_ROWS]:
-                    print(f"    {line}")
-                if len(named) > SHOWN_ROWS:
-                    print(f"    ... (the first {SHOWN_ROWS} shown)")
-        raise SystemExit(1)
-    print(
-        "read tables equal a fresh replay of the event store"
-        + (f"; {len(parked)} events parked (listed above)" if parked else "")
-    )
+    return parked + [("relay", *row) for row in _relay_parked(settings)]
 
 
 def _relay_parked(settings: Settings) -> list[tuple]:

@@ -32,7 +32,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
 from projections.projector import Projector
-from projections.replay import compare, snapshot, without_unpublished
+from projections.replay import compare, snapshot
 from projections.replay import rebuild as replay
 from projections.sources import EventStoreSource
 from read_model import READ_MODEL, active_store, read_store
@@ -95,11 +95,11 @@ def build_and_switch(
             done += ran.events
             if ran.events < source.batch:
                 break
-        # Step 2: both at one position.
-        live = snapshot(old)
-        done += replay(source, new, replayed, stop=live.position).events
-        rebuilt = snapshot(new)
-        differences = compare(live, without_unpublished(live, rebuilt, unpublished()))
+        # Step 2: both at one position (the live one held there while the new one catches up).
+        with snapshot(old) as live:
+            done += replay(source, new, replayed, stop=live.position).events
+            with snapshot(new) as rebuilt:
+                differences = compare(live, rebuilt, frozenset(unpublished()))
         if differences:
             raise RebuildRefused(differences)
         # What the projector folded meanwhile, before the lock, so that little is left under it.

@@ -20,7 +20,6 @@ import secrets
 import threading
 import zlib
 from collections import Counter
-from itertools import count
 from pathlib import Path
 from typing import Iterator
 from uuid import uuid4
@@ -34,6 +33,7 @@ from domain.personal_data import ERASED
 from projections.bus.broker import BusSettings, ensure_topic, producer
 from tests.support import catalog, poisons
 from tests.support.api import ADMIN_ENTITLEMENT, PROVIDER_TIMEOUT, Api
+from tests.support.catalog import unique  # one counter for every name: a second one made "site-7" twice
 from tests.support.kafka_stack import KafkaStack, TopicReader, alive
 from tests.support.production_stack import HttpClient
 from tests.support.read_load import log_pause, under_load
@@ -43,7 +43,6 @@ from tests.support.waiting import wait_until
 FROM = "perf@example.org"
 SUPPORT = "support@example.org"
 CATCH_UP = 90  # seconds: a restarted consumer waits out its dead predecessor's session (6 s)
-_serial = count(1)
 REMOVED_ADDRESSES: set[str] = set()  # of the users the tests removed
 GZIP = b"\x1f\x8b\x08"  # a gzip member's start: magic and the deflate method
 
@@ -104,10 +103,6 @@ def topic(kafka_stack) -> Iterator[TopicReader]:
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-
-def unique(name: str) -> str:
-    return f"{name}-{next(_serial)}"
 
 
 def register(api: Api, sub: str, *, admin: bool = False) -> str:
