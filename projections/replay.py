@@ -182,10 +182,6 @@ def _selection(table):
     )
 
 
-def _rows(conn: Connection, table) -> set[tuple]:
-    return {tuple(row) for row in conn.execute(_selection(table))}
-
-
 # Consumers' bookkeeping, not content: left out of the comparison.
 BOOKKEEPING = ("positions", "counters", "parked_events")
 # Rows fetched at a time while two stores are compared (a server-side cursor on PostgreSQL).

@@ -10,7 +10,7 @@ from sqlalchemy import delete, event, select, text
 from configuration.settings import Limits
 from http_api.operations import BY_ROUTE
 from http_api.requests import parse_query
-from projections.replay import _rows, differences, rebuild, scratch_store
+from projections.replay import _selection, differences, rebuild, scratch_store
 from projections.sources import EventStoreSource
 from query_service.views import results as views
 from read_model import read_store
@@ -158,7 +158,10 @@ def test_number_filters_and_sorts_agree_with_the_reference(api, callers):
 
 def _number_tables(engine) -> list[set]:
     with engine.connect() as conn:
-        return [_rows(conn, table) for table in (result_numbers, result_number_paths, benchmark_results)]
+        return [
+            {tuple(row) for row in conn.execute(_selection(table))}
+            for table in (result_numbers, result_number_paths, benchmark_results)
+        ]
 
 
 def test_filters_and_sorts_read_the_index(api, callers, request, tmp_path):

