@@ -210,6 +210,11 @@ def test_the_numbers_equal_a_replay_and_a_backfill(api, callers, request, tmp_pa
         conn.execute(delete(schema_migrations).where(schema_migrations.c.version == 7))
     assert migrate(engine) == [7]
     assert _number_tables(engine) == projected
+    # The dropped table took migration 18's index along; the store (shared with later tests) gets
+    # it back, as a store from before migration 7 gets it after the row versions' migration.
+    with engine.begin() as conn:
+        conn.execute(delete(schema_migrations).where(schema_migrations.c.version == 18))
+    assert migrate(engine) == [18]
     engine.dispose()
 
 
