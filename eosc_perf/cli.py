@@ -225,9 +225,10 @@ def verify(args: argparse.Namespace) -> None:
                 for table, (only_live, only_replayed) in sorted(found.items()):
                     print(f"  {table}: {only_live} rows only in the live tables, {only_replayed} only in the replay")
                     if table in compared_tables():
-                        named = itertools.islice(differing_rows(pinned, replayed, table, unpublished), SHOWN_ROWS + 1)
-                        for number, line in enumerate(named):
+                        rows = differing_rows(pinned, replayed, table, unpublished)
+                        for number, line in enumerate(itertools.islice(rows, SHOWN_ROWS + 1)):
                             print(f"    {line}" if number < SHOWN_ROWS else f"    ... (the first {SHOWN_ROWS} shown)")
+                        rows.close()  # its cursors, within the snapshots' transactions
     if found:
         raise SystemExit(1)
     print(

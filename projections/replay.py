@@ -238,12 +238,11 @@ def _in_key_order(snapshot: Snapshot, table) -> Iterator[tuple[tuple, tuple]]:
             column = column.collate("C")
         order += [column.is_(None), column] if table is result_numbers and name == "id" else [column]
     at = [list(by_name).index(name) for name in _key_columns(table)]
-    rows = snapshot.conn.execution_options(stream_results=True, yield_per=COMPARED_BATCH).execute(
-        selection.order_by(*order)
-    )
-    for row in rows:
-        row = tuple(row)
-        yield tuple((row[i] is None, row[i]) for i in at), row
+    streamed = snapshot.conn.execution_options(stream_results=True, yield_per=COMPARED_BATCH)
+    with streamed.execute(selection.order_by(*order)) as rows:  # closed too when the walk stops early
+        for row in rows:
+            row = tuple(row)
+            yield tuple((row[i] is None, row[i]) for i in at), row
 
 
 def _paired(live: Snapshot, rebuilt: Snapshot, name: str, unpublished: frozenset[int]) -> Iterator[tuple]:

@@ -44,9 +44,9 @@ def test_verify_names_each_differing_row_by_table_key_and_column(capsys, tmp_pat
 
 
 def test_verify_names_the_rows_of_a_damaged_store_without_holding_them(capsys, tmp_path, source, target):
-    """A result deleted by hand leaves its numbers without a result (their key's id is missing):
-    the side-by-side walk in key order (projections/replay.py) names them and the result, and
-    counts every other row as equal."""
+    """A result deleted by hand leaves its numbers without a result (their key's id is missing),
+    and every row of the events index edited by hand is more than verify shows: the side-by-side
+    walk in key order (projections/replay.py) names them, stops early, and counts every row."""
     imported(capsys, tmp_path, source, target)
     engine = read_store.connect(target.settings.read_store)
     with engine.begin() as conn:
@@ -55,12 +55,16 @@ def test_verify_names_the_rows_of_a_damaged_store_without_holding_them(capsys, t
         ).one()
         numbers = conn.execute(text("SELECT count(*) FROM result_numbers WHERE seq = :seq"), {"seq": seq}).scalar()
         conn.execute(text("DELETE FROM results WHERE id = :id"), {"id": result_id})
+        events = conn.execute(text("UPDATE events_index SET version = version + 1000")).rowcount
     engine.dispose()
+    assert events > 20  # more differing rows than verify names
 
     out = _verify_fails(capsys, target)
     assert f"results (id={result_id}): only in the replay" in out
     assert f"result_numbers: {numbers} rows only in the live tables, {numbers} only in the replay" in out
     assert f"result_numbers (id={result_id}, path=" in out and "result_numbers (id=None, path=" in out
+    assert f"events_index: {events} rows only in the live tables, {events} only in the replay" in out
+    assert "... (the first 20 shown)" in out
 
 
 def _verify_fails(capsys, target) -> str:
