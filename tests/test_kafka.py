@@ -141,7 +141,9 @@ def waiting_on_a_lock(stack: KafkaStack, statement: str) -> bool:
 
 def assert_recovered(stack: KafkaStack, sink: SmtpSink) -> None:
     """Every consumer at the head; read tables equal a fresh replay; every mail sent once."""
-    wait_until(stack.caught_up, CATCH_UP, "relay, projector and mailer to reach the head of the log")
+    wait_until(
+        stack.caught_up, CATCH_UP, "relay, projector and mailer to reach the head of the log", explain=stack.report
+    )
     verified = stack.cli("verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
@@ -172,7 +174,12 @@ def test_a_write_reaches_the_query_service_and_the_mail_server_through_kafka(bus
     shown = bus_api.get(f"/sites/{site_id}")  # waits for the projector (X-Min-Position)
     assert shown.status_code == 200, shown.text
     assert shown.json["address"] == "Santiago"
-    wait_until(lambda: len(received(mail_server, f"{alice}@example.org")) == 3, 30, "alice's three mails")
+    wait_until(
+        lambda: len(received(mail_server, f"{alice}@example.org")) == 3,
+        30,
+        "alice's three mails",
+        explain=kafka_stack.report,
+    )
     assert received(mail_server, f"{alice}@example.org") == [
         "Thank you for registering",
         f"New site resource submitted: {site_id}",
@@ -205,7 +212,7 @@ def test_a_write_reaches_the_query_service_and_the_mail_server_through_kafka(bus
     ids = [m["notification_id"] for m in messages]
     assert ids == sorted(ids), "one partition, published in notification order"
 
-    wait_until(kafka_stack.caught_up, CATCH_UP, "every consumer at the head")
+    wait_until(kafka_stack.caught_up, CATCH_UP, "every consumer at the head", explain=kafka_stack.report)
     lag = kafka_stack.lag()  # the operator's view: `eosc-perf lag --json`
     assert {c["name"]: c["behind"] for c in lag["consumers"]} == {"relay": 0, "read_model": 0, "mailer": 0}
     assert {c["name"]: c["messages_behind"] for c in lag["consumers"]} == {"relay": None, "read_model": 0, "mailer": 0}
@@ -261,8 +268,8 @@ def test_a_removed_users_address_is_in_no_live_table_nor_the_kafka_log(bus_api, 
     admin_token = register(bus_api, admin, admin=True)
     carol_token, bob_token = register(bus_api, carol), register(bus_api, bob)
     approve_site(bus_api, admin_token, submit_site(bus_api, carol_token))
-    wait_until(lambda: len(received(mail_server, address)) == 3, 30, "carol's three mails")
-    wait_until(kafka_stack.caught_up, CATCH_UP, "every consumer at the head")
+    wait_until(lambda: len(received(mail_server, address)) == 3, 30, "carol's three mails", explain=kafka_stack.report)
+    wait_until(kafka_stack.caught_up, CATCH_UP, "every consumer at the head", explain=kafka_stack.report)
     assert {"public.users", "public.mail_users", "public.mail_outbox"} <= set(_tables_holding(kafka_stack, address))
     assert _kafka_log_holds(kafka_stack, carol.encode())  # her sub, in the actor: the search sees into the log
     assert not _kafka_log_holds(kafka_stack, address.encode())  # sealed from the start
@@ -270,14 +277,19 @@ def test_a_removed_users_address_is_in_no_live_table_nor_the_kafka_log(bus_api, 
     REMOVED_ADDRESSES.add(address)
     removed = bus_api.post(f"/users:remove?email={address}", admin_token)
     assert removed.status_code == 204, removed.text
-    wait_until(kafka_stack.caught_up, CATCH_UP, "every consumer at the head")
+    wait_until(kafka_stack.caught_up, CATCH_UP, "every consumer at the head", explain=kafka_stack.report)
 
     assert _tables_holding(kafka_stack, address) == []
     assert not _kafka_log_holds(kafka_stack, address.encode())
     assert all(address.encode() not in record.value for record in topic.messages())
     # Everyone else's mail still goes out, through the same keys.
     approve_site(bus_api, admin_token, submit_site(bus_api, bob_token))
-    wait_until(lambda: len(received(mail_server, f"{bob}@example.org")) == 3, 30, "bob's three mails")
+    wait_until(
+        lambda: len(received(mail_server, f"{bob}@example.org")) == 3,
+        30,
+        "bob's three mails",
+        explain=kafka_stack.report,
+    )
     audited = kafka_stack.cli("audit", "verify")
     assert audited.returncode == 0, audited.stdout + audited.stderr
     assert_recovered(kafka_stack, mail_server)
@@ -289,7 +301,12 @@ def test_a_result_of_megabytes_goes_through_kafka_whole(bus_api, kafka_stack):
     # Random text compresses badly: the message stays over Kafka's default limit of 1 MiB.
     document = {"score": 1.5, "log": secrets.token_hex(1_500_000), "steps": [1, 2, 3]}
     uploaded = catalog.upload(bus_api, user, where, document)
-    wait_until(lambda: kafka_stack.caught_up("read_model"), CATCH_UP, "the projector to apply the result")
+    wait_until(
+        lambda: kafka_stack.caught_up("read_model"),
+        CATCH_UP,
+        "the projector to apply the result",
+        explain=kafka_stack.report,
+    )
     shown = bus_api.get(f"/results/{uploaded['id']}")
     assert shown.status_code == 200, shown.text[:500]
     assert shown.json["json"] == document
@@ -302,7 +319,9 @@ def test_a_relay_killed_after_publishing_and_before_recording_its_position_publi
     bus_api, kafka_stack, mail_server, topic
 ):
     register(bus_api, unique("before"))
-    wait_until(lambda: kafka_stack.caught_up("relay"), CATCH_UP, "the relay to publish everything")
+    wait_until(
+        lambda: kafka_stack.caught_up("relay"), CATCH_UP, "the relay to publish everything", explain=kafka_stack.report
+    )
     recorded = kafka_stack.positions()["relay"]
     with kafka_stack.database() as lock:
         # The relay's position update waits on this row lock: it stops right after its flush.
@@ -326,7 +345,9 @@ def test_a_relay_killed_after_publishing_and_before_recording_its_position_publi
         lock.execute("ROLLBACK")
     kafka_stack.start("relay", "relay")
 
-    wait_until(lambda: kafka_stack.caught_up("relay"), CATCH_UP, "the restarted relay to publish")
+    wait_until(
+        lambda: kafka_stack.caught_up("relay"), CATCH_UP, "the restarted relay to publish", explain=kafka_stack.report
+    )
     occurrences = Counter(envelope.from_bytes(r.value)["notification_id"] for r in topic.messages())
     window = [id for id in occurrences if recorded < id <= head]
     assert window and all(occurrences[id] == 2 for id in window), "the unrecorded batch was published again"
@@ -360,7 +381,7 @@ def test_a_standby_relay_takes_over_when_the_active_one_dies(bus_api, kafka_stac
     kafka_stack.kill("relay")
     first = unique("taken-over")
     register(bus_api, first)
-    wait_until(lambda: kafka_stack.caught_up("relay"), CATCH_UP, "the standby to publish")
+    wait_until(lambda: kafka_stack.caught_up("relay"), CATCH_UP, "the standby to publish", explain=kafka_stack.report)
     assert "active relay" in kafka_stack.log("relay-standby")
 
     # And back: a new relay stands by, the former standby dies, the new one takes over.
@@ -409,7 +430,7 @@ def test_a_relay_killed_again_and_again_during_a_write_burst_loses_nothing(bus_a
 def test_a_projector_killed_in_the_middle_of_a_batch_applies_it_once_after_restart(bus_api, kafka_stack, mail_server):
     owner, admin = register(bus_api, unique("owner")), register(bus_api, unique("root"), admin=True)
     first = submit_site(bus_api, owner)
-    wait_until(lambda: kafka_stack.caught_up("read_model"), CATCH_UP, "the projector")
+    wait_until(lambda: kafka_stack.caught_up("read_model"), CATCH_UP, "the projector", explain=kafka_stack.report)
     kafka_stack.kill("projector")  # idle: the next writes wait in Kafka, to come as one batch
     second = submit_site(bus_api, owner)
     approve_site(bus_api, admin, first)
@@ -439,7 +460,12 @@ def test_a_standby_projector_takes_over_when_the_active_one_dies(bus_api, kafka_
     kafka_stack.kill("projector")
     owner = register(bus_api, unique("standby"))
     site = submit_site(bus_api, owner)
-    wait_until(lambda: kafka_stack.caught_up("read_model"), CATCH_UP, "the standby to take the partition over")
+    wait_until(
+        lambda: kafka_stack.caught_up("read_model"),
+        CATCH_UP,
+        "the standby to take the partition over",
+        explain=kafka_stack.report,
+    )
     assert bus_api.get(f"/sites/{site}", owner).status_code == 200
 
     # And back, so that stack.sh finds its projector: a new standby, the former one dies.
@@ -460,7 +486,7 @@ def test_a_mailer_killed_in_the_middle_of_sending_sends_each_mail_once(bus_api, 
     try:
         register(bus_api, held)
         register(bus_api, behind)  # queued behind the held mail
-        assert mail_server.holding.wait(30), "the mailer never started sending"
+        assert mail_server.holding.wait(30), f"the mailer never started sending\n{kafka_stack.report()}"
         kafka_stack.kill("mailer")
     finally:
         mail_server.hold.clear()
@@ -490,7 +516,9 @@ def test_a_mailer_killed_while_queueing_a_batch_queues_it_once_after_restart(bus
 
 
 def test_writes_go_on_while_the_broker_is_down_and_every_consumer_catches_up_after(bus_api, kafka_stack, mail_server):
-    wait_until(kafka_stack.caught_up, CATCH_UP, "every consumer at the head before the outage")
+    wait_until(
+        kafka_stack.caught_up, CATCH_UP, "every consumer at the head before the outage", explain=kafka_stack.report
+    )
     kafka_stack.kafka_down()
     users = [unique("outage") for _ in range(10)]
     try:
@@ -525,7 +553,9 @@ def test_events_the_relay_or_the_consumers_cannot_handle_are_parked_and_the_rest
     no_email = poisons.user_without_email(store, bus_api.provider.issuer)
     token = register(bus_api, unique("after"))
     site = submit_site(bus_api, token)
-    wait_until(kafka_stack.caught_up, CATCH_UP, "every consumer past the poisons")  # 17 MB take a while
+    wait_until(
+        kafka_stack.caught_up, CATCH_UP, "every consumer past the poisons", explain=kafka_stack.report
+    )  # 17 MB take a while
     assert bus_api.get(f"/sites/{site}").status_code == 200
 
     published = {envelope.from_bytes(record.value)["notification_id"] for record in topic.messages()}

@@ -220,6 +220,20 @@ class KafkaStack:
         names = consumers or ("relay", "read_model", "mailer")
         return all(positions[name] == positions["head"] for name in names)
 
+    def report(self, lines: int = 12) -> str:
+        """For a failure message: the positions, and each consumer's liveness and last log lines
+        (the logs are copied to pytest's folder only when the stack goes down)."""
+        parts = [f"positions: {self.positions()}"]
+        for log in sorted(self.state.glob("*.log")):
+            name = log.stem
+            if not name.startswith(("relay", "projector", "mailer")):
+                continue
+            pid_file = self.state / f"{name}.pid"
+            state = "running" if pid_file.exists() and alive(self.pid(name)) else "not running"
+            tail = log.read_text(errors="replace").splitlines()[-lines:]
+            parts.append(f"-- {name} ({state}):\n" + "\n".join(tail))
+        return "\n".join(parts)
+
     def group_members(self, group: str) -> int:
         """Members of a consumer group that is Stable (assigned), else 0."""
         from kafka import KafkaAdminClient
