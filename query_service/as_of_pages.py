@@ -36,6 +36,9 @@ from read_model.tables import result_numbers, results
 _HALVES = {
     table.name: (row_versions.stored(table), row_versions.versions_of(table)) for table in (results, result_numbers)
 }
+# An offset from which a page's stored rows before it are skipped in the stored half itself
+# (`page_keys`): one statement more (the versions' count), and no merge of the skipped rows.
+DEEP = 2_000
 _NAMED_HALVES = {
     name: (stored.alias(f"{name}_held"), versions.alias(f"{name}_held_before"))
     for name, (stored, versions) in _HALVES.items()
@@ -65,9 +68,16 @@ def _ordered(expression, descending: bool):
 
 
 def _half(
-    source: FromClause, half: Table, valid: Sequence, conditions: Sequence, order: Sequence, rows: int | None
+    source: FromClause,
+    half: Table,
+    valid: Sequence,
+    conditions: Sequence,
+    order: Sequence,
+    rows: int | None,
+    skip: int = 0,
 ) -> Select:
-    """The page keys and sort values of one half, in the listing's order (`rows`: at most)."""
+    """The page keys and sort values of one half, in the listing's order (`rows`: at most, after
+    the first `skip`)."""
     keys = [_split(_on(source, half, clause)) for clause in order]
     chosen = select(
         half.c.seq.label("page_key"),
@@ -75,7 +85,8 @@ def _half(
     ).where(*valid, *(_on(source, half, condition) for condition in conditions))
     if rows is None:
         return chosen
-    return chosen.order_by(*(_ordered(expression, descending) for expression, descending in keys)).limit(rows)
+    in_order = chosen.order_by(*(_ordered(expression, descending) for expression, descending in keys))
+    return in_order.limit(rows).offset(skip)
 
 
 def _halves(source: FromClause, position: int, named: bool = False) -> list[tuple[FromClause, list]]:
@@ -148,11 +159,28 @@ def page_keys(
     and stops at the page's end. PostgreSQL plans such a compound as one sort of both halves
     (an arm with a condition is not pulled up into an ordered append): there each half is
     limited to the page's end in its own order, which it reads from an index, and the halves
-    are merged (Merge Append)."""
-    rows = None if conn.dialect.name == "sqlite" else offset + limit
-    halves = [_half(source, half, valid, conditions, order, rows) for half, valid in _halves(source, position)]
+    are merged (Merge Append). From an offset of DEEP on, the stored half skips the rows that
+    are before the page whatever the versions hold (`_skipped`) itself, in its index, instead
+    of passing each through the merge."""
+    halves = _halves(source, position)
+    skipped = _skipped(conn, source, halves[1], conditions, offset) if offset >= DEEP else 0
+    rows = None if conn.dialect.name == "sqlite" and not skipped else offset - skipped + limit
+    chosen = [
+        _half(source, half, valid, conditions, order, rows, skip) for (half, valid), skip in zip(halves, (skipped, 0))
+    ]
     if rows is not None:
-        halves = [select(*half.subquery(name).c) for half, name in zip(halves, ("current", "past"))]
+        chosen = [select(*half.subquery(name).c) for half, name in zip(chosen, ("current", "past"))]
     in_order = [_ordered(literal_column(f"page_sort_{i}"), _split(clause)[1]) for i, clause in enumerate(order)]
-    statement = union_all(*halves).order_by(*in_order).limit(limit).offset(offset)
+    statement = union_all(*chosen).order_by(*in_order).limit(limit).offset(offset - skipped)
     return [row.page_key for row in conn.execute(statement)]
+
+
+def _skipped(conn: Connection, source: FromClause, versions: tuple, conditions: Sequence, offset: int) -> int:
+    """How many rows of the stored half, first in the listing's order, are before a page at
+    `offset` whatever the versions are: all but as many as the versions half selects (each of
+    those moves a stored row one place down at most). The page is then the rows of the merge of
+    the stored half's rows after these and the versions half's, at an offset of `offset` minus
+    these."""
+    half, valid = versions
+    held = select(func.count()).select_from(half).where(*valid, *(_on(source, half, c) for c in conditions))
+    return max(0, offset - conn.execute(held).scalar_one())
