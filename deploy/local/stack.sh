@@ -4,8 +4,10 @@
 #   + eosc-perf project (read-model projector) + eosc-perf mailer + nginx in front (one base URL).
 #
 #   deploy/local/stack.sh up     check the configuration and the ports, then start everything;
-#                                the LAST line of stdout is the base URL. If a piece fails to
-#                                start, what did start is stopped again.
+#                                the LAST line of stdout is the base URL, printed once the
+#                                services answer and the projector and the mailer are set up
+#                                (a write before the mailer's first start sends no mail). If a
+#                                piece fails to start, what did start is stopped again.
 #   deploy/local/stack.sh up --kafka
 #                                the same with Kafka in the path: deploy/local/kafka.sh's broker,
 #                                eosc-perf relay, the projector and the mailer as Kafka consumers
@@ -43,6 +45,8 @@ log() { echo "stack: $*" >&2; }
 
 start() {  # start NAME COMMAND...: a background process in its own session, logged and remembered
   local name=$1; shift
+  # Where this start's lines begin in the log (`wait_for_line` reads from there).
+  stat -c %s "$STATE/$name.log" 2>/dev/null >"$STATE/$name.logstart" || echo 0 >"$STATE/$name.logstart"
   setsid "$@" >>"$STATE/$name.log" 2>&1 < /dev/null &
   echo $! >"$STATE/$name.pid"
   log "$name started (pid $!, log $STATE/$name.log)"
@@ -59,6 +63,23 @@ wait_for() {  # wait_for URL SECONDS: until URL answers, a piece dies, or SECOND
     done
     if [ $SECONDS -ge $deadline ]; then
       log "no answer from $1 after $2 s; logs in $STATE"; tail -n 20 "$STATE"/*.log >&2 || true; return 1
+    fi
+    sleep 0.2
+  done
+}
+
+# wait_for_line NAME TEXT SECONDS: until the piece's log since its start holds TEXT (the line it
+# prints once it is set up), it dies, or SECONDS pass. The mailer, say, takes the log's head when
+# it first starts as the point before which it sends nothing: a write before that sends no mail.
+wait_for_line() {
+  local name=$1 text=$2 deadline=$((SECONDS + $3)) from
+  from=$(($(cat "$STATE/$name.logstart") + 1))
+  until tail -c "+$from" "$STATE/$name.log" | grep -qF "$text"; do
+    if ! kill -0 "$(cat "$STATE/$name.pid")" 2>/dev/null; then
+      log "$name stopped at start; its log $STATE/$name.log ends:"; tail -n 20 "$STATE/$name.log" >&2; return 1
+    fi
+    if [ $SECONDS -ge $deadline ]; then
+      log "$name not set up after $3 s; its log $STATE/$name.log ends:"; tail -n 20 "$STATE/$name.log" >&2; return 1
     fi
     sleep 0.2
   done
@@ -160,6 +181,8 @@ up() {
     [ $SECONDS -lt $deadline ] || { log "command service did not start"; tail -n 30 "$STATE/command.log" >&2; false; }
     sleep 0.2
   done
+  wait_for_line projector "projecting from" 60
+  wait_for_line mailer "mailer: events from" 60
   UP_DONE=yes
   echo "http://127.0.0.1:$STACK_PORT"
 }
@@ -173,7 +196,7 @@ stop_pid() {  # stop_pid NAME: TERM, then KILL after 10 s
     for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL -- "-$pid" 2>/dev/null || true
   fi
-  rm -f "$file"
+  rm -f "$file" "$STATE/$1.logstart"
 }
 
 down() {
