@@ -58,17 +58,31 @@ def _prefix(dialect: str, position: int, materialized: frozenset[str]) -> str:
     return row_versions.as_of_prefix(dialect, position, materialized)
 
 
+@lru_cache(maxsize=16)
+def _bound_prefix(materialized: frozenset[str]) -> tuple[str, int]:
+    """SQLite's prefix with the position as a parameter, and how many places it has. SQLite
+    prepares a statement once per text: with the position written in, each position's statements
+    were prepared again (2-3 ms a listing, the as-of state of every table being in each)."""
+    prefix = row_versions.as_of_prefix("sqlite", None, materialized)
+    return prefix, prefix.count("?")
+
+
 def _as_of(conn, cursor, statement: str, parameters, context, executemany):
     position = _position.get()
-    if position is None:
-        return statement, parameters
     start = statement.lstrip()[:6].upper()
-    prefix = _prefix(conn.dialect.name, position, context.execution_options.get(MATERIALIZED, frozenset()))
+    if position is None or not (start == "SELECT" or start.startswith("WITH")):
+        return statement, parameters
+    materialized = context.execution_options.get(MATERIALIZED, frozenset())
+    if conn.dialect.name == "sqlite" and isinstance(parameters, (tuple, list)):
+        # The prefix comes first in the text: its parameters come first.
+        prefix, places = _bound_prefix(materialized)
+        parameters = (position,) * places + tuple(parameters)
+    else:  # PostgreSQL (a statement's plan may depend on the position), or named parameters
+        prefix = _prefix(conn.dialect.name, position, materialized)
     if start == "SELECT":
         return f"WITH {prefix} {statement}", parameters
-    if start.startswith("WITH"):  # the statement's own expressions may name the tables too
-        return f"WITH {prefix}, {statement.lstrip()[4:]}", parameters
-    return statement, parameters
+    # WITH: the statement's own expressions may name the tables too.
+    return f"WITH {prefix}, {statement.lstrip()[4:]}", parameters
 
 
 def read_as_of(engine: Engine) -> None:

@@ -299,14 +299,16 @@ def since(conn: Connection) -> int | None:
         return None
 
 
-def as_of_prefix(dialect: str, position: int, materialized: frozenset[str] = frozenset()) -> str:
+def as_of_prefix(dialect: str, position: int | None, materialized: frozenset[str] = frozenset()) -> str:
     """The common table expressions that stand for every read table as of `position`, to put
     after the WITH of a SELECT. SQLite names the stored tables by schema (`main.`): an expression
     naming its own name would be recursive there; in PostgreSQL a plain WITH cannot see itself.
     The tables named in `materialized` are computed once for the statement; the others are read
-    where the statement reads them (each of their conditions pushed into both halves)."""
+    where the statement reads them (each of their conditions pushed into both halves).
+    `position` None: each place of the position is a parameter (`?`, SQLite's), to be bound
+    to it, so that the statement's text, and what SQLite prepared of it, serves every position."""
     stored = "main." if dialect == "sqlite" else ""
-    n = int(position)
+    n = "?" if position is None else int(position)
     # First: in PostgreSQL a later expression would see the one named like the table.
     parts = [f'"{name}{STORED}" AS NOT MATERIALIZED (SELECT * FROM {stored}"{name}")' for name in PAGED]
     for table in versioned_tables():
