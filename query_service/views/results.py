@@ -347,7 +347,8 @@ class ResultListing:
             return []
         statement = _BY_KEYS[conn.dialect.name].execution_options(**_AS_OF_RENDERING)
         if conn.dialect.name == "postgresql":
-            return [conn.execute(statement, {"keys": keys}).scalar_one()]
+            page = conn.execute(statement, {"keys": keys}).scalar_one()  # NULL when no key has a row
+            return [page] if page is not None else []
         rendered = dict(conn.execute(statement, {"keys": dumps(keys)}).all())
         return [rendered[key] for key in keys if key in rendered]
 
