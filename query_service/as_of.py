@@ -69,8 +69,10 @@ def _bound_prefix(materialized: frozenset[str]) -> tuple[str, int]:
 
 def _as_of(conn, cursor, statement: str, parameters, context, executemany):
     position = _position.get()
+    if position is None:  # a current read: every statement of it passes here, untouched
+        return statement, parameters
     start = statement.lstrip()[:6].upper()
-    if position is None or not (start == "SELECT" or start.startswith("WITH")):
+    if not (start == "SELECT" or start.startswith("WITH")):
         return statement, parameters
     materialized = context.execution_options.get(MATERIALIZED, frozenset())
     if conn.dialect.name == "sqlite" and isinstance(parameters, (tuple, list)):
