@@ -53,17 +53,26 @@ def position() -> int | None:
 MATERIALIZED = "as_of_materialized"
 
 
+_NAMES = row_versions.as_of_names()
+
+
+def _named(statement: str) -> frozenset[str]:
+    """The read tables whose state as of a position `statement` may read: each whose name is in
+    its text (a name within another, as `tags` in `result_tags`, only adds one it does not read)."""
+    return frozenset(name for name in _NAMES if name in statement)
+
+
 @lru_cache(maxsize=256)
-def _prefix(dialect: str, position: int, materialized: frozenset[str]) -> str:
-    return row_versions.as_of_prefix(dialect, position, materialized)
+def _prefix(dialect: str, position: int, named: frozenset[str], materialized: frozenset[str]) -> str:
+    return row_versions.as_of_prefix(dialect, position, named, materialized)
 
 
-@lru_cache(maxsize=16)
-def _bound_prefix(materialized: frozenset[str]) -> tuple[str, int]:
+@lru_cache(maxsize=64)
+def _bound_prefix(named: frozenset[str], materialized: frozenset[str]) -> tuple[str, int]:
     """SQLite's prefix with the position as a parameter, and how many places it has. SQLite
     prepares a statement once per text: with the position written in, each position's statements
     were prepared again (2-3 ms a listing, the as-of state of every table being in each)."""
-    prefix = row_versions.as_of_prefix("sqlite", None, materialized)
+    prefix = row_versions.as_of_prefix("sqlite", None, named, materialized)
     return prefix, prefix.count("?")
 
 
@@ -74,13 +83,16 @@ def _as_of(conn, cursor, statement: str, parameters, context, executemany):
     start = statement.lstrip()[:6].upper()
     if not (start == "SELECT" or start.startswith("WITH")):
         return statement, parameters
+    named = _named(statement)
+    if not named:
+        return statement, parameters
     materialized = context.execution_options.get(MATERIALIZED, frozenset())
     if conn.dialect.name == "sqlite" and isinstance(parameters, (tuple, list)):
         # The prefix comes first in the text: its parameters come first.
-        prefix, places = _bound_prefix(materialized)
+        prefix, places = _bound_prefix(named, materialized)
         parameters = (position,) * places + tuple(parameters)
     else:  # PostgreSQL (a statement's plan may depend on the position), or named parameters
-        prefix = _prefix(conn.dialect.name, position, materialized)
+        prefix = _prefix(conn.dialect.name, position, named, materialized)
     if start == "SELECT":
         return f"WITH {prefix} {statement}", parameters
     # WITH: the statement's own expressions may name the tables too.

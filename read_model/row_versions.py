@@ -299,9 +299,19 @@ def since(conn: Connection) -> int | None:
         return None
 
 
-def as_of_prefix(dialect: str, position: int | None, materialized: frozenset[str] = frozenset()) -> str:
-    """The common table expressions that stand for every read table as of `position`, to put
-    after the WITH of a SELECT. SQLite names the stored tables by schema (`main.`): an expression
+def as_of_names() -> frozenset[str]:
+    """The names `as_of_prefix` can give a state as of a position (a statement naming none of
+    them reads nothing that has one)."""
+    return frozenset([*(table.name for table in versioned_tables()), *APPEND_ONLY])
+
+
+def as_of_prefix(
+    dialect: str, position: int | None, named: frozenset[str], materialized: frozenset[str] = frozenset()
+) -> str:
+    """The common table expressions that stand for the read tables in `named` (those a statement
+    names) as of `position`, to put after the WITH of a SELECT; only those: PostgreSQL parses
+    every expression of a statement, read or not, and psycopg does not cache the conversion of a
+    statement text over 4 KB. SQLite names the stored tables by schema (`main.`): an expression
     naming its own name would be recursive there; in PostgreSQL a plain WITH cannot see itself.
     The tables named in `materialized` are computed once for the statement; the others are read
     where the statement reads them (each of their conditions pushed into both halves).
@@ -310,8 +320,12 @@ def as_of_prefix(dialect: str, position: int | None, materialized: frozenset[str
     stored = "main." if dialect == "sqlite" else ""
     n = "?" if position is None else int(position)
     # First: in PostgreSQL a later expression would see the one named like the table.
-    parts = [f'"{name}{STORED}" AS NOT MATERIALIZED (SELECT * FROM {stored}"{name}")' for name in PAGED]
+    parts = [
+        f'"{name}{STORED}" AS NOT MATERIALIZED (SELECT * FROM {stored}"{name}")' for name in PAGED if name in named
+    ]
     for table in versioned_tables():
+        if table.name not in named:
+            continue
         columns = ", ".join(f'"{column.name}"' for column in table.columns)
         hint = "MATERIALIZED" if table.name in materialized else "NOT MATERIALIZED"
         parts.append(
@@ -321,5 +335,6 @@ def as_of_prefix(dialect: str, position: int | None, materialized: frozenset[str
             f" WHERE {VALID_FROM} <= {n} AND {VALID_TO} > {n})"
         )
     for name, column in APPEND_ONLY.items():
-        parts.append(f'"{name}" AS NOT MATERIALIZED (SELECT * FROM {stored}"{name}" WHERE "{column}" <= {n})')
+        if name in named:
+            parts.append(f'"{name}" AS NOT MATERIALIZED (SELECT * FROM {stored}"{name}" WHERE "{column}" <= {n})')
     return ", ".join(parts)
