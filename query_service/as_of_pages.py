@@ -22,11 +22,13 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from sqlalchemy import Select, Table, func, literal_column, or_, select, union_all
+from sqlalchemy import Boolean, Select, Table, func, literal_column, or_, select, union_all
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import operators, visitors
 from sqlalchemy.sql.elements import ColumnClause, ColumnElement, UnaryExpression
 from sqlalchemy.sql.expression import FromClause
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from read_model import row_versions
 from read_model.tables import result_numbers, results
@@ -45,10 +47,45 @@ _NAMED_HALVES = {
 }
 
 
+class _Held(ColumnElement[bool]):
+    """A number filter as of a position (`holds`): `every`, its form for any row of `results` or
+    `result_numbers`; `stored`, its form for a row of their stored halves, which asks the stored
+    numbers alone. The projector changes a result's numbers only in the same event as its row
+    (read_model/numbers.py: added, hidden and removed with it), so a row stored at N has its
+    numbers of N stored, with it: the versions of the numbers need not be asked for it, and the
+    stored half's filter is the current listing's (its plan probes the index per candidate).
+    tests/test_as_of.py checks that no number of a result was written after its row."""
+
+    __visit_name__ = "as_of_held"
+    type = Boolean()
+    _traverse_internals = [
+        ("every", InternalTraversal.dp_clauseelement),
+        ("stored", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, every: ColumnElement, stored: ColumnElement):
+        self.every, self.stored = every, stored
+
+    @property
+    def _from_objects(self) -> list[FromClause]:
+        return self.every._from_objects
+
+
+@compiles(_Held)
+def _held_anywhere(element: _Held, compiler, **kw) -> str:
+    return f"({compiler.process(element.every, **kw)})"
+
+
+_STORED = {stored for stored, _ in _HALVES.values()}
+
+
 def _on(source: FromClause, half: Table, clause):
-    """`clause` with every column of `source` in it read from `half` instead."""
+    """`clause` with every column of `source` in it read from `half` instead (and a number filter
+    as of a position in its form for that half: `_Held`)."""
 
     def swap(element):
+        if isinstance(element, _Held):
+            return _on(source, half, element.stored if half in _STORED else element.every)
         # A column of a table: asking another element for its `table` raises inside SQLAlchemy
         # (an AttributeError per element, most of the cost of swapping a number filter's clause).
         if isinstance(element, ColumnClause) and element.table is source:
@@ -106,9 +143,10 @@ def _halves(source: FromClause, position: int, named: bool = False) -> list[tupl
 def holds(position: int, numbers: Select, seq: ColumnElement) -> ColumnElement:
     """As of the position: whether `numbers` (`result_numbers` rows by their conditions) holds
     a row of the result `seq` names, asked of each half of `result_numbers` apart, each read from
-    its index. Asked of their union, each row of the stored half is read for its `valid_from`,
-    and PostgreSQL cannot look a row up in the union by key (it is not pulled up into the
-    query): a numeric sort's page sorted every matching row instead of walking its index.
+    its index (for a row of a stored half, of the stored numbers alone: `_Held`). Asked of their
+    union, each row of the stored half is read for its `valid_from`, and PostgreSQL cannot look a
+    row up in the union by key (it is not pulled up into the query): a numeric sort's page
+    sorted every matching row instead of walking its index.
 
     For the listing's own results (`seq` is `results.seq`) each half's rows are collected once,
     as the current listing collects them: a filter that few results pass finds them without
@@ -116,19 +154,17 @@ def holds(position: int, numbers: Select, seq: ColumnElement) -> ColumnElement:
     asked for that row by key, as the walk of the sort key's index reaches it."""
     halves = _halves(result_numbers, position, named=True)
     if seq is results.c.seq:
-        return or_(
-            *(
-                seq.in_(select(half.c.seq).where(*valid, _on(result_numbers, half, numbers.whereclause)))
-                for half, valid in halves
-            )
-        )
-    conditions = [numbers.whereclause, result_numbers.c.seq == seq]
-    return or_(
-        *(
+        asked = [
+            seq.in_(select(half.c.seq).where(*valid, _on(result_numbers, half, numbers.whereclause)))
+            for half, valid in halves
+        ]
+    else:
+        conditions = [numbers.whereclause, result_numbers.c.seq == seq]
+        asked = [
             select(half.c.seq).where(*valid, *(_on(result_numbers, half, c) for c in conditions)).exists()
             for half, valid in halves
-        )
-    )
+        ]
+    return _Held(or_(*asked), asked[0])
 
 
 def total(conn: Connection, position: int, conditions: Sequence, source: FromClause = results) -> int:

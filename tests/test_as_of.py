@@ -120,7 +120,9 @@ def test_every_recorded_answer_is_answered_again_as_of_its_etag(api, callers):
         assert _etag(again) == position
 
 
-def test_pages_mixing_stored_rows_and_versions_are_answered_again_in_order(api, callers, monkeypatch):
+def test_pages_mixing_stored_rows_and_versions_are_answered_again_in_order(
+    api, callers, monkeypatch, request, tmp_path
+):
     """An as-of page is chosen from the stored rows and the superseded versions at once
     (query_service/as_of_pages.py): pages in which both interleave, in several orders, filtered
     and not, deep ones and the one past the end, are answered again byte for byte. In the
@@ -172,6 +174,25 @@ def test_pages_mixing_stored_rows_and_versions_are_answered_again_in_order(api, 
     for path, query, token, position, status, text in seen:
         again = api.get(path, token, query_string=f"{query}&as_of={position}")
         assert (again.status_code, again.text) == (status, text), (path, query, position)
+    _numbers_change_with_their_result(read_store_url(api, request, tmp_path))
+
+
+def _numbers_change_with_their_result(url: str) -> None:
+    """What as-of number filters rely on (as_of_pages._Held): a result's numbers are written and
+    superseded only by an event that writes or supersedes its row too."""
+    engine = read_store.connect(url)
+    with engine.connect() as conn:
+        stored_after_their_row = conn.exec_driver_sql(
+            "SELECT count(*) FROM result_numbers n JOIN results r ON r.seq = n.seq WHERE n.valid_from > r.valid_from"
+        ).scalar_one()
+        superseded_alone = conn.exec_driver_sql(
+            "SELECT count(*) FROM result_numbers_versions n WHERE NOT EXISTS (SELECT 1 FROM results_versions r"
+            " WHERE r.seq = n.seq AND r.valid_to = n.valid_to)"
+        ).scalar_one()
+        superseded = conn.exec_driver_sql("SELECT count(*) FROM result_numbers_versions").scalar_one()
+    engine.dispose()
+    assert superseded > 0  # the hidden and the deleted result's
+    assert (stored_after_their_row, superseded_alone) == (0, 0)
 
 
 def _as_of_indexes(engine) -> set[tuple[str, str]]:
