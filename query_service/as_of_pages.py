@@ -20,7 +20,7 @@ of `result_numbers` in the same way.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 from sqlalchemy import Boolean, Select, Table, func, literal_column, or_, select, union_all
 from sqlalchemy.engine import Connection
@@ -48,23 +48,24 @@ _NAMED_HALVES = {
 
 
 class _Held(ColumnElement[bool]):
-    """A number filter as of a position (`holds`): `every`, its form for any row of `results` or
-    `result_numbers`; `stored`, its form for a row of their stored halves, which asks the stored
-    numbers alone. The projector changes a result's numbers only in the same event as its row
-    (read_model/numbers.py: added, hidden and removed with it), so a row stored at N has its
-    numbers of N stored, with it: the versions of the numbers need not be asked for it, and the
-    stored half's filter is the current listing's (its plan probes the index per candidate).
-    tests/test_as_of.py checks that no number of a result was written after its row."""
+    """A number filter as of a position (`holds`) on the rows `seq` names: `form(seq, stored)`
+    writes it for a column of any row of `results` or `result_numbers`, or of a row of their
+    stored halves (`stored`), for which it asks the stored numbers alone. The projector changes
+    a result's numbers only in the same event as its row (read_model/numbers.py: added, hidden
+    and removed with it), so a row stored at N has its numbers of N stored, with it: the
+    versions of the numbers need not be asked for it, and the stored half's filter is the
+    current listing's (its plan probes the index per candidate). tests/test_as_of.py checks
+    that no number of a result was written after its row. Each half's form is written for that
+    half's column (`_on`), not copied from another: a copy of a clause holding subqueries costs
+    more than the statement's compilation."""
 
     __visit_name__ = "as_of_held"
     type = Boolean()
-    _traverse_internals = [
-        ("every", InternalTraversal.dp_clauseelement),
-        ("stored", InternalTraversal.dp_clauseelement),
-    ]
+    _traverse_internals = [("every", InternalTraversal.dp_clauseelement)]
 
-    def __init__(self, every: ColumnElement, stored: ColumnElement):
-        self.every, self.stored = every, stored
+    def __init__(self, seq: ColumnClause, form: Callable[[ColumnElement, bool], ColumnElement]):
+        self.seq, self.form = seq, form
+        self.every = form(seq, False)
 
     @property
     def _from_objects(self) -> list[FromClause]:
@@ -85,7 +86,9 @@ def _on(source: FromClause, half: Table, clause):
 
     def swap(element):
         if isinstance(element, _Held):
-            return _on(source, half, element.stored if half in _STORED else element.every)
+            if element.seq.table is source:
+                return element.form(half.c[element.seq.name], half in _STORED)
+            return _on(source, half, element.every)
         # A column of a table: asking another element for its `table` raises inside SQLAlchemy
         # (an AttributeError per element, most of the cost of swapping a number filter's clause).
         if isinstance(element, ColumnClause) and element.table is source:
@@ -152,19 +155,23 @@ def holds(position: int, numbers: Select, seq: ColumnElement) -> ColumnElement:
     as the current listing collects them: a filter that few results pass finds them without
     walking the others. For another row (a page chosen from the number index), each half is
     asked for that row by key, as the walk of the sort key's index reaches it."""
-    halves = _halves(result_numbers, position, named=True)
+    halves = [
+        (half, [*valid, _on(result_numbers, half, numbers.whereclause)])
+        for half, valid in _halves(result_numbers, position, named=True)
+    ]
     if seq is results.c.seq:
-        asked = [
-            seq.in_(select(half.c.seq).where(*valid, _on(result_numbers, half, numbers.whereclause)))
-            for half, valid in halves
-        ]
+        asked = [select(half.c.seq).where(*conditions) for half, conditions in halves]
+
+        def form(seq: ColumnElement, stored: bool) -> ColumnElement:
+            return seq.in_(asked[0]) if stored else or_(*(seq.in_(numbers) for numbers in asked))
+
     else:
-        conditions = [numbers.whereclause, result_numbers.c.seq == seq]
-        asked = [
-            select(half.c.seq).where(*valid, *(_on(result_numbers, half, c) for c in conditions)).exists()
-            for half, valid in halves
-        ]
-    return _Held(or_(*asked), asked[0])
+
+        def form(seq: ColumnElement, stored: bool) -> ColumnElement:
+            by_key = [select(half.c.seq).where(*conditions, half.c.seq == seq).exists() for half, conditions in halves]
+            return by_key[0] if stored else or_(*by_key)
+
+    return _Held(seq, form)
 
 
 def total(conn: Connection, position: int, conditions: Sequence, source: FromClause = results) -> int:
