@@ -194,11 +194,35 @@ def page_keys(
     order: Sequence,
     offset: int,
     limit: int,
+    total: int,
     source: FromClause = results,
 ) -> list[int]:
     """The `seq` of the results on the page as of `position`, in the listing's order, chosen
     from the rows of `source` (`results`, or a name of `result_numbers`: a page chosen from the
-    number index) that the conditions select.
+    number index) that the conditions select, `total` rows.
+
+    As of a position the listing does not change between its count and its page: a page nearer
+    its end than its start is found walking from the end, in the reversed order (a walk as of a
+    past position passes the rows written since too, and reads each one's `valid_from`; a
+    current listing's count and page are not of one moment, so it walks from the start)."""
+    after = total - offset - limit  # the rows after the page
+    if after >= offset:
+        return _page_keys(conn, position, conditions, order, offset, limit, source)
+    backwards = [_ordered(expression, not descending) for expression, descending in map(_split, order)]
+    rows = min(limit, total - offset)
+    return _page_keys(conn, position, conditions, backwards, max(after, 0), rows, source)[::-1]
+
+
+def _page_keys(
+    conn: Connection,
+    position: int,
+    conditions: Sequence,
+    order: Sequence,
+    offset: int,
+    limit: int,
+    source: FromClause,
+) -> list[int]:
+    """`page_keys` walking in `order`, from its start.
 
     SQLite merges a compound select ordered as a whole from its halves, each walked in order,
     and stops at the page's end. PostgreSQL plans such a compound as one sort of both halves

@@ -135,8 +135,8 @@ class Listing(Protocol):
     def total(self, conn: Connection) -> int:
         """How many items the listing holds."""
 
-    def items(self, conn: Connection, offset: int, limit: int) -> list[str]:
-        """The rendered items of one page."""
+    def items(self, conn: Connection, offset: int, limit: int, total: int) -> list[str]:
+        """The rendered items of one page (of `total`, the count `total` gave before it)."""
 
 
 def _first_column(rows: Sequence) -> list[str]:
@@ -158,7 +158,7 @@ class Rows:
         where = and_(True, *self.conditions)
         return conn.execute(select(func.count()).select_from(self.from_clause).where(where)).scalar_one()
 
-    def items(self, conn: Connection, offset: int, limit: int) -> list[str]:
+    def items(self, conn: Connection, offset: int, limit: int, total: int) -> list[str]:
         statement = (
             select(*self.columns)
             .select_from(self.from_clause)
@@ -208,5 +208,5 @@ def paginate(conn: Connection, listing: Listing, request: PageRequest) -> str:
         raise errors.abort(404)
     # The first page of an empty listing is known empty: its page is not looked for (a filter
     # that nothing passes would otherwise walk every candidate to find no row).
-    items = listing.items(conn, offset, request.per_page) if offset < total else []
+    items = listing.items(conn, offset, request.per_page, total) if offset < total else []
     return page_document(items, total, request)

@@ -125,9 +125,10 @@ def test_pages_mixing_stored_rows_and_versions_are_answered_again_in_order(
 ):
     """An as-of page is chosen from the stored rows and the superseded versions at once
     (query_service/as_of_pages.py): pages in which both interleave, in several orders, filtered
-    and not, deep ones and the one past the end, are answered again byte for byte. In the
-    embedded service every page but the first is chosen as a deep one is (its stored rows before
-    it skipped in the stored half); the production stack chooses them all by the plain merge."""
+    and not, deep ones, ones found from the listing's end and the one past the end, are answered
+    again byte for byte. In the embedded service every page but the first is chosen as a deep
+    one is (its stored rows before it skipped in the stored half); the production stack chooses
+    them all by the plain merge."""
     monkeypatch.setattr(as_of_pages, "DEEP", 1)
     user, admin = callers.user, callers.admin
     first, second = catalog.setup(api, user, admin), catalog.setup(api, user, admin)
@@ -136,9 +137,10 @@ def test_pages_mixing_stored_rows_and_versions_are_answered_again_in_order(
         where = (first, second)[hour % 2]
         executed = f"2024-01-01T{10 + (hour * 5) % 8:02d}:00:00+00:00"  # not in upload order
         results.append(catalog.upload(api, user, where, {"hour": hour}, executed=executed)["id"])
+    # Of 8 results: pages nearer the start (walked from it) and nearer the end (from the end).
     urls = [
-        ("/results", query_string(per_page=3, page=page, **sort), callers.anonymous)
-        for page in (1, 2, 3, 4)
+        ("/results", query_string(per_page=per_page, page=page, **sort), callers.anonymous)
+        for per_page, page in ((3, 1), (3, 2), (3, 3), (3, 4), (2, 2))
         for sort in ({}, {"sort_by": "-execution_datetime"}, {"sort_by": "+site_name,-upload_datetime"})
     ]
     urls += [

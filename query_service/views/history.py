@@ -118,7 +118,7 @@ class _Events:
             select(func.count()).select_from(events_index).where(and_(True, *self.conditions))
         ).scalar_one()
 
-    def items(self, conn: Connection, offset: int, limit: int) -> list[str]:
+    def items(self, conn: Connection, offset: int, limit: int, total: int) -> list[str]:
         page = (
             select(events_index.c.position)
             .where(and_(True, *self.conditions))

@@ -314,12 +314,13 @@ class ResultListing:
         # SQLite (3.40) orders an aggregate's input only as a window's: the rows are joined by `items`.
         return select(_DOCUMENT[dialect]).select_from(rendered_from).order_by(*order)
 
-    def items(self, conn: Connection, offset: int, limit: int) -> list[str]:
+    def items(self, conn: Connection, offset: int, limit: int, total: int) -> list[str]:
         as_of_position = as_of.position()
+        page = (offset, limit, total)
         if as_of_position is not None and self.choice is None:
-            return self._as_of_items(conn, as_of_position, (results, self.conditions, self.order), offset, limit)
+            return self._as_of_items(conn, as_of_position, (results, self.conditions, self.order), page)
         if as_of_position is not None and self.choice.halves is not None:
-            return self._as_of_items(conn, as_of_position, self.choice.halves, offset, limit)
+            return self._as_of_items(conn, as_of_position, self.choice.halves, page)
         found = conn.execute(self._rendered(conn.dialect.name, offset, limit)).scalars().all()
         return [document for document in found if document is not None]
 
@@ -337,13 +338,13 @@ class ResultListing:
         return listing.page_document([found.page] if found.page is not None else [], found.total, request)
 
     def _as_of_items(
-        self, conn: Connection, position: int, chosen: tuple[FromClause, list, list], offset: int, limit: int
+        self, conn: Connection, position: int, chosen: tuple[FromClause, list, list], page: tuple[int, int, int]
     ) -> list[str]:
         """The page's keys chosen first from the two halves of the rows `chosen` names (`results`,
         or the numbers of a number sort) as of the position, then its rows by key, put in the
-        keys' order (query_service/as_of_pages.py)."""
+        keys' order (query_service/as_of_pages.py). `page`: its offset, its limit and the total."""
         source, conditions, order = chosen
-        keys = as_of_pages.page_keys(conn, position, conditions, order, offset, limit, source)
+        keys = as_of_pages.page_keys(conn, position, conditions, order, *page, source)
         if not keys:
             return []
         statement = _BY_KEYS[conn.dialect.name].execution_options(**_AS_OF_RENDERING)
