@@ -204,25 +204,7 @@ def page_keys(
     As of a position the listing does not change between its count and its page: a page nearer
     its end than its start is found walking from the end, in the reversed order (a walk as of a
     past position passes the rows written since too, and reads each one's `valid_from`; a
-    current listing's count and page are not of one moment, so it walks from the start)."""
-    after = total - offset - limit  # the rows after the page
-    if after >= offset:
-        return _page_keys(conn, position, conditions, order, offset, limit, source)
-    backwards = [_ordered(expression, not descending) for expression, descending in map(_split, order)]
-    rows = min(limit, total - offset)
-    return _page_keys(conn, position, conditions, backwards, max(after, 0), rows, source)[::-1]
-
-
-def _page_keys(
-    conn: Connection,
-    position: int,
-    conditions: Sequence,
-    order: Sequence,
-    offset: int,
-    limit: int,
-    source: FromClause,
-) -> list[int]:
-    """`page_keys` walking in `order`, from its start.
+    current listing's count and page are not of one moment, so it walks from the start).
 
     SQLite merges a compound select ordered as a whole from its halves, each walked in order,
     and stops at the page's end. PostgreSQL plans such a compound as one sort of both halves
@@ -231,6 +213,11 @@ def _page_keys(
     are merged (Merge Append). From an offset of DEEP on, the stored half skips the rows that
     are before the page whatever the versions hold (`_skipped`) itself, in its index, instead
     of passing each through the merge."""
+    after = total - offset - limit  # the rows after the page
+    backwards = after < offset
+    if backwards:
+        order = [_ordered(expression, not descending) for expression, descending in map(_split, order)]
+        offset, limit = max(after, 0), min(limit, total - offset)
     halves = _halves(source, position)
     skipped = _skipped(conn, source, halves[1], conditions, offset) if offset >= DEEP else 0
     rows = None if conn.dialect.name == "sqlite" and not skipped else offset - skipped + limit
@@ -241,7 +228,8 @@ def _page_keys(
         chosen = [select(*half.subquery(name).c) for half, name in zip(chosen, ("current", "past"))]
     in_order = [_ordered(literal_column(f"page_sort_{i}"), _split(clause)[1]) for i, clause in enumerate(order)]
     statement = union_all(*chosen).order_by(*in_order).limit(limit).offset(offset - skipped)
-    return [row.page_key for row in conn.execute(statement)]
+    keys = [row.page_key for row in conn.execute(statement)]
+    return keys[::-1] if backwards else keys
 
 
 def _skipped(conn: Connection, source: FromClause, versions: tuple, conditions: Sequence, offset: int) -> int:
