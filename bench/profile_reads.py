@@ -49,12 +49,27 @@ def cpu_per_request(client: falcon.testing.TestClient, path: str, query: str, re
     return (time.process_time() - started) * 1000 / requests, (time.perf_counter() - clock) * 1000 / requests
 
 
-def _with_as_of(client: falcon.testing.TestClient, query: str, as_of: str) -> str:
+def with_as_of(client: falcon.testing.TestClient, query: str, as_of: str) -> str:
     """The query with `as_of`: a position, or the read model's ('head') or half of it ('half')."""
     if as_of in ("head", "half"):
         head = int(client.simulate_get("/tags").headers["X-Event-Position"])
         as_of = str(head if as_of == "head" else head // 2)
     return "&".join(part for part in (query, f"as_of={as_of}") if part)
+
+
+def query_app(scratch: Path, data: str | None, read_store: str | None, cache_mb: float = 0) -> tuple:
+    """The query app (and what closes it): the embedded service over a copy of `data`, or the
+    production query app over the PostgreSQL read store `read_store`."""
+    common = {"mode": "development", "query_cache_mb": cache_mb}
+    if data:
+        copy = scratch / "data"
+        shutil.copytree(data, copy)
+        service = build(Settings.from_env({}, data_dir=copy, **common))
+        return service.app, service.close
+    env = {"EVENT_STORE_URL": read_store, "READ_STORE_URL": read_store}
+    settings = Settings.from_env(env, data_dir=scratch, **common)
+    engine = serving_engine(settings)
+    return build_query_app(settings, engine), engine.dispose
 
 
 def main() -> None:
@@ -73,17 +88,7 @@ def main() -> None:
     if bool(args.data) == bool(args.read_store):
         parser.error("give either --data or --read-store")
     with tempfile.TemporaryDirectory(prefix="profile-reads-") as scratch:
-        common = {"mode": "development", "query_cache_mb": args.cache_mb}
-        if args.data:
-            data = Path(scratch) / "data"
-            shutil.copytree(args.data, data)
-            service = build(Settings.from_env({}, data_dir=data, **common))
-            app, close = service.app, service.close
-        else:
-            env = {"EVENT_STORE_URL": args.read_store, "READ_STORE_URL": args.read_store}
-            settings = Settings.from_env(env, data_dir=Path(scratch), **common)
-            engine = serving_engine(settings)
-            app, close = build_query_app(settings, engine), engine.dispose
+        app, close = query_app(Path(scratch), args.data, args.read_store, args.cache_mb)
         try:
             client = falcon.testing.TestClient(app)
             some_id = client.simulate_get("/results", query_string="per_page=1").json["items"][0]["id"]
@@ -93,7 +98,7 @@ def main() -> None:
                 else [(f"/results/{some_id}", ""), ("/benchmarks", ""), ("/results", "per_page=100")]
             )
             if args.as_of:
-                scenarios += [(path, _with_as_of(client, query, args.as_of)) for path, query in scenarios]
+                scenarios += [(path, with_as_of(client, query, args.as_of)) for path, query in scenarios]
             for path, query in scenarios:
                 cpu_per_request(client, path, query, 50)  # warm-up: statement caches, first connections
                 ms, elapsed = cpu_per_request(client, path, query, args.requests)
