@@ -9,6 +9,7 @@ move to several partitions keeps each aggregate's events in order.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -29,6 +30,12 @@ BOOTSTRAP_TIMEOUT_MS = 5_000
 # Retrying a lost broker at most every 2 s (the default grows to 30 s): catching up starts soon
 # after the broker is back.
 RECONNECT_BACKOFF_MAX_MS = 2_000
+# A consumer group formed while its topic's partition had no leader yet assigns that partition to
+# no member until they read the metadata again: every 5 s, not kafka-python's 5 minutes (a mailer
+# that started with a new topic sent nothing for that long).
+METADATA_MAX_AGE_MS = 5_000
+# How long `ensure_topic` waits for the partition of a topic it created to have a leader.
+LEADER_WAIT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -67,22 +74,41 @@ def ensure_topic(bus: BusSettings) -> None:
         ),
     )
     try:
-        if bus.topic in admin.list_topics():
-            return
-        topic = NewTopic(
-            bus.topic,
-            num_partitions=1,
-            replication_factor=1,
-            # Kept for ever: a rebuilt projector or a new integration reads from the start.
-            topic_configs={"retention.ms": "-1", "max.message.bytes": str(MAX_MESSAGE_BYTES)},
-        )
-        try:
-            admin.create_topics([topic])
-            log.info("created topic %s (1 partition)", bus.topic)
-        except TopicAlreadyExistsError:
-            pass  # created meanwhile by another process
+        if bus.topic not in admin.list_topics():
+            _create(admin, bus.topic)
+        # Also when found: another process may have created it a moment ago.
+        _await_leader(admin, bus.topic)
     finally:
         admin.close()
+
+
+def _create(admin: KafkaAdminClient, name: str) -> None:
+    topic = NewTopic(
+        name,
+        num_partitions=1,
+        replication_factor=1,
+        # Kept for ever: a rebuilt projector or a new integration reads from the start.
+        topic_configs={"retention.ms": "-1", "max.message.bytes": str(MAX_MESSAGE_BYTES)},
+    )
+    try:
+        admin.create_topics([topic])
+        log.info("created topic %s (1 partition)", name)
+    except TopicAlreadyExistsError:
+        pass  # created meanwhile by another process
+
+
+def _await_leader(admin: KafkaAdminClient, topic: str) -> None:
+    """Returns once the new topic's partitions have a leader (a moment after its creation): a
+    consumer that subscribes before would see the topic without a partition to be assigned."""
+    deadline = time.monotonic() + LEADER_WAIT_S
+    while time.monotonic() < deadline:
+        described = admin.describe_topics([topic])
+        partitions = described[0]["partitions"] if described and described[0]["error_code"] == 0 else []
+        # kafka-python 3 names it `leader_id`, 2.x `leader`; -1 while there is none.
+        if partitions and all(p.get("leader_id", p.get("leader", -1)) >= 0 for p in partitions):
+            return
+        time.sleep(0.1)
+    log.warning("topic %s has no leader after %.0f s; consumers will find it later", topic, LEADER_WAIT_S)
 
 
 def _supported(client: type, **options) -> dict:
@@ -129,6 +155,7 @@ def consumer(bus: BusSettings, group: str | None, **extra) -> KafkaConsumer:
         max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
         request_timeout_ms=30_000,
         reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
+        metadata_max_age_ms=METADATA_MAX_AGE_MS,
         **_supported(
             KafkaConsumer, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS, api_version_auto_timeout_ms=BOOTSTRAP_TIMEOUT_MS
         ),
