@@ -85,10 +85,8 @@ def _on(source: FromClause, half: Table, clause):
     as of a position in its form for that half: `_Held`)."""
 
     def swap(element):
-        if isinstance(element, _Held):
-            if element.seq.table is source:
-                return element.form(half.c[element.seq.name], half in _STORED)
-            return _on(source, half, element.every)
+        if isinstance(element, _Held):  # on another table's rows it stays as it is
+            return element.form(half.c[element.seq.name], half in _STORED) if element.seq.table is source else element
         # A column of a table: asking another element for its `table` raises inside SQLAlchemy
         # (an AttributeError per element, most of the cost of swapping a number filter's clause).
         if isinstance(element, ColumnClause) and element.table is source:
