@@ -45,6 +45,9 @@ from eosc_perf.production import read_engine, token_verifier  # noqa: E402
 from eosc_perf.wsgi import reads_and_writes  # noqa: E402
 from tests.support.oidc_provider import LocalOpenIDProvider  # noqa: E402
 
+# The per-user write limit off: 4 writers send faster than 120 uploads a minute each.
+UNLIMITED = {"WRITE_RATE_PER_MINUTE": "0"}
+
 
 def discover(client: falcon.testing.TestClient) -> httpbench.Discovered:
     """The catalog ids that uploads need, read through the API as bench/httpbench.py does."""
@@ -74,11 +77,11 @@ def main() -> None:
         if args.data:
             data = Path(scratch) / "data"
             shutil.copytree(args.data, data)
-            service = build(Settings.from_env({}, data_dir=data, **common))
+            service = build(Settings.from_env(UNLIMITED, data_dir=data, **common))
             app, close = service.app, service.close
         else:
             settings = Settings.from_env(
-                {"EVENT_STORE_URL": args.event_store, "READ_STORE_URL": args.read_store},
+                {**UNLIMITED, "EVENT_STORE_URL": args.event_store, "READ_STORE_URL": args.read_store},
                 data_dir=Path(scratch),
                 **common,
             )

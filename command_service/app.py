@@ -7,12 +7,14 @@ import falcon
 from command_service.image_registry import ImageRegistry
 from command_service.rate_limit import WriteRateLimit
 from command_service.resources import catalog, results, users
+from command_service.services import liveness
+from command_service.services.aggregate_cache import AggregateCache
 from command_service.services.directory import UserDirectory
 from command_service.services.schemas import ResultValidators
-from command_service.services.session import Commands, Session
+from command_service.services.session import Commands
 from configuration.settings import Settings
+from domain.actor import Actor
 from domain.event_store import EventStore
-from domain.user import User
 from http_api import errors
 from http_api.access import RequestGate
 from http_api.operations import ROUTES
@@ -32,9 +34,11 @@ def create_app(
     *,
     directory: UserDirectory,
     on_saved=lambda position: None,
+    cache: AggregateCache | None = None,
 ):
-    """The WSGI app: the routes, wrapped in observability.http_layer (GET /metrics, request logs)."""
-    commands = Commands(store, on_saved)
+    """The WSGI app: the routes, wrapped in observability.http_layer (GET /metrics, request logs).
+    `cache`: this process's copies of catalog items and users (services/aggregate_cache.py)."""
+    commands = Commands(store, on_saved, cache)
     registry = ImageRegistry(
         settings.image_registry_url, settings.image_registries, deadline=settings.image_check_seconds
     )
@@ -42,8 +46,8 @@ def create_app(
     validators = ResultValidators(capacity=256, pattern_work=settings.schema_pattern_work)
 
     def is_registered(identity: Identity) -> bool:
-        user = Session(store).get(User, User.create_id(identity.sub, identity.iss))
-        return user is not None and user.registered
+        registered, _ = commands.run(liveness.is_registered, Actor(identity.sub, identity.iss))
+        return registered
 
     benchmark_item = catalog.BenchmarkItem(commands, images)
     site_item = catalog.SiteItem(commands)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 from urllib.parse import unquote, urlsplit
+from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
-from psycopg.sql import SQL
+from psycopg.sql import SQL, Identifier
 
 from configuration.event_links import LinkTable, append_links
 from configuration.personal_keys import DatabaseKeyring, KeyTable, erase_keys
@@ -83,6 +84,16 @@ class EventRecorder(PostgresApplicationRecorder):
             erase_keys(curs, self.keys, stored_events)
             return ids
 
+    def latest_events(self, ids: Iterable[UUID]) -> dict[UUID, tuple[int, int]]:
+        """Each aggregate's version and the notification id of its last event (none: no entry)."""
+        statement = SQL(
+            "SELECT originator_id, MAX(originator_version) AS version, MAX(notification_id) AS notification "
+            "FROM {schema}.{table} WHERE originator_id = ANY(%s) GROUP BY originator_id"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, [list(ids)], prepare=True)
+            return {row["originator_id"]: (row["version"], row["notification"]) for row in curs.fetchall()}
+
 
 class SQLiteEventRecorder(SQLiteApplicationRecorder):
     """The SQLite recorder, writing the events' chain links and erasing removed users' keys in
@@ -106,6 +117,18 @@ class SQLiteEventRecorder(SQLiteApplicationRecorder):
         append_links(c, self.links, list(zip(ids, stored_events)))
         erase_keys(c, self.keys, stored_events)
         return ids
+
+    def latest_events(self, ids: Iterable[UUID]) -> dict[UUID, tuple[int, int]]:
+        """Each aggregate's version and the notification id (rowid) of its last event, from the
+        primary key's index alone; an aggregate without events has no entry."""
+        hexes = [id.hex for id in ids]
+        statement = (
+            f"SELECT originator_id, MAX(originator_version), MAX(rowid) FROM {self.events_table_name} "
+            f"WHERE originator_id IN ({', '.join('?' * len(hexes))}) GROUP BY originator_id"
+        )
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(statement, hexes)
+            return {UUID(row[0]): (row[1], row[2]) for row in c.fetchall()}
 
 
 def checkpoint(recorder) -> None:

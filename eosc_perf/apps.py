@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 import command_service.app
 import query_service.app
 from command_service.adapters.user_directory import ReadModelUserDirectory
+from command_service.services.aggregate_cache import AggregateCache
 from configuration.settings import Settings
 from domain.event_store import EventStore
 from eosc_perf.production import token_verifier
@@ -35,7 +36,12 @@ def build_command_app(
     when this process commits it (read_model/position_feed.py)."""
     directory = ReadModelUserDirectory(engine, EventStoreSource(store).head, settings.read_wait_seconds, position)
     return command_service.app.create_app(
-        settings, store, verifier or token_verifier(settings), directory=directory, on_saved=on_saved
+        settings,
+        store,
+        verifier or token_verifier(settings),
+        directory=directory,
+        on_saved=on_saved,
+        cache=AggregateCache(store.recorder.latest_events),
     )
 
 

@@ -12,57 +12,101 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from command_service.services import event_size
-from domain.errors import Conflict
+from command_service.services.aggregate_cache import AggregateCache, Latest
+from domain.errors import Conflict, DomainError
 from domain.event_store import EventStore
 
 A = TypeVar("A", bound=Aggregate)
 ATTEMPTS = 12
 
 
+class StaleCopy(Exception):
+    """A copy the aggregate cache served is no longer the store's latest: the command runs again."""
+
+
 class Session:
-    def __init__(self, store: EventStore):
+    def __init__(self, store: EventStore, cache: AggregateCache | None = None):
         self.store = store
+        self.cache = cache
         self._loaded: dict[UUID, Aggregate | None] = {}
+        self._served: dict[UUID, Latest] = {}  # copies from the cache, and what they were the latest as
+        self._fresh: dict[UUID, Aggregate] = {}  # loaded from the store, for the cache to keep
 
     def get(self, cls: type[A], id: UUID) -> A | None:
         """The aggregate of that class, or None when there is none (or it is of another kind)."""
         if id not in self._loaded:
-            try:
-                self._loaded[id] = self.store.repository.get(id)
-            except AggregateNotFoundError:
-                self._loaded[id] = None
+            served = self.cache.get(id) if self.cache is not None else None
+            if served is not None:
+                self._loaded[id], self._served[id] = served
+            else:
+                try:
+                    self._loaded[id] = self._fresh[id] = self.store.repository.get(id)
+                except AggregateNotFoundError:
+                    self._loaded[id] = None
         aggregate = self._loaded[id]
         return aggregate if isinstance(aggregate, cls) else None
 
+    def confirm(self) -> bool:
+        """Whether every copy the cache served is still the store's latest, by one query, which
+        also tells the cache what the aggregates loaded from the store were the latest as."""
+        if self.cache is None or not (self._served or self._fresh):
+            return True
+        latest = self.cache.latest_events([*self._served, *self._fresh])
+        stale = [id for id, seen in self._served.items() if latest.get(id) != seen]
+        self.cache.drop(stale)
+        for id, aggregate in self._fresh.items():
+            if id in latest:
+                self.cache.keep(aggregate, latest[id])
+        self._served, self._fresh = {}, {}
+        return not stale
+
     def save(self, *aggregates: Aggregate | None) -> int:
         """Saves every changed aggregate in one transaction, once each of their events is known
-        to be small enough to be published; returns the last notification id."""
+        to be small enough to be published and what the command read is known to be current;
+        returns the last notification id."""
         changed = [a for a in aggregates if a is not None]
+        if not self.confirm():
+            raise StaleCopy()
         event_size.check(self.store, changed)
         recordings = self.store.save(*changed)
+        if self.cache is not None:
+            self.cache.saved(changed, recordings)
         return recordings[-1].notification.id if recordings else 0
 
 
 class Commands:
     """Runs commands against the event store and tells the caller where the log now ends."""
 
-    def __init__(self, store: EventStore, on_saved: Callable[[int], None] = lambda position: None):
+    def __init__(
+        self,
+        store: EventStore,
+        on_saved: Callable[[int], None] = lambda position: None,
+        cache: AggregateCache | None = None,
+    ):
         self.store = store
         self.on_saved = on_saved
+        self.cache = cache
 
     def run(self, command: Callable[..., tuple[object, int]], *args, conflict: str = "Changes conflict", **kwargs):
         """Runs `command(session, ...)`. A concurrent writer makes the save fail; the command is
-        then re-run on fresh state, where it sees the other write (e.g. a taken name -> 409)."""
+        then re-run on fresh state, where it sees the other write (e.g. a taken name -> 409). So
+        does an answer or a refusal that read a cached copy no longer current."""
         attempt = 1
         while True:
+            session = Session(self.store, self.cache)
             try:
-                outcome, position = command(Session(self.store), *args, **kwargs)
-                break
-            except IntegrityError:
-                if attempt == ATTEMPTS:
-                    raise Conflict(conflict) from None
-                time.sleep(random.uniform(0, 0.002 * attempt))  # de-synchronise racing writers
-                attempt += 1
+                outcome, position = command(session, *args, **kwargs)
+                if position or session.confirm():
+                    break
+            except DomainError:
+                if session.confirm():
+                    raise
+            except (IntegrityError, StaleCopy):
+                pass
+            if attempt == ATTEMPTS:
+                raise Conflict(conflict) from None
+            time.sleep(random.uniform(0, 0.002 * attempt))  # de-synchronise racing writers
+            attempt += 1
         if position:
             self.on_saved(position)
         return outcome, position

@@ -1,0 +1,211 @@
+"""The command side's copies of catalog items and users (command_service/services/aggregate_cache.py),
+over a real SQLite event store: a copy is used only once one query has confirmed it is still the
+store's latest, and a command that read a copy no longer current runs again on fresh loads.
+
+How other workers' changes reach a worker's next upload, through the API: tests/test_write_caches.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from command_service.services import liveness
+from command_service.services.aggregate_cache import AggregateCache
+from command_service.services.session import Commands, Session, StaleCopy
+from configuration.stores import open_event_store
+from domain.actor import Actor
+from domain.errors import NotFound
+from domain.event_store import EventStore
+from domain.tag import Tag
+from domain.user import User
+
+ALICE = Actor(sub="alice", iss="https://issuer.example.org")
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class CountingLatest:
+    """The store's `latest_events`, counting the queries and the ids asked."""
+
+    def __init__(self, store: EventStore):
+        self.store = store
+        self.asked: list[set] = []
+
+    def __call__(self, ids):
+        ids = set(ids)
+        self.asked.append(ids)
+        return self.store.recorder.latest_events(ids)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> EventStore:
+    return open_event_store(f"sqlite:///{tmp_path / 'events.sqlite'}")
+
+
+def tag(store: EventStore, name: str = "fast") -> Tag:
+    created = Tag(name=name, description=None, actor=ALICE)
+    store.save(created)
+    return created
+
+
+def read(cache: AggregateCache, store: EventStore, kind, id):
+    """One command that only reads: the aggregate, and whether the copy it was served held."""
+    session = Session(store, cache)
+    return session.get(kind, id), session.confirm()
+
+
+def test_the_store_answers_each_aggregates_version_and_last_notification(store):
+    first, second = tag(store, "a"), tag(store, "b")
+    second.update(name="c", description=None, actor=ALICE)
+    store.save(second)
+    assert store.recorder.latest_events([first.id, second.id, User.create_id("nobody", "x")]) == {
+        first.id: (1, 1),
+        second.id: (2, 3),
+    }
+
+
+def test_a_loaded_aggregate_is_kept_and_then_served_as_a_copy_checked_by_one_query(store):
+    created = tag(store)
+    latest = CountingLatest(store)
+    cache = AggregateCache(latest)
+    loaded, held = read(cache, store, Tag, created.id)
+    assert held and loaded.name == "fast" and latest.asked == [{created.id}]
+    copy, held = read(cache, store, Tag, created.id)
+    assert held and copy is not loaded and copy.name == "fast" and len(latest.asked) == 2
+    copy.update(name="changed", description=None, actor=ALICE)  # a command changes its copy only
+    again, held = read(cache, store, Tag, created.id)
+    assert held and again.name == "fast"
+
+
+def test_a_copy_changed_in_the_store_since_is_dropped_and_the_command_runs_again(store):
+    created = tag(store)
+    cache = AggregateCache(CountingLatest(store))
+    read(cache, store, Tag, created.id)
+    created.update(name="renamed", description=None, actor=ALICE)  # another worker's write
+    store.save(created)
+    stale, held = read(cache, store, Tag, created.id)
+    assert stale.name == "fast" and not held
+    fresh, held = read(cache, store, Tag, created.id)
+    assert fresh.name == "renamed" and held
+
+    def rename(session: Session, name: str):
+        current = session.get(Tag, created.id)
+        current.update(name=name, description=None, actor=ALICE)
+        return current, session.save(current)
+
+    read(cache, store, Tag, created.id)  # kept again as version 2
+    created.update(name="elsewhere", description=None, actor=ALICE)
+    store.save(created)
+    renamed, position = Commands(store, cache=cache).run(rename, "mine")
+    assert renamed.version == 4 and position == 4
+    assert store.repository.get(created.id).name == "mine"
+
+
+def test_saving_from_a_copy_no_longer_current_is_refused_before_anything_is_stored(store):
+    created = tag(store)
+    cache = AggregateCache(CountingLatest(store))
+    read(cache, store, Tag, created.id)
+    session = Session(store, cache)
+    copy = session.get(Tag, created.id)
+    other = store.repository.get(created.id)
+    other.update(name="theirs", description=None, actor=ALICE)
+    store.save(other)
+    untouched = tag(store, "second")
+    untouched.update(name="second, renamed", description=None, actor=ALICE)
+    with pytest.raises(StaleCopy):
+        session.save(untouched)  # `copy` was read by this command: its decision may rest on it
+    assert copy.name == "fast" and store.repository.get(untouched.id).version == 1
+
+
+def test_a_refusal_read_from_a_copy_no_longer_current_is_decided_again(store):
+    """A user removed from the store after this worker kept them, then registered again by
+    another worker: the refusal the copy would give must not be the answer."""
+    user = User(sub=ALICE.sub, iss=ALICE.iss, email="alice@example.org", actor=ALICE)
+    store.save(user)
+    user.remove(ALICE)
+    store.save(user)
+    cache = AggregateCache(CountingLatest(store))
+    assert read(cache, store, User, user.id)[0].registered is False
+    user.restore(ALICE)
+    user.register_again("alice@example.org", ALICE)
+    store.save(user)
+
+    def must_be_registered(session: Session):
+        if liveness.registered_user(session, ALICE) is None:
+            raise NotFound("User not registered")
+        return True, 0
+
+    assert Commands(store, cache=cache).run(must_be_registered) == (True, 0)
+
+
+def test_the_same_version_at_another_place_in_the_log_is_not_the_kept_one(tmp_path: Path):
+    """A store emptied and written again (as the production stack's tests do between cases): a
+    user of the same id reaches the same version, at another notification id."""
+    path = tmp_path / "events.sqlite"
+    store = open_event_store(f"sqlite:///{path}")
+    store.save(User(sub=ALICE.sub, iss=ALICE.iss, email="old@example.org", actor=ALICE))
+    cache = AggregateCache(lambda ids: store.recorder.latest_events(ids))
+    user_id = User.create_id(ALICE.sub, ALICE.iss)
+    assert read(cache, store, User, user_id)[0].email == "old@example.org"
+    with store.recorder.datastore.transaction(commit=True) as cursor:
+        cursor.execute("DELETE FROM stored_events")
+        cursor.execute("DELETE FROM event_links")
+    tag(store)
+    store.save(User(sub=ALICE.sub, iss=ALICE.iss, email="new@example.org", actor=ALICE))
+    assert read(cache, store, User, user_id)[1] is False
+    assert read(cache, store, User, user_id)[0].email == "new@example.org"
+
+
+def test_copies_expire_and_the_least_recently_used_go_first(store):
+    clock = Clock()
+    first, second, third = tag(store, "1"), tag(store, "2"), tag(store, "3")
+    cache = AggregateCache(store.recorder.latest_events, capacity=2, seconds=60, clock=clock)
+    for created in (first, second):
+        read(cache, store, Tag, created.id)
+    assert cache.get(first.id) is not None  # `first` is now the most recently used
+    read(cache, store, Tag, third.id)
+    assert cache.get(second.id) is None and cache.get(first.id) is not None
+    clock.now = 61
+    assert cache.get(first.id) is None and cache.get(third.id) is None
+
+
+def test_results_and_aggregates_with_unsaved_changes_are_not_kept(store):
+    created = tag(store)
+    cache = AggregateCache(store.recorder.latest_events)
+    session = Session(store, cache)
+    changed = session.get(Tag, created.id)
+    changed.update(name="unsaved", description=None, actor=ALICE)
+    assert session.confirm() and cache.get(created.id) is None
+
+
+def test_a_saved_change_is_kept_but_a_removal_drops_the_users_plain_address(store):
+    user = User(sub=ALICE.sub, iss=ALICE.iss, email="alice@example.org", actor=ALICE)
+    store.save(user)
+    cache = AggregateCache(store.recorder.latest_events)
+    commands = Commands(store, cache=cache)
+
+    def update(session: Session, email: str):
+        current = session.get(User, user.id)
+        current.update_email(email=email, actor=ALICE)
+        return current, session.save(current)
+
+    def remove(session: Session):
+        current = session.get(User, user.id)
+        current.remove(ALICE)
+        return current, session.save(current)
+
+    commands.run(update, "new@example.org")
+    kept, latest = cache.get(user.id)
+    assert kept.email == "new@example.org" and latest == (2, 2)
+    removed, _ = commands.run(remove)
+    assert removed.email == "new@example.org"  # the aggregate in memory: plain until dropped
+    assert cache.get(user.id) is None
+    assert read(cache, store, User, user.id)[0].email == "(erased)"
