@@ -51,7 +51,11 @@ class EventStoreSource:
         return self.store.recorder.max_notification_id() or 0
 
     def batches(self, after: int, stop: int | None = None) -> Iterator[list[tuple[int, DomainEventProtocol]]]:
-        """Up to `stop` inclusive (the head if None)."""
+        """Up to `stop` inclusive (the head if None). A batch shorter than the limit reached the
+        head as it was: asking again would cost a query that finds nothing (nearly always, when
+        following the log); what came since is the next call's."""
         while batch := self.read(after, stop):
             yield batch
+            if len(batch) < self.batch:
+                return
             after = batch[-1][0]
