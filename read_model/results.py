@@ -8,12 +8,14 @@ moves in the same transaction as the rows (`counts.add_visible`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Sequence
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Text, literal, null, select, union_all
 from sqlalchemy.engine import Connection
 
 from domain.result import Result
+from domain.user import User
 from http_api import documents
 from read_model import counts, numbers
 from read_model.rows import insert_rows, stored_time, utc
@@ -32,49 +34,70 @@ def _replace_tags(conn: Connection, result_id: str, tags_ids) -> None:
         conn.execute(result_tags.insert(), [{"result_id": result_id, "tag_id": tag_id} for tag_id in sorted(existing)])
 
 
-def _registered(conn: Connection, actors: set[tuple[str, str]]) -> set[tuple[str, str]]:
-    """Which of these (sub, iss) are registered users (an upload by a removed user is gone)."""
-    if not actors:
-        return set()
-    condition = or_(*(and_(users.c.sub == sub, users.c.iss == iss) for sub, iss in actors))
-    return {(row.sub, row.iss) for row in conn.execute(select(users.c.sub, users.c.iss).where(condition))}
+@dataclass
+class _Referenced:
+    """What a run of uploads refers to, as the read tables hold it now."""
+
+    benchmark_names: dict[str, str] = field(default_factory=dict)
+    flavor_names: dict[str, str] = field(default_factory=dict)
+    sites: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (name, address)
+    registered: set[str] = field(default_factory=set)  # ids of registered uploaders
+    tags: set[str] = field(default_factory=set)
+
+
+_NO_TEXT = null().cast(Text)
+
+
+def _referenced(conn: Connection, events: Sequence[Result.Uploaded]) -> _Referenced:
+    """Benchmarks, flavors, sites, uploaders (an upload by a removed user is gone) and tags,
+    in one statement: a round trip each was most of one upload's projection on PostgreSQL."""
+    wanted_tags = {str(tag_id) for e in events for tag_id in e.tags_ids}
+    parts = [
+        select(literal("benchmark"), benchmarks.c.id, benchmarks.c.name, _NO_TEXT).where(
+            benchmarks.c.id.in_({str(e.benchmark_id) for e in events})
+        ),
+        select(literal("flavor"), flavors.c.id, flavors.c.name, _NO_TEXT).where(
+            flavors.c.id.in_({str(e.flavor_id) for e in events})
+        ),
+        select(literal("site"), sites.c.id, sites.c.name, sites.c.address).where(
+            sites.c.id.in_({str(e.site_id) for e in events})
+        ),
+        select(literal("user"), users.c.id, _NO_TEXT, _NO_TEXT).where(
+            users.c.id.in_({str(User.create_id(e.actor.sub, e.actor.iss)) for e in events})
+        ),
+    ]
+    if wanted_tags:
+        parts.append(select(literal("tag"), tags.c.id, _NO_TEXT, _NO_TEXT).where(tags.c.id.in_(wanted_tags)))
+    found = _Referenced()
+    for kind, id, name, address in conn.execute(union_all(*parts)):
+        if kind == "benchmark":
+            found.benchmark_names[id] = name
+        elif kind == "flavor":
+            found.flavor_names[id] = name
+        elif kind == "site":
+            found.sites[id] = (name, address)
+        elif kind == "user":
+            found.registered.add(id)
+        else:
+            found.tags.add(id)
+    return found
 
 
 def results_uploaded(conn: Connection, events: Sequence[Result.Uploaded]) -> None:
     """A run of uploads, in order. Each is kept only when its benchmark, flavor, site and
     uploader are still there (a removal projected first took it with the cascade)."""
-    benchmark_names = dict(
-        conn.execute(
-            select(benchmarks.c.id, benchmarks.c.name).where(benchmarks.c.id.in_({str(e.benchmark_id) for e in events}))
-        ).all()
-    )
-    flavor_names = dict(
-        conn.execute(
-            select(flavors.c.id, flavors.c.name).where(flavors.c.id.in_({str(e.flavor_id) for e in events}))
-        ).all()
-    )
-    site_rows = {
-        row.id: row
-        for row in conn.execute(
-            select(sites.c.id, sites.c.name, sites.c.address).where(sites.c.id.in_({str(e.site_id) for e in events}))
-        )
-    }
-    registered = _registered(conn, {(e.actor.sub, e.actor.iss) for e in events})
-    known_tags = _existing_tags(conn, {str(tag_id) for e in events for tag_id in e.tags_ids})
+    referenced = _referenced(conn, events)
     postgres = conn.dialect.name == "postgresql"
     rows, tag_rows, documents_of = [], [], {}
     for event in events:
         benchmark_id, flavor_id, site_id = str(event.benchmark_id), str(event.flavor_id), str(event.site_id)
-        benchmark_name = benchmark_names.get(benchmark_id)
-        flavor_name = flavor_names.get(flavor_id)
-        site = site_rows.get(site_id)
-        if (
-            benchmark_name is None
-            or flavor_name is None
-            or site is None
-            or ((event.actor.sub, event.actor.iss) not in registered)
-        ):
+        benchmark_name = referenced.benchmark_names.get(benchmark_id)
+        flavor_name = referenced.flavor_names.get(flavor_id)
+        site = referenced.sites.get(site_id)
+        uploader = str(User.create_id(event.actor.sub, event.actor.iss))
+        if benchmark_name is None or flavor_name is None or site is None or uploader not in referenced.registered:
             continue
+        site_name, site_address = site
         id = str(event.originator_id)
         json_text = documents.dumps(event.json)
         documents_of[id] = (benchmark_id, False, event.json)  # (benchmark, hidden, document)
@@ -85,8 +108,8 @@ def results_uploaded(conn: Connection, events: Sequence[Result.Uploaded]) -> Non
                 site_id,
                 flavor_id,
                 benchmark_name,
-                site.name,
-                site.address,
+                site_name,
+                site_address,
                 flavor_name,
                 stored_time(utc(event.execution_datetime), postgres),
                 stored_time(utc(event.timestamp), postgres),
@@ -99,7 +122,7 @@ def results_uploaded(conn: Connection, events: Sequence[Result.Uploaded]) -> Non
             )
         )
         # A new result has no tag rows yet: removals delete a result's tag rows with it.
-        tag_rows += [(id, tag_id) for tag_id in sorted({str(t) for t in event.tags_ids} & known_tags)]
+        tag_rows += [(id, tag_id) for tag_id in sorted({str(t) for t in event.tags_ids} & referenced.tags)]
     if rows:
         insert_rows(conn, results, _RESULT_COLUMNS, rows)  # in event order: `seq` follows the log
         counts.add_visible(conn, len(rows))
