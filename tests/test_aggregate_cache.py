@@ -7,15 +7,18 @@ How other workers' changes reach a worker's next upload, through the API: tests/
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
 
-from command_service.services import liveness
+from command_service.resources import answers
+from command_service.services import liveness, schemas
 from command_service.services.aggregate_cache import AggregateCache
 from command_service.services.session import Commands, Session, StaleCopy
 from configuration.stores import open_event_store
 from domain.actor import Actor
+from domain.benchmark import Benchmark
 from domain.errors import NotFound
 from domain.event_store import EventStore
 from domain.tag import Tag
@@ -209,3 +212,34 @@ def test_a_saved_change_is_kept_but_a_removal_drops_the_users_plain_address(stor
     assert removed.email == "new@example.org"  # the aggregate in memory: plain until dropped
     assert cache.get(user.id) is None
     assert read(cache, store, User, user.id)[0].email == "(erased)"
+
+
+def test_what_commands_do_with_a_copy_leaves_the_kept_aggregate_as_it_was(store):
+    """Copies share the attribute values (a benchmark's schema): no command may change one in
+    place. Validating an upload, rendering the benchmark and updating it leave the kept one."""
+    schema = {"type": "object", "properties": {"time": {"type": "integer", "minimum": 0}}, "required": ["time"]}
+    benchmark = Benchmark(
+        docker_image="org/bench",
+        docker_tag="1.0",
+        url="https://example.org",
+        json_schema=schema,
+        description="a benchmark",
+        actor=ALICE,
+    )
+    store.save(benchmark)
+    cache = AggregateCache(store.recorder.latest_events)
+    read(cache, store, Benchmark, benchmark.id)
+    kept, _ = cache._entries[benchmark.id][:2]
+    before = copy.deepcopy(vars(kept))
+    served, _ = read(cache, store, Benchmark, benchmark.id)
+    schemas.check_result({"time": 3}, served, schemas.ResultValidators(capacity=4, pattern_work=10_000))
+    answers.benchmark(served)
+    served.update(
+        docker_image="org/bench",
+        docker_tag="2.0",
+        url="https://example.org/2",
+        json_schema={"type": "object"},
+        description="changed",
+        actor=ALICE,
+    )
+    assert vars(kept) == before and served.docker_tag == "2.0" and len(served.collect_events()) == 1

@@ -69,13 +69,13 @@ class AggregateCache:
                 del self._entries[id]
                 return None
             self._entries.move_to_end(id)
-        return copy.deepcopy(aggregate), latest
+        return _copy(aggregate), latest
 
     def keep(self, aggregate: Aggregate, latest: Latest) -> None:
         """Keeps a copy of an aggregate, when it is of a kept kind, as the store's `latest`."""
         if not isinstance(aggregate, KEPT) or aggregate.version != latest[0]:
             return
-        kept = copy.deepcopy(aggregate)
+        kept = _copy(aggregate)
         with self._lock:
             self._entries[aggregate.id] = (kept, latest, self.clock() + self.seconds)
             self._entries.move_to_end(aggregate.id)
@@ -100,3 +100,13 @@ class AggregateCache:
         with self._lock:
             for id in ids:
                 self._entries.pop(id, None)
+
+
+def _copy(aggregate: Aggregate) -> Aggregate:
+    """A copy sharing the aggregate's attribute values, with its own list of pending events:
+    an aggregate changes only by its events' apply methods rebinding attributes (domain/), and
+    nothing changes a value in place (a benchmark's schema), so what a command does to its copy
+    stays its own. A deep copy of a benchmark cost more than the load it saves."""
+    copied = copy.copy(aggregate)
+    copied._pending_events = []  # the library's list of events not yet saved
+    return copied
