@@ -27,23 +27,36 @@ def is_registered(conn: Connection, actor: Actor) -> bool:
 
 
 def insert_rows(conn: Connection, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
-    """A multi-row insert straight through the driver (executemany): the bulk path of a replay,
-    without SQLAlchemy's per-row parameter processing (values are prepared as it would).
-    PostgreSQL takes them by COPY: one stream rather than a statement per row, with each value
-    parsed from its text as an insert's parameter is. Rows of a versioned table are stamped
+    """A multi-row insert straight through the driver: the bulk path of a replay, without
+    SQLAlchemy's per-row parameter processing (values are prepared as it would). PostgreSQL
+    takes many rows by COPY: one stream rather than a statement per row, with each value parsed
+    from its text as an insert's parameter is; a few rows (one upload's) by one INSERT, which
+    costs both sides less than a COPY's extra exchange. Rows of a versioned table are stamped
     with the projector's clock here when it is known: the database then runs nothing per row for
     it (SQLite's insert trigger skips stamped rows; PostgreSQL's default is not evaluated)."""
+    if not rows:
+        return
     clock = row_versions.clock(conn) if table.name not in row_versions.UNVERSIONED else None
     names = ", ".join(columns) + ("" if clock is None else f", {row_versions.VALID_FROM}")
-    if conn.dialect.name == "postgresql":
+    postgres = conn.dialect.name == "postgresql"
+    if postgres and len(rows) >= COPY_FROM_ROWS:
         with conn.connection.cursor() as cursor:
             with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row if clock is None else (*row, clock))
         return
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    marks = ", ".join([mark] * len(columns)) + ("" if clock is None else f", {int(clock)}")
-    conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
+    marks = "(" + ", ".join([mark] * len(columns)) + ("" if clock is None else f", {int(clock)}") + ")"
+    if postgres:
+        values = ", ".join([marks] * len(rows))
+        conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES {values}", tuple(v for r in rows for v in r))
+    else:
+        conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES {marks}", rows)
+
+
+# From this many rows on, COPY costs PostgreSQL and the projector less than an INSERT of them
+# (measured: 1 row 0.35 ms by COPY, 0.22 by INSERT; 15 rows 0.46 by COPY, 0.59 by INSERT).
+COPY_FROM_ROWS = 8
 
 
 def row_exists(conn: Connection, table, id) -> bool:
