@@ -110,7 +110,8 @@ postgres() {  # postgres SIZE
   url=$("$ROOT/deploy/local/postgres.sh" up | tail -n 1)
   EVENT_STORE_URL=$url READ_STORE_URL=$url EOSC_PERF_ENV=development "$BIN/eosc-perf" init >&2
   log "postgres $size: seeding through the event store"
-  "$PY" "$ROOT/bench/seed.py" --results "$size" --event-store "$url" --read-store "$url" \
+  # The mailer caught up here too: else it would spend the first scenario's window on the seed.
+  "$PY" "$ROOT/bench/seed.py" --results "$size" --event-store "$url" --read-store "$url" --mailer yes \
     --summary "$DIR/postgres-$size-seeded.json" >/dev/null
   echo "{\"label\": \"postgres-$size\", \"scenario\": \"seed\", \"summary\": $(cat "$DIR/postgres-$size-seeded.json")}" | tee -a "$OUT"
   rm -rf "$DIR/oidc"
@@ -122,8 +123,9 @@ postgres() {  # postgres SIZE
          ADMIN_ENTITLEMENTS=$ADMIN_ENTITLEMENT IMAGE_CHECK=off MAIL_SERVER="" GUNICORN_ACCESSLOG="" \
          "$ROOT/deploy/local/stack.sh" up | tail -n 1)
   local services cpu
-  services="$(cat "$EOSC_PERF_STACK_DIR/query.pid"),$(cat "$EOSC_PERF_STACK_DIR/command.pid"),$(cat "$EOSC_PERF_STACK_DIR/projector.pid")"
-  # CPU charged to a scenario: the services, nginx, and PostgreSQL (the postmaster's children)
+  services="$(cat "$EOSC_PERF_STACK_DIR/query.pid"),$(cat "$EOSC_PERF_STACK_DIR/command.pid"),$(cat "$EOSC_PERF_STACK_DIR/projector.pid"),$(cat "$EOSC_PERF_STACK_DIR/mailer.pid")"
+  # CPU charged to a scenario: the services, the projector and the mailer, nginx, and PostgreSQL
+  # (the postmaster's children)
   cpu="$services,$(cat "$EOSC_PERF_STACK_DIR/nginx.pid"),$(head -n 1 "$EOSC_PERF_PG_DIR/data/postmaster.pid")"
   "$PY" "$ROOT/bench/load.py" --url "$base" --tokens "$DIR/oidc/tokens" --duration "$DURATION" --scenarios "$SCENARIOS" --pause "$PAUSE" \
     "${LAG[@]}" --lag-db "$url" --rss "$services" --cpu "$cpu" \
