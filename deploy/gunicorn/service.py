@@ -7,6 +7,8 @@ import glob
 import os
 import tempfile
 
+from gunicorn.glogging import Logger
+
 from eosc_perf.server_banner import on_starting  # noqa: F401  (gunicorn hook: no Server header)
 from observability import logs
 
@@ -23,6 +25,19 @@ graceful_timeout = 10
 keepalive = 65  # idle connections from nginx: longer than its upstream keepalive_timeout (60 s)
 limit_request_line = 8190  # as long as nginx passes on (large_client_header_buffers 8k)
 accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
+
+
+class AccessLogOnRequest(Logger):
+    """gunicorn's logger, whose access lines are written only when GUNICORN_ACCESSLOG names a
+    file: with `logconfig_dict` set (below) gunicorn writes one for every request, beside the
+    application's own, and builds its fields for it (about a tenth of a small read's CPU)."""
+
+    def access(self, resp, req, environ, request_time):
+        if self.cfg.accesslog:
+            super().access(resp, req, environ, request_time)
+
+
+logger_class = AccessLogOnRequest
 
 # Logs: one JSON object per line on stderr (plain text with EOSC_PERF_ENV=development), gunicorn's
 # own lines and the application's alike. The application logs each request itself, with its
