@@ -229,7 +229,7 @@ def test_what_commands_do_with_a_copy_leaves_the_kept_aggregate_as_it_was(store)
     store.save(benchmark)
     cache = AggregateCache(store.recorder.latest_events)
     read(cache, store, Benchmark, benchmark.id)
-    kept, _ = cache._entries[benchmark.id][:2]
+    kept = cache._entries[benchmark.id][0]
     before = copy.deepcopy(vars(kept))
     served, _ = read(cache, store, Benchmark, benchmark.id)
     schemas.check_result({"time": 3}, served, schemas.ResultValidators(capacity=4, pattern_work=10_000))
@@ -243,3 +243,28 @@ def test_what_commands_do_with_a_copy_leaves_the_kept_aggregate_as_it_was(store)
         actor=ALICE,
     )
     assert vars(kept) == before and served.docker_tag == "2.0" and len(served.collect_events()) == 1
+
+
+def test_the_copies_kept_stay_within_their_byte_budget(store):
+    """Benchmarks' schemas are as large as a request allows: a worker keeps a bounded amount."""
+
+    def benchmark(schema_bytes: int) -> Benchmark:
+        created = Benchmark(
+            docker_image="org/bench",
+            docker_tag=str(schema_bytes),
+            url="https://example.org",
+            json_schema={"type": "object", "description": "x" * schema_bytes},
+            description=None,
+            actor=ALICE,
+        )
+        store.save(created)
+        return created
+
+    cache = AggregateCache(store.recorder.latest_events, budget=160_000)
+    huge = benchmark(12_000)  # larger than a sixteenth of the budget: never kept
+    assert read(cache, store, Benchmark, huge.id)[1] and cache.get(huge.id) is None
+    kept = [benchmark(9_000) for _ in range(20)]  # about 190,000 bytes in all
+    for created in kept:
+        read(cache, store, Benchmark, created.id)
+    assert 150_000 < cache._bytes <= cache.budget
+    assert cache.get(kept[0].id) is None and cache.get(kept[-1].id) is not None  # the least recently used went

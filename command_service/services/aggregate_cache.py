@@ -26,6 +26,7 @@ from collections import OrderedDict
 from typing import Callable, Iterable
 from uuid import UUID
 
+import orjson
 from eventsourcing.application import Recording
 from eventsourcing.domain import Aggregate
 
@@ -48,14 +49,20 @@ class AggregateCache:
         latest_events: Callable[[Iterable[UUID]], dict[UUID, Latest]],
         *,
         capacity: int = 4096,
+        budget: int = 4 * 2**20,
         seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ):
+        """At most `capacity` copies, and `budget` bytes of their state as JSON (a benchmark's
+        schema may be megabytes: whatever is submitted, the memory a worker keeps stays bounded);
+        one larger than a sixteenth of the budget is not kept."""
         self.latest_events = latest_events
         self.capacity = capacity
+        self.budget = budget
         self.seconds = seconds
         self.clock = clock
-        self._entries: OrderedDict[UUID, tuple[Aggregate, Latest, float]] = OrderedDict()
+        self._entries: OrderedDict[UUID, tuple[Aggregate, Latest, float, int]] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()  # gunicorn's threads share one process's cache
 
     def get(self, id: UUID) -> tuple[Aggregate, Latest] | None:
@@ -64,9 +71,9 @@ class AggregateCache:
             entry = self._entries.get(id)
             if entry is None:
                 return None
-            aggregate, latest, expires = entry
+            aggregate, latest, expires, _ = entry
             if self.clock() >= expires:
-                del self._entries[id]
+                self._remove(id)
                 return None
             self._entries.move_to_end(id)
         return _copy(aggregate), latest
@@ -75,12 +82,16 @@ class AggregateCache:
         """Keeps a copy of an aggregate, when it is of a kept kind, as the store's `latest`."""
         if not isinstance(aggregate, KEPT) or aggregate.version != latest[0]:
             return
+        size = _size(aggregate)
+        if size is None or size > self.budget // 16:
+            return
         kept = _copy(aggregate)
         with self._lock:
-            self._entries[aggregate.id] = (kept, latest, self.clock() + self.seconds)
-            self._entries.move_to_end(aggregate.id)
-            while len(self._entries) > self.capacity:
-                self._entries.popitem(last=False)
+            self._remove(aggregate.id)
+            self._entries[aggregate.id] = (kept, latest, self.clock() + self.seconds, size)
+            self._bytes += size
+            while len(self._entries) > self.capacity or self._bytes > self.budget:
+                self._remove(next(iter(self._entries)))  # the least recently used
 
     def saved(self, aggregates: Iterable[Aggregate], recordings: Iterable[Recording]) -> None:
         """Keeps what a command saved, as the store's latest. A user whose personal data the save
@@ -99,7 +110,22 @@ class AggregateCache:
     def drop(self, ids: Iterable[UUID]) -> None:
         with self._lock:
             for id in ids:
-                self._entries.pop(id, None)
+                self._remove(id)
+
+    def _remove(self, id: UUID) -> None:
+        """(Under the lock.)"""
+        entry = self._entries.pop(id, None)
+        if entry is not None:
+            self._bytes -= entry[3]
+
+
+def _size(aggregate: Aggregate) -> int | None:
+    """The bytes of the aggregate's state as JSON, what its memory grows with; None when orjson
+    cannot write it (nested deeper than it goes): such a one is not kept."""
+    try:
+        return len(orjson.dumps(vars(aggregate), default=str))
+    except TypeError:  # orjson.JSONEncodeError is one
+        return None
 
 
 def _copy(aggregate: Aggregate) -> Aggregate:
