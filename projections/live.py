@@ -1,17 +1,20 @@
 """Following the event store as it commits: LISTEN/NOTIFY on PostgreSQL (`eosc-perf project`).
 
-The subscription starts after the consumer's stored position, so a restart resumes where
-the last committed batch ended. Each notification it delivers also wakes a catch-up read of
-everything committed since (up to `batch` events per transaction): under a burst of writes
-the projector applies them in batches rather than one transaction per event, and the
-notifications already applied that way are skipped without touching the database.
-Any failure (database restart, lost connection) ends the subscription; it is opened again
-from the stored position after a short pause."""
+The projector listens on the channel the event store notifies with each write, then reads
+everything committed after its stored position, up to `batch` events per transaction, and
+waits for the next notification (at most `idle` seconds, to see `stop`). Notifications that
+came while it was applying are taken together: one read serves them all, so a burst of writes
+is applied in batches, and each write costs one read of the log, not one per notification.
+Listening starts before the first read: a write committed after a read is always notified.
+Any failure (database restart, lost connection) ends the round; it starts again from the
+stored position after a short pause."""
 
 from __future__ import annotations
 
 import logging
 import threading
+
+from psycopg.sql import SQL, Identifier
 
 from domain.event_store import EventStore
 from projections.projector import Projector
@@ -21,21 +24,27 @@ log = logging.getLogger(__name__)
 
 
 def follow(
-    store: EventStore, projector: Projector, stop: threading.Event, pause: float = 1.0, batch: int = 500
+    store: EventStore,
+    projector: Projector,
+    stop: threading.Event,
+    pause: float = 1.0,
+    batch: int = 500,
+    idle: float = 0.5,
 ) -> None:
     source = EventStoreSource(store, batch)
+    listen = SQL("LISTEN {0}").format(Identifier(store.recorder.channel_name))
     while not stop.is_set():
         try:
-            position = projector.position()
-            with store.recorder.subscribe(gt=position) as subscription:
-                stopper = threading.Thread(target=lambda: (stop.wait(), subscription.stop()), daemon=True)
-                stopper.start()
-                for notification in subscription:
-                    if notification.id <= position:
-                        continue  # applied already, with an earlier catch-up read
-                    events = [(notification.id, source.decode(notification))]
-                    events += source.read(notification.id)
-                    position = projector.apply(events)
+            with store.recorder.datastore.get_connection() as conn:
+                conn.execute(listen)
+                position = projector.position()
+                while not stop.is_set():
+                    for events in source.batches(position):
+                        position = projector.apply(events)
+                    for _ in conn.notifies(timeout=idle, stop_after=1):
+                        pass
+                    for _ in conn.notifies(timeout=0):  # the others already here: the next read has them
+                        pass
         except Exception:
             if stop.is_set():
                 break
