@@ -8,7 +8,9 @@ How other workers' changes reach a worker's next upload, through the API: tests/
 from __future__ import annotations
 
 import copy
+from datetime import datetime
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 
@@ -21,6 +23,7 @@ from domain.actor import Actor
 from domain.benchmark import Benchmark
 from domain.errors import NotFound
 from domain.event_store import EventStore
+from domain.result import Result
 from domain.tag import Tag
 from domain.user import User
 
@@ -268,3 +271,21 @@ def test_the_copies_kept_stay_within_their_byte_budget(store):
         read(cache, store, Benchmark, created.id)
     assert 150_000 < cache._bytes <= cache.budget
     assert cache.get(kept[0].id) is None and cache.get(kept[-1].id) is not None  # the least recently used went
+
+
+def test_a_command_that_reads_only_what_is_never_kept_asks_nothing_more(store):
+    result = Result(
+        benchmark_id=uuid4(),
+        flavor_id=uuid4(),
+        site_id=uuid4(),
+        execution_datetime=datetime(2026, 1, 1),
+        json={"time": 1},
+        tags_ids=[],
+        actor=ALICE,
+    )
+    store.save(result)
+    latest = CountingLatest(store)
+    session = Session(store, AggregateCache(latest))
+    assert session.get(Result, result.id).json == {"time": 1}
+    assert session.get(Tag, uuid4()) is None
+    assert session.confirm() and latest.asked == []

@@ -12,7 +12,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from command_service.services import event_size
-from command_service.services.aggregate_cache import AggregateCache, Latest
+from command_service.services.aggregate_cache import KEPT, AggregateCache, Latest
 from domain.errors import Conflict, DomainError
 from domain.event_store import EventStore
 
@@ -30,7 +30,7 @@ class Session:
         self.cache = cache
         self._loaded: dict[UUID, Aggregate | None] = {}
         self._served: dict[UUID, Latest] = {}  # copies from the cache, and what they were the latest as
-        self._fresh: dict[UUID, Aggregate] = {}  # loaded from the store, for the cache to keep
+        self._fresh: dict[UUID, Aggregate] = {}  # of the kept kinds, loaded from the store, for the cache to keep
 
     def get(self, cls: type[A], id: UUID) -> A | None:
         """The aggregate of that class, or None when there is none (or it is of another kind)."""
@@ -40,9 +40,12 @@ class Session:
                 self._loaded[id], self._served[id] = served
             else:
                 try:
-                    self._loaded[id] = self._fresh[id] = self.store.repository.get(id)
+                    self._loaded[id] = loaded = self.store.repository.get(id)
                 except AggregateNotFoundError:
                     self._loaded[id] = None
+                else:
+                    if isinstance(loaded, KEPT):  # results and claims are never kept: nothing to ask
+                        self._fresh[id] = loaded
         aggregate = self._loaded[id]
         return aggregate if isinstance(aggregate, cls) else None
 
