@@ -31,7 +31,8 @@ def _replace_tags(conn: Connection, result_id: str, tags_ids) -> None:
     existing = _existing_tags(conn, wanted)
     conn.execute(result_tags.delete().where(result_tags.c.result_id == result_id))
     if existing:
-        conn.execute(result_tags.insert(), [{"result_id": result_id, "tag_id": tag_id} for tag_id in sorted(existing)])
+        # Stamped with the projector's clock by insert_rows: a replay runs no insert trigger here.
+        insert_rows(conn, result_tags, ("result_id", "tag_id"), [(result_id, tag_id) for tag_id in sorted(existing)])
 
 
 @dataclass
@@ -48,7 +49,13 @@ class _Referenced:
 _NO_TEXT = null().cast(Text)
 
 
-def _referenced(conn: Connection, events: Sequence[Result.Uploaded]) -> _Referenced:
+def _uploader_ids(events: Sequence[Result.Uploaded]) -> dict[tuple[str, str], str]:
+    """(sub, iss) -> the user's id, once per uploader: a run has few, and each id is a hash."""
+    uploaders = {(e.actor.sub, e.actor.iss) for e in events}
+    return {(sub, iss): str(User.create_id(sub, iss)) for sub, iss in uploaders}
+
+
+def _referenced(conn: Connection, events: Sequence[Result.Uploaded], uploader_ids: dict) -> _Referenced:
     """Benchmarks, flavors, sites, uploaders (an upload by a removed user is gone) and tags,
     in one statement: a round trip each was most of one upload's projection on PostgreSQL."""
     wanted_tags = {str(tag_id) for e in events for tag_id in e.tags_ids}
@@ -62,9 +69,7 @@ def _referenced(conn: Connection, events: Sequence[Result.Uploaded]) -> _Referen
         select(literal("site"), sites.c.id, sites.c.name, sites.c.address).where(
             sites.c.id.in_({str(e.site_id) for e in events})
         ),
-        select(literal("user"), users.c.id, _NO_TEXT, _NO_TEXT).where(
-            users.c.id.in_({str(User.create_id(e.actor.sub, e.actor.iss)) for e in events})
-        ),
+        select(literal("user"), users.c.id, _NO_TEXT, _NO_TEXT).where(users.c.id.in_(set(uploader_ids.values()))),
     ]
     if wanted_tags:
         parts.append(select(literal("tag"), tags.c.id, _NO_TEXT, _NO_TEXT).where(tags.c.id.in_(wanted_tags)))
@@ -86,7 +91,8 @@ def _referenced(conn: Connection, events: Sequence[Result.Uploaded]) -> _Referen
 def results_uploaded(conn: Connection, events: Sequence[Result.Uploaded]) -> None:
     """A run of uploads, in order. Each is kept only when its benchmark, flavor, site and
     uploader are still there (a removal projected first took it with the cascade)."""
-    referenced = _referenced(conn, events)
+    uploader_ids = _uploader_ids(events)
+    referenced = _referenced(conn, events, uploader_ids)
     postgres = conn.dialect.name == "postgresql"
     rows, tag_rows, documents_of = [], [], {}
     for event in events:
@@ -94,7 +100,7 @@ def results_uploaded(conn: Connection, events: Sequence[Result.Uploaded]) -> Non
         benchmark_name = referenced.benchmark_names.get(benchmark_id)
         flavor_name = referenced.flavor_names.get(flavor_id)
         site = referenced.sites.get(site_id)
-        uploader = str(User.create_id(event.actor.sub, event.actor.iss))
+        uploader = uploader_ids[event.actor.sub, event.actor.iss]
         if benchmark_name is None or flavor_name is None or site is None or uploader not in referenced.registered:
             continue
         site_name, site_address = site

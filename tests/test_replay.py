@@ -17,7 +17,14 @@ from sqlalchemy.engine import Engine
 
 from http_api import documents
 from projections.projector import Projector
-from projections.replay import READER_ONLY_INDEXES, REPLAY_BATCH, differences, rebuild, scratch_store
+from projections.replay import (
+    READER_ONLY_INDEXES,
+    REPLAY_BATCH,
+    STAMPED_ON_INSERT,
+    differences,
+    rebuild,
+    scratch_store,
+)
 from projections.sources import EventStoreSource
 from read_model import READ_MODEL, counts, read_store, row_versions
 from read_model.migrations import migrate
@@ -64,6 +71,7 @@ def history(embedded_api) -> EventStoreSource:
     uploaded = [catalog.upload(api, user, where, document, tags=[tag["id"]]) for document in TRICKY_DOCUMENTS]
     uploaded += [catalog.upload(api, someone, other, {"n": n}) for n in range(3)]
     assert api.put(f"/results/{uploaded[0]['id']}/tags", user, json={"tags_ids": []}).status_code == 204
+    assert api.put(f"/results/{uploaded[3]['id']}/tags", user, json={"tags_ids": [tag["id"]]}).status_code == 204
     catalog.claim(api, someone, uploaded[1]["id"])
     assert api.delete(f"/results/{uploaded[2]['id']}", admin).status_code == 204
     assert api.put(f"/sites/{where.site['id']}", admin, json={"name": "renamed", "address": "moved"}).status_code == 204
@@ -93,6 +101,11 @@ def test_a_replay_builds_what_projecting_event_by_event_builds(backend, embedded
         assert indexes(replayed) == indexes(one_by_one)
         if backend == "postgres":
             assert set(READER_ONLY_INDEXES) <= {name for table in indexes(replayed).values() for name, _, _ in table}
+        # So are the insert triggers, and no row was left without the position of its event.
+        assert triggers(replayed) == triggers(one_by_one)
+        if backend == "embedded":
+            assert set(STAMPED_ON_INSERT) <= set(triggers(replayed))
+        assert unstamped_rows(replayed) == {}
         assert stored_documents(replayed) == stored_documents(one_by_one)
 
 
@@ -138,6 +151,31 @@ def indexes(engine: Engine) -> dict[str, list]:
         )
         for table in inspector.get_table_names()
     }
+
+
+def triggers(engine: Engine) -> dict[str, str]:
+    if engine.dialect.name == "postgresql":  # the scratch schema is first in the search path
+        catalog = (
+            "SELECT trigger_name || ' ' || event_manipulation, action_statement"
+            " FROM information_schema.triggers WHERE trigger_schema = current_schema()"
+        )
+    else:
+        catalog = "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
+    with engine.connect() as conn:
+        return dict(conn.exec_driver_sql(catalog).all())
+
+
+def unstamped_rows(engine: Engine) -> dict[str, int]:
+    """Rows of versioned tables without the position of the event that wrote them, per table."""
+    found = {}
+    with engine.connect() as conn:
+        for table in row_versions.versioned_tables():
+            count = conn.exec_driver_sql(
+                f'SELECT count(*) FROM "{table.name}" WHERE {row_versions.VALID_FROM} IS NULL'
+            ).scalar()
+            if count:
+                found[table.name] = count
+    return found
 
 
 def stored_documents(engine: Engine) -> list[tuple[str, object]]:
