@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from sqlalchemy import Text, literal, null, select, union_all
+from sqlalchemy import Text, bindparam, literal, null, select, union_all
 from sqlalchemy.engine import Connection
 
 from domain.result import Result
@@ -49,6 +49,21 @@ class _Referenced:
 _NO_TEXT = null().cast(Text)
 
 
+def _kind(name: str, table, *columns):
+    return select(literal(name), table.c.id, *columns).where(table.c.id.in_(bindparam(name, expanding=True)))
+
+
+# Built once: SQLAlchemy builds nothing per run, and the text differs only by how many ids each
+# part names (one of each for a single upload), so psycopg prepares it once per connection.
+_REFERENCED = union_all(
+    _kind("benchmark", benchmarks, benchmarks.c.name, _NO_TEXT),
+    _kind("flavor", flavors, flavors.c.name, _NO_TEXT),
+    _kind("site", sites, sites.c.name, sites.c.address),
+    _kind("user", users, _NO_TEXT, _NO_TEXT),
+    _kind("tag", tags, _NO_TEXT, _NO_TEXT),
+)
+
+
 def _uploader_ids(events: Sequence[Result.Uploaded]) -> dict[tuple[str, str], str]:
     """(sub, iss) -> the user's id, once per uploader: a run has few, and each id is a hash."""
     uploaders = {(e.actor.sub, e.actor.iss) for e in events}
@@ -58,23 +73,15 @@ def _uploader_ids(events: Sequence[Result.Uploaded]) -> dict[tuple[str, str], st
 def _referenced(conn: Connection, events: Sequence[Result.Uploaded], uploader_ids: dict) -> _Referenced:
     """Benchmarks, flavors, sites, uploaders (an upload by a removed user is gone) and tags,
     in one statement: a round trip each was most of one upload's projection on PostgreSQL."""
-    wanted_tags = {str(tag_id) for e in events for tag_id in e.tags_ids}
-    parts = [
-        select(literal("benchmark"), benchmarks.c.id, benchmarks.c.name, _NO_TEXT).where(
-            benchmarks.c.id.in_({str(e.benchmark_id) for e in events})
-        ),
-        select(literal("flavor"), flavors.c.id, flavors.c.name, _NO_TEXT).where(
-            flavors.c.id.in_({str(e.flavor_id) for e in events})
-        ),
-        select(literal("site"), sites.c.id, sites.c.name, sites.c.address).where(
-            sites.c.id.in_({str(e.site_id) for e in events})
-        ),
-        select(literal("user"), users.c.id, _NO_TEXT, _NO_TEXT).where(users.c.id.in_(set(uploader_ids.values()))),
-    ]
-    if wanted_tags:
-        parts.append(select(literal("tag"), tags.c.id, _NO_TEXT, _NO_TEXT).where(tags.c.id.in_(wanted_tags)))
+    wanted = {
+        "benchmark": {str(e.benchmark_id) for e in events},
+        "flavor": {str(e.flavor_id) for e in events},
+        "site": {str(e.site_id) for e in events},
+        "user": set(uploader_ids.values()),
+        "tag": {str(tag_id) for e in events for tag_id in e.tags_ids},
+    }
     found = _Referenced()
-    for kind, id, name, address in conn.execute(union_all(*parts)):
+    for kind, id, name, address in conn.execute(_REFERENCED, {kind: list(ids) for kind, ids in wanted.items()}):
         if kind == "benchmark":
             found.benchmark_names[id] = name
         elif kind == "flavor":

@@ -270,8 +270,8 @@ def set_clock(conn: Connection, position: int | None) -> None:
     """The position of the event the projector folds next (None: no event; on SQLite the clock
     is a row, which a transaction must leave empty)."""
     if conn.dialect.name == "postgresql":
-        if position is not None:
-            conn.exec_driver_sql(f"SELECT set_config('{CLOCK_SETTING}', '{int(position)}', true)")
+        if position is not None:  # parameters: one text for every event, prepared once by psycopg
+            conn.exec_driver_sql("SELECT set_config(%s, %s, true)", (CLOCK_SETTING, str(int(position))))
     else:
         conn.execute(row_versions.update().values(clock=position))
     conn.info[_KNOWN_CLOCK] = (conn.get_transaction(), position)

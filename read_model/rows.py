@@ -37,16 +37,18 @@ def insert_rows(conn: Connection, table, columns: tuple[str, ...], rows: list[tu
     if not rows:
         return
     clock = row_versions.clock(conn) if table.name not in row_versions.UNVERSIONED else None
-    names = ", ".join(columns) + ("" if clock is None else f", {row_versions.VALID_FROM}")
+    if clock is not None:  # a parameter, not in the text: one text for every event, prepared once by psycopg
+        columns, rows = (*columns, row_versions.VALID_FROM), [(*row, clock) for row in rows]
+    names = ", ".join(columns)
     postgres = conn.dialect.name == "postgresql"
     if postgres and len(rows) >= COPY_FROM_ROWS:
         with conn.connection.cursor() as cursor:
             with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
                 for row in rows:
-                    copy.write_row(row if clock is None else (*row, clock))
+                    copy.write_row(row)
         return
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    marks = "(" + ", ".join([mark] * len(columns)) + ("" if clock is None else f", {int(clock)}") + ")"
+    marks = "(" + ", ".join([mark] * len(columns)) + ")"
     if postgres:
         values = ", ".join([marks] * len(rows))
         conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES {values}", tuple(v for r in rows for v in r))

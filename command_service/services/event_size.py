@@ -20,7 +20,7 @@ LARGEST_NOTIFICATION_ID = 2**63 - 1
 
 def _sizes(store: EventStore, event) -> tuple[int, int]:
     stored = len(store.mapper.to_stored_event(event).state)
-    published = len(envelope.to_bytes(envelope.envelope(LARGEST_NOTIFICATION_ID, event)))
+    published = len(envelope.envelope_bytes(LARGEST_NOTIFICATION_ID, event))  # the bytes the relay sends
     return stored, published
 
 

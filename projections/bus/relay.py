@@ -31,7 +31,7 @@ from typing import Sequence
 import psycopg
 from eventsourcing.persistence import InfrastructureFactory, Notification, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
-from eventsourcing.utils import Environment
+from eventsourcing.utils import Environment, get_topic
 from kafka import TopicPartition
 from kafka.errors import KafkaTimeoutError
 from psycopg import sql
@@ -265,8 +265,7 @@ class Relay:
                 # Personal data travels sealed, as stored: once its key is destroyed, the topic's copy
                 # opens to nothing either (domain/personal_data.py).
                 event = self.store.mapper.sealed_domain_event(notification)
-                message = envelope.envelope(notification.id, event)
-                value = envelope.to_bytes(message)
+                value = envelope.envelope_bytes(notification.id, event)
                 if len(value) > PUBLISHABLE_BYTES:
                     raise ValueError(
                         f"its envelope of {len(value)} bytes is larger than the {PUBLISHABLE_BYTES} "
@@ -298,7 +297,7 @@ class Relay:
                     value=value,
                     headers=[
                         ("notification_id", str(notification.id).encode()),
-                        ("event_type", message["event_type"].encode()),
+                        ("event_type", get_topic(type(event)).encode()),
                     ],
                 )
             )
