@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import bindparam, create_engine, event, select
 from sqlalchemy.engine import Connection, Engine
 
 from configuration.private_files import private_file
@@ -93,10 +93,15 @@ def past_deadline(info: dict) -> bool:
     return time.monotonic() > info.get(DEADLINE, math.inf)
 
 
+# Built once: a consumer reads and writes its position in every transaction.
+_POSITION = select(positions.c.position).where(positions.c.name == bindparam("consumer"))
+_POSITION_FOR_UPDATE = _POSITION.with_for_update()
+_SET_POSITION = positions.update().where(positions.c.name == bindparam("consumer")).values(position=bindparam("to"))
+
+
 def position(conn: Connection, name: str, *, for_update: bool = False) -> int:
     """`for_update` locks the row (PostgreSQL) so two instances of a projector take turns."""
-    statement = select(positions.c.position).where(positions.c.name == name)
-    value = conn.execute(statement.with_for_update() if for_update else statement).scalar()
+    value = conn.execute(_POSITION_FOR_UPDATE if for_update else _POSITION, {"consumer": name}).scalar()
     return value or 0
 
 
@@ -121,6 +126,6 @@ def wait_for_position(current: Callable[[], int], wanted: int, seconds: float) -
 
 
 def set_position(conn: Connection, name: str, value: int) -> None:
-    updated = conn.execute(positions.update().where(positions.c.name == name).values(position=value)).rowcount
+    updated = conn.execute(_SET_POSITION, {"consumer": name, "to": value}).rowcount
     if not updated:
         conn.execute(positions.insert().values(name=name, position=value))

@@ -64,6 +64,9 @@ _REFERENCED = union_all(
 )
 
 
+_SEQS = select(results.c.id, results.c.seq).where(results.c.id.in_(bindparam("ids", expanding=True)))
+
+
 def _uploader_ids(events: Sequence[Result.Uploaded]) -> dict[tuple[str, str], str]:
     """(sub, iss) -> the user's id, once per uploader: a run has few, and each id is a hash."""
     uploaders = {(e.actor.sub, e.actor.iss) for e in events}
@@ -139,7 +142,7 @@ def results_uploaded(conn: Connection, events: Sequence[Result.Uploaded]) -> Non
     if rows:
         insert_rows(conn, results, _RESULT_COLUMNS, rows)  # in event order: `seq` follows the log
         counts.add_visible(conn, len(rows))
-        seqs = conn.execute(select(results.c.id, results.c.seq).where(results.c.id.in_(documents_of))).all()
+        seqs = conn.execute(_SEQS, {"ids": list(documents_of)}).all()
         numbers.results_added(conn, [(seq, *documents_of[id]) for id, seq in seqs])
     if tag_rows:
         insert_rows(conn, result_tags, ("result_id", "tag_id"), tag_rows)
