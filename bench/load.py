@@ -381,8 +381,11 @@ def _family(pids: list[int]) -> list[int]:
 
 
 def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU of these processes and all their descendants (alive now), in seconds:
-    on a shared machine, CPU per request says more than requests/s."""
+    """User + system CPU of these processes and all their descendants (alive now), with that of
+    the descendants that ended and were waited for by them (a gunicorn worker recycled after its
+    `max_requests`, a PostgreSQL backend whose client left), in seconds: on a shared machine, CPU
+    per request says more than requests/s. A difference of two readings is the CPU spent between
+    them: an ended process's time moves into its parent's count of waited-for children."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0
     for pid in _family(pids):
@@ -390,7 +393,8 @@ def cpu_seconds(pids: list[int]) -> float:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        # utime, stime, cutime, cstime: fields 14 to 17 of stat
+        total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
     return total / ticks
 
 
