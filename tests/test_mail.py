@@ -14,14 +14,16 @@ from email.message import EmailMessage
 
 import falcon.testing
 import pytest
-from sqlalchemy import delete, inspect, text
+from sqlalchemy import delete, inspect, select, text
 
+from domain.actor import Actor
 from eosc_perf.embedded import build
 from projections.bus.lag import LagReport, lines
 from projections.mail import directory
 from projections.mail.messages import Letter
 from projections.replay import scratch_store
 from read_model import read_store
+from read_model.mail_tables import mail_items
 from read_model.migrations import migrate, schema_migrations
 from tests.support.api import BACKENDS, Api, service_settings
 from tests.support.catalog import add_flavor, result_setup, submit_benchmark, submit_site, upload_result
@@ -379,3 +381,18 @@ def test_a_store_from_before_giving_up_gets_the_column_and_index(scratch_read_st
         assert "given_up_at" in {column["name"] for column in inspect(conn).get_columns("mail_outbox")}
         assert "mail_items_uploader" in {index["name"] for index in inspect(conn).get_indexes("mail_items")}
         assert directory.given_up(conn) == 0
+
+
+def test_storing_an_item_again_replaces_whom_to_tell(scratch_read_store):
+    engine = scratch_read_store
+    migrate(engine)
+    first, second = Actor("first", "https://op.example"), Actor("second", "https://op.example")
+    with engine.begin() as conn:
+        directory.store_item(conn, "item-1", "site", first)
+        directory.store_item(conn, "item-2", "result", first)
+        directory.store_item(conn, "item-1", "claim", second)
+    with engine.connect() as conn:
+        assert directory.uploader_of(conn, "item-1") == second
+        assert directory.uploader_of(conn, "item-2") == first
+        kinds = dict(conn.execute(select(mail_items.c.id, mail_items.c.kind)).all())
+    assert kinds == {"item-1": "claim", "item-2": "result"}

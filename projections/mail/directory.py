@@ -91,9 +91,13 @@ def email_of(conn: Connection, user: Actor) -> str | None:
 
 
 def store_item(conn: Connection, item_id, kind: str, uploader: Actor) -> None:
-    conn.execute(mail_items.delete().where(mail_items.c.id == str(item_id)))
-    conn.execute(
-        mail_items.insert().values(id=str(item_id), kind=kind, uploader_sub=uploader.sub, uploader_iss=uploader.iss)
+    """Inserts or replaces the item's row, by one statement of one text (every upload stores one)."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    conn.exec_driver_sql(
+        f"INSERT INTO {mail_items.name} (id, kind, uploader_sub, uploader_iss) VALUES ({mark}, {mark}, {mark}, {mark})"
+        " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind,"
+        " uploader_sub = excluded.uploader_sub, uploader_iss = excluded.uploader_iss",
+        (str(item_id), kind, uploader.sub, uploader.iss),
     )
 
 
