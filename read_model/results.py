@@ -64,6 +64,7 @@ _REFERENCED = union_all(
 )
 
 
+# The sequence numbers the database gave a run's results (built once, as above).
 _SEQS = select(results.c.id, results.c.seq).where(results.c.id.in_(bindparam("ids", expanding=True)))
 
 
