@@ -8,7 +8,6 @@ How other workers' changes reach a worker's next upload, through the API: tests/
 from __future__ import annotations
 
 import copy
-from datetime import datetime
 from pathlib import Path
 from uuid import uuid4
 
@@ -26,6 +25,7 @@ from domain.event_store import EventStore
 from domain.result import Result
 from domain.tag import Tag
 from domain.user import User
+from tests.support.aggregates import a_result
 
 ALICE = Actor(sub="alice", iss="https://issuer.example.org")
 
@@ -274,18 +274,10 @@ def test_the_copies_kept_stay_within_their_byte_budget(store):
 
 
 def test_a_command_that_reads_only_what_is_never_kept_asks_nothing_more(store):
-    result = Result(
-        benchmark_id=uuid4(),
-        flavor_id=uuid4(),
-        site_id=uuid4(),
-        execution_datetime=datetime(2026, 1, 1),
-        json={"time": 1},
-        tags_ids=[],
-        actor=ALICE,
-    )
+    result = a_result(ALICE)
     store.save(result)
     latest = CountingLatest(store)
     session = Session(store, AggregateCache(latest))
-    assert session.get(Result, result.id).json == {"time": 1}
+    assert session.get(Result, result.id).json == {"score": 1}
     assert session.get(Tag, uuid4()) is None
     assert session.confirm() and latest.asked == []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from uuid import uuid4
 
 import pytest
@@ -11,11 +10,11 @@ from domain.actor import Actor
 from domain.benchmark import Benchmark
 from domain.claim import Claim
 from domain.errors import Conflict, Forbidden, Refused
-from domain.result import Result
 from domain.review import APPROVED, ON_REVIEW
 from domain.site import Site
 from domain.unique_key import UniqueKey
 from domain.user import User
+from tests.support.aggregates import a_result
 
 ALICE = Actor("alice", "https://issuer.example")
 ADMIN = Actor("root", "https://issuer.example")
@@ -23,18 +22,6 @@ ADMIN = Actor("root", "https://issuer.example")
 
 def event_names(aggregate) -> list[str]:
     return [type(event).__name__ for event in aggregate.collect_events()]
-
-
-def a_result() -> Result:
-    return Result(
-        benchmark_id=uuid4(),
-        flavor_id=uuid4(),
-        site_id=uuid4(),
-        execution_datetime=datetime(2024, 1, 1),
-        json={"score": 1},
-        tags_ids=[],
-        actor=ALICE,
-    )
 
 
 def test_a_submitted_item_starts_on_review_and_is_approved_once():
@@ -63,7 +50,7 @@ def test_an_update_without_description_keeps_it():
 
 
 def test_claims_hide_a_result_until_the_last_is_dismissed():
-    result = a_result()
+    result = a_result(ALICE)
     first, second = uuid4(), uuid4()
     result.claim(first, ALICE)
     result.claim(second, ADMIN)
@@ -75,7 +62,7 @@ def test_claims_hide_a_result_until_the_last_is_dismissed():
 
 
 def test_a_user_has_at_most_one_open_claim_on_a_result():
-    result = a_result()
+    result = a_result(ALICE)
     first = uuid4()
     result.claim(first, ALICE)
     with pytest.raises(Conflict, match=f"Result {result.id} was already claimed by this user"):
@@ -86,7 +73,7 @@ def test_a_user_has_at_most_one_open_claim_on_a_result():
 
 
 def test_a_deleted_result_is_not_restored_by_dismissing_its_claim():
-    result = a_result()
+    result = a_result(ALICE)
     claim = uuid4()
     result.claim(claim, ADMIN)
     result.delete(ADMIN)
