@@ -13,6 +13,7 @@ from sqlalchemy import Select, func, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+from read_model.rows import parameter_mark
 from read_model.tables import counters, events_index, results
 
 VISIBLE_RESULTS = "visible_results"  # results not hidden (by a claim or a deletion)
@@ -27,7 +28,7 @@ def _add(conn: Connection, deltas: dict[str, int], rows_now: Callable[[str], Sel
     deltas = {name: delta for name, delta in deltas.items() if delta}
     if not deltas:
         return
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    mark = parameter_mark(conn)
     cases = " ".join([f"WHEN {mark} THEN {mark}"] * len(deltas))
     names = ", ".join([mark] * len(deltas))
     updated = conn.exec_driver_sql(
@@ -40,12 +41,12 @@ def _add(conn: Connection, deltas: dict[str, int], rows_now: Callable[[str], Sel
             conn.execute(counters.insert().values(name=name, value=conn.execute(rows_now(name)).scalar_one()))
 
 
-def _visible_rows(_name: str = VISIBLE_RESULTS) -> Select:
+def _visible_rows() -> Select:
     return select(func.count()).select_from(results).where(results.c.hidden.is_(False))
 
 
 def add_visible(conn: Connection, delta: int) -> None:
-    _add(conn, {VISIBLE_RESULTS: delta}, _visible_rows)
+    _add(conn, {VISIBLE_RESULTS: delta}, lambda _name: _visible_rows())
 
 
 def _event_rows(name: str) -> Select:

@@ -24,7 +24,7 @@ from typing import Iterator, Sequence
 from sqlalchemy import LargeBinary, case, cast, func, select
 from sqlalchemy.engine import Connection
 
-from read_model.rows import insert_rows
+from read_model.rows import insert_rows, parameter_mark
 from read_model.tables import benchmark_results, result_number_paths, result_numbers, results
 
 # From 2^53 on, doubles skip integers: two different JSON numbers may become one double, and
@@ -91,7 +91,7 @@ def _upsert_counts(conn: Connection, table, keys: tuple[str, ...], counted: dict
     if not counted:
         return
     columns = [c.name for c in table.columns if c.name not in keys]
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    mark = parameter_mark(conn)
     added = ", ".join(f"{c} = {table.name}.{c} + excluded.{c}" for c in columns)
     conn.exec_driver_sql(
         f"INSERT INTO {table.name} ({', '.join(keys + tuple(columns))})"

@@ -26,6 +26,11 @@ def is_registered(conn: Connection, actor: Actor) -> bool:
     return conn.execute(select(exists().where(and_(users.c.sub == actor.sub, users.c.iss == actor.iss)))).scalar()
 
 
+def parameter_mark(conn: Connection) -> str:
+    """The driver's placeholder of a parameter in SQL written by hand: `?` (sqlite3) or `%s` (psycopg)."""
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
 def insert_rows(conn: Connection, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
     """A multi-row insert straight through the driver: the bulk path of a replay, without
     SQLAlchemy's per-row parameter processing (values are prepared as it would). PostgreSQL
@@ -47,7 +52,7 @@ def insert_rows(conn: Connection, table, columns: tuple[str, ...], rows: list[tu
                 for row in rows:
                     copy.write_row(row)
         return
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    mark = parameter_mark(conn)
     marks = "(" + ", ".join([mark] * len(columns)) + ")"
     if postgres:
         values = ", ".join([marks] * len(rows))

@@ -22,6 +22,7 @@ from domain.user import User
 from projections.mail.messages import Letter
 from read_model import read_store
 from read_model.mail_tables import mail_items, mail_outbox, mail_users
+from read_model.rows import parameter_mark
 from read_model.tables import positions
 
 # Events up to this position were in the store before the mailer first ran: they fill the
@@ -92,7 +93,7 @@ def email_of(conn: Connection, user: Actor) -> str | None:
 
 def store_item(conn: Connection, item_id, kind: str, uploader: Actor) -> None:
     """Inserts or replaces the item's row, by one statement of one text (every upload stores one)."""
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    mark = parameter_mark(conn)
     conn.exec_driver_sql(
         f"INSERT INTO {mail_items.name} (id, kind, uploader_sub, uploader_iss) VALUES ({mark}, {mark}, {mark}, {mark})"
         " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind,"
