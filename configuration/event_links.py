@@ -70,6 +70,12 @@ class LinkTable:
         where = "" if notification_id is None else f" WHERE notification_id < {int(notification_id)}"
         return f"SELECT notification_id, link FROM {self.name}{where} ORDER BY notification_id DESC LIMIT 1"
 
+    def insert_literal(self, rows: Sequence[tuple[int, bytes]]) -> str:
+        """The INSERT of these links with its values written in (integers and hex digits only),
+        for a statement sent together with others (PostgreSQL)."""
+        values = ", ".join(f"({int(n)}, decode('{bytes(link).hex()}', 'hex'))" for n, link in rows)
+        return f"INSERT INTO {self.name} (notification_id, link) VALUES {values}"
+
     def between(self, after: int, last: int) -> str:
         return (
             f"SELECT notification_id, link FROM {self.name} WHERE notification_id > {int(after)} "

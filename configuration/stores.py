@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
+import psycopg
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
-from configuration.event_links import LinkTable, append_links
+from configuration.event_links import GENESIS, LinkTable, append_links, chained
 from configuration.personal_keys import DatabaseKeyring, KeyTable, erase_keys
 from configuration.private_files import private_file
 from configuration.settings import ConfigurationError
@@ -64,24 +66,51 @@ class EventRecorder(PostgresApplicationRecorder):
     psycopg sends until the whole message is gone.
 
     The events' chain links (configuration/event_links.py) are written in the same transaction,
-    under the table lock the library takes in `_insert_stored_events`, and so is the erasure of
-    the personal-data keys of removed users (configuration/personal_keys.py)."""
+    under the table lock, and so is the erasure of the personal-data keys of removed users
+    (configuration/personal_keys.py).
+
+    A save is three exchanges with the server where the library's way takes nine: the
+    statements without parameters travel together (the transaction's start, the lock and its
+    timeout, the notification and the chain's head; then the links and the commit), since
+    each exchange costs both sides about as much CPU as a small statement itself."""
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.links = LinkTable(self.datastore.schema)
         self.keys = KeyTable(self.datastore.schema)
         self.sql_create_statements += [SQL(self.links.create), SQL(self.keys.create)]
+        self._opening_text: str | None = None
+
+    def _opening(self, conn) -> str:
+        """BEGIN, the table lock under its timeout, NOTIFY, and the chain's head, as one text."""
+        if self._opening_text is None:
+            statements = [
+                "BEGIN",
+                *(statement.as_string(conn) for statement in self.lock_table_statements),
+                SQL("NOTIFY {0}").format(Identifier(self.channel_name)).as_string(conn),
+                self.links.last_before(),
+            ]
+            self._opening_text = "; ".join(statements)
+        return self._opening_text
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        with self.datastore.transaction(commit=True) as curs:
-            self._insert_events(curs, stored_events, **kwargs)
-            if not stored_events:
-                return None
-            self._insert_stored_events(curs, stored_events, **kwargs)
-            ids = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-            append_links(curs, self.links, list(zip(ids, stored_events)))
-            erase_keys(curs, self.keys, stored_events)
+        if not stored_events:
+            return None
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            try:
+                curs.execute(self._opening(conn))
+                while curs.nextset():  # the chain's head is the last statement's answer
+                    pass
+                head = curs.fetchone()
+                PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
+                ids = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+                erase_keys(curs, self.keys, stored_events)
+                links = chained(GENESIS if head is None else bytes(head["link"]), zip(ids, stored_events))
+                curs.execute(f"{self.links.insert_literal(links)}; COMMIT")
+            except BaseException:
+                with contextlib.suppress(psycopg.Error):  # a broken connection: the pool drops it
+                    conn.rollback()
+                raise
             return ids
 
     def latest_events(self, ids: Iterable[UUID]) -> dict[UUID, tuple[int, int]]:

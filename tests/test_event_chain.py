@@ -11,10 +11,13 @@ import random
 import threading
 from uuid import UUID, uuid4
 
-from eventsourcing.persistence import StoredEvent
+import psycopg
+import pytest
+from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
 
 from configuration.event_links import GENESIS, link
-from configuration.stores import link_table
+from configuration.stores import event_store_environment, link_table
+from domain.event_store import EventStore
 from eosc_perf import cli
 from log_transfer import audit, file_format
 from log_transfer.file_format import Reader
@@ -160,6 +163,34 @@ def test_concurrent_writers_link_in_notification_order(capsys, tmp_path, source,
     verdict = audit.verify(store)
     assert verdict.problem is None and verdict.events == len(load()) + 4 * 40 * 2
     assert verdict.head == store.recorder.max_notification_id()
+
+
+def test_a_refused_or_timed_out_write_leaves_no_trace_and_the_next_one_links_on(capsys, tmp_path, source, target):
+    store = imported(capsys, tmp_path, source, target)
+    template = load()[0]["stored"]
+
+    def event(aggregate, version: int = 1) -> StoredEvent:
+        return StoredEvent(aggregate, version, template["topic"], template["state"].encode())
+
+    taken = uuid4()
+    store.recorder.insert_events([event(taken)])
+    head = store.recorder.max_notification_id()
+    with pytest.raises(IntegrityError):  # a version already stored: the whole write is refused
+        store.recorder.insert_events([event(uuid4()), event(taken)])
+    assert store.recorder.max_notification_id() == head
+    if target.backend == "postgres":  # a write waiting for the log's lock past its timeout gives up
+        writer = EventStore(env={**event_store_environment(target.settings.event_store), "POSTGRES_LOCK_TIMEOUT": "1"})
+        with psycopg.connect(target.settings.event_store, autocommit=True) as holder:
+            with holder.transaction():
+                holder.execute(f"LOCK TABLE {audit.Events.of(store).name} IN EXCLUSIVE MODE")
+                with pytest.raises(OperationalError):
+                    writer.recorder.insert_events([event(uuid4())])
+        assert writer.recorder.max_notification_id() == head
+        writer.recorder.insert_events([event(uuid4())])  # its connection went back to the pool usable
+    store.recorder.insert_events([event(uuid4())])
+    verdict = audit.verify(store)
+    assert verdict.problem is None and verdict.head == store.recorder.max_notification_id()
+    assert verdict.events == len(load()) + (3 if target.backend == "postgres" else 2)
 
 
 def test_audit_link_gives_a_store_from_before_the_chain_its_links(capsys, tmp_path, source, target):
