@@ -79,26 +79,30 @@ class EventRecorder(PostgresApplicationRecorder):
         self.links = LinkTable(self.datastore.schema)
         self.keys = KeyTable(self.datastore.schema)
         self.sql_create_statements += [SQL(self.links.create), SQL(self.keys.create)]
-        self._opening_text: str | None = None
-
-    def _opening(self, conn) -> str:
-        """BEGIN, the table lock under its timeout, NOTIFY, and the chain's head, as one text."""
-        if self._opening_text is None:
-            statements = [
+        # Statements written out once: psycopg composes an SQL object again on every execution.
+        self._opening = "; ".join(  # BEGIN, the table lock under its timeout, NOTIFY, the chain's head
+            [
                 "BEGIN",
-                *(statement.as_string(conn) for statement in self.lock_table_statements),
-                SQL("NOTIFY {0}").format(Identifier(self.channel_name)).as_string(conn),
+                *(statement.as_string() for statement in self.lock_table_statements),
+                SQL("NOTIFY {0}").format(Identifier(self.channel_name)).as_string(),
                 self.links.last_before(),
             ]
-            self._opening_text = "; ".join(statements)
-        return self._opening_text
+        )
+        self._latest = (
+            SQL(
+                "SELECT originator_id, MAX(originator_version) AS version, MAX(notification_id) AS notification "
+                "FROM {schema}.{table} WHERE originator_id = ANY(%s) GROUP BY originator_id"
+            )
+            .format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+            .as_string()
+        )
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         if not stored_events:
             return None
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             try:
-                curs.execute(self._opening(conn))
+                curs.execute(self._opening)
                 while curs.nextset():  # the chain's head is the last statement's answer
                     pass
                 head = curs.fetchone()
@@ -115,12 +119,8 @@ class EventRecorder(PostgresApplicationRecorder):
 
     def latest_events(self, ids: Iterable[UUID]) -> dict[UUID, tuple[int, int]]:
         """Each aggregate's version and the notification id of its last event (none: no entry)."""
-        statement = SQL(
-            "SELECT originator_id, MAX(originator_version) AS version, MAX(notification_id) AS notification "
-            "FROM {schema}.{table} WHERE originator_id = ANY(%s) GROUP BY originator_id"
-        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(statement, [list(ids)], prepare=True)
+            curs.execute(self._latest, [list(ids)], prepare=True)
             return {row["originator_id"]: (row["version"], row["notification"]) for row in curs.fetchall()}
 
 
