@@ -43,6 +43,7 @@ FRUITLESS_FETCH_PAUSE_SECONDS = 10.0  # after a fetch that failed or did not yie
 KEYS_MAX_AGE_SECONDS = 3600.0  # discovery and JWKS are fetched anew when older (OIDC_KEYS_MAX_AGE)
 USERINFO_CACHE_SIZE = 1024
 CONSTRUCTED_KEYS_CACHE_SIZE = 64  # issuers x keys in their JWKS x algorithms: a handful
+VERIFIED_TOKENS_CACHE_SIZE = 1024  # a few KiB each at most: the request's headers are bounded
 USERINFO_CLAIMS = ("email", "email_verified", "eduperson_entitlement")  # asked of userinfo when missing
 
 # The signature only: every claim is checked by `_checked_claims`, with its type first.
@@ -102,6 +103,7 @@ class TokenVerifier:
             self._issuers[local_issuer.issuer] = LocalIssuerKeys(local_issuer)
         self._userinfo = UserinfoCache(USERINFO_CACHE_SIZE)
         self._constructed = ConstructedKeys(CONSTRUCTED_KEYS_CACHE_SIZE)
+        self._verified = VerifiedTokens(VERIFIED_TOKENS_CACHE_SIZE)
 
     def identify(self, authorization_header: str | None) -> Identity:
         if not authorization_header:
@@ -114,22 +116,8 @@ class TokenVerifier:
         return self.verify(token.strip())
 
     def verify(self, token: str) -> Identity:
-        header, unverified = _unverified_parts(token)
-        algorithm = header.get("alg")
-        if not isinstance(algorithm, str) or algorithm not in ALLOWED_ALGORITHMS:
-            raise unauthenticated(f"Token signed with unsupported algorithm {algorithm}")
-        issuer = unverified.get("iss")
-        if not isinstance(issuer, str) or not issuer:
-            raise unauthenticated("Token is missing the iss claim")
-        keys = self._issuers.get(issuer.rstrip("/"))
-        if keys is None:
-            raise unauthenticated(f"Issuer {issuer} is not trusted")
-
-        signing_key = keys.signing_key(header)
-        allowed = _algorithms_of(signing_key)
-        if algorithm not in allowed:
-            raise unauthenticated(f"Token algorithm {algorithm} does not match its signing key")
-        claims = _checked_claims(_decode(token, self._constructed.key(signing_key, algorithm), allowed))
+        issuer, keys, signed = self._signed_claims(token)
+        claims = _checked_claims(signed)
         if self._client_ids and keys.audience_checked:
             _check_audience(claims.get("aud"), self._client_ids)
         sub = claims["sub"]
@@ -145,6 +133,35 @@ class TokenVerifier:
             email_verified=verified if isinstance(verified, bool) else None,
             entitlements=_entitlements(claims.get("eduperson_entitlement")),
         )
+
+    def _signed_claims(self, token: str) -> tuple[str, IssuerKeys | LocalIssuerKeys, dict]:
+        """The token's issuer, that issuer's keys and the claims its signature covers, unchecked.
+        A token verified before is not decoded and verified again while its issuer still serves
+        the key that signed it: its claims, times included, are checked on every use all the same."""
+        verified = self._verified.get(token)
+        if verified is not None:
+            issuer, keys, header, signing_key, signed = verified
+            # A key withdrawn since refuses the token here, as a first verification would.
+            if keys.signing_key(header) == signing_key:
+                return issuer, keys, signed
+        header, unverified = _unverified_parts(token)
+        algorithm = header.get("alg")
+        if not isinstance(algorithm, str) or algorithm not in ALLOWED_ALGORITHMS:
+            raise unauthenticated(f"Token signed with unsupported algorithm {algorithm}")
+        issuer = unverified.get("iss")
+        if not isinstance(issuer, str) or not issuer:
+            raise unauthenticated("Token is missing the iss claim")
+        keys = self._issuers.get(issuer.rstrip("/"))
+        if keys is None:
+            raise unauthenticated(f"Issuer {issuer} is not trusted")
+
+        signing_key = keys.signing_key(header)
+        allowed = _algorithms_of(signing_key)
+        if algorithm not in allowed:
+            raise unauthenticated(f"Token algorithm {algorithm} does not match its signing key")
+        signed = _decode(token, self._constructed.key(signing_key, algorithm), allowed)
+        self._verified.put(token, (issuer, keys, header, signing_key, signed))
+        return issuer, keys, signed
 
     def _userinfo_claims(self, endpoint: str | None, token: str, claims: dict) -> dict:
         """The issuer's userinfo for this token; {} when unavailable, which is not fatal."""
@@ -279,6 +296,28 @@ class ConstructedKeys:
             while len(self._keys) > self._capacity:
                 self._keys.popitem(last=False)
         return key
+
+
+class VerifiedTokens:
+    """Tokens whose signature this process verified, with what the verification found, so that
+    a client's next request with the same token costs no decoding and no signature check (about
+    as much as the rest of an upload's access check). Only successes are kept; the oldest go
+    first when full."""
+
+    def __init__(self, capacity: int):
+        self._capacity = capacity
+        self._entries: OrderedDict[str, tuple] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> tuple | None:
+        with self._lock:
+            return self._entries.get(token)
+
+    def put(self, token: str, verified: tuple) -> None:
+        with self._lock:
+            self._entries[token] = verified
+            while len(self._entries) > self._capacity:
+                self._entries.popitem(last=False)
 
 
 class UserinfoCache:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import time
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import pytest
 
 from configuration.settings import ConfigurationError
 from http_api.errors import ApiError
+from identity import tokens
 from identity.dev_tokens import DEV_ISSUER, LocalIssuer
 from identity.tokens import ISSUER_UNAVAILABLE, Identity, TokenVerifier
 from tests.support.oidc_provider import LocalOpenIDProvider, with_forged_claims, with_tampered_signature
@@ -127,6 +130,25 @@ def test_unknown_kids_refetch_the_jwks_at_most_once_per_pause(oidc_provider, ver
     clock.advance(10)
     assert refusal(verifier.verify, unknown) == "Unknown signing key"
     assert oidc_provider.hits["/jwks"] == 3
+
+
+def test_a_token_is_verified_once_per_process_and_its_times_checked_on_every_use(oidc_provider, verifier, monkeypatch):
+    checked = []
+    decode = tokens._decode
+    monkeypatch.setattr(tokens, "_decode", lambda *args: checked.append(args[0]) or decode(*args))
+    token = oidc_provider.mint(expires_in=30)
+    first = verifier.verify(token)
+
+    assert verifier.verify(token) == verifier.verify(token) == first
+    assert checked == [token]  # the later uses reused the first verification
+    other = oidc_provider.mint(sub="user-2")
+    assert verifier.verify(other).sub == "user-2" and checked == [token, other]
+    for altered in (with_tampered_signature(token), with_forged_claims(token, sub="admin-1")):
+        assert refusal(verifier.verify, altered) == "Signature verification failed"
+
+    later = time.time() + 60  # past exp and its leeway
+    monkeypatch.setattr(tokens, "time", SimpleNamespace(time=lambda: later))
+    assert refusal(verifier.verify, token) == "Token has expired"
 
 
 # -- refused tokens --------------------------------------------------------------------------
