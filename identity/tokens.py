@@ -43,7 +43,8 @@ FRUITLESS_FETCH_PAUSE_SECONDS = 10.0  # after a fetch that failed or did not yie
 KEYS_MAX_AGE_SECONDS = 3600.0  # discovery and JWKS are fetched anew when older (OIDC_KEYS_MAX_AGE)
 USERINFO_CACHE_SIZE = 1024
 CONSTRUCTED_KEYS_CACHE_SIZE = 64  # issuers x keys in their JWKS x algorithms: a handful
-VERIFIED_TOKENS_CACHE_SIZE = 1024  # a few KiB each at most: the request's headers are bounded
+VERIFIED_TOKENS_CACHE_SIZE = 1024
+VERIFIED_TOKEN_MAX_CHARS = 4096  # longer tokens are verified on every use: the cache stays a few MiB
 USERINFO_CLAIMS = ("email", "email_verified", "eduperson_entitlement")  # asked of userinfo when missing
 
 # The signature only: every claim is checked by `_checked_claims`, with its type first.
@@ -160,7 +161,8 @@ class TokenVerifier:
         if algorithm not in allowed:
             raise unauthenticated(f"Token algorithm {algorithm} does not match its signing key")
         signed = _decode(token, self._constructed.key(signing_key, algorithm), allowed)
-        self._verified.put(token, (issuer, keys, header, signing_key, signed))
+        if len(token) <= VERIFIED_TOKEN_MAX_CHARS:
+            self._verified.put(token, (issuer, keys, header, signing_key, signed))
         return issuer, keys, signed
 
     def _userinfo_claims(self, endpoint: str | None, token: str, claims: dict) -> dict:
@@ -300,9 +302,8 @@ class ConstructedKeys:
 
 class VerifiedTokens:
     """Tokens whose signature this process verified, with what the verification found, so that
-    a client's next request with the same token costs no decoding and no signature check (about
-    as much as the rest of an upload's access check). Only successes are kept; the oldest go
-    first when full."""
+    a client's next request with the same token costs no decoding and no signature check. Only
+    successes are kept; the oldest go first when full."""
 
     def __init__(self, capacity: int):
         self._capacity = capacity

@@ -143,6 +143,9 @@ def test_a_token_is_verified_once_per_process_and_its_times_checked_on_every_use
     assert checked == [token]  # the later uses reused the first verification
     other = oidc_provider.mint(sub="user-2")
     assert verifier.verify(other).sub == "user-2" and checked == [token, other]
+    long = oidc_provider.mint(extra_claims={"padding": "x" * tokens.VERIFIED_TOKEN_MAX_CHARS})
+    assert verifier.verify(long) == verifier.verify(long)
+    assert checked == [token, other, long, long]  # not kept: verified on every use
     for altered in (with_tampered_signature(token), with_forged_claims(token, sub="admin-1")):
         assert refusal(verifier.verify, altered) == "Signature verification failed"
 
