@@ -110,6 +110,14 @@ class PageRequest:
     def of(cls, query: Mapping) -> "PageRequest":
         return cls(query["page"], query["per_page"])
 
+    def database_offset(self) -> int:
+        """The offset of the page's first row, for a statement: a page whose offset no database
+        integer holds is past the end of any listing, a 404."""
+        offset = (self.page - 1) * self.per_page
+        if offset > LARGEST_OFFSET:
+            raise errors.abort(404)
+        return offset
+
 
 def page_document(items: Sequence[str], total: int, request: PageRequest) -> str:
     """The pagination object (contract §4.1) around already-rendered item documents."""
@@ -174,11 +182,8 @@ LARGEST_OFFSET = 2**63 - 1  # PostgreSQL's bigint, SQLite's integer
 
 
 def counted_page(rows: Rows, request: PageRequest) -> Select:
-    """The statement of `paginate_counted`: the page, each row with the listing's total. A page
-    whose offset no database integer holds is past the end of any listing: a 404."""
-    offset = (request.page - 1) * request.per_page
-    if offset > LARGEST_OFFSET:
-        raise errors.abort(404)
+    """The statement of `paginate_counted`: the page, each row with the listing's total."""
+    offset = request.database_offset()
     return (
         select(*rows.columns, func.count().over().label("listing_total"))
         .select_from(rows.from_clause)

@@ -8,6 +8,7 @@ database does the concatenation (`_document`): a page arrives written, one text 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from json import dumps
 from typing import Callable, Mapping
 
@@ -29,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlalchemy.sql.selectable import FromClause, Subquery
 
 from domain.actor import Actor
@@ -296,15 +297,26 @@ class ResultListing:
         where = and_(True, *self.conditions)
         return conn.execute(select(func.count()).select_from(results).where(where)).scalar_one()
 
-    def _rendered(self, dialect: str, offset: int, limit: int) -> Select:
+    def _rendered(self, dialect: str, offset: int | BindParameter, limit: int | BindParameter) -> Select:
         """The page's documents: on PostgreSQL one row, the page as one text (NULL when empty);
-        on SQLite a row per document, in order."""
+        on SQLite a row per document, in order. `offset` and `limit`: numbers, or parameters."""
         if self.choice is None:
             where = and_(True, *self.conditions)
             choice = select(results.c.seq.label("page_key")).select_from(results).where(where).order_by(*self.order)
         else:
             choice = self.choice.statement
-        chosen = choice.limit(limit).offset(offset).subquery("page")
+        choice = choice.limit(limit).offset(offset)
+        if dialect == "postgresql" and self.choice is None:
+            # The page's keys as an array, its rows looked up by key: so the plan does not depend
+            # on the page asked, and PostgreSQL keeps one for every page instead of planning each
+            # anew (1 ms of its CPU; joined to the page, a plan for any limit read the whole table).
+            joined = func.string_agg(_DOCUMENT[dialect], aggregate_order_by(literal_column("','"), *self.order))
+            return (
+                select(joined)
+                .select_from(_RENDERED_FROM)
+                .where(results.c.seq == any_(func.array(choice.scalar_subquery())))
+            )
+        chosen = choice.subquery("page")
         # The same order again, over the page's rows only (it ends with the unique key: no ties).
         order = self.order if self.chosen_order is None else self.chosen_order(chosen)
         rendered_from = _RENDERED_FROM.join(chosen, chosen.c.page_key == results.c.seq)
@@ -324,18 +336,12 @@ class ResultListing:
         found = conn.execute(self._rendered(conn.dialect.name, offset, limit)).scalars().all()
         return [document for document in found if document is not None]
 
-    def page_with_total(self, conn: Connection, total: ColumnElement, request: listing.PageRequest) -> str:
-        """`listing.paginate` in one statement on PostgreSQL, `total` its expression of the
-        count: one round trip instead of two. A page without rows is past the end (a 404) or
-        the first of an empty listing, as in `listing.paginate`."""
-        offset = (request.page - 1) * request.per_page
-        if offset > listing.LARGEST_OFFSET:
-            raise errors.abort(404)
-        page = self._rendered(conn.dialect.name, offset, request.per_page).scalar_subquery()
-        found = conn.execute(select(total.label("total"), page.label("page"))).one()
-        if found.page is None and request.page != 1:
-            raise errors.abort(404)
-        return listing.page_document([found.page] if found.page is not None else [], found.total, request)
+    def page_with_total(self, total: ColumnElement) -> Select:
+        """`listing.paginate` as one statement on PostgreSQL (`_paginated`), `total` its
+        expression of the count: one round trip instead of two. Its offset and limit are
+        parameters, so the statement does not depend on the page asked."""
+        page = self._rendered("postgresql", _PAGE_OFFSET, _PAGE_LIMIT).scalar_subquery()
+        return select(total.label("total"), page.label("page"))
 
     def _as_of_items(
         self, conn: Connection, position: int, chosen: tuple[FromClause, list, list], page: tuple[int, int, int]
@@ -355,6 +361,28 @@ class ResultListing:
         return [rendered[key] for key in keys if key in rendered]
 
 
+_PAGE_OFFSET = bindparam("page_offset", type_=BigInteger)
+_PAGE_LIMIT = bindparam("page_limit", type_=BigInteger)
+
+
+def _paginated(conn: Connection, statement: Select, request: listing.PageRequest) -> str:
+    """The page `request` asks of a `ResultListing.page_with_total` statement. A page without
+    rows is past the end (a 404) or the first of an empty listing, as in `listing.paginate`."""
+    found = conn.execute(statement, {"page_offset": request.database_offset(), "page_limit": request.per_page}).one()
+    if found.page is None and request.page != 1:
+        raise errors.abort(404)
+    return listing.page_document([found.page] if found.page is not None else [], found.total, request)
+
+
+@lru_cache(maxsize=64)
+def _unfiltered(keys: tuple[listing.SortKey, ...]) -> Select:
+    """The statement of a current, unfiltered page on PostgreSQL sorted by columns (the
+    frontend's first listing), built once per order: building it anew, and having SQLAlchemy
+    take the new statement apart to find its cached form, cost more CPU than the execution."""
+    sorts = [_Sort(key, [SORTABLE[key.name]]) for key in keys]
+    return ResultListing([results.c.hidden.is_(False)], _order(sorts)).page_with_total(counts.visible_expression())
+
+
 def _only_indexed(query: Mapping, filters: list, indexed: list) -> bool:
     """Whether the listing is narrowed by its benchmark and number filters answered from the
     index, and nothing else. (Every other argument adds a condition of its own.)"""
@@ -371,17 +399,20 @@ def list_results(conn: Connection, query: Mapping) -> str:
     only_indexed = _only_indexed(query, filters, indexed)
     # PostgreSQL reads the projector's kept count with the current page, in one statement.
     counted_with_page = not filters and conn.dialect.name == "postgresql" and as_of.position() is None
+    keys = listing.parse_sort(query["sort_by"], _sortable)
+    if counted_with_page and all(key.name in SORTABLE for key in keys):
+        return _paginated(conn, _unfiltered(tuple(keys)), listing.PageRequest.of(query))
     if not filters:  # the total is every visible result: the projector keeps that count
         total = None if counted_with_page else counts.visible(conn)
     elif indexed and only_indexed:  # the index entries the number filters share
         total = json_numbers.count_shared(conn, indexed)
     else:
         total = None
-    sorts = _sorts(conn, query, listing.parse_sort(query["sort_by"], _sortable), visible=True)
+    sorts = _sorts(conn, query, keys, visible=True)
     choice = _page_choice(sorts, conditions, True, indexed if only_indexed else None)
     plan = ResultListing(conditions, _order(sorts), choice, total, _chosen_order(sorts))
     if counted_with_page:
-        return plan.page_with_total(conn, counts.visible_expression(), listing.PageRequest.of(query))
+        return _paginated(conn, plan.page_with_total(counts.visible_expression()), listing.PageRequest.of(query))
     return _page(conn, query, plan)
 
 
