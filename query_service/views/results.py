@@ -7,6 +7,7 @@ database does the concatenation (`_document`): a page arrives written, one text 
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
 from json import dumps
@@ -27,6 +28,7 @@ from sqlalchemy import (
     select,
     text,
     type_coerce,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.engine import Connection
@@ -425,6 +427,25 @@ def list_uploaded_by(conn: Connection, uploader: Actor, query: Mapping) -> str:
     return _page(conn, query, ResultListing(conditions, _order(sorts), choice, chosen_order=_chosen_order(sorts)))
 
 
+# The catalog rows a search term names (`_search_term`), asked in one statement built once: each
+# row says which column of `results` its id is for. `pattern`: the term as a LIKE pattern.
+_PATTERN = bindparam("pattern")
+_NAMED_BY_TERM = union_all(
+    select(literal_column("'benchmark_id'"), benchmarks.c.id).where(benchmarks.c.name.like(_PATTERN, escape="/")),
+    select(literal_column("'site_id'"), sites.c.id).where(
+        or_(sites.c.name.like(_PATTERN, escape="/"), sites.c.address.like(_PATTERN, escape="/"))
+    ),
+    select(literal_column("'flavor_id'"), flavors.c.id).where(flavors.c.name.like(_PATTERN, escape="/")),
+    select(literal_column("'tag'"), tags.c.id).where(tags.c.name == bindparam("term")),
+)
+
+
+def _like_pattern(term: str) -> str:
+    """The term anywhere in a text, each of its characters literal (as SQLAlchemy's
+    `contains(term, autoescape=True)` writes it)."""
+    return "%" + term.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+
+
 def _search_term(conn: Connection, term: str) -> object:
     """The results a term matches. A result's benchmark_name, site_name, site_address and
     flavor_name are copies of its benchmark's, site's and flavor's columns (the projector
@@ -433,24 +454,12 @@ def _search_term(conn: Connection, term: str) -> object:
     then selected by their indexed ids: the work follows the matching results, not the table.
     With the ids as values, PostgreSQL estimates each alternative from its statistics and
     combines selective ones as a BitmapOr of index scans."""
-
-    def like(column):
-        return column.contains(term, autoescape=True)
-
-    def ids(statement) -> list[str]:
-        return list(conn.execute(statement).scalars())
-
-    alternatives = []
-    for column, found in (
-        (results.c.benchmark_id, ids(select(benchmarks.c.id).where(like(benchmarks.c.name)))),
-        (results.c.site_id, ids(select(sites.c.id).where(or_(like(sites.c.name), like(sites.c.address))))),
-        (results.c.flavor_id, ids(select(flavors.c.id).where(like(flavors.c.name)))),
-    ):
-        if found:
-            alternatives.append(column.in_(found))
-    tag_ids = ids(select(tags.c.id).where(tags.c.name == term))
-    if tag_ids:  # the tagged results themselves may be many: left to the database
-        tagged = select(result_tags.c.result_id).where(result_tags.c.tag_id.in_(tag_ids))
+    named = defaultdict(list)
+    for column, id in conn.execute(_NAMED_BY_TERM, {"pattern": _like_pattern(term), "term": term}):
+        named[column].append(id)
+    alternatives = [results.c[column].in_(ids) for column, ids in named.items() if column != "tag"]
+    if named["tag"]:  # the tagged results themselves may be many: left to the database
+        tagged = select(result_tags.c.result_id).where(result_tags.c.tag_id.in_(named["tag"]))
         if conn.dialect.name == "postgresql":
             alternatives.append(results.c.id == any_(func.array(tagged.scalar_subquery())))
         else:
