@@ -146,11 +146,13 @@ def _sortable(name: str) -> bool:
 @dataclass(frozen=True)
 class _Sort:
     """One sort key of a listing: the expressions it sorts by (a column, or the JSON
-    expressions of json_filters.py), and `number` when the index of `result_numbers` gives the
-    same order (query_service/json_numbers.py)."""
+    expressions of json_filters.py), or `number` when the index of `result_numbers` gives the
+    same order (query_service/json_numbers.py): the page is then chosen from the index
+    (`_page_choice`) and its rows ordered by the numbers (`_chosen_order`), and the JSON
+    expressions, which took a tenth of such a request's CPU to build, are not built."""
 
     key: listing.SortKey
-    expressions: list
+    expressions: list | None
     number: json_numbers.NumberSort | None = None
 
 
@@ -169,11 +171,15 @@ def _sorts(conn: Connection, query: Mapping, keys: list[listing.SortKey], visibl
         if visible is not None:
             found = json_numbers.number_sort(conn, path, _benchmark_of(query), visible, f"sort_{numbers}")
             numbers += found is not None
-        sorts.append(_Sort(key, json.sort_keys(path), found))
+        sorts.append(_Sort(key, json.sort_keys(path) if found is None else None, found))
     return sorts
 
 
-def _order(sorts: list[_Sort]) -> list:
+def _order(sorts: list[_Sort]) -> list | None:
+    """The listing's order over `results`; None when a number sort has the page chosen from the
+    index (`_page_choice`, which is then never None)."""
+    if any(sort.number is not None for sort in sorts):
+        return None
     return [*(clause for sort in sorts for clause in sort.key.applied(sort.expressions)), results.c.seq]
 
 
@@ -280,12 +286,13 @@ def _filters(conn: Connection, query: Mapping, visible: bool) -> tuple[list, lis
 class ResultListing:
     """A listing of results, planned once per request (listing.Listing): the results
     `conditions` select, in `order` (ending with the unique seq). The page is chosen on
-    `results` alone, sorting narrow rows, or by `choice` (from the number index, `_page_choice`);
-    only its rows are joined and rendered. `known_total`: the count when it is known without
-    counting (a count kept by the projector, or the number index's)."""
+    `results` alone, sorting narrow rows, or by `choice` (from the number index, `_page_choice`;
+    `order` is then None, the page's rows put in order by `chosen_order`); only its rows are
+    joined and rendered. `known_total`: the count when it is known without counting (a count
+    kept by the projector, or the number index's)."""
 
     conditions: list
-    order: list
+    order: list | None
     choice: _Choice | None = None
     known_total: int | None = None
     chosen_order: Callable[[Subquery], list] | None = None  # the order over `choice`'s rows
