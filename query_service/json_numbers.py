@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from sqlalchemy import Select, and_, false, func, intersect, select
+from sqlalchemy import Select, and_, bindparam, false, func, intersect, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -48,13 +48,31 @@ def _indexed_path(keys: tuple[str, ...], *, indexes_arrays: bool) -> str | None:
     return path if kept_path(path) else None
 
 
-def _unsafe_numbers(conn: Connection, path: str, benchmark_id: str | None) -> int:
-    statement = select(func.coalesce(func.sum(result_number_paths.c.unsafe), 0)).where(
-        result_number_paths.c.path == path
+# The statements asked before a filter or a sort is answered from the index, built once (with
+# their parameters), not on every request.
+_UNSAFE = select(func.coalesce(func.sum(result_number_paths.c.unsafe), 0)).where(
+    result_number_paths.c.path == bindparam("path")
+)
+_UNSAFE_OF_BENCHMARK = _UNSAFE.where(result_number_paths.c.benchmark_id == bindparam("benchmark_id"))
+_KEPT_FOR_EVERY_RESULT = (
+    select(benchmark_results.c.results, result_number_paths.c.results, result_number_paths.c.unsafe)
+    .select_from(
+        benchmark_results.outerjoin(
+            result_number_paths,
+            and_(
+                result_number_paths.c.benchmark_id == benchmark_results.c.benchmark_id,
+                result_number_paths.c.path == bindparam("path"),
+            ),
+        )
     )
-    if benchmark_id is not None:
-        statement = statement.where(result_number_paths.c.benchmark_id == benchmark_id)
-    return conn.execute(statement).scalar_one()
+    .where(benchmark_results.c.benchmark_id == bindparam("benchmark_id"))
+)
+
+
+def _unsafe_numbers(conn: Connection, path: str, benchmark_id: str | None) -> int:
+    if benchmark_id is None:
+        return conn.execute(_UNSAFE, {"path": path}).scalar_one()
+    return conn.execute(_UNSAFE_OF_BENCHMARK, {"path": path, "benchmark_id": benchmark_id}).scalar_one()
 
 
 def matching_numbers(conn: Connection, flt: JsonFilter, benchmark_id: str | None, visible: bool) -> Select | None:
@@ -113,19 +131,7 @@ def number_sort(
     path = _indexed_path(keys, indexes_arrays=False)
     if benchmark_id is None or path is None:
         return None
-    kept = conn.execute(
-        select(benchmark_results.c.results, result_number_paths.c.results, result_number_paths.c.unsafe)
-        .select_from(
-            benchmark_results.outerjoin(
-                result_number_paths,
-                and_(
-                    result_number_paths.c.benchmark_id == benchmark_results.c.benchmark_id,
-                    result_number_paths.c.path == path,
-                ),
-            )
-        )
-        .where(benchmark_results.c.benchmark_id == benchmark_id)
-    ).first()
+    kept = conn.execute(_KEPT_FOR_EVERY_RESULT, {"path": path, "benchmark_id": benchmark_id}).first()
     if kept is None or kept[1] != kept[0] or kept[2]:
         return None
     numbers = result_numbers.alias(name)
