@@ -22,16 +22,17 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Sequence
 
-from sqlalchemy import Select, and_, bindparam, false, func, intersect, select
+from sqlalchemy import Double, Select, and_, bindparam, case, false, func, intersect, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from query_service import as_of, as_of_pages
 from query_service.json_filters import JsonFilter, compare
 from read_model.numbers import kept_path, plain_key
-from read_model.tables import benchmark_results, result_number_paths, result_numbers
+from read_model.tables import benchmark_results, result_number_paths, result_number_values, result_numbers
 
 # What PostgreSQL's `#>` might read as an array index (strtol: leading spaces, a sign, digits),
 # taken widely: a filter on such a path may reach numbers inside arrays, which are not kept.
@@ -94,16 +95,59 @@ def matching_numbers(conn: Connection, flt: JsonFilter, benchmark_id: str | None
     return numbers.where(compare(result_numbers.c.value, flt.operator, flt.value))
 
 
-def count_shared(conn: Connection, matching: Sequence[Select]) -> int:
-    """How many results every one of these selections holds. It is the total of a listing
-    narrowed by them alone (and by the benchmark and visibility they repeat): their rows
-    mirror the results' benchmark and visibility, one row per result and path. As of a past
-    position, one selection is counted in the two halves of `result_numbers` apart (each from
-    its index, query_service/as_of_pages.py)."""
-    position = as_of.position()
+# A filter's range of `result_number_values` is summed when it holds at most this many distinct
+# numbers; beyond, each of its rows costs about what a counted index entry of `result_numbers`
+# does (a path of measurements, nearly one number per result), and the index is counted.
+SUMMED_VALUES = 1000
+
+
+@lru_cache(maxsize=16)
+def _summed_or_counted(operator: str) -> Select:
+    """The visible results of a benchmark whose number at a path compares true: summed from
+    `result_number_values` over the range, or counted from the index when the range holds
+    more than SUMMED_VALUES numbers (PostgreSQL and SQLite evaluate only the CASE's branch taken)."""
+    values = result_number_values.c
+    in_range = (
+        select(values.results)
+        .where(
+            values.benchmark_id == bindparam("benchmark_id"),
+            values.path == bindparam("path"),
+            compare(values.value, operator, bindparam("value", type_=Double)),
+        )
+        .limit(SUMMED_VALUES + 1)
+        .subquery()
+    )
+    counted = (
+        select(func.count())
+        .select_from(result_numbers)
+        .where(
+            result_numbers.c.benchmark_id == bindparam("benchmark_id"),
+            result_numbers.c.path == bindparam("path"),
+            result_numbers.c.hidden.is_(False),
+            compare(result_numbers.c.value, operator, bindparam("value", type_=Double)),
+        )
+    )
+    summed = select(func.coalesce(func.sum(in_range.c.results), 0)).scalar_subquery()
+    few = select(func.count()).select_from(in_range).scalar_subquery() <= SUMMED_VALUES
+    return select(case((few, summed), else_=counted.scalar_subquery()))
+
+
+def count_shared(conn: Connection, matching: Sequence[tuple[JsonFilter, Select]], benchmark_id: str | None) -> int:
+    """How many results every one of these number filters' selections (`matching_numbers`,
+    of visible results) holds. It is the total of a listing of visible results narrowed by them
+    alone (and by the benchmark they repeat): their rows mirror the results' benchmark and
+    visibility, one row per result and path. One filter of a benchmark's current listing is
+    summed from `result_number_values` (`_summed_or_counted`). As of a past position, one
+    selection is counted in the two halves of `result_numbers` apart (each from its index,
+    query_service/as_of_pages.py)."""
+    position, (flt, rows) = as_of.position(), matching[0]
+    if position is None and len(matching) == 1 and benchmark_id is not None and not math.isnan(flt.value):
+        path = _indexed_path(flt.path, indexes_arrays=True)
+        parameters = {"benchmark_id": benchmark_id, "path": path, "value": flt.value}
+        return conn.execute(_summed_or_counted(flt.operator), parameters).scalar_one()
     if position is not None and len(matching) == 1:
-        return as_of_pages.total(conn, position, [matching[0].whereclause], result_numbers)
-    shared = matching[0] if len(matching) == 1 else intersect(*matching)
+        return as_of_pages.total(conn, position, [rows.whereclause], result_numbers)
+    shared = rows if len(matching) == 1 else intersect(*(rows for _flt, rows in matching))
     return conn.execute(select(func.count()).select_from(shared.subquery())).scalar_one()
 
 

@@ -91,9 +91,9 @@ def _result_numbers(conn: Connection) -> None:
     (read_model/numbers.py), filled from the documents already stored. (On a new
     store migration 1 created the tables, and there are no results yet.)"""
     from read_model import numbers
-    from read_model.tables import benchmark_results, result_number_paths, result_numbers
+    from read_model.tables import benchmark_results, result_number_paths, result_number_values, result_numbers
 
-    metadata.create_all(conn, tables=[result_numbers, result_number_paths, benchmark_results])
+    metadata.create_all(conn, tables=[result_numbers, result_number_paths, result_number_values, benchmark_results])
     numbers.backfill(conn)
 
 
@@ -283,6 +283,18 @@ def _numbers_as_of_index(conn: Connection) -> None:
     row_versions.mirror_indexes(conn)
 
 
+def _number_values(conn: Connection) -> None:
+    """Per benchmark, path and number, the visible results with that number there: the total
+    of a listing narrowed by one number filter is summed from it (query_service/json_numbers.py)
+    instead of counting the filter's matches. Counted from `result_numbers` (on a store from
+    before migration 7, that migration filled both)."""
+    from read_model import numbers
+    from read_model.tables import result_number_values
+
+    result_number_values.create(conn, checkfirst=True)
+    numbers.count_values(conn)
+
+
 def _row_versions_stamped_by_default(conn: Connection) -> None:
     """PostgreSQL: an inserted row's `valid_from` comes from the column's default (the clock)
     rather than a trigger per row, so a bulk insert may stamp its rows itself (read_model/rows.py);
@@ -315,6 +327,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     ),
     (17, "as-of indexes of the results by site and by flavor", _narrowed_as_of_indexes),
     (18, "as-of index of the numbers of result documents", _numbers_as_of_index),
+    (19, "visible results per number of result documents, for the totals of number filters", _number_values),
 ]
 ROW_VERSIONS = 13
 

@@ -1,6 +1,8 @@
 """The numbers of result documents by JSON path, kept with the result rows in the same
 transaction: `result_numbers` (one row per number), `result_number_paths` (per benchmark and
-path, the results with a number there) and `benchmark_results` (results per benchmark).
+path, the results with a number there), `result_number_values` (per benchmark, path and
+number, the visible results with that number there) and `benchmark_results` (results per
+benchmark).
 The query service answers number filters and numeric sorts from them through an index
 (query_service/json_numbers.py); `eosc-perf verify` compares them with a fresh replay.
 
@@ -25,7 +27,7 @@ from sqlalchemy import LargeBinary, case, cast, func, select
 from sqlalchemy.engine import Connection
 
 from read_model.rows import insert_rows, parameter_mark
-from read_model.tables import benchmark_results, result_number_paths, result_numbers, results
+from read_model.tables import benchmark_results, result_number_paths, result_number_values, result_numbers, results
 
 # From 2^53 on, doubles skip integers: two different JSON numbers may become one double, and
 # SQLite reads integers beyond 64 bits on its own. Paths holding such numbers keep the
@@ -101,19 +103,52 @@ def _upsert_counts(conn: Connection, table, keys: tuple[str, ...], counted: dict
     )
 
 
+def _add_values(conn: Connection, added: Counter) -> None:
+    """Adds visible results to the counts of `result_number_values`, keyed by
+    (benchmark_id, path, value)."""
+    _upsert_counts(conn, result_number_values, ("benchmark_id", "path", "value"), {k: (n,) for k, n in added.items()})
+
+
+def _take_values(conn: Connection, taken: Counter) -> None:
+    """Takes visible results away from the counts of `result_number_values`, keyed by
+    (benchmark_id, path, value); rows left with none go (a fresh replay has none of them)."""
+    if not taken:
+        return
+    mark = parameter_mark(conn)
+    key = f"benchmark_id = {mark} AND path = {mark} AND value = {mark}"
+    conn.exec_driver_sql(
+        f"UPDATE result_number_values SET results = results - {mark} WHERE {key}",
+        [(count, *values) for values, count in taken.items()],
+    )
+    conn.exec_driver_sql(f"DELETE FROM result_number_values WHERE {key} AND results = 0", list(taken))
+
+
+def _numbers_of_results(conn: Connection, seqs, visible_only: bool) -> Counter:
+    """(benchmark_id, path, value) -> how many of these results (visible ones only, if asked)
+    have that number there."""
+    found = select(result_numbers.c.benchmark_id, result_numbers.c.path, result_numbers.c.value, func.count())
+    found = found.where(result_numbers.c.seq.in_(seqs))
+    if visible_only:
+        found = found.where(result_numbers.c.hidden.is_(False))
+    grouped = found.group_by(result_numbers.c.benchmark_id, result_numbers.c.path, result_numbers.c.value)
+    return Counter({(benchmark_id, path, value): count for benchmark_id, path, value, count in conn.execute(grouped)})
+
+
 _COLUMNS = ("seq", "path", "benchmark_id", "hidden", "value")
 
 
 def results_added(conn: Connection, added: Sequence[tuple[int, str, bool, dict]]) -> None:
     """Results just inserted, each as (seq, benchmark_id, hidden, document)."""
     rows, per_path, per_benchmark = [], Counter(), Counter()
-    unsafe = Counter()
+    unsafe, per_value = Counter(), Counter()
     for seq, benchmark_id, hidden, document in added:
         per_benchmark[benchmark_id] += 1
         for path, value in numbers_of(document):
             rows.append((seq, path, benchmark_id, hidden, value))
             per_path[benchmark_id, path] += 1
             unsafe[benchmark_id, path] += _is_unsafe(value)
+            if not hidden:
+                per_value[benchmark_id, path, value] += 1
     if rows:
         insert_rows(conn, result_numbers, _COLUMNS, rows)  # COPY on PostgreSQL
     _upsert_counts(
@@ -122,6 +157,7 @@ def results_added(conn: Connection, added: Sequence[tuple[int, str, bool, dict]]
         ("benchmark_id", "path"),
         {key: (count, unsafe[key]) for key, count in per_path.items()},
     )
+    _add_values(conn, per_value)
     _upsert_counts(conn, benchmark_results, ("benchmark_id",), {(b,): (count,) for b, count in per_benchmark.items()})
 
 
@@ -150,12 +186,30 @@ def results_removed(conn: Connection, condition) -> None:
             .values(results=benchmark_results.c.results - count)
         )
     conn.execute(benchmark_results.delete().where(benchmark_results.c.results == 0))
+    _take_values(conn, _numbers_of_results(conn, doomed, visible_only=True))
     conn.execute(result_numbers.delete().where(result_numbers.c.seq.in_(doomed)))
 
 
 def visibility_changed(conn: Connection, result_id: str, hidden: bool) -> None:
-    seq = select(results.c.seq).where(results.c.id == result_id).scalar_subquery()
-    conn.execute(result_numbers.update().where(result_numbers.c.seq == seq).values(hidden=hidden))
+    """After a result was hidden or shown again (its `hidden` flag changed)."""
+    of_result = select(results.c.seq).where(results.c.id == result_id)
+    conn.execute(
+        result_numbers.update().where(result_numbers.c.seq == of_result.scalar_subquery()).values(hidden=hidden)
+    )
+    changed = _numbers_of_results(conn, of_result, visible_only=False)
+    (_take_values if hidden else _add_values)(conn, changed)
+
+
+def count_values(conn: Connection) -> None:
+    """Fills `result_number_values` from `result_numbers` (a migration)."""
+    conn.execute(result_number_values.delete())
+    grouped = (result_numbers.c.benchmark_id, result_numbers.c.path, result_numbers.c.value)
+    conn.execute(
+        result_number_values.insert().from_select(
+            ["benchmark_id", "path", "value", "results"],
+            select(*grouped, func.count()).where(result_numbers.c.hidden.is_(False)).group_by(*grouped),
+        )
+    )
 
 
 def forget_long_paths(conn: Connection) -> None:

@@ -30,8 +30,9 @@ from read_model.tables import metadata
 VALID_FROM = "valid_from"
 VALID_TO = "valid_to"
 SUFFIX = "_versions"
-# Bookkeeping of the consumers, and the append-only events index (read as of N by its positions).
-UNVERSIONED = frozenset({"positions", "parked_events", "events_index"})
+# Bookkeeping of the consumers, the append-only events index (read as of N by its positions),
+# and the numbers' counts by value (read for current totals only: read_model/tables.py).
+UNVERSIONED = frozenset({"positions", "parked_events", "events_index", "result_number_values"})
 APPEND_ONLY = {"events_index": "position"}  # table -> the column holding each row's event position
 # Tables an as-of listing reads by their two halves (its page and count, a number filter's rows:
 # query_service/as_of_pages.py): as of N their stored table is named `<table>@stored` too (the

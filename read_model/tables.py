@@ -195,6 +195,21 @@ result_number_paths = Table(
     Column("unsafe", BigInteger, nullable=False),
 )
 
+# Per benchmark, path and number: how many visible results have that number there (rows with
+# none are deleted). A number filter's total is the sum over the filter's range of this table,
+# which holds as many rows as distinct numbers (a few for counts and sizes), rather than a count
+# of the matching rows of `result_numbers`: at 10^5 results, 0.1 ms instead of 14. Current rows
+# only, not versioned: as of a past position, totals are counted from `result_numbers`.
+result_number_values = Table(
+    "result_number_values",
+    metadata,
+    Column("benchmark_id", ID, primary_key=True),
+    Column("path", Text, primary_key=True),
+    Column("value", Double, primary_key=True),
+    Column("results", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
 # Results per benchmark, hidden and deleted ones included: a sort through `result_numbers` is
 # exact only when every result of the benchmark has a number at the path.
 benchmark_results = Table(

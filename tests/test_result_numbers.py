@@ -5,17 +5,19 @@ deletions, uploads and cascades; then the table against a fresh replay and a bac
 
 from __future__ import annotations
 
-from sqlalchemy import delete, event, select, text
+from sqlalchemy import delete, event, func, select, text
 
 from configuration.settings import Limits
 from http_api.operations import BY_ROUTE
 from http_api.requests import parse_query
 from projections.replay import _selection, differences, rebuild, scratch_store
 from projections.sources import EventStoreSource
+from query_service import json_numbers
+from query_service.json_filters import parse_filter
 from query_service.views import results as views
 from read_model import read_store
 from read_model.migrations import migrate, schema_migrations
-from read_model.tables import benchmark_results, result_number_paths, result_numbers
+from read_model.tables import benchmark_results, result_number_paths, result_number_values, result_numbers
 from tests.support import catalog
 from tests.support.api import read_store_url
 from tests.support.catalog import query_string
@@ -156,12 +158,12 @@ def test_number_filters_and_sorts_agree_with_the_reference(api, callers):
     assert not _mismatches(api, callers, where, shown, rows)
 
 
+NUMBER_TABLES = (result_numbers, result_number_paths, result_number_values, benchmark_results)
+
+
 def _number_tables(engine) -> list[set]:
     with engine.connect() as conn:
-        return [
-            {tuple(row) for row in conn.execute(_selection(table))}
-            for table in (result_numbers, result_number_paths, benchmark_results)
-        ]
+        return [{tuple(row) for row in conn.execute(_selection(table))} for table in NUMBER_TABLES]
 
 
 def test_filters_and_sorts_read_the_index(api, callers, request, tmp_path):
@@ -178,7 +180,8 @@ def test_filters_and_sorts_read_the_index(api, callers, request, tmp_path):
         views.list_results(conn, query)
     count = next(statement for statement in sent if "count(" in statement)
     page = next(statement for statement in sent if "page_key" in statement)
-    assert "FROM result_numbers" in count and "json" not in count
+    # The total summed by value over the filter's range (a few distinct numbers here).
+    assert "FROM result_number_values" in count and "json" not in count
     # The page is chosen from the index alone (the filter as a probe of each walked entry).
     assert "FROM result_numbers AS sort_0 \nWHERE" in page and "ORDER BY sort_0.value DESC" in page
     assert "EXISTS (SELECT result_numbers.seq" in page
@@ -202,13 +205,20 @@ def test_the_numbers_equal_a_replay_and_a_backfill(api, callers, request, tmp_pa
             rebuild(EventStoreSource(api.service.store), scratch)
             assert differences(engine, scratch) == {}
     projected = _number_tables(engine)
-    assert len(projected[0]) > len(DOCUMENTS) and len(projected[2]) == 1
-    # A store from before migration 7: the backfill gives what the projector wrote.
+    assert len(projected[0]) > len(DOCUMENTS) and len(projected[3]) == 1
+    # A store from before migration 7: the backfill (and migration 19's counts by value) give
+    # what the projector wrote.
     with engine.begin() as conn:
-        for table in (result_numbers, result_number_paths, benchmark_results):
+        for table in NUMBER_TABLES:
             conn.execute(text(f"DROP TABLE {table.name}"))
-        conn.execute(delete(schema_migrations).where(schema_migrations.c.version == 7))
-    assert migrate(engine) == [7]
+        conn.execute(delete(schema_migrations).where(schema_migrations.c.version.in_([7, 19])))
+    assert migrate(engine) == [7, 19]
+    assert _number_tables(engine) == projected
+    # From before migration 19 alone: its counts by value are made from the numbers.
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP TABLE {result_number_values.name}"))
+        conn.execute(delete(schema_migrations).where(schema_migrations.c.version == 19))
+    assert migrate(engine) == [19]
     assert _number_tables(engine) == projected
     # The dropped table took migration 18's index along; the store (shared with later tests) gets
     # it back, as a store from before migration 7 gets it after the row versions' migration.
@@ -216,6 +226,46 @@ def test_the_numbers_equal_a_replay_and_a_backfill(api, callers, request, tmp_pa
         conn.execute(delete(schema_migrations).where(schema_migrations.c.version == 18))
     assert migrate(engine) == [18]
     engine.dispose()
+
+
+def test_a_filters_total_is_summed_by_value_or_counted_alike(api, callers, request, tmp_path, monkeypatch):
+    """A listing narrowed by one number filter has its total summed from `result_number_values`
+    over the filter's range, or, past json_numbers.SUMMED_VALUES distinct numbers there, counted
+    from the index: both give the count of the filter's visible matches."""
+    where = catalog.setup(api, callers.user, callers.admin)
+    rows = _upload(api, callers, where, DOCUMENTS)
+    catalog.claim(api, callers.other, rows[3]["id"])  # hidden: counted by neither
+    engine = read_store.connect(read_store_url(api, request, tmp_path))
+    benchmark_id, default = where.benchmark["id"], json_numbers.SUMMED_VALUES
+
+    def totals(bound: int) -> dict[str, tuple[int, int]]:
+        """Per filter: (the total, the count of its selection's rows)."""
+        monkeypatch.setattr(json_numbers, "SUMMED_VALUES", bound)
+        json_numbers._summed_or_counted.cache_clear()  # the statement holds the bound
+        found = {}
+        for sent in ("score > 0", "score == 0", "score <= 3", "score < -1e300", "m.n >= 8", "m.n < 5"):
+            flt = parse_filter(sent)
+            selection = json_numbers.matching_numbers(conn, flt, benchmark_id, True)
+            counted = conn.execute(select(func.count()).select_from(selection.subquery())).scalar_one()
+            found[sent] = (json_numbers.count_shared(conn, [(flt, selection)], benchmark_id), counted)
+        return found
+
+    try:
+        with engine.connect() as conn:
+            for bound in (default, 2):
+                assert all(total == counted for total, counted in totals(bound).values())
+            # Which of the two answers: with every count by value made 100 too high, the
+            # ranges of few numbers are summed, the wider ones counted.
+            conn.execute(result_number_values.update().values(results=result_number_values.c.results + 100))
+            summed = totals(default)
+            assert summed["score > 0"][0] > summed["score > 0"][1] + 100
+            assert summed["score < -1e300"] == (0, 0)
+            wide = totals(2)
+            assert wide["score > 0"][0] == wide["score > 0"][1] and wide["score == 0"][0] > wide["score == 0"][1]
+            conn.rollback()
+    finally:
+        json_numbers._summed_or_counted.cache_clear()
+        engine.dispose()
 
 
 def test_numbers_are_kept_only_at_paths_within_the_bound(api, callers, request, tmp_path):

@@ -260,8 +260,8 @@ def _has_tag(tag_id) -> object:
 
 
 def _filters(conn: Connection, query: Mapping, visible: bool) -> tuple[list, list]:
-    """The conditions, and the index selections of the number filters answered from
-    `result_numbers`. `visible`: the listing shows results not hidden only (the selections
+    """The conditions, and the number filters answered from `result_numbers` with their index
+    selections, as (filter, selection). `visible`: the listing shows results not hidden only (the selections
     are narrowed by it too)."""
     json = _json(conn)
     conditions = [
@@ -278,7 +278,7 @@ def _filters(conn: Connection, query: Mapping, visible: bool) -> tuple[list, lis
             conditions.append(json.condition(flt))
         else:
             conditions.append(_holds(numbers, results.c.seq))
-            indexed.append(numbers)
+            indexed.append((flt, numbers))
     return conditions, indexed
 
 
@@ -414,11 +414,11 @@ def list_results(conn: Connection, query: Mapping) -> str:
     if not filters:  # the total is every visible result: the projector keeps that count
         total = None if counted_with_page else counts.visible(conn)
     elif indexed and only_indexed:  # the index entries the number filters share
-        total = json_numbers.count_shared(conn, indexed)
+        total = json_numbers.count_shared(conn, indexed, _benchmark_of(query))
     else:
         total = None
     sorts = _sorts(conn, query, keys, visible=True)
-    choice = _page_choice(sorts, conditions, True, indexed if only_indexed else None)
+    choice = _page_choice(sorts, conditions, True, [rows for _flt, rows in indexed] if only_indexed else None)
     plan = ResultListing(conditions, _order(sorts), choice, total, _chosen_order(sorts))
     if counted_with_page:
         return _paginated(conn, plan.page_with_total(counts.visible_expression()), listing.PageRequest.of(query))
