@@ -5,17 +5,23 @@ from __future__ import annotations
 from uuid import UUID
 
 import falcon
+from sqlalchemy.engine import Engine
 
 from http_api import errors
+from query_service import deep_pages
 from query_service.resources.reading import ReadResource
 from query_service.views import claims, results
 from query_service.views.users import registration
 
 
 class ResultCollection(ReadResource):
+    def __init__(self, engine: Engine):
+        super().__init__(engine)
+        self.boundaries = deep_pages.PageBoundaries()  # learnt by this worker's listings
+
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         with self.engine.connect() as conn:
-            self.send(resp, results.list_results(conn, req.context.query))
+            self.send(resp, results.list_results(conn, req.context.query, self.boundaries))
 
     def on_get_search(self, req: falcon.Request, resp: falcon.Response) -> None:
         with self.engine.connect() as conn:

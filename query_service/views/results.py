@@ -37,7 +37,7 @@ from sqlalchemy.sql.selectable import FromClause, Subquery
 
 from domain.actor import Actor
 from http_api import documents, errors
-from query_service import as_of, as_of_pages, json_numbers, listing
+from query_service import as_of, as_of_pages, deep_pages, json_numbers, listing
 from query_service.json_filters import json_dialect, parse_filter, sort_path
 from read_model import counts
 from read_model.tables import benchmarks, flavors, result_numbers, result_tags, results, sites, tags
@@ -296,6 +296,9 @@ class ResultListing:
     choice: _Choice | None = None
     known_total: int | None = None
     chosen_order: Callable[[Subquery], list] | None = None  # the order over `choice`'s rows
+    # A current listing whose `choice` walks one number sort: its deep pages are sought from
+    # places remembered there (query_service/deep_pages.py).
+    deep: tuple[deep_pages.SortedByNumber, deep_pages.PageBoundaries] | None = None
 
     def total(self, conn: Connection) -> int:
         if self.known_total is not None:
@@ -342,6 +345,8 @@ class ResultListing:
             return self._as_of_items(conn, as_of_position, (results, self.conditions, self.order), page)
         if as_of_position is not None and self.choice.halves is not None:
             return self._as_of_items(conn, as_of_position, self.choice.halves, page)
+        if self.deep is not None and offset >= deep_pages.FROM_OFFSET:
+            return _by_keys(conn, deep_pages.page_keys(conn, *self.deep, offset, limit), {})
         found = conn.execute(self._rendered(conn.dialect.name, offset, limit)).scalars().all()
         return [document for document in found if document is not None]
 
@@ -359,15 +364,19 @@ class ResultListing:
         or the numbers of a number sort) as of the position, then its rows by key, put in the
         keys' order (query_service/as_of_pages.py). `page`: its offset, its limit and the total."""
         source, conditions, order = chosen
-        keys = as_of_pages.page_keys(conn, position, conditions, order, *page, source)
-        if not keys:
-            return []
-        statement = _BY_KEYS[conn.dialect.name].execution_options(**_AS_OF_RENDERING)
-        if conn.dialect.name == "postgresql":
-            page = conn.execute(statement, {"keys": keys}).scalar_one()  # NULL when no key has a row
-            return [page] if page is not None else []
-        rendered = dict(conn.execute(statement, {"keys": dumps(keys)}).all())
-        return [rendered[key] for key in keys if key in rendered]
+        return _by_keys(conn, as_of_pages.page_keys(conn, position, conditions, order, *page, source), _AS_OF_RENDERING)
+
+
+def _by_keys(conn: Connection, keys: list[int], options: Mapping) -> list[str]:
+    """The documents of the results `keys` names, in the keys' order (a page chosen before)."""
+    if not keys:
+        return []
+    statement = _BY_KEYS[conn.dialect.name].execution_options(**options)
+    if conn.dialect.name == "postgresql":
+        page = conn.execute(statement, {"keys": keys}).scalar_one()  # NULL when no key has a row
+        return [page] if page is not None else []
+    rendered = dict(conn.execute(statement, {"keys": dumps(keys)}).all())
+    return [rendered[key] for key in keys if key in rendered]
 
 
 _PAGE_OFFSET = bindparam("page_offset", type_=BigInteger)
@@ -402,7 +411,9 @@ def _page(conn: Connection, query: Mapping, plan: ResultListing) -> str:
     return listing.paginate(conn, plan, listing.PageRequest.of(query))
 
 
-def list_results(conn: Connection, query: Mapping) -> str:
+def list_results(conn: Connection, query: Mapping, boundaries: deep_pages.PageBoundaries | None = None) -> str:
+    """`boundaries`: where the deep pages of listings sorted by one number begin, as this
+    process has learnt (query_service/deep_pages.py)."""
     filters, indexed = _filters(conn, query, visible=True)
     conditions = [results.c.hidden.is_(False), *filters]
     only_indexed = _only_indexed(query, filters, indexed)
@@ -419,7 +430,13 @@ def list_results(conn: Connection, query: Mapping) -> str:
         total = None
     sorts = _sorts(conn, query, keys, visible=True)
     choice = _page_choice(sorts, conditions, True, [rows for _flt, rows in indexed] if only_indexed else None)
-    plan = ResultListing(conditions, _order(sorts), choice, total, _chosen_order(sorts))
+    deep = None
+    if boundaries is not None and choice is not None and choice.halves is not None and as_of.position() is None:
+        # Chosen from the numbers of its one sort key alone: the listing is its benchmark, its
+        # number filters and that key.
+        named = (query["benchmark_id"], tuple(query["filters"]), query["sort_by"])
+        deep = (deep_pages.SortedByNumber(choice.statement, choice.halves[0], keys[0].descending, named), boundaries)
+    plan = ResultListing(conditions, _order(sorts), choice, total, _chosen_order(sorts), deep)
     if counted_with_page:
         return _paginated(conn, plan.page_with_total(counts.visible_expression()), listing.PageRequest.of(query))
     return _page(conn, query, plan)
