@@ -13,7 +13,7 @@ from sqlalchemy import BigInteger, Column, MetaData, Table, Text, func, inspect,
 from sqlalchemy.engine import Connection, Engine
 
 from read_model import mail_tables, position_feed
-from read_model.tables import metadata
+from read_model.tables import metadata, results
 
 log = logging.getLogger(__name__)
 
@@ -295,6 +295,19 @@ def _number_values(conn: Connection) -> None:
     numbers.count_values(conn)
 
 
+def _result_tags_text(conn: Connection) -> None:
+    """Each result's tags as served, kept with it (read_model/tag_lists.py), and filled for the
+    results there. Through the row versions' triggers: as of a position before this migration,
+    a result's tags are still read from the tables as they were then (its version holds NULL)."""
+    from read_model import row_versions, tag_lists
+
+    if "tags_text" not in {column["name"] for column in inspect(conn).get_columns("results")}:
+        conn.execute(text("ALTER TABLE results ADD COLUMN tags_text TEXT"))
+    if inspect(conn).has_table(row_versions.row_versions.name):
+        row_versions.install(conn)  # the versions table gets the column, the triggers copy it
+    tag_lists.refresh(conn, results.c.tags_text.is_(None))
+
+
 def _row_versions_stamped_by_default(conn: Connection) -> None:
     """PostgreSQL: an inserted row's `valid_from` comes from the column's default (the clock)
     rather than a trigger per row, so a bulk insert may stamp its rows itself (read_model/rows.py);
@@ -328,6 +341,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (17, "as-of indexes of the results by site and by flavor", _narrowed_as_of_indexes),
     (18, "as-of index of the numbers of result documents", _numbers_as_of_index),
     (19, "visible results per number of result documents, for the totals of number filters", _number_values),
+    (20, "each result's tags as served, kept with it", _result_tags_text),
 ]
 ROW_VERSIONS = 13
 

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from domain.result import Result
 from domain.user import User
 from http_api import documents
-from read_model import counts, numbers
+from read_model import counts, numbers, tag_lists
 from read_model.rows import insert_rows, stored_time, utc
 from read_model.tables import benchmarks, flavors, result_tags, results, sites, tags, users
 
@@ -33,6 +33,7 @@ def _replace_tags(conn: Connection, result_id: str, tags_ids) -> None:
     if existing:
         # Stamped with the projector's clock by insert_rows: a replay runs no insert trigger here.
         insert_rows(conn, result_tags, ("result_id", "tag_id"), [(result_id, tag_id) for tag_id in sorted(existing)])
+    tag_lists.refresh(conn, results.c.id == result_id)
 
 
 @dataclass
@@ -43,7 +44,7 @@ class _Referenced:
     flavor_names: dict[str, str] = field(default_factory=dict)
     sites: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (name, address)
     registered: set[str] = field(default_factory=set)  # ids of registered uploaders
-    tags: set[str] = field(default_factory=set)
+    tags: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # id -> (name, id, document)
 
 
 _NO_TEXT = null().cast(Text)
@@ -60,7 +61,7 @@ _REFERENCED = union_all(
     _kind("flavor", flavors, flavors.c.name, _NO_TEXT),
     _kind("site", sites, sites.c.name, sites.c.address),
     _kind("user", users, _NO_TEXT, _NO_TEXT),
-    _kind("tag", tags, _NO_TEXT, _NO_TEXT),
+    _kind("tag", tags, tags.c.name, tags.c.doc),
 )
 
 
@@ -95,7 +96,7 @@ def _referenced(conn: Connection, events: Sequence[Result.Uploaded], uploader_id
         elif kind == "user":
             found.registered.add(id)
         else:
-            found.tags.add(id)
+            found.tags[id] = (name, id, address)  # a tag's document where a site has its address
     return found
 
 
@@ -117,6 +118,7 @@ def results_uploaded(conn: Connection, events: Sequence[Result.Uploaded]) -> Non
         site_name, site_address = site
         id = str(event.originator_id)
         json_text = documents.dumps(event.json)
+        tag_ids = sorted({str(t) for t in event.tags_ids} & referenced.tags.keys())
         documents_of[id] = (benchmark_id, False, event.json)  # (benchmark, hidden, document)
         rows.append(
             (
@@ -132,6 +134,7 @@ def results_uploaded(conn: Connection, events: Sequence[Result.Uploaded]) -> Non
                 stored_time(utc(event.timestamp), postgres),
                 json_text,  # the same document: jsonb parses it; SQLite keeps the text
                 json_text,
+                tag_lists.text_of(referenced.tags[tag_id] for tag_id in tag_ids),
                 False,
                 False,
                 event.actor.sub,
@@ -139,7 +142,7 @@ def results_uploaded(conn: Connection, events: Sequence[Result.Uploaded]) -> Non
             )
         )
         # A new result has no tag rows yet: removals delete a result's tag rows with it.
-        tag_rows += [(id, tag_id) for tag_id in sorted({str(t) for t in event.tags_ids} & referenced.tags)]
+        tag_rows += [(id, tag_id) for tag_id in tag_ids]
     if rows:
         insert_rows(conn, results, _RESULT_COLUMNS, rows)  # in event order: `seq` follows the log
         counts.add_visible(conn, len(rows))
@@ -162,6 +165,7 @@ _RESULT_COLUMNS = (
     "upload_datetime",
     "json",
     "json_text",
+    "tags_text",
     "hidden",
     "deleted",
     "uploader_sub",

@@ -157,6 +157,7 @@ results = Table(
     Column("upload_datetime", DateTime, nullable=False),
     Column("json", JSON_DOCUMENT, nullable=False),
     Column("json_text", Text, nullable=False),  # the uploaded document as served, no re-encoding per read
+    Column("tags_text", Text),  # its tags as served (read_model/tag_lists.py): read-store migration 20
     Column("hidden", Boolean, nullable=False, default=False),
     Column("deleted", Boolean, nullable=False, default=False),
     *_uploader(),

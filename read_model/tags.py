@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from domain.tag import Tag
 from http_api import documents
-from read_model.tables import result_tags, tags
+from read_model import tag_lists
+from read_model.tables import result_tags, results, tags
 
 
 def _columns(id, name, description) -> dict:
@@ -28,12 +30,16 @@ def tag_updated(conn: Connection, event: Tag.Updated) -> None:
         return
     description = row.description if event.description is None else event.description
     conn.execute(tags.update().where(tags.c.id == id).values(**_columns(id, event.name, description)))
+    tag_lists.refresh(conn, results.c.id.in_(select(result_tags.c.result_id).where(result_tags.c.tag_id == id)))
 
 
 def tag_deleted(conn: Connection, event: Tag.Deleted) -> None:
     id = str(event.originator_id)
+    tagged = list(conn.execute(select(result_tags.c.result_id).where(result_tags.c.tag_id == id)).scalars())
     conn.execute(result_tags.delete().where(result_tags.c.tag_id == id))
     conn.execute(tags.delete().where(tags.c.id == id))
+    if tagged:
+        tag_lists.refresh(conn, results.c.id.in_(tagged))
 
 
 HANDLERS = {Tag.Created: tag_created, Tag.Updated: tag_updated, Tag.Deleted: tag_deleted}

@@ -101,6 +101,8 @@ def test_every_recorded_answer_is_answered_again_as_of_its_etag(api, callers):
     answer = api.put(f"/sites/{where.site['id']}", admin, json={"name": "renamed", "address": "elsewhere"})
     assert answer.status_code == 204, answer.text
     record()
+    assert api.put(f"/tags/{tag['id']}", admin, json={"name": catalog.unique("renamed")}).status_code == 204
+    record()
     assert api.put(f"/results/{results[2]}/tags", user, json={"tags_ids": []}).status_code == 204
     record()
     assert api.delete(f"/results/{results[1]}", admin).status_code == 204

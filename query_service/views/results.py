@@ -39,7 +39,7 @@ from domain.actor import Actor
 from http_api import documents, errors
 from query_service import as_of, as_of_pages, deep_pages, json_numbers, listing
 from query_service.json_filters import json_dialect, parse_filter, sort_path
-from read_model import counts
+from read_model import counts, tag_lists
 from read_model.tables import benchmarks, flavors, result_numbers, result_tags, results, sites, tags
 
 SORTABLE = {
@@ -62,17 +62,6 @@ _RENDERED_FROM = (
     .join(sites, sites.c.id == results.c.site_id)
     .join(flavors, flavors.c.id == results.c.flavor_id)
 )
-# A result's tag documents (NULL without tags), comma-separated in byte order of their names
-# (as SQLite compares text, and as the upload answer lists them). SQLite (3.40) has no ORDER BY
-# inside an aggregate; as a window function over the whole frame its order is the window's.
-_TAGS = {
-    "postgresql": "SELECT string_agg(tags.doc, ',' ORDER BY tags.name COLLATE \"C\")"
-    " FROM result_tags JOIN tags ON tags.id = result_tags.tag_id WHERE result_tags.result_id = results.id",
-    "sqlite": "SELECT group_concat(tags.doc, ',') OVER"
-    " (ORDER BY tags.name ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)"
-    " FROM result_tags JOIN tags ON tags.id = result_tags.tag_id WHERE result_tags.result_id = results.id"
-    " LIMIT 1",
-}
 # A stored time as `documents.timestamp` writes it: ISO 8601, microseconds only when not zero.
 # SQLite holds SQLAlchemy's text (`2021-07-05 17:22:02.000000`; without the fraction if a row
 # was written by other means); PostgreSQL a `timestamp` (no time zone: to_char reads no setting).
@@ -96,7 +85,7 @@ def _document(dialect: str) -> str:
         "results.id",
         "results.json_text",
         "sites.doc",
-        f"'[' || coalesce(({_TAGS[dialect]}), '') || ']'",
+        f"coalesce(results.tags_text, {tag_lists.FROM_TABLES[dialect]})",  # NULL: a version before it was kept
         timestamp("results.upload_datetime"),
     )
     parts = documents.RESULT.split("%s")
@@ -107,7 +96,7 @@ def _document(dialect: str) -> str:
     return " || ".join(pieces)
 
 
-_DOCUMENT = {dialect: literal_column(_document(dialect)) for dialect in _TAGS}
+_DOCUMENT = {dialect: literal_column(_document(dialect)) for dialect in _TIMESTAMP}
 
 
 # The results of an as-of page by key (`_as_of_items`), its keys one parameter (a list of 100
@@ -421,6 +410,9 @@ def list_results(conn: Connection, query: Mapping, boundaries: deep_pages.PageBo
     counted_with_page = not filters and conn.dialect.name == "postgresql" and as_of.position() is None
     keys = listing.parse_sort(query["sort_by"], _sortable)
     if counted_with_page and all(key.name in SORTABLE for key in keys):
+        # The page and its total in one statement, its own snapshot: no transaction around it
+        # (its BEGIN and ROLLBACK were two of the request's three round trips).
+        conn.execution_options(isolation_level="AUTOCOMMIT")
         return _paginated(conn, _unfiltered(tuple(keys)), listing.PageRequest.of(query))
     if not filters:  # the total is every visible result: the projector keeps that count
         total = None if counted_with_page else counts.visible(conn)
@@ -517,7 +509,7 @@ _ONE_RESULT = {
         " JOIN sites ON sites.id = results.site_id JOIN flavors ON flavors.id = results.flavor_id"
         " WHERE results.id = :id AND results.deleted = :deleted"
     )
-    for dialect in _TAGS
+    for dialect in _TIMESTAMP
 }
 
 

@@ -14,6 +14,8 @@ from sqlalchemy import event
 
 from configuration.settings import Settings
 from eosc_perf.embedded import EmbeddedService
+from projections.replay import differences, rebuild, scratch_store
+from projections.sources import EventStoreSource
 from tests.support.oidc_provider import LocalOpenIDProvider
 from tests.support.production_stack import HttpClient
 
@@ -121,6 +123,18 @@ def read_store_url(api: Api, request, tmp_path: Path) -> str:
     if api.service is None:
         return request.getfixturevalue("production_stack").database_url
     return service_settings(tmp_path / "data", api.provider).read_store
+
+
+def assert_equal_to_a_replay(api: Api, request, engine) -> None:
+    """The read store `engine` reads equals a replay of the event log: `eosc-perf verify` on the
+    production stack, a replay into a scratch store beside the embedded one."""
+    if api.service is None:
+        verified = request.getfixturevalue("production_stack").run_eosc_perf("verify")
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        return
+    with scratch_store(engine) as scratch:
+        rebuild(EventStoreSource(api.service.store), scratch)
+        assert differences(engine, scratch) == {}
 
 
 @contextmanager
