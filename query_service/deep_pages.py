@@ -8,11 +8,13 @@ is passed. Page 50 of 100 walks some 5,000 entries; at about 4 µs a probe, that
 PostgreSQL per request, where the page itself costs under 1 ms.
 
 Every such page, once chosen, shows where it begins and ends: the sort keys (number, seq) of
-its first and last row, and their places in the listing. The read tables at one position of
+its first and last row, and their places in the listing; the walk to it shows one place every
+PLACES_EVERY rows it passed (numbered as they come, which costs little beside the probes). The read tables at one position of
 the event log are always the same (the projector writes rows and position in one transaction),
 so at that position a later page can start from the nearest known place before it: the index is
 entered at that key and only the rows between it and the page are walked. Paging on through a
-listing (page N, then N+1), or coming back to a page, then costs about one page.
+listing (page N, then N+1), coming back to a page, or going to another page before a deep one
+already visited, then costs at most PLACES_EVERY rows more than the page.
 
 Nothing is answered from an older state: the statement choosing the page also reads the
 read model's position, in its own snapshot, and a place is used only when that position is the
@@ -30,7 +32,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Hashable, Sequence
 
-from sqlalchemy import BigInteger, Double, Select, and_, bindparam, or_, select
+from sqlalchemy import BigInteger, Double, Select, and_, bindparam, func, or_, select
 from sqlalchemy.engine import Connection
 
 from read_model import READ_MODEL
@@ -38,6 +40,7 @@ from read_model.active_store import LOCATION
 from read_model.tables import positions
 
 FROM_OFFSET = 500  # about 2 ms of walking and probing on PostgreSQL
+PLACES_EVERY = 500  # a walk leaves a place at each multiple of this many rows it walks past
 LISTINGS = 256
 PLACES = 64
 
@@ -118,30 +121,38 @@ def _from(sorted_by: SortedByNumber, place: Place):
     return and_(value >= at, or_(value > at, same))
 
 
-def _chosen(conn: Connection, statement: Select, offset: int, limit: int) -> list:
-    return conn.execute(statement.add_columns(_POSITION).limit(limit).offset(offset)).all()
+def _walked(conn: Connection, sorted_by: SortedByNumber, statement: Select, skipped: int, limit: int) -> list:
+    """The rows `statement` chooses past the first `skipped` (at most `limit`), after every
+    PLACES_EVERY-th row of those skipped: each with `n`, its place among the rows the statement
+    walked (from 1), and the read model's position."""
+    walked = statement.add_columns(_POSITION).limit(skipped + limit).subquery()
+    value = walked.c.page_sort_0.desc() if sorted_by.descending else walked.c.page_sort_0.asc()
+    # In the order the rows come in (PostgreSQL sorts nothing again: the walk is in that order).
+    numbered = select(walked, func.row_number().over(order_by=[value, walked.c.page_key]).label("n")).subquery()
+    wanted = or_(numbered.c.n > skipped, numbered.c.n % PLACES_EVERY == 0)
+    return conn.execute(select(numbered).where(wanted).order_by(numbered.c.n)).all()
 
 
 def page_keys(
     conn: Connection, sorted_by: SortedByNumber, boundaries: PageBoundaries, offset: int, limit: int
 ) -> list[int]:
     """The seqs of the page at `offset` (at least FROM_OFFSET) in the listing's order, sought
-    from the nearest known place when it holds at the position read with the page."""
+    from the nearest known place when it holds at the position read with the page. The places
+    the walk passed and the page's ends are learnt."""
     listing = (conn.info.get(LOCATION), sorted_by.listing)  # each store its own places
-    rows = None
+    rows, start = None, 0
     nearest = boundaries.nearest(listing, offset)
     if nearest is not None:
         position, place = nearest
-        rows = _chosen(conn, sorted_by.chosen.where(_from(sorted_by, place)), offset - place.index, limit)
+        sought = sorted_by.chosen.where(_from(sorted_by, place))
+        rows, start = _walked(conn, sorted_by, sought, offset - place.index, limit), place.index
         if not rows or rows[0].position != position:
             rows = None
     if rows is None:
-        rows = _chosen(conn, sorted_by.chosen, offset, limit)
+        rows, start = _walked(conn, sorted_by, sorted_by.chosen, offset, limit), 0
+    page = [row for row in rows if start + row.n > offset]
+    learnt = [row for row in rows if start + row.n <= offset] + page[:1] + page[-1:]
     if rows:
-        first, last = rows[0], rows[-1]
-        ends = [
-            Place(offset, first.page_sort_0, first.page_key),
-            Place(offset + len(rows) - 1, last.page_sort_0, last.page_key),
-        ]
-        boundaries.learn(listing, first.position, ends)
-    return [row.page_key for row in rows]
+        places = [Place(start + row.n - 1, row.page_sort_0, row.page_key) for row in learnt]
+        boundaries.learn(listing, rows[0].position, places)
+    return [row.page_key for row in page]

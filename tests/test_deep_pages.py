@@ -38,6 +38,7 @@ def _engine(api, request, tmp_path):
 
 def test_deep_pages_sought_from_known_places_are_the_pages_walked_to(api, callers, request, tmp_path, monkeypatch):
     monkeypatch.setattr(deep_pages, "FROM_OFFSET", 2)
+    monkeypatch.setattr(deep_pages, "PLACES_EVERY", 4)
     where = catalog.setup(api, callers.user, callers.admin)
     ids = [catalog.upload(api, callers.user, where, document)["id"] for document in DOCUMENTS]
     engine = _engine(api, request, tmp_path)
@@ -63,6 +64,13 @@ def test_deep_pages_sought_from_known_places_are_the_pages_walked_to(api, caller
 
     try:
         projected(28)
+        # A first walk to page 6 leaves places every PLACES_EVERY rows: page 3 is then sought.
+        both("-json.score", 6, 4)
+        sent.clear()
+        with engine.connect() as conn:
+            remembered = views.list_results(conn, _query(benchmark_id, "-json.score", 3, 4), boundaries)
+        assert any(SOUGHT in statement for statement in sent)
+        assert remembered == both("-json.score", 3, 4)[1]
         pages = [(3, 4), (4, 4), (2, 4), (6, 4), (3, 4), (5, 4), (4, 3), (7, 3), (2, 5), (5, 5), (10, 2)]
         for sort_by in ("-json.score", "+json.score"):
             for page, per_page in pages:
