@@ -9,12 +9,13 @@ PostgreSQL per request, where the page itself costs under 1 ms.
 
 Every such page, once chosen, shows where it begins and ends: the sort keys (number, seq) of
 its first and last row, and their places in the listing; the walk to it shows one place every
-PLACES_EVERY rows it passed (numbered as they come, which costs little beside the probes). The read tables at one position of
-the event log are always the same (the projector writes rows and position in one transaction),
-so at that position a later page can start from the nearest known place before it: the index is
-entered at that key and only the rows between it and the page are walked. Paging on through a
-listing (page N, then N+1), coming back to a page, or going to another page before a deep one
-already visited, then costs at most PLACES_EVERY rows more than the page.
+PLACES_EVERY rows it passed (numbered as they come, which costs little beside the probes). The
+read tables at one position of the event log are always the same (the projector writes rows
+and position in one transaction), so at that position a later page can start from the nearest
+known place before it: the index is entered at that key and only the rows between it and the
+page are walked. Paging on through a listing (page N, then N+1), coming back to a page, or
+going to another page before a deep one already visited, then costs at most PLACES_EVERY rows
+more than the page.
 
 Nothing is answered from an older state: the statement choosing the page also reads the
 read model's position, in its own snapshot, and a place is used only when that position is the
