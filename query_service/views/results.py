@@ -411,8 +411,10 @@ def list_results(conn: Connection, query: Mapping, boundaries: deep_pages.PageBo
     keys = listing.parse_sort(query["sort_by"], _sortable)
     if counted_with_page and all(key.name in SORTABLE for key in keys):
         # The page and its total in one statement, its own snapshot: no transaction around it
-        # (its BEGIN and ROLLBACK were two of the request's three round trips).
-        conn.execution_options(isolation_level="AUTOCOMMIT")
+        # (its BEGIN and ROLLBACK were two of the request's three round trips), unless the
+        # caller has begun one on this connection.
+        if not conn.in_transaction():
+            conn.execution_options(isolation_level="AUTOCOMMIT")
         return _paginated(conn, _unfiltered(tuple(keys)), listing.PageRequest.of(query))
     if not filters:  # the total is every visible result: the projector keeps that count
         total = None if counted_with_page else counts.visible(conn)
