@@ -15,6 +15,10 @@ def _columns(id, name, description) -> dict:
     return {"name": name, "description": description, "doc": documents.dumps(documents.tag(id, name, description))}
 
 
+def _tagged_with(tag_id: str):
+    return results.c.id.in_(select(result_tags.c.result_id).where(result_tags.c.tag_id == tag_id))
+
+
 def tag_created(conn: Connection, event: Tag.Created) -> None:
     conn.execute(
         tags.insert().values(
@@ -30,16 +34,16 @@ def tag_updated(conn: Connection, event: Tag.Updated) -> None:
         return
     description = row.description if event.description is None else event.description
     conn.execute(tags.update().where(tags.c.id == id).values(**_columns(id, event.name, description)))
-    tag_lists.refresh(conn, results.c.id.in_(select(result_tags.c.result_id).where(result_tags.c.tag_id == id)))
+    tag_lists.refresh(conn, _tagged_with(id))
 
 
 def tag_deleted(conn: Connection, event: Tag.Deleted) -> None:
     id = str(event.originator_id)
-    tagged = list(conn.execute(select(result_tags.c.result_id).where(result_tags.c.tag_id == id)).scalars())
-    conn.execute(result_tags.delete().where(result_tags.c.tag_id == id))
     conn.execute(tags.delete().where(tags.c.id == id))
-    if tagged:
-        tag_lists.refresh(conn, results.c.id.in_(tagged))
+    # Its results' lists are written again while their rows still name it (a subquery, not a list
+    # of ids: a tag may have more results than a statement takes parameters); the tag is gone.
+    tag_lists.refresh(conn, _tagged_with(id))
+    conn.execute(result_tags.delete().where(result_tags.c.tag_id == id))
 
 
 HANDLERS = {Tag.Created: tag_created, Tag.Updated: tag_updated, Tag.Deleted: tag_deleted}
