@@ -5,7 +5,6 @@ and page sizes, on ties of the sort number, in both directions, and after writes
 from __future__ import annotations
 
 import json
-import time
 
 from sqlalchemy import event
 
@@ -16,7 +15,7 @@ from query_service.deep_pages import PageBoundaries, Place
 from query_service.views import results as views
 from read_model import read_store
 from tests.support import catalog
-from tests.support.api import read_store_url, statements
+from tests.support.api import read_store_url, settled, statements
 from tests.support.catalog import query_string
 
 # Three results per score (ties broken by seq), `m` from 0 to 4: 36 results.
@@ -56,11 +55,8 @@ def test_deep_pages_sought_from_known_places_are_the_pages_walked_to(api, caller
         return remembered, walked
 
     def projected(total: int) -> None:
-        """Waits for the production stack's projector (the embedded server answers once projected)."""
-        deadline = time.monotonic() + 30
-        while json.loads(both("-json.score", 1, 1)[1])["total"] != total:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        settled(api, request)
+        assert json.loads(both("-json.score", 1, 1)[1])["total"] == total
 
     try:
         projected(28)

@@ -21,7 +21,7 @@ from read_model import read_store
 from read_model.numbers import UNSAFE, numbers_of
 from read_model.tables import benchmark_results, result_number_paths, result_numbers, results
 from tests.support import catalog
-from tests.support.api import read_store_url
+from tests.support.api import read_store_url, settled
 from tests.support.catalog import Setup, query_string
 
 # Every document of the main benchmark has a number at `s`, ` 1`, `01`, `é.ü`, `w` (sorts may
@@ -198,14 +198,6 @@ def _requests(setup: Setup, other: Setup, actor: Actor, tag_id: str) -> list:
     return requests
 
 
-def _settled(api, request) -> None:
-    """The projector has applied every event (production stack: it runs on its own)."""
-    if api.service is not None:
-        return
-    stack = request.getfixturevalue("production_stack")
-    stack.wait_until_projected(30)
-
-
 def _actor_of(engine, result_id: str) -> Actor:
     with engine.connect() as conn:
         row = conn.execute(
@@ -269,7 +261,7 @@ def test_the_index_answers_as_the_expressions(api, callers, request, tmp_path, m
     catalog.claim(api, callers.other, ids[3])
     catalog.claim(api, callers.user, ids[4])
     assert api.delete(f"/results/{ids[5]}", callers.admin).status_code == 204
-    _settled(api, request)
+    settled(api, request)
     engine = read_store.connect(read_store_url(api, request, tmp_path))
     try:
         actor = _actor_of(engine, ids[0])
@@ -320,7 +312,7 @@ def test_the_side_tables_follow_every_removal(api, callers, request, tmp_path, m
         benchmark_ids = [s.benchmark["id"] for s in (kept, bobs, emptied, doomed_site)]
 
         def check(step):
-            _settled(api, request)
+            settled(api, request)
             expected, stored = _recomputed(engine)
             assert stored == expected, step
             found = _differences(engine, monkeypatch, _small_requests(benchmark_ids, actor))

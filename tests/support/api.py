@@ -125,6 +125,13 @@ def read_store_url(api: Api, request, tmp_path: Path) -> str:
     return service_settings(tmp_path / "data", api.provider).read_store
 
 
+def settled(api: Api, request) -> None:
+    """The projector has applied every event (the production stack's runs on its own; the
+    embedded service answers a write once it is projected)."""
+    if api.service is None:
+        request.getfixturevalue("production_stack").wait_until_projected(30)
+
+
 def assert_equal_to_a_replay(api: Api, request, engine) -> None:
     """The read store `engine` reads equals a replay of the event log: `eosc-perf verify` on the
     production stack, a replay into a scratch store beside the embedded one."""
