@@ -24,6 +24,7 @@ from functools import lru_cache
 from typing import Iterator, Sequence
 
 from sqlalchemy import LargeBinary, case, cast, func, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from read_model.rows import insert_rows, parameter_mark
@@ -36,6 +37,7 @@ UNSAFE = 2.0**53
 # The longest path kept, in bytes of UTF-8. A property of the stored table (the query service
 # trusts that every shorter path is there): changed only with a migration that rebuilds it.
 MAX_PATH_BYTES = 256
+_POSTGRES = postgresql.dialect()  # for the column types of the statements written below
 
 
 # Not empty, no ".", and written in the stored JSON text exactly as it is: nothing that
@@ -89,17 +91,30 @@ def _is_unsafe(value: float) -> bool:
 
 
 def _upsert_counts(conn: Connection, table, keys: tuple[str, ...], counted: dict[tuple, tuple]) -> None:
-    """Adds counts to the rows of `table` keyed by `keys`, creating missing rows."""
+    """Adds counts to the rows of `table` keyed by `keys`, creating missing rows. PostgreSQL
+    takes all of them in one statement, whose text is the same for any number of rows (each
+    column as one array parameter): one execution per row took about a third of the statement
+    time of a projected upload (pg_stat_statements, 4 writers). SQLite runs one per row in-process."""
     if not counted:
         return
-    columns = [c.name for c in table.columns if c.name not in keys]
-    mark = parameter_mark(conn)
-    added = ", ".join(f"{c} = {table.name}.{c} + excluded.{c}" for c in columns)
-    conn.exec_driver_sql(
-        f"INSERT INTO {table.name} ({', '.join(keys + tuple(columns))})"
-        f" VALUES ({', '.join([mark] * (len(keys) + len(columns)))})"
-        f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {added}",
-        [(*key, *counts) for key, counts in counted.items()],
+    postgres = conn.dialect.name == "postgresql"
+    statement = _upsert_statement(table, keys, postgres)
+    rows = [(*key, *counts) for key, counts in counted.items()]
+    conn.exec_driver_sql(statement, tuple(map(list, zip(*rows))) if postgres else rows)
+
+
+@lru_cache(maxsize=None)
+def _upsert_statement(table, keys: tuple[str, ...], postgres: bool) -> str:
+    """The text of `_upsert_counts` for a table: per row (SQLite) or for arrays (PostgreSQL)."""
+    columns = keys + tuple(c.name for c in table.columns if c.name not in keys)
+    added = ", ".join(f"{c} = {table.name}.{c} + excluded.{c}" for c in columns[len(keys) :])
+    if not postgres:
+        rows = f"VALUES ({', '.join('?' * len(columns))})"
+    else:
+        arrays = (f"%s::{table.c[c].type.compile(dialect=_POSTGRES)}[]" for c in columns)
+        rows = f"SELECT * FROM unnest({', '.join(arrays)})"
+    return (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) {rows} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {added}"
     )
 
 
