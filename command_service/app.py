@@ -7,7 +7,6 @@ import falcon
 from command_service.image_registry import ImageRegistry
 from command_service.rate_limit import WriteRateLimit
 from command_service.resources import catalog, results, users
-from command_service.services import liveness
 from command_service.services.aggregate_cache import AggregateCache
 from command_service.services.directory import UserDirectory
 from command_service.services.schemas import ResultValidators
@@ -46,8 +45,7 @@ def create_app(
     validators = ResultValidators(capacity=256, pattern_work=settings.schema_pattern_work)
 
     def is_registered(identity: Identity) -> bool:
-        registered, _ = commands.run(liveness.is_registered, Actor(identity.sub, identity.iss))
-        return registered
+        return commands.admits(Actor(identity.sub, identity.iss))
 
     benchmark_item = catalog.BenchmarkItem(commands, images)
     site_item = catalog.SiteItem(commands)

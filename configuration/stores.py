@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
@@ -55,6 +56,28 @@ def event_store_environment(url: str, *, create_tables: bool = True, connection_
     raise ConfigurationError(f"EVENT_STORE_URL must be sqlite:///PATH or postgresql://..., not {url!r}")
 
 
+# An aggregate's version and the notification id of its last event.
+Latest = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Confirm:
+    """Asked of a save (`store.save(..., confirm=Confirm(...))`): the latest events of `ids`, as
+    the store holds them under the save's own lock, just before its events, are handed to
+    `check`, which refuses the save by raising (nothing is stored). The command side confirms
+    the copies a command read this way, in the save's exchanges rather than one of its own."""
+
+    ids: tuple[UUID, ...]
+    check: Callable[[dict[UUID, Latest]], None]
+
+
+def _uuid_literal(id: UUID) -> str:
+    """An id written into SQL text: only a UUID's own spelling (hex digits and dashes) gets there."""
+    if not isinstance(id, UUID):
+        raise TypeError(f"not a UUID: {id!r}")
+    return f"'{id}'"
+
+
 class EventRecorder(PostgresApplicationRecorder):
     """The PostgreSQL recorder, writing events without psycopg's pipeline mode: lock the table,
     notify, insert, in one transaction, as the library's own recorder does.
@@ -88,24 +111,39 @@ class EventRecorder(PostgresApplicationRecorder):
                 self.links.last_before(),
             ]
         )
-        self._latest = (
-            SQL(
-                "SELECT originator_id, MAX(originator_version) AS version, MAX(notification_id) AS notification "
-                "FROM {schema}.{table} WHERE originator_id = ANY(%s) GROUP BY originator_id"
-            )
+        self._events = (
+            SQL("{schema}.{table}")
             .format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
             .as_string()
         )
 
-    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+    def _latest(self, ids: str) -> str:
+        """The statement of `latest_events`, for the ids as SQL names them (`ids`: an array)."""
+        return (
+            "SELECT originator_id, MAX(originator_version) AS version, MAX(notification_id) AS notification "
+            f"FROM {self._events} WHERE originator_id = ANY({ids}) GROUP BY originator_id"
+        )
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], *, confirm: Confirm | None = None, **kwargs: Any
+    ) -> Sequence[int] | None:
         if not stored_events:
             return None
+        opening = self._opening
+        if confirm is not None:  # in the opening's text too: no exchange of its own
+            opening += "; " + self._latest("ARRAY[" + ", ".join(map(_uuid_literal, confirm.ids)) + "]::uuid[]")
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             try:
-                curs.execute(self._opening)
-                while curs.nextset():  # the chain's head is the last statement's answer
-                    pass
-                head = curs.fetchone()
+                curs.execute(opening)
+                answers = []  # the rows of the chain's head, then of the latest events
+                while True:
+                    if curs.description is not None:
+                        answers.append(curs.fetchall())
+                    if not curs.nextset():
+                        break
+                head = answers[0][0] if answers[0] else None
+                if confirm is not None:
+                    confirm.check({row["originator_id"]: (row["version"], row["notification"]) for row in answers[1]})
                 PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
                 ids = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
                 erase_keys(curs, self.keys, stored_events)
@@ -120,7 +158,7 @@ class EventRecorder(PostgresApplicationRecorder):
     def latest_events(self, ids: Iterable[UUID]) -> dict[UUID, tuple[int, int]]:
         """Each aggregate's version and the notification id of its last event (none: no entry)."""
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self._latest, [list(ids)], prepare=True)
+            curs.execute(self._latest("%s"), [list(ids)], prepare=True)
             return {row["originator_id"]: (row["version"], row["notification"]) for row in curs.fetchall()}
 
 
@@ -141,22 +179,33 @@ class SQLiteEventRecorder(SQLiteApplicationRecorder):
             checkpoint(self)
         return ids
 
-    def _insert_events(self, c, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+    def _insert_events(
+        self, c, stored_events: Sequence[StoredEvent], *, confirm: Confirm | None = None, **kwargs: Any
+    ) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
+        if confirm is not None and ids:
+            # The insert took the database's write lock: what was stored before it, under that lock.
+            c.execute(self._latest(len(confirm.ids), before=True), [*(id.hex for id in confirm.ids), ids[0]])
+            confirm.check({UUID(row[0]): (row[1], row[2]) for row in c.fetchall()})
         append_links(c, self.links, list(zip(ids, stored_events)))
         erase_keys(c, self.keys, stored_events)
         return ids
 
-    def latest_events(self, ids: Iterable[UUID]) -> dict[UUID, tuple[int, int]]:
-        """Each aggregate's version and the notification id (rowid) of its last event, from the
-        primary key's index alone; an aggregate without events has no entry."""
-        hexes = [id.hex for id in ids]
-        statement = (
+    def _latest(self, count: int, *, before: bool = False) -> str:
+        """The statement of `latest_events` for `count` ids, from the primary key's index alone;
+        `before`: of the events before a notification id (one more parameter)."""
+        return (
             f"SELECT originator_id, MAX(originator_version), MAX(rowid) FROM {self.events_table_name} "
-            f"WHERE originator_id IN ({', '.join('?' * len(hexes))}) GROUP BY originator_id"
+            f"WHERE originator_id IN ({', '.join('?' * count)}){' AND rowid < ?' if before else ''} "
+            "GROUP BY originator_id"
         )
+
+    def latest_events(self, ids: Iterable[UUID]) -> dict[UUID, tuple[int, int]]:
+        """Each aggregate's version and the notification id (rowid) of its last event; an
+        aggregate without events has no entry."""
+        hexes = [id.hex for id in ids]
         with self.datastore.transaction(commit=False) as c:
-            c.execute(statement, hexes)
+            c.execute(self._latest(len(hexes)), hexes)
             return {UUID(row[0]): (row[1], row[2]) for row in c.fetchall()}
 
 

@@ -31,6 +31,15 @@ class NotOwner(DomainError):
         super().__init__("Forbidden")
 
 
+class Unregistered(DomainError):
+    """The caller is not (or no longer) registered: the access gate's 403, when the command finds
+    it after the gate admitted the caller from a copy no longer current."""
+
+    def __init__(self, sub: str, iss: str):
+        super().__init__("Forbidden")
+        self.sub, self.iss = sub, iss
+
+
 class Unavailable(DomainError):
     """A part the command depends on cannot answer yet (the read model is catching up): 503,
     to be retried shortly."""

@@ -1,9 +1,12 @@
 """The request gate: for every routed request, in the contract's order (§1.4), find the
 operation, check the caller's access level (401/403), then parse query and body (422/400).
 
-Each service supplies how it knows whether an identity is registered: the command service
-asks the event store, the query service its read tables. The command service also supplies a
-rate limit, applied to every caller that passed the access check (429 before any parsing).
+Each service supplies how it knows whether an identity is registered: the query service asks
+its read tables; the command service answers from its process's copy of the user, and the
+command the request runs confirms that copy with everything else it read, in its save
+(command_service/services/session.py), so a write asks the store one question, not two. The
+command service also supplies a rate limit, applied to every caller that passed the access
+check (429 before any parsing).
 """
 
 from __future__ import annotations
@@ -32,6 +35,12 @@ class Caller:
     @property
     def actor(self) -> Actor:
         return Actor(self.identity.sub, self.identity.iss)
+
+    @property
+    def registration(self) -> Actor | None:
+        """Whose registration the command confirms (Commands.run `registered`): the caller the
+        gate admitted as registered; None when the operation needs no registration."""
+        return self.actor if self.registered else None
 
 
 ANONYMOUS = Caller()
@@ -65,9 +74,7 @@ class RequestGate:
         identity = self.verifier.identify(req.get_header("Authorization"))
         if access == "token":
             return Caller(identity, registered=False, admin=False)
-        # The original checks one requirement per access level and names it: `is_admin` (which
-        # includes being registered) for admin operations, `is_registered` for the others.
-        requirement = "is_admin" if access == "admin" else "is_registered"
+        requirement = errors.requirement(access)
         registered = self.is_registered(identity)
         if not registered:
             raise errors.forbidden_requirement(identity.sub, identity.iss, requirement, registered=False)

@@ -67,6 +67,12 @@ class Unregistered(ApiError):
     the position of its registration waits for it and is judged again (query_service/admission.py)."""
 
 
+def requirement(access: str) -> str:
+    """The requirement the original checks and names for an access level: `is_admin` (which
+    includes being registered) for admin operations, `is_registered` for the others."""
+    return "is_admin" if access == "admin" else "is_registered"
+
+
 def forbidden_requirement(sub: str, iss: str, requirement: str, *, registered: bool = True) -> ApiError:
     """`registered=False`: the caller failed for want of a registration (whatever the requirement's name)."""
     return (ApiError if registered else Unregistered)(
@@ -160,6 +166,10 @@ def render_domain_error(req: falcon.Request, resp: falcon.Response, error: domai
     document), except the bare 403 of a caller who does not own the item."""
     if isinstance(error, domain_errors.NotOwner):
         answer = abort(403)
+    elif isinstance(error, domain_errors.Unregistered):
+        answer = forbidden_requirement(
+            error.sub, error.iss, requirement(req.context.operation.access), registered=False
+        )
     elif isinstance(error, domain_errors.InvalidDocument):
         answer = detailed(422, "errors", {"error": error.message, "path": error.path})
     elif isinstance(error, domain_errors.Unavailable):

@@ -1,6 +1,7 @@
 """The command side's copies of catalog items and users (command_service/services/aggregate_cache.py),
-over a real SQLite event store: a copy is used only once one query has confirmed it is still the
-store's latest, and a command that read a copy no longer current runs again on fresh loads.
+over a real event store of either backend: a copy is used only once one query (or the save,
+under its lock) has confirmed it is still the store's latest, and a command that read a copy no
+longer current runs again on fresh loads.
 
 How other workers' changes reach a worker's next upload, through the API: tests/test_write_caches.py.
 """
@@ -9,23 +10,25 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import Iterator
 from uuid import uuid4
 
 import pytest
 
 from command_service.resources import answers
-from command_service.services import liveness, schemas
+from command_service.services import schemas
 from command_service.services.aggregate_cache import AggregateCache
 from command_service.services.session import Commands, Session, StaleCopy
 from configuration.stores import open_event_store
 from domain.actor import Actor
 from domain.benchmark import Benchmark
-from domain.errors import NotFound
+from domain.errors import NotFound, Unregistered
 from domain.event_store import EventStore
 from domain.result import Result
 from domain.tag import Tag
 from domain.user import User
 from tests.support.aggregates import a_result
+from tests.support.legacy_databases import restored
 
 ALICE = Actor(sub="alice", iss="https://issuer.example.org")
 
@@ -51,9 +54,15 @@ class CountingLatest:
         return self.store.recorder.latest_events(ids)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> EventStore:
-    return open_event_store(f"sqlite:///{tmp_path / 'events.sqlite'}")
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request, tmp_path: Path) -> Iterator[EventStore]:
+    if request.param == "sqlite":
+        yield open_event_store(f"sqlite:///{tmp_path / 'events.sqlite'}")
+    else:
+        with restored("") as url:
+            store = open_event_store(url)
+            yield store
+            store.close()
 
 
 def tag(store: EventStore, name: str = "fast") -> Tag:
@@ -110,9 +119,29 @@ def test_a_copy_changed_in_the_store_since_is_dropped_and_the_command_runs_again
     read(cache, store, Tag, created.id)  # kept again as version 2
     created.update(name="elsewhere", description=None, actor=ALICE)
     store.save(created)
-    renamed, position = Commands(store, cache=cache).run(rename, "mine")
+    renamed, position = Commands(store, cache=cache).run(rename, "mine", registered=None)
     assert renamed.version == 4 and position == 4
     assert store.repository.get(created.id).name == "mine"
+
+
+def test_a_save_confirms_the_copies_its_command_read_without_a_query_of_its_own(store):
+    created, other = tag(store), tag(store, "second")
+    latest = CountingLatest(store)
+    cache = AggregateCache(latest)
+    read(cache, store, Tag, created.id)
+    read(cache, store, Tag, other.id)
+    asked = len(latest.asked)
+
+    def rename_after_reading_the_other(session: Session, name: str):
+        assert session.get(Tag, other.id).name == "second"  # a copy the decision rests on
+        current = session.get(Tag, created.id)
+        current.update(name=name, description=None, actor=ALICE)
+        return current, session.save(current)
+
+    renamed, position = Commands(store, cache=cache).run(rename_after_reading_the_other, "mine", registered=None)
+    assert len(latest.asked) == asked  # confirmed by the save itself
+    assert store.repository.get(created.id).name == "mine" and position == store.recorder.max_notification_id()
+    assert cache.get(created.id)[1] == (2, position) and cache.get(other.id) is not None
 
 
 def test_saving_from_a_copy_no_longer_current_is_refused_before_anything_is_stored(store):
@@ -145,11 +174,59 @@ def test_a_refusal_read_from_a_copy_no_longer_current_is_decided_again(store):
     store.save(user)
 
     def must_be_registered(session: Session):
-        if liveness.registered_user(session, ALICE) is None:
+        if session.registered_user(ALICE) is None:
             raise NotFound("User not registered")
         return True, 0
 
-    assert Commands(store, cache=cache).run(must_be_registered) == (True, 0)
+    assert Commands(store, cache=cache).run(must_be_registered, registered=None) == (True, 0)
+
+
+def registered_alice(store: EventStore) -> User:
+    user = User(sub=ALICE.sub, iss=ALICE.iss, email="alice@example.org", actor=ALICE)
+    store.save(user)
+    return user
+
+
+def test_the_gate_admits_from_the_copy_and_the_write_confirms_it_in_its_save(store):
+    registered_alice(store)
+    latest = CountingLatest(store)
+    commands = Commands(store, cache=AggregateCache(latest))
+    assert commands.admits(ALICE)  # loaded from the store: not kept yet, nothing asked
+    created, _ = commands.run(
+        lambda session: (t := Tag(name="t", description=None, actor=ALICE), session.save(t)), registered=ALICE
+    )
+    assert latest.asked == []  # the user, loaded by the command, confirmed and kept by the save
+    asked = len(latest.asked)
+    assert commands.admits(ALICE) and len(latest.asked) == asked  # the copy, without a query
+    commands.run(lambda session: (None, session.save(Tag(name="u", description=None, actor=ALICE))), registered=ALICE)
+    assert len(latest.asked) == asked and store.repository.get(created.id).name == "t"
+
+
+def test_a_caller_removed_since_the_copy_was_kept_is_refused_by_the_write_and_nothing_is_stored(store):
+    user = registered_alice(store)
+    commands = Commands(store, cache=AggregateCache(CountingLatest(store)))
+    assert read(commands.cache, store, User, user.id)[1]  # kept
+    user.remove(ALICE)  # by another worker
+    store.save(user)
+    assert commands.admits(ALICE)  # the gate's answer from the copy, provisional
+    head = store.recorder.max_notification_id()
+    tag = Tag(name="late", description=None, actor=ALICE)
+    with pytest.raises(Unregistered):
+        commands.run(lambda session: (tag, session.save(tag)), registered=ALICE)
+    assert store.recorder.max_notification_id() == head
+    assert not commands.admits(ALICE)  # the stale copy went with the refused write
+
+
+def test_a_copy_saying_not_registered_is_confirmed_before_the_gate_refuses(store):
+    user = registered_alice(store)
+    user.remove(ALICE)
+    store.save(user)
+    commands = Commands(store, cache=AggregateCache(CountingLatest(store)))
+    assert not commands.admits(ALICE)  # kept as removed
+    user.restore(ALICE)
+    user.register_again("alice@example.org", ALICE)  # by another worker
+    store.save(user)
+    assert commands.admits(ALICE)
 
 
 def test_the_same_version_at_another_place_in_the_log_is_not_the_kept_one(tmp_path: Path):
@@ -208,10 +285,10 @@ def test_a_saved_change_is_kept_but_a_removal_drops_the_users_plain_address(stor
         current.remove(ALICE)
         return current, session.save(current)
 
-    commands.run(update, "new@example.org")
+    commands.run(update, "new@example.org", registered=None)
     kept, latest = cache.get(user.id)
     assert kept.email == "new@example.org" and latest == (2, 2)
-    removed, _ = commands.run(remove)
+    removed, _ = commands.run(remove, registered=None)
     assert removed.email == "new@example.org"  # the aggregate in memory: plain until dropped
     assert cache.get(user.id) is None
     assert read(cache, store, User, user.id)[0].email == "(erased)"

@@ -44,34 +44,34 @@ def commands() -> Commands:
 
 def test_a_benchmark_whose_image_exists_is_submitted_after_one_check(commands):
     registry = Registry(("org/bench", "1.0"))
-    benchmark, position = commands.run(catalog.submit_benchmark, registry, ACTOR, FIELDS)
+    benchmark, position = commands.run(catalog.submit_benchmark, registry, ACTOR, FIELDS, registered=None)
     assert position > 0 and benchmark.docker_image == "org/bench"
     assert registry.asked == [("org/bench", "1.0")]
 
 
 def test_a_missing_image_refuses_the_submission_and_saves_nothing(commands):
     with pytest.raises(ImageNotFound) as refused:
-        commands.run(catalog.submit_benchmark, Registry(), ACTOR, FIELDS)
+        commands.run(catalog.submit_benchmark, Registry(), ACTOR, FIELDS, registered=None)
     assert refused.value.message == ImageNotFound.MANIFEST_NOT_FOUND
     assert commands.store.recorder.max_notification_id() in (None, 0)
 
 
 def test_without_an_image_check_only_the_schema_is_checked(commands):
     with pytest.raises(InvalidDocument) as refused:
-        commands.run(catalog.submit_benchmark, None, ACTOR, {**FIELDS, "json_schema": {"type": 7}})
+        commands.run(catalog.submit_benchmark, None, ACTOR, {**FIELDS, "json_schema": {"type": 7}}, registered=None)
     assert refused.value.path == "$.type"
-    _, position = commands.run(catalog.submit_benchmark, None, ACTOR, FIELDS)
+    _, position = commands.run(catalog.submit_benchmark, None, ACTOR, FIELDS, registered=None)
     assert position > 0
 
 
 def test_an_update_is_checked_before_the_benchmark_is_looked_up(commands):
     """The order of the answers: a refused image is the 422, even for an unknown benchmark."""
     with pytest.raises(ImageNotFound):
-        commands.run(catalog.update_benchmark, Registry(), ACTOR, uuid4(), FIELDS)
+        commands.run(catalog.update_benchmark, Registry(), ACTOR, uuid4(), FIELDS, registered=None)
     registry = Registry(("org/bench", "1.0"), ("org/bench", "2.0"))
-    benchmark, _ = commands.run(catalog.submit_benchmark, registry, ACTOR, FIELDS)
+    benchmark, _ = commands.run(catalog.submit_benchmark, registry, ACTOR, FIELDS, registered=None)
     updated, position = commands.run(
-        catalog.update_benchmark, registry, ACTOR, benchmark.id, {**FIELDS, "docker_tag": "2.0"}
+        catalog.update_benchmark, registry, ACTOR, benchmark.id, {**FIELDS, "docker_tag": "2.0"}, registered=None
     )
     assert position > 0 and updated.docker_tag == "2.0"
     assert registry.asked[-1] == ("org/bench", "2.0")

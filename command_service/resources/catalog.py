@@ -16,9 +16,11 @@ from domain.site import Site
 
 
 class ReviewedItem:
-    """PUT / DELETE / :approve / :reject on one item of a reviewed kind; subclasses define `_update`."""
+    """PUT / DELETE / :approve / :reject on one item of a reviewed kind; subclasses name the
+    kind and its update command `(session, actor, id, fields)`, or define `_update`."""
 
     kind: type
+    update = None
 
     def __init__(self, commands: Commands):
         self.commands = commands
@@ -27,16 +29,38 @@ class ReviewedItem:
         _, position = self._update(req, *ids.values())
         answers.answer(resp, position)
 
+    def _update(self, req: falcon.Request, id: UUID):
+        caller = req.context.caller
+        return self.commands.run(self.update, caller.actor, id, req.context.body, registered=caller.registration)
+
     def on_delete(self, req: falcon.Request, resp: falcon.Response, **ids: UUID) -> None:
-        _, position = self.commands.run(catalog.delete, req.context.caller.actor, self.kind, *ids.values())
+        _, position = self.commands.run(
+            catalog.delete,
+            req.context.caller.actor,
+            self.kind,
+            *ids.values(),
+            registered=req.context.caller.registration,
+        )
         answers.answer(resp, position)
 
     def on_post_approve(self, req: falcon.Request, resp: falcon.Response, **ids: UUID) -> None:
-        _, position = self.commands.run(catalog.approve, req.context.caller.actor, self.kind, *ids.values())
+        _, position = self.commands.run(
+            catalog.approve,
+            req.context.caller.actor,
+            self.kind,
+            *ids.values(),
+            registered=req.context.caller.registration,
+        )
         answers.answer(resp, position)
 
     def on_post_reject(self, req: falcon.Request, resp: falcon.Response, **ids: UUID) -> None:
-        _, position = self.commands.run(catalog.reject, req.context.caller.actor, self.kind, *ids.values())
+        _, position = self.commands.run(
+            catalog.reject,
+            req.context.caller.actor,
+            self.kind,
+            *ids.values(),
+            registered=req.context.caller.registration,
+        )
         answers.answer(resp, position)
 
 
@@ -47,7 +71,11 @@ class BenchmarkCollection:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         benchmark, position = self.commands.run(
-            catalog.submit_benchmark, self.images, req.context.caller.actor, req.context.body
+            catalog.submit_benchmark,
+            self.images,
+            req.context.caller.actor,
+            req.context.body,
+            registered=req.context.caller.registration,
         )
         answers.answer(resp, position, 201, answers.benchmark(benchmark))
 
@@ -60,7 +88,14 @@ class BenchmarkItem(ReviewedItem):
         self.images = images  # None when IMAGE_CHECK is off
 
     def _update(self, req: falcon.Request, id: UUID):
-        return self.commands.run(catalog.update_benchmark, self.images, req.context.caller.actor, id, req.context.body)
+        return self.commands.run(
+            catalog.update_benchmark,
+            self.images,
+            req.context.caller.actor,
+            id,
+            req.context.body,
+            registered=req.context.caller.registration,
+        )
 
 
 class SiteCollection:
@@ -68,15 +103,15 @@ class SiteCollection:
         self.commands = commands
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        site, position = self.commands.run(catalog.submit_site, req.context.caller.actor, req.context.body)
+        site, position = self.commands.run(
+            catalog.submit_site, req.context.caller.actor, req.context.body, registered=req.context.caller.registration
+        )
         answers.answer(resp, position, 201, answers.site(site))
 
 
 class SiteItem(ReviewedItem):
     kind = Site
-
-    def _update(self, req: falcon.Request, id: UUID):
-        return self.commands.run(catalog.update_site, req.context.caller.actor, id, req.context.body)
+    update = staticmethod(catalog.update_site)
 
 
 class SiteFlavors:
@@ -84,15 +119,19 @@ class SiteFlavors:
         self.commands = commands
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, site_id: UUID) -> None:
-        flavor, position = self.commands.run(catalog.add_flavor, req.context.caller.actor, site_id, req.context.body)
+        flavor, position = self.commands.run(
+            catalog.add_flavor,
+            req.context.caller.actor,
+            site_id,
+            req.context.body,
+            registered=req.context.caller.registration,
+        )
         answers.answer(resp, position, 201, answers.flavor(flavor))
 
 
 class FlavorItem(ReviewedItem):
     kind = Flavor
-
-    def _update(self, req: falcon.Request, id: UUID):
-        return self.commands.run(catalog.update_flavor, req.context.caller.actor, id, req.context.body)
+    update = staticmethod(catalog.update_flavor)
 
 
 class TagCollection:
@@ -100,7 +139,9 @@ class TagCollection:
         self.commands = commands
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        tag, position = self.commands.run(catalog.create_tag, req.context.caller.actor, req.context.body)
+        tag, position = self.commands.run(
+            catalog.create_tag, req.context.caller.actor, req.context.body, registered=req.context.caller.registration
+        )
         answers.answer(resp, position, 201, answers.tag(tag))
 
 
@@ -109,9 +150,17 @@ class TagItem:
         self.commands = commands
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, tag_id: UUID) -> None:
-        _, position = self.commands.run(catalog.update_tag, req.context.caller.actor, tag_id, req.context.body)
+        _, position = self.commands.run(
+            catalog.update_tag,
+            req.context.caller.actor,
+            tag_id,
+            req.context.body,
+            registered=req.context.caller.registration,
+        )
         answers.answer(resp, position)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, tag_id: UUID) -> None:
-        _, position = self.commands.run(catalog.delete_tag, req.context.caller.actor, tag_id)
+        _, position = self.commands.run(
+            catalog.delete_tag, req.context.caller.actor, tag_id, registered=req.context.caller.registration
+        )
         answers.answer(resp, position)

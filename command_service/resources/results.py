@@ -28,6 +28,7 @@ class ResultCollection:
             query["tags_ids"],
             req.context.body,
             self.validators,
+            registered=req.context.caller.registration,
         )
         answers.answer(resp, position, 201, answers.result(uploaded))
 
@@ -37,12 +38,18 @@ class ResultItem:
         self.commands = commands
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, result_id: UUID) -> None:
-        _, position = self.commands.run(results.delete, req.context.caller.actor, result_id)
+        _, position = self.commands.run(
+            results.delete, req.context.caller.actor, result_id, registered=req.context.caller.registration
+        )
         answers.answer(resp, position)
 
     def on_post_claim(self, req: falcon.Request, resp: falcon.Response, result_id: UUID) -> None:
         (claim, claimer), position = self.commands.run(
-            results.claim, req.context.caller.actor, result_id, req.context.body["message"]
+            results.claim,
+            req.context.caller.actor,
+            result_id,
+            req.context.body["message"],
+            registered=req.context.caller.registration,
         )
         answers.answer(resp, position, 201, answers.claim(claim, claimer))
 
@@ -54,7 +61,12 @@ class ResultTags:
     def on_put(self, req: falcon.Request, resp: falcon.Response, result_id: UUID) -> None:
         caller = req.context.caller
         _, position = self.commands.run(
-            results.replace_tags, caller.actor, caller.admin, result_id, req.context.body.get("tags_ids")
+            results.replace_tags,
+            caller.actor,
+            caller.admin,
+            result_id,
+            req.context.body.get("tags_ids"),
+            registered=req.context.caller.registration,
         )
         answers.answer(resp, position)
 
@@ -64,9 +76,13 @@ class ClaimItem:
         self.commands = commands
 
     def on_post_approve(self, req: falcon.Request, resp: falcon.Response, report_id: UUID) -> None:
-        _, position = self.commands.run(results.approve_claim, req.context.caller.actor, report_id)
+        _, position = self.commands.run(
+            results.approve_claim, req.context.caller.actor, report_id, registered=req.context.caller.registration
+        )
         answers.answer(resp, position)
 
     def on_post_reject(self, req: falcon.Request, resp: falcon.Response, report_id: UUID) -> None:
-        _, position = self.commands.run(results.reject_claim, req.context.caller.actor, report_id)
+        _, position = self.commands.run(
+            results.reject_claim, req.context.caller.actor, report_id, registered=req.context.caller.registration
+        )
         answers.answer(resp, position)

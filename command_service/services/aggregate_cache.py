@@ -4,11 +4,14 @@ them by one query of their latest events instead of loading each one's events ag
 Nearly every command reads the same few aggregates: an upload reads its benchmark, flavor,
 site and tags, each one's submitter, and the access gate reads the caller. Each load is a
 query and a rebuild from the events (personal data decrypted). Here, a command is served a
-copy of what this process last loaded, and before anything is answered or saved, one query
-(`latest_events`) confirms that every copy it was served is still the store's latest: the
-aggregate's version and the notification id of its last event, so a store emptied and written
-again (as the tests do between cases) never passes for the old one. A copy that is no longer
-the latest is dropped and the command runs again on fresh loads (command_service/services/session.py).
+copy of what this process last loaded, and before anything is answered or saved, the store
+confirms that every copy it was served is still the latest: the aggregate's version and the
+notification id of its last event, so a store emptied and written again (as the tests do
+between cases) never passes for the old one. A save confirms them itself, under its lock and
+in its own exchanges with the store (configuration/stores.py, `Confirm`); an answer or a
+refusal by one query (`latest_events`). The access gate's copy of the caller is confirmed with
+the command's (`Commands.admits`). A copy that is no longer the latest is dropped and the
+command runs again on fresh loads (command_service/services/session.py).
 
 Only the kinds below are kept: they are small and change rarely. Results (their documents) and
 claims are never kept. A user's e-mail address is personal data the log can erase (docs/security.md):
@@ -30,6 +33,7 @@ import orjson
 from eventsourcing.application import Recording
 from eventsourcing.domain import Aggregate
 
+from configuration.stores import Latest
 from domain.benchmark import Benchmark
 from domain.flavor import Flavor
 from domain.personal_data import ERASING
@@ -38,9 +42,6 @@ from domain.tag import Tag
 from domain.user import User
 
 KEPT = (Benchmark, Site, Flavor, Tag, User)
-
-# An aggregate's version and the notification id of its last event.
-Latest = tuple[int, int]
 
 
 class AggregateCache:

@@ -24,16 +24,6 @@ from domain.tag import Tag
 from domain.user import User
 
 
-def registered_user(session: Session, actor: Actor) -> User | None:
-    user = session.get(User, User.create_id(actor.sub, actor.iss))
-    return user if user is not None and user.registered else None
-
-
-def is_registered(session: Session, actor: Actor) -> tuple[bool, int]:
-    """The access gate's question, asked as a command that saves nothing."""
-    return registered_user(session, actor) is not None, 0
-
-
 def _uploader_alive(session: Session, uploader: Actor, uploaded_at: datetime) -> bool:
     user = session.get(User, User.create_id(uploader.sub, uploader.iss))
     return user is not None and user.uploaded(uploaded_at)

@@ -136,7 +136,7 @@ def claim(session: Session, actor: Actor, id: UUID, message: str) -> tuple[tuple
         raise NotFound(f"Result {id} not found in the database")
     new_claim = Claim(result_id=result.id, message=message, actor=actor)
     result.claim(new_claim.id, actor)
-    claimer = liveness.registered_user(session, actor)
+    claimer = session.registered_user(actor)
     return (new_claim, claimer), session.save(new_claim, result)
 
 
