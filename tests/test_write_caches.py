@@ -107,6 +107,25 @@ def test_a_user_removed_by_another_worker_can_no_longer_upload(two_workers):
     assert answer.json == two_workers.a.get("/users/self/results", two_workers.user).json  # the same 403 body
 
 
+def test_an_admin_removed_by_another_worker_is_refused_as_the_gate_refuses_and_nothing_changes(two_workers):
+    """Worker A admits the caller from its copy; the command finds the removal and answers the
+    gate's 403 for an admin operation."""
+    a, site_id = two_workers.a, two_workers.where.site["id"]
+    boss = a.register("boss", admin=True)
+    kept = a.post(f"/sites/{site_id}:approve", boss)  # already approved: refused, and boss is kept by A
+    assert kept.status_code == 422, kept.text
+    removed = two_workers.b.post("/users:remove", two_workers.admin, query_string="email=boss@example.org")
+    assert removed.status_code == 204
+    answer = a.delete(f"/sites/{site_id}", boss)
+    assert answer.status_code == 403
+    assert answer.json == {
+        "error": "Forbidden",
+        "error_description": f"User boss@{a.provider.issuer} does not meet requirements",
+        "error_details": "Evaluation of: is_admin",
+    }
+    assert a.get(f"/sites/{site_id}").status_code == 200
+
+
 def test_the_catalog_of_a_user_removed_by_another_worker_stays_usable(two_workers):
     """The catalog's items are carol's: removing her leaves them to everyone else (design §6),
     for every worker."""
