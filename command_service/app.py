@@ -47,6 +47,9 @@ def create_app(
     def is_registered(identity: Identity) -> bool:
         return commands.admits(Actor(identity.sub, identity.iss))
 
+    def confirm_registered(identity: Identity) -> bool:
+        return commands.admits(Actor(identity.sub, identity.iss), confirmed=True)
+
     benchmark_item = catalog.BenchmarkItem(commands, images)
     site_item = catalog.SiteItem(commands)
     flavor_item = catalog.FlavorItem(commands)
@@ -85,6 +88,7 @@ def create_app(
         settings.admin_entitlements,
         development=settings.development,
         is_registered=is_registered,
+        confirm_registered=confirm_registered,
         rate_limit=limit,
         limits=settings.limits,
     )

@@ -54,14 +54,20 @@ class RequestGate:
         *,
         development: bool,
         is_registered: Callable[[Identity], bool],
+        confirm_registered: Callable[[Identity], bool] | None = None,
         rate_limit: RateLimit | None = None,
         limits: Limits,
     ):
+        """`confirm_registered`: where `is_registered` may answer from a copy (the command
+        service's), the certain answer, asked only when a caller it admitted is about to be
+        refused for its rate, query or body: a caller no longer registered gets the 403 first,
+        in the contract's order."""
         self.verifier = verifier
         self.admin_entitlements = frozenset(admin_entitlements)
         # Only development keeps the original's "everyone registered is admin" default.
         self.everyone_is_admin = development and not admin_entitlements
         self.is_registered = is_registered
+        self.confirm_registered = confirm_registered
         self.rate_limit = rate_limit
         self.limits = limits
 
@@ -89,8 +95,16 @@ class RequestGate:
         if operation is None:
             return  # OPTIONS, or a method the route does not have (Falcon answers 405)
         req.context.operation = operation
-        req.context.caller = self.caller(operation.access, req)
-        if self.rate_limit is not None and req.context.caller.identity is not None:
-            self.rate_limit(req.context.caller.identity)
-        req.context.query = parse_query(operation, req.query_string)
-        req.context.body = parse_body(operation, req, self.limits)
+        req.context.caller = caller = self.caller(operation.access, req)
+        try:
+            if self.rate_limit is not None and caller.identity is not None:
+                self.rate_limit(caller.identity)
+            req.context.query = parse_query(operation, req.query_string)
+            req.context.body = parse_body(operation, req, self.limits)
+        except errors.ApiError:
+            if caller.registered and self.confirm_registered and not self.confirm_registered(caller.identity):
+                identity = caller.identity
+                raise errors.forbidden_requirement(
+                    identity.sub, identity.iss, errors.requirement(operation.access), registered=False
+                ) from None
+            raise

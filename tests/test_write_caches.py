@@ -107,6 +107,18 @@ def test_a_user_removed_by_another_worker_can_no_longer_upload(two_workers):
     assert answer.json == two_workers.a.get("/users/self/results", two_workers.user).json  # the same 403 body
 
 
+def test_a_user_removed_by_another_worker_is_refused_before_their_request_is_parsed(two_workers):
+    """The contract's order: the 403 of an unregistered caller comes before a 422 of the query,
+    though worker A admitted the caller from its copy."""
+    incomplete = two_workers.a.post("/results", two_workers.user)  # no benchmark, flavor or date
+    assert incomplete.status_code == 422
+    removed = two_workers.b.post("/users:remove", two_workers.admin, query_string="email=alice@example.org")
+    assert removed.status_code == 204
+    answer = two_workers.a.post("/results", two_workers.user)
+    assert answer.status_code == 403
+    assert answer.json["error_details"] == "Evaluation of: is_registered"
+
+
 def test_an_admin_removed_by_another_worker_is_refused_as_the_gate_refuses_and_nothing_changes(two_workers):
     """Worker A admits the caller from its copy; the command finds the removal and answers the
     gate's 403 for an admin operation."""

@@ -150,12 +150,12 @@ class Commands:
             self.on_saved(position)
         return outcome, position
 
-    def admits(self, caller: Actor) -> bool:
+    def admits(self, caller: Actor, *, confirmed: bool = False) -> bool:
         """The access gate's question, whether the caller is registered, answered from this
         process's copy of the user without a query: the command the request then runs confirms
         that copy (`run`'s `registered`). Only a refusal is confirmed here, so that a copy no
-        longer current never turns a registered caller away."""
-        if Session(self.store, self.cache).registered_user(caller) is not None:
+        longer current never turns a registered caller away; `confirmed`: the certain answer."""
+        if not confirmed and Session(self.store, self.cache).registered_user(caller) is not None:
             return True
         registered, _ = self.run(lambda session: (session.registered_user(caller) is not None, 0), registered=None)
         return registered
