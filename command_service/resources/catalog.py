@@ -15,6 +15,12 @@ from domain.flavor import Flavor
 from domain.site import Site
 
 
+def _on_item(commands: Commands, req: falcon.Request, command, id: UUID):
+    """`command(session, actor, id, fields)` for the request's caller, with its body as the fields."""
+    caller = req.context.caller
+    return commands.run(command, caller.actor, id, req.context.body, registered=caller.registration)
+
+
 class ReviewedItem:
     """PUT / DELETE / :approve / :reject on one item of a reviewed kind; subclasses name the
     kind and its update command `(session, actor, id, fields)`, or define `_update`."""
@@ -30,8 +36,7 @@ class ReviewedItem:
         answers.answer(resp, position)
 
     def _update(self, req: falcon.Request, id: UUID):
-        caller = req.context.caller
-        return self.commands.run(self.update, caller.actor, id, req.context.body, registered=caller.registration)
+        return _on_item(self.commands, req, self.update, id)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, **ids: UUID) -> None:
         _, position = self.commands.run(
@@ -119,13 +124,7 @@ class SiteFlavors:
         self.commands = commands
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, site_id: UUID) -> None:
-        flavor, position = self.commands.run(
-            catalog.add_flavor,
-            req.context.caller.actor,
-            site_id,
-            req.context.body,
-            registered=req.context.caller.registration,
-        )
+        flavor, position = _on_item(self.commands, req, catalog.add_flavor, site_id)
         answers.answer(resp, position, 201, answers.flavor(flavor))
 
 
@@ -150,13 +149,7 @@ class TagItem:
         self.commands = commands
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, tag_id: UUID) -> None:
-        _, position = self.commands.run(
-            catalog.update_tag,
-            req.context.caller.actor,
-            tag_id,
-            req.context.body,
-            registered=req.context.caller.registration,
-        )
+        _, position = _on_item(self.commands, req, catalog.update_tag, tag_id)
         answers.answer(resp, position)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, tag_id: UUID) -> None:
