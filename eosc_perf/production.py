@@ -42,9 +42,10 @@ def serving_engine(loaded: Settings, *, pool_size: int = 5, active: ActiveStore 
     every statement is bounded by QUERY_TIMEOUT_SECONDS, so no request holds a worker and the
     database longer. No ping per checkout: it was a round trip on every request, to spare the few
     requests that meet a database restart a 503 they may retry; no parallel workers: CPU per
-    request counts more than one request's latency (issue 16)."""
+    request counts more than one request's latency (issue 16). Reads only: on PostgreSQL the server
+    refuses a write on it, and the statements psycopg prepares stay prepared (read_store.connect)."""
     return (active or ActiveStore(loaded.read_store)).connect(
-        pool_size=pool_size, statement_seconds=loaded.query_timeout_seconds, ping=False, parallel=False
+        pool_size=pool_size, statement_seconds=loaded.query_timeout_seconds, ping=False, parallel=False, reads_only=True
     )
 
 

@@ -1,0 +1,83 @@
+"""The API services' engine only reads (read_store.connect `reads_only`): on PostgreSQL the server
+refuses a write through it, and its transactions end by COMMIT, so that psycopg keeps the
+statements it prepared from one request to the next (it forgets them all at a ROLLBACK: every
+statement was parsed and planned anew before, issue 16)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import text
+
+from eosc_perf.production import serving_engine
+from tests.support.api import service_settings
+from tests.support.legacy_databases import restored
+
+# Another statement of every test's own: only its executions are counted.
+STATEMENT = "SELECT count(*) FROM prepared_probe WHERE n > :n"
+
+
+@pytest.fixture
+def serving(tmp_path: Path, identity_provider):
+    """A serving engine of one connection, over a new PostgreSQL database with a table."""
+    with restored("CREATE TABLE prepared_probe (n integer); INSERT INTO prepared_probe VALUES (1), (2), (3);") as url:
+        settings = replace(
+            service_settings(tmp_path / "data", identity_provider),
+            read_store_url=url,
+            event_store_url=url,
+            query_timeout_seconds=0.5,
+        )
+        engine = serving_engine(settings, pool_size=1)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+
+
+def _prepared(engine) -> list[tuple[str, int, int]]:
+    """The statements the pooled connection has prepared: (text, generic plans, custom plans)."""
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE %s",
+            ("%prepared_probe%",),
+        )
+        return [tuple(row) for row in rows]
+
+
+def _read(engine, n: int) -> int:
+    """One request's read, in a transaction as the listings run it (SQLAlchemy ends it)."""
+    with engine.execution_options(isolation_level="REPEATABLE READ").connect() as conn:
+        return conn.execute(text(STATEMENT), {"n": n}).scalar_one()
+
+
+def test_a_statement_read_in_many_transactions_is_prepared_once_and_stays(serving):
+    for _ in range(12):
+        assert _read(serving, 1) == 2
+    [(statement, generic, custom)] = _prepared(serving)
+    assert "prepared_probe" in statement
+    assert generic + custom == 7  # prepared at the 6th execution; each later one ran it
+
+
+def test_a_failed_transaction_leaves_the_connection_and_its_prepared_statements_working(serving):
+    for _ in range(6):
+        _read(serving, 0)
+    with pytest.raises(Exception, match="canceling statement due to statement timeout"):
+        with serving.execution_options(isolation_level="REPEATABLE READ").connect() as conn:
+            assert conn.execute(text(STATEMENT), {"n": 2}).scalar_one() == 1
+            conn.execute(text("SELECT pg_sleep(2)"))  # cut short: the transaction fails
+    assert _read(serving, 2) == 1  # prepared before the failure, still there, right
+    [(_statement, generic, custom)] = _prepared(serving)
+    assert generic + custom == 3
+
+
+def test_the_server_refuses_a_write_through_the_serving_engine(serving):
+    with pytest.raises(Exception) as refused:
+        with serving.connect() as conn:
+            conn.execute(text("INSERT INTO prepared_probe VALUES (4)"))
+            conn.commit()
+    assert isinstance(refused.value.orig, psycopg.errors.ReadOnlySqlTransaction)
+    with serving.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM prepared_probe")).scalar_one() == 3
