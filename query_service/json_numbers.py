@@ -153,10 +153,12 @@ def count_shared(conn: Connection, matching: Sequence[tuple[JsonFilter, Select]]
 
 @dataclass(frozen=True)
 class NumberSort:
-    """The numbers at a sort path: `numbers` (a named `result_numbers`) where `at_path`."""
+    """The numbers at a sort path: `numbers` (a named `result_numbers`) where `at_path`; every
+    one of the benchmark's `results` has one there."""
 
     numbers: object
     at_path: ColumnElement
+    results: int
 
     @property
     def value(self):
@@ -180,4 +182,4 @@ def number_sort(
         return None
     numbers = result_numbers.alias(name)
     at_path = and_(numbers.c.path == path, numbers.c.benchmark_id == benchmark_id)
-    return NumberSort(numbers, and_(at_path, numbers.c.hidden.is_(False)) if visible else at_path)
+    return NumberSort(numbers, and_(at_path, numbers.c.hidden.is_(False)) if visible else at_path, kept[0])
