@@ -196,7 +196,7 @@ def _walks(sort: json_numbers.NumberSort, total: int, request: listing.PageReque
     the filters, rather than by reading every match first. With the matches spread along the
     sort, the walk passes about (offset + limit) x results / total entries; reading the matches
     costs about as much per match as the walk per entry: so the walk when it passes at most as
-    many entries as there are matches (at 38 % of 10^5 results, up to page 150 of 100).
+    many entries as there are matches (at 38 % of 75,000 results, up to page 197 of 100).
     PostgreSQL, left to choose, made the same choice from its estimates, at about 1 ms of
     planning per request; from page 50 on it read every match (36 ms where the walk takes 15)."""
     end = request.database_offset() + request.per_page
