@@ -114,6 +114,10 @@ def _summed_or_counted(operator: str) -> Select:
             values.path == bindparam("path"),
             compare(values.value, operator, bindparam("value", type_=Double)),
         )
+        # In the index's order: without it, the generic plan PostgreSQL may use for this prepared
+        # statement may read the range by scanning the whole table (the LIMIT made that look
+        # cheap): 20-66 ms per request at 10^5 results, where the index takes 0.05.
+        .order_by(values.value)
         .limit(SUMMED_VALUES + 1)
         .subquery()
     )
