@@ -76,14 +76,37 @@ def _bound_prefix(named: frozenset[str], materialized: frozenset[str]) -> tuple[
     return prefix, prefix.count("?")
 
 
+# Where a PostgreSQL connection keeps psycopg's threshold for preparing statements while an
+# as-of statement runs on it unprepared (`_prepared_unless_as_of`).
+_THRESHOLD = "as_of_kept_prepare_threshold"
+
+
+def _prepared_unless_as_of(conn, cursor, as_of: bool) -> None:
+    """psycopg prepares no as-of statement (PostgreSQL plans each for its values). Their texts
+    hold the position, so each position's statements would take places in psycopg's cache of
+    prepared statements (100 per connection) from the current reads'; and a generic plan, which
+    PostgreSQL may choose for a statement prepared and run five times, does not know how much of
+    the versions tables the position reaches: one was 2.5 times slower than planning each time
+    (bench/generic_plans.py). Other statements are prepared as psycopg decides."""
+    if as_of:
+        if cursor.connection.prepare_threshold is not None:
+            conn.info[_THRESHOLD] = cursor.connection.prepare_threshold
+            cursor.connection.prepare_threshold = None
+    elif _THRESHOLD in conn.info:
+        cursor.connection.prepare_threshold = conn.info.pop(_THRESHOLD)
+
+
 def _as_of(conn, cursor, statement: str, parameters, context, executemany):
     position = _position.get()
+    postgresql = conn.dialect.name == "postgresql"
     if position is None:  # a current read: every statement of it passes here, untouched
+        if postgresql:
+            _prepared_unless_as_of(conn, cursor, as_of=False)
         return statement, parameters
     start = statement.lstrip()[:6].upper()
-    if not (start == "SELECT" or start.startswith("WITH")):
-        return statement, parameters
-    named = _named(statement)
+    named = _named(statement) if start == "SELECT" or start.startswith("WITH") else None
+    if postgresql:
+        _prepared_unless_as_of(conn, cursor, as_of=bool(named))
     if not named:
         return statement, parameters
     materialized = context.execution_options.get(MATERIALIZED, frozenset())

@@ -1,18 +1,23 @@
 """The API services' engine only reads (read_store.connect `reads_only`): on PostgreSQL the server
 refuses a write through it, and its transactions end by COMMIT, so that psycopg keeps the
 statements it prepared from one request to the next (it forgets them all at a ROLLBACK: every
-statement was parsed and planned anew before, issue 16)."""
+statement was parsed and planned anew before, issue 16). Statements as of a past position are the
+exception: PostgreSQL plans each for its values (query_service/as_of.py)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
 
+import falcon.testing
 import psycopg
 import pytest
 from sqlalchemy import text
 
+from eosc_perf.apps import build_query_app
 from eosc_perf.production import serving_engine
+from read_model import read_store
+from read_model.migrations import migrate
 from tests.support.api import service_settings
 from tests.support.legacy_databases import restored
 
@@ -20,17 +25,21 @@ from tests.support.legacy_databases import restored
 STATEMENT = "SELECT count(*) FROM prepared_probe WHERE n > :n"
 
 
+def _settings(tmp_path: Path, identity_provider, url: str):
+    """Over the database `url`, the response cache off (each request runs its statements)."""
+    return replace(
+        service_settings(tmp_path / "data", identity_provider, query_cache_mb=0),
+        read_store_url=url,
+        event_store_url=url,
+        query_timeout_seconds=0.5,
+    )
+
+
 @pytest.fixture
 def serving(tmp_path: Path, identity_provider):
     """A serving engine of one connection, over a new PostgreSQL database with a table."""
     with restored("CREATE TABLE prepared_probe (n integer); INSERT INTO prepared_probe VALUES (1), (2), (3);") as url:
-        settings = replace(
-            service_settings(tmp_path / "data", identity_provider),
-            read_store_url=url,
-            event_store_url=url,
-            query_timeout_seconds=0.5,
-        )
-        engine = serving_engine(settings, pool_size=1)
+        engine = serving_engine(_settings(tmp_path, identity_provider, url), pool_size=1)
         try:
             yield engine
         finally:
@@ -81,3 +90,25 @@ def test_the_server_refuses_a_write_through_the_serving_engine(serving):
     assert isinstance(refused.value.orig, psycopg.errors.ReadOnlySqlTransaction)
     with serving.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM prepared_probe")).scalar_one() == 3
+
+
+def test_statements_as_of_a_past_position_are_never_prepared_and_the_current_ones_still_are(
+    tmp_path, identity_provider
+):
+    with restored("") as url:
+        migrating = read_store.connect(url)
+        migrate(migrating, quiet=True)
+        migrating.dispose()
+        settings = _settings(tmp_path, identity_provider, url)
+        engine = serving_engine(settings, pool_size=1)
+        try:
+            client = falcon.testing.TestClient(build_query_app(settings, engine))
+            for _ in range(12):  # alternately: a current statement follows an as-of one on the connection
+                assert client.simulate_get("/results", query_string="as_of=0").status_code == 200
+                assert client.simulate_get("/results", query_string="sort_by=-id").status_code == 200
+            with engine.connect() as conn:
+                prepared = conn.exec_driver_sql("SELECT statement FROM pg_prepared_statements").scalars().all()
+        finally:
+            engine.dispose()
+    assert not [statement for statement in prepared if "valid_to >" in statement]  # no state as of a position
+    assert [statement for statement in prepared if "results.id DESC" in statement]
