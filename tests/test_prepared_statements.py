@@ -12,7 +12,7 @@ from pathlib import Path
 import falcon.testing
 import psycopg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from eosc_perf.apps import build_query_app
 from eosc_perf.production import serving_engine
@@ -92,23 +92,56 @@ def test_the_server_refuses_a_write_through_the_serving_engine(serving):
         assert conn.execute(text("SELECT count(*) FROM prepared_probe")).scalar_one() == 3
 
 
-def test_statements_as_of_a_past_position_are_never_prepared_and_the_current_ones_still_are(
-    tmp_path, identity_provider
-):
+@pytest.fixture
+def query_app(tmp_path: Path, identity_provider):
+    """The production query app over an empty, migrated PostgreSQL read store: its client, and
+    its serving engine (one connection), whose statements sent are listed in `sent`."""
     with restored("") as url:
         migrating = read_store.connect(url)
         migrate(migrating, quiet=True)
         migrating.dispose()
         settings = _settings(tmp_path, identity_provider, url)
         engine = serving_engine(settings, pool_size=1)
+        client = falcon.testing.TestClient(build_query_app(settings, engine))
+        client.sent = []
+        event.listen(engine, "after_cursor_execute", lambda *args: client.sent.append((args[2], args[3])))
         try:
-            client = falcon.testing.TestClient(build_query_app(settings, engine))
-            for _ in range(12):  # alternately: a current statement follows an as-of one on the connection
-                assert client.simulate_get("/results", query_string="as_of=0").status_code == 200
-                assert client.simulate_get("/results", query_string="sort_by=-id").status_code == 200
-            with engine.connect() as conn:
-                prepared = conn.exec_driver_sql("SELECT statement FROM pg_prepared_statements").scalars().all()
+            yield client, engine
         finally:
             engine.dispose()
+
+
+def _prepared_statements(engine) -> list[tuple[str, int, int]]:
+    with engine.connect() as conn:
+        return [
+            tuple(row)
+            for row in conn.exec_driver_sql("SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements")
+        ]
+
+
+def test_statements_as_of_a_past_position_are_never_prepared_and_the_current_ones_still_are(query_app):
+    client, engine = query_app
+    for _ in range(12):  # alternately: a current statement follows an as-of one on the connection
+        assert client.simulate_get("/results", query_string="as_of=0").status_code == 200
+        assert client.simulate_get("/results", query_string="sort_by=-id").status_code == 200
+    prepared = [statement for statement, _generic, _custom in _prepared_statements(engine)]
     assert not [statement for statement in prepared if "valid_to >" in statement]  # no state as of a position
     assert [statement for statement in prepared if "results.id DESC" in statement]
+
+
+def test_the_first_page_of_an_unfiltered_listing_is_sent_whole_and_planned_once(query_app):
+    client, engine = query_app
+    for _ in range(8):
+        assert client.simulate_get("/results", query_string="per_page=7").json["items"] == []
+    first = [(statement, parameters) for statement, parameters in client.sent if "string_agg" in statement]
+    assert len(first) == 8 and all(
+        " LIMIT 7 OFFSET 0" in statement and not parameters for statement, parameters in first
+    )
+    [(_statement, generic, custom)] = [row for row in _prepared_statements(engine) if " LIMIT 7 OFFSET 0" in row[0]]
+    assert generic >= 1 and custom <= 5  # PostgreSQL's own choice: its generic plan is as good
+    client.sent.clear()
+    assert client.simulate_get("/results", query_string="per_page=7&page=2").status_code == 404
+    [(statement, parameters)] = [
+        (statement, parameters) for statement, parameters in client.sent if "string_agg" in statement
+    ]
+    assert parameters["page_offset"] == 7 and parameters["page_limit"] == 7  # later pages: bounds as parameters

@@ -32,7 +32,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlalchemy.sql.selectable import FromClause, Subquery
 
@@ -404,9 +404,14 @@ _PAGE_LIMIT = bindparam("page_limit", type_=BigInteger)
 
 
 def _paginated(conn: Connection, statement: Select, request: listing.PageRequest) -> str:
-    """The page `request` asks of a `ResultListing.page_with_total` statement. A page without
-    rows is past the end (a 404) or the first of an empty listing, as in `listing.paginate`."""
+    """The page `request` asks of a `ResultListing.page_with_total` statement."""
     found = conn.execute(statement, {"page_offset": request.database_offset(), "page_limit": request.per_page}).one()
+    return _paged(found, request)
+
+
+def _paged(found, request: listing.PageRequest) -> str:
+    """The answer of a page read with its total (`found`). A page without rows is past the end
+    (a 404) or the first of an empty listing, as in `listing.paginate`."""
     if found.page is None and request.page != 1:
         raise errors.abort(404)
     return listing.page_document([found.page] if found.page is not None else [], found.total, request)
@@ -419,6 +424,21 @@ def _unfiltered(keys: tuple[listing.SortKey, ...]) -> Select:
     take the new statement apart to find its cached form, cost more CPU than the execution."""
     sorts = [_Sort(key, [SORTABLE[key.name]]) for key in keys]
     return ResultListing([results.c.hidden.is_(False)], _order(sorts)).page_with_total(counts.visible_expression())
+
+
+@lru_cache(maxsize=64)
+def _unfiltered_first(keys: tuple[listing.SortKey, ...], per_page: int, dialect: Dialect) -> str:
+    """`_unfiltered`'s first page of `per_page` as a text without parameters. PostgreSQL plans a
+    prepared statement once only when that plan's estimate is as good as a plan for the values:
+    with the page's bounds as parameters, it estimates a tenth of the results read, and planned
+    the page for every request (0.5-0.6 ms of its 1.5 at 10^5). The first page is most of the
+    unfiltered listings asked (the frontend's first view); later pages keep their parameters, so
+    that their many texts do not take psycopg's places of prepared statements (100 a connection)."""
+    bounded = _unfiltered(keys).params(page_offset=0, page_limit=per_page)
+    written = str(bounded.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    # Sent without parameters, the text is not read for placeholders: a `%` would be doubled.
+    assert "%" not in written, written
+    return written
 
 
 def _only_indexed(query: Mapping, filters: list, indexed: list) -> bool:
@@ -446,7 +466,12 @@ def list_results(conn: Connection, query: Mapping, boundaries: deep_pages.PageBo
         # caller has begun one on this connection.
         if not conn.in_transaction():
             conn.execution_options(isolation_level="AUTOCOMMIT")
-        return _paginated(conn, _unfiltered(tuple(keys)), listing.PageRequest.of(query))
+        request = listing.PageRequest.of(query)
+        if request.page == 1:
+            return _paged(
+                conn.exec_driver_sql(_unfiltered_first(tuple(keys), request.per_page, conn.dialect)).one(), request
+            )
+        return _paginated(conn, _unfiltered(tuple(keys)), request)
     if not filters:  # the total is every visible result: the projector keeps that count
         total = None if counted_with_page else counts.visible(conn)
     elif indexed and only_indexed:  # the index entries the number filters share
