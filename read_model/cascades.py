@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
@@ -12,11 +14,13 @@ from read_model.tables import benchmarks, claims, flavors, result_tags, results,
 def remove_results(conn: Connection, condition) -> None:
     """Hard-removes results (cascade); their claims stay and keep their resource_id."""
     doomed = select(results.c.id).where(condition)
-    visible = select(func.count()).select_from(results).where(condition, results.c.hidden.is_(False))
-    counts.add_visible(conn, -conn.execute(visible).scalar_one())
+    narrowing = [results.c[column] for column in counts.NARROWING]
+    visible = select(*narrowing, func.count()).where(condition, results.c.hidden.is_(False)).group_by(*narrowing)
+    gone = Counter({tuple(row[:3]): -row[3] for row in conn.execute(visible)})
     numbers.results_removed(conn, condition)
     conn.execute(result_tags.delete().where(result_tags.c.result_id.in_(doomed)))
     conn.execute(results.delete().where(condition))
+    counts.add_visible(conn, gone)  # after the delete: a missing count is made from the rows left
 
 
 def remove_benchmark(conn: Connection, benchmark_id: str) -> None:

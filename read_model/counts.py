@@ -17,6 +17,11 @@ from read_model.rows import parameter_mark
 from read_model.tables import counters, events_index, results
 
 VISIBLE_RESULTS = "visible_results"  # results not hidden (by a claim or a deletion)
+# The visible results of one benchmark, site or flavor: + "benchmark=<id>" (or "site=", "flavor=";
+# with a UUID, 54 characters at most of the 64 a name may have). They answer the totals of
+# listings and searches narrowed to such items alone.
+VISIBLE_OF = "visible:"
+NARROWING = ("benchmark_id", "site_id", "flavor_id")  # the columns of `results` they count by
 EVENTS = "events"  # rows of the events index
 EVENTS_OF_TYPE = "events:"  # + a type name (Result.Claimed): its rows of the events index
 
@@ -45,8 +50,40 @@ def _visible_rows() -> Select:
     return select(func.count()).select_from(results).where(results.c.hidden.is_(False))
 
 
-def add_visible(conn: Connection, delta: int) -> None:
-    _add(conn, {VISIBLE_RESULTS: delta}, lambda _name: _visible_rows())
+def _narrowed(column: str, id: str) -> str:
+    return f"{VISIBLE_OF}{column.removesuffix('_id')}={id}"
+
+
+def _visible_rows_of(name: str) -> Select:
+    if name == VISIBLE_RESULTS:
+        return _visible_rows()
+    kind, _, id = name.removeprefix(VISIBLE_OF).partition("=")
+    return _visible_rows().where(results.c[kind + "_id"] == id)
+
+
+def add_visible(conn: Connection, changed: Counter) -> None:
+    """After results became visible or not, or went: `changed` maps their (benchmark_id,
+    site_id, flavor_id) to the change of the visible results with them. Called after the rows
+    changed: a count whose row is missing is made from the rows as they are now. A benchmark,
+    site or flavor without visible results has no count (readers find none in the rows): the
+    counts of removed ones go."""
+    deltas = Counter()
+    for key, delta in changed.items():
+        deltas[VISIBLE_RESULTS] += delta
+        for column, id in zip(NARROWING, key):
+            deltas[_narrowed(column, id)] += delta
+    _add(conn, deltas, _visible_rows_of)
+    fewer = [name for name, delta in deltas.items() if delta < 0 and name != VISIBLE_RESULTS]
+    if fewer:
+        conn.execute(counters.delete().where(counters.c.name.in_(fewer), counters.c.value == 0))
+
+
+def visible_of(conn: Connection, column: str, ids: list[str]) -> int | None:
+    """The visible results with any of these benchmarks, sites or flavors (`column`), or None
+    when one of their counts is not kept (yet)."""
+    names = [_narrowed(column, id) for id in dict.fromkeys(ids)]
+    kept = conn.execute(select(counters.c.value).where(counters.c.name.in_(names))).scalars().all()
+    return sum(kept) if len(kept) == len(names) else None
 
 
 def _event_rows(name: str) -> Select:
@@ -91,7 +128,26 @@ def recount(conn: Connection) -> dict[str, int]:
     }
     of_type = select(events_index.c.type, func.count()).group_by(events_index.c.type)
     found.update((EVENTS_OF_TYPE + type_name, rows) for type_name, rows in conn.execute(of_type))
+    found.update(_visible_of_items(conn))
     return found
+
+
+def _visible_of_items(conn: Connection) -> dict[str, int]:
+    """Every benchmark's, site's and flavor's count of visible results, from the rows."""
+    found = {}
+    for column in NARROWING:
+        of_item = select(results.c[column], func.count()).where(results.c.hidden.is_(False)).group_by(results.c[column])
+        found.update((_narrowed(column, id), rows) for id, rows in conn.execute(of_item))
+    return found
+
+
+def start_visible_of(conn: Connection) -> None:
+    """The counts of every benchmark's, site's and flavor's visible results, from the rows (a
+    migration: until then readers count the rows)."""
+    conn.execute(counters.delete().where(counters.c.name.startswith(VISIBLE_OF, autoescape=True)))
+    found = _visible_of_items(conn)
+    if found:
+        conn.execute(counters.insert(), [{"name": name, "value": value} for name, value in found.items()])
 
 
 def disagree(conn: Connection) -> bool:

@@ -68,6 +68,14 @@ def _counters(conn: Connection) -> None:
     conn.execute(counters.insert().values(name=VISIBLE_RESULTS, value=visible))
 
 
+def _visible_counts_of_items(conn: Connection) -> None:
+    """The totals of listings and searches narrowed to benchmarks, sites or flavors alone
+    (read_model/counts.py `visible_of`), started from the rows."""
+    from read_model import counts
+
+    counts.start_visible_of(conn)
+
+
 def _search_indexes(conn: Connection) -> None:
     """(site_id, hidden) and (flavor_id, hidden): a search counts its matching visible results
     with an index-only scan (query_service/views/results.py)."""
@@ -342,6 +350,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (18, "as-of index of the numbers of result documents", _numbers_as_of_index),
     (19, "visible results per number of result documents, for the totals of number filters", _number_values),
     (20, "each result's tags as served, kept with it", _result_tags_text),
+    (21, "visible results per benchmark, site and flavor, kept by the projector", _visible_counts_of_items),
 ]
 ROW_VERSIONS = 13
 

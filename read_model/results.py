@@ -8,6 +8,7 @@ moves in the same transaction as the rows (`counts.add_visible`).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -145,7 +146,7 @@ def results_uploaded(conn: Connection, events: Sequence[Result.Uploaded]) -> Non
         tag_rows += [(id, tag_id) for tag_id in tag_ids]
     if rows:
         insert_rows(conn, results, _RESULT_COLUMNS, rows)  # in event order: `seq` follows the log
-        counts.add_visible(conn, len(rows))
+        counts.add_visible(conn, Counter(row[1:4] for row in rows))  # (benchmark_id, site_id, flavor_id)
         seqs = conn.execute(_SEQS, {"ids": list(documents_of)}).all()
         numbers.results_added(conn, [(seq, *documents_of[id]) for id, seq in seqs])
     if tag_rows:
@@ -190,7 +191,9 @@ def _flag(result_id, condition, **flags) -> int:
 def _visibility_changed(conn: Connection, result_id, hidden: bool, changed: int) -> None:
     """The count of visible results and the numbers' copy of `hidden` follow a change."""
     if changed:
-        counts.add_visible(conn, -changed if hidden else changed)
+        of_result = select(results.c.benchmark_id, results.c.site_id, results.c.flavor_id)
+        key = tuple(conn.execute(of_result.where(results.c.id == str(result_id))).one())
+        counts.add_visible(conn, Counter({key: -changed if hidden else changed}))
         numbers.visibility_changed(conn, str(result_id), hidden)
 
 

@@ -141,18 +141,30 @@ def test_counts_change_together_and_a_missing_one_is_made_from_the_rows(backend,
         with replayed.begin() as conn:
             before = dict(conn.execute(select(counters.c.name, counters.c.value)).all())
             rows = counts.recount(conn)
-            conn.execute(counters.delete().where(counters.c.name.in_([counts.EVENTS, counts.VISIBLE_RESULTS])))
+            shown = select(results.c.benchmark_id, results.c.site_id, results.c.flavor_id).where(~results.c.hidden)
+            benchmark_id, site_id, flavor_id = conn.execute(shown.limit(1)).one()
+            of_site, of_flavor = f"{counts.VISIBLE_OF}site={site_id}", f"{counts.VISIBLE_OF}flavor={flavor_id}"
+            of_benchmark = f"{counts.VISIBLE_OF}benchmark={benchmark_id}"
+            missing = [counts.EVENTS, counts.VISIBLE_RESULTS, of_site]
+            conn.execute(counters.delete().where(counters.c.name.in_(missing)))
             # As if rows had changed: kept counts move by the deltas, missing ones are counted.
             counts.add_events(conn, Counter({"Result.Uploaded": 2, "Result.Claimed": -1}))
-            counts.add_visible(conn, 5)
+            counts.add_visible(conn, Counter({(benchmark_id, site_id, flavor_id): 5}))
             after = dict(conn.execute(select(counters.c.name, counters.c.value)).all())
+            # A count that falls to nothing goes: the benchmark's, site's or flavor's results are gone.
+            counts.add_visible(conn, Counter({(benchmark_id, site_id, flavor_id): -after[of_flavor]}))
+            emptied = dict(conn.execute(select(counters.c.name, counters.c.value)).all())
     assert after == {
         **before,
         counts.EVENTS: rows[counts.EVENTS],
         counts.VISIBLE_RESULTS: rows[counts.VISIBLE_RESULTS],
+        of_site: rows[of_site],
+        of_flavor: before[of_flavor] + 5,
+        of_benchmark: before[of_benchmark] + 5,
         uploaded: before[uploaded] + 2,
         claimed: before[claimed] - 1,
     }
+    assert of_flavor not in emptied and emptied[of_site] == after[of_site] - after[of_flavor]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -494,10 +494,21 @@ def list_results(conn: Connection, query: Mapping, boundaries: deep_pages.PageBo
         # number filters and that key.
         named = (query["benchmark_id"], tuple(query["filters"]), query["sort_by"])
         deep = (deep_pages.SortedByNumber(choice.statement, choice.halves[0], keys[0].descending, named), boundaries)
+    if total is None and not indexed and not counted_with_page:
+        total = _kept_narrowed_total(conn, query, filters)
     plan = ResultListing(conditions, _order(sorts), choice, total, _chosen_order(sorts), deep)
     if counted_with_page:
         return _paginated(conn, plan.page_with_total(counts.visible_expression()), listing.PageRequest.of(query))
     return _page(conn, query, plan)
+
+
+def _kept_narrowed_total(conn: Connection, query: Mapping, filters: list) -> int | None:
+    """The total of a current listing narrowed by one benchmark, site or flavor and nothing
+    else, as the projector keeps it (None: counted from the rows)."""
+    narrowing = [column for column in counts.NARROWING if query[column]]
+    if as_of.position() is not None or len(filters) != 1 or len(narrowing) != 1:
+        return None
+    return counts.visible_of(conn, narrowing[0], [str(query[narrowing[0]])])
 
 
 def list_uploaded_by(conn: Connection, uploader: Actor, query: Mapping) -> str:
@@ -528,25 +539,41 @@ def _like_pattern(term: str) -> str:
     return "%" + term.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
 
 
-def _search_term(conn: Connection, term: str) -> object:
-    """The results a term matches. A result's benchmark_name, site_name, site_address and
-    flavor_name are copies of its benchmark's, site's and flavor's columns (the projector
-    keeps them equal on every rename, and a result goes with its site, flavor or benchmark),
-    so the catalog rows the term matches are found first (a few rows) and the results are
-    then selected by their indexed ids: the work follows the matching results, not the table.
-    With the ids as values, PostgreSQL estimates each alternative from its statistics and
-    combines selective ones as a BitmapOr of index scans."""
+def _named_by_term(conn: Connection, term: str) -> dict[str, list[str]]:
+    """The catalog rows a search term names, by the column of `results` their ids are for
+    (`benchmark_id`, `site_id`, `flavor_id`, or `tag`)."""
     named = defaultdict(list)
     for column, id in conn.execute(_NAMED_BY_TERM, {"pattern": _like_pattern(term), "term": term}):
         named[column].append(id)
+    return dict(named)
+
+
+def _search_term(conn: Connection, named: dict[str, list[str]]) -> object:
+    """The results a term matches, from the catalog rows it names (`_named_by_term`). A result's
+    benchmark_name, site_name, site_address and flavor_name are copies of its benchmark's,
+    site's and flavor's columns (the projector keeps them equal on every rename, and a result
+    goes with its site, flavor or benchmark), so the catalog rows the term matches are found
+    first (a few rows) and the results are then selected by their indexed ids: the work follows
+    the matching results, not the table. With the ids as values, PostgreSQL estimates each
+    alternative from its statistics and combines selective ones as a BitmapOr of index scans."""
     alternatives = [results.c[column].in_(ids) for column, ids in named.items() if column != "tag"]
-    if named["tag"]:  # the tagged results themselves may be many: left to the database
+    if "tag" in named:  # the tagged results themselves may be many: left to the database
         tagged = select(result_tags.c.result_id).where(result_tags.c.tag_id.in_(named["tag"]))
         if conn.dialect.name == "postgresql":
             alternatives.append(results.c.id == any_(func.array(tagged.scalar_subquery())))
         else:
             alternatives.append(results.c.id.in_(tagged))
     return or_(*alternatives) if alternatives else false()
+
+
+def _kept_search_total(named: list[dict[str, list[str]]], conn: Connection) -> int | None:
+    """The total of a current search of one term that names benchmarks, sites or flavors of one
+    kind alone (a site's name, as most searches), as the projector keeps it (None: counted from
+    the rows). Names of two kinds could both be a result's, and two terms narrow each other."""
+    if as_of.position() is not None or len(named) != 1 or len(named[0]) != 1:
+        return None
+    [(column, ids)] = named[0].items()
+    return counts.visible_of(conn, column, ids) if column in counts.NARROWING else None
 
 
 def search_results(conn: Connection, query: Mapping) -> str:
@@ -556,13 +583,12 @@ def search_results(conn: Connection, query: Mapping) -> str:
         visible = results.c.hidden.is_(False)
     else:  # `hidden + 0`: SQLite would walk the `hidden` index (most rows); the term indexes are better
         visible = type_coerce(results.c.hidden, Integer) + 0 == 0
-    conditions = [
-        visible,
-        *listing.upload_conditions(results, query),
-        *(_search_term(conn, term) for term in query["terms"]),
-    ]
+    named = [_named_by_term(conn, term) for term in query["terms"]]
+    uploaded = listing.upload_conditions(results, query)
+    conditions = [visible, *uploaded, *(_search_term(conn, names) for names in named)]
     sorts = _sorts(conn, query, listing.parse_sort(query["sort_by"], _sortable), visible=None)
-    return _page(conn, query, ResultListing(conditions, _order(sorts)))
+    total = None if uploaded else _kept_search_total(named, conn)
+    return _page(conn, query, ResultListing(conditions, _order(sorts), known_total=total))
 
 
 # One result by id, written once per dialect (its compiled form is cached; nothing is built per
