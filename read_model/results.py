@@ -146,7 +146,7 @@ def results_uploaded(conn: Connection, events: Sequence[Result.Uploaded]) -> Non
         tag_rows += [(id, tag_id) for tag_id in tag_ids]
     if rows:
         insert_rows(conn, results, _RESULT_COLUMNS, rows)  # in event order: `seq` follows the log
-        counts.add_visible(conn, Counter(row[1:4] for row in rows))  # (benchmark_id, site_id, flavor_id)
+        counts.add_visible(conn, Counter(tuple(row[at] for at in _NARROWING_AT) for row in rows))
         seqs = conn.execute(_SEQS, {"ids": list(documents_of)}).all()
         numbers.results_added(conn, [(seq, *documents_of[id]) for id, seq in seqs])
     if tag_rows:
@@ -172,6 +172,10 @@ _RESULT_COLUMNS = (
     "uploader_sub",
     "uploader_iss",
 )
+
+
+# Where a row of `_RESULT_COLUMNS` holds the benchmark, site and flavor its counts go by.
+_NARROWING_AT = tuple(_RESULT_COLUMNS.index(column) for column in counts.NARROWING)
 
 
 def result_uploaded(conn: Connection, event: Result.Uploaded) -> None:

@@ -566,7 +566,7 @@ def _search_term(conn: Connection, named: dict[str, list[str]]) -> object:
     return or_(*alternatives) if alternatives else false()
 
 
-def _kept_search_total(named: list[dict[str, list[str]]], conn: Connection) -> int | None:
+def _kept_search_total(conn: Connection, named: list[dict[str, list[str]]]) -> int | None:
     """The total of a current search of one term that names benchmarks, sites or flavors of one
     kind alone (a site's name, as most searches), as the projector keeps it (None: counted from
     the rows). Names of two kinds could both be a result's, and two terms narrow each other."""
@@ -587,7 +587,7 @@ def search_results(conn: Connection, query: Mapping) -> str:
     uploaded = listing.upload_conditions(results, query)
     conditions = [visible, *uploaded, *(_search_term(conn, names) for names in named)]
     sorts = _sorts(conn, query, listing.parse_sort(query["sort_by"], _sortable), visible=None)
-    total = None if uploaded else _kept_search_total(named, conn)
+    total = None if uploaded else _kept_search_total(conn, named)
     return _page(conn, query, ResultListing(conditions, _order(sorts), known_total=total))
 
 
