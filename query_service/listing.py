@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from http_api import errors
+from query_service.driver_reads import DriverRead
 from read_model.tables import STATUS
 
 SORT_HINT = "Use '+' (send %2B) or '-' before a field name, comma separated, e.g. sort_by=%2Bname,-upload_datetime"
@@ -194,15 +195,16 @@ def counted_page(rows: Rows, request: PageRequest) -> Select:
     )
 
 
-def paginate_counted(conn: Connection, statement: Select, request: PageRequest) -> str:
+def paginate_counted(conn: Connection, page: DriverRead, request: PageRequest) -> str:
     """`paginate` in one statement (`counted_page`), for listings of few rows (the catalog,
     users): each row of the page carries the count of the whole listing (a window count, which
-    reads every match), so the page needs no second statement nor a transaction around the two.
-    A page without rows is past the end (a 404) or the first of an empty listing."""
-    found = conn.execute(statement).all()
+    reads every match) in its last column, so the page needs no second statement nor a
+    transaction around the two. A page without rows is past the end (a 404) or the first of an
+    empty listing."""
+    found = page.rows(conn)
     if not found and request.page != 1:
         raise errors.abort(404)
-    return page_document(_first_column(found), found[0].listing_total if found else 0, request)
+    return page_document(_first_column(found), found[0][-1] if found else 0, request)
 
 
 def paginate(conn: Connection, listing: Listing, request: PageRequest) -> str:

@@ -2,7 +2,11 @@
 refuses a write through it, and its transactions end by COMMIT, so that psycopg keeps the
 statements it prepared from one request to the next (it forgets them all at a ROLLBACK: every
 statement was parsed and planned anew before, issue 16). Statements as of a past position are the
-exception: PostgreSQL plans each for its values (query_service/as_of.py)."""
+exception: PostgreSQL plans each for its values (query_service/as_of.py).
+
+Current reads of one statement (a result by id, catalog pages and items) are run by psycopg itself,
+prepared (query_service/driver_reads.py): SQLAlchemy's execution was a third of their CPU. Reads as
+of a past position still go through SQLAlchemy; failures are answered as SQLAlchemy's own."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from sqlalchemy import event, text
 
 from eosc_perf.apps import build_query_app
 from eosc_perf.production import serving_engine
+from http_api import errors
 from read_model import read_store
 from read_model.migrations import migrate
 from tests.support.api import service_settings
@@ -145,3 +150,62 @@ def test_the_first_page_of_an_unfiltered_listing_is_sent_whole_and_planned_once(
         (statement, parameters) for statement, parameters in client.sent if "string_agg" in statement
     ]
     assert parameters["page_offset"] == 7 and parameters["page_limit"] == 7  # later pages: bounds as parameters
+
+
+MISSING = "00000000-0000-0000-0000-000000000000"
+# Each read, and a piece of the text of its statement.
+READS = {
+    f"/results/{MISSING}": "FROM results JOIN benchmarks",
+    "/benchmarks": "FROM benchmarks",
+    f"/sites/{MISSING}": "FROM sites",
+    "/tags": "FROM tags",
+}
+
+
+def _url(engine) -> str:
+    return engine.url.render_as_string(hide_password=False).replace("postgresql+psycopg://", "postgresql://")
+
+
+def _sent_through_sqlalchemy(client, piece: str) -> list[str]:
+    return [statement for statement, _parameters in client.sent if piece in statement]
+
+
+def test_current_reads_of_one_statement_are_run_by_psycopg_prepared_and_as_of_ones_by_sqlalchemy(query_app):
+    client, engine = query_app
+    for path in READS:
+        for _ in range(3):
+            assert client.simulate_get(path).status_code in (200, 404)
+    for piece in READS.values():
+        assert _sent_through_sqlalchemy(client, piece) == []
+    prepared = [statement for statement, _generic, _custom in _prepared_statements(engine)]
+    for piece in READS.values():
+        assert [statement for statement in prepared if piece in statement], piece
+    for path in READS:
+        assert client.simulate_get(path, query_string="as_of=0").status_code in (200, 404)
+    for piece in READS.values():
+        assert _sent_through_sqlalchemy(client, piece), piece
+
+
+def test_a_read_past_the_time_limit_answers_422_as_through_sqlalchemy(query_app):
+    client, engine = query_app
+    assert client.simulate_get(f"/results/{MISSING}").status_code == 404
+    with psycopg.connect(_url(engine)) as locker:  # the lock holds until this transaction ends
+        locker.execute("LOCK TABLE results IN ACCESS EXCLUSIVE MODE")
+        answer = client.simulate_get(f"/results/{MISSING}")  # waits past QUERY_TIMEOUT_SECONDS
+    assert answer.status_code == 422
+    assert answer.json["errors"] == {"error": errors.TOO_EXPENSIVE}
+    assert client.simulate_get(f"/results/{MISSING}").status_code == 404
+
+
+def test_a_read_on_a_connection_the_server_dropped_answers_503_and_the_next_read_is_served(query_app):
+    client, engine = query_app
+    assert client.simulate_get("/benchmarks").status_code == 200  # a pooled connection, open
+    with psycopg.connect(_url(engine), autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    answer = client.simulate_get("/benchmarks")
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "2"
+    assert client.simulate_get("/benchmarks").status_code == 200

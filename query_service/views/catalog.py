@@ -6,10 +6,11 @@ import functools
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.engine import Connection
 
 from query_service import listing
+from query_service.driver_reads import DriverRead
 from read_model.tables import benchmarks, flavors, sites, tags, users
 
 # Built listing statements are kept for queries of short arguments only, and few of them (one
@@ -67,21 +68,26 @@ class CatalogView:
 
     def _page(self, conn: Connection, kind: str, query: Mapping, scope: Sequence) -> str:
         # Building a statement (and its cache key, which SQLAlchemy keeps with it) cost about as
-        # much CPU as running it: the same arguments get the statement built before.
+        # much CPU as running it: the same arguments get the statement built before, and its
+        # text compiled before (a scoped listing runs in a transaction: SQLAlchemy compiles it).
         arguments = None if scope else _key(query)
         if arguments is None:
-            statement = self._statement(kind, query, scope)
+            page = DriverRead(self._statement(kind, query, scope))
         else:
-            statement = _kept_statement(self, kind, arguments)
-        return listing.paginate_counted(conn, statement, listing.PageRequest.of(query))
+            page = _kept_page(self, kind, arguments)
+        return listing.paginate_counted(conn, page, listing.PageRequest.of(query))
+
+    @functools.cached_property
+    def _one(self) -> DriverRead:
+        return DriverRead(select(self.table.c.doc).where(self.table.c.id == bindparam("id")))
 
     def get(self, conn: Connection, id) -> str | None:
-        return conn.execute(select(self.table.c.doc).where(self.table.c.id == str(id))).scalar()
+        return self._one.value(conn, {"id": str(id)})
 
 
-@functools.lru_cache(maxsize=STATEMENTS_KEPT)  # the statements built last, over every view
-def _kept_statement(view: CatalogView, kind: str, arguments: tuple) -> Select:
-    return view._statement(kind, dict(arguments), ())
+@functools.lru_cache(maxsize=STATEMENTS_KEPT)  # the pages asked last, over every view
+def _kept_page(view: CatalogView, kind: str, arguments: tuple) -> DriverRead:
+    return DriverRead(view._statement(kind, dict(arguments), ()))
 
 
 BENCHMARKS = CatalogView(

@@ -39,6 +39,7 @@ from sqlalchemy.sql.selectable import FromClause, Subquery
 from domain.actor import Actor
 from http_api import documents, errors
 from query_service import as_of, as_of_pages, deep_pages, json_numbers, listing
+from query_service.driver_reads import DriverRead
 from query_service.json_filters import json_dialect, parse_filter, sort_path
 from read_model import counts, tag_lists
 from read_model.tables import benchmarks, flavors, result_numbers, result_tags, results, sites, tags
@@ -594,20 +595,23 @@ def search_results(conn: Connection, query: Mapping) -> str:
 # One result by id, written once per dialect (its compiled form is cached; nothing is built per
 # request). Its colons are escaped: text() would read `:MI` of a time format as a parameter.
 _ONE_RESULT = {
-    dialect: text(
-        "SELECT "
-        + _document(dialect).replace(":", "\\:")
-        + " FROM results JOIN benchmarks ON benchmarks.id = results.benchmark_id"
-        " JOIN sites ON sites.id = results.site_id JOIN flavors ON flavors.id = results.flavor_id"
-        " WHERE results.id = :id AND results.deleted = :deleted"
+    dialect: DriverRead(
+        text(
+            "SELECT "
+            + _document(dialect).replace(":", "\\:")
+            + " FROM results JOIN benchmarks ON benchmarks.id = results.benchmark_id"
+            " JOIN sites ON sites.id = results.site_id JOIN flavors ON flavors.id = results.flavor_id"
+            " WHERE results.id = :id AND results.deleted = :deleted"
+        )
     )
     for dialect in _TIMESTAMP
 }
 
 
 def get_result(conn: Connection, id) -> str | None:
-    """Claimed results stay readable by id; admin-deleted ones are gone (Q-5)."""
-    return conn.execute(_ONE_RESULT[conn.dialect.name], {"id": str(id), "deleted": False}).scalar_one_or_none()
+    """Claimed results stay readable by id (the id is the key: one row at most); admin-deleted
+    ones are gone (Q-5)."""
+    return _ONE_RESULT[conn.dialect.name].value(conn, {"id": str(id), "deleted": False})
 
 
 def uploader_of(conn: Connection, id) -> Actor | None:
