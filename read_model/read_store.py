@@ -39,7 +39,10 @@ def connect(
     but cost more CPU in all (each started for the one statement): with every core busy serving
     requests, a page that walks thousands of index entries is cheaper in one process.
     `reads_only` (PostgreSQL): the server refuses any write on this engine's connections, and
-    their transactions end by COMMIT (`_ended_by_commit`)."""
+    their transactions end by COMMIT (`_ended_by_commit`). Each statement is its own transaction
+    (autocommit) unless a connection asks for an isolation level: most reads are one statement,
+    and an engine's own level costs no setting and resetting at each checkout (the query app's
+    listings of two statements ask REPEATABLE READ)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -69,7 +72,14 @@ def connect(
     if reads_only:
         settings.append("-c default_transaction_read_only=on")
     options = {"options": " ".join(settings)} if settings else {}
-    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=ping, connect_args=options)
+    engine = create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=ping,
+        connect_args=options,
+        **({"isolation_level": "AUTOCOMMIT"} if reads_only else {}),
+    )
     if reads_only:
         _ended_by_commit(engine)
     return engine
