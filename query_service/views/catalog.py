@@ -126,10 +126,13 @@ USERS = CatalogView(
 )
 
 
+_SITE_OF_FLAVOR = DriverRead(
+    select(sites.c.doc).join(flavors, flavors.c.site_id == sites.c.id).where(flavors.c.id == bindparam("id"))
+)
+
+
 def site_of_flavor(conn: Connection, flavor_id) -> str | None:
-    return conn.execute(
-        select(sites.c.doc).join(flavors, flavors.c.site_id == sites.c.id).where(flavors.c.id == str(flavor_id))
-    ).scalar()
+    return _SITE_OF_FLAVOR.value(conn, {"id": str(flavor_id)})
 
 
 def flavors_of(site_id) -> Sequence:
