@@ -13,7 +13,6 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from http_api import errors
-from query_service.driver_reads import DriverRead
 from read_model.tables import STATUS
 
 SORT_HINT = "Use '+' (send %2B) or '-' before a field name, comma separated, e.g. sort_by=%2Bname,-upload_datetime"
@@ -183,7 +182,7 @@ LARGEST_OFFSET = 2**63 - 1  # PostgreSQL's bigint, SQLite's integer
 
 
 def counted_page(rows: Rows, request: PageRequest) -> Select:
-    """The statement of `paginate_counted`: the page, each row with the listing's total."""
+    """The statement of `counted_page_document`: the page, each row with the listing's total."""
     offset = request.database_offset()
     return (
         select(*rows.columns, func.count().over().label("listing_total"))
@@ -195,13 +194,12 @@ def counted_page(rows: Rows, request: PageRequest) -> Select:
     )
 
 
-def paginate_counted(conn: Connection, page: DriverRead, request: PageRequest) -> str:
-    """`paginate` in one statement (`counted_page`), for listings of few rows (the catalog,
-    users): each row of the page carries the count of the whole listing (a window count, which
-    reads every match) in its last column, so the page needs no second statement nor a
-    transaction around the two. A page without rows is past the end (a 404) or the first of an
-    empty listing."""
-    found = page.rows(conn)
+def counted_page_document(found: Sequence[Sequence], request: PageRequest) -> str:
+    """`paginate` of one statement (`counted_page`), for listings of few rows (the catalog,
+    users): each row `found` of the page carries the count of the whole listing (a window
+    count, which reads every match) in its last column, so the page needs no second statement
+    nor a transaction around the two. A page without rows is past the end (a 404) or the first
+    of an empty listing."""
     if not found and request.page != 1:
         raise errors.abort(404)
     return page_document(_first_column(found), found[0][-1] if found else 0, request)

@@ -183,6 +183,16 @@ def test_searching_benchmarks_matches_image_tag_and_description(api, catalog):
     assert search("") == ["a/one:1", "a/one:2", "b/two:1"]
 
 
+def test_a_search_of_long_arguments_answers_as_a_short_one(api, catalog):
+    """Arguments over views.catalog.ARGUMENT_CHARS_KEPT are not kept with a built statement:
+    theirs is built for the request, and runs through SQLAlchemy's own execution."""
+    order = "sort_by=-docker_image,%2Bdocker_tag,-upload_datetime,%2Bid"
+    short = api.get("/benchmarks:search", query_string=f"terms=first+of+all&{order}").json
+    long = api.get("/benchmarks:search", query_string="&".join(["terms=first+of+all"] * 10 + [order])).json
+    assert long == short
+    assert images(long) == ["a/one:2"]
+
+
 def test_searching_benchmarks_has_no_exact_filters(api, catalog):
     answer = api.get("/benchmarks:search", query_string="docker_image=a/one")
     assert answer.status_code == 422

@@ -69,13 +69,14 @@ class CatalogView:
     def _page(self, conn: Connection, kind: str, query: Mapping, scope: Sequence) -> str:
         # Building a statement (and its cache key, which SQLAlchemy keeps with it) cost about as
         # much CPU as running it: the same arguments get the statement built before, and its
-        # text compiled before (a scoped listing runs in a transaction: SQLAlchemy compiles it).
+        # text compiled before. Others are built for the request, and SQLAlchemy compiles them
+        # (its cache knows their shape).
         arguments = None if scope else _key(query)
         if arguments is None:
-            page = DriverRead(self._statement(kind, query, scope))
+            found = conn.execute(self._statement(kind, query, scope)).all()
         else:
-            page = _kept_page(self, kind, arguments)
-        return listing.paginate_counted(conn, page, listing.PageRequest.of(query))
+            found = _kept_page(self, kind, arguments).rows(conn)
+        return listing.counted_page_document(found, listing.PageRequest.of(query))
 
     @functools.cached_property
     def _one(self) -> DriverRead:
