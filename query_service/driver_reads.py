@@ -2,7 +2,7 @@
 
 A small read (a result by id, a catalog page) spent about a third of its CPU in the query app in
 SQLAlchemy's execution of its one statement: its events, its cursor wrapper, its result object
-(issue 16: in-process, a result by id took 0.42 ms of CPU, 0.30 this way). A `DriverRead` keeps
+(issue 16: in-process, a result by id took 0.42 ms of CPU, 0.26 this way). A `DriverRead` keeps
 the statement's text, compiled by SQLAlchemy once, and runs it on the pooled connection's
 psycopg connection, prepared. The connection is still checked out and returned by SQLAlchemy
 (the active store's search path, the pool's bounds); errors are raised as SQLAlchemy's own, so
