@@ -15,7 +15,9 @@ SQLAlchemy's own execution is kept where it does more than send the text:
   Only connections in autocommit (the query app's reads of one statement) take the short way;
 - SQLite (the embedded default), whose driver takes its parameters another way.
 The rows are the same either way: the statements read text and integer columns, which
-SQLAlchemy hands on as the driver gives them.
+SQLAlchemy hands on as the driver gives them. A listener on the engine's statements
+(`before_cursor_execute`) does not see these reads; those on its connections (connect,
+checkout) still run.
 """
 
 from __future__ import annotations
