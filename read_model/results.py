@@ -188,37 +188,37 @@ def result_tags_replaced(conn: Connection, event: Result.TagsReplaced) -> None:
         _replace_tags(conn, id, event.tags_ids)
 
 
-def _flag(result_id, condition, **flags) -> int:
-    return results.update().where(results.c.id == str(result_id), condition).values(**flags)
+def _flag(conn: Connection, result_id, condition, **flags) -> tuple | None:
+    """Sets `flags` on the result where `condition` holds; then its (benchmark_id, site_id,
+    flavor_id), which its counts go by, else None (unknown, or the condition did not hold)."""
+    changed = results.update().where(results.c.id == str(result_id), condition).values(**flags)
+    row = conn.execute(changed.returning(*(results.c[column] for column in counts.NARROWING))).first()
+    return tuple(row) if row else None
 
 
-def _visibility_changed(conn: Connection, result_id, hidden: bool, changed: int) -> None:
+def _visibility_changed(conn: Connection, result_id, hidden: bool, key: tuple | None) -> None:
     """The count of visible results and the numbers' copy of `hidden` follow a change."""
-    if changed:
-        of_result = select(results.c.benchmark_id, results.c.site_id, results.c.flavor_id)
-        key = tuple(conn.execute(of_result.where(results.c.id == str(result_id))).one())
-        counts.add_visible(conn, Counter({key: -changed if hidden else changed}))
+    if key is not None:
+        counts.add_visible(conn, Counter({key: -1 if hidden else 1}))
         numbers.visibility_changed(conn, str(result_id), hidden)
 
 
 def result_claimed(conn: Connection, event: Result.Claimed) -> None:
-    hidden_now = conn.execute(_flag(event.originator_id, results.c.hidden.is_(False), hidden=True)).rowcount
+    hidden_now = _flag(conn, event.originator_id, results.c.hidden.is_(False), hidden=True)
     _visibility_changed(conn, event.originator_id, True, hidden_now)
 
 
 def result_restored(conn: Connection, event: Result.Restored) -> None:
-    shown_now = conn.execute(_flag(event.originator_id, results.c.hidden.is_(True), hidden=False)).rowcount
+    shown_now = _flag(conn, event.originator_id, results.c.hidden.is_(True), hidden=False)
     _visibility_changed(conn, event.originator_id, False, shown_now)
 
 
 def result_deleted(conn: Connection, event: Result.Deleted) -> None:
-    hidden_now = conn.execute(
-        _flag(event.originator_id, results.c.hidden.is_(False), hidden=True, deleted=True)
-    ).rowcount
-    if hidden_now:
+    hidden_now = _flag(conn, event.originator_id, results.c.hidden.is_(False), hidden=True, deleted=True)
+    if hidden_now is not None:
         _visibility_changed(conn, event.originator_id, True, hidden_now)
     else:  # hidden already (claimed): mark it deleted
-        conn.execute(_flag(event.originator_id, results.c.deleted.is_(False), hidden=True, deleted=True))
+        _flag(conn, event.originator_id, results.c.deleted.is_(False), hidden=True, deleted=True)
 
 
 HANDLERS = {
