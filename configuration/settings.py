@@ -216,6 +216,7 @@ class Settings:
     query_cache_mb: float = 32.0  # per query worker; 0 turns the response cache off
     write_rate_per_minute: int = 120  # writes per user per command worker; 0 turns the limit off
     limits: Limits = Limits()
+    projector_linger_ms: float = 5.0  # `eosc-perf project` from the event store: wait before a read
     metrics_port: int = 0  # GET /metrics of `eosc-perf project`/`mailer` on 127.0.0.1; 0: none
     extra: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -292,6 +293,7 @@ class Settings:
             query_cache_mb=query_cache_mb,
             write_rate_per_minute=write_rate,
             limits=Limits.from_env(env),
+            projector_linger_ms=_number(env, "PROJECTOR_LINGER_MS", cls.projector_linger_ms, least=0, most=1000),
             metrics_port=_number(env, "METRICS_PORT", 0, kind=int, least=0, most=65535),
             extra=env,
         )

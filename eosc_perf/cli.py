@@ -158,7 +158,7 @@ def project(args: argparse.Namespace) -> None:
     store = production.event_store(settings)
     _serve_metrics(args, settings, projector, store)
     print(f"projecting from event position {projector.position()}", flush=True)
-    follow(store, projector, stop)
+    follow(store, projector, stop, linger=settings.projector_linger_ms / 1000)
 
 
 SHOWN_ROWS = 20  # differing rows `verify` names per table

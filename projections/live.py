@@ -5,6 +5,10 @@ everything committed after its stored position, up to `batch` events per transac
 waits for the next notification (at most `idle` seconds, to see `stop`). Notifications that
 came while it was applying are taken together: one read serves them all, so a burst of writes
 is applied in batches, and each write costs one read of the log, not one per notification.
+After a notification it lingers `linger` seconds (PROJECTOR_LINGER_MS) before reading: the
+writes of those milliseconds join the same batch. A batch's statements cost nearly as much for
+one upload as for ten (the kept counts, the position, the commit), and without the linger a
+steady stream of uploads was applied about four at a time (issue 16).
 Listening starts before the first read: a write committed after a read is always notified.
 Any failure (database restart, lost connection) ends the round; it starts again from the
 stored position after a short pause."""
@@ -30,6 +34,7 @@ def follow(
     pause: float = 1.0,
     batch: int = 500,
     idle: float = 0.5,
+    linger: float = 0.0,
 ) -> None:
     source = EventStoreSource(store, batch)
     listen = SQL("LISTEN {0}").format(Identifier(store.recorder.channel_name))
@@ -41,10 +46,10 @@ def follow(
                 while not stop.is_set():
                     for events in source.batches(position):
                         position = projector.apply(events)
-                    for _ in conn.notifies(timeout=idle, stop_after=1):
-                        pass
-                    for _ in conn.notifies(timeout=0):  # the others already here: the next read has them
-                        pass
+                    notified = list(conn.notifies(timeout=idle, stop_after=1))
+                    if notified:  # these and the others already here: one read has them
+                        for _ in conn.notifies(timeout=linger):
+                            pass
         except Exception:
             if stop.is_set():
                 break

@@ -56,6 +56,14 @@ def test_the_response_cache_budget_is_a_number_of_megabytes():
         Settings.from_env({"QUERY_CACHE_MB": "-1"})
 
 
+def test_the_projectors_linger_is_a_number_of_milliseconds_up_to_one_second():
+    assert Settings.from_env({}).projector_linger_ms == 5
+    assert Settings.from_env({"PROJECTOR_LINGER_MS": "0"}).projector_linger_ms == 0
+    for refused in ("soon", "-1", "1001"):
+        with pytest.raises(ConfigurationError, match="PROJECTOR_LINGER_MS"):
+            Settings.from_env({"PROJECTOR_LINGER_MS": refused})
+
+
 def test_flask_env_alone_no_longer_switches_development_mode_on(caplog):
     """The original's switch trusted dev tokens and made every user an admin: now only
     EOSC_PERF_ENV (or `eosc-perf serve --dev`) does that; FLASK_ENV gets a warning."""
