@@ -216,7 +216,7 @@ class Settings:
     query_cache_mb: float = 32.0  # per query worker; 0 turns the response cache off
     write_rate_per_minute: int = 120  # writes per user per command worker; 0 turns the limit off
     limits: Limits = Limits()
-    projector_linger_ms: float = 5.0  # `eosc-perf project` from the event store: wait before a read
+    projector_linger_ms: float = 0.0  # `eosc-perf project` from the event store: wait before a read
     metrics_port: int = 0  # GET /metrics of `eosc-perf project`/`mailer` on 127.0.0.1; 0: none
     extra: Mapping[str, str] = field(default_factory=dict, repr=False)
 

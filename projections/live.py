@@ -5,10 +5,11 @@ everything committed after its stored position, up to `batch` events per transac
 waits for the next notification (at most `idle` seconds, to see `stop`). Notifications that
 came while it was applying are taken together: one read serves them all, so a burst of writes
 is applied in batches, and each write costs one read of the log, not one per notification.
-After a notification it lingers `linger` seconds (PROJECTOR_LINGER_MS) before reading: the
-writes of those milliseconds join the same batch. A batch's statements cost nearly as much for
-one upload as for ten (the kept counts, the position, the commit), and without the linger a
-steady stream of uploads was applied about four at a time (issue 16).
+After a notification it may linger `linger` seconds (PROJECTOR_LINGER_MS, off by default)
+before reading: the writes of those milliseconds join the same batch. A batch's statements cost
+nearly as much for one upload as for ten (the kept counts, the position, the commit), so a
+linger saves CPU under a steady stream of uploads, and makes each of them visible that much
+later and more (docs/performance.md, issue 16).
 Listening starts before the first read: a write committed after a read is always notified.
 Any failure (database restart, lost connection) ends the round; it starts again from the
 stored position after a short pause."""

@@ -57,8 +57,8 @@ def test_the_response_cache_budget_is_a_number_of_megabytes():
 
 
 def test_the_projectors_linger_is_a_number_of_milliseconds_up_to_one_second():
-    assert Settings.from_env({}).projector_linger_ms == 5
-    assert Settings.from_env({"PROJECTOR_LINGER_MS": "0"}).projector_linger_ms == 0
+    assert Settings.from_env({}).projector_linger_ms == 0  # off: it delays every projection
+    assert Settings.from_env({"PROJECTOR_LINGER_MS": "5"}).projector_linger_ms == 5
     for refused in ("soon", "-1", "1001"):
         with pytest.raises(ConfigurationError, match="PROJECTOR_LINGER_MS"):
             Settings.from_env({"PROJECTOR_LINGER_MS": refused})
