@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, Text
 
+from read_model.tables import identity_index
+
 metadata = MetaData()
 
 ID = String(36)
@@ -32,8 +34,10 @@ mail_items = Table(
     Column("kind", String(16), nullable=False),
     Column("uploader_sub", Text, nullable=False),
     Column("uploader_iss", Text, nullable=False),
-    Index("mail_items_uploader", "uploader_sub", "uploader_iss"),  # a removed user's items (migration 8)
 )
+# A removed user's items (migration 8; of the identity's beginning since migration 22: a b-tree on
+# the whole text refused a long `sub`, and the mailer passed over that user's events).
+identity_index("mail_items_uploader", mail_items.c.uploader_sub)
 
 # One row per mail: (notification id of the event, n-th mail of that event). Written with
 # the mailer's position in one transaction; `sent_at` is set once the SMTP server took it.

@@ -137,10 +137,15 @@ def _bounded_indexes(conn: Connection) -> None:
 
     for name in UNBOUNDED_INDEXES:
         conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
-    for table in (users, benchmarks, sites, flavors, tags, results, claims):
+    _create_indexes(conn, users, benchmarks, sites, flavors, tags, results, claims)
+    numbers.forget_long_paths(conn)
+
+
+def _create_indexes(conn: Connection, *tables) -> None:
+    """The tables' indexes that are missing (of this database: tables.py `identity_index`)."""
+    for table in tables:
         for index in table.indexes:
             index.create(conn, checkfirst=True)
-    numbers.forget_long_paths(conn)
 
 
 def _parked_events(conn: Connection) -> None:
@@ -326,6 +331,37 @@ def _row_versions_stamped_by_default(conn: Connection) -> None:
     row_versions.install(conn)
 
 
+# Indexes of identities (uploaders, actors) before migration 22: on PostgreSQL hash indexes, whose insert walks
+# every entry of the same value (and their mirrors on the row versions), and the mailer's b-tree
+# on the whole text, which refused a long `sub`.
+IDENTITY_INDEXES = (
+    "results_by_uploader",
+    "results_by_uploader_versions",
+    "claims_by_uploader",
+    "claims_by_uploader_versions",
+    "events_index_actor",
+    "mail_items_uploader",
+)
+
+
+def _identity_indexes(conn: Connection) -> None:
+    """The indexes of uploaders and actors are b-trees, of the identity's beginning on
+    PostgreSQL (tables.py `identity_index`). The row versions' mirrors of the old ones go too:
+    an index of an expression has none (row_versions.py). (On a new store migrations 1 and 2
+    made the indexes.)"""
+    from read_model import row_versions
+    from read_model.mail_tables import mail_items
+    from read_model.tables import claims, events_index, results
+
+    # In a scratch store's schema, not a live index of the same name further along the search path.
+    schema = row_versions.table_schema(conn)
+    for name in IDENTITY_INDEXES:
+        qualified = f"{conn.dialect.identifier_preparer.quote(schema)}.{name}" if schema else name
+        conn.execute(text(f"DROP INDEX IF EXISTS {qualified}"))
+    _create_indexes(conn, results, claims, events_index, mail_items)
+    row_versions.mirror_indexes(conn)  # SQLite's are indexes of columns, mirrored again
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "read tables", _read_tables),
     (2, "mailer tables", _mail_tables),
@@ -351,6 +387,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (19, "visible results per number of result documents, for the totals of number filters", _number_values),
     (20, "each result's tags as served, kept with it", _result_tags_text),
     (21, "visible results per benchmark, site and flavor, kept by the projector", _visible_counts_of_items),
+    (22, "indexes of uploaders and actors: b-trees of the identity's beginning", _identity_indexes),
 ]
 ROW_VERSIONS = 13
 

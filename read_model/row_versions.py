@@ -79,18 +79,18 @@ def stored(table: Table) -> Table:
     )
 
 
-def _schema(conn: Connection) -> str | None:
+def table_schema(conn: Connection) -> str | None:
     """The schema of the connection's tables: a scratch store (projections/replay.py) names its
     own by a translate map, while its search path shows the live tables too."""
     return (conn.get_execution_options().get("schema_translate_map") or {}).get(None)
 
 
 def _has_table(conn: Connection, name: str) -> bool:
-    return inspect(conn).has_table(name, schema=_schema(conn))
+    return inspect(conn).has_table(name, schema=table_schema(conn))
 
 
 def _columns(conn: Connection, name: str) -> dict:
-    return {column["name"]: column for column in inspect(conn).get_columns(name, schema=_schema(conn))}
+    return {column["name"]: column for column in inspect(conn).get_columns(name, schema=table_schema(conn))}
 
 
 def _quote(conn: Connection, name: str) -> str:
@@ -124,7 +124,7 @@ def install(conn: Connection) -> None:
             columns = _columns(conn, table.name)
         _versions_table(conn, table.name, columns)
         names = list(columns)
-        keys = inspect(conn).get_pk_constraint(table.name, schema=_schema(conn))["constrained_columns"]
+        keys = inspect(conn).get_pk_constraint(table.name, schema=table_schema(conn))["constrained_columns"]
         (_postgres_triggers if postgres else _sqlite_triggers)(conn, table.name, names, keys)
         _mirror_indexes(conn, table.name)
 
@@ -178,8 +178,8 @@ def _mirror_indexes(conn: Connection, name: str) -> None:
     rows are found by key). Indexes of expressions are not mirrored. Renewed with the triggers:
     indexes later migrations add are mirrored too."""
     versions = name + SUFFIX
-    keys = inspect(conn).get_pk_constraint(name, schema=_schema(conn))["constrained_columns"]
-    found = inspect(conn).get_indexes(name, schema=_schema(conn))
+    keys = inspect(conn).get_pk_constraint(name, schema=table_schema(conn))["constrained_columns"]
+    found = inspect(conn).get_indexes(name, schema=table_schema(conn))
     wanted = [(f"{name}_pkey", [], None)] if keys else []
     wanted += [
         (index["name"], index["column_names"], index.get("dialect_options", {}).get("postgresql_using"))
@@ -188,7 +188,7 @@ def _mirror_indexes(conn: Connection, name: str) -> None:
     ]
     wanted += [
         (f"{name}_{constraint['name'] or '_'.join(constraint['column_names'])}", constraint["column_names"], None)
-        for constraint in inspect(conn).get_unique_constraints(name, schema=_schema(conn))
+        for constraint in inspect(conn).get_unique_constraints(name, schema=table_schema(conn))
     ]
     mirrored_columns = set()
     for index_name, columns, using in wanted:

@@ -15,7 +15,7 @@ from domain.user import User
 from http_api import documents
 from read_model import cascades, events_index, row_versions
 from read_model.rows import utc
-from read_model.tables import benchmarks, claims, flavors, results, sites, users
+from read_model.tables import benchmarks, claims, flavors, identity_is, results, sites, users
 
 _USERS_VERSIONS = row_versions.versions_of(users)
 
@@ -66,7 +66,7 @@ def user_removed(conn: Connection, event: User.Removed) -> None:
         return
 
     def uploaded_by(table):
-        return and_(table.c.uploader_sub == row.sub, table.c.uploader_iss == row.iss)
+        return and_(identity_is(table.c.uploader_sub, row.sub), table.c.uploader_iss == row.iss)
 
     if not event.catalog_kept:  # a removal of version 1 took the user's catalog along
         for benchmark_id in conn.execute(select(benchmarks.c.id).where(uploaded_by(benchmarks))).scalars().all():

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
+import string
 from pathlib import Path
 from urllib.parse import quote
 
@@ -112,6 +114,35 @@ def test_issue_10s_writes_from_an_older_version_are_projected_now(deployment, ca
         seq = conn.execute(select(results.c.seq).where(results.c.id == str(deep_long_keys))).scalar_one()
         kept = conn.execute(select(result_numbers.c.path).where(result_numbers.c.seq == seq)).scalars().all()
     assert kept == []  # its one number is 800 keys of 400 characters deep
+
+
+def test_a_user_with_a_long_subject_is_projected_mailed_found_and_removed(deployment, callers):
+    """A trusted provider may name a subject by thousands of characters (OIDC asks for at most
+    255, nobody checks): the mailer's b-tree of uploaders refused one over 2704 bytes on
+    PostgreSQL and passed over the user's events (3 parked, tried). Random characters: a
+    repetitive one is compressed below the bound."""
+    api = deployment.api
+    where = catalog.setup(api, callers.user, callers.admin)
+    chosen = random.Random(3)
+    subject = "".join(chosen.choice(string.ascii_letters) for _ in range(3000))
+    twin = subject[:-1] + ("a" if subject[-1] != "a" else "b")  # the same beginning: one index entry
+    long, other = (api.token(sub, email=f"{name}@example.org") for sub, name in ((subject, "long"), (twin, "twin")))
+    for token in (long, other):
+        assert api.post("/users:register", token).status_code == 201
+    uploaded = catalog.upload(api, long, where, {"score": 1})
+    catalog.upload(api, other, where, {"score": 2})
+    assert api.post(f"/results/{uploaded['id']}:claim", long, json={"message": "mine"}).status_code == 201
+    assert api.post("/sites", long, json={"name": catalog.unique("s"), "address": "a"}).status_code == 201
+
+    assert [item["id"] for item in api.get("/users/self/results", long).json["items"]] == [uploaded["id"]]
+    own_claims = api.get("/users/self/claims", long, query_string="status=on_review").json["items"]
+    assert [claim["resource_id"] for claim in own_claims] == [uploaded["id"]]
+    removed = api.post("/users:remove", callers.admin, query_string="email=long@example.org")
+    assert removed.status_code == 204, removed.text
+    assert api.get(f"/results/{uploaded['id']}").status_code == 404  # the cascade found them
+    assert len(api.get("/users/self/results", other).json["items"]) == 1  # and not the twin's
+    wait_until(deployment.caught_up, 30, "the projector and the mailer to reach the head")
+    assert deployment.parked() == set()
 
 
 def test_events_no_consumer_can_handle_are_parked_and_the_next_writes_are_served(deployment, callers):

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from domain.errors import Unavailable
 from read_model import READ_MODEL, position_feed, read_store
-from read_model.tables import claims, users
+from read_model.tables import claims, identity_is, users
 
 
 class ReadModelUserDirectory:
@@ -46,7 +46,7 @@ class ReadModelUserDirectory:
     def claims_by(self, sub: str, iss: str) -> list[tuple[UUID, UUID]]:
         self._caught_up()
         statement = select(claims.c.id, claims.c.result_id).where(
-            and_(claims.c.uploader_sub == sub, claims.c.uploader_iss == iss)
+            and_(identity_is(claims.c.uploader_sub, sub), claims.c.uploader_iss == iss)
         )
         with self.engine.connect() as conn:
             return [(UUID(row.id), UUID(row.result_id)) for row in conn.execute(statement)]

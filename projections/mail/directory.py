@@ -23,7 +23,7 @@ from projections.mail.messages import Letter
 from read_model import read_store
 from read_model.mail_tables import mail_items, mail_outbox, mail_users
 from read_model.rows import parameter_mark
-from read_model.tables import positions
+from read_model.tables import identity_is, positions
 
 # Events up to this position were in the store before the mailer first ran: they fill the
 # directory but send nothing (deploying the mailer, or losing its tables, must not re-send history).
@@ -79,7 +79,9 @@ def forget_user(conn: Connection, user_id) -> None:
     if row is None:
         return
     conn.execute(
-        mail_items.delete().where((mail_items.c.uploader_sub == row.sub) & (mail_items.c.uploader_iss == row.iss))
+        mail_items.delete().where(
+            identity_is(mail_items.c.uploader_sub, row.sub) & (mail_items.c.uploader_iss == row.iss)
+        )
     )
     conn.execute(mail_users.delete().where(mail_users.c.id == row.id))
     _erase_address(conn, row.email, unsent=True)

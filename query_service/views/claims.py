@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from domain.actor import Actor
 from http_api import documents
 from query_service import listing
-from read_model.tables import claims, users
+from read_model.tables import claims, identity_is, users
 
 SORTABLE = {
     "id": claims.c.id,
@@ -61,7 +61,7 @@ def list_of_result(conn: Connection, result_id, query: Mapping, *, with_email: b
 
 
 def list_by(conn: Connection, uploader: Actor, query: Mapping) -> str:
-    return _list(conn, query, claims.c.uploader_sub == uploader.sub, claims.c.uploader_iss == uploader.iss)
+    return _list(conn, query, identity_is(claims.c.uploader_sub, uploader.sub), claims.c.uploader_iss == uploader.iss)
 
 
 def get_claim(conn: Connection, id) -> str | None:

@@ -21,7 +21,7 @@ from domain.actor import Actor
 from http_api import documents
 from query_service import listing
 from read_model import counts
-from read_model.tables import events_index
+from read_model.tables import events_index, identity_is
 
 _COLUMNS = (
     events_index.c.position,
@@ -177,9 +177,11 @@ def search(conn: Connection, query: Mapping) -> str:
     conditions = []
     if query.get("item_id") is not None:
         conditions.append(events_index.c.item_id == str(query["item_id"]))
-    for name in ("type", "actor_sub", "actor_iss"):
+    for name in ("type", "actor_iss"):
         if query.get(name) is not None:
             conditions.append(events_index.c[name] == query[name])
+    if query.get("actor_sub") is not None:
+        conditions.append(identity_is(events_index.c.actor_sub, query["actor_sub"]))
     if query.get("after") is not None:
         conditions.append(events_index.c.timestamp > _utc(query["after"]))
     if query.get("before") is not None:

@@ -42,7 +42,7 @@ from query_service import as_of, as_of_pages, deep_pages, json_numbers, listing
 from query_service.driver_reads import DriverRead
 from query_service.json_filters import json_dialect, parse_filter, sort_path
 from read_model import counts, tag_lists
-from read_model.tables import benchmarks, flavors, result_numbers, result_tags, results, sites, tags
+from read_model.tables import benchmarks, flavors, identity_is, result_numbers, result_tags, results, sites, tags
 
 SORTABLE = {
     name: results.c[name]
@@ -514,7 +514,7 @@ def _kept_narrowed_total(conn: Connection, query: Mapping, filters: list) -> int
 
 def list_uploaded_by(conn: Connection, uploader: Actor, query: Mapping) -> str:
     """The caller's own results, hidden and deleted ones included, every filter applied (Q-6)."""
-    mine = [results.c.uploader_sub == uploader.sub, results.c.uploader_iss == uploader.iss]
+    mine = [identity_is(results.c.uploader_sub, uploader.sub), results.c.uploader_iss == uploader.iss]
     conditions = [*mine, *_filters(conn, query, visible=False)[0]]
     sorts = _sorts(conn, query, listing.parse_sort(query["sort_by"], _sortable), visible=False)
     choice = _page_choice(sorts, conditions, False, None)
