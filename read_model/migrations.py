@@ -331,9 +331,9 @@ def _row_versions_stamped_by_default(conn: Connection) -> None:
     row_versions.install(conn)
 
 
-# Indexes of identities (uploaders, actors) before migration 22: on PostgreSQL hash indexes, whose insert walks
-# every entry of the same value (and their mirrors on the row versions), and the mailer's b-tree
-# on the whole text, which refused a long `sub`.
+# Indexes of identities (uploaders, actors) before migration 22: on PostgreSQL, hash indexes,
+# whose insert walks every entry of the same value (and their mirrors on the row versions), and
+# the mailer's b-tree on the whole text, which refused a long `sub`.
 IDENTITY_INDEXES = (
     "results_by_uploader",
     "results_by_uploader_versions",

@@ -1,7 +1,8 @@
-"""`eosc-perf project` from the event store waits PROJECTOR_LINGER_MS after a write's notification
-before it reads (projections/live.py `follow`): the writes of those milliseconds are applied in
-one batch, whose statements and commit cost the projector and PostgreSQL nearly as much as one
-upload's alone did (issue 16). Real PostgreSQL: LISTEN/NOTIFY is what is followed."""
+"""`eosc-perf project` from the event store, given PROJECTOR_LINGER_MS (off by default), waits
+that long after a write's notification before it reads (projections/live.py `follow`): the
+writes of those milliseconds are applied in one batch, whose statements and commit cost the
+projector and PostgreSQL nearly as much as one upload's alone (issue 16). Real PostgreSQL:
+LISTEN/NOTIFY is what is followed."""
 
 from __future__ import annotations
 
