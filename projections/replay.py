@@ -36,18 +36,14 @@ class Replay:
 
 
 # Indexes that only readers use: no projector handler finds rows through them. (Handlers find
-# results by id, benchmark, uploader, and by site or flavor through the indexes of migration
-# 17, which start with (site_id, hidden) and (flavor_id, hidden).) A replay into an empty store
-# creates them after the load, one sort per index instead of one index update per row: inserts
-# into `results` cost about a third less.
+# results by id, uploader, by benchmark through results_benchmark_as_of (migration 23), and by
+# site or flavor through the indexes of migration 17, which start with (site_id, hidden) and
+# (flavor_id, hidden).) A replay into an empty store creates them after the load, one sort per
+# index instead of one index update per row: inserts into `results` cost about a third less.
 READER_ONLY_INDEXES = (
-    "results_visible_execution",
     "results_site",
-    "results_flavor",  # both databases
-    "results_listing",
-    "results_benchmark_listing",  # PostgreSQL only (migration 3)
-    "results_listing_as_of",
-    "results_benchmark_as_of",  # as-of listings (migration 15)
+    "results_flavor",
+    "results_listing_as_of",  # as-of and current listings (migrations 15 and 23)
     "result_numbers_as_of",  # handlers find numbers by their key (seq, path)
     # The events index's searches (the projector looks up only by item: events_index_item).
     "events_index_related",

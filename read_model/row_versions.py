@@ -190,19 +190,35 @@ def _mirror_indexes(conn: Connection, name: str) -> None:
         (f"{name}_{constraint['name'] or '_'.join(constraint['column_names'])}", constraint["column_names"], None)
         for constraint in inspect(conn).get_unique_constraints(name, schema=table_schema(conn))
     ]
-    mirrored_columns = set()
+    # An index the versions table has already serves whatever index of its table has the same
+    # columns: a unique constraint is an index too, and an index dropped from the table leaves
+    # its mirror, which an index it was the start of (read-store migration 23) shares.
+    mirrored_columns = {
+        (tuple(index["column_names"]), _method(index))
+        for index in inspect(conn).get_indexes(versions, schema=table_schema(conn))
+    }
     for index_name, columns, using in wanted:
-        if using not in (None, "btree"):  # a hash index finds equal values only: its key alone
+        kind = _method_named(using)
+        if kind is not None:  # a hash index finds equal values only: its key alone
             listed = columns
         else:
             listed = columns + [key for key in keys if key not in columns]
-        if (tuple(listed), using) in mirrored_columns:  # a unique constraint is an index too
+        if (tuple(listed), kind) in mirrored_columns:
             continue
-        mirrored_columns.add((tuple(listed), using))
+        mirrored_columns.add((tuple(listed), kind))
         quoted = ", ".join(_quote(conn, column) for column in listed)
-        method = f" USING {using}" if using not in (None, "btree") else ""
+        method = f" USING {kind}" if kind is not None else ""
         mirrored = _quote(conn, f"{index_name}{SUFFIX}")
         conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {mirrored} ON {_quote(conn, versions)}{method} ({quoted})")
+
+
+def _method(index: dict) -> str | None:
+    """An inspected index's access method: None for a b-tree."""
+    return _method_named(index.get("dialect_options", {}).get("postgresql_using"))
+
+
+def _method_named(using: str | None) -> str | None:
+    return None if using in (None, "btree") else using
 
 
 def _postgres_triggers(conn: Connection, name: str, columns: list[str], keys: list[str]) -> None:

@@ -196,8 +196,8 @@ results = Table(
     Column("hidden", Boolean, nullable=False, default=False),
     Column("deleted", Boolean, nullable=False, default=False),
     *_uploader(),
-    Index("results_visible_execution", "hidden", "execution_datetime"),
-    Index("results_benchmark", "benchmark_id", "hidden", "execution_datetime"),
+    # Listings walk the as-of indexes (read-store migrations 15 and 23), which handlers use to
+    # find a benchmark's results too.
     Index("results_site", "site_id"),
     Index("results_flavor", "flavor_id"),
     # (site_id, hidden, ...) and (flavor_id, hidden, ...): read-store migration 17.

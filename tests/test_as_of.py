@@ -11,7 +11,7 @@ from sqlalchemy import delete, inspect
 from query_service import as_of_pages
 from read_model import read_store, row_versions
 from read_model.migrations import migrate, schema_migrations
-from tests.support import catalog
+from tests.support import catalog, covered_indexes
 from tests.support.api import read_store_url
 from tests.support.catalog import query_string
 
@@ -215,8 +215,8 @@ def _as_of_indexes(engine) -> set[tuple[str, str]]:
 
 def test_a_store_from_before_the_as_of_indexes_gets_them_and_answers_alike(api, callers, request, tmp_path):
     """Read-store migrations 15, 17 and 18 on a store without them (and with the (site_id,
-    hidden), (flavor_id, hidden) and number indexes 17 and 18 replace): the indexes come, the
-    replaced go, the answers stay."""
+    hidden), (flavor_id, hidden) and number indexes 17 and 18 replace, and the listing indexes
+    migration 23 drops): the indexes come, the replaced go, the answers stay."""
     user, admin = callers.user, callers.admin
     where = catalog.setup(api, user, admin)
     results = [catalog.upload(api, user, where, {"hour": hour})["id"] for hour in range(3)]
@@ -245,10 +245,11 @@ def test_a_store_from_before_the_as_of_indexes_gets_them_and_answers_alike(api, 
         conn.exec_driver_sql(
             "CREATE INDEX result_numbers_range ON result_numbers (benchmark_id, path, hidden, value, seq)"
         )
-        conn.execute(delete(schema_migrations).where(schema_migrations.c.version.in_([15, 17, 18])))
+        covered_indexes.restore(conn)
+        conn.execute(delete(schema_migrations).where(schema_migrations.c.version.in_([15, 17, 18, 23])))
     assert _as_of_indexes(engine) == set()
     assert [api.get("/results", query_string=query).text for query in queries] == answered  # slower, the same
-    assert migrate(engine) == [15, 17, 18]
+    assert migrate(engine) == [15, 17, 18, 23]
     assert _as_of_indexes(engine) == indexes
     assert not {"results_site_visible", "results_flavor_visible"} & {
         index["name"] for index in inspect(engine).get_indexes("results")

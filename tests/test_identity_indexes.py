@@ -13,11 +13,10 @@ import pytest
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
 
-from read_model import read_store
 from read_model.mail_tables import mail_items
 from read_model.migrations import migrate, schema_migrations
 from read_model.tables import claims, events_index, identity_is, results
-from tests.support.legacy_databases import restored
+from tests.support import store_indexes
 
 LOOKUPS = {
     "results_by_uploader": results.c.uploader_sub,
@@ -37,55 +36,29 @@ OLD_INDEXES = {
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request, tmp_path: Path) -> Iterator[Engine]:
     """A migrated, empty read store."""
-    if request.param == "sqlite":
-        engine = read_store.connect(f"sqlite:///{tmp_path / 'read.sqlite'}")
-        migrate(engine, quiet=True)
+    with store_indexes.empty_store(request.param, tmp_path) as engine:
         yield engine
-        engine.dispose()
-        return
-    with restored("") as url:
-        engine = read_store.connect(url)
-        migrate(engine, quiet=True)
-        yield engine
-        engine.dispose()
-
-
-def _plan(engine: Engine, index: str) -> str:
-    statement = select(LOOKUPS[index].table).where(identity_is(LOOKUPS[index], "é" * 3000))
-    sql = str(statement.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
-    with engine.connect() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.exec_driver_sql("SET enable_seqscan = off")  # the tables are empty: show the index is usable
-            return "\n".join(conn.exec_driver_sql("EXPLAIN " + sql).scalars())
-        return "\n".join(row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
-
-
-def _definitions(engine: Engine) -> dict[str, str]:
-    if engine.dialect.name == "postgresql":
-        catalog = "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
-    else:
-        catalog = "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
-    with engine.connect() as conn:
-        return {name: definition for name, definition in conn.exec_driver_sql(catalog)}
 
 
 @pytest.mark.parametrize("index", LOOKUPS)
 def test_a_lookup_by_identity_reads_its_index(store, index):
-    assert index in _plan(store, index)
+    assert index in store_indexes.plan(
+        store, select(LOOKUPS[index].table).where(identity_is(LOOKUPS[index], "é" * 3000))
+    )
 
 
 def test_a_store_from_before_gets_the_indexes_a_new_one_has(store):
-    new = _definitions(store)
+    new = store_indexes.definitions(store)
     using = "USING hash" if store.dialect.name == "postgresql" else ""
     with store.begin() as conn:
         for name, definition in OLD_INDEXES.items():
             conn.exec_driver_sql(f"DROP INDEX {name}")
             conn.exec_driver_sql(definition.format(using=using))
         conn.execute(delete(schema_migrations).where(schema_migrations.c.version == 22))
-    assert "substr" not in _definitions(store)["results_by_uploader"]
+    assert "substr" not in store_indexes.definitions(store)["results_by_uploader"]
 
     assert migrate(store) == [22]
-    assert _definitions(store) == new
+    assert store_indexes.definitions(store) == new
     if store.dialect.name == "postgresql":  # SQLite's are b-trees of the columns
         assert all("USING btree (substr(" in new[name] for name in OLD_INDEXES)
         assert not [name for name in new if name.endswith("_by_uploader_versions")]  # no mirror of an expression
