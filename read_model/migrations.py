@@ -48,7 +48,8 @@ def _mail_tables(conn: Connection) -> None:
 
 # PostgreSQL indexes for the contract's result queries: trigram GIN indexes serve
 # `:search` substring terms (LIKE '%term%'); the (hidden, execution_datetime, seq) b-tree
-# serves the default listing order, so a page is read from the index, not sorted.
+# served the default listing order, so a page is read from the index, not sorted (since
+# migration 23 the as-of index of migration 15, which starts with the same columns, does).
 POSTGRES_LISTING_INDEXES = (  # dropped by migration 23
     "CREATE INDEX IF NOT EXISTS results_listing ON results (hidden, execution_datetime, seq)",
     "CREATE INDEX IF NOT EXISTS results_benchmark_listing ON results (benchmark_id, hidden, execution_datetime, seq)",
