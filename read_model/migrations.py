@@ -368,11 +368,8 @@ def _identity_indexes(conn: Connection) -> None:
     from read_model.mail_tables import mail_items
     from read_model.tables import claims, events_index, results
 
-    # In a scratch store's schema, not a live index of the same name further along the search path.
-    schema = row_versions.table_schema(conn)
     for name in IDENTITY_INDEXES:
-        qualified = f"{conn.dialect.identifier_preparer.quote(schema)}.{name}" if schema else name
-        conn.execute(text(f"DROP INDEX IF EXISTS {qualified}"))
+        _drop_index(conn, name)
     _create_indexes(conn, results, claims, events_index, mail_items)
     row_versions.mirror_indexes(conn)  # SQLite's are indexes of columns, mirrored again
 
@@ -392,12 +389,18 @@ COVERED_RESULT_INDEXES = (
 def _drop_covered_indexes(conn: Connection) -> None:
     """Drops COVERED_RESULT_INDEXES (results_listing and results_benchmark_listing exist on
     PostgreSQL only). Their row versions' mirrors stay: as-of listings walk them."""
+    for name in COVERED_RESULT_INDEXES:
+        _drop_index(conn, name)
+
+
+def _drop_index(conn: Connection, name: str) -> None:
+    """Drops the index if it is there, in the schema being migrated: in a scratch store's schema,
+    not a live index of the same name further along the search path (projections/replay.py)."""
     from read_model import row_versions
 
-    schema = row_versions.table_schema(conn)  # as in migration 22
-    for name in COVERED_RESULT_INDEXES:
-        qualified = f"{conn.dialect.identifier_preparer.quote(schema)}.{name}" if schema else name
-        conn.execute(text(f"DROP INDEX IF EXISTS {qualified}"))
+    schema = row_versions.table_schema(conn)
+    qualified = f"{conn.dialect.identifier_preparer.quote(schema)}.{name}" if schema else name
+    conn.execute(text(f"DROP INDEX IF EXISTS {qualified}"))
 
 
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
