@@ -403,6 +403,14 @@ def _drop_index(conn: Connection, name: str) -> None:
     conn.execute(text(f"DROP INDEX IF EXISTS {qualified}"))
 
 
+def _version_intervals(conn: Connection) -> None:
+    """PostgreSQL: the versions of the counts the projector keeps are found by their intervals
+    as of any position (read_model/row_versions.py STEADILY_CHANGED)."""
+    from read_model import row_versions
+
+    row_versions.interval_indexes(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "read tables", _read_tables),
     (2, "mailer tables", _mail_tables),
@@ -430,6 +438,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (21, "visible results per benchmark, site and flavor, kept by the projector", _visible_counts_of_items),
     (22, "indexes of uploaders and actors: b-trees of the identity's beginning", _identity_indexes),
     (23, "indexes of the results that the as-of indexes cover, dropped", _drop_covered_indexes),
+    (24, "PostgreSQL: indexes of the intervals of the kept counts' versions", _version_intervals),
 ]
 ROW_VERSIONS = 13
 

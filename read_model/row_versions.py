@@ -39,6 +39,15 @@ APPEND_ONLY = {"events_index": "position"}  # table -> the column holding each r
 # table's own name is its state as of N there).
 PAGED = ("results", "result_numbers")
 STORED = "@stored"
+# Tables whose rows the projector changes in nearly every transaction (the counts it keeps):
+# each key has a version per transaction, 10^5 of them after 10^5 uploads one at a time. Every
+# other key's versions are few. A key's version as of N is the one whose interval holds N; by
+# the key's index the server would read all of the key's versions to find it (45 ms as of a
+# middle position at 3.8x10^5 uploads, growing with the log), so on PostgreSQL each of these
+# versions tables has a GiST index of the intervals (`interval_indexes`), which finds the at
+# most one version per key holding N directly (0.1-0.4 ms there).
+STEADILY_CHANGED = ("counters", "result_number_paths", "benchmark_results")
+INTERVAL = f"int8range({VALID_FROM}, {VALID_TO})"  # [valid_from, valid_to): the positions a version held
 CLOCK_SETTING = "eosc_perf.row_clock"  # PostgreSQL: the position of the event being folded
 
 _bookkeeping = MetaData()
@@ -163,6 +172,20 @@ def _versions_table(conn: Connection, name: str, columns: dict) -> None:
         if column not in present:
             kind = info["type"].compile(dialect=conn.dialect)
             conn.execute(text(f"ALTER TABLE {versions} ADD COLUMN {_quote(conn, column)} {kind}"))
+
+
+def interval_indexes(conn: Connection) -> None:
+    """PostgreSQL: the GiST index of the versions' intervals of each table in STEADILY_CHANGED
+    (`<table>_versions_at`), and the statistics the planner needs to prefer it to the key's
+    index. Idempotent; nothing on SQLite, which has no index of intervals (an as-of read there
+    still reads every version of the key it looks up)."""
+    if conn.dialect.name != "postgresql":
+        return
+    for name in STEADILY_CHANGED:
+        versions = _quote(conn, name + SUFFIX)
+        index = _quote(conn, f"{name}{SUFFIX}_at")
+        conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {index} ON {versions} USING gist ({INTERVAL})")
+        conn.exec_driver_sql(f"ANALYZE {versions}")
 
 
 def mirror_indexes(conn: Connection) -> None:
@@ -345,11 +368,15 @@ def as_of_prefix(
             continue
         columns = ", ".join(f'"{column.name}"' for column in table.columns)
         hint = "MATERIALIZED" if table.name in materialized else "NOT MATERIALIZED"
+        # The same condition again, in the form `interval_indexes`' index answers.
+        interval = (
+            f" AND {INTERVAL} @> {n}::bigint" if dialect == "postgresql" and table.name in STEADILY_CHANGED else ""
+        )
         parts.append(
             f'"{table.name}" AS {hint} ('
             f'SELECT {columns} FROM {stored}"{table.name}" WHERE {VALID_FROM} <= {n}'
             f' UNION ALL SELECT {columns} FROM {stored}"{table.name}{SUFFIX}"'
-            f" WHERE {VALID_FROM} <= {n} AND {VALID_TO} > {n})"
+            f" WHERE {VALID_FROM} <= {n} AND {VALID_TO} > {n}{interval})"
         )
     for name, column in APPEND_ONLY.items():
         if name in named:

@@ -1,0 +1,116 @@
+"""The counts the projector keeps change in nearly every transaction, so each of their keys has
+a version per transaction (read_model/row_versions.py STEADILY_CHANGED). As of any position a
+read finds the one version of a key holding it; on PostgreSQL by the GiST index of the
+versions' intervals (read-store migration 24), not by reading every version of the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from sqlalchemy import delete, insert, text
+from sqlalchemy.engine import Connection, Engine
+
+from read_model import row_versions
+from read_model.migrations import migrate, schema_migrations
+from read_model.tables import counters
+from tests.support import store_indexes
+
+VERSIONS = 3000  # of one count, each held for STEP positions
+STEP = 10
+COUNT = "visible_results"
+
+
+def _stamped(conn: Connection, name: str, value: int, valid_from: int) -> None:
+    """A count as of `valid_from` (`counters` gets the column from the migrations)."""
+    conn.execute(
+        text("INSERT INTO counters (name, value, valid_from) VALUES (:name, :value, :valid_from)"),
+        {"name": name, "value": value, "valid_from": valid_from},
+    )
+
+
+def _filled(engine: Engine) -> Engine:
+    """The count COUNT had the value i from position i * STEP to the next, then VERSIONS from
+    VERSIONS * STEP on (as many versions as so many uploads one at a time leave); a second
+    count had a version of its own in between."""
+    versions = row_versions.versions_of(counters)
+    with engine.begin() as conn:
+        conn.execute(delete(counters))  # a new store's own counts (none changed yet: no versions)
+        conn.execute(
+            insert(versions),
+            [{"name": COUNT, "value": i, "valid_from": i * STEP, "valid_to": (i + 1) * STEP} for i in range(VERSIONS)],
+        )
+        conn.execute(insert(versions).values(name="events", value=7, valid_from=0, valid_to=5 * STEP))
+        _stamped(conn, COUNT, VERSIONS, VERSIONS * STEP)
+        _stamped(conn, "events", 8, 5 * STEP)
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("ANALYZE counters_versions")
+    return engine
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path: Path) -> Iterator[Engine]:
+    with store_indexes.empty_store(request.param, tmp_path) as engine:
+        yield _filled(engine)
+
+
+@pytest.fixture
+def postgres_store(tmp_path: Path) -> Iterator[Engine]:
+    with store_indexes.empty_store("postgresql", tmp_path) as engine:
+        yield _filled(engine)
+
+
+def _as_of(position: int, name: str = COUNT) -> str:
+    prefix = row_versions.as_of_prefix("postgresql", position, frozenset({"counters"}))
+    return f"WITH {prefix} SELECT value FROM counters WHERE name = '{name}'"
+
+
+def _value_as_of(engine: Engine, position: int, name: str = COUNT) -> list[int]:
+    prefix = row_versions.as_of_prefix(engine.dialect.name, position, frozenset({"counters"}))
+    with engine.connect() as conn:
+        return list(conn.exec_driver_sql(f"WITH {prefix} SELECT value FROM counters WHERE name = '{name}'").scalars())
+
+
+@pytest.mark.parametrize("position", [0, 9, 10, 15_004, 29_999, 30_000, 10**9])
+def test_a_count_as_of_any_position_is_its_one_version_holding_it(store, position):
+    assert _value_as_of(store, position) == [min(position // STEP, VERSIONS)]
+
+
+def test_a_count_made_after_the_position_is_not_there_as_of_it(store):
+    with store.begin() as conn:
+        conn.execute(delete(counters).where(counters.c.name == "events"))
+        _stamped(conn, "later", 1, 100)
+    assert _value_as_of(store, 99, "later") == []
+    assert _value_as_of(store, 100, "later") == [1]
+    assert _value_as_of(store, 49, "events") == [7]
+
+
+def test_versions_written_by_the_triggers_are_found_by_their_interval(store):
+    """A version the projector's update leaves (the clock set, as it sets it) is found too."""
+    with store.begin() as conn:
+        row_versions.set_clock(conn, 10**6)
+        conn.execute(counters.update().where(counters.c.name == COUNT).values(value=VERSIONS + 1))
+        row_versions.set_clock(conn, None)
+    assert _value_as_of(store, 10**6 - 1) == [VERSIONS]
+    assert _value_as_of(store, 10**6) == [VERSIONS + 1]
+
+
+def test_postgresql_finds_the_version_by_the_intervals_index(postgres_store):
+    store = postgres_store
+    for name in row_versions.STEADILY_CHANGED:
+        assert "USING gist (int8range(valid_from, valid_to))" in store_indexes.definitions(store)[f"{name}_versions_at"]
+    with store.connect() as conn:
+        plan = "\n".join(conn.exec_driver_sql("EXPLAIN " + _as_of(15_004)).scalars())
+    assert "counters_versions_at" in plan
+    assert "counters_pkey_versions" not in plan  # not every version of the key
+
+
+def test_a_postgresql_store_from_before_gets_the_intervals_indexes(postgres_store):
+    store = postgres_store
+    with store.begin() as conn:
+        for name in row_versions.STEADILY_CHANGED:
+            conn.execute(text(f"DROP INDEX {name}_versions_at"))
+        conn.execute(delete(schema_migrations).where(schema_migrations.c.version == 24))
+    assert migrate(store) == [24]
+    assert {f"{name}_versions_at" for name in row_versions.STEADILY_CHANGED} <= set(store_indexes.definitions(store))
