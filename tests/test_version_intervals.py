@@ -61,15 +61,15 @@ def postgres_store(tmp_path: Path) -> Iterator[Engine]:
         yield _filled(engine)
 
 
-def _as_of(position: int, name: str = COUNT) -> str:
-    prefix = row_versions.as_of_prefix("postgresql", position, frozenset({"counters"}))
+def _as_of(dialect: str, position: int, name: str = COUNT) -> str:
+    """The count's value as of `position`, as the query service reads tables as of it."""
+    prefix = row_versions.as_of_prefix(dialect, position, frozenset({"counters"}))
     return f"WITH {prefix} SELECT value FROM counters WHERE name = '{name}'"
 
 
 def _value_as_of(engine: Engine, position: int, name: str = COUNT) -> list[int]:
-    prefix = row_versions.as_of_prefix(engine.dialect.name, position, frozenset({"counters"}))
     with engine.connect() as conn:
-        return list(conn.exec_driver_sql(f"WITH {prefix} SELECT value FROM counters WHERE name = '{name}'").scalars())
+        return list(conn.exec_driver_sql(_as_of(engine.dialect.name, position, name)).scalars())
 
 
 @pytest.mark.parametrize("position", [0, 9, 10, 15_004, 29_999, 30_000, 10**9])
@@ -101,7 +101,7 @@ def test_postgresql_finds_the_version_by_the_intervals_index(postgres_store):
     for name in row_versions.STEADILY_CHANGED:
         assert "USING gist (int8range(valid_from, valid_to))" in store_indexes.definitions(store)[f"{name}_versions_at"]
     with store.connect() as conn:
-        plan = "\n".join(conn.exec_driver_sql("EXPLAIN " + _as_of(15_004)).scalars())
+        plan = "\n".join(conn.exec_driver_sql("EXPLAIN " + _as_of("postgresql", 15_004)).scalars())
     assert "counters_versions_at" in plan
     assert "counters_pkey_versions" not in plan  # not every version of the key
 
