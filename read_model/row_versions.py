@@ -43,7 +43,7 @@ STORED = "@stored"
 # each key has a version per transaction, 10^5 of them after 10^5 uploads one at a time. Every
 # other key's versions are few. A key's version as of N is the one whose interval holds N; by
 # the key's index the server would read all of the key's versions to find it (45 ms as of a
-# middle position at 3.8x10^5 uploads, growing with the log), so on PostgreSQL each of these
+# middle position of 3.8x10^5 events, growing with the log), so on PostgreSQL each of these
 # versions tables has a GiST index of the intervals (`interval_indexes`), which finds the at
 # most one version per key holding N directly (0.1-0.4 ms there).
 STEADILY_CHANGED = ("counters", "result_number_paths", "benchmark_results")
