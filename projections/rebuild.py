@@ -35,7 +35,7 @@ from projections.projector import Projector
 from projections.replay import compare, snapshot
 from projections.replay import rebuild as replay
 from projections.sources import EventStoreSource
-from read_model import READ_MODEL, active_store, read_store
+from read_model import READ_MODEL, active_store, read_store, row_versions
 from read_model.active_store import ActiveStore
 from read_model.mail_tables import metadata as mail_metadata
 from read_model.tables import metadata, parked_events, positions
@@ -207,7 +207,8 @@ def drop_after(url: str, old_location: str | None, grace: float, wait: Callable[
 
 def _drop(active: ActiveStore, location: str | None) -> None:
     """Drops a store. The configured one keeps the mailer's tables, and `positions` and
-    `parked_events`, which it shares with the read model: only the read model's tables go."""
+    `parked_events`, which it shares with the read model: only the read model's tables go, and
+    the versions of their rows."""
     active.close()
     if location is not None and not active.postgres:
         for suffix in ("", "-wal", "-shm"):
@@ -223,5 +224,6 @@ def _drop(active: ActiveStore, location: str | None) -> None:
             for table in reversed(metadata.sorted_tables):
                 if table.name not in kept:
                     table.drop(conn, checkfirst=True)
+            row_versions.drop_versions(conn)
     finally:
         engine.dispose()

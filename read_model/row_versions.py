@@ -174,6 +174,14 @@ def _versions_table(conn: Connection, name: str, columns: dict) -> None:
             conn.execute(text(f"ALTER TABLE {versions} ADD COLUMN {_quote(conn, column)} {kind}"))
 
 
+def drop_versions(conn: Connection) -> None:
+    """Drops the versions tables of a store that no longer serves (projections/rebuild.py), with
+    the read tables: they hold what those tables held before, users' addresses among them, which
+    a later erasure would not reach in a store nobody reads. Their triggers went with the tables."""
+    for table in reversed(versioned_tables()):
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_quote(conn, table.name + SUFFIX)}")
+
+
 def interval_indexes(conn: Connection) -> None:
     """PostgreSQL: the GiST index of the versions' intervals of each table in STEADILY_CHANGED
     (`<table>_versions_at`), and the statistics the planner needs to prefer it to the key's

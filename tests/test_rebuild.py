@@ -161,3 +161,19 @@ def test_a_rebuild_that_another_one_switched_away_from_meanwhile_switches_nothin
     assert others == [0]
     [switched] = stores(target)  # the first one's new store dropped; the pointer names the second's
     assert ActiveStore(target.settings.read_store).location.endswith(switched)
+
+
+def test_a_rebuild_drops_the_row_versions_of_the_old_store(capsys, tmp_path, source, target):
+    """The configured store keeps the mailer's tables after a rebuild, but none of the read
+    model's: not the versions of its rows either, which hold users' earlier addresses."""
+    imported(capsys, tmp_path, source, target)
+    engine = read_store.connect(target.settings.read_store)
+    with engine.connect() as conn:
+        old_addresses = conn.execute(text("SELECT count(*) FROM users_versions")).scalar()
+    assert old_addresses > 0  # the frozen log changes a user's address
+    code, out, err = target.run(capsys, "rebuild", "--grace", "0")
+    assert code == 0, out + err
+    left = set(inspect(engine).get_table_names())
+    engine.dispose()
+    assert "mail_outbox" in left
+    assert {name for name in left if name.endswith("_versions")} == {"row_versions"}  # bookkeeping only
