@@ -411,6 +411,14 @@ def _version_intervals(conn: Connection) -> None:
     row_versions.interval_indexes(conn)
 
 
+def _version_interval_tables(conn: Connection) -> None:
+    """SQLite: the versions of the counts the projector keeps are found by their intervals as of
+    any position, in an R*Tree (read_model/row_versions.py `interval_tables`)."""
+    from read_model import row_versions
+
+    row_versions.interval_tables(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "read tables", _read_tables),
     (2, "mailer tables", _mail_tables),
@@ -439,6 +447,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (22, "indexes of uploaders and actors: b-trees of the identity's beginning", _identity_indexes),
     (23, "indexes of the results that the as-of indexes cover, dropped", _drop_covered_indexes),
     (24, "PostgreSQL: indexes of the intervals of the kept counts' versions", _version_intervals),
+    (25, "SQLite: R*Trees of the intervals of the kept counts' versions", _version_interval_tables),
 ]
 ROW_VERSIONS = 13
 

@@ -45,9 +45,15 @@ STORED = "@stored"
 # the key's index the server would read all of the key's versions to find it (45 ms as of a
 # middle position of 3.8x10^5 events, growing with the log), so on PostgreSQL each of these
 # versions tables has a GiST index of the intervals (`interval_indexes`), which finds the at
-# most one version per key holding N directly (0.1-0.4 ms there).
+# most one version per key holding N directly (0.1-0.4 ms there). SQLite has no index of
+# intervals: a copy of each of those versions goes into an R*Tree (`interval_tables`).
 STEADILY_CHANGED = ("counters", "result_number_paths", "benchmark_results")
 INTERVAL = f"int8range({VALID_FROM}, {VALID_TO})"  # [valid_from, valid_to): the positions a version held
+AT = "_at"  # `<table>_versions_at`: the GiST index (PostgreSQL), the R*Tree (SQLite)
+BY_END = "_valid"  # `<table>_versions_valid`: every versions table's index of (valid_to, valid_from)
+# SQLite's R*Tree of integers (rtree_i32) keeps 32-bit coordinates: a version that ends past
+# this position is read from its versions table alone (a store of over 2^31 events).
+RTREE_LAST = 2**31 - 1
 CLOCK_SETTING = "eosc_perf.row_clock"  # PostgreSQL: the position of the event being folded
 
 _bookkeeping = MetaData()
@@ -136,6 +142,7 @@ def install(conn: Connection) -> None:
         keys = inspect(conn).get_pk_constraint(table.name, schema=table_schema(conn))["constrained_columns"]
         (_postgres_triggers if postgres else _sqlite_triggers)(conn, table.name, names, keys)
         _mirror_indexes(conn, table.name)
+    interval_tables(conn)
 
 
 def _add_valid_from(conn: Connection, name: str, postgres: bool) -> None:
@@ -165,7 +172,7 @@ def _versions_table(conn: Connection, name: str, columns: dict) -> None:
             Column(VALID_TO, BigInteger, nullable=False),
         )
         table.create(conn)
-        conn.execute(text(f"CREATE INDEX {_quote(conn, versions + '_valid')} ON {versions} ({VALID_TO}, {VALID_FROM})"))
+        conn.execute(text(f"CREATE INDEX {_quote(conn, versions + BY_END)} ON {versions} ({VALID_TO}, {VALID_FROM})"))
         return
     present = set(_columns(conn, versions))
     for column, info in columns.items():
@@ -178,6 +185,9 @@ def drop_versions(conn: Connection) -> None:
     """Drops the versions tables of a store that no longer serves (projections/rebuild.py), with
     the read tables: they hold what those tables held before, users' addresses among them, which
     a later erasure would not reach in a store nobody reads. Their triggers went with the tables."""
+    if conn.dialect.name == "sqlite":
+        for name in STEADILY_CHANGED:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_quote(conn, name + SUFFIX + AT)}")
     for table in reversed(versioned_tables()):
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_quote(conn, table.name + SUFFIX)}")
 
@@ -185,15 +195,50 @@ def drop_versions(conn: Connection) -> None:
 def interval_indexes(conn: Connection) -> None:
     """PostgreSQL: the GiST index of the versions' intervals of each table in STEADILY_CHANGED
     (`<table>_versions_at`), and the statistics the planner needs to prefer it to the key's
-    index. Idempotent; nothing on SQLite, which has no index of intervals (an as-of read there
-    still reads every version of the key it looks up)."""
+    index. Idempotent; nothing on SQLite (`interval_tables`)."""
     if conn.dialect.name != "postgresql":
         return
     for name in STEADILY_CHANGED:
         versions = _quote(conn, name + SUFFIX)
-        index = _quote(conn, f"{name}{SUFFIX}_at")
+        index = _quote(conn, f"{name}{SUFFIX}{AT}")
         conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {index} ON {versions} USING gist ({INTERVAL})")
         conn.exec_driver_sql(f"ANALYZE {versions}")
+
+
+def interval_tables(conn: Connection) -> None:
+    """SQLite: each table in STEADILY_CHANGED gets `<table>_versions_at`, an R*Tree of its
+    versions' intervals that carries their columns too (auxiliary columns), filled by a trigger
+    on each version written. An as-of read takes the at most one version per key holding N from
+    it, where the versions table's indexes would have it read every version of the key after N
+    (10-20 ms per count at 10^5 versions). Its rows are numbered by the R*Tree itself: the
+    versions tables' rowids, which VACUUM renumbers, name nothing. Idempotent; built anew from
+    the versions table when that has columns the R*Tree lacks. Nothing on PostgreSQL."""
+    if conn.dialect.name != "sqlite":
+        return
+    for name in STEADILY_CHANGED:
+        versions = name + SUFFIX
+        carried = [column for column in _columns(conn, versions) if column not in (VALID_FROM, VALID_TO)]
+        at = _quote(conn, versions + AT)
+        present = [row[1] for row in conn.exec_driver_sql(f"PRAGMA table_info({at})")]
+        columns = ", ".join(_quote(conn, column) for column in [VALID_FROM, VALID_TO, *carried])
+        if present != ["id", VALID_FROM, VALID_TO, *carried]:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {at}")
+            auxiliary = "".join(f", +{_quote(conn, column)}" for column in carried)
+            conn.exec_driver_sql(f"CREATE VIRTUAL TABLE {at} USING rtree_i32(id, {VALID_FROM}, {VALID_TO}{auxiliary})")
+            conn.exec_driver_sql(
+                f"INSERT INTO {at} ({columns}) SELECT {columns} FROM {_quote(conn, versions)}"
+                f" WHERE {VALID_FROM} IS NOT NULL AND {VALID_TO} <= {RTREE_LAST}"
+            )
+        # A version without valid_from is as of no position (`valid_from <= N` is not true of
+        # it); the R*Tree would take the missing coordinate for 0.
+        trigger = _quote(conn, f"{versions}_kept")
+        new_values = ", ".join(f"NEW.{_quote(conn, column)}" for column in [VALID_FROM, VALID_TO, *carried])
+        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {trigger}")
+        conn.exec_driver_sql(
+            f"CREATE TRIGGER {trigger} AFTER INSERT ON {_quote(conn, versions)}"
+            f" WHEN NEW.{VALID_FROM} IS NOT NULL AND NEW.{VALID_TO} <= {RTREE_LAST}"
+            f" BEGIN INSERT INTO {at} ({columns}) VALUES ({new_values}); END"
+        )
 
 
 def mirror_indexes(conn: Connection) -> None:
@@ -376,15 +421,23 @@ def as_of_prefix(
             continue
         columns = ", ".join(f'"{column.name}"' for column in table.columns)
         hint = "MATERIALIZED" if table.name in materialized else "NOT MATERIALIZED"
-        # The same condition again, in the form `interval_indexes`' index answers.
-        interval = (
-            f" AND {INTERVAL} @> {n}::bigint" if dialect == "postgresql" and table.name in STEADILY_CHANGED else ""
-        )
+        held = f"{VALID_FROM} <= {n} AND {VALID_TO} > {n}"
+        versions = f'SELECT {columns} FROM {stored}"{table.name}{SUFFIX}" WHERE {held}'
+        if table.name in STEADILY_CHANGED and dialect == "postgresql":
+            versions += f" AND {INTERVAL} @> {n}::bigint"  # the same again, as `interval_indexes`' index reads it
+        elif table.name in STEADILY_CHANGED:
+            # `interval_tables`' R*Tree, and the versions it cannot hold, by the index that
+            # finds none of them at once: with two bounds of valid_to SQLite walked it from the
+            # lower one, and by the key's index (a condition pushed in) every version of the key.
+            versions = (
+                f'SELECT {columns} FROM {stored}"{table.name}{SUFFIX}{AT}" WHERE {held}'
+                f' UNION ALL SELECT {columns} FROM {stored}"{table.name}{SUFFIX}"'
+                f' INDEXED BY "{table.name}{SUFFIX}{BY_END}" WHERE {VALID_TO} > max({n}, {RTREE_LAST})'
+                f" AND {VALID_FROM} <= {n}"
+            )
         parts.append(
             f'"{table.name}" AS {hint} ('
-            f'SELECT {columns} FROM {stored}"{table.name}" WHERE {VALID_FROM} <= {n}'
-            f' UNION ALL SELECT {columns} FROM {stored}"{table.name}{SUFFIX}"'
-            f" WHERE {VALID_FROM} <= {n} AND {VALID_TO} > {n}{interval})"
+            f'SELECT {columns} FROM {stored}"{table.name}" WHERE {VALID_FROM} <= {n} UNION ALL {versions})'
         )
     for name, column in APPEND_ONLY.items():
         if name in named:

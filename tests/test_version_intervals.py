@@ -1,7 +1,8 @@
 """The counts the projector keeps change in nearly every transaction, so each of their keys has
 a version per transaction (read_model/row_versions.py STEADILY_CHANGED). As of any position a
-read finds the one version of a key holding it; on PostgreSQL by the GiST index of the
-versions' intervals (read-store migration 24), not by reading every version of the key."""
+read finds the one version of a key holding it, by the versions' intervals: on PostgreSQL their
+GiST index (read-store migration 24), on SQLite an R*Tree (migration 25), not by reading every
+version of the key."""
 
 from __future__ import annotations
 
@@ -61,6 +62,12 @@ def postgres_store(tmp_path: Path) -> Iterator[Engine]:
         yield _filled(engine)
 
 
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[Engine]:
+    with store_indexes.empty_store("sqlite", tmp_path) as engine:
+        yield _filled(engine)
+
+
 def _as_of(dialect: str, position: int, name: str = COUNT) -> str:
     """The count's value as of `position`, as the query service reads tables as of it."""
     prefix = row_versions.as_of_prefix(dialect, position, frozenset({"counters"}))
@@ -72,7 +79,7 @@ def _value_as_of(engine: Engine, position: int, name: str = COUNT) -> list[int]:
         return list(conn.exec_driver_sql(_as_of(engine.dialect.name, position, name)).scalars())
 
 
-@pytest.mark.parametrize("position", [0, 9, 10, 15_004, 29_999, 30_000, 10**9])
+@pytest.mark.parametrize("position", [0, 9, 10, 15_004, 29_999, 30_000, 10**9, 2**31, 10**12])
 def test_a_count_as_of_any_position_is_its_one_version_holding_it(store, position):
     assert _value_as_of(store, position) == [min(position // STEP, VERSIONS)]
 
@@ -114,3 +121,67 @@ def test_a_postgresql_store_from_before_gets_the_intervals_indexes(postgres_stor
         conn.execute(delete(schema_migrations).where(schema_migrations.c.version == 24))
     assert migrate(store) == [24]
     assert {f"{name}_versions_at" for name in row_versions.STEADILY_CHANGED} <= set(store_indexes.definitions(store))
+
+
+def test_sqlite_finds_the_version_by_the_intervals_r_tree(sqlite_store):
+    store = sqlite_store
+    with store.connect() as conn:
+        plan = [row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + _as_of("sqlite", 15_004))]
+        kept = conn.exec_driver_sql("SELECT count(*) FROM counters_versions_at").scalar()
+    assert any("counters_versions_at VIRTUAL TABLE" in step for step in plan)
+    # The versions table is read only past what the R*Tree holds, not from the position on.
+    assert "SEARCH main.counters_versions USING INDEX counters_versions_valid (valid_to>?)" in plan
+    assert _value_as_of(store, 15_004) == [1500]
+    assert kept == VERSIONS + 1  # every version, each once
+
+
+def test_sqlite_finds_a_version_ending_past_the_r_trees_coordinates(sqlite_store):
+    """The R*Tree keeps 32-bit positions: a version ending past them is read from its table."""
+    store = sqlite_store
+    last = row_versions.RTREE_LAST
+    with store.begin() as conn:
+        row_versions.set_clock(conn, last + 10)
+        conn.execute(counters.update().where(counters.c.name == COUNT).values(value=VERSIONS + 1))
+        row_versions.set_clock(conn, None)
+        kept = conn.exec_driver_sql("SELECT count(*) FROM counters_versions_at").scalar()
+    assert kept == VERSIONS + 1  # the new version is not in it
+    assert _value_as_of(store, last + 9) == [VERSIONS]
+    assert _value_as_of(store, last + 10) == [VERSIONS + 1]
+    assert _value_as_of(store, VERSIONS * STEP - 1) == [VERSIONS - 1]
+
+
+def test_a_sqlite_store_from_before_gets_the_intervals_r_trees(sqlite_store):
+    store = sqlite_store
+    with store.begin() as conn:
+        for name in row_versions.STEADILY_CHANGED:
+            conn.exec_driver_sql(f"DROP TRIGGER {name}_versions_kept")
+            conn.exec_driver_sql(f"DROP TABLE {name}_versions_at")
+        conn.execute(delete(schema_migrations).where(schema_migrations.c.version == 25))
+    assert migrate(store) == [25]
+    with store.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM counters_versions_at").scalar() == VERSIONS + 1
+    assert _value_as_of(store, 15_004) == [1500]
+    assert _value_as_of(store, 49, "events") == [7]
+
+
+def test_the_r_tree_is_built_anew_when_its_versions_table_gains_a_column(sqlite_store):
+    """A later migration's column reaches the versions table (row_versions.install): the R*Tree
+    carries the columns too, so it is built again from the versions table, and written since."""
+    store = sqlite_store
+    with store.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE counters_versions ADD COLUMN note TEXT")
+        row_versions.interval_tables(conn)
+        columns = [row[1] for row in conn.exec_driver_sql("PRAGMA table_info(counters_versions_at)")]
+        conn.exec_driver_sql(
+            "INSERT INTO counters_versions (name, value, note, valid_from, valid_to) VALUES ('added', 3, 'n', 1, 2)"
+        )
+    assert columns == ["id", "valid_from", "valid_to", "name", "value", "note"]
+    assert _value_as_of(store, 15_004) == [1500]
+    assert _value_as_of(store, 1, "added") == [3]
+
+
+def test_a_version_without_valid_from_is_as_of_no_position(store):
+    """As the versions table reads it (`valid_from <= N` is not true of it), the R*Tree too."""
+    with store.begin() as conn:
+        conn.execute(insert(row_versions.versions_of(counters)).values(name="unstamped", value=1, valid_to=100))
+    assert [_value_as_of(store, position, "unstamped") for position in (0, 50, 99)] == [[], [], []]
