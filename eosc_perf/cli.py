@@ -96,13 +96,17 @@ def init(args: argparse.Namespace) -> None:
     """Creates the event-store tables and migrates the read store; safe to re-run."""
     from configuration.stores import open_event_store
     from log_transfer.audit import first_unlinked
+    from projections.rebuild import drop_left_versions
     from read_model.active_store import ActiveStore
     from read_model.migrations import migrate
 
     settings = _settings(args)
     store = open_event_store(settings.event_store, create_tables=True, connection_wait=30)
-    applied = migrate(ActiveStore(settings.read_store).connect())  # a rebuilt store, once switched to
+    active = ActiveStore(settings.read_store)
+    applied = migrate(active.connect())  # a rebuilt store, once switched to
     print(f"event store ready; read store migrations applied: {applied or 'none (up to date)'}")
+    if drop_left_versions(active):
+        print("dropped the row versions an earlier rebuild left in the configured read store")
     unlinked = first_unlinked(store)
     if unlinked is not None:  # a store from before the hash chain
         print(f"events from position {unlinked} on have no chain link yet: run eosc-perf audit link once")

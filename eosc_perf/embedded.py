@@ -18,6 +18,7 @@ from eosc_perf.wsgi import behind_proxy, reads_and_writes
 from projections.follower import Follower
 from projections.mail.room import MailRoom, open_mail_room
 from projections.projector import Projector
+from projections.rebuild import drop_left_versions
 from projections.sources import EventStoreSource
 from read_model import active_store, position_feed, read_store
 from read_model.active_store import ActiveStore
@@ -50,6 +51,8 @@ def build(settings: Settings) -> EmbeddedService:
     active = ActiveStore(settings.read_store)
     engine = active.connect()
     migrate(engine)
+    if drop_left_versions(active):
+        log.info("dropped the row versions an earlier rebuild left in the configured read store")
     source = EventStoreSource(store)
     projector = Projector(engine)
     # The projector runs only here: the API is told each position it commits, and asks none.

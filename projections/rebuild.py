@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Callable
 from uuid import uuid4
 
-from sqlalchemy import event, text
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine
 
 from projections.projector import Projector
@@ -38,7 +38,7 @@ from projections.sources import EventStoreSource
 from read_model import READ_MODEL, active_store, read_store, row_versions
 from read_model.active_store import ActiveStore
 from read_model.mail_tables import metadata as mail_metadata
-from read_model.tables import metadata, parked_events, positions
+from read_model.tables import metadata, parked_events, positions, results
 
 
 class SwitchedMeanwhile(Exception):
@@ -203,6 +203,30 @@ def drop_after(url: str, old_location: str | None, grace: float, wait: Callable[
     """Step 4: the store at `old_location` (None: the configured one) dropped after `grace` s."""
     wait(grace)
     _drop(ActiveStore(url), old_location)
+
+
+def drop_left_versions(active: ActiveStore) -> bool:
+    """The versions of the read tables' rows that rebuilds before 2026-12-05 left in the
+    configured store when they dropped its read tables (users' earlier addresses among them,
+    which no erasure reaches there): dropped. Only from a configured store that no longer serves
+    and has no read tables left (a store kept by `--keep` is left whole). Whether any were."""
+    if active.location is None:
+        return False
+    engine = read_store.connect(active.url)  # in the configured schema
+    try:
+        with engine.begin() as conn:
+            inspector = inspect(conn)
+            left = [
+                table.name
+                for table in row_versions.versioned_tables()
+                if inspector.has_table(table.name + row_versions.SUFFIX)
+            ]
+            if not left or not active_store.is_retired(conn) or inspector.has_table(results.name):
+                return False
+            row_versions.drop_versions(conn)
+            return True
+    finally:
+        engine.dispose()
 
 
 def _drop(active: ActiveStore, location: str | None) -> None:

@@ -4,6 +4,7 @@ fails, and no answer to a client that sends X-Min-Position is older than what it
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 from typing import Iterator
@@ -18,7 +19,7 @@ from eosc_perf.embedded import build
 from log_transfer.transfer import Progress
 from projections.rebuild import SwitchedMeanwhile, build_and_switch
 from projections.sources import EventStoreSource
-from read_model import read_store
+from read_model import read_store, row_versions
 from read_model.active_store import POINTER_TABLE, ActiveStore
 from tests.support.api import Api, service_settings, stack_environment
 from tests.support.log_stores import GAP, imported
@@ -177,3 +178,47 @@ def test_a_rebuild_drops_the_row_versions_of_the_old_store(capsys, tmp_path, sou
     engine.dispose()
     assert "mail_outbox" in left
     assert {name for name in left if "_versions" in name} == {"row_versions"}  # bookkeeping only
+
+
+def test_init_drops_the_row_versions_an_earlier_rebuild_left(capsys, tmp_path, source, target, monkeypatch):
+    """A store rebuilt away from before 2026-12-05 kept them: `init` (and the embedded server's
+    start, by the same function) drops them once, and leaves a store kept by `--keep` whole."""
+    imported(capsys, tmp_path, source, target)
+    monkeypatch.setattr(row_versions, "drop_versions", lambda conn: None)  # the drop as it was
+    code, out, err = target.run(capsys, "rebuild", "--grace", "0")
+    assert code == 0, out + err
+    monkeypatch.undo()
+    engine = read_store.connect(target.settings.read_store)
+    assert "users_versions" in inspect(engine).get_table_names()
+    code, out, err = target.run(capsys, "init")
+    assert code == 0, out + err
+    assert "dropped the row versions an earlier rebuild left in the configured read store" in out
+    assert {name for name in inspect(engine).get_table_names() if "_versions" in name} == {"row_versions"}
+    code, out, err = target.run(capsys, "init")  # nothing left to drop
+    assert code == 0 and "dropped the row versions" not in out, out + err
+    engine.dispose()
+
+
+def test_init_leaves_a_store_kept_by_keep_whole(capsys, tmp_path, source, target):
+    imported(capsys, tmp_path, source, target)
+    code, out, err = target.run(capsys, "rebuild", "--keep")
+    assert code == 0, out + err
+    code, out, err = target.run(capsys, "init")
+    assert code == 0 and "dropped the row versions" not in out, out + err
+    engine = read_store.connect(target.settings.read_store)
+    assert {"results", "users_versions"} <= set(inspect(engine).get_table_names())
+    engine.dispose()
+
+
+@pytest.mark.parametrize("target", ["sqlite"], indirect=True)
+def test_the_embedded_server_drops_the_row_versions_an_earlier_rebuild_left(capsys, tmp_path, source, target):
+    imported(capsys, tmp_path, source, target)
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(row_versions, "drop_versions", lambda conn: None)  # the drop as it was
+        code, out, err = target.run(capsys, "rebuild", "--grace", "0")
+    assert code == 0, out + err
+    engine = read_store.connect(target.settings.read_store)
+    assert "users_versions" in inspect(engine).get_table_names()
+    build(dataclasses.replace(target.settings, admin_entitlements=("admin",))).close()
+    assert {name for name in inspect(engine).get_table_names() if "_versions" in name} == {"row_versions"}
+    engine.dispose()
