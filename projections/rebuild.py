@@ -216,11 +216,7 @@ def drop_left_versions(active: ActiveStore) -> bool:
     try:
         with engine.begin() as conn:
             inspector = inspect(conn)
-            left = [
-                table.name
-                for table in row_versions.versioned_tables()
-                if inspector.has_table(table.name + row_versions.SUFFIX)
-            ]
+            left = any(inspector.has_table(t.name + row_versions.SUFFIX) for t in row_versions.versioned_tables())
             if not left or not active_store.is_retired(conn) or inspector.has_table(results.name):
                 return False
             row_versions.drop_versions(conn)
