@@ -227,16 +227,18 @@ def interval_tables(conn: Connection) -> None:
             conn.exec_driver_sql(f"CREATE VIRTUAL TABLE {at} USING rtree_i32(id, {VALID_FROM}, {VALID_TO}{auxiliary})")
             conn.exec_driver_sql(
                 f"INSERT INTO {at} ({columns}) SELECT {columns} FROM {_quote(conn, versions)}"
-                f" WHERE {VALID_FROM} IS NOT NULL AND {VALID_TO} <= {RTREE_LAST}"
+                f" WHERE {VALID_FROM} < {VALID_TO} AND {VALID_TO} <= {RTREE_LAST}"
             )
-        # A version without valid_from is as of no position (`valid_from <= N` is not true of
-        # it); the R*Tree would take the missing coordinate for 0.
+        # Only versions that held a position: one without valid_from, or whose interval is
+        # empty, is as of no position (`valid_from <= N < valid_to` is not true of it). The
+        # R*Tree would take a missing coordinate for 0, and refuse a reversed interval (an
+        # error that would stop the projector at that event).
         trigger = _quote(conn, f"{versions}_kept")
         new_values = ", ".join(f"NEW.{_quote(conn, column)}" for column in [VALID_FROM, VALID_TO, *carried])
         conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {trigger}")
         conn.exec_driver_sql(
             f"CREATE TRIGGER {trigger} AFTER INSERT ON {_quote(conn, versions)}"
-            f" WHEN NEW.{VALID_FROM} IS NOT NULL AND NEW.{VALID_TO} <= {RTREE_LAST}"
+            f" WHEN NEW.{VALID_FROM} < NEW.{VALID_TO} AND NEW.{VALID_TO} <= {RTREE_LAST}"
             f" BEGIN INSERT INTO {at} ({columns}) VALUES ({new_values}); END"
         )
 

@@ -180,8 +180,26 @@ def test_the_r_tree_is_built_anew_when_its_versions_table_gains_a_column(sqlite_
     assert _value_as_of(store, 1, "added") == [3]
 
 
-def test_a_version_without_valid_from_is_as_of_no_position(store):
-    """As the versions table reads it (`valid_from <= N` is not true of it), the R*Tree too."""
-    with store.begin() as conn:
-        conn.execute(insert(row_versions.versions_of(counters)).values(name="unstamped", value=1, valid_to=100))
-    assert [_value_as_of(store, position, "unstamped") for position in (0, 50, 99)] == [[], [], []]
+def _held_none(engine: Engine, valid_from: int | None) -> list[list[int]]:
+    """A version of a count written with `valid_from` and valid_to 100, as of positions around it."""
+    with engine.begin() as conn:
+        conn.execute(
+            insert(row_versions.versions_of(counters)).values(
+                name="held none", value=1, valid_from=valid_from, valid_to=100
+            )
+        )
+    return [_value_as_of(engine, position, "held none") for position in (0, 99, 100, 120)]
+
+
+@pytest.mark.parametrize("valid_from", [None, 100])
+def test_a_version_that_held_no_position_is_as_of_none(store, valid_from):
+    """Without valid_from, or with an empty interval: found as of no position, as the versions
+    table reads it (the R*Tree would take a missing coordinate for 0)."""
+    assert _held_none(store, valid_from) == [[], [], [], []]
+
+
+def test_a_reversed_interval_is_written_on_sqlite_and_held_nowhere(sqlite_store):
+    """The R*Tree refuses a reversed interval: the version stays out of it, not the write (the
+    triggers never write one: valid_to is the clock, past valid_from; PostgreSQL's range index
+    refuses it too, docs/audit.md)."""
+    assert _held_none(sqlite_store, 150) == [[], [], [], []]
