@@ -24,7 +24,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def serve(args: argparse.Namespace) -> None:
     from eosc_perf.embedded import build
-    from eosc_perf.server import serve_embedded
+    from eosc_perf.server import serve_embedded, thread_count
 
     settings = _settings(args)
     settings.check()  # refuse unsafe settings with a message, before anything opens
@@ -34,7 +34,8 @@ def serve(args: argparse.Namespace) -> None:
         f"  Swagger UI: {root}/   OpenAPI document: {root}/api-spec.json"
         + ("\n  tokens: eosc-perf dev-token --help" if settings.development else "")
     )
-    serve_embedded(build(settings), args.host, args.port, banner=banner)
+    threads = thread_count(settings.read_waiters, settings.event_streams)
+    serve_embedded(build(settings), args.host, args.port, threads, banner=banner)
 
 
 def dev_token(args: argparse.Namespace) -> None:

@@ -32,13 +32,25 @@ MAX_HEADER_BYTES = 64 * 2**10  # request line and headers (nginx, in production,
 # A body larger than this is refused (413) before the application sees it; it stays above the
 # application's own body limit, which answers in the API's error format.
 MAX_BODY_BYTES = 32 * 2**20
+# Threads for the requests that never wait, besides one for each request that may hold its
+# thread: a read waiting for X-Min-Position (READ_WAITERS) and an open event stream
+# (EVENT_STREAMS). No more than that: a thread more than the requests in flight need is woken
+# for each request and costs CPU on every one (at 10^5 results, GET /benchmarks under 8
+# connections cost 0.94 ms of CPU per request with 8 threads, 0.79 with 5; docs/performance.md).
+SERVING_THREADS = 2
+
+
+def thread_count(read_waiters: int, event_streams: int) -> int:
+    """The embedded server's threads: waits and streams at their caps still leave
+    SERVING_THREADS to everyone else."""
+    return read_waiters + event_streams + SERVING_THREADS
 
 
 def _stop(signum, frame) -> None:
     raise SystemExit(0)  # waitress's loop ends on it and lets running requests finish
 
 
-def serve_embedded(service: Service, host: str, port: int, threads: int = 8, banner: str = "") -> None:
+def serve_embedded(service: Service, host: str, port: int, threads: int, banner: str = "") -> None:
     """One process: the SQLite stores, the in-process projections and `threads` request
     threads. Prints `banner` once listening. Returns after SIGTERM/SIGINT once running requests
     have finished, the service closed."""

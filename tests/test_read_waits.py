@@ -79,8 +79,9 @@ class Deployment:
 
 @pytest.fixture(params=BACKENDS)
 def deployment(request, tmp_path, identity_provider) -> Iterator[Deployment]:
-    """The embedded server (8 threads), or one more query service of the production stack (one
-    worker of 4 threads), each waiting up to 30 s, two waiters at most."""
+    """The embedded server (5 threads: two waiters, one event stream, two more), or one more
+    query service of the production stack (one worker of 4 threads), each waiting up to 30 s,
+    two waiters at most."""
     settings = {"READ_WAIT_SECONDS": str(WAIT_SECONDS), "READ_WAITERS": "2"}
     if request.param == "embedded":
         server = ServedProcess(tmp_path / "data", **settings).start()
@@ -143,6 +144,34 @@ def test_waiters_beyond_the_cap_are_refused_at_once_and_other_reads_are_served(d
     waited = answers[10:]
     assert [answer.status_code for answer in waited] == [200, 200]
     assert all({tag["name"] for tag in answer.json()["items"]} == {"before", "after"} for answer in waited)
+
+
+@pytest.mark.stack  # a served `eosc-perf serve`
+def test_the_embedded_server_has_threads_for_other_reads_whatever_the_waiters_cap(tmp_path):
+    """The embedded server's threads follow READ_WAITERS (eosc_perf/server.py `thread_count`):
+    with the cap raised to 8, eight waiting reads still leave threads to answer the rest (a
+    fixed pool of 8 threads was all held by them: every other request waited for a wait)."""
+    server = ServedProcess(tmp_path / "data", READ_WAIT_SECONDS=str(WAIT_SECONDS), READ_WAITERS="8").start()
+    try:
+        token = dev_token(server.data_dir)
+        assert server.post("/users:register", token).status_code == 201
+        wanted = created_tag_position(server, token, "before") + 1
+        answers, threads = concurrently(
+            9,
+            lambda: requests.get(
+                f"{server.url}/tags", headers={"X-Min-Position": str(wanted)}, timeout=WAIT_SECONDS * 2
+            ),
+        )
+        wait_until(lambda: answers, WAIT_SECONDS / 3, "the read beyond the cap refused")  # eight wait
+        assert answers[0].status_code == 503
+        assert requests.get(f"{server.url}/tags", timeout=10).status_code == 200
+        assert requests.get(f"{server.url}/results", timeout=10).status_code == 200
+        created_tag_position(server, token, "after")  # the position the eight wait for
+        for thread in threads:
+            thread.join(timeout=WAIT_SECONDS * 2)
+        assert sorted(answer.status_code for answer in answers) == [200] * 8 + [503]
+    finally:
+        server.stop()
 
 
 @pytest.mark.stack  # the embedded variant is a served `eosc-perf serve`

@@ -1,5 +1,5 @@
 """Slow clients (slowloris; issue 10, item 8): many connections that send half a request and
-stall must not stop a deployment. The embedded server (waitress, 8 threads) reads requests
+stall must not stop a deployment. The embedded server (waitress, 5 threads by default) reads requests
 whole before a thread takes them; in production nginx does, in front of gunicorn. Here far more
 such connections than there are threads are open while normal reads and writes are served."""
 
@@ -54,7 +54,7 @@ def stalled(url: str, start: bytes, stack: ExitStack) -> None:
 def test_half_sent_requests_do_not_stop_the_service(target):
     headers = {"Authorization": f"Bearer {target.token}"}
     with ExitStack() as attack:
-        for _ in range(48):  # six times the embedded server's threads, three times production's
+        for _ in range(48):  # ten times the embedded server's threads, three times production's
             stalled(target.url, HALF_HEADERS, attack)
         for _ in range(16):
             stalled(target.url, HALF_BODY, attack)
