@@ -77,6 +77,11 @@ def _registry_url(name: str, entry: str) -> str:
     return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
+# At most this many reads waiting for a position, and as many event streams, per process: each
+# is a thread of the embedded server (eosc_perf/server.py), all started with it.
+MOST_HELD = 256
+
+
 def _number(env: Mapping[str, str], name: str, default, *, kind=float, least=None, above=None, most=None):
     """A numeric variable (`default` when unset or empty), refused with its name when it is
     not a number of `kind` or lies outside its bounds."""
@@ -280,8 +285,8 @@ class Settings:
             event_store_url=env.get("EVENT_STORE_URL", ""),
             read_store_url=env.get("READ_STORE_URL", ""),
             read_wait_seconds=read_wait,
-            read_waiters=_number(env, "READ_WAITERS", cls.read_waiters, kind=int, least=1),
-            event_streams=_number(env, "EVENT_STREAMS", cls.event_streams, kind=int, least=0),
+            read_waiters=_number(env, "READ_WAITERS", cls.read_waiters, kind=int, least=1, most=MOST_HELD),
+            event_streams=_number(env, "EVENT_STREAMS", cls.event_streams, kind=int, least=0, most=MOST_HELD),
             event_stream_seconds=_number(env, "EVENT_STREAM_SECONDS", cls.event_stream_seconds, above=0, most=300),
             query_timeout_seconds=query_timeout,
             query_limits=QueryLimits(

@@ -169,6 +169,8 @@ def test_the_bounds_of_reads_come_from_the_environment():
         ("QUERY_MAX_TERMS", "-2"),
         ("QUERY_MAX_TERM_LENGTH", "1.5"),
         ("READ_WAITERS", "0"),
+        ("READ_WAITERS", "100000"),
+        ("EVENT_STREAMS", "257"),
     ],
 )
 def test_bounds_that_would_not_bound_are_refused(name, value):
