@@ -60,6 +60,8 @@ STAMPED_ON_INSERT = ("results_inserted", "result_numbers_inserted", "result_tags
 # SQLite each commit writes every page the batch changed, and a batch of random ids changes most
 # leaves of the id indexes: 20,000 rather than 5,000 replayed 10^5 events 8 % faster there (no
 # change on PostgreSQL), for about 56 MB more memory while the replay runs (docs/performance.md).
+# A rebuild (projections/rebuild.py) also leaves up to one batch to replay while it holds a
+# snapshot of the live store: about 3 s on SQLite at this size.
 REPLAY_BATCH = 20_000
 # SQLite's page cache while a new store is built, in KiB (its default is 2 MiB): the results'
 # and events index's b-trees take every insert at a random place (ids are random), and a page
