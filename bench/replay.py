@@ -30,34 +30,32 @@ from projections.replay import REPLAY_BATCH, rebuild, scratch_store  # noqa: E40
 from projections.sources import EventStoreSource  # noqa: E402
 from read_model import read_store  # noqa: E402
 
-# The replay's sessions name themselves, so that other sessions' backends are not counted.
-APPLICATION = "bench-replay"
+
+def _times(pid: int | str) -> list[int] | None:
+    """utime, stime, cutime, cstime and the parent's pid of a process, in clock ticks; None if gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return [int(fields[11]), int(fields[12]), int(fields[13]), int(fields[14]), int(fields[1])]
 
 
-def server_cpu(engine) -> dict[int, float]:
-    """PostgreSQL: CPU seconds so far of the server's processes (on this machine) that work for
-    the replay: its own sessions' backends and the server's background processes (writers,
-    checkpointer, autovacuum), as pg_stat_activity lists them."""
+def server_cpu(engine) -> float:
+    """PostgreSQL (on this machine): CPU seconds so far of the whole server: the postmaster, its
+    processes now (backends, writers, checkpointer, autovacuum) and those that ended (which the
+    postmaster's children times hold once it has reaped them). The replay's own connections end
+    within it (a replay reopens its pool: projections/replay.py), so they are counted either
+    way. Other sessions' work would count too: measure on a quiet server."""
     if engine.dialect.name != "postgresql":
-        return {}
+        return 0.0
     with engine.connect() as conn:
-        pids = (
-            conn.exec_driver_sql(
-                "SELECT pid FROM pg_stat_activity WHERE backend_type <> 'client backend' OR application_name = %s",
-                (APPLICATION,),
-            )
-            .scalars()
-            .all()
-        )
-    ticks = os.sysconf("SC_CLK_TCK")
-    seconds = {}
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue  # ended meanwhile
-        seconds[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-    return seconds
+        backend = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+    postmaster = _times(backend)[4]
+    ticks = sum(_times(postmaster)[:4])
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (times := _times(entry.name)) is not None and times[4] == postmaster:
+            ticks += times[0] + times[1]
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def one_round(source: EventStoreSource, live, profile: str | None) -> dict:
@@ -71,8 +69,7 @@ def one_round(source: EventStoreSource, live, profile: str | None) -> dict:
             profiler.disable()
             profiler.dump_stats(profile)
         cpu = time.process_time() - cpu
-        # The scratch store's backends are still open here: their CPU counts from 0 where new.
-        server = sum(seconds - server.get(pid, 0.0) for pid, seconds in server_cpu(scratch).items())
+        server = server_cpu(live) - server
     return {
         "events": replay.events,
         "seconds": round(replay.seconds, 3),
@@ -97,10 +94,7 @@ def main() -> None:
     args = parser.parse_args()
     store = open_event_store(args.event_store, create_tables=False)
     source = EventStoreSource(store, REPLAY_BATCH)
-    url = args.read_store
-    if url.startswith("postgresql"):  # the scratch schema's engine is made from this URL
-        url += ("&" if "?" in url else "?") + f"application_name={APPLICATION}"
-    live = read_store.connect(url)
+    live = read_store.connect(args.read_store)
     rounds = []
     for number in range(args.rounds):
         rounds.append(one_round(source, live, args.profile if number == args.rounds - 1 else None))

@@ -118,16 +118,27 @@ def _upsert_statement(table, keys: tuple[str, ...], postgres: bool) -> str:
     )
 
 
+# A connection whose `info` holds this key keeps no `result_number_values`: a replay into an empty
+# store (projections/replay.py) counts them all at its end, by one grouping (`count_values`).
+VALUES_COUNTED_AT_END = "result_number_values counted at the end"
+
+
+def _values_kept(conn: Connection) -> bool:
+    return VALUES_COUNTED_AT_END not in conn.info
+
+
 def _add_values(conn: Connection, added: Counter) -> None:
     """Adds visible results to the counts of `result_number_values`, keyed by
     (benchmark_id, path, value)."""
+    if not _values_kept(conn):
+        return
     _upsert_counts(conn, result_number_values, ("benchmark_id", "path", "value"), {k: (n,) for k, n in added.items()})
 
 
 def _take_values(conn: Connection, taken: Counter) -> None:
     """Takes visible results away from the counts of `result_number_values`, keyed by
     (benchmark_id, path, value); rows left with none go (a fresh replay has none of them)."""
-    if not taken:
+    if not taken or not _values_kept(conn):
         return
     mark = parameter_mark(conn)
     key = f"benchmark_id = {mark} AND path = {mark} AND value = {mark}"
@@ -156,13 +167,14 @@ def results_added(conn: Connection, added: Sequence[tuple[int, str, bool, dict]]
     """Results just inserted, each as (seq, benchmark_id, hidden, document)."""
     rows, per_path, per_benchmark = [], Counter(), Counter()
     unsafe, per_value = Counter(), Counter()
+    values_kept = _values_kept(conn)
     for seq, benchmark_id, hidden, document in added:
         per_benchmark[benchmark_id] += 1
         for path, value in numbers_of(document):
             rows.append((seq, path, benchmark_id, hidden, value))
             per_path[benchmark_id, path] += 1
             unsafe[benchmark_id, path] += _is_unsafe(value)
-            if not hidden:
+            if values_kept and not hidden:
                 per_value[benchmark_id, path, value] += 1
     if rows:
         insert_rows(conn, result_numbers, _COLUMNS, rows)  # COPY on PostgreSQL
