@@ -18,6 +18,7 @@ from read_model.tables import positions
 # instructions (well under a millisecond of work), a cost too small to measure.
 PROGRESS_STEPS = 10_000
 DEADLINE = "statement_deadline"  # in a connection's `info`: when its running statement must stop
+STATEMENT_SECONDS = "statement_seconds"  # in a connection's `info`: how long each statement may run
 
 
 def connect(
@@ -114,11 +115,20 @@ def _bound_sqlite_statements(engine: Engine, seconds: float) -> None:
     @event.listens_for(engine, "connect")
     def _progress_handler(dbapi_connection, record):
         info = record.info  # the `info` of every Connection that checks this one out
+        info[STATEMENT_SECONDS] = seconds
         dbapi_connection.set_progress_handler(lambda: time.monotonic() > info.get(DEADLINE, math.inf), PROGRESS_STEPS)
 
     @event.listens_for(engine, "before_cursor_execute")
     def _deadline(conn, cursor, statement, parameters, context, executemany):
-        conn.info[DEADLINE] = time.monotonic() + seconds
+        statement_starts(conn.info)
+
+
+def statement_starts(info: dict) -> None:
+    """Notes the deadline of the statement a connection (`Connection.info`) starts now, when its
+    engine bounds its statements; for reads run by the driver itself (query_service/driver_reads.py)."""
+    seconds = info.get(STATEMENT_SECONDS)
+    if seconds is not None:
+        info[DEADLINE] = time.monotonic() + seconds
 
 
 def past_deadline(info: dict) -> bool:

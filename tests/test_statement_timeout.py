@@ -20,6 +20,7 @@ from configuration.settings import QueryLimits
 from eosc_perf.embedded import build
 from eosc_perf.production import read_engine, serving_engine
 from http_api import errors
+from query_service.driver_reads import DriverRead
 from read_model import read_store
 from tests.support import catalog
 from tests.support.api import BACKENDS, Api, service_settings
@@ -104,6 +105,8 @@ def answer_to(engine, sql: str) -> falcon.testing.Result:
 
 
 ENDLESS = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n"
+# About 2 s on SQLite: answered, if nothing cuts it short, where ENDLESS would hold the test.
+LONG = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000000) SELECT count(*) FROM n"
 
 
 def postgres_url() -> str:
@@ -143,6 +146,32 @@ def test_a_statement_cut_short_is_422_and_a_store_out_of_reach_503(backend, tmp_
         unreachable.dispose()
         if backend == "embedded":
             holder.close()
+
+
+class DrivenStatement(Statement):
+    """The same, run by the driver itself, as the small reads are (query_service/driver_reads.py)."""
+
+    def on_get(self, req, resp):
+        with self.engine.connect() as conn:
+            DriverRead(text(self.sql)).rows(conn)
+        resp.media = {}
+
+
+def test_a_read_the_sqlite_driver_runs_is_cut_short_as_any_other(tmp_path: Path):
+    bounded = read_store.connect(f"sqlite:///{tmp_path / 'read.sqlite'}", statement_seconds=0.2)
+    app = falcon.App()
+    errors.install(app)
+    app.add_route("/long", DrivenStatement(bounded, LONG))
+    app.add_route("/short", DrivenStatement(bounded, "SELECT 1"))
+    client = falcon.testing.TestClient(app)
+    try:
+        for _ in range(2):  # a new connection's first statement, then one that ran before
+            cut = client.simulate_get("/long")
+            assert cut.status_code == 422
+            assert cut.json == TOO_EXPENSIVE
+            assert client.simulate_get("/short").status_code == 200
+    finally:
+        bounded.dispose()
 
 
 def test_only_the_engines_of_the_services_are_bounded(tmp_path: Path, identity_provider):

@@ -147,17 +147,26 @@ def assert_equal_to_a_replay(api: Api, request, engine) -> None:
 @contextmanager
 def statements(api: Api):
     """The SQL statements the read store runs meanwhile for requests of this thread (the
-    engine the embedded API reads through)."""
+    engine the embedded API reads through), as SQLite runs them: those SQLAlchemy sends and those
+    the driver runs by itself (query_service/driver_reads.py), their values written in."""
     engine = api.service.reads
     seen: list[str] = []
     requests = threading.get_ident()  # falcon's test client calls the app in this thread
 
-    def record(conn, cursor, statement, *args):
+    def record(statement: str) -> None:
         if threading.get_ident() == requests:
             seen.append(statement)
 
-    event.listen(engine, "before_cursor_execute", record)
+    def traced(dbapi_connection, *_):
+        dbapi_connection.set_trace_callback(record)
+
+    def untraced(dbapi_connection, *_):
+        dbapi_connection.set_trace_callback(None)
+
+    event.listen(engine, "checkout", traced)
+    event.listen(engine, "checkin", untraced)
     try:
         yield seen
     finally:
-        event.remove(engine, "before_cursor_execute", record)
+        event.remove(engine, "checkout", traced)
+        event.remove(engine, "checkin", untraced)
