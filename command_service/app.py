@@ -34,10 +34,12 @@ def create_app(
     directory: UserDirectory,
     on_saved=lambda position: None,
     cache: AggregateCache | None = None,
+    one_at_a_time: bool = False,
 ):
     """The WSGI app: the routes, wrapped in observability.http_layer (GET /metrics, request logs).
-    `cache`: this process's copies of catalog items and users (services/aggregate_cache.py)."""
-    commands = Commands(store, on_saved, cache)
+    `cache`: this process's copies of catalog items and users (services/aggregate_cache.py);
+    `one_at_a_time`: its commands run one at a time (services/session.py, Commands)."""
+    commands = Commands(store, on_saved, cache, one_at_a_time)
     registry = ImageRegistry(
         settings.image_registry_url, settings.image_registries, deadline=settings.image_check_seconds
     )

@@ -29,11 +29,13 @@ def build_command_app(
     verifier: TokenVerifier | None = None,
     on_saved: Callable[[int], None] = lambda position: None,
     position: Callable[[], int] | None = None,
+    one_at_a_time: bool = False,
 ) -> WsgiApp:
     """`engine`: the read tables, which the command side reads only to find users and claims (a
     serving engine: its statements are bounded). `verifier` defaults to the settings' own;
     `on_saved` is called with the position of every saved write; `position`: the read model's,
-    when this process commits it (read_model/position_feed.py)."""
+    when this process commits it (read_model/position_feed.py); `one_at_a_time`: one command at a
+    time in this process (the embedded default: command_service/services/session.py, Commands)."""
     directory = ReadModelUserDirectory(engine, EventStoreSource(store).head, settings.read_wait_seconds, position)
     return command_service.app.create_app(
         settings,
@@ -42,6 +44,7 @@ def build_command_app(
         directory=directory,
         on_saved=on_saved,
         cache=AggregateCache(store.recorder.latest_events),
+        one_at_a_time=one_at_a_time,
     )
 
 

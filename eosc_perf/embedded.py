@@ -75,7 +75,7 @@ def build(settings: Settings) -> EmbeddedService:
             mail.wake.set()
 
     commands = build_command_app(
-        settings, store, reads, verifier=verifier, on_saved=on_saved, position=read_model_position
+        settings, store, reads, verifier=verifier, on_saved=on_saved, position=read_model_position, one_at_a_time=True
     )
     queries = build_query_app(settings, reads, verifier=verifier, head=source.head, position=read_model_position)
     stop = threading.Event()

@@ -75,9 +75,9 @@ class BenchmarkCollection:
         self.images = images  # None when IMAGE_CHECK is off
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        catalog.check_image(self.images, req.context.body)
         benchmark, position = self.commands.run(
             catalog.submit_benchmark,
-            self.images,
             req.context.caller.actor,
             req.context.body,
             registered=req.context.caller.registration,
@@ -93,9 +93,9 @@ class BenchmarkItem(ReviewedItem):
         self.images = images  # None when IMAGE_CHECK is off
 
     def _update(self, req: falcon.Request, id: UUID):
+        catalog.check_image(self.images, req.context.body)
         return self.commands.run(
             catalog.update_benchmark,
-            self.images,
             req.context.caller.actor,
             id,
             req.context.body,

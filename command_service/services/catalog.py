@@ -42,16 +42,16 @@ class ImageCheck(Protocol):
     def check(self, docker_image: str, docker_tag: str) -> None: ...
 
 
-def _check_benchmark(images: ImageCheck | None, fields: dict) -> None:
-    """What a benchmark must pass before anything is read: its image exists (`images` is None
-    when IMAGE_CHECK is off), its schema is valid; on PUT too (Q-12)."""
+def check_image(images: ImageCheck | None, fields: dict) -> None:
+    """What a benchmark must pass first, on POST and PUT alike (Q-12): its image exists (`images`
+    is None when IMAGE_CHECK is off). Asked before the command runs, outside it: the registry is
+    over the network, and a command may hold the process's turn to write (session.Commands)."""
     if images is not None:
         images.check(fields["docker_image"], fields["docker_tag"])
-    schemas.check_benchmark_schema(fields["json_schema"])
 
 
-def submit_benchmark(session: Session, images: ImageCheck | None, actor: Actor, fields: dict) -> tuple[Benchmark, int]:
-    _check_benchmark(images, fields)
+def submit_benchmark(session: Session, actor: Actor, fields: dict) -> tuple[Benchmark, int]:
+    schemas.check_benchmark_schema(fields["json_schema"])  # before anything is read
     benchmark = Benchmark(description=fields.get("description"), actor=actor, **_benchmark_fields(fields))
     name = benchmarks.unique_name(benchmark.docker_image, benchmark.docker_tag)
     key = uniqueness.reserve(
@@ -64,10 +64,8 @@ def _benchmark_fields(fields: dict) -> dict:
     return {name: fields[name] for name in ("docker_image", "docker_tag", "url", "json_schema")}
 
 
-def update_benchmark(
-    session: Session, images: ImageCheck | None, actor: Actor, id: UUID, fields: dict
-) -> tuple[Benchmark, int]:
-    _check_benchmark(images, fields)
+def update_benchmark(session: Session, actor: Actor, id: UUID, fields: dict) -> tuple[Benchmark, int]:
+    schemas.check_benchmark_schema(fields["json_schema"])  # before the benchmark is looked up
     benchmark = existing(session, Benchmark, id)
     old_name = benchmark.name
     new_name = benchmarks.unique_name(fields["docker_image"], fields["docker_tag"])
