@@ -11,17 +11,9 @@ import falcon
 
 from command_service.resources.catalog import BenchmarkCollection
 from command_service.services.session import Commands
-from domain.actor import Actor
 from domain.event_store import EventStore
-
-ACTOR = Actor(sub="someone", iss="https://issuer.example.org")
-BENCHMARK = {
-    "docker_image": "org/bench",
-    "docker_tag": "1.0",
-    "url": "https://example.org/bench",
-    "json_schema": {"type": "object"},
-    "description": None,
-}
+from tests.test_benchmark_commands import ACTOR
+from tests.test_benchmark_commands import FIELDS as BENCHMARK
 
 
 def in_memory(one_at_a_time: bool) -> Commands:
