@@ -10,18 +10,9 @@ import pytest
 from command_service.image_registry import ImageNotFound
 from command_service.services import catalog
 from command_service.services.session import Commands
-from domain.actor import Actor
 from domain.errors import InvalidDocument
-from domain.event_store import EventStore
-
-ACTOR = Actor(sub="someone", iss="https://issuer.example.org")
-FIELDS = {
-    "docker_image": "org/bench",
-    "docker_tag": "1.0",
-    "url": "https://example.org/bench",
-    "json_schema": {"type": "object"},
-    "description": None,
-}
+from tests.support.commands import ACTOR, in_memory
+from tests.support.commands import BENCHMARK_FIELDS as FIELDS
 
 
 class Registry:
@@ -39,7 +30,7 @@ class Registry:
 
 @pytest.fixture
 def commands() -> Commands:
-    return Commands(EventStore(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}))
+    return in_memory()
 
 
 def submitted(commands, images, fields):

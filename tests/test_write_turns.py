@@ -10,14 +10,8 @@ from types import SimpleNamespace
 import falcon
 
 from command_service.resources.catalog import BenchmarkCollection
-from command_service.services.session import Commands
-from domain.event_store import EventStore
-from tests.test_benchmark_commands import ACTOR
-from tests.test_benchmark_commands import FIELDS as BENCHMARK
-
-
-def in_memory(one_at_a_time: bool) -> Commands:
-    return Commands(EventStore(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}), one_at_a_time=one_at_a_time)
+from tests.support.commands import ACTOR, in_memory
+from tests.support.commands import BENCHMARK_FIELDS as BENCHMARK
 
 
 class Held:
