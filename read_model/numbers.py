@@ -118,8 +118,9 @@ def _upsert_statement(table, keys: tuple[str, ...], postgres: bool) -> str:
     )
 
 
-# A connection whose `info` holds this key keeps no `result_number_values`: a replay into an empty
-# store (projections/replay.py) counts them all at its end, by one grouping (`count_values`).
+# A connection whose `info` holds this key keeps no `result_number_values` (nor looks up what to
+# change in them): a replay into an empty store (projections/replay.py) counts them all at its
+# end, by one grouping (`count_values`).
 VALUES_COUNTED_AT_END = "result_number_values counted at the end"
 
 
@@ -130,15 +131,13 @@ def _values_kept(conn: Connection) -> bool:
 def _add_values(conn: Connection, added: Counter) -> None:
     """Adds visible results to the counts of `result_number_values`, keyed by
     (benchmark_id, path, value)."""
-    if not _values_kept(conn):
-        return
     _upsert_counts(conn, result_number_values, ("benchmark_id", "path", "value"), {k: (n,) for k, n in added.items()})
 
 
 def _take_values(conn: Connection, taken: Counter) -> None:
     """Takes visible results away from the counts of `result_number_values`, keyed by
     (benchmark_id, path, value); rows left with none go (a fresh replay has none of them)."""
-    if not taken or not _values_kept(conn):
+    if not taken:
         return
     mark = parameter_mark(conn)
     key = f"benchmark_id = {mark} AND path = {mark} AND value = {mark}"
@@ -213,7 +212,8 @@ def results_removed(conn: Connection, condition) -> None:
             .values(results=benchmark_results.c.results - count)
         )
     conn.execute(benchmark_results.delete().where(benchmark_results.c.results == 0))
-    _take_values(conn, _numbers_of_results(conn, doomed, visible_only=True))
+    if _values_kept(conn):
+        _take_values(conn, _numbers_of_results(conn, doomed, visible_only=True))
     conn.execute(result_numbers.delete().where(result_numbers.c.seq.in_(doomed)))
 
 
@@ -223,8 +223,9 @@ def visibility_changed(conn: Connection, result_id: str, hidden: bool) -> None:
     conn.execute(
         result_numbers.update().where(result_numbers.c.seq == of_result.scalar_subquery()).values(hidden=hidden)
     )
-    changed = _numbers_of_results(conn, of_result, visible_only=False)
-    (_take_values if hidden else _add_values)(conn, changed)
+    if _values_kept(conn):
+        changed = _numbers_of_results(conn, of_result, visible_only=False)
+        (_take_values if hidden else _add_values)(conn, changed)
 
 
 def count_values(conn: Connection) -> None:
