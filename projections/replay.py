@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from projections.projector import Projector
 from projections.sources import EventStoreSource
 from read_model import READ_MODEL, counts, numbers, read_store
+from read_model.handlers import FOUND_BY_KEY, HANDLERS
 from read_model.migrations import migrate
 from read_model.tables import events_index, metadata, result_numbers, results
 
@@ -36,10 +37,9 @@ class Replay:
 
 
 # Indexes that only readers use: no projector handler finds rows through them. (Handlers find
-# results by id, uploader, by benchmark through results_benchmark_as_of (migration 23), and by
-# site or flavor through the indexes of migration 17, which start with (site_id, hidden) and
-# (flavor_id, hidden).) A replay into an empty store creates them after the load, one sort per
-# index instead of one index update per row: inserts into `results` cost about a third less.
+# results by id, and by benchmark, site, flavor or uploader through `SEARCH_INDEXES`.) A replay
+# into an empty store creates them after the load, one sort per index instead of one index
+# update per row: inserts into `results` cost about a third less.
 READER_ONLY_INDEXES = (
     "results_site",
     "results_flavor",
@@ -50,6 +50,18 @@ READER_ONLY_INDEXES = (
     "events_index_type",
     "events_index_timestamp",
     "events_index_actor",
+)
+# Indexes of the handlers' searches by benchmark, site, flavor, uploader or tag (renames, removals,
+# a user's erasure). A replay into an empty store drops them too, and creates them again before
+# the first batch with an event of a type not in read_model/handlers.py `FOUND_BY_KEY`: a log of
+# uploads and claims, the common kind, is loaded without them (7-12 % faster at 10^5 events),
+# and a search never runs without its index.
+SEARCH_INDEXES = (
+    "results_benchmark_as_of",
+    "results_site_as_of",
+    "results_flavor_as_of",
+    "results_by_uploader",
+    "result_tags_tag",
 )
 # SQLite: the triggers that stamp rows inserted without the position of their event
 # (read_model/row_versions.py), on the tables a replay fills by read_model/rows.py `insert_rows`
@@ -77,7 +89,8 @@ def rebuild(
     projector = Projector(engine)
     started, count = time.perf_counter(), 0
     fresh = _has_no_results(engine)
-    deferred = _drop_deferred(engine) if fresh else []
+    deferred = _drop_deferred(engine) if fresh else {}
+    searches = {name: deferred.pop(name) for name in SEARCH_INDEXES if name in deferred}
     if fresh:
         _count_values_at_end(engine, on=True)
     if fresh and engine.dialect.name == "sqlite":
@@ -88,6 +101,9 @@ def rebuild(
     gc.disable()
     try:
         for batch in source.batches(projector.position(), stop):
+            if searches and _searches(batch):
+                _create(engine, searches)
+                searches = {}
             projector.apply(batch)
             gc.collect(1)
             count += len(batch)
@@ -100,11 +116,15 @@ def rebuild(
         with engine.begin() as conn:
             if fresh:
                 numbers.count_values(conn)
-            for definition in deferred:
-                conn.exec_driver_sql(definition)
+        _create(engine, deferred | searches)
         if fresh and engine.dialect.name == "sqlite":
             _build_settings(engine, on=False)
     return Replay(count, time.perf_counter() - started)
+
+
+def _searches(batch: list) -> bool:
+    """Whether an event of the batch has a handler that finds rows by more than their keys."""
+    return any(type(event) in HANDLERS and type(event) not in FOUND_BY_KEY for _, event in batch)
 
 
 def _count_values_at_end(engine: Engine, on: bool) -> None:
@@ -147,19 +167,26 @@ def _has_no_results(engine: Engine) -> bool:
         return conn.execute(select(results.c.seq).limit(1)).first() is None
 
 
-def _drop_deferred(engine: Engine) -> list[str]:
-    """Drops the reader-only indexes and (SQLite) the insert triggers a replay need not run;
-    returns their CREATE statements, as the migrations made them."""
+def _drop_deferred(engine: Engine) -> dict[str, str]:
+    """Drops the indexes and (SQLite) the insert triggers a replay creates after its load, or
+    (the searches' indexes) when it needs them; returns their CREATE statements by name, as the
+    migrations made them."""
     if engine.dialect.name == "postgresql":  # the scratch schema comes first in the search path
         catalog = "SELECT 'index', indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
     else:
         catalog = "SELECT type, name, sql FROM sqlite_master WHERE type IN ('index', 'trigger')"
-    wanted = {"index": READER_ONLY_INDEXES, "trigger": STAMPED_ON_INSERT}
+    wanted = {"index": READER_ONLY_INDEXES + SEARCH_INDEXES, "trigger": STAMPED_ON_INSERT}
     with engine.begin() as conn:
         found = [(kind, name, sql) for kind, name, sql in conn.execute(text(catalog)) if name in wanted[kind]]
         for kind, name, _sql in found:
             conn.exec_driver_sql(f'DROP {kind.upper()} "{name}"')
-    return [sql for _kind, _name, sql in found]
+    return {name: sql for _kind, name, sql in found}
+
+
+def _create(engine: Engine, definitions: dict[str, str]) -> None:
+    with engine.begin() as conn:
+        for definition in definitions.values():
+            conn.exec_driver_sql(definition)
 
 
 @contextmanager

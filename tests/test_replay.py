@@ -17,11 +17,13 @@ import pytest
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.engine import Engine
 
+from domain.site import Site
 from http_api import documents
 from projections.projector import Projector
 from projections.replay import (
     READER_ONLY_INDEXES,
     REPLAY_BATCH,
+    SEARCH_INDEXES,
     STAMPED_ON_INSERT,
     differences,
     rebuild,
@@ -102,7 +104,8 @@ def test_a_replay_builds_what_projecting_event_by_event_builds(backend, embedded
         # has them all: a name left stale by a later migration would be caught here.)
         assert indexes(replayed) == indexes(one_by_one)
         if backend == "postgres":
-            assert set(READER_ONLY_INDEXES) <= {name for table in indexes(replayed).values() for name, _, _ in table}
+            names = {name for table in indexes(replayed).values() for name, _, _ in table}
+            assert set(READER_ONLY_INDEXES + SEARCH_INDEXES) <= names
         # So are the insert triggers, and no row was left without the position of its event.
         assert triggers(replayed) == triggers(one_by_one)
         if backend == "embedded":
@@ -124,6 +127,24 @@ def test_a_replay_stopped_and_resumed_counts_the_numbers_values_as_projecting_do
             assert conn.execute(select(func.count()).select_from(result_number_values)).scalar_one() > 0
         rebuild(EventStoreSource(history.store, REPLAY_BATCH), replayed)
         assert differences(one_by_one, replayed) == {}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_replay_creates_the_search_indexes_before_the_first_event_that_searches(backend, embedded_api, history):
+    """The uploads, claims and catalog submissions of the history are loaded without them; the
+    site's rename (which finds its results by site) comes to a store that has them all."""
+    positions = [position for batch in history.batches(0) for position, _ in batch]
+    renamed = next(position for batch in history.batches(0) for position, event in batch if type(event) is Site.Updated)
+    present = {}  # position reached -> the search indexes the store has then
+
+    def look(count: int) -> None:
+        names = {name for table in indexes(replayed).values() for name, _, _ in table}
+        present[positions[count - 1]] = names & set(SEARCH_INDEXES)
+
+    with store_for(backend, embedded_api.service.projection.consumer.engine) as replayed:
+        rebuild(EventStoreSource(history.store, 1), replayed, progress=look)
+    assert all(not present[position] for position in positions if position < renamed)
+    assert all(present[position] == set(SEARCH_INDEXES) for position in positions if position >= renamed)
 
 
 def test_the_embedded_read_tables_equal_a_replay(embedded_api, history):
