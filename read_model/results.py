@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Sequence
+from uuid import UUID
 
 from sqlalchemy import Text, bindparam, literal, null, select, union_all
 from sqlalchemy.engine import Connection
@@ -76,15 +77,22 @@ def _uploader_ids(events: Sequence[Result.Uploaded]) -> dict[tuple[str, str], st
     return {(sub, iss): str(User.create_id(sub, iss)) for sub, iss in uploaders}
 
 
-def _referenced(conn: Connection, events: Sequence[Result.Uploaded], uploader_ids: dict) -> _Referenced:
+def _texts_of_ids(events: Sequence[Result.Uploaded]) -> dict[UUID, str]:
+    """The text of each benchmark, flavor, site and tag id the run names, made once: a run names
+    few, and `str` of a UUID is Python code (a replay of 10^5 uploads called it 10^6 times)."""
+    ids = {id for e in events for id in (e.benchmark_id, e.flavor_id, e.site_id, *e.tags_ids)}
+    return {id: str(id) for id in ids}
+
+
+def _referenced(conn: Connection, events: Sequence[Result.Uploaded], uploader_ids: dict, texts: dict) -> _Referenced:
     """Benchmarks, flavors, sites, uploaders (an upload by a removed user is gone) and tags,
     in one statement: a round trip each was most of one upload's projection on PostgreSQL."""
     wanted = {
-        "benchmark": {str(e.benchmark_id) for e in events},
-        "flavor": {str(e.flavor_id) for e in events},
-        "site": {str(e.site_id) for e in events},
+        "benchmark": {texts[e.benchmark_id] for e in events},
+        "flavor": {texts[e.flavor_id] for e in events},
+        "site": {texts[e.site_id] for e in events},
         "user": set(uploader_ids.values()),
-        "tag": {str(tag_id) for e in events for tag_id in e.tags_ids},
+        "tag": {texts[tag_id] for e in events for tag_id in e.tags_ids},
     }
     found = _Referenced()
     for kind, id, name, address in conn.execute(_REFERENCED, {kind: list(ids) for kind, ids in wanted.items()}):
@@ -104,12 +112,12 @@ def _referenced(conn: Connection, events: Sequence[Result.Uploaded], uploader_id
 def results_uploaded(conn: Connection, events: Sequence[Result.Uploaded]) -> None:
     """A run of uploads, in order. Each is kept only when its benchmark, flavor, site and
     uploader are still there (a removal projected first took it with the cascade)."""
-    uploader_ids = _uploader_ids(events)
-    referenced = _referenced(conn, events, uploader_ids)
+    uploader_ids, texts = _uploader_ids(events), _texts_of_ids(events)
+    referenced = _referenced(conn, events, uploader_ids, texts)
     postgres = conn.dialect.name == "postgresql"
     rows, tag_rows, documents_of = [], [], {}
     for event in events:
-        benchmark_id, flavor_id, site_id = str(event.benchmark_id), str(event.flavor_id), str(event.site_id)
+        benchmark_id, flavor_id, site_id = texts[event.benchmark_id], texts[event.flavor_id], texts[event.site_id]
         benchmark_name = referenced.benchmark_names.get(benchmark_id)
         flavor_name = referenced.flavor_names.get(flavor_id)
         site = referenced.sites.get(site_id)
@@ -119,7 +127,7 @@ def results_uploaded(conn: Connection, events: Sequence[Result.Uploaded]) -> Non
         site_name, site_address = site
         id = str(event.originator_id)
         json_text = documents.dumps(event.json)
-        tag_ids = sorted({str(t) for t in event.tags_ids} & referenced.tags.keys())
+        tag_ids = sorted({texts[t] for t in event.tags_ids} & referenced.tags.keys())
         documents_of[id] = (benchmark_id, False, event.json)  # (benchmark, hidden, document)
         rows.append(
             (
