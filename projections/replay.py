@@ -206,6 +206,8 @@ def scratch_store(live: Engine) -> Iterator[Engine]:
             execution_options={"schema_translate_map": {None: schema}},
         )
         try:
+            migrate(engine, quiet=True)
+            _unlogged(engine)
             yield engine
         finally:
             engine.dispose()
@@ -219,6 +221,17 @@ def scratch_store(live: Engine) -> Iterator[Engine]:
                 yield engine
             finally:
                 engine.dispose()
+
+
+def _unlogged(engine: Engine) -> None:
+    """The scratch schema's tables, unlogged: PostgreSQL writes no write-ahead log for them.
+    For the same reason as synchronous_commit off; a crash empties them, and a `verify` cut short
+    is run again anyway. A replay of 10^5 events: about 1 s less of the server's CPU, 8 % faster
+    (docs/performance.md). The store a rebuild switches to is not made here: it stays logged."""
+    with engine.begin() as conn:
+        tables = conn.exec_driver_sql("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()").scalars()
+        for table in tables.all():
+            conn.exec_driver_sql(f'ALTER TABLE "{table}" SET UNLOGGED')
 
 
 def _without_sync(dbapi_connection, _record) -> None:

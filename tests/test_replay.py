@@ -147,6 +147,17 @@ def test_a_replay_creates_the_search_indexes_before_the_first_event_that_searche
     assert all(present[position] == set(SEARCH_INDEXES) for position in positions if position >= renamed)
 
 
+def test_a_scratch_store_on_postgresql_is_unlogged(embedded_api):
+    """Its tables and indexes write no write-ahead log: `verify` drops the store after comparing."""
+    with store_for("postgres", embedded_api.service.projection.consumer.engine) as scratch:
+        with scratch.connect() as conn:
+            kinds = conn.exec_driver_sql(
+                "SELECT relkind, relpersistence FROM pg_class WHERE relnamespace = current_schema()::regnamespace"
+            ).all()
+    assert {kind for kind, _ in kinds} >= {"r", "i"}
+    assert {persistence for _, persistence in kinds} == {"u"}
+
+
 def test_the_embedded_read_tables_equal_a_replay(embedded_api, history):
     live = embedded_api.service.projection.consumer.engine
     with scratch_store(live) as replayed:
