@@ -19,8 +19,8 @@ SQLAlchemy's own execution is kept where it does more than send the text:
   not know of. Only connections in autocommit (the query app's reads of one statement) take the
   short way. (SQLite's driver opens no transaction for a read: a read inside one reads in it.);
 - on SQLite, a statement that writes in values of other types than texts and integers, or reads
-  columns of other types: SQLAlchemy's dialect turns dates and the like into texts of its own
-  format, both ways (`_plain`).
+  columns of other types, and a read given such values: SQLAlchemy's dialect turns dates and
+  the like into texts of its own format, both ways (`_plain`, `_plain_values`).
 The rows are the same either way: the statements read text and integer columns, which
 SQLAlchemy hands on as the driver gives them. A listener on the engine's statements
 (`before_cursor_execute`) does not see these reads; those on its connections (connect,
@@ -54,6 +54,8 @@ class DriverRead:
         if compiled is None:
             return conn.execute(self.statement, parameters).all()
         text, bound, order = compiled
+        if order is not None and parameters and not _plain_values(parameters):  # SQLite, given a date or the like
+            return conn.execute(self.statement, parameters).all()
         values = {**bound, **parameters} if parameters else bound
         try:
             if order is None:  # psycopg: parameters by name
@@ -90,11 +92,17 @@ def _plain(compiled, bound: dict) -> bool:
     dates among them, into texts of its own format, both ways.)"""
     if compiled.dialect.name != "sqlite":
         return True
-    values_plain = all(value is None or isinstance(value, (str, int)) for value in bound.values())
     # (A text() statement has no typed columns: SQLAlchemy hands its rows on as the driver gives them.)
     columns = getattr(compiled.statement, "selected_columns", ())
     columns_plain = all(isinstance(column.type, (String, Integer)) for column in columns)
-    return values_plain and columns_plain
+    return _plain_values(bound) and columns_plain
+
+
+def _plain_values(values: Mapping[str, Any]) -> bool:
+    """Whether sqlite3 writes the values as SQLAlchemy would: texts, integers (booleans among
+    them) and None. Checked for the values in the statement once, and for those of each read
+    (a date given to a read goes SQLAlchemy's way)."""
+    return all(value is None or isinstance(value, (str, int)) for value in values.values())
 
 
 def _driver(conn: Connection) -> psycopg.Connection | sqlite3.Connection | None:
