@@ -23,7 +23,7 @@ from collections import Counter
 from functools import lru_cache
 from typing import Iterator, Sequence
 
-from sqlalchemy import LargeBinary, case, cast, func, select
+from sqlalchemy import LargeBinary, case, cast, func, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
@@ -229,13 +229,21 @@ def visibility_changed(conn: Connection, result_id: str, hidden: bool) -> None:
 
 
 def count_values(conn: Connection) -> None:
-    """Fills `result_number_values` from `result_numbers` (a migration)."""
+    """Fills `result_number_values` from `result_numbers` (a migration, and the end of a replay
+    into an empty store). Grouped by the columns of the number index in its order, `hidden`
+    among them, and the hidden groups left out after: SQLite then reads the index in order
+    instead of sorting every visible number again, as it does for a `hidden` filter before the
+    grouping. `NOT hidden` as written here: SQLAlchemy writes `hidden = 0` for SQLite, and SQLite
+    moves a comparison with a constant into the filter, and sorts again. 0.22 s instead of 0.83
+    for 578,624 numbers."""
     conn.execute(result_number_values.delete())
-    grouped = (result_numbers.c.benchmark_id, result_numbers.c.path, result_numbers.c.value)
+    c = result_numbers.c
     conn.execute(
         result_number_values.insert().from_select(
             ["benchmark_id", "path", "value", "results"],
-            select(*grouped, func.count()).where(result_numbers.c.hidden.is_(False)).group_by(*grouped),
+            select(c.benchmark_id, c.path, c.value, func.count())
+            .group_by(c.benchmark_id, c.path, c.hidden, c.value)
+            .having(text("NOT hidden")),
         )
     )
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import event, func, inspect, select, text
 from sqlalchemy.engine import Engine
 
 from domain.site import Site
@@ -30,7 +30,7 @@ from projections.replay import (
     scratch_store,
 )
 from projections.sources import EventStoreSource
-from read_model import READ_MODEL, counts, read_store, row_versions
+from read_model import READ_MODEL, counts, numbers, read_store, row_versions
 from read_model.migrations import migrate
 from read_model.rows import insert_rows
 from read_model.tables import counters, result_number_values, results
@@ -145,6 +145,21 @@ def test_a_replay_creates_the_search_indexes_before_the_first_event_that_searche
         rebuild(EventStoreSource(history.store, 1), replayed, progress=look)
     assert all(not present[position] for position in positions if position < renamed)
     assert all(present[position] == set(SEARCH_INDEXES) for position in positions if position >= renamed)
+
+
+def test_the_counts_by_value_read_the_number_index_in_order_on_sqlite(embedded_api, history):
+    """`numbers.count_values` (a replay's end) groups the numbers as their index holds them:
+    SQLite sorts none of them again."""
+    run = []
+    with scratch_store(embedded_api.service.projection.consumer.engine) as replayed:
+        rebuild(EventStoreSource(history.store, REPLAY_BATCH), replayed)
+        event.listen(replayed, "before_cursor_execute", lambda *args: run.append(args[2]))
+        with replayed.begin() as conn:
+            numbers.count_values(conn)
+            (grouping,) = [statement for statement in run if statement.startswith("INSERT INTO result_number_values")]
+            plan = [row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {grouping}")]
+            assert conn.execute(select(func.count()).select_from(result_number_values)).scalar_one() > 0
+    assert plan == ["SCAN result_numbers USING COVERING INDEX result_numbers_as_of"]
 
 
 def test_a_scratch_store_on_postgresql_is_unlogged(embedded_api):
