@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Replay speed: every event of an event store replayed into a fresh, empty read store, the code
 `eosc-perf verify` and `eosc-perf rebuild` run (projections/replay.py `rebuild`), in events per
-second by the clock and per CPU second of this process (a PostgreSQL server's CPU comes on top).
+second by the clock and per CPU second of this process and its worker processes (a PostgreSQL
+server's CPU comes on top).
 
     # a SQLite scratch file beside nothing (as `verify` on the embedded default)
     .venv/bin/python bench/replay.py --event-store sqlite:////var/tmp/bench/e5/events.sqlite
@@ -19,6 +20,7 @@ import argparse
 import cProfile
 import json
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -58,10 +60,17 @@ def server_cpu(engine) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def children_cpu() -> float:
+    """CPU seconds of this process's ended children: the replay's worker processes
+    (projections/replay_workers.py), counted once the replay has stopped and reaped them."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def one_round(source: EventStoreSource, live, profile: str | None) -> dict:
     with scratch_store(live) as scratch:
         profiler = cProfile.Profile() if profile else None
-        cpu, server = time.process_time(), server_cpu(live)
+        cpu, workers, server = time.process_time(), children_cpu(), server_cpu(live)
         if profiler:
             profiler.enable()
         replay = rebuild(source, scratch)
@@ -69,11 +78,14 @@ def one_round(source: EventStoreSource, live, profile: str | None) -> dict:
             profiler.disable()
             profiler.dump_stats(profile)
         cpu = time.process_time() - cpu
+        workers = children_cpu() - workers
+        cpu += workers
         server = server_cpu(live) - server
     return {
         "events": replay.events,
         "seconds": round(replay.seconds, 3),
         "cpu_seconds": round(cpu, 3),
+        "worker_cpu_seconds": round(workers, 3),
         "events_per_second": round(replay.events_per_second),
         "events_per_cpu_second": round(replay.events / cpu) if cpu else None,
         "server_cpu_seconds": round(server, 3),

@@ -26,6 +26,7 @@ from eventsourcing.utils import get_topic
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
+from read_model.results import PreparedUpload
 from read_model.tables import parked_events
 
 log = logging.getLogger(__name__)
@@ -65,10 +66,14 @@ def is_poison(error: BaseException) -> bool:
 
 
 def describe(event) -> tuple[str, str | None, int | None]:
-    """(event type, aggregate id, aggregate version) of an event or an Undecodable."""
+    """(event type, aggregate id, aggregate version) of an event, an Undecodable, or an upload a
+    replay's worker prepared (its events index row names them)."""
     if isinstance(event, Undecodable):
         aggregate_id = None if event.aggregate_id is None else str(event.aggregate_id)
         return event.event_type, aggregate_id, event.aggregate_version
+    if isinstance(event, PreparedUpload):
+        _position, aggregate_id, _related, aggregate_version, topic, *_ = event.index_row
+        return topic, aggregate_id, aggregate_version
     return get_topic(type(event)), str(event.originator_id), event.originator_version
 
 

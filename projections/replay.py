@@ -15,6 +15,7 @@ from uuid import uuid4
 from sqlalchemy import String, create_engine, event, select, text
 from sqlalchemy.engine import Connection, Engine
 
+from projections import replay_workers
 from projections.projector import Projector
 from projections.sources import EventStoreSource
 from read_model import READ_MODEL, counts, numbers, read_store
@@ -70,11 +71,16 @@ SEARCH_INDEXES = (
 STAMPED_ON_INSERT = ("results_inserted", "result_numbers_inserted", "result_tags_inserted")
 # Events per read and per transaction: fewer commits, and fewer look-ups per run of uploads. On
 # SQLite each commit writes every page the batch changed, and a batch of random ids changes most
-# leaves of the id indexes: 20,000 rather than 5,000 replayed 10^5 events 8 % faster there (no
-# change on PostgreSQL), for about 56 MB more memory while the replay runs (docs/performance.md).
-# A rebuild (projections/rebuild.py) also leaves up to one batch to replay while it holds a
-# snapshot of the live store: about 3 s on SQLite at this size.
-REPLAY_BATCH = 20_000
+# leaves of the id indexes: alone, the replaying process did 10^5 events 8 % faster in batches of
+# 20,000 than of 5,000. With worker processes preparing the uploads a batch ahead
+# (projections/replay_workers.py), 10,000 was 3.5 % faster than 20,000 on SQLite (the workers get
+# ahead sooner) and 3 % slower on PostgreSQL (docs/performance.md). A rebuild
+# (projections/rebuild.py) also leaves up to one batch to replay while it holds a snapshot of the
+# live store.
+REPLAY_BATCH = 10_000
+# From this many events to replay on, uploads are prepared in worker processes: below it, starting
+# them (about 0.4 s) costs more than they save.
+WORKERS_FROM = 20_000
 # SQLite's page cache while a new store is built, in KiB (its default is 2 MiB): the results'
 # and events index's b-trees take every insert at a random place (ids are random), and a page
 # read again from the operating system costs more than the insert itself at 10^5 results.
@@ -86,12 +92,27 @@ SORT_THREADS = 1
 
 
 def rebuild(
-    source: EventStoreSource, engine: Engine, progress: Callable[[int], None] = lambda n: None, stop: int | None = None
+    source: EventStoreSource,
+    engine: Engine,
+    progress: Callable[[int], None] = lambda n: None,
+    stop: int | None = None,
+    workers: int | None = None,
 ) -> Replay:
-    """Replays the events after the store's position, up to `stop` (the head if None)."""
+    """Replays the events after the store's position, up to `stop` (the head if None). `workers`:
+    the processes that prepare the uploads (projections/replay_workers.py), none for a replay in
+    this process alone; by default all cores but one, from WORKERS_FROM events on."""
     migrate(engine, quiet=True)
     projector = Projector(engine)
     started, count = time.perf_counter(), 0
+    position = projector.position()
+    if workers is None:
+        many = (source.head() if stop is None else stop) - position >= WORKERS_FROM
+        workers = replay_workers.default_workers() if many else 0
+    if workers:
+        postgres = engine.dialect.name == "postgresql"
+        batches = replay_workers.prepared_batches(source, position, stop, postgres, workers)
+    else:
+        batches = source.batches(position, stop)
     fresh = _has_no_results(engine)
     deferred = _drop_deferred(engine) if fresh else {}
     searches = {name: deferred.pop(name) for name in SEARCH_INDEXES if name in deferred}
@@ -104,7 +125,7 @@ def rebuild(
     # (SQLAlchemy's) are collected once per batch instead.
     gc.disable()
     try:
-        for batch in source.batches(projector.position(), stop):
+        for batch in batches:
             if searches and _searches(batch):
                 with engine.begin() as conn:
                     _create(conn, searches)
@@ -114,6 +135,7 @@ def rebuild(
             count += len(batch)
             progress(count)
     finally:
+        batches.close()  # a replay that failed stops its workers
         gc.enable()
         # Even after a failed replay: the store must not be left without its indexes and triggers.
         if fresh:

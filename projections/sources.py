@@ -16,7 +16,7 @@ from projections.parking import Undecodable
 BATCH = 500
 
 
-def _undecodable(notification, error: Exception) -> Undecodable:
+def undecodable(notification, error: Exception) -> Undecodable:
     return Undecodable(notification.topic, notification.originator_id, notification.originator_version, repr(error))
 
 
@@ -28,10 +28,12 @@ class EventStoreSource:
         self.batch = batch
 
     def read(self, after: int, stop: int | None = None) -> list[tuple[int, DomainEventProtocol]]:
-        notifications = self.store.recorder.select_notifications(
+        return [(n.id, self.decode(n)) for n in self._select(after, stop)]
+
+    def _select(self, after: int, stop: int | None) -> list:
+        return self.store.recorder.select_notifications(
             start=after, limit=self.batch, stop=stop, inclusive_of_start=False
         )
-        return [(n.id, self.decode(n)) for n in notifications]
 
     def decode(self, notification) -> DomainEventProtocol | Undecodable:
         """Decoding is computation on the stored bytes alone (no outage can fail it): whatever
@@ -41,21 +43,26 @@ class EventStoreSource:
         try:
             event = self.store.mapper.sealed_domain_event(notification)
         except Exception as error:
-            return _undecodable(notification, error)
+            return undecodable(notification, error)
         try:
             return opened(event, self.store.mapper.keyring)
         except BrokenSeal as error:  # any other failure reading the keys is an outage: raised, retried
-            return _undecodable(notification, error)
+            return undecodable(notification, error)
 
     def head(self) -> int:
         return self.store.recorder.max_notification_id() or 0
 
     def batches(self, after: int, stop: int | None = None) -> Iterator[list[tuple[int, DomainEventProtocol]]]:
-        """Up to `stop` inclusive (the head if None). A batch shorter than the limit reached the
-        head as it was: asking again would cost a query that finds nothing (nearly always, when
-        following the log); what came since is the next call's."""
-        while batch := self.read(after, stop):
-            yield batch
-            if len(batch) < self.batch:
+        """Up to `stop` inclusive (the head if None)."""
+        for notifications in self.notifications(after, stop):
+            yield [(n.id, self.decode(n)) for n in notifications]
+
+    def notifications(self, after: int, stop: int | None = None) -> Iterator[list]:
+        """The stored notifications of `batches`, not decoded. A batch shorter than the limit
+        reached the head as it was: asking again would cost a query that finds nothing (nearly
+        always, when following the log); what came since is the next call's."""
+        while notifications := self._select(after, stop):
+            yield notifications
+            if len(notifications) < self.batch:
                 return
-            after = batch[-1][0]
+            after = notifications[-1].id

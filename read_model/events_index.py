@@ -25,6 +25,7 @@ from domain import envelope, transcoding
 from domain.personal_data import ERASED, PERSONAL_FIELDS
 from http_api import documents
 from read_model import counts
+from read_model.results import PreparedUpload
 from read_model.rows import insert_rows, stored_time, utc
 from read_model.tables import events_index
 
@@ -159,39 +160,55 @@ _COLUMNS = (
 )
 
 
-def record(conn: Connection, items: Iterable[tuple[int, DomainEventProtocol]]) -> None:
+# In a row of `index_row`: the event's related item is that of its item's earlier events, which
+# `record` looks up (the event names none, and is not its item's first).
+RELATED_LOOKED_UP = ...
+
+
+def index_row(notification_id: int, event: DomainEventProtocol, postgres: bool) -> tuple:
+    """The event's row of the index (`_COLUMNS`), from the event alone: pure work, which a replay
+    has done in worker processes for its uploads (projections/replay_workers.py)."""
+    topic = get_topic(type(event))
+    type_name = event_type(topic)
+    related = getattr(event, RELATED_FIELD, None)
+    if isinstance(related, UUID):
+        related = str(related)
+    elif event.originator_version > 1:
+        related = RELATED_LOOKED_UP
+    else:
+        related = None
+    actor = getattr(event, "actor", None)
+    return (
+        notification_id,
+        str(event.originator_id),
+        related,
+        event.originator_version,
+        topic,
+        type_name,
+        stored_time(utc(event.timestamp), postgres),
+        actor.sub if actor is not None else None,
+        actor.iss if actor is not None else None,
+        role(type_name, actor),
+        data_of(event),
+    )
+
+
+def record(conn: Connection, items: Iterable[tuple[int, DomainEventProtocol | PreparedUpload]]) -> None:
     """Indexes a batch of (notification id, event), in order: straight through the driver
-    (read_model/rows.py), as a replay's other bulk inserts."""
-    rows = []
-    related_of: dict[str, str | None] = {}  # item id -> related id, for the batch's later events
+    (read_model/rows.py), as a replay's other bulk inserts. An upload a replay's worker prepared
+    brings its row."""
     postgres = conn.dialect.name == "postgresql"
-    for notification_id, event in items:
-        topic = get_topic(type(event))
-        type_name = event_type(topic)
-        item_id = str(event.originator_id)
-        related = getattr(event, RELATED_FIELD, None)
-        if isinstance(related, UUID):
-            related_of[item_id] = related = str(related)
-        elif event.originator_version > 1:
-            related = _related_of(conn, item_id, related_of)
+    rows = [
+        event.index_row if type(event) is PreparedUpload else index_row(notification_id, event, postgres)
+        for notification_id, event in items
+    ]
+    related_of: dict[str, str | None] = {}  # item id -> related id, for the batch's later events
+    for at, row in enumerate(rows):
+        item_id, related = row[1], row[2]
+        if related is RELATED_LOOKED_UP:
+            rows[at] = (*row[:2], _related_of(conn, item_id, related_of), *row[3:])
         else:
-            related_of[item_id] = related = None
-        actor = getattr(event, "actor", None)
-        rows.append(
-            (
-                notification_id,
-                item_id,
-                related,
-                event.originator_version,
-                topic,
-                type_name,
-                stored_time(utc(event.timestamp), postgres),
-                actor.sub if actor is not None else None,
-                actor.iss if actor is not None else None,
-                role(type_name, actor),
-                data_of(event),
-            )
-        )
+            related_of[item_id] = related
     if rows:
         insert_rows(conn, events_index, _COLUMNS, rows)
         counts.add_events(conn, Counter(row[5] for row in rows))  # by type

@@ -44,6 +44,7 @@ FOUND_BY_KEY = frozenset(
         Flavor.Approved,
         Tag.Created,
         Result.Uploaded,
+        results.PreparedUpload,
         Result.TagsReplaced,
         Result.Claimed,
         Result.Restored,

@@ -162,14 +162,14 @@ def _numbers_of_results(conn: Connection, seqs, visible_only: bool) -> Counter:
 _COLUMNS = ("seq", "path", "benchmark_id", "hidden", "value")
 
 
-def results_added(conn: Connection, added: Sequence[tuple[int, str, bool, dict]]) -> None:
-    """Results just inserted, each as (seq, benchmark_id, hidden, document)."""
+def results_added(conn: Connection, added: Sequence[tuple[int, str, bool, list[tuple[str, float]]]]) -> None:
+    """Results just inserted, each as (seq, benchmark_id, hidden, the numbers of its document)."""
     rows, per_path, per_benchmark = [], Counter(), Counter()
     unsafe, per_value = Counter(), Counter()
     values_kept = _values_kept(conn)
-    for seq, benchmark_id, hidden, document in added:
+    for seq, benchmark_id, hidden, numbers in added:
         per_benchmark[benchmark_id] += 1
-        for path, value in numbers_of(document):
+        for path, value in numbers:
             rows.append((seq, path, benchmark_id, hidden, value))
             per_path[benchmark_id, path] += 1
             unsafe[benchmark_id, path] += _is_unsafe(value)
@@ -274,5 +274,8 @@ def backfill(conn: Connection, chunk: int = 5000) -> None:
         ).all()
         if not stored:
             return
-        results_added(conn, [(row.seq, row.benchmark_id, row.hidden, json.loads(row.json_text)) for row in stored])
+        results_added(
+            conn,
+            [(row.seq, row.benchmark_id, row.hidden, list(numbers_of(json.loads(row.json_text)))) for row in stored],
+        )
         last = stored[-1].seq

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Sequence
-from uuid import UUID
+from typing import NamedTuple, Sequence
 
 from sqlalchemy import Text, bindparam, literal, null, select, union_all
 from sqlalchemy.engine import Connection
@@ -71,28 +70,63 @@ _REFERENCED = union_all(
 _SEQS = select(results.c.id, results.c.seq).where(results.c.id.in_(bindparam("ids", expanding=True)))
 
 
-def _uploader_ids(events: Sequence[Result.Uploaded]) -> dict[tuple[str, str], str]:
+class UploadRows(NamedTuple):
+    """What an upload's rows take from its event alone: ids as text, times as stored, the
+    document's text and numbers. Pure work, so a replay has it done in worker processes
+    (projections/replay_workers.py); the projector makes it itself for the uploads it follows."""
+
+    id: str
+    benchmark_id: str
+    site_id: str
+    flavor_id: str
+    tag_ids: tuple[str, ...]  # sorted, each once
+    sub: str
+    iss: str
+    execution_datetime: object  # as `rows.stored_time` stores it
+    upload_datetime: object
+    json_text: str
+    numbers: list[tuple[str, float]]  # read_model/numbers.py `numbers_of`
+
+
+def upload_rows(event: Result.Uploaded, postgres: bool) -> UploadRows:
+    return UploadRows(
+        str(event.originator_id),
+        str(event.benchmark_id),
+        str(event.site_id),
+        str(event.flavor_id),
+        tuple(sorted({str(tag_id) for tag_id in event.tags_ids})),
+        event.actor.sub,
+        event.actor.iss,
+        stored_time(utc(event.execution_datetime), postgres),
+        stored_time(utc(event.timestamp), postgres),
+        documents.dumps(event.json),
+        list(numbers.numbers_of(event.json)),
+    )
+
+
+class PreparedUpload(NamedTuple):
+    """An upload as a replay's worker process hands it over, instead of the decoded event: its
+    events index row (read_model/events_index.py `index_row`) and its rows."""
+
+    index_row: tuple
+    rows: UploadRows
+
+
+def _uploader_ids(uploads: Sequence[UploadRows]) -> dict[tuple[str, str], str]:
     """(sub, iss) -> the user's id, once per uploader: a run has few, and each id is a hash."""
-    uploaders = {(e.actor.sub, e.actor.iss) for e in events}
+    uploaders = {(upload.sub, upload.iss) for upload in uploads}
     return {(sub, iss): str(User.create_id(sub, iss)) for sub, iss in uploaders}
 
 
-def _texts_of_ids(events: Sequence[Result.Uploaded]) -> dict[UUID, str]:
-    """The text of each benchmark, flavor, site and tag id the run names, made once: a run names
-    few, and `str` of a UUID is Python code (a replay of 10^5 uploads called it 10^6 times)."""
-    ids = {id for e in events for id in (e.benchmark_id, e.flavor_id, e.site_id, *e.tags_ids)}
-    return {id: str(id) for id in ids}
-
-
-def _referenced(conn: Connection, events: Sequence[Result.Uploaded], uploader_ids: dict, texts: dict) -> _Referenced:
+def _referenced(conn: Connection, uploads: Sequence[UploadRows], uploader_ids: dict) -> _Referenced:
     """Benchmarks, flavors, sites, uploaders (an upload by a removed user is gone) and tags,
     in one statement: a round trip each was most of one upload's projection on PostgreSQL."""
     wanted = {
-        "benchmark": {texts[e.benchmark_id] for e in events},
-        "flavor": {texts[e.flavor_id] for e in events},
-        "site": {texts[e.site_id] for e in events},
+        "benchmark": {upload.benchmark_id for upload in uploads},
+        "flavor": {upload.flavor_id for upload in uploads},
+        "site": {upload.site_id for upload in uploads},
         "user": set(uploader_ids.values()),
-        "tag": {texts[tag_id] for e in events for tag_id in e.tags_ids},
+        "tag": {tag_id for upload in uploads for tag_id in upload.tag_ids},
     }
     found = _Referenced()
     for kind, id, name, address in conn.execute(_REFERENCED, {kind: list(ids) for kind, ids in wanted.items()}):
@@ -110,53 +144,60 @@ def _referenced(conn: Connection, events: Sequence[Result.Uploaded], uploader_id
 
 
 def results_uploaded(conn: Connection, events: Sequence[Result.Uploaded]) -> None:
-    """A run of uploads, in order. Each is kept only when its benchmark, flavor, site and
-    uploader are still there (a removal projected first took it with the cascade)."""
-    uploader_ids, texts = _uploader_ids(events), _texts_of_ids(events)
-    referenced = _referenced(conn, events, uploader_ids, texts)
+    """A run of uploads, in order."""
     postgres = conn.dialect.name == "postgresql"
-    rows, tag_rows, documents_of = [], [], {}
-    for event in events:
-        benchmark_id, flavor_id, site_id = texts[event.benchmark_id], texts[event.flavor_id], texts[event.site_id]
-        benchmark_name = referenced.benchmark_names.get(benchmark_id)
-        flavor_name = referenced.flavor_names.get(flavor_id)
-        site = referenced.sites.get(site_id)
-        uploader = uploader_ids[event.actor.sub, event.actor.iss]
+    _store(conn, [upload_rows(event, postgres) for event in events])
+
+
+def prepared_uploaded(conn: Connection, prepared: Sequence[PreparedUpload]) -> None:
+    """A run of uploads a replay's workers prepared, in order."""
+    _store(conn, [upload.rows for upload in prepared])
+
+
+def _store(conn: Connection, uploads: Sequence[UploadRows]) -> None:
+    """Each upload is kept only when its benchmark, flavor, site and uploader are still there (a
+    removal projected first took it with the cascade)."""
+    uploader_ids = _uploader_ids(uploads)
+    referenced = _referenced(conn, uploads, uploader_ids)
+    rows, tag_rows, numbers_of = [], [], {}
+    for upload in uploads:
+        benchmark_name = referenced.benchmark_names.get(upload.benchmark_id)
+        flavor_name = referenced.flavor_names.get(upload.flavor_id)
+        site = referenced.sites.get(upload.site_id)
+        uploader = uploader_ids[upload.sub, upload.iss]
         if benchmark_name is None or flavor_name is None or site is None or uploader not in referenced.registered:
             continue
         site_name, site_address = site
-        id = str(event.originator_id)
-        json_text = documents.dumps(event.json)
-        tag_ids = sorted({texts[t] for t in event.tags_ids} & referenced.tags.keys())
-        documents_of[id] = (benchmark_id, False, event.json)  # (benchmark, hidden, document)
+        tag_ids = [tag_id for tag_id in upload.tag_ids if tag_id in referenced.tags]
+        numbers_of[upload.id] = (upload.benchmark_id, False, upload.numbers)  # (benchmark, hidden, numbers)
         rows.append(
             (
-                id,
-                benchmark_id,
-                site_id,
-                flavor_id,
+                upload.id,
+                upload.benchmark_id,
+                upload.site_id,
+                upload.flavor_id,
                 benchmark_name,
                 site_name,
                 site_address,
                 flavor_name,
-                stored_time(utc(event.execution_datetime), postgres),
-                stored_time(utc(event.timestamp), postgres),
-                json_text,  # the same document: jsonb parses it; SQLite keeps the text
-                json_text,
+                upload.execution_datetime,
+                upload.upload_datetime,
+                upload.json_text,  # the same document: jsonb parses it; SQLite keeps the text
+                upload.json_text,
                 tag_lists.text_of(referenced.tags[tag_id] for tag_id in tag_ids),
                 False,
                 False,
-                event.actor.sub,
-                event.actor.iss,
+                upload.sub,
+                upload.iss,
             )
         )
         # A new result has no tag rows yet: removals delete a result's tag rows with it.
-        tag_rows += [(id, tag_id) for tag_id in tag_ids]
+        tag_rows += [(upload.id, tag_id) for tag_id in tag_ids]
     if rows:
         insert_rows(conn, results, _RESULT_COLUMNS, rows)  # in event order: `seq` follows the log
         counts.add_visible(conn, Counter(tuple(row[at] for at in _NARROWING_AT) for row in rows))
-        seqs = conn.execute(_SEQS, {"ids": list(documents_of)}).all()
-        numbers.results_added(conn, [(seq, *documents_of[id]) for id, seq in seqs])
+        seqs = conn.execute(_SEQS, {"ids": list(numbers_of)}).all()
+        numbers.results_added(conn, [(seq, *numbers_of[id]) for id, seq in seqs])
     if tag_rows:
         insert_rows(conn, result_tags, ("result_id", "tag_id"), tag_rows)
 
@@ -188,6 +229,10 @@ _NARROWING_AT = tuple(_RESULT_COLUMNS.index(column) for column in counts.NARROWI
 
 def result_uploaded(conn: Connection, event: Result.Uploaded) -> None:
     results_uploaded(conn, [event])
+
+
+def one_prepared_uploaded(conn: Connection, prepared: PreparedUpload) -> None:
+    prepared_uploaded(conn, [prepared])
 
 
 def result_tags_replaced(conn: Connection, event: Result.TagsReplaced) -> None:
@@ -231,6 +276,7 @@ def result_deleted(conn: Connection, event: Result.Deleted) -> None:
 
 HANDLERS = {
     Result.Uploaded: result_uploaded,
+    PreparedUpload: one_prepared_uploaded,
     Result.TagsReplaced: result_tags_replaced,
     Result.Claimed: result_claimed,
     Result.Restored: result_restored,
@@ -238,4 +284,4 @@ HANDLERS = {
 }
 
 # Runs of consecutive events of these types are handed over together (projections/projector.py).
-BULK_HANDLERS = {Result.Uploaded: results_uploaded}
+BULK_HANDLERS = {Result.Uploaded: results_uploaded, PreparedUpload: prepared_uploaded}

@@ -7,8 +7,12 @@ change only its speed: tricky documents
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+import signal
 import subprocess
 from collections import Counter
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -17,6 +21,7 @@ import pytest
 from sqlalchemy import event, func, inspect, select, text
 from sqlalchemy.engine import Engine
 
+from domain.actor import Actor
 from domain.site import Site
 from http_api import documents
 from projections.projector import Projector
@@ -33,8 +38,8 @@ from projections.sources import EventStoreSource
 from read_model import READ_MODEL, counts, numbers, read_store, row_versions
 from read_model.migrations import migrate
 from read_model.rows import insert_rows
-from read_model.tables import counters, result_number_values, results
-from tests.support import catalog
+from read_model.tables import counters, parked_events, result_number_values, results
+from tests.support import catalog, poisons
 from tests.support.api import BACKENDS
 from tests.support.json_reference import TRICKY_DOCUMENTS
 
@@ -92,12 +97,13 @@ def project_event_by_event(source: EventStoreSource, engine: Engine) -> None:
             projector.apply([item])
 
 
+@pytest.mark.parametrize("workers", [0, 1], ids=["in-process", "uploads-in-a-worker"])
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_a_replay_builds_what_projecting_event_by_event_builds(backend, embedded_api, history):
+def test_a_replay_builds_what_projecting_event_by_event_builds(backend, workers, embedded_api, history):
     live = embedded_api.service.projection.consumer.engine
     with store_for(backend, live) as one_by_one, store_for(backend, live) as replayed:
         project_event_by_event(history, one_by_one)
-        replay = rebuild(EventStoreSource(history.store, REPLAY_BATCH), replayed)
+        replay = rebuild(EventStoreSource(history.store, REPLAY_BATCH), replayed, workers=workers)
         assert replay.events == history.head()
         assert differences(one_by_one, replayed) == {}
         # The indexes dropped for the load are back, as the migrations define them. (PostgreSQL
@@ -112,6 +118,63 @@ def test_a_replay_builds_what_projecting_event_by_event_builds(backend, embedded
             assert set(STAMPED_ON_INSERT) <= set(triggers(replayed))
         assert unstamped_rows(replayed) == {}
         assert stored_documents(replayed) == stored_documents(one_by_one)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_uploads_prepared_in_workers_are_parked_as_a_replay_alone_parks_them(backend, embedded_api, history):
+    """An upload no worker can decode, and (on PostgreSQL, whose jsonb refuses NUL) one whose rows
+    the database refuses: both parked with the same record as when the replaying process decodes
+    them itself, in a batch with good uploads before and after."""
+    api = embedded_api
+    uploader, admin = api.register("carol"), api.register("root2", admin=True)
+    where = catalog.setup(api, uploader, admin)
+    ids = dict(benchmark_id=where.benchmark["id"], flavor_id=where.flavor["id"], site_id=where.site["id"])
+    actor = Actor("carol", api.provider.issuer)
+    undecodable = poisons.with_the_event_stores_shape(history.store, actor, **ids)
+    poisons.result(history.store, actor, **ids, document={"text": "nul \x00 in it"})
+    catalog.upload(api, uploader, where, {"after": 1})
+    live = api.service.projection.consumer.engine
+    with store_for(backend, live) as alone, store_for(backend, live) as with_workers:
+        rebuild(EventStoreSource(history.store, REPLAY_BATCH), alone, workers=0)
+        rebuild(EventStoreSource(history.store, REPLAY_BATCH), with_workers, workers=1)
+        assert differences(alone, with_workers) == {}
+        assert parked(with_workers) == parked(alone)
+        assert undecodable in {notification_id for notification_id, *_ in parked(alone)}
+        assert len(parked(alone)) == (2 if backend == "postgres" else 1)
+
+
+def test_a_replay_whose_worker_dies_fails_instead_of_waiting_for_it(embedded_api, history):
+    """The tasks a killed worker process leaves fail the replay (it would otherwise wait for
+    their rows for ever), and the store gets its indexes back as after any failed replay."""
+    killed = []
+
+    def kill_the_workers(_count: int) -> None:
+        if not killed:
+            killed.extend(child.pid for child in multiprocessing.active_children())
+            for pid in killed:
+                os.kill(pid, signal.SIGKILL)
+
+    with scratch_store(embedded_api.service.projection.consumer.engine) as replayed:
+        with pytest.raises(BrokenProcessPool):
+            rebuild(EventStoreSource(history.store, 1), replayed, progress=kill_the_workers, workers=1)
+        names = {name for table in indexes(replayed).values() for name, _, _ in table}
+    assert killed
+    assert set(READER_ONLY_INDEXES + SEARCH_INDEXES) <= names
+
+
+def parked(engine: Engine) -> list[tuple]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                parked_events.c.consumer,
+                parked_events.c.notification_id,
+                parked_events.c.event_type,
+                parked_events.c.aggregate_id,
+                parked_events.c.aggregate_version,
+                parked_events.c.error,
+            ).order_by(parked_events.c.notification_id)
+        )
+        return [tuple(row[1:]) for row in rows]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
