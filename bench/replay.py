@@ -20,7 +20,6 @@ import argparse
 import cProfile
 import json
 import os
-import resource
 import sys
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from configuration.stores import open_event_store  # noqa: E402
 from projections.replay import REPLAY_BATCH, rebuild, scratch_store  # noqa: E402
+from projections.replay_workers import cpu_seconds  # noqa: E402
 from projections.sources import EventStoreSource  # noqa: E402
 from read_model import read_store  # noqa: E402
 
@@ -60,26 +60,18 @@ def server_cpu(engine) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def children_cpu() -> float:
-    """CPU seconds of this process's ended children: the replay's worker processes
-    (projections/replay_workers.py), counted once the replay has stopped and reaped them."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def one_round(source: EventStoreSource, live, profile: str | None) -> dict:
     with scratch_store(live) as scratch:
         profiler = cProfile.Profile() if profile else None
-        cpu, workers, server = time.process_time(), children_cpu(), server_cpu(live)
+        cpu, own, server = cpu_seconds(), time.process_time(), server_cpu(live)
         if profiler:
             profiler.enable()
         replay = rebuild(source, scratch)
         if profiler:
             profiler.disable()
             profiler.dump_stats(profile)
-        cpu = time.process_time() - cpu
-        workers = children_cpu() - workers
-        cpu += workers
+        cpu = cpu_seconds() - cpu  # with the worker processes (projections/replay_workers.py)
+        workers = cpu - (time.process_time() - own)
         server = server_cpu(live) - server
     return {
         "events": replay.events,

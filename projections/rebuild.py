@@ -31,6 +31,7 @@ from uuid import uuid4
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine
 
+from projections import replay_workers
 from projections.projector import Projector
 from projections.replay import compare, snapshot
 from projections.replay import rebuild as replay
@@ -76,7 +77,7 @@ def build_and_switch(
     """Steps 1-3; returns once the pointer names the new store. `progress(done, total)`: events
     replayed so far, of about how many. `unpublished`: events the relay could not publish (the
     live store, fed by Kafka, lacks their events index rows: `verify` allows for it too)."""
-    started, cpu_started = time.perf_counter(), time.process_time()
+    started, cpu_started = time.perf_counter(), replay_workers.cpu_seconds()
     active = ActiveStore(url)
     old = active.connect()
     location, new = _new_store(active)
@@ -121,7 +122,7 @@ def build_and_switch(
         position,
         done,
         time.perf_counter() - started,
-        time.process_time() - cpu_started,
+        replay_workers.cpu_seconds() - cpu_started,  # with the replay's worker processes
         switch_seconds,
     )
 

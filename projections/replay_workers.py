@@ -14,6 +14,8 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import resource
+import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from typing import Iterator
@@ -40,6 +42,13 @@ def default_workers() -> int:
     """The cores this process may run on but its own: none on one core, where a worker would
     only take turns with the replaying process, and cost the pickling on top."""
     return len(os.sched_getaffinity(0)) - 1
+
+
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of its ended children: a replay's worker processes count
+    once the replay has stopped them."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
 
 
 def prepared_batches(
