@@ -1,7 +1,7 @@
 """A replay (`eosc-perf verify`) builds the same read tables as projecting event by event, on
 SQLite and PostgreSQL. The replay's own ways (the reader-only indexes created after the load,
-the numbers' counts by value made at its end, batches of 20,000 events, COPY on PostgreSQL)
-change only its speed: tricky documents
+the numbers' counts by value made at its end, batches of 10,000 events, uploads prepared in
+worker processes, COPY on PostgreSQL) change only its speed: tricky documents
 (unicode, escapes, big integers, floats, nested arrays) are stored exactly as uploaded."""
 
 from __future__ import annotations
