@@ -24,16 +24,15 @@ from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
 from domain.event_store import EventStore
-from domain.personal_data import PERSONAL_TOPICS
 from domain.result import Result
 from projections.sources import EventStoreSource, undecodable
 from read_model import events_index
 from read_model.results import PreparedUpload, upload_rows
 
-# The topic handed to the workers. An upload holds no sealed personal data (domain/personal_data.py),
-# so a worker needs no keys to decode it: only the store's transcodings.
+# The topic handed to the workers. An upload holds no sealed personal data (domain/personal_data.py;
+# tests/test_replay.py checks it), so a worker needs no keys to decode it: only the store's
+# transcodings.
 UPLOADED = get_topic(Result.Uploaded)
-assert UPLOADED not in PERSONAL_TOPICS
 # Uploads per task: small enough that the first batch waits little for its first rows.
 UPLOADS_PER_TASK = 2000
 
@@ -41,7 +40,8 @@ UPLOADS_PER_TASK = 2000
 def default_workers() -> int:
     """The cores this process may run on but its own: none on one core, where a worker would
     only take turns with the replaying process, and cost the pickling on top."""
-    return len(os.sched_getaffinity(0)) - 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return cores - 1
 
 
 def cpu_seconds() -> float:

@@ -167,9 +167,9 @@ def results_added(conn: Connection, added: Sequence[tuple[int, str, bool, list[t
     rows, per_path, per_benchmark = [], Counter(), Counter()
     unsafe, per_value = Counter(), Counter()
     values_kept = _values_kept(conn)
-    for seq, benchmark_id, hidden, numbers in added:
+    for seq, benchmark_id, hidden, found in added:
         per_benchmark[benchmark_id] += 1
-        for path, value in numbers:
+        for path, value in found:
             rows.append((seq, path, benchmark_id, hidden, value))
             per_path[benchmark_id, path] += 1
             unsafe[benchmark_id, path] += _is_unsafe(value)
@@ -234,8 +234,8 @@ def count_values(conn: Connection) -> None:
     among them, and the hidden groups left out after: SQLite then reads the index in order
     instead of sorting every visible number again, as it does for a `hidden` filter before the
     grouping. `NOT hidden` as written here: SQLAlchemy writes `hidden = 0` for SQLite, and SQLite
-    moves a comparison with a constant into the filter, and sorts again. 0.22 s instead of 0.83
-    for 578,624 numbers."""
+    moves a comparison with a constant into the filter, and sorts again. At the end of a replay
+    of 10^5 uploads (578,624 numbers): 0.16 s instead of 0.83."""
     conn.execute(result_number_values.delete())
     c = result_numbers.c
     conn.execute(

@@ -159,7 +159,7 @@ def _store(conn: Connection, uploads: Sequence[UploadRows]) -> None:
     removal projected first took it with the cascade)."""
     uploader_ids = _uploader_ids(uploads)
     referenced = _referenced(conn, uploads, uploader_ids)
-    rows, tag_rows, numbers_of = [], [], {}
+    rows, tag_rows, added = [], [], {}
     for upload in uploads:
         benchmark_name = referenced.benchmark_names.get(upload.benchmark_id)
         flavor_name = referenced.flavor_names.get(upload.flavor_id)
@@ -169,7 +169,7 @@ def _store(conn: Connection, uploads: Sequence[UploadRows]) -> None:
             continue
         site_name, site_address = site
         tag_ids = [tag_id for tag_id in upload.tag_ids if tag_id in referenced.tags]
-        numbers_of[upload.id] = (upload.benchmark_id, False, upload.numbers)  # (benchmark, hidden, numbers)
+        added[upload.id] = (upload.benchmark_id, False, upload.numbers)  # (benchmark, hidden, numbers)
         rows.append(
             (
                 upload.id,
@@ -196,8 +196,8 @@ def _store(conn: Connection, uploads: Sequence[UploadRows]) -> None:
     if rows:
         insert_rows(conn, results, _RESULT_COLUMNS, rows)  # in event order: `seq` follows the log
         counts.add_visible(conn, Counter(tuple(row[at] for at in _NARROWING_AT) for row in rows))
-        seqs = conn.execute(_SEQS, {"ids": list(numbers_of)}).all()
-        numbers.results_added(conn, [(seq, *numbers_of[id]) for id, seq in seqs])
+        seqs = conn.execute(_SEQS, {"ids": list(added)}).all()
+        numbers.results_added(conn, [(seq, *added[id]) for id, seq in seqs])
     if tag_rows:
         insert_rows(conn, result_tags, ("result_id", "tag_id"), tag_rows)
 

@@ -22,8 +22,10 @@ from sqlalchemy import event, func, inspect, select, text
 from sqlalchemy.engine import Engine
 
 from domain.actor import Actor
+from domain.personal_data import PERSONAL_TOPICS
 from domain.site import Site
 from http_api import documents
+from projections import replay_workers
 from projections.projector import Projector
 from projections.replay import (
     READER_ONLY_INDEXES,
@@ -141,6 +143,12 @@ def test_uploads_prepared_in_workers_are_parked_as_a_replay_alone_parks_them(bac
         assert parked(with_workers) == parked(alone)
         assert undecodable in {notification_id for notification_id, *_ in parked(alone)}
         assert len(parked(alone)) == (2 if backend == "postgres" else 1)
+
+
+def test_the_uploads_handed_to_workers_hold_no_sealed_personal_data():
+    """A worker decodes them without the key table (projections/replay_workers.py): a sealed
+    field added to an upload must be opened by the replaying process instead."""
+    assert replay_workers.UPLOADED not in PERSONAL_TOPICS
 
 
 def test_a_replay_whose_worker_dies_fails_instead_of_waiting_for_it(embedded_api, history):
