@@ -154,11 +154,11 @@ def test_the_uploads_handed_to_workers_hold_no_sealed_personal_data():
 def test_a_replay_whose_worker_dies_fails_instead_of_waiting_for_it(embedded_api, history):
     """The tasks a killed worker process leaves fail the replay (it would otherwise wait for
     their rows for ever), and the store gets its indexes back as after any failed replay."""
-    killed = []
+    killed, others = [], {child.pid for child in multiprocessing.active_children()}
 
     def kill_the_workers(_count: int) -> None:
         if not killed:
-            killed.extend(child.pid for child in multiprocessing.active_children())
+            killed.extend(child.pid for child in multiprocessing.active_children() if child.pid not in others)
             for pid in killed:
                 os.kill(pid, signal.SIGKILL)
 
