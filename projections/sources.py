@@ -27,14 +27,6 @@ class EventStoreSource:
         self.store = store
         self.batch = batch
 
-    def read(self, after: int, stop: int | None = None) -> list[tuple[int, DomainEventProtocol]]:
-        return [(n.id, self.decode(n)) for n in self._select(after, stop)]
-
-    def _select(self, after: int, stop: int | None) -> list:
-        return self.store.recorder.select_notifications(
-            start=after, limit=self.batch, stop=stop, inclusive_of_start=False
-        )
-
     def decode(self, notification) -> DomainEventProtocol | Undecodable:
         """Decoding is computation on the stored bytes alone (no outage can fail it): whatever
         fails it, fails it again, so it is the event's doing. Opening its sealed personal data
@@ -61,7 +53,9 @@ class EventStoreSource:
         """The stored notifications of `batches`, not decoded. A batch shorter than the limit
         reached the head as it was: asking again would cost a query that finds nothing (nearly
         always, when following the log); what came since is the next call's."""
-        while notifications := self._select(after, stop):
+        while notifications := self.store.recorder.select_notifications(
+            start=after, limit=self.batch, stop=stop, inclusive_of_start=False
+        ):
             yield notifications
             if len(notifications) < self.batch:
                 return

@@ -90,7 +90,7 @@ def test_each_frozen_event_decodes_to_the_envelope_it_gave_and_back(tmp_path):
 def test_the_frozen_log_replays_into_the_read_model_and_the_mailer_without_a_fault(tmp_path):
     store = _store(tmp_path)
     source = EventStoreSource(store)
-    assert [n for n, _event in source.read(0)] == [entry["stored"]["notification_id"] for entry in load()][
+    assert [n for n, _event in next(source.batches(0))] == [entry["stored"]["notification_id"] for entry in load()][
         : source.batch
     ]
     engine = read_store.connect(f"sqlite:///{tmp_path / 'read.sqlite'}")

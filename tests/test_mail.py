@@ -312,7 +312,7 @@ def test_a_redelivered_batch_queues_no_mail_twice(mail_api, smtp_sink):
     register(mail_api, "alice")
     smtp_sink.wait_for(1)
     follower = mail_api.service.mail.follower
-    batch = follower.source.read(0)
+    batch = next(follower.source.batches(0))
     assert follower.consumer.apply(batch) == batch[-1][0]  # as Kafka may re-deliver after a crash
     assert len(outbox(mail_api)) == 1
 

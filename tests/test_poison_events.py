@@ -258,7 +258,7 @@ def test_a_locked_read_store_is_an_outage_retried_and_nothing_is_parked(backend,
     api = embedded_api
     api.register("alice")
     catalog.tag(api, api.register("bob"))
-    history = EventStoreSource(api.service.store).read(0)
+    history = next(EventStoreSource(api.service.store).batches(0))
     if backend == "postgres":  # a scratch schema in the production stack's database
         live = read_store.connect(request.getfixturevalue("production_stack").database_url)
     else:  # a scratch file beside the embedded store
