@@ -15,6 +15,7 @@ from uuid import uuid4
 from sqlalchemy import String, create_engine, event, select, text
 from sqlalchemy.engine import Connection, Engine
 
+from domain.result import Result
 from projections import replay_workers
 from projections.projector import Projector
 from projections.sources import EventStoreSource
@@ -64,6 +65,14 @@ SEARCH_INDEXES = (
     "results_by_uploader",
     "result_tags_tag",
 )
+# PostgreSQL: primary keys a replay into an empty store drops too, with what makes them again
+# (SQLite keeps a table's key with the table). `result_number_values` is filled at the replay's
+# end (`_count_values_at_end`), and its key is made after that, by one sort: inserting the
+# counts of 10^5 uploads into the key took 0.3 s more. `result_tags` is found by its key only by
+# the events in `KEY_OF_TAGS_NEEDED_BY` and those that search (`_searches`): a random place in it
+# for each of an upload's tags cost 0.2 s of the server's time at 10^5 uploads.
+DEFERRED_KEYS = ("result_number_values_pkey", "result_tags_pkey")
+KEY_OF_TAGS_NEEDED_BY = (Result.TagsReplaced,)
 # SQLite: the triggers that stamp rows inserted without the position of their event
 # (read_model/row_versions.py), on the tables a replay fills by read_model/rows.py `insert_rows`
 # alone, which stamps every row itself. Each still ran once per row, doing nothing: half of the
@@ -116,6 +125,8 @@ def rebuild(
     fresh = _has_no_results(engine)
     deferred = _drop_deferred(engine) if fresh else {}
     searches = {name: deferred.pop(name) for name in SEARCH_INDEXES if name in deferred}
+    key_of_tags = {name: deferred.pop(name) for name in ["result_tags_pkey"] if name in deferred}
+    key_of_values = {name: deferred.pop(name) for name in ["result_number_values_pkey"] if name in deferred}
     if fresh:
         _count_values_at_end(engine, on=True)
     if fresh and engine.dialect.name == "sqlite":
@@ -128,8 +139,12 @@ def rebuild(
         for batch in batches:
             if searches and _searches(batch):
                 with engine.begin() as conn:
-                    _create(conn, searches)
-                searches = {}
+                    _create(conn, searches | key_of_tags)
+                searches = key_of_tags = {}
+            elif key_of_tags and any(type(event) in KEY_OF_TAGS_NEEDED_BY for _, event in batch):
+                with engine.begin() as conn:
+                    _create(conn, key_of_tags)
+                key_of_tags = {}
             projector.apply(batch)
             gc.collect(1)
             count += len(batch)
@@ -143,9 +158,10 @@ def rebuild(
         with engine.begin() as conn:
             if fresh and engine.dialect.name == "sqlite":
                 _sorting_settings(conn)
-            _create(conn, deferred | searches)
+            _create(conn, deferred | searches | key_of_tags)
             if fresh:
                 numbers.count_values(conn)  # after the number index, which it reads in order
+            _create(conn, key_of_values)  # after the counts
         if fresh and engine.dialect.name == "sqlite":
             _build_settings(engine, on=False)
     return Replay(count, time.perf_counter() - started)
@@ -196,25 +212,36 @@ def _has_no_results(engine: Engine) -> bool:
         return conn.execute(select(results.c.seq).limit(1)).first() is None
 
 
-def _drop_deferred(engine: Engine) -> dict[str, str]:
-    """Drops the indexes and (SQLite) the insert triggers a replay creates after its load, or
-    (the searches' indexes) when it needs them; returns their CREATE statements by name, as the
-    migrations made them."""
+def _drop_deferred(engine: Engine) -> dict[str, tuple[str, ...]]:
+    """Drops the indexes, (PostgreSQL) keys and (SQLite) insert triggers a replay creates after
+    its load, or when it needs them; returns, by name, the statements that make each again as the
+    migrations made it."""
     if engine.dialect.name == "postgresql":  # the scratch schema comes first in the search path
-        catalog = "SELECT 'index', indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
+        catalog = "SELECT 'index', indexname, tablename, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
+        wanted = {"index": READER_ONLY_INDEXES + SEARCH_INDEXES + DEFERRED_KEYS}
     else:
-        catalog = "SELECT type, name, sql FROM sqlite_master WHERE type IN ('index', 'trigger')"
-    wanted = {"index": READER_ONLY_INDEXES + SEARCH_INDEXES, "trigger": STAMPED_ON_INSERT}
+        catalog = "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE type IN ('index', 'trigger')"
+        wanted = {"index": READER_ONLY_INDEXES + SEARCH_INDEXES, "trigger": STAMPED_ON_INSERT}
+    definitions = {}
     with engine.begin() as conn:
-        found = [(kind, name, sql) for kind, name, sql in conn.execute(text(catalog)) if name in wanted[kind]]
-        for kind, name, _sql in found:
-            conn.exec_driver_sql(f'DROP {kind.upper()} "{name}"')
-    return {name: sql for _kind, name, sql in found}
+        found = [tuple(row) for row in conn.execute(text(catalog)) if row[1] in wanted.get(row[0], ())]
+        for kind, name, table, sql in found:
+            if name in DEFERRED_KEYS:  # the key's index, then the key made of it (named alike)
+                conn.exec_driver_sql(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}"')
+                definitions[name] = (
+                    sql,
+                    f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" PRIMARY KEY USING INDEX "{name}"',
+                )
+            else:
+                conn.exec_driver_sql(f'DROP {kind.upper()} "{name}"')
+                definitions[name] = (sql,)
+    return definitions
 
 
-def _create(conn: Connection, definitions: dict[str, str]) -> None:
-    for definition in definitions.values():
-        conn.exec_driver_sql(definition)
+def _create(conn: Connection, definitions: dict[str, tuple[str, ...]]) -> None:
+    for statements in definitions.values():
+        for statement in statements:
+            conn.exec_driver_sql(statement)
 
 
 def _sorting_settings(conn: Connection) -> None:

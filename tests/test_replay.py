@@ -23,11 +23,13 @@ from sqlalchemy.engine import Engine
 
 from domain.actor import Actor
 from domain.personal_data import PERSONAL_TOPICS
+from domain.result import Result
 from domain.site import Site
 from http_api import documents
 from projections import replay_workers
 from projections.projector import Projector
 from projections.replay import (
+    DEFERRED_KEYS,
     READER_ONLY_INDEXES,
     REPLAY_BATCH,
     SEARCH_INDEXES,
@@ -113,7 +115,7 @@ def test_a_replay_builds_what_projecting_event_by_event_builds(backend, workers,
         assert indexes(replayed) == indexes(one_by_one)
         if backend == "postgres":
             names = {name for table in indexes(replayed).values() for name, _, _ in table}
-            assert set(READER_ONLY_INDEXES + SEARCH_INDEXES) <= names
+            assert set(READER_ONLY_INDEXES + SEARCH_INDEXES + DEFERRED_KEYS) <= names
         # So are the insert triggers, and no row was left without the position of its event.
         assert triggers(replayed) == triggers(one_by_one)
         if backend == "embedded":
@@ -218,6 +220,29 @@ def test_a_replay_creates_the_search_indexes_before_the_first_event_that_searche
     assert all(present[position] == set(SEARCH_INDEXES) for position in positions if position >= renamed)
 
 
+def test_a_replay_on_postgres_makes_the_key_of_result_tags_before_the_first_tag_replacement(embedded_api, history):
+    """Uploads are loaded without it; the first replacement of a result's tags (found by that
+    key) comes to a store that has it, and the store ends with both deferred keys as migrated."""
+    positions = [position for batch in history.batches(0) for position, _ in batch]
+    replaced = next(
+        position for batch in history.batches(0) for position, event in batch if type(event) is Result.TagsReplaced
+    )
+    keyed = {}  # position reached -> whether result_tags has its key then
+
+    def look(count: int) -> None:
+        keyed[positions[count - 1]] = inspect(replayed).get_pk_constraint("result_tags")["name"] is not None
+
+    with store_for("postgres", embedded_api.service.projection.consumer.engine) as replayed:
+        rebuild(EventStoreSource(history.store, 1), replayed, progress=look)
+        final = {table: inspect(replayed).get_pk_constraint(table)["name"] for table in KEYED}
+    assert not any(keyed[position] for position in positions if position < replaced)
+    assert all(keyed[position] for position in positions if position >= replaced)
+    assert final == {table: f"{table}_pkey" for table in KEYED} and set(DEFERRED_KEYS) == set(final.values())
+
+
+KEYED = ("result_tags", "result_number_values")
+
+
 def test_the_counts_by_value_read_the_number_index_in_order_on_sqlite(embedded_api, history):
     """`numbers.count_values` (a replay's end) groups the numbers as their index holds them:
     SQLite sorts none of them again."""
@@ -313,10 +338,12 @@ def test_replayed_documents_are_stored_as_uploaded(backend, embedded_api, histor
 
 
 def indexes(engine: Engine) -> dict[str, list]:
+    """Each table's indexes, its primary key among them (unnamed on SQLite)."""
     inspector = inspect(engine)
     return {
         table: sorted(
-            (index["name"], index["column_names"], bool(index["unique"])) for index in inspector.get_indexes(table)
+            [(index["name"], index["column_names"], bool(index["unique"])) for index in inspector.get_indexes(table)]
+            + [(key["name"] or "", key["constrained_columns"], True) for key in [inspector.get_pk_constraint(table)]]
         )
         for table in inspector.get_table_names()
     }
