@@ -19,6 +19,7 @@ import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from typing import Iterator
+from uuid import UUID
 
 from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import get_topic
@@ -98,9 +99,13 @@ def _chunks(items: list) -> list[list]:
 
 
 def _uploads(notifications: list) -> list[tuple]:
-    """The uploads among the notifications, as a worker takes them (the fields of a StoredEvent)."""
+    """The uploads among the notifications, as a worker takes them: the fields of a StoredEvent,
+    the originator's UUID as its integer (a UUID is pickled through its state dict: 0.25 s of
+    the replaying process's time for 10^5 uploads)."""
     return [
-        (n.id, n.originator_id, n.originator_version, n.topic, n.state) for n in notifications if n.topic == UPLOADED
+        (n.id, n.originator_id.int, n.originator_version, n.topic, n.state)
+        for n in notifications
+        if n.topic == UPLOADED
     ]
 
 
@@ -128,7 +133,7 @@ def _task(uploads: list[tuple]) -> list:
     mapper, postgres = _worker
     prepared = []
     for notification_id, originator_id, version, topic, state in uploads:
-        stored = StoredEvent(originator_id, version, topic, state)
+        stored = StoredEvent(UUID(int=originator_id), version, topic, state)
         try:
             event = mapper.sealed_domain_event(stored)
         except Exception as error:  # the event's doing: parked by the projector, as a source's
