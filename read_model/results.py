@@ -81,7 +81,8 @@ class UploadRows(NamedTuple):
     execution_datetime: object  # as `rows.stored_time` stores it
     upload_datetime: object
     json_text: str
-    numbers: list[tuple[str, float]]  # read_model/numbers.py `numbers_of`
+    number_paths: tuple[str, ...]  # read_model/numbers.py `paths_and_values`
+    number_values: tuple[float, ...]
 
 
 def upload_rows(event: Result.Uploaded, postgres: bool) -> UploadRows:
@@ -96,7 +97,7 @@ def upload_rows(event: Result.Uploaded, postgres: bool) -> UploadRows:
         stored_time(utc(event.execution_datetime), postgres),
         stored_time(utc(event.timestamp), postgres),
         documents.dumps(event.json),
-        list(numbers.numbers_of(event.json)),
+        *numbers.paths_and_values(event.json),
     )
 
 
@@ -165,7 +166,7 @@ def _store(conn: Connection, uploads: Sequence[UploadRows]) -> None:
             continue
         site_name, site_address = site
         tag_ids = [tag_id for tag_id in upload.tag_ids if tag_id in referenced.tags]
-        added.append((upload.benchmark_id, False, upload.numbers))  # (benchmark, hidden, numbers)
+        added.append((upload.benchmark_id, False, upload.number_paths, upload.number_values))  # hidden: False
         rows.append(
             (
                 upload.id,
