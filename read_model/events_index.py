@@ -26,7 +26,7 @@ from domain.personal_data import ERASED, PERSONAL_FIELDS
 from http_api import documents
 from read_model import counts
 from read_model.results import PreparedUpload
-from read_model.rows import insert_rows, stored_time, utc
+from read_model.rows import id_text, insert_rows, stored_time, utc
 from read_model.tables import events_index
 
 USER_EVENTS = frozenset(
@@ -95,12 +95,12 @@ def _written_by_orjson(fields: dict) -> str | None:
         if kind in _ORJSON_AS_JSON:
             prepared[name] = value
         elif kind is UUID:
-            prepared[name] = str(value)
+            prepared[name] = id_text(value)
         elif kind is datetime:
             prepared[name] = documents.timestamp(value)
         elif kind is dict or kind is list:
             if kind is list and value and all(type(item) is UUID for item in value):
-                prepared[name] = [str(item) for item in value]
+                prepared[name] = [id_text(item) for item in value]
                 continue
             text = transcoding.json_text(value, sort_keys=True)
             if text is None:
@@ -172,7 +172,7 @@ def index_row(notification_id: int, event: DomainEventProtocol, postgres: bool) 
     type_name = event_type(topic)
     related = getattr(event, RELATED_FIELD, None)
     if isinstance(related, UUID):
-        related = str(related)
+        related = id_text(related)
     elif event.originator_version > 1:
         related = RELATED_LOOKED_UP
     else:
@@ -180,7 +180,7 @@ def index_row(notification_id: int, event: DomainEventProtocol, postgres: bool) 
     actor = getattr(event, "actor", None)
     return (
         notification_id,
-        str(event.originator_id),
+        id_text(event.originator_id),
         related,
         event.originator_version,
         topic,

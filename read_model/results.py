@@ -19,7 +19,7 @@ from domain.result import Result
 from domain.user import User
 from http_api import documents
 from read_model import counts, numbers, row_versions, tag_lists
-from read_model.rows import insert_rows, stored_time, utc
+from read_model.rows import id_text, insert_rows, stored_time, utc
 from read_model.tables import benchmarks, flavors, result_tags, results, sites, tags, users
 
 
@@ -87,11 +87,11 @@ class UploadRows(NamedTuple):
 
 def upload_rows(event: Result.Uploaded, postgres: bool) -> UploadRows:
     return UploadRows(
-        str(event.originator_id),
-        str(event.benchmark_id),
-        str(event.site_id),
-        str(event.flavor_id),
-        tuple(sorted({str(tag_id) for tag_id in event.tags_ids})),
+        id_text(event.originator_id),
+        id_text(event.benchmark_id),
+        id_text(event.site_id),
+        id_text(event.flavor_id),
+        tuple(sorted({id_text(tag_id) for tag_id in event.tags_ids})),
         event.actor.sub,
         event.actor.iss,
         stored_time(utc(event.execution_datetime), postgres),
