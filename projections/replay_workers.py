@@ -64,10 +64,12 @@ def prepared_batches(
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start, initargs=(postgres,))
     try:
-        waiting: deque = deque()  # (notifications, the tasks of their uploads), in log order
+        waiting: deque = deque()  # (notifications, the tasks of their uploads or None), in log order
         queued = 0  # events waiting
-        for notifications in _parts(source.notifications(after, stop)):
-            waiting.append((notifications, [pool.submit(_task, chunk) for chunk in _chunks(_uploads(notifications))]))
+        for number, notifications in enumerate(_parts(source.notifications(after, stop))):
+            # The first part is decoded here, while the workers start.
+            tasks = [pool.submit(_task, chunk) for chunk in _chunks(_uploads(notifications))] if number else None
+            waiting.append((notifications, tasks))
             queued += len(notifications)
             # A batch is applied once the workers hold a whole batch's worth of events after it:
             # they prepare those while it is applied.
@@ -81,17 +83,18 @@ def prepared_batches(
 
 
 def _parts(batches: Iterator[list]) -> Iterator[list]:
-    """The batches, the first in parts applied one by one: the events before its first upload
-    (a log starts with its catalog: users, benchmarks, sites, flavors), which the projector
-    applies while the workers start (0.3 s), then parts of a task each, so that it starts on
-    the first rows ready instead of waiting for the whole batch's (about a second)."""
+    """The batches, the first in parts applied one by one: the events up to a task's worth of
+    uploads (a log starts with its catalog: users, benchmarks, sites, flavors), which the
+    replaying process decodes and applies itself while the workers start (0.3 s), then parts of a
+    task each, so that it goes on with the first rows ready instead of waiting for the whole
+    batch's (about a second)."""
     for number, batch in enumerate(batches):
         if number:
             yield batch
             continue
         first_upload = next((at for at, n in enumerate(batch) if n.topic == UPLOADED), len(batch))
-        yield from [batch[:first_upload]] if first_upload else []
-        yield from _chunks(batch[first_upload:])
+        yield batch[: first_upload + UPLOADS_PER_TASK]
+        yield from _chunks(batch[first_upload + UPLOADS_PER_TASK :])
 
 
 def _chunks(items: list) -> list[list]:
@@ -109,8 +112,11 @@ def _uploads(notifications: list) -> list[tuple]:
     ]
 
 
-def _assembled(source: EventStoreSource, notifications: list, tasks: list) -> list[tuple[int, object]]:
-    """The batch in log order: the workers' uploads where they were, the other events decoded here."""
+def _assembled(source: EventStoreSource, notifications: list, tasks: list | None) -> list[tuple[int, object]]:
+    """The batch in log order: the workers' uploads where they were, the other events (all of
+    them, without tasks) decoded here."""
+    if tasks is None:
+        return [(n.id, source.decode(n)) for n in notifications]
     prepared = iter([upload for task in tasks for upload in task.result()])
     return [(n.id, next(prepared) if n.topic == UPLOADED else source.decode(n)) for n in notifications]
 

@@ -41,6 +41,7 @@ from projections.replay import (
 from projections.sources import EventStoreSource
 from read_model import READ_MODEL, counts, numbers, read_store, row_versions
 from read_model.migrations import migrate
+from read_model.results import PreparedUpload
 from read_model.rows import insert_rows
 from read_model.tables import counters, parked_events, result_number_values, results
 from tests.support import catalog, poisons
@@ -107,7 +108,8 @@ def test_a_replay_builds_what_projecting_event_by_event_builds(backend, workers,
     live = embedded_api.service.projection.consumer.engine
     with store_for(backend, live) as one_by_one, store_for(backend, live) as replayed:
         project_event_by_event(history, one_by_one)
-        replay = rebuild(EventStoreSource(history.store, REPLAY_BATCH), replayed, workers=workers)
+        batch = catalog_events(history) if workers else REPLAY_BATCH
+        replay = rebuild(EventStoreSource(history.store, batch), replayed, workers=workers)
         assert replay.events == history.head()
         assert differences(one_by_one, replayed) == {}
         # The indexes dropped for the load are back, as the migrations define them. (PostgreSQL
@@ -140,11 +142,34 @@ def test_uploads_prepared_in_workers_are_parked_as_a_replay_alone_parks_them(bac
     live = api.service.projection.consumer.engine
     with store_for(backend, live) as alone, store_for(backend, live) as with_workers:
         rebuild(EventStoreSource(history.store, REPLAY_BATCH), alone, workers=0)
-        rebuild(EventStoreSource(history.store, REPLAY_BATCH), with_workers, workers=1)
+        rebuild(EventStoreSource(history.store, catalog_events(history)), with_workers, workers=1)
         assert differences(alone, with_workers) == {}
         assert parked(with_workers) == parked(alone)
         assert undecodable in {notification_id for notification_id, *_ in parked(alone)}
         assert len(parked(alone)) == (2 if backend == "postgres" else 1)
+
+
+def catalog_events(history: EventStoreSource) -> int:
+    """The events before the first upload: in batches of this many, the replaying process decodes
+    the first batch itself (projections/replay_workers.py `_parts`), and the workers every upload."""
+    events = [event for batch in history.batches(0) for _, event in batch]
+    return next(at for at, event in enumerate(events) if type(event) is Result.Uploaded)
+
+
+def test_the_workers_prepare_every_upload_after_the_first_part(history):
+    """The first part (the catalog and a task's worth of events) is decoded in the replaying
+    process while the workers start; every later upload comes prepared by them."""
+    batch = catalog_events(history)
+    uploads = sum(type(event) is Result.Uploaded for batch in history.batches(0) for _, event in batch)
+    batches = list(replay_workers.prepared_batches(EventStoreSource(history.store, batch), 0, None, False, 1))
+    first, rest = batches[0], [event for later in batches[1:] for _, event in later]
+    assert len(first) == batch and not any(type(event) is Result.Uploaded for _, event in first)
+    assert sum(type(event) is PreparedUpload for event in rest) == uploads > 0
+    assert not any(type(event) is Result.Uploaded for event in rest)
+    # With the whole log in one batch, the first part is the catalog and up to a task's worth of
+    # events after it, decoded here; the rest prepared by the workers.
+    whole = list(replay_workers.prepared_batches(EventStoreSource(history.store, REPLAY_BATCH), 0, None, False, 1))
+    assert len(whole[0]) == min(batch + replay_workers.UPLOADS_PER_TASK, history.head())
 
 
 def test_the_uploads_handed_to_workers_hold_no_sealed_personal_data():
