@@ -35,6 +35,7 @@ class UUIDAsHexRepeated(UUIDAsHex):
     UUID is immutable, so sharing one is safe."""
 
     def __init__(self) -> None:
+        super().__init__()
         self._decoded: dict[str, UUID] = {}  # shared by threads: a race costs a UUID made twice
 
     def decode(self, data: str) -> UUID:

@@ -72,7 +72,7 @@ SEARCH_INDEXES = (
 # end (`_count_values_at_end`), and its key is made after that, by one sort: inserting the
 # counts of 10^5 uploads into the key took 0.3 s more. `result_tags` is found by its key only by
 # the events in `KEY_OF_TAGS_NEEDED_BY` and those that search (`_searches`): a random place in it
-# for each of an upload's tags cost 0.2 s of the server's time at 10^5 uploads.
+# for each of an upload's tags cost 0.15 s of the server's time at 10^5 uploads.
 DEFERRED_KEYS = ("result_number_values_pkey", "result_tags_pkey")
 KEY_OF_TAGS_NEEDED_BY = (Result.TagsReplaced,)
 # SQLite: the triggers that stamp rows inserted without the position of their event
@@ -177,7 +177,7 @@ def _finish_at_once(engine: Engine, definitions: dict[str, tuple[str, ...]], key
     """The end of a replay into an empty PostgreSQL store, on three connections at once: the
     number index (the largest, built by the server's parallel workers too), the other indexes
     and keys, and the counts by value with their key. One after the other they left the cores
-    idle a third of the time: 2.3 s instead of 2.75 at 10^5 uploads (docs/performance.md). They
+    idle a third of the time: 2.3 s instead of 2.7 at 10^5 uploads (docs/performance.md). They
     lock nothing the others wait for (an index build shares its table with reads and other
     builds), and each is a transaction of its own: a store that fails here is dropped anyway."""
     largest = {name: definitions.pop(name) for name in [LARGEST_INDEX] if name in definitions}

@@ -103,8 +103,8 @@ def _chunks(items: list) -> list[list]:
 
 def _uploads(notifications: list) -> list[tuple]:
     """The uploads among the notifications, as a worker takes them: the fields of a StoredEvent,
-    the originator's UUID as its integer (a UUID is pickled through its state dict: 0.25 s of
-    the replaying process's time for 10^5 uploads)."""
+    the originator's UUID as its integer (a UUID is pickled through its state dict: 10^5 of them
+    took 0.17 s to pickle here and 0.21 s to unpickle in a worker, against 0.02 and 0.015)."""
     return [
         (n.id, n.originator_id.int, n.originator_version, n.topic, n.state)
         for n in notifications

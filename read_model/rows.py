@@ -99,15 +99,15 @@ COPY_FROM_ROWS = 8
 
 
 @lru_cache(maxsize=None)
-def _copy_types(table, columns: tuple[str, ...]) -> list[str]:
+def _copy_types(table, columns: tuple[str, ...]) -> tuple[str, ...]:
     """The PostgreSQL type of each column, as psycopg names it (`varchar` of `VARCHAR(36)`);
     `valid_from`, which the migrations add (read_model/row_versions.py), is a bigint."""
-    return [
+    return tuple(
         "int8"
         if column == row_versions.VALID_FROM
         else _TYPE_MODIFIER.sub("", table.c[column].type.compile(dialect=_POSTGRES)).lower()
         for column in columns
-    ]
+    )
 
 
 _POSTGRES = postgresql.dialect()

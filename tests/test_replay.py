@@ -160,7 +160,7 @@ def test_the_workers_prepare_every_upload_after_the_first_part(history):
     """The first part (the catalog and a task's worth of events) is decoded in the replaying
     process while the workers start; every later upload comes prepared by them."""
     batch = catalog_events(history)
-    uploads = sum(type(event) is Result.Uploaded for batch in history.batches(0) for _, event in batch)
+    uploads = sum(type(event) is Result.Uploaded for part in history.batches(0) for _, event in part)
     batches = list(replay_workers.prepared_batches(EventStoreSource(history.store, batch), 0, None, False, 1))
     first, rest = batches[0], [event for later in batches[1:] for _, event in later]
     assert len(first) == batch and not any(type(event) is Result.Uploaded for _, event in first)
