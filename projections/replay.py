@@ -73,7 +73,8 @@ SEARCH_INDEXES = (
 # counts of 10^5 uploads into the key took 0.3 s more. `result_tags` is found by its key only by
 # the events in `KEY_OF_TAGS_NEEDED_BY` and those that search (`_searches`): a random place in it
 # for each of an upload's tags cost 0.15 s of the server's time at 10^5 uploads.
-DEFERRED_KEYS = ("result_number_values_pkey", "result_tags_pkey")
+KEY_OF_VALUES, KEY_OF_TAGS = "result_number_values_pkey", "result_tags_pkey"
+DEFERRED_KEYS = (KEY_OF_VALUES, KEY_OF_TAGS)
 KEY_OF_TAGS_NEEDED_BY = (Result.TagsReplaced,)
 # SQLite: the triggers that stamp rows inserted without the position of their event
 # (read_model/row_versions.py), on the tables a replay fills by read_model/rows.py `insert_rows`
@@ -131,8 +132,8 @@ def rebuild(
     fresh = _has_no_results(engine)
     deferred = _drop_deferred(engine) if fresh else {}
     searches = {name: deferred.pop(name) for name in SEARCH_INDEXES if name in deferred}
-    key_of_tags = {name: deferred.pop(name) for name in ["result_tags_pkey"] if name in deferred}
-    key_of_values = {name: deferred.pop(name) for name in ["result_number_values_pkey"] if name in deferred}
+    key_of_tags = {name: deferred.pop(name) for name in [KEY_OF_TAGS] if name in deferred}
+    key_of_values = {name: deferred.pop(name) for name in [KEY_OF_VALUES] if name in deferred}
     if fresh:
         _count_values_at_end(engine, on=True)
     if fresh and engine.dialect.name == "sqlite":

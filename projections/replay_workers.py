@@ -116,7 +116,7 @@ def _assembled(source: EventStoreSource, notifications: list, tasks: list | None
     """The batch in log order: the workers' uploads where they were, the other events (all of
     them, without tasks) decoded here."""
     if tasks is None:
-        return [(n.id, source.decode(n)) for n in notifications]
+        return source.decoded(notifications)
     prepared = iter([upload for task in tasks for upload in task.result()])
     return [(n.id, next(prepared) if n.topic == UPLOADED else source.decode(n)) for n in notifications]
 

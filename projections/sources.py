@@ -47,7 +47,10 @@ class EventStoreSource:
     def batches(self, after: int, stop: int | None = None) -> Iterator[list[tuple[int, DomainEventProtocol]]]:
         """Up to `stop` inclusive (the head if None)."""
         for notifications in self.notifications(after, stop):
-            yield [(n.id, self.decode(n)) for n in notifications]
+            yield self.decoded(notifications)
+
+    def decoded(self, notifications: list) -> list[tuple[int, DomainEventProtocol | Undecodable]]:
+        return [(n.id, self.decode(n)) for n in notifications]
 
     def notifications(self, after: int, stop: int | None = None) -> Iterator[list]:
         """The stored notifications of `batches`, not decoded. A batch shorter than the limit
