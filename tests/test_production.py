@@ -14,10 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from prometheus_client.mmap_dict import MmapedDict
 from sqlalchemy.engine import make_url
 
 from tests.support.api import ADMIN_ENTITLEMENT
 from tests.support.production_stack import HttpClient, ProductionStack
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -220,3 +222,48 @@ def test_postgres_restart_under_load_answers_503_then_recovers(stack, client, id
         worker.join(timeout=60)
     assert 500 not in statuses
     assert_read_tables_equal_a_replay(stack)
+
+
+def _answered_by(metrics_dir) -> dict[int, float]:
+    """Requests each query worker answered, from its own metrics file (counter_<pid>.db)."""
+    answered = {}
+    for path in metrics_dir.glob("counter_*.db"):
+        values = MmapedDict.read_all_values_from_file(str(path))
+        pid = int(path.stem.rsplit("_", 1)[-1])
+        answered[pid] = sum(value for key, value, *_ in values if "eosc_perf_http_requests_total" in key)
+    return answered
+
+
+def test_reads_reach_both_query_workers_after_one_took_every_proxy_connection(stack):
+    """nginx keeps its connections to a service open, and each stays with the gunicorn worker
+    that accepted it. When one worker took them all (a burst while the other was busy), the other
+    would serve nothing for as long as they stay open; nginx closes each after 100 requests, so
+    new ones are taken by whichever worker is free."""
+    workers = _workers_of(stack.pid("query"))
+    assert len(workers) == 2, workers
+    first, second = workers
+    nginx = stack.pid("nginx")
+    old_nginx_workers = set(_workers_of(nginx))
+    os.kill(second, signal.SIGSTOP)
+    try:
+        os.kill(nginx, signal.SIGHUP)  # new nginx workers: none of the old connections to `second`
+        wait_until(lambda: _workers_of(nginx) and not set(_workers_of(nginx)) & old_nginx_workers, 30, "nginx's reload")
+        # A burst while `second` is stopped: `first` accepts every connection nginx opens.
+        sessions = [requests.Session() for _ in range(8)]
+        answers = race([lambda s=s: s.get(f"{stack.base_url}/tags", timeout=30) for s in sessions])
+        assert {answer.status_code for answer in answers} == {200}
+    finally:
+        os.kill(second, signal.SIGCONT)
+    before = _answered_by(stack.state_dir / "metrics-query")
+
+    def reads(session: requests.Session) -> set[int]:
+        return {session.get(f"{stack.base_url}/tags", timeout=30).status_code for _ in range(150)}
+
+    with ThreadPoolExecutor(max_workers=len(sessions)) as pool:
+        assert set().union(*pool.map(reads, sessions)) == {200}
+    for session in sessions:
+        session.close()
+    after = _answered_by(stack.state_dir / "metrics-query")
+    served = {pid: after.get(pid, 0) - before.get(pid, 0) for pid in (first, second)}
+    assert sum(served.values()) >= 8 * 150
+    assert served[second] > 0, served
