@@ -30,6 +30,18 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def port_is_free(port: int) -> bool:
+    """Whether a server may listen on the port now (as the metrics server binds: reusing the
+    address of closed connections)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 class ProductionStack:
     """One stack per test session, on free ports and its own database, so sessions running
     side by side (developers, CI) never share state."""
@@ -150,10 +162,14 @@ class ProductionStack:
         )
 
     def start_projector(self) -> int:
-        """A new `eosc-perf project`, remembered where stack.sh keeps it (so `down` stops it)."""
+        """A new `eosc-perf project`, remembered where stack.sh keeps it (so `down` stops it),
+        serving its metrics on the port stack.sh gave the first (a later test reads them)."""
+        port = self.environment["PROJECTOR_METRICS_PORT"]
+        # A projector killed a moment ago holds it until its process is gone.
+        wait_until(lambda: port_is_free(int(port)), 30, "the old projector's metrics port to be free")
         with open(self.state_dir / "projector.log", "a") as log:
             process = subprocess.Popen(
-                [str(ROOT / ".venv" / "bin" / "eosc-perf"), "project"],
+                [str(ROOT / ".venv" / "bin" / "eosc-perf"), "project", "--metrics-port", port],
                 env=self.environment,
                 cwd=ROOT,
                 stdout=log,
