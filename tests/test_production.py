@@ -11,6 +11,7 @@ import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import requests
@@ -224,7 +225,7 @@ def test_postgres_restart_under_load_answers_503_then_recovers(stack, client, id
     assert_read_tables_equal_a_replay(stack)
 
 
-def _answered_by(metrics_dir) -> dict[int, float]:
+def _answered_by(metrics_dir: Path) -> dict[int, float]:
     """Requests each query worker answered, from its own metrics file (counter_<pid>.db)."""
     answered = {}
     for path in metrics_dir.glob("counter_*.db"):
