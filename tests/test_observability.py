@@ -189,6 +189,38 @@ class Lines(logging.Handler):
         self.lines.append(json.loads(self.format(record)))
 
 
+def test_a_request_line_written_straight_is_the_line_the_json_formatter_writes(capsys):
+    fields = {"request_id": "r1", "route": "/x", "method": "GET", "path": "/x\ny", "status": 200}
+    fields |= {"duration_ms": 1.5, "client": "127.0.0.1"}
+    record = logging.LogRecord("http_api.access", logging.INFO, __file__, 1, "GET /x\ny 200 1.5 ms", (), None)
+    record.__dict__.update(fields)
+    root = logging.getLogger()
+    kept = root.handlers[:]
+    written = Lines()
+    try:
+        # As the services set logging up: our handler of JSON on stderr alone (no test's capture).
+        logs.configure(development=False)
+        root.handlers[:] = [handler for handler in root.handlers if isinstance(handler, logs.StderrHandler)]
+        logs.log_request("GET /x\ny 200 1.5 ms", fields)
+        straight = capsys.readouterr().err
+        logs.REQUESTS.setLevel(logging.WARNING)  # the logger's level still silences it
+        logs.log_request("GET /x 200 1.5 ms", fields)
+        assert capsys.readouterr().err == ""
+        logs.REQUESTS.setLevel(logging.NOTSET)
+        logs.REQUESTS.addHandler(written)  # another handler: every line goes through logging
+        logs.log_request("GET /x\ny 200 1.5 ms", fields)
+    finally:
+        logs.REQUESTS.setLevel(logging.NOTSET)
+        logs.REQUESTS.removeHandler(written)
+        root.handlers[:] = kept
+    assert straight.endswith("}\n") and straight.count("\n") == 1
+    line, formatted = json.loads(straight), json.loads(JsonFormatter().format(record))
+    assert list(line) == list(formatted) and line | {"time": None} == formatted | {"time": None}
+    [through_logging] = written.lines
+    assert through_logging | {"time": None} == formatted | {"time": None}
+    assert json.loads(capsys.readouterr().err.splitlines()[-1]) | {"time": None} == formatted | {"time": None}
+
+
 def test_a_failed_requests_traceback_carries_its_request_id():
     class Broken:
         def on_get(self, req, resp):
