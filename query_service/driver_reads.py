@@ -15,9 +15,12 @@ bounded engine does (read_model/read_store.py `statement_starts`), so it is cut 
 SQLAlchemy's own execution is kept where it does more than send the text:
 - a read as of a past position: an execution listener puts that state in front of the
   statement (query_service/as_of.py);
-- on PostgreSQL, a connection inside a transaction: psycopg would open one that SQLAlchemy does
-  not know of. Only connections in autocommit (the query app's reads of one statement) take the
-  short way. (SQLite's driver opens no transaction for a read: a read inside one reads in it.);
+- on PostgreSQL, a connection neither in autocommit nor in a transaction SQLAlchemy has begun:
+  psycopg would open one that SQLAlchemy does not know of. In autocommit (the query app's reads
+  of one statement) or inside SQLAlchemy's transaction (a listing's reads in one snapshot, which
+  psycopg began with the transaction's first statement, or begins with this one, at the
+  isolation level SQLAlchemy set) the short way reads as SQLAlchemy would. (SQLite's driver
+  opens no transaction for a read: a read inside one reads in it.);
 - on SQLite, a statement that writes in values of other types than texts and integers, or reads
   columns of other types, and a read given such values: SQLAlchemy's dialect turns dates and
   the like into texts of its own format, both ways (`_plain`, `_plain_values`).
@@ -112,4 +115,6 @@ def _driver(conn: Connection) -> psycopg.Connection | sqlite3.Connection | None:
     driver = conn.connection.driver_connection
     if conn.dialect.name == "sqlite":
         return driver
-    return driver if conn.dialect.name == "postgresql" and driver.autocommit else None
+    if conn.dialect.name == "postgresql" and (driver.autocommit or conn.in_transaction()):
+        return driver
+    return None

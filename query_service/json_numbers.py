@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from query_service import as_of, as_of_pages
+from query_service.driver_reads import DriverRead
 from query_service.json_filters import JsonFilter, compare
 from read_model.numbers import kept_path, plain_key
 from read_model.tables import benchmark_results, result_number_paths, result_number_values, result_numbers
@@ -51,11 +52,12 @@ def _indexed_path(keys: tuple[str, ...], *, indexes_arrays: bool) -> str | None:
 
 # The statements asked before a filter or a sort is answered from the index, built once (with
 # their parameters), not on every request.
-_UNSAFE = select(func.coalesce(func.sum(result_number_paths.c.unsafe), 0)).where(
+_UNSAFE_SUM = select(func.coalesce(func.sum(result_number_paths.c.unsafe), 0)).where(
     result_number_paths.c.path == bindparam("path")
 )
-_UNSAFE_OF_BENCHMARK = _UNSAFE.where(result_number_paths.c.benchmark_id == bindparam("benchmark_id"))
-_KEPT_FOR_EVERY_RESULT = (
+_UNSAFE = DriverRead(_UNSAFE_SUM)
+_UNSAFE_OF_BENCHMARK = DriverRead(_UNSAFE_SUM.where(result_number_paths.c.benchmark_id == bindparam("benchmark_id")))
+_KEPT_FOR_EVERY_RESULT = DriverRead(
     select(benchmark_results.c.results, result_number_paths.c.results, result_number_paths.c.unsafe)
     .select_from(
         benchmark_results.outerjoin(
@@ -72,8 +74,8 @@ _KEPT_FOR_EVERY_RESULT = (
 
 def _unsafe_numbers(conn: Connection, path: str, benchmark_id: str | None) -> int:
     if benchmark_id is None:
-        return conn.execute(_UNSAFE, {"path": path}).scalar_one()
-    return conn.execute(_UNSAFE_OF_BENCHMARK, {"path": path, "benchmark_id": benchmark_id}).scalar_one()
+        return _UNSAFE.value(conn, {"path": path})
+    return _UNSAFE_OF_BENCHMARK.value(conn, {"path": path, "benchmark_id": benchmark_id})
 
 
 def matching_numbers(conn: Connection, flt: JsonFilter, benchmark_id: str | None, visible: bool) -> Select | None:
@@ -102,7 +104,7 @@ SUMMED_VALUES = 1000
 
 
 @lru_cache(maxsize=16)
-def _summed_or_counted(operator: str) -> Select:
+def _summed_or_counted(operator: str) -> DriverRead:
     """The visible results of a benchmark whose number at a path compares true: summed from
     `result_number_values` over the range, or counted from the index when the range holds
     more than SUMMED_VALUES numbers (PostgreSQL and SQLite evaluate only the CASE's branch taken)."""
@@ -133,7 +135,7 @@ def _summed_or_counted(operator: str) -> Select:
     )
     summed = select(func.coalesce(func.sum(in_range.c.results), 0)).scalar_subquery()
     few = select(func.count()).select_from(in_range).scalar_subquery() <= SUMMED_VALUES
-    return select(case((few, summed), else_=counted.scalar_subquery()))
+    return DriverRead(select(case((few, summed), else_=counted.scalar_subquery())))
 
 
 def count_shared(conn: Connection, matching: Sequence[tuple[JsonFilter, Select]], benchmark_id: str | None) -> int:
@@ -148,7 +150,7 @@ def count_shared(conn: Connection, matching: Sequence[tuple[JsonFilter, Select]]
     if position is None and len(matching) == 1 and benchmark_id is not None and not math.isnan(flt.value):
         path = _indexed_path(flt.path, indexes_arrays=True)
         parameters = {"benchmark_id": benchmark_id, "path": path, "value": flt.value}
-        return conn.execute(_summed_or_counted(flt.operator), parameters).scalar_one()
+        return _summed_or_counted(flt.operator).value(conn, parameters)
     if position is not None and len(matching) == 1:
         return as_of_pages.total(conn, position, [rows.whereclause], result_numbers)
     shared = rows if len(matching) == 1 else intersect(*(rows for _flt, rows in matching))
@@ -181,7 +183,8 @@ def number_sort(
     path = _indexed_path(keys, indexes_arrays=False)
     if benchmark_id is None or path is None:
         return None
-    kept = conn.execute(_KEPT_FOR_EVERY_RESULT, {"path": path, "benchmark_id": benchmark_id}).first()
+    found = _KEPT_FOR_EVERY_RESULT.rows(conn, {"path": path, "benchmark_id": benchmark_id})
+    kept = found[0] if found else None
     if kept is None or kept[1] != kept[0] or kept[2]:
         return None
     numbers = result_numbers.alias(name)

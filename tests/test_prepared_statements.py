@@ -21,6 +21,7 @@ from sqlalchemy import event, text
 from eosc_perf.apps import build_query_app
 from eosc_perf.production import serving_engine
 from http_api import errors
+from query_service.driver_reads import DriverRead
 from read_model import READ_MODEL, position_feed, read_store
 from read_model.migrations import migrate
 from tests.support.api import service_settings
@@ -85,6 +86,34 @@ def test_a_failed_transaction_leaves_the_connection_and_its_prepared_statements_
     assert _read(serving, 2) == 1  # prepared before the failure, still there, right
     [(_statement, generic, custom)] = _prepared(serving)
     assert generic + custom == 3
+
+
+def test_a_read_run_by_psycopg_inside_a_transaction_reads_in_it(serving):
+    """A listing's reads share one snapshot (a REPEATABLE READ transaction SQLAlchemy begins);
+    those of one fixed statement are run by psycopg itself there too, in that transaction: a row
+    committed meanwhile by another connection is not seen until the next one."""
+    counted = DriverRead(text("SELECT count(*) FROM prepared_probe"))
+    by_sqlalchemy: list[str] = []
+    event.listen(
+        serving, "before_cursor_execute", lambda conn, cursor, statement, *rest: by_sqlalchemy.append(statement)
+    )
+    url = serving.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    def committed_elsewhere(n: int) -> None:
+        with psycopg.connect(url, autocommit=True) as other:
+            other.execute("INSERT INTO prepared_probe VALUES (%s)", (n,))
+
+    snapshot = serving.execution_options(isolation_level="REPEATABLE READ")
+    with snapshot.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM prepared_probe")).scalar_one() == 3  # the snapshot taken
+        committed_elsewhere(4)
+        assert counted.value(conn) == 3 and conn.in_transaction()
+    with snapshot.connect() as conn:
+        conn.begin()  # begun by SQLAlchemy, no statement sent yet: psycopg's read begins it
+        assert counted.value(conn) == 4
+        committed_elsewhere(5)
+        assert conn.execute(text("SELECT count(*) FROM prepared_probe")).scalar_one() == 4
+    assert len(by_sqlalchemy) == 2  # the driver's reads went past SQLAlchemy
 
 
 def test_the_server_refuses_a_write_through_the_serving_engine(serving):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import delete, event, func, select, text
+from sqlalchemy import delete, func, select, text
 
 from configuration.settings import Limits
 from http_api.operations import BY_ROUTE
@@ -23,6 +23,7 @@ from tests.support import catalog
 from tests.support.api import assert_equal_to_a_replay, read_store_url, settled
 from tests.support.catalog import query_string
 from tests.support.json_reference import matches, sorted_ids
+from tests.support.sent_statements import sent_statements
 
 # Every document has a number at `score` (the sort fast path needs that), some equal as
 # numbers but not as text (3, 3.0), -0.0 and 0, and doubles' shortest texts. `m.n` holds
@@ -164,7 +165,9 @@ SPREAD = [{"score": i % 7, "n": i % 5} for i in range(30)]
 PROBED = "LIMIT ALL OFFSET"  # an EXISTS with an OFFSET: PostgreSQL probes it per walked entry
 
 
-def test_pages_of_dense_filters_walk_the_sort_and_others_are_left_to_the_planner(api, callers, request, tmp_path):
+def test_pages_of_dense_filters_walk_the_sort_and_others_are_left_to_the_planner(
+    api, callers, request, tmp_path, monkeypatch
+):
     """On PostgreSQL a page `_walks` finds by walking the sort's index is chosen by a statement
     that probes each entry against the filter (an EXISTS the planner does not make a join), with
     the page's bounds written in it; the others are planned as before. Every page agrees with
@@ -174,8 +177,7 @@ def test_pages_of_dense_filters_walk_the_sort_and_others_are_left_to_the_planner
     settled(api, request)
     engine = read_store.connect(read_store_url(api, request, tmp_path))
     postgres = engine.dialect.name == "postgresql"
-    sent: list[str] = []
-    event.listen(engine, "before_cursor_execute", lambda conn, cursor, statement, *rest: sent.append(statement))
+    sent = sent_statements(engine, monkeypatch)
     # (filter, page, per_page, walked): (offset + per_page) x 30 results against the matches squared.
     cases = [
         ("n > 0", 1, 2, True),  # 2 x 30 <= 24 x 24
@@ -219,13 +221,12 @@ def _number_tables(engine) -> list[set]:
         return [{tuple(row) for row in conn.execute(_selection(table))} for table in NUMBER_TABLES]
 
 
-def test_filters_and_sorts_read_the_index(api, callers, request, tmp_path):
+def test_filters_and_sorts_read_the_index(api, callers, request, tmp_path, monkeypatch):
     where = catalog.setup(api, callers.user, callers.admin)
     _upload(api, callers, where, DOCUMENTS[:4])
     settled(api, request)  # read here from the store, not through the API: projected first
     engine = read_store.connect(read_store_url(api, request, tmp_path))
-    sent: list[str] = []
-    event.listen(engine, "before_cursor_execute", lambda conn, cursor, statement, *rest: sent.append(statement))
+    sent = sent_statements(engine, monkeypatch)
     query = parse_query(
         BY_ROUTE[("GET", "/results")],
         query_string(benchmark_id=where.benchmark["id"], filters="m.n > 4", sort_by="-json.score"),

@@ -388,14 +388,20 @@ class ResultListing:
         return _by_keys(conn, as_of_pages.page_keys(conn, position, conditions, order, *page, source), _AS_OF_RENDERING)
 
 
+_PAGE_BY_KEYS = DriverRead(_BY_KEYS["postgresql"])  # a current page, on PostgreSQL
+
+
 def _by_keys(conn: Connection, keys: list[int], options: Mapping) -> list[str]:
     """The documents of the results `keys` names, in the keys' order (a page chosen before)."""
     if not keys:
         return []
-    statement = _BY_KEYS[conn.dialect.name].execution_options(**options)
     if conn.dialect.name == "postgresql":
-        page = conn.execute(statement, {"keys": keys}).scalar_one()  # NULL when no key has a row
-        return [page] if page is not None else []
+        if options:  # as of a past position: SQLAlchemy's execution, which takes them
+            page = conn.execute(_BY_KEYS["postgresql"].execution_options(**options), {"keys": keys}).scalar_one()
+        else:
+            page = _PAGE_BY_KEYS.value(conn, {"keys": keys})
+        return [page] if page is not None else []  # NULL when no key has a row
+    statement = _BY_KEYS[conn.dialect.name].execution_options(**options)
     rendered = dict(conn.execute(statement, {"keys": dumps(keys)}).all())
     return [rendered[key] for key in keys if key in rendered]
 
