@@ -24,6 +24,7 @@ between two pages costs the later one a seek of a few rows, wasted). Pages neare
 than FROM_OFFSET are always walked: there the walk costs less than the second statement.
 
 Per worker process, bounded: LISTINGS listings (least recently used out), PLACES places each.
+The statements of a listing's walks are built once too (`_walk`), and run by the driver.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from typing import Hashable, Sequence
 from sqlalchemy import BigInteger, Double, Select, and_, bindparam, func, or_, select
 from sqlalchemy.engine import Connection
 
+from query_service.driver_reads import DriverRead
 from read_model import READ_MODEL
 from read_model.active_store import LOCATION
 from read_model.tables import positions
@@ -101,37 +103,71 @@ class SortedByNumber:
     """A listing whose page is chosen by `chosen` (selecting `page_key`, the result's seq, and
     `page_sort_0`, its number) from `numbers` (a named `result_numbers`), in the number's order
     (`descending` or not), then by seq. `listing`: what names it among others (its benchmark,
-    filters and sort)."""
+    filters and sort). `probes`: whether `chosen` probes each entry it walks against the filters
+    (views/results.py `_walks`); a listing is chosen by one of these two statements, with the
+    same rows."""
 
     chosen: Select
     numbers: object
     descending: bool
     listing: Hashable
+    probes: bool
 
 
 _POSITION = select(positions.c.position).where(positions.c.name == READ_MODEL).scalar_subquery().label("position")
+# A walk's bounds and its start, given to each run of its statement.
+_PLACE_VALUE = bindparam("place_value", type_=Double)
+_PLACE_SEQ = bindparam("place_seq", type_=BigInteger)
+_SKIPPED = bindparam("skipped", type_=BigInteger)
+_WALKED = bindparam("walked", type_=BigInteger)
+_EVERY = bindparam("places_every", type_=BigInteger)
+WALKS_KEPT = 2 * LISTINGS  # each listing's walk from its start and from a place
 
 
-def _from(sorted_by: SortedByNumber, place: Place):
-    """The rows at `place` and after it, in the listing's order."""
+def _from(sorted_by: SortedByNumber):
+    """The rows at the place (`place_value`, `place_seq`) and after it, in the listing's order."""
     value, seq = sorted_by.numbers.c.value, sorted_by.numbers.c.seq
-    at = bindparam("place_value", place.value, type_=Double)
-    same = and_(value == at, seq >= bindparam("place_seq", place.seq, type_=BigInteger))
+    same = and_(value == _PLACE_VALUE, seq >= _PLACE_SEQ)
     if sorted_by.descending:  # `value <= at` bounds the index range; the rest is checked per row
-        return and_(value <= at, or_(value < at, same))
-    return and_(value >= at, or_(value > at, same))
+        return and_(value <= _PLACE_VALUE, or_(value < _PLACE_VALUE, same))
+    return and_(value >= _PLACE_VALUE, or_(value > _PLACE_VALUE, same))
 
 
-def _walked(conn: Connection, sorted_by: SortedByNumber, statement: Select, skipped: int, limit: int) -> list:
-    """The rows `statement` chooses past the first `skipped` (at most `limit`), after every
-    PLACES_EVERY-th row of those skipped: each with `n`, its place among the rows the statement
-    walked (from 1), and the read model's position."""
-    walked = statement.add_columns(_POSITION).limit(skipped + limit).subquery()
+def _walk_statement(sorted_by: SortedByNumber, from_place: bool) -> Select:
+    """The rows the listing's statement chooses (from the place, `from_place`) past the first
+    `skipped` (`walked` in all), after every `places_every`-th row of those skipped: each with
+    `n`, its place among the rows walked (from 1), and the read model's position."""
+    statement = sorted_by.chosen.where(_from(sorted_by)) if from_place else sorted_by.chosen
+    walked = statement.add_columns(_POSITION).limit(_WALKED).subquery()
     value = walked.c.page_sort_0.desc() if sorted_by.descending else walked.c.page_sort_0.asc()
     # In the order the rows come in (PostgreSQL sorts nothing again: the walk is in that order).
     numbered = select(walked, func.row_number().over(order_by=[value, walked.c.page_key]).label("n")).subquery()
-    wanted = or_(numbered.c.n > skipped, numbered.c.n % PLACES_EVERY == 0)
-    return conn.execute(select(numbered).where(wanted).order_by(numbered.c.n)).all()
+    wanted = or_(numbered.c.n > _SKIPPED, numbered.c.n % _EVERY == 0)
+    return select(numbered).where(wanted).order_by(numbered.c.n)
+
+
+# Built for each request, a walk's statement and SQLAlchemy's execution of it (its cache key
+# among them) were about a fifth of a deep page's CPU in the query worker: each listing's are
+# kept, and run by the driver. Cleared when full: listings asked often are built again at once.
+_WALKS: dict[tuple[Hashable, bool, bool], DriverRead] = {}
+
+
+def _walk(sorted_by: SortedByNumber, from_place: bool) -> DriverRead:
+    key = (sorted_by.listing, sorted_by.probes, from_place)
+    read = _WALKS.get(key)
+    if read is None:
+        if len(_WALKS) >= WALKS_KEPT:
+            _WALKS.clear()
+        read = _WALKS[key] = DriverRead(_walk_statement(sorted_by, from_place))
+    return read
+
+
+def _walked(conn: Connection, sorted_by: SortedByNumber, place: Place | None, skipped: int, limit: int) -> list:
+    """`_walk_statement`'s rows, as (page_key, page_sort_0, position, n)."""
+    parameters = {"skipped": skipped, "walked": skipped + limit, "places_every": PLACES_EVERY}
+    if place is not None:
+        parameters |= {"place_value": place.value, "place_seq": place.seq}
+    return list(_walk(sorted_by, place is not None).rows(conn, parameters))
 
 
 def page_keys(
@@ -145,15 +181,14 @@ def page_keys(
     nearest = boundaries.nearest(listing, offset)
     if nearest is not None:
         position, place = nearest
-        sought = sorted_by.chosen.where(_from(sorted_by, place))
-        rows, start = _walked(conn, sorted_by, sought, offset - place.index, limit), place.index
-        if not rows or rows[0].position != position:
+        rows, start = _walked(conn, sorted_by, place, offset - place.index, limit), place.index
+        if not rows or rows[0][2] != position:
             rows = None
     if rows is None:
-        rows, start = _walked(conn, sorted_by, sorted_by.chosen, offset, limit), 0
-    page = [row for row in rows if start + row.n > offset]
-    learnt = [row for row in rows if start + row.n <= offset] + page[:1] + page[-1:]
+        rows, start = _walked(conn, sorted_by, None, offset, limit), 0
+    page = [row for row in rows if start + row[3] > offset]
+    learnt = [row for row in rows if start + row[3] <= offset] + page[:1] + page[-1:]
     if rows:
-        places = [Place(start + row.n - 1, row.page_sort_0, row.page_key) for row in learnt]
-        boundaries.learn(listing, rows[0].position, places)
-    return [row.page_key for row in page]
+        places = [Place(start + n - 1, value, key) for key, value, _position, n in learnt]
+        boundaries.learn(listing, rows[0][2], places)
+    return [row[0] for row in page]

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import event
-
 from http_api.operations import BY_ROUTE
 from http_api.requests import parse_query
 from query_service import deep_pages
@@ -17,6 +15,7 @@ from read_model import read_store
 from tests.support import catalog
 from tests.support.api import read_store_url, settled, statements
 from tests.support.catalog import query_string
+from tests.support.sent_statements import sent_statements
 
 # Three results per score (ties broken by seq), `m` from 0 to 4: 36 results.
 DOCUMENTS = [{"score": i // 3, "m": i % 5} for i in range(36)]
@@ -41,8 +40,7 @@ def test_deep_pages_sought_from_known_places_are_the_pages_walked_to(api, caller
     where = catalog.setup(api, callers.user, callers.admin)
     ids = [catalog.upload(api, callers.user, where, document)["id"] for document in DOCUMENTS]
     engine = _engine(api, request, tmp_path)
-    sent: list[str] = []
-    event.listen(engine, "before_cursor_execute", lambda conn, cursor, statement, *rest: sent.append(statement))
+    sent = sent_statements(engine, monkeypatch)
     boundaries = PageBoundaries()
     benchmark_id = where.benchmark["id"]
 

@@ -500,7 +500,10 @@ def list_results(conn: Connection, query: Mapping, boundaries: deep_pages.PageBo
         # Chosen from the numbers of its one sort key alone: the listing is its benchmark, its
         # number filters and that key.
         named = (query["benchmark_id"], tuple(query["filters"]), query["sort_by"])
-        deep = (deep_pages.SortedByNumber(choice.statement, choice.halves[0], keys[0].descending, named), boundaries)
+        sorted_by = deep_pages.SortedByNumber(
+            choice.statement, choice.halves[0], keys[0].descending, named, choice.walks
+        )
+        deep = (sorted_by, boundaries)
     if total is None and not indexed and not counted_with_page:
         total = _kept_narrowed_total(conn, query, filters)
     plan = ResultListing(conditions, _order(sorts), choice, total, _chosen_order(sorts), deep)
