@@ -6,6 +6,7 @@ Removal by an admin is a ban: the user may not register again until an admin lif
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -16,6 +17,7 @@ from domain.errors import Conflict, Forbidden
 
 class User(Aggregate):
     @staticmethod
+    @lru_cache(maxsize=4096)  # asked several times per command (the caller, an uploader): a SHA-1 each
     def create_id(sub: str, iss: str) -> UUID:
         return uuid5(NAMESPACE_URL, f"/eosc-perf/users/{iss}/{sub}")
 

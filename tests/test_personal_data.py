@@ -190,3 +190,21 @@ def test_a_seal_its_key_does_not_open_is_parked_and_a_key_table_out_of_reach_is_
         cursor.execute("DROP TABLE personal_keys")
     with pytest.raises(Exception, match="personal_keys"):
         source.decode(notification)
+
+
+def test_an_event_measured_within_encoding_once_is_stored_as_it_was_measured(tmp_path):
+    """The command side measures each event as stored before saving it (event_size.py); within
+    `encoding_once` the save stores those very bytes: a sealed address is sealed once (each
+    sealing draws a new nonce, so two encodings differ)."""
+    store = open_event_store(f"sqlite:///{tmp_path / 'events.sqlite'}")
+    user = User(sub="erin", iss="https://issuer.example", email="erin@example.org", actor=Actor("erin", "x"))
+    [registered] = user.pending_events
+    assert store.mapper.to_stored_event(registered).state != store.mapper.to_stored_event(registered).state
+    with store.mapper.encoding_once():
+        measured = store.mapper.to_stored_event(registered)
+        store.save(user)
+    [notification] = store.recorder.select_notifications(1, 1)
+    assert notification.state == measured.state
+    assert EventStoreSource(store).decode(notification).email == "erin@example.org"
+    # Outside it, each encoding is made anew (nothing is kept from one save to the next).
+    assert store.mapper.to_stored_event(registered).state != measured.state

@@ -90,10 +90,11 @@ class Session:
         command read is current is confirmed by the save itself, under its lock (without events
         to save, Commands.run confirms it)."""
         changed = [a for a in aggregates if a is not None]
-        event_size.check(self.store, changed)
-        asked = self._to_confirm()
-        confirm = Confirm(asked, self._current) if asked else None
-        recordings = self.store.save(*changed, confirm=confirm)
+        with self.store.mapper.encoding_once():  # the events measured are the events stored
+            event_size.check(self.store, changed)
+            asked = self._to_confirm()
+            confirm = Confirm(asked, self._current) if asked else None
+            recordings = self.store.save(*changed, confirm=confirm)
         if self.cache is not None:
             self.cache.saved(changed, recordings)
         return recordings[-1].notification.id if recordings else 0
