@@ -111,6 +111,8 @@ class EventRecorder(PostgresApplicationRecorder):
                 self.links.last_before(),
             ]
         )
+        # The library's insert of the events, composed anew by psycopg on every save otherwise.
+        self.insert_events_statement = self.insert_events_statement.as_string()
         self._events = (
             SQL("{schema}.{table}")
             .format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
