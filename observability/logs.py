@@ -55,9 +55,9 @@ def log_request(message: str, fields: dict) -> None:
     """One request's line: `message` and `fields` (REQUEST_FIELDS, in their order), as the JSON
     formatter writes a record with them. Written to stderr straight when the JSON format is set
     up there, without logging's record, caller lookup and handler: the only line logged on every
-    request cost through them about 5 % of a small read's CPU in a gunicorn worker (issue 16),
-    the JSON and the write half of that. Otherwise (plain lines, other handlers: a test's
-    capture) through logging."""
+    request cost about a tenth of a small read's CPU in a gunicorn worker (issue 16), half of it
+    that work of logging's. Otherwise (plain lines, other handlers: a test's capture) through
+    logging."""
     if not REQUESTS.isEnabledFor(logging.INFO):
         return
     if not _json_to_stderr_alone():

@@ -12,7 +12,8 @@ from query_service.driver_reads import DriverRead
 def sent_statements(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """A list that gets each statement the engine's connections run from now on: those
     SQLAlchemy sends (their text as sent), and those the driver runs by itself
-    (query_service/driver_reads.py: their text as SQLAlchemy compiles it for the engine)."""
+    (query_service/driver_reads.py: their text as SQLAlchemy compiles it for the engine; one
+    it hands to SQLAlchemy after all, as of a past position, shows twice)."""
     sent: list[str] = []
     event.listen(engine, "before_cursor_execute", lambda conn, cursor, statement, *rest: sent.append(statement))
     rows = DriverRead.rows
