@@ -64,7 +64,10 @@ def log_request(message: str, fields: dict) -> None:
         REQUESTS.info("%s", message, extra=fields)
         return
     line = {"time": _utc_time(time.time()), "level": "INFO", "logger": REQUESTS.name, "message": message, **fields}
-    sys.stderr.write(_ENCODER.encode(line) + "\n")
+    try:
+        sys.stderr.write(_ENCODER.encode(line) + "\n")
+    except (OSError, ValueError):  # stderr closed or failing: logging's handler reports it, the request is answered
+        REQUESTS.info("%s", message, extra=fields)
 
 
 def _json_to_stderr_alone() -> bool:

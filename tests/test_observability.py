@@ -3,6 +3,8 @@ process, and the production stack (two gunicorn workers per service, projector, 
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import logging
 import re
@@ -189,13 +191,18 @@ class Lines(logging.Handler):
         self.lines.append(json.loads(self.format(record)))
 
 
-def test_a_request_line_written_straight_is_the_line_the_json_formatter_writes(capsys):
+class FullDisk(io.StringIO):
+    def write(self, text: str) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_request_line_written_straight_is_the_line_the_json_formatter_writes(capsys, monkeypatch):
     fields = {"request_id": "r1", "route": "/x", "method": "GET", "path": "/x\ny", "status": 200}
     fields |= {"duration_ms": 1.5, "client": "127.0.0.1"}
     record = logging.LogRecord("http_api.access", logging.INFO, __file__, 1, "GET /x\ny 200 1.5 ms", (), None)
     record.__dict__.update(fields)
     root = logging.getLogger()
-    kept = root.handlers[:]
+    kept, level = root.handlers[:], root.level
     written = Lines()
     try:
         # As the services set logging up: our handler of JSON on stderr alone (no test's capture).
@@ -209,10 +216,16 @@ def test_a_request_line_written_straight_is_the_line_the_json_formatter_writes(c
         logs.REQUESTS.setLevel(logging.NOTSET)
         logs.REQUESTS.addHandler(written)  # another handler: every line goes through logging
         logs.log_request("GET /x\ny 200 1.5 ms", fields)
+        logs.REQUESTS.removeHandler(written)
+        # A stderr that fails (its disk full): the line goes to logging, which deals with its
+        # own failure as for any line; the request it belongs to is not failed by it.
+        with monkeypatch.context() as patched:
+            patched.setattr(sys, "stderr", FullDisk())
+            logs.log_request("GET /x 200 1.5 ms", fields)
     finally:
         logs.REQUESTS.setLevel(logging.NOTSET)
         logs.REQUESTS.removeHandler(written)
-        root.handlers[:] = kept
+        root.handlers[:], root.level = kept, level
     assert straight.endswith("}\n") and straight.count("\n") == 1
     line, formatted = json.loads(straight), json.loads(JsonFormatter().format(record))
     assert list(line) == list(formatted) and line | {"time": None} == formatted | {"time": None}

@@ -17,6 +17,7 @@ import falcon.testing
 import psycopg
 import pytest
 from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
 
 from eosc_perf.apps import build_query_app
 from eosc_perf.production import serving_engine
@@ -114,6 +115,13 @@ def test_a_read_run_by_psycopg_inside_a_transaction_reads_in_it(serving):
         committed_elsewhere(5)
         assert conn.execute(text("SELECT count(*) FROM prepared_probe")).scalar_one() == 4
     assert len(by_sqlalchemy) == 2  # the driver's reads went past SQLAlchemy
+    # A driver's read that fails in the transaction fails as SQLAlchemy's own would, and the one
+    # pooled connection then serves the next transaction.
+    with pytest.raises(DBAPIError), snapshot.connect() as conn:
+        conn.execute(text("SELECT 1")).scalar_one()
+        DriverRead(text("SELECT 1 / (count(*) - count(*)) FROM prepared_probe")).value(conn)
+    with snapshot.connect() as conn:
+        assert counted.value(conn) == 5
 
 
 def test_the_server_refuses_a_write_through_the_serving_engine(serving):
