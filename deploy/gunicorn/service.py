@@ -14,7 +14,9 @@ from observability import logs
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
-worker_class = "gthread"
+# gunicorn's threaded worker, with every thread taking connections' events itself
+# (eosc_perf/gunicorn_worker.py); `--worker-class gthread` on the command line gives gunicorn's own.
+worker_class = "eosc_perf.gunicorn_worker.SharedPollWorker"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # Behind nginx, which reads each request whole before passing it on (deploy/nginx): slow clients
 # never reach these threads. Every statement a request runs is bounded by QUERY_TIMEOUT_SECONDS
