@@ -20,7 +20,10 @@ connections close within two seconds, and all within `graceful_timeout`.
 As in `gthread`, a thread reads a request whole once its first bytes are there: the services
 sit behind nginx, which passes on only complete requests (deploy/nginx); a new connection waits
 for them in the poll, holding no thread. At most `worker_connections` are open at once; more
-wait in the listen backlog."""
+wait in the listen backlog.
+
+It builds on the connection and request handling of gunicorn 27's `gthread` (`TConn`, `handle`),
+so pyproject.toml keeps gunicorn within 27."""
 
 from __future__ import annotations
 
