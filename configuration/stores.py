@@ -10,8 +10,8 @@ from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
+from eventsourcing.persistence import ProgrammingError, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
@@ -78,6 +78,10 @@ def _uuid_literal(id: UUID) -> str:
     return f"'{id}'"
 
 
+_ROWS_PER_INSERT = 1000  # events in one insert statement: four parameters each
+_KEPT_INSERTS = 16  # the texts of inserts of up to this many events are kept
+
+
 class EventRecorder(PostgresApplicationRecorder):
     """The PostgreSQL recorder, writing events without psycopg's pipeline mode: lock the table,
     notify, insert, in one transaction, as the library's own recorder does.
@@ -95,7 +99,9 @@ class EventRecorder(PostgresApplicationRecorder):
     A save is three exchanges with the server where the library's way takes nine: the
     statements without parameters travel together (the transaction's start, the lock and its
     timeout, the notification and the chain's head; then the links and the commit), since
-    each exchange costs both sides about as much CPU as a small statement itself."""
+    each exchange costs both sides about as much CPU as a small statement itself. The events
+    themselves go as rows of parameters, not as the library's array of a composite type
+    (`_insert_rows`)."""
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -111,8 +117,7 @@ class EventRecorder(PostgresApplicationRecorder):
                 self.links.last_before(),
             ]
         )
-        # The library's insert of the events, composed anew by psycopg on every save otherwise.
-        self.insert_events_statement = self.insert_events_statement.as_string()
+        self._inserts: dict[int, str] = {}  # the events' insert by its number of rows
         self._events = (
             SQL("{schema}.{table}")
             .format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
@@ -146,8 +151,7 @@ class EventRecorder(PostgresApplicationRecorder):
                 head = answers[0][0] if answers[0] else None
                 if confirm is not None:
                     confirm.check({row["originator_id"]: (row["version"], row["notification"]) for row in answers[1]})
-                PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
-                ids = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+                ids = self._insert_rows(curs, stored_events)
                 erase_keys(curs, self.keys, stored_events)
                 links = chained(GENESIS if head is None else bytes(head["link"]), zip(ids, stored_events))
                 curs.execute(f"{self.links.insert_literal(links)}; COMMIT")
@@ -156,6 +160,35 @@ class EventRecorder(PostgresApplicationRecorder):
                     conn.rollback()
                 raise
             return ids
+
+    def _insert_rows(self, curs, stored_events: Sequence[StoredEvent]) -> list[int]:
+        """Inserts the events, each as a row of four parameters; returns their notification ids.
+        The library's insert takes one parameter, an array of a composite type, which psycopg
+        writes out as text in Python, each event's state escaped byte by byte into it; here the
+        state goes as bytes. At most `_ROWS_PER_INSERT` rows a statement (PostgreSQL takes 65,535
+        parameters); a save of one or a few events has its statement's text made once."""
+        ids: list[int] = []
+        for start in range(0, len(stored_events), _ROWS_PER_INSERT):
+            rows = stored_events[start : start + _ROWS_PER_INSERT]
+            statement = self._inserts.get(len(rows)) or self._insert_statement(len(rows))
+            parameters = [
+                part for row in rows for part in (row.originator_id, row.originator_version, row.topic, row.state)
+            ]
+            curs.execute(statement, parameters)
+            ids += [row["notification_id"] for row in curs.fetchall()]
+        if len(ids) != len(stored_events):
+            raise ProgrammingError(f"{len(ids)} notification ids for {len(stored_events)} events")
+        return ids
+
+    def _insert_statement(self, count: int) -> str:
+        statement = (
+            f"INSERT INTO {self._events} (originator_id, originator_version, topic, state) VALUES "
+            + ", ".join(["(%s, %s, %s, %s)"] * count)
+            + " RETURNING notification_id"
+        )
+        if count <= _KEPT_INSERTS:
+            self._inserts[count] = statement
+        return statement
 
     def latest_events(self, ids: Iterable[UUID]) -> dict[UUID, tuple[int, int]]:
         """Each aggregate's version and the notification id of its last event (none: no entry)."""

@@ -165,6 +165,24 @@ def test_concurrent_writers_link_in_notification_order(capsys, tmp_path, source,
     assert verdict.head == store.recorder.max_notification_id()
 
 
+def test_a_write_of_more_events_than_one_insert_takes_stores_and_links_each_as_given(capsys, tmp_path, source, target):
+    """PostgreSQL inserts at most 1,000 events a statement (configuration/stores.py): a write of
+    2,345 takes three, in one transaction; each event's bytes are stored as given."""
+    store = imported(capsys, tmp_path, source, target)
+    head = store.recorder.max_notification_id()
+    aggregate = uuid4()
+    states = [bytes(range(256)) * (n % 3) + f'{{"n": {n}}}'.encode() for n in range(2345)]
+    events = [StoredEvent(aggregate, n + 1, "domain.tests:Ünïcode\\topic", state) for n, state in enumerate(states)]
+    ids = store.recorder.insert_events(events)
+    assert ids == list(range(head + 1, head + 2346))
+    stored = store.recorder.select_events(aggregate)
+    assert [(event.originator_version, event.topic, event.state) for event in stored] == [
+        (event.originator_version, event.topic, event.state) for event in events
+    ]
+    verdict = audit.verify(store)
+    assert verdict.problem is None and verdict.head == ids[-1]
+
+
 def test_a_refused_or_timed_out_write_leaves_no_trace_and_the_next_one_links_on(capsys, tmp_path, source, target):
     store = imported(capsys, tmp_path, source, target)
     template = load()[0]["stored"]
