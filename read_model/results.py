@@ -66,6 +66,20 @@ _REFERENCED = union_all(
 )
 
 
+# PostgreSQL: the same as text, each kind's ids one array: SQLAlchemy renders an expanding IN
+# anew for every run, which cost about a tenth of the projector's CPU per batch (issue 16).
+_REFERENCED_BY_ARRAYS = " UNION ALL ".join(
+    f"SELECT '{kind}', id, {name}, {third} FROM {table} WHERE id = ANY(%({kind})s)"
+    for kind, table, name, third in (
+        ("benchmark", "benchmarks", "name", "NULL::text"),
+        ("flavor", "flavors", "name", "NULL::text"),
+        ("site", "sites", "name", "address"),
+        ("user", "users", "NULL::text", "NULL::text"),
+        ("tag", "tags", "name", "doc"),
+    )
+)
+
+
 class UploadRows(NamedTuple):
     """What an upload's rows take from its event alone: ids as text, times as stored, the
     document's text and numbers. Pure work, so a replay has it done in worker processes
@@ -126,7 +140,12 @@ def _referenced(conn: Connection, uploads: Sequence[UploadRows], uploader_ids: d
         "tag": {tag_id for upload in uploads for tag_id in upload.tag_ids},
     }
     found = _Referenced()
-    for kind, id, name, address in conn.execute(_REFERENCED, {kind: list(ids) for kind, ids in wanted.items()}):
+    ids = {kind: list(ids) for kind, ids in wanted.items()}
+    if conn.dialect.name == "postgresql":
+        rows = conn.exec_driver_sql(_REFERENCED_BY_ARRAYS, ids)
+    else:
+        rows = conn.execute(_REFERENCED, ids)
+    for kind, id, name, address in rows:
         if kind == "benchmark":
             found.benchmark_names[id] = name
         elif kind == "flavor":
