@@ -4,10 +4,14 @@ the Swagger UI page, no server banner, and an `X-Script-Name` that cannot inject
 from __future__ import annotations
 
 import re
+import time
+from email.utils import parsedate_to_datetime
 
 import pytest
 import requests
+from gunicorn import util
 
+from eosc_perf import server_banner
 from http_api.operations import OPERATIONS
 from tests.support.served import ServedProcess
 
@@ -117,5 +121,16 @@ def test_the_production_services_send_no_version_banner(production_stack):
     behind_nginx = requests.get(f"{production_stack.base_url}/benchmarks", timeout=10)
     assert behind_nginx.headers["Server"] == "nginx"  # server_tokens off: no version
     for port in ("COMMAND_PORT", "QUERY_PORT"):  # gunicorn itself, were it reached directly
+        before = int(time.time())
         answer = requests.options(f"http://127.0.0.1:{production_stack.environment[port]}/benchmarks", timeout=10)
         assert "Server" not in answer.headers, port
+        # gunicorn's other default lines as gunicorn writes them; the date of the second it answered in
+        assert before <= parsedate_to_datetime(answer.headers["Date"]).timestamp() <= time.time(), answer.headers
+        assert answer.headers["Connection"] == "keep-alive"
+
+
+def test_the_date_line_is_of_the_second_it_is_written_in():
+    before = int(time.time())
+    value = server_banner.http_date()
+    assert before <= parsedate_to_datetime(value).timestamp() <= time.time()
+    assert value == util.http_date(parsedate_to_datetime(value).timestamp())  # gunicorn's own format
