@@ -14,7 +14,7 @@ from email.message import EmailMessage
 
 import falcon.testing
 import pytest
-from sqlalchemy import delete, inspect, select, text
+from sqlalchemy import delete, func, inspect, select, text
 
 from domain.actor import Actor
 from eosc_perf.embedded import build
@@ -23,7 +23,7 @@ from projections.mail import directory
 from projections.mail.messages import Letter
 from projections.replay import scratch_store
 from read_model import read_store
-from read_model.mail_tables import mail_items
+from read_model.mail_tables import mail_items, mail_outbox
 from read_model.migrations import migrate, schema_migrations
 from tests.support.api import BACKENDS, Api, service_settings
 from tests.support.catalog import add_flavor, result_setup, submit_benchmark, submit_site, upload_result
@@ -317,6 +317,28 @@ def test_a_redelivered_batch_queues_no_mail_twice(mail_api, smtp_sink):
     assert len(outbox(mail_api)) == 1
 
 
+def test_uploads_and_a_claim_on_one_in_the_same_batch_mail_its_uploader(mail_api, claimed, tmp_path):
+    """A batch folds its run of uploads by one statement (Mailer.handle_all): the claim after
+    them, in the same batch, still finds the uploader."""
+    result, claim, _, _ = claimed
+    for _ in range(3):  # more uploads after the claimed one, in the same run
+        upload_result(mail_api, mail_api.provider.mint("alice", email="alice@example.org"), *_ids(result))
+    follower = mail_api.service.mail.follower
+    batch = next(follower.source.batches(0))
+    assert any(type(event).__name__ == "Claimed" for _, event in batch)
+    fresh = read_store.connect(f"sqlite:///{tmp_path / 'fresh.sqlite'}")
+    migrate(fresh)
+    assert type(follower.consumer)(fresh).apply(batch) == batch[-1][0]
+    with fresh.connect() as conn:
+        subjects = [(row.to, row.subject) for row in conn.execute(select(mail_outbox))]
+        assert directory.uploader_of(conn, result["id"]) == Actor("alice", mail_api.provider.issuer)
+    assert ("alice@example.org", f"Claim submitted on result: {result['id']}") in subjects
+
+
+def _ids(result: dict) -> tuple[str, str]:
+    return result["benchmark"]["id"], result["flavor"]["id"]
+
+
 def test_a_rebuilt_read_store_does_not_resend_old_mails(tmp_path, identity_provider, smtp_sink):
     data = tmp_path / "data"
     first = mail_service(data, identity_provider, smtp_sink.port)
@@ -381,6 +403,19 @@ def test_a_store_from_before_giving_up_gets_the_column_and_index(scratch_read_st
         assert "given_up_at" in {column["name"] for column in inspect(conn).get_columns("mail_outbox")}
         assert "mail_items_uploader" in {index["name"] for index in inspect(conn).get_indexes("mail_items")}
         assert directory.given_up(conn) == 0
+
+
+def test_items_stored_together_are_each_kept_the_last_of_an_id_winning(scratch_read_store):
+    engine = scratch_read_store
+    migrate(engine)
+    issuer = "https://op.example"
+    items = [(f"item-{n}", "result", Actor(f"user-{n}", issuer)) for n in range(450)]  # past one statement's 200
+    with engine.begin() as conn:
+        directory.store_items(conn, [*items, ("item-7", "claim", Actor("claimer", issuer))])
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(mail_items)).scalar_one() == 450
+        assert directory.uploader_of(conn, "item-449") == Actor("user-449", issuer)
+        assert directory.uploader_of(conn, "item-7") == Actor("claimer", issuer)
 
 
 def test_storing_an_item_again_replaces_whom_to_tell(scratch_read_store):

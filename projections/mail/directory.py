@@ -94,14 +94,27 @@ def email_of(conn: Connection, user: Actor) -> str | None:
 
 
 def store_item(conn: Connection, item_id, kind: str, uploader: Actor) -> None:
-    """Inserts or replaces the item's row, by one statement of one text (every upload stores one)."""
+    store_items(conn, [(item_id, kind, uploader)])
+
+
+def store_items(conn: Connection, items: list[tuple[object, str, Actor]]) -> None:
+    """Inserts or replaces each item's row (id, kind, uploader), by one statement whose text
+    depends only on how many there are: every upload stores one, and a batch holds several."""
+    rows = {str(item_id): (kind, uploader.sub, uploader.iss) for item_id, kind, uploader in items}  # the last of an id
     mark = parameter_mark(conn)
-    conn.exec_driver_sql(
-        f"INSERT INTO {mail_items.name} (id, kind, uploader_sub, uploader_iss) VALUES ({mark}, {mark}, {mark}, {mark})"
-        " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind,"
-        " uploader_sub = excluded.uploader_sub, uploader_iss = excluded.uploader_iss",
-        (str(item_id), kind, uploader.sub, uploader.iss),
-    )
+    ordered = list(rows.items())
+    for start in range(0, len(ordered), _ITEMS_PER_STATEMENT):
+        chunk = ordered[start : start + _ITEMS_PER_STATEMENT]
+        values = ", ".join([f"({mark}, {mark}, {mark}, {mark})"] * len(chunk))
+        conn.exec_driver_sql(
+            f"INSERT INTO {mail_items.name} (id, kind, uploader_sub, uploader_iss) VALUES {values}"
+            " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind,"
+            " uploader_sub = excluded.uploader_sub, uploader_iss = excluded.uploader_iss",
+            tuple(value for id, row in chunk for value in (id, *row)),
+        )
+
+
+_ITEMS_PER_STATEMENT = 200  # 800 parameters: within SQLite's oldest limit (999)
 
 
 def uploader_of(conn: Connection, item_id) -> Actor | None:

@@ -55,6 +55,21 @@ class Mailer(PositionedConsumer):
             for seq, letter in enumerate(letters):
                 directory.queue(conn, notification_id, seq, letter)
 
+    def handle_all(self, conn: Connection, items: list[tuple[int, DomainEventProtocol]]) -> None:
+        """The batch's events in order; a run of uploads (which send nothing) stores its items
+        by one statement."""
+        uploads: list = []
+        for notification_id, event in items:
+            if type(event) is Result.Uploaded:
+                uploads.append(_uploaded_item(event))
+                continue
+            if uploads:
+                directory.store_items(conn, uploads)
+                uploads = []
+            self.handle(conn, notification_id, event)
+        if uploads:
+            directory.store_items(conn, uploads)
+
     def _imported(self, conn: Connection, through: int) -> None:
         """The events of an imported batch (the `events` after its marker, saved with it) are
         the original's history: they fill the directory and send nothing."""
@@ -140,8 +155,12 @@ def rejected(kind: str) -> Handler:
 # -- results ------------------------------------------------------------------------------
 
 
+def _uploaded_item(event: Result.Uploaded) -> tuple:
+    return event.originator_id, "result", event.actor  # a later claim's mail goes to the uploader
+
+
 def result_uploaded(conn: Connection, event: Result.Uploaded, support: str) -> list[Letter]:
-    directory.store_item(conn, event.originator_id, "result", event.actor)
+    directory.store_items(conn, [_uploaded_item(event)])
     return []  # no mail for uploads
 
 
