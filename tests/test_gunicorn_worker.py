@@ -217,6 +217,7 @@ def test_connections_past_worker_connections_wait_until_one_closes(serve):
 def test_a_stop_lets_a_running_request_finish_and_closes_idle_connections(serve, tmp_path: Path):
     server = serve("--threads", "2")
     started, release = tmp_path / "started", tmp_path / "release"
+    os.mkfifo(release)
     idle = server.connect()
     assert idle.request("GET", "/echo")[0] == 200
     held = server.connect()
@@ -227,7 +228,8 @@ def test_a_stop_lets_a_running_request_finish_and_closes_idle_connections(serve,
     wait_until(started.exists, 10, "the held request to start")
     os.kill(server.process.pid, signal.SIGTERM)
     assert idle.closed_by_server()  # within the two seconds an idle connection is given
-    release.write_text("go")
+    with open(release, "w") as pipe:  # the held request has the pipe open: this does not wait
+        pipe.write("go")
     reader.join(15)
     status, _, body = answers[0]
     assert (status, body) == (200, b"released")

@@ -2,13 +2,14 @@
 
 GET /echo: "<worker pid> <path> <body length>", the body read whole.
 POST /unread: answered without reading the body (gunicorn must drain it before the next request).
-GET /held?started=FILE&release=FILE: writes FILE `started` and answers once FILE `release`
-exists (at most 20 s): a request that is running for as long as a test needs."""
+GET /held?started=FILE&release=FIFO: writes FILE `started` and answers once something is
+written into the named pipe `release` (at most 20 s): a request that is running for as long as
+a test needs."""
 
 from __future__ import annotations
 
 import os
-import time
+import select
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -19,11 +20,14 @@ def app(environ, start_response):
         body = b"unread"
     elif path == "/held":
         files = {name: Path(values[0]) for name, values in parse_qs(environ["QUERY_STRING"]).items()}
-        files["started"].write_text("started")
-        deadline = time.monotonic() + 20
-        while not files["release"].exists() and time.monotonic() < deadline:
-            time.sleep(0.01)  # the server side of a held request, not a test's wait
-        body = b"released"
+        # Open before `started` is written: a writer of the pipe then never waits for a reader.
+        release = os.open(files["release"], os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            files["started"].write_text("started")
+            readable, _, _ = select.select([release], [], [], 20)
+            body = b"released" if readable and os.read(release, 16) else b"not released"
+        finally:
+            os.close(release)
     else:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         read = environ["wsgi.input"].read(length) if length else b""
